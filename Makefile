@@ -1,0 +1,97 @@
+# Build, run and test flightpickle. The two commands a newcomer needs:
+#
+#   make demo   set everything up, then run examples/spark_app.py through
+#               spark-submit with the plugin jar on a local two-executor cluster
+#   make test   set everything up, then run the Rust, Java and Python suites
+#
+# Each stage prints its duration. Set-up is incremental: a second run rebuilds
+# only what changed (stamps for the venv, cargo/maturin/maven for the rest).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := $(VENV)/.stamps
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+JAR := jvm/target/flightpickle-spark-$(VERSION).jar
+PLUGIN := io.flightpickle.spark.FlightPicklePlugin
+MASTER := local-cluster[2,1,1024]
+JVM_FAST_START := -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+# Where the pinned pyspark keeps Spark's jars; the plugin compiles against them
+# because Spark 4.3.0 is not published to Maven Central.
+SPARK_JARS = $(shell $(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+
+# Rust builds link the Python crate against the venv's interpreter; maturin gets
+# a target dir of its own so that it and cargo do not rebuild each other's work.
+export PYO3_PYTHON := $(abspath $(PY))
+MATURIN_TARGET := $(abspath target/maturin)
+# Spark on this kind of machine: stay on loopback, run workers in the venv.
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src python/src jvm/native/src -name '*.rs' 2>/dev/null)
+JAVA_SOURCES := jvm/pom.xml $(shell find jvm/src -type f 2>/dev/null)
+
+# $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
+timed = printf '\n==> %s\n' "$(1)"; s=$$(date +%s); $(2); printf '<== %s: %ss\n' "$(1)" $$(( $$(date +%s) - s ))
+
+.PHONY: help setup venv python jar demo test test-rust test-java test-python lock-python clean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+setup: venv python jar
+
+venv: $(STAMPS)/requirements
+$(STAMPS)/requirements: python/requirements-dev.txt
+	@$(call timed,venv: create $(VENV) and install pinned packages,\
+	  { [ -x $(PY) ] || $(PYTHON) -m venv $(VENV); } && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -r python/requirements-dev.txt)
+	@mkdir -p $(STAMPS) && touch $@
+
+python: $(STAMPS)/extension
+$(STAMPS)/extension: $(STAMPS)/requirements $(RUST_SOURCES) python/pyproject.toml $(shell find python/flightpickle -name '*.py')
+	@$(call timed,python: build the flightpickle extension (maturin develop --release),\
+	  cd python && VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
+	    maturin develop --release --quiet --target-dir $(MATURIN_TARGET))
+	@touch $@
+
+jar: $(JAR)
+$(JAR): $(STAMPS)/requirements $(RUST_SOURCES) $(JAVA_SOURCES)
+	@$(call timed,jar: build the JNI library and the plugin jar (mvn package),\
+	  mvn --batch-mode --quiet -f jvm/pom.xml -DskipTests -Dspark.jars.dir=$(SPARK_JARS) package)
+
+demo: setup
+	@$(call timed,demo: spark-submit examples/spark_app.py on $(MASTER),\
+	  $(VENV)/bin/spark-submit --master '$(MASTER)' \
+	    --jars $(JAR) --conf spark.plugins=$(PLUGIN) \
+	    --conf spark.executor.memory=512m \
+	    --conf spark.driver.extraJavaOptions='$(JVM_FAST_START)' \
+	    --conf spark.executor.extraJavaOptions='$(JVM_FAST_START)' \
+	    examples/spark_app.py)
+
+test: setup test-rust test-java test-python
+
+test-rust: $(STAMPS)/requirements
+	@$(call timed,test: Rust (cargo test --workspace),cargo test --workspace)
+
+test-java: $(STAMPS)/requirements
+	@$(call timed,test: Java (mvn test),\
+	  mvn --batch-mode -f jvm/pom.xml -Dspark.jars.dir=$(SPARK_JARS) test)
+
+test-python: setup
+	@$(call timed,test: Python and Spark (pytest),\
+	  FLIGHTPICKLE_JAR=$(abspath $(JAR)) $(PY) -m pytest tests)
+
+lock-python: $(STAMPS)/requirements
+	$(PY) -m pip install --quiet -r python/requirements-dev.in
+	{ sed -n '1,2p' python/requirements-dev.txt; $(PY) -m pip freeze --exclude-editable; } > python/requirements-dev.txt.new
+	mv python/requirements-dev.txt.new python/requirements-dev.txt
+
+clean:
+	cargo clean
+	rm -rf $(VENV) jvm/target python/flightpickle/*.so
