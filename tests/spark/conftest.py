@@ -1,0 +1,69 @@
+"""One real ``local-cluster[2,1,1024]`` Spark session per test module.
+
+Two executor JVMs, each with its own Python workers from this venv, and the
+flightpickle plugin jar on the classpath. Starting a cluster costs tens of
+seconds on two cores, so modules share theirs across tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from support import plugin_jar
+
+MASTER = "local-cluster[2,1,1024]"
+EXECUTORS = 2
+PLUGIN = "io.flightpickle.spark.FlightPicklePlugin"
+# Serial GC and C1-only JIT halve JVM start-up on a two-core machine.
+JVM_FAST_START = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+EXECUTOR_WAIT_SECONDS = 180
+
+
+def spark_test_environment() -> dict[str, str]:
+    """Environment that keeps Spark on loopback with this venv's Python."""
+    return {
+        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+
+
+@pytest.fixture(scope="module")
+def spark(request):
+    from pyspark.sql import SparkSession
+
+    os.environ.update(spark_test_environment())
+    session = (
+        SparkSession.builder.master(MASTER)
+        .appName(f"flightpickle-{request.module.__name__}")
+        .config("spark.jars", str(plugin_jar()))
+        .config("spark.plugins", PLUGIN)
+        .config("spark.executor.memory", "512m")
+        .config("spark.driver.extraJavaOptions", JVM_FAST_START)
+        .config("spark.executor.extraJavaOptions", JVM_FAST_START)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    try:
+        wait_for_executors(session, EXECUTORS)
+        yield session
+    finally:
+        session.stop()
+
+
+def wait_for_executors(session, count: int) -> None:
+    """Block until ``count`` executors have registered, so work spreads over all of them."""
+    tracker = session.sparkContext._jsc.sc().statusTracker()
+    deadline = time.monotonic() + EXECUTOR_WAIT_SECONDS
+    while True:
+        registered = len(tracker.getExecutorInfos()) - 1  # the driver is listed too
+        if registered >= count:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"only {registered} of {count} executors registered in {EXECUTOR_WAIT_SECONDS}s")
+        time.sleep(0.5)
