@@ -33,7 +33,10 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src python/src jvm/native/src -name '*.rs' 2>/dev/null)
+rust_files = Cargo.toml Cargo.lock $(shell find $(1) -name '*.rs' -o -name Cargo.toml 2>/dev/null)
+CORE_SOURCES := $(call rust_files,src)
+PY_SOURCES := $(CORE_SOURCES) $(call rust_files,python/src python/Cargo.toml) python/pyproject.toml
+JNI_SOURCES := $(CORE_SOURCES) $(call rust_files,jvm/native)
 JAVA_SOURCES := jvm/pom.xml $(shell find jvm/src -type f 2>/dev/null)
 
 # $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
@@ -54,14 +57,16 @@ $(STAMPS)/requirements: python/requirements-dev.txt
 	@mkdir -p $(STAMPS) && touch $@
 
 python: $(STAMPS)/extension
-$(STAMPS)/extension: $(STAMPS)/requirements $(RUST_SOURCES) python/pyproject.toml $(shell find python/flightpickle -name '*.py')
+# The install is editable: Python files are read from python/flightpickle, so
+# only Rust or packaging changes need a rebuild.
+$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES)
 	@$(call timed,python: build the flightpickle extension (maturin develop --release),\
 	  cd python && VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
 	    maturin develop --release --quiet --target-dir $(MATURIN_TARGET))
 	@touch $@
 
 jar: $(JAR)
-$(JAR): $(STAMPS)/requirements $(RUST_SOURCES) $(JAVA_SOURCES)
+$(JAR): $(STAMPS)/requirements $(JNI_SOURCES) $(JAVA_SOURCES)
 	@$(call timed,jar: build the JNI library and the plugin jar (mvn package),\
 	  mvn --batch-mode --quiet -f jvm/pom.xml -DskipTests -Dspark.jars.dir=$(SPARK_JARS) package)
 
