@@ -1,0 +1,56 @@
+"""Load-time reconstructors: a WIRE FORMAT.
+
+Pickles written by flightpickle name these functions as
+``flightpickle._reconstruct.<name>``, so this module path, these names and
+the arguments they accept must stay loadable by every later release. Add
+names freely; never rename or remove one, or change what it accepts.
+
+The functions are implemented in Rust (``flightpickle._native``) and report
+this module as their ``__module__``, which is how pickle finds them. Their
+argument and state shapes follow cloudpickle 3.1's reconstructors of the
+same purpose.
+"""
+
+from ._native import _reconstruct as _impl
+
+# Functions: make_function(code, globals, name, argdefs, closure) makes the
+# skeleton; function_setstate(func, (dict, slots)) fills it.
+make_function = _impl.make_function
+function_setstate = _impl.function_setstate
+
+# Closure cells: make_cell(value), make_empty_cell().
+make_cell = _impl.make_cell
+make_empty_cell = _impl.make_empty_cell
+
+# Classes: builtin_type(name) for types.<name>; make_skeleton_class(metaclass,
+# name, bases, type_kwargs, tracker_id, extra) and make_skeleton_enum(bases,
+# name, qualname, members, module, tracker_id, extra) make the skeleton;
+# class_setstate(cls, (body, slots)) fills it.
+builtin_type = _impl.builtin_type
+make_skeleton_class = _impl.make_skeleton_class
+make_skeleton_enum = _impl.make_skeleton_enum
+class_setstate = _impl.class_setstate
+
+# Modules: subimport(name) imports; dynamic_subimport(name, namespace) builds.
+subimport = _impl.subimport
+dynamic_subimport = _impl.dynamic_subimport
+
+# Dict views: make_dict_keys/values(list, is_ordered=False),
+# make_dict_items(dict, is_ordered=False).
+make_dict_keys = _impl.make_dict_keys
+make_dict_values = _impl.make_dict_values
+make_dict_items = _impl.make_dict_items
+
+# Named objects: get_dataclass_field_type_sentinel(name), make_typevar(name,
+# bound, constraints, covariant, contravariant, tracker_id),
+# make_paramspec(name, bound, covariant, contravariant, tracker_id),
+# make_typevartuple(name, tracker_id), make_newtype(qualname, supertype,
+# module, tracker_id).
+get_dataclass_field_type_sentinel = _impl.get_dataclass_field_type_sentinel
+make_typevar = _impl.make_typevar
+make_paramspec = _impl.make_paramspec
+make_typevartuple = _impl.make_typevartuple
+make_newtype = _impl.make_newtype
+
+# Text files: file_reconstructor(stringio) returns the copy it is given.
+file_reconstructor = _impl.file_reconstructor

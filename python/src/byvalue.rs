@@ -1,0 +1,140 @@
+//! The by-reference or by-value decision, with cloudpickle's rules: a function
+//! or class travels by reference only when `module.qualname` imports back to
+//! the very same object and its module is not registered for by-value.
+
+use pyo3::exceptions::PyAttributeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::{objects, registry};
+
+/// For a function or a class: can the loading side import it by name?
+pub(crate) fn by_reference(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match importable_module(obj, None)? {
+        Some(module) => Ok(!registry::is_registered(&module)?),
+        None => Ok(false),
+    }
+}
+
+/// For a module: registered modules (and their submodules) travel by value,
+/// and so do modules that are not in `sys.modules` (made at run time).
+pub(crate) fn module_by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if registry::is_registered(module)? {
+        return Ok(false);
+    }
+    let name = module.getattr(intern!(module.py(), "__name__"))?;
+    objects::sys_modules(module.py()).contains(name)
+}
+
+/// The module from which `module.name` gives back `obj`, if there is one.
+/// Everything defined in `__main__` counts as not importable: the loading
+/// process has a `__main__` of its own.
+pub(crate) fn importable_module<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    let name = match name {
+        Some(name) => name.clone(),
+        None => match optional_attr(obj, intern!(py, "__qualname__"))? {
+            Some(name) => name,
+            None => match optional_attr(obj, intern!(py, "__name__"))? {
+                Some(name) => name,
+                None => return Ok(None),
+            },
+        },
+    };
+    let Ok(name) = name.cast_into::<PyString>() else {
+        return Ok(None);
+    };
+    let Some(module_name) = which_module(obj, &name)? else {
+        return Ok(None);
+    };
+    if module_name
+        .cast::<PyString>()
+        .is_ok_and(|s| s.to_str().is_ok_and(|s| s == "__main__"))
+    {
+        return Ok(None);
+    }
+    let Some(module) = objects::sys_modules(py).get_item(&module_name)? else {
+        return Ok(None);
+    };
+    match dotted_getattr(&module, name.to_str()?)? {
+        Some(found) if found.is(obj) => Ok(Some(module)),
+        _ => Ok(None),
+    }
+}
+
+/// `obj.__module__`, or else the first module in `sys.modules` that holds
+/// `obj` under `name`; unlike `pickle.whichmodule`, None when none does.
+fn which_module<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    if let Some(module_name) = optional_attr(obj, intern!(py, "__module__"))?
+        && !module_name.is_none()
+    {
+        return Ok(Some(module_name));
+    }
+    let dotted = name.to_str()?;
+    let snapshot = objects::sys_modules(py).copy()?;
+    for (module_name, module) in snapshot.iter() {
+        if skipped_in_search(&module_name, &module)? {
+            continue;
+        }
+        // Any failure only means "not this module", as in cloudpickle.
+        if let Ok(Some(found)) = dotted_getattr(&module, dotted)
+            && found.is(obj)
+        {
+            return Ok(Some(module_name));
+        }
+    }
+    Ok(None)
+}
+
+fn skipped_in_search(name: &Bound<'_, PyAny>, module: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if module.is_none() || !module.is_instance(objects::module_type(module.py())?)? {
+        return Ok(true);
+    }
+    let name = name.extract::<&str>().unwrap_or("");
+    Ok(name == "__main__" || name == "__mp_main__")
+}
+
+/// `getattr` along a dotted path; None where a step is missing or is a
+/// function's `<locals>`, which no import can reach.
+fn dotted_getattr<'py>(root: &Bound<'py, PyAny>, dotted: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut current = root.clone();
+    for part in dotted.split('.') {
+        if part == "<locals>" {
+            return Ok(None);
+        }
+        match optional_attr(&current, &PyString::new(root.py(), part))? {
+            Some(next) => current = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(current))
+}
+
+/// `getattr(obj, name, None)` that keeps errors other than AttributeError.
+pub(crate) fn optional_attr<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match obj.getattr(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// `member.__get__(obj)`, None when the slot is unset.
+pub(crate) fn optional_attr_of_member<'py>(
+    member: &Bound<'py, PyAny>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match member.call_method1(intern!(obj.py(), "__get__"), (obj,)) {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
+        Err(err) => Err(err),
+    }
+}

@@ -1,0 +1,145 @@
+//! Which globals a function needs, read from its bytecode, and which
+//! submodules (`pkg.sub.attr` in the code) must be imported again on load.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+
+use crate::{objects, version};
+
+/// `{name: globals[name]}` for every global that `code`, or a code object
+/// nested in its constants, loads, stores or deletes; in first-use order so
+/// that the pickle bytes do not depend on hashing.
+pub(crate) fn used_globals<'py>(
+    code: &Bound<'py, PyAny>,
+    globals: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let used = PyDict::new(code.py());
+    collect(code, globals, &used)?;
+    Ok(used)
+}
+
+fn collect<'py>(code: &Bound<'py, PyAny>, globals: &Bound<'py, PyDict>, used: &Bound<'py, PyDict>) -> PyResult<()> {
+    let py = code.py();
+    let names = code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?;
+    let bytecode = code.getattr(intern!(py, "co_code"))?.cast_into::<PyBytes>()?;
+    for index in global_name_indices(bytecode.as_bytes(), version::opcodes(py)?) {
+        let name = names.get_item(index as usize)?;
+        if !used.contains(&name)?
+            && let Some(value) = globals.get_item(&name)?
+        {
+            used.set_item(name, value)?;
+        }
+    }
+    let consts = code.getattr(intern!(py, "co_consts"))?.cast_into::<PyTuple>()?;
+    for constant in consts.iter_borrowed() {
+        if is_code(&constant) {
+            collect(&constant, globals, used)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_code(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check on a live object.
+    unsafe { pyo3::ffi::PyCode_Check(obj.as_ptr()) != 0 }
+}
+
+/// Indices into `co_names` of the global-access instructions.
+fn global_name_indices(bytecode: &[u8], ops: &version::Opcodes) -> Vec<u32> {
+    let mut indices = Vec::new();
+    let mut extended: u32 = 0;
+    for unit in bytecode.chunks_exact(2) {
+        let (op, arg) = (unit[0], u32::from(unit[1]) | extended);
+        if op == ops.extended_arg {
+            extended = arg << 8;
+            continue;
+        }
+        extended = 0;
+        if op == ops.load_global {
+            indices.push(arg >> ops.load_global_shift);
+        } else if op == ops.store_global || op == ops.delete_global {
+            indices.push(arg);
+        }
+    }
+    indices
+}
+
+/// Submodules of the packages among `dependencies` that `code` can reach
+/// as `pkg.sub...`: every dotted part of their name is one of `co_names`.
+/// Shipping them in the state makes the loading side import them.
+pub(crate) fn imported_submodules<'py>(
+    code: &Bound<'py, PyAny>,
+    dependencies: impl Iterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let py = code.py();
+    let found = PyList::empty(py);
+    let mut names: Option<Bound<'py, PySet>> = None;
+    for dependency in dependencies {
+        let Some(prefix) = package_prefix(&dependency)? else {
+            continue;
+        };
+        let names = match &names {
+            Some(names) => names,
+            None => names.insert(PySet::new(
+                py,
+                code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?,
+            )?),
+        };
+        let modules = objects::sys_modules(py).copy()?;
+        for (name, module) in modules.iter() {
+            let Ok(name) = name.cast::<PyString>() else { continue };
+            let Some(rest) = name.to_str()?.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            if rest
+                .split('.')
+                .try_fold(true, |all, part| names.contains(part).map(|c| all && c))?
+            {
+                found.append(module)?;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `"pkg."` when `obj` is a package (a module with a non-empty `__package__`).
+fn package_prefix(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let py = obj.py();
+    if !obj.is_instance(objects::module_type(py)?)? {
+        return Ok(None);
+    }
+    let Some(package) = crate::byvalue::optional_attr(obj, intern!(py, "__package__"))? else {
+        return Ok(None);
+    };
+    if !package.is_truthy()? {
+        return Ok(None);
+    }
+    let name: String = obj.getattr(intern!(py, "__name__"))?.extract()?;
+    Ok(Some(name + "."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPS: version::Opcodes = version::Opcodes {
+        load_global: 116,
+        store_global: 97,
+        delete_global: 98,
+        extended_arg: 144,
+        load_global_shift: 1,
+    };
+
+    #[test]
+    fn reads_global_ops_and_skips_others() {
+        let code = [116, 4, 0, 0, 97, 1, 100, 3, 98, 2];
+        assert_eq!(global_name_indices(&code, &OPS), vec![2, 1, 2]);
+    }
+
+    #[test]
+    fn extended_arg_widens_the_next_argument() {
+        let code = [144, 1, 97, 2, 97, 3];
+        assert_eq!(global_name_indices(&code, &OPS), vec![258, 3]);
+    }
+}

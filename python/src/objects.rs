@@ -1,0 +1,56 @@
+//! Python objects that the pickler touches on every call, imported once per
+//! process so that the hot path never goes through `import` or attribute
+//! lookups on modules.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyDict;
+
+macro_rules! imported {
+    ($($name:ident = $module:literal . $attr:literal;)*) => {$(
+        pub(crate) fn $name(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+            static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            CELL.import(py, $module, $attr)
+        }
+    )*};
+}
+
+imported! {
+    function_type = "types"."FunctionType";
+    method_type = "types"."MethodType";
+    mappingproxy_type = "types"."MappingProxyType";
+    module_type = "types"."ModuleType";
+    resolve_bases = "types"."resolve_bases";
+    prepare_class = "types"."prepare_class";
+    builtins_dict = "builtins"."__dict__";
+    getattr_fn = "builtins"."getattr";
+    bytes_type = "builtins"."bytes";
+    property_type = "builtins"."property";
+    abc_meta = "abc"."ABCMeta";
+    abc_get_dump = "abc"."_get_dump";
+    enum_type = "enum"."Enum";
+    weakset_type = "weakref"."WeakSet";
+    get_logger = "logging"."getLogger";
+    typevar_type = "typing"."TypeVar";
+    ordered_dict = "collections"."OrderedDict";
+    urandom = "os"."urandom";
+    copyreg_dispatch_table = "copyreg"."dispatch_table";
+    pickling_error = "pickle"."PicklingError";
+}
+
+/// `sys.modules` as the interpreter sees it now (a program may replace it).
+pub(crate) fn sys_modules(py: Python<'_>) -> Bound<'_, PyDict> {
+    // SAFETY: PyImport_GetModuleDict returns a borrowed, never-null dict while attached.
+    unsafe { Bound::from_borrowed_ptr(py, pyo3::ffi::PyImport_GetModuleDict()).cast_into_unchecked::<PyDict>() }
+}
+
+/// The C pickler's own `dispatch_table` slot (a member descriptor), which
+/// `flightpickle.Pickler.dispatch_table` shadows for attribute lookup.
+pub(crate) fn c_pickler_dispatch_table(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    CELL.get_or_try_init(py, || {
+        let pickler = py.import("_pickle")?.getattr("Pickler")?;
+        Ok::<_, PyErr>(pickler.getattr("__dict__")?.get_item("dispatch_table")?.unbind())
+    })
+    .map(|member| member.bind(py))
+}

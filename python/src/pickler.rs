@@ -1,0 +1,190 @@
+//! The native half of `flightpickle.Pickler`: its `reducer_override` and the
+//! state it keeps per pickler.
+//!
+//! The C pickler looks `reducer_override` up on the pickler at each `dump`
+//! and then calls what it found once per object. `ReducerOverride` is set as
+//! the class attribute: looking it up on a pickler returns a method bound to
+//! that pickler's `PicklerState`, a native callable with no Python frame per
+//! object. A subclass that defines its own `reducer_override` still wins by
+//! normal attribute lookup, and can call `super().reducer_override(obj)`.
+//!
+//! The C pickler also looks every object's type up in `dispatch_table`, and
+//! a miss in anything but its own default (copyreg's dict) costs a raised
+//! KeyError per object. So when a pickler uses both our `reducer_override`
+//! and our default table, the lookup in our reducers moves into
+//! `reducer_override` and the pickler's table is unset, which makes the C
+//! pickler read `copyreg.dispatch_table` directly: same reducers, same
+//! order, no exceptions.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::dispatch::DispatchTable;
+use crate::reducers::{self, class, function};
+
+/// Name of the pickler instance attribute that holds its `PicklerState`.
+const STATE_ATTR: &str = "_flightpickle_state";
+
+/// A function's globals dict and the dict that stands for it in the pickle.
+type SharedGlobals = (Py<PyDict>, Py<PyDict>);
+
+/// What one pickler remembers across the objects (and `dump` calls) it pickles.
+#[pyclass(frozen, module = "flightpickle._native")]
+pub(crate) struct PicklerState {
+    protocol: i32,
+    /// `id(func.__globals__)` to the dict that stands for it in the pickle,
+    /// so that functions sharing globals still share them after loading.
+    /// The original is kept alive so that its id cannot be reused meanwhile.
+    shared_globals: Mutex<HashMap<usize, SharedGlobals>>,
+    /// Whether `reducer_override` consults our reducers itself (see above).
+    owns_table: AtomicBool,
+}
+
+#[pymethods]
+impl PicklerState {
+    #[new]
+    fn new(protocol: i32) -> Self {
+        Self {
+            protocol,
+            shared_globals: Mutex::new(HashMap::new()),
+            owns_table: AtomicBool::new(false),
+        }
+    }
+
+    #[getter]
+    fn protocol(&self) -> i32 {
+        self.protocol
+    }
+
+    /// Reduces functions and classes that cannot travel by reference, and
+    /// the kinds in our table when this pickler lets us own it; for anything
+    /// else, `NotImplemented` after two type-flag checks and a dict miss.
+    fn reducer_override<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: type checks on a live object.
+        let (is_function, is_class) = unsafe {
+            (
+                pyo3::ffi::PyFunction_Check(obj.as_ptr()) != 0,
+                pyo3::ffi::PyType_Check(obj.as_ptr()) != 0,
+            )
+        };
+        if is_function {
+            function::reduce(self, obj)
+        } else if is_class {
+            class::reduce(obj)
+        } else if self.owns_table.load(Ordering::Relaxed) {
+            match reducers::registered(obj.py())?.get_item(obj.get_type())? {
+                Some(reducer) => reducer.call1((obj,)),
+                None => Ok(obj.py().NotImplemented().into_bound(obj.py())),
+            }
+        } else {
+            Ok(obj.py().NotImplemented().into_bound(obj.py()))
+        }
+    }
+}
+
+impl PicklerState {
+    /// The dict that stands for `globals` in this pickler's output, and
+    /// whether it was just made (and so still has to be seeded).
+    pub(crate) fn shared_globals<'py>(&self, globals: &Bound<'py, PyDict>) -> (Bound<'py, PyDict>, bool) {
+        let py = globals.py();
+        let key = globals.as_ptr() as usize;
+        let mut map = self
+            .shared_globals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, shared)) = map.get(&key) {
+            return (shared.bind(py).clone(), false);
+        }
+        let shared = PyDict::new(py);
+        map.insert(key, (globals.clone().unbind(), shared.clone().unbind()));
+        (shared, true)
+    }
+}
+
+/// The class attribute `Pickler.reducer_override`.
+#[pyclass(frozen, module = "flightpickle._native")]
+pub(crate) struct ReducerOverride;
+
+#[pymethods]
+impl ReducerOverride {
+    #[new]
+    fn new() -> Self {
+        Self
+    }
+
+    /// On a pickler: its state's bound `reducer_override`. On the class: the
+    /// descriptor itself, callable as `(pickler, obj)`.
+    fn __get__<'py>(
+        slf: Bound<'py, Self>,
+        instance: Option<Bound<'py, PyAny>>,
+        owner: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = owner;
+        match instance {
+            Some(pickler) => {
+                let state = state_of(&pickler)?;
+                take_over_table(&slf, &pickler, state.get())?;
+                state.getattr(intern!(slf.py(), "reducer_override"))
+            }
+            None => Ok(slf.into_any()),
+        }
+    }
+
+    fn __call__<'py>(&self, pickler: &Bound<'py, PyAny>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        state_of(pickler)?.get().reducer_override(obj)
+    }
+}
+
+/// The pickler's state, made on first use for picklers whose `__init__`
+/// did not make one (subclasses that set things up their own way).
+fn state_of<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PicklerState>> {
+    let py = pickler.py();
+    let name = intern!(py, STATE_ATTR);
+    if let Some(state) = crate::byvalue::optional_attr(pickler, name)?
+        && let Ok(state) = state.cast_into::<PicklerState>()
+    {
+        return Ok(state);
+    }
+    let protocol = match crate::byvalue::optional_attr(pickler, intern!(py, "proto"))? {
+        Some(proto) => proto.extract()?,
+        None => 5,
+    };
+    let state = Bound::new(py, PicklerState::new(protocol))?;
+    pickler.setattr(name, &state)?;
+    Ok(state)
+}
+
+/// Unsets the pickler's own `dispatch_table` when both its resolution of
+/// `reducer_override` is this descriptor (not a subclass override that
+/// merely calls `super()`) and its table is our default chain.
+fn take_over_table(
+    descriptor: &Bound<'_, ReducerOverride>,
+    pickler: &Bound<'_, PyAny>,
+    state: &PicklerState,
+) -> PyResult<()> {
+    let py = pickler.py();
+    if state.owns_table.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let resolved = pickler.get_type().getattr(intern!(py, "reducer_override"))?;
+    if !resolved.is(descriptor) {
+        return Ok(());
+    }
+    let member = crate::objects::c_pickler_dispatch_table(py)?;
+    let Some(table) = crate::byvalue::optional_attr_of_member(member, pickler)? else {
+        return Ok(());
+    };
+    if table
+        .cast::<DispatchTable>()
+        .is_ok_and(|t| t.get().is_default_chain(py).unwrap_or(false))
+    {
+        member.call_method1(intern!(py, "__delete__"), (pickler,))?;
+        state.owns_table.store(true, Ordering::Relaxed);
+    }
+    Ok(())
+}

@@ -1,0 +1,411 @@
+//! The load-time reconstructors. Pickles name them as
+//! `flightpickle._reconstruct.<name>`: those names and their argument
+//! shapes are a wire format. Adding a name is fine; renaming one or changing
+//! what it accepts breaks every pickle already written.
+//!
+//! The argument and state shapes are cloudpickle 3.1's, so that a pickle
+//! for a process that only has cloudpickle differs only in these names.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::{objects, tracker, version};
+
+/// The name of the Python module that holds these functions.
+pub(crate) const MODULE: &str = "flightpickle._reconstruct";
+
+/// A function from its code and a globals dict that the state fills later.
+#[pyfunction]
+fn make_function<'py>(
+    code: &Bound<'py, PyAny>,
+    globals: &Bound<'py, PyDict>,
+    name: &Bound<'py, PyAny>,
+    argdefs: &Bound<'py, PyAny>,
+    closure: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+    objects::function_type(py)?.call1((code, globals, name, argdefs, closure))
+}
+
+/// Fills a function made by `make_function`: `state` is `(dict, slots)`.
+/// `__globals__` and `__closure__` are read-only, so they are filled in place;
+/// cells that were empty when pickled stay empty.
+#[pyfunction]
+fn function_setstate<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    let py = func.py();
+    let (attrs, slots) = two_dicts(state)?;
+    func.getattr(intern!(py, "__dict__"))?
+        .cast_into::<PyDict>()?
+        .update(attrs.as_mapping())?;
+    let func_globals = func.getattr(intern!(py, "__globals__"))?.cast_into::<PyDict>()?;
+    if let Some(globals) = slots.get_item(intern!(py, "__globals__"))? {
+        func_globals.update(globals.cast::<PyDict>()?.as_mapping())?;
+    }
+    func_globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+    if let Some(cells) = slots.get_item(intern!(py, "__closure__"))? {
+        fill_closure(func, &cells)?;
+    }
+    for (key, value) in slots.iter() {
+        let key = key.cast_into::<PyString>()?;
+        if !matches!(key.to_str()?, "__globals__" | "__closure__" | "_cloudpickle_submodules") {
+            func.setattr(key, value)?;
+        }
+    }
+    Ok(func.clone())
+}
+
+fn fill_closure(func: &Bound<'_, PyAny>, cells: &Bound<'_, PyAny>) -> PyResult<()> {
+    if cells.is_none() {
+        return Ok(());
+    }
+    let cells = cells.cast::<PyTuple>()?;
+    let own = func.getattr(intern!(func.py(), "__closure__"))?;
+    let own = match own.cast_into::<PyTuple>() {
+        Ok(own) if own.len() == cells.len() => own,
+        _ => return Err(PyValueError::new_err("closure size does not match the function's code")),
+    };
+    for (source, target) in cells.iter().zip(own.iter()) {
+        if let Some(value) = cell_contents(&source)? {
+            set_cell(&target, Some(&value))?;
+        }
+    }
+    Ok(())
+}
+
+fn two_dicts<'py>(state: &Bound<'py, PyTuple>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let (first, second) = state.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()?;
+    Ok((first.cast_into::<PyDict>()?, second.cast_into::<PyDict>()?))
+}
+
+/// A new cell holding `value` (which may be None: that is not an empty cell).
+#[pyfunction]
+fn make_cell<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    new_cell(value.py(), Some(value))
+}
+
+#[pyfunction]
+fn make_empty_cell(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    new_cell(py, None)
+}
+
+fn new_cell<'py>(py: Python<'py>, value: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let ptr = value.map_or(std::ptr::null_mut(), Bound::as_ptr);
+    // SAFETY: PyCell_New borrows the (possibly null) value and returns a new reference.
+    unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyCell_New(ptr)) }
+}
+
+/// The contents of a cell, None when it is empty.
+pub(crate) fn cell_contents<'py>(cell: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    require_cell(cell)?;
+    // SAFETY: `cell` is a cell (checked); PyCell_Get returns a new reference or null when empty.
+    Ok(unsafe { Bound::from_owned_ptr_or_opt(cell.py(), pyo3::ffi::PyCell_Get(cell.as_ptr())) })
+}
+
+fn set_cell(cell: &Bound<'_, PyAny>, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    require_cell(cell)?;
+    let ptr = value.map_or(std::ptr::null_mut(), Bound::as_ptr);
+    // SAFETY: `cell` is a cell (checked); PyCell_Set borrows the value.
+    if unsafe { pyo3::ffi::PyCell_Set(cell.as_ptr(), ptr) } < 0 {
+        return Err(PyErr::fetch(cell.py()));
+    }
+    Ok(())
+}
+
+pub(crate) fn is_cell(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check on a live object.
+    unsafe { pyo3::ffi::PyCell_Check(obj.as_ptr()) != 0 }
+}
+
+fn require_cell(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if is_cell(obj) {
+        Ok(())
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "expected a cell, got {}",
+            obj.get_type().name()?
+        )))
+    }
+}
+
+/// A class of the `types` module, by name (code, method and cell types have
+/// no importable name of their own).
+#[pyfunction]
+fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    let found = py.import("types")?.getattr(name)?;
+    if !found.is_instance_of::<pyo3::types::PyType>() {
+        return Err(PyValueError::new_err(format!("types.{name} is not a class")));
+    }
+    Ok(found)
+}
+
+/// A class with the right metaclass, name and bases and an empty body; the
+/// state fills it. What `types.new_class` does, without its callback.
+#[pyfunction]
+#[pyo3(signature = (metaclass, name, bases, type_kwargs, class_tracker_id, extra = None))]
+fn make_skeleton_class<'py>(
+    metaclass: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyAny>,
+    bases: &Bound<'py, PyTuple>,
+    type_kwargs: &Bound<'py, PyDict>,
+    class_tracker_id: Option<&str>,
+    extra: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let _ = extra;
+    let py = name.py();
+    let resolved = objects::resolve_bases(py)?.call1((bases,))?;
+    let kwds = PyDict::new(py);
+    kwds.set_item(intern!(py, "metaclass"), metaclass)?;
+    let prepared = objects::prepare_class(py)?.call1((name, &resolved, kwds))?;
+    let (meta, namespace, kwds) = prepared.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyDict>)>()?;
+    for (key, value) in type_kwargs.iter() {
+        let key = PyString::intern(py, key.cast::<PyString>()?.to_str()?);
+        namespace.set_item(key, value)?;
+    }
+    if !resolved.is(bases) {
+        namespace.set_item(intern!(py, "__orig_bases__"), bases)?;
+    }
+    let class = meta.call((name, resolved, namespace), Some(&kwds))?;
+    track(class_tracker_id, class)
+}
+
+/// An enum class with its members; the state adds the rest of its body.
+#[pyfunction]
+#[pyo3(signature = (bases, name, qualname, members, module, class_tracker_id, extra = None))]
+fn make_skeleton_enum<'py>(
+    bases: &Bound<'py, PyTuple>,
+    name: &Bound<'py, PyAny>,
+    qualname: &Bound<'py, PyAny>,
+    members: &Bound<'py, PyDict>,
+    module: &Bound<'py, PyAny>,
+    class_tracker_id: Option<&str>,
+    extra: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let _ = extra;
+    let py = name.py();
+    let enum_base = bases.get_item(
+        bases
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| PyValueError::new_err("an enum needs at least one base"))?,
+    )?;
+    let metaclass = enum_base.get_type();
+    let namespace = metaclass.call_method1(intern!(py, "__prepare__"), (name, bases))?;
+    for (member, value) in members.iter() {
+        namespace.set_item(member, value)?;
+    }
+    let class = metaclass.call_method1(intern!(py, "__new__"), (&metaclass, name, bases, namespace))?;
+    class.setattr(intern!(py, "__module__"), module)?;
+    class.setattr(intern!(py, "__qualname__"), qualname)?;
+    track(class_tracker_id, class)
+}
+
+fn track<'py>(id: Option<&str>, class: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    match id {
+        Some(id) => tracker::lookup_or_track(id, class),
+        None => Ok(class),
+    }
+}
+
+/// Sets the class body; `_abc_impl` holds the virtual subclasses to register.
+#[pyfunction]
+fn class_setstate<'py>(class: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    let (attrs, _slots) = two_dicts(state)?;
+    let mut registry = None;
+    for (key, value) in attrs.iter() {
+        if key
+            .cast::<PyString>()
+            .is_ok_and(|k| k.to_str().is_ok_and(|k| k == "_abc_impl"))
+        {
+            registry = Some(value);
+        } else {
+            class.setattr(key.cast_into::<PyString>()?, value)?;
+        }
+    }
+    if version::restores_firstlineno(py)
+        && let Some(line) = attrs.get_item(intern!(py, "__firstlineno__"))?
+    {
+        class.setattr(intern!(py, "__firstlineno__"), line)?;
+    }
+    if let Some(registry) = registry {
+        for subclass in registry.try_iter()? {
+            class.call_method1(intern!(py, "register"), (subclass?,))?;
+        }
+    }
+    Ok(class.clone())
+}
+
+/// An importable module, imported.
+#[pyfunction]
+fn subimport<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+    py.import(name)?;
+    objects::sys_modules(py).as_any().get_item(name)
+}
+
+/// A module shipped by value: a fresh module object with the given namespace.
+#[pyfunction]
+fn dynamic_subimport<'py>(name: &Bound<'py, PyString>, vars: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    let py = name.py();
+    let module = objects::module_type(py)?.call1((name,))?;
+    let namespace = module.getattr(intern!(py, "__dict__"))?.cast_into::<PyDict>()?;
+    namespace.update(vars.as_mapping())?;
+    namespace.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+    Ok(module)
+}
+
+#[pyfunction]
+#[pyo3(signature = (keys, is_ordered = false))]
+fn make_dict_keys<'py>(keys: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<Bound<'py, PyAny>> {
+    let py = keys.py();
+    let dict = dict_kind(py, is_ordered)?.call_method1(intern!(py, "fromkeys"), (keys,))?;
+    dict.call_method0(intern!(py, "keys"))
+}
+
+#[pyfunction]
+#[pyo3(signature = (values, is_ordered = false))]
+fn make_dict_values<'py>(values: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<Bound<'py, PyAny>> {
+    let py = values.py();
+    let pairs = PyList::empty(py);
+    for (index, value) in values.try_iter()?.enumerate() {
+        pairs.append((index, value?))?;
+    }
+    dict_kind(py, is_ordered)?
+        .call1((pairs,))?
+        .call_method0(intern!(py, "values"))
+}
+
+#[pyfunction]
+#[pyo3(signature = (items, is_ordered = false))]
+fn make_dict_items<'py>(items: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<Bound<'py, PyAny>> {
+    let py = items.py();
+    dict_kind(py, is_ordered)?
+        .call1((items,))?
+        .call_method0(intern!(py, "items"))
+}
+
+fn dict_kind(py: Python<'_>, ordered: bool) -> PyResult<Bound<'_, PyAny>> {
+    if ordered {
+        Ok(objects::ordered_dict(py)?.clone())
+    } else {
+        Ok(py.get_type::<PyDict>().into_any())
+    }
+}
+
+/// The field-kind markers of `dataclasses`, which are compared by identity.
+#[pyfunction]
+fn get_dataclass_field_type_sentinel<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    if !matches!(name, "_FIELD" | "_FIELD_CLASSVAR" | "_FIELD_INITVAR") {
+        return Err(PyValueError::new_err(format!(
+            "unknown dataclass field marker {name:?}"
+        )));
+    }
+    py.import("dataclasses")?.getattr(name)
+}
+
+/// A TypeVar defined where no import can reach it, tracked like a class.
+#[pyfunction]
+fn make_typevar<'py>(
+    name: &Bound<'py, PyAny>,
+    bound: &Bound<'py, PyAny>,
+    constraints: &Bound<'py, PyTuple>,
+    covariant: bool,
+    contravariant: bool,
+    class_tracker_id: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = name.py();
+    let args = PyTuple::new(
+        py,
+        std::iter::once(name.clone())
+            .chain(constraints.iter())
+            .collect::<Vec<_>>(),
+    )?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "bound"), bound)?;
+    kwargs.set_item(intern!(py, "covariant"), covariant)?;
+    kwargs.set_item(intern!(py, "contravariant"), contravariant)?;
+    let typevar = objects::typevar_type(py)?.call(args, Some(&kwargs))?;
+    track(class_tracker_id, typevar)
+}
+
+#[pyfunction]
+fn make_paramspec<'py>(
+    name: &Bound<'py, PyAny>,
+    bound: &Bound<'py, PyAny>,
+    covariant: bool,
+    contravariant: bool,
+    class_tracker_id: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = name.py();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "bound"), bound)?;
+    kwargs.set_item(intern!(py, "covariant"), covariant)?;
+    kwargs.set_item(intern!(py, "contravariant"), contravariant)?;
+    let spec = py
+        .import("typing")?
+        .getattr("ParamSpec")?
+        .call((name,), Some(&kwargs))?;
+    track(class_tracker_id, spec)
+}
+
+#[pyfunction]
+fn make_typevartuple<'py>(name: &Bound<'py, PyAny>, class_tracker_id: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+    let variable = name.py().import("typing")?.getattr("TypeVarTuple")?.call1((name,))?;
+    track(class_tracker_id, variable)
+}
+
+/// `NewType` takes its module from the caller's frame: set it explicitly.
+#[pyfunction]
+fn make_newtype<'py>(
+    qualname: &Bound<'py, PyAny>,
+    supertype: &Bound<'py, PyAny>,
+    module: &Bound<'py, PyAny>,
+    class_tracker_id: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = qualname.py();
+    let new_type = py.import("typing")?.getattr("NewType")?.call1((qualname, supertype))?;
+    new_type.setattr(intern!(py, "__module__"), module)?;
+    track(class_tracker_id, new_type)
+}
+
+/// A text file's content, already rebuilt as an `io.StringIO`.
+#[pyfunction]
+fn file_reconstructor<'py>(contents: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+    contents.clone()
+}
+
+/// The reconstructors, as the module that pickles name.
+pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let m = PyModule::new(py, MODULE)?;
+    m.add_function(wrap_pyfunction!(make_function, &m)?)?;
+    m.add_function(wrap_pyfunction!(function_setstate, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_cell, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_empty_cell, &m)?)?;
+    m.add_function(wrap_pyfunction!(builtin_type, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_skeleton_class, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_skeleton_enum, &m)?)?;
+    m.add_function(wrap_pyfunction!(class_setstate, &m)?)?;
+    m.add_function(wrap_pyfunction!(subimport, &m)?)?;
+    m.add_function(wrap_pyfunction!(dynamic_subimport, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_dict_keys, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_dict_values, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_dict_items, &m)?)?;
+    m.add_function(wrap_pyfunction!(get_dataclass_field_type_sentinel, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_typevar, &m)?)?;
+    m.add_function(wrap_pyfunction!(file_reconstructor, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_paramspec, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_typevartuple, &m)?)?;
+    m.add_function(wrap_pyfunction!(make_newtype, &m)?)?;
+    Ok(m)
+}
+
+/// A reconstructor, as the reducers put it in a pickle; looked up once.
+macro_rules! reconstructor {
+    ($py:expr, $name:literal) => {{
+        static CELL: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        CELL.import($py, $crate::reconstruct::MODULE, $name)
+    }};
+}
+pub(crate) use reconstructor;

@@ -1,0 +1,272 @@
+//! Classes. Importable ones travel by reference (`NotImplemented` lets the
+//! C pickler write the global); the few builtin types without an importable
+//! name get a small call; the rest, by value: a skeleton made by the
+//! metaclass, then the class body as state. Enums get their members up
+//! front, because the enum metaclass must see them when it makes the class.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+
+use super::{call, call_then_set};
+use crate::reconstruct::reconstructor;
+use crate::{byvalue, objects, tracker, version};
+
+/// Enum bookkeeping that the enum metaclass rebuilds from the members.
+const ENUM_INTERNALS: [&str; 5] = [
+    "_generate_next_value_",
+    "_member_names_",
+    "_member_map_",
+    "_member_type_",
+    "_value2member_map_",
+];
+
+/// ABC caches: they describe the pickling process, not the class.
+const ABC_CACHES: [&str; 3] = ["_abc_cache", "_abc_negative_cache", "_abc_negative_cache_version"];
+
+pub(crate) fn reduce<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    if let Some(singleton) = singleton_of(class)? {
+        return call(py.get_type::<PyType>().as_any(), (singleton,));
+    }
+    if let Some(name) = builtin_type_names(py)?.get_item(class)? {
+        return call(reconstructor!(py, "builtin_type")?, (name,));
+    }
+    if byvalue::by_reference(class)? {
+        return Ok(py.NotImplemented().into_bound(py));
+    }
+    if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
+        let state = enum_state(class)?;
+        call_then_set(
+            reconstructor!(py, "make_skeleton_enum")?,
+            enum_args(class)?,
+            state,
+            reconstructor!(py, "class_setstate")?,
+        )
+    } else {
+        let state = class_state(class)?;
+        call_then_set(
+            reconstructor!(py, "make_skeleton_class")?,
+            class_args(class)?,
+            state,
+            reconstructor!(py, "class_setstate")?,
+        )
+    }
+}
+
+/// `type(None)`, `type(...)`, `type(NotImplemented)`: rebuilt as `type(x)`.
+fn singleton_of<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = class.py();
+    let candidates = [
+        py.None().into_bound(py),
+        py.Ellipsis().into_bound(py),
+        py.NotImplemented().into_bound(py),
+    ];
+    Ok(candidates.into_iter().find(|value| value.get_type().is(class)))
+}
+
+/// `{cls: name}` for the classes of the `types` module (code, cell, method
+/// types...), which have no importable name of their own.
+fn builtin_type_names(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
+    static CELL: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    let names = CELL.get_or_try_init(py, || {
+        let names = PyDict::new(py);
+        for (name, value) in py.import("types")?.dict().iter() {
+            if value.get_type().is(py.get_type::<PyType>()) {
+                names.set_item(value, name)?;
+            }
+        }
+        Ok::<_, PyErr>(names.unbind())
+    })?;
+    Ok(names.bind(py))
+}
+
+/// `(metaclass, name, bases, type_kwargs, tracker_id, None)`.
+fn class_args<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    let own = own_dict(class)?;
+    let type_kwargs = PyDict::new(py);
+    if own.contains(intern!(py, "__module__"))? {
+        type_kwargs.set_item(intern!(py, "__module__"), class.getattr(intern!(py, "__module__"))?)?;
+    }
+    // Beyond cloudpickle, which sets these after creation, where they no
+    // longer take effect: the qualname is kept (reprs, dataclasses) and slot
+    // classes come back with slots, not with a `__dict__` per instance.
+    type_kwargs.set_item(intern!(py, "__qualname__"), class.getattr(intern!(py, "__qualname__"))?)?;
+    // Classes made through `__mro_entries__` (NamedTuple, TypedDict) are
+    // rebuilt by a metaclass that sets `__slots__` itself and refuses ours.
+    if !own.contains(intern!(py, "__orig_bases__"))?
+        && let Some(slots) = own.get_item(intern!(py, "__slots__"))?
+    {
+        type_kwargs.set_item(intern!(py, "__slots__"), slots)?;
+    }
+    if let Some(dict_attr) = own.get_item(intern!(py, "__dict__"))?
+        && dict_attr.is_exact_instance(objects::property_type(py)?.cast::<PyType>()?)
+    {
+        type_kwargs.set_item(intern!(py, "__dict__"), dict_attr)?;
+    }
+    let items = [
+        class.get_type().into_any(),
+        class.getattr(intern!(py, "__name__"))?,
+        bases(class, &own)?,
+        type_kwargs.into_any(),
+        tracker::id_of(class)?.into_any(),
+        py.None().into_bound(py),
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+/// `__orig_bases__` when the class itself has one (generic classes), so
+/// that `Generic[T]` bases come back as written.
+fn bases<'py>(class: &Bound<'py, PyAny>, own: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    match own.get_item(intern!(py, "__orig_bases__"))? {
+        Some(_) => class.getattr(intern!(py, "__orig_bases__")),
+        None => class.getattr(intern!(py, "__bases__")),
+    }
+}
+
+/// `(bases, name, qualname, {member: value}, module, tracker_id, None)`.
+fn enum_args<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    let items = [
+        class.getattr(intern!(py, "__bases__"))?,
+        class.getattr(intern!(py, "__name__"))?,
+        class.getattr(intern!(py, "__qualname__"))?,
+        enum_members(class)?.into_any(),
+        class.getattr(intern!(py, "__module__"))?,
+        tracker::id_of(class)?.into_any(),
+        py.None().into_bound(py),
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = class.py();
+    let members = PyDict::new(py);
+    for member in class.try_iter()? {
+        let member = member?;
+        members.set_item(
+            member.getattr(intern!(py, "name"))?,
+            member.getattr(intern!(py, "value"))?,
+        )?;
+    }
+    Ok(members)
+}
+
+fn enum_state<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let body = class_body(class)?;
+    for name in ENUM_INTERNALS {
+        discard(&body, name)?;
+    }
+    for member in enum_members(class)?.keys() {
+        discard(&body, &member)?;
+    }
+    state_pair(body)
+}
+
+fn class_state<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    state_pair(class_body(class)?)
+}
+
+fn state_pair(body: Bound<'_, PyDict>) -> PyResult<Bound<'_, PyAny>> {
+    let py = body.py();
+    Ok(PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any())
+}
+
+/// The class's own namespace, minus what its bases provide, what Python
+/// recreates, and the slot descriptors that `__slots__` makes again.
+fn class_body<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = class.py();
+    let body = own_namespace(class)?;
+    discard(&body, "__weakref__")?;
+    if class.get_type().is_subclass(objects::abc_meta(py)?.cast::<PyType>()?)? {
+        replace_abc_registry(class, &body)?;
+    }
+    if body.contains(intern!(py, "__slots__"))? {
+        let slots = class.getattr(intern!(py, "__slots__"))?;
+        if slots.is_instance_of::<PyString>() {
+            discard(&body, &slots)?;
+        } else {
+            for slot in slots.try_iter()? {
+                discard(&body, &slot?)?;
+            }
+        }
+    }
+    discard(&body, "__dict__")?;
+    for name in version::recreated_class_attrs(py) {
+        discard(&body, *name)?;
+    }
+    Ok(body)
+}
+
+/// A sorted copy of `class.__dict__` without the entries that are the very
+/// objects a base provides under the same name.
+fn own_namespace<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = class.py();
+    let own = own_dict(class)?;
+    let keys = own.keys();
+    keys.sort()?;
+    let inherited = inherited_namespace(class)?;
+    let body = PyDict::new(py);
+    for key in keys.iter() {
+        let Some(value) = own.get_item(&key)? else { continue };
+        if inherited
+            .get_item(&key)?
+            .is_some_and(|base_value| base_value.is(&value))
+        {
+            continue;
+        }
+        body.set_item(super::function::fresh_str(&key)?, value)?;
+    }
+    Ok(body)
+}
+
+fn inherited_namespace<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = class.py();
+    let bases = class.getattr(intern!(py, "__bases__"))?.cast_into::<PyTuple>()?;
+    let merged = PyDict::new(py);
+    for base in bases.iter().rev() {
+        merged.update(own_dict(&base)?.as_mapping())?;
+    }
+    Ok(merged)
+}
+
+/// `_abc_impl` becomes the list of registered virtual subclasses, which
+/// the loading side registers again; the caches are dropped.
+fn replace_abc_registry<'py>(class: &Bound<'py, PyAny>, body: &Bound<'py, PyDict>) -> PyResult<()> {
+    let py = class.py();
+    for name in ABC_CACHES {
+        discard(body, name)?;
+    }
+    discard(body, "_abc_impl")?;
+    let dump = objects::abc_get_dump(py)?.call1((class,))?;
+    let registry = dump.get_item(0)?;
+    let subclasses = PyList::empty(py);
+    for weak in registry.try_iter()? {
+        let subclass = weak?.call0()?;
+        if !subclass.is_none() {
+            subclasses.append(subclass)?;
+        }
+    }
+    body.set_item(intern!(py, "_abc_impl"), subclasses)
+}
+
+/// A plain-dict copy of `cls.__dict__` (a mappingproxy).
+fn own_dict<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let proxy = class.getattr(intern!(class.py(), "__dict__"))?;
+    let copy = PyDict::new(class.py());
+    copy.update(proxy.cast::<pyo3::types::PyMapping>()?)?;
+    Ok(copy)
+}
+
+fn discard<'py, K: IntoPyObject<'py> + Copy>(dict: &Bound<'py, PyDict>, key: K) -> PyResult<()>
+where
+    PyErr: From<K::Error>,
+{
+    if dict.contains(key)? {
+        dict.del_item(key)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The modules whose functions and classes are pickled by value although
+//! they are importable: a process-wide set of module names, as in cloudpickle.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PySet, PyString};
+
+use crate::objects;
+
+fn names(py: Python<'_>) -> PyResult<&Bound<'_, PySet>> {
+    static CELL: PyOnceLock<Py<PySet>> = PyOnceLock::new();
+    CELL.get_or_try_init(py, || PySet::empty(py).map(Bound::unbind))
+        .map(|set| set.bind(py))
+}
+
+/// The messages are cloudpickle's, word for word: programs match on them.
+fn require_module<'py>(module: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    if !module.is_instance(objects::module_type(module.py())?)? {
+        let shown = module.str()?;
+        return Err(PyValueError::new_err(format!(
+            "Input should be a module object, got {shown} instead"
+        )));
+    }
+    module
+        .getattr(pyo3::intern!(module.py(), "__name__"))?
+        .cast_into::<PyString>()
+        .map_err(Into::into)
+}
+
+#[pyfunction]
+pub(crate) fn register_pickle_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
+    let name = require_module(module)?;
+    if !objects::sys_modules(module.py()).contains(&name)? {
+        return Err(PyValueError::new_err(format!(
+            "{} was not imported correctly, have you used an `import` statement to access it?",
+            module.str()?
+        )));
+    }
+    names(module.py())?.add(name)
+}
+
+#[pyfunction]
+pub(crate) fn unregister_pickle_by_value(module: &Bound<'_, PyAny>) -> PyResult<()> {
+    let name = require_module(module)?;
+    let registered = names(module.py())?;
+    if !registered.contains(&name)? {
+        return Err(PyValueError::new_err(format!(
+            "{} is not registered for pickle by value",
+            module.str()?
+        )));
+    }
+    registered.discard(name).map(drop)
+}
+
+#[pyfunction]
+pub(crate) fn list_registry_pickle_by_value(py: Python<'_>) -> PyResult<Bound<'_, PySet>> {
+    PySet::new(py, names(py)?.iter())
+}
+
+/// Whether `module` or one of its parent packages was registered.
+pub(crate) fn is_registered(module: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = module.py();
+    let registered = names(py)?;
+    if registered.is_empty() {
+        return Ok(false);
+    }
+    let name = module.getattr(pyo3::intern!(py, "__name__"))?;
+    let Ok(name) = name.cast::<PyString>() else {
+        return Ok(false);
+    };
+    let mut prefix = name.to_str()?;
+    loop {
+        if registered.contains(prefix)? {
+            return Ok(true);
+        }
+        match prefix.rfind('.') {
+            Some(dot) => prefix = &prefix[..dot],
+            None => return Ok(false),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Everything that depends on the running Python's minor version lives here:
+//! the argument layout of `types.CodeType(...)`, the global-access opcodes
+//! and the class attributes that must not travel.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+/// `types.CodeType` positional arguments on 3.11 to 3.13 (3.14 keeps them).
+const CODE_ARGS_311: &[&str] = &[
+    "co_argcount",
+    "co_posonlyargcount",
+    "co_kwonlyargcount",
+    "co_nlocals",
+    "co_stacksize",
+    "co_flags",
+    "co_code",
+    "co_consts",
+    "co_names",
+    "co_varnames",
+    "co_filename",
+    "co_name",
+    "co_qualname",
+    "co_firstlineno",
+    "co_linetable",
+    "co_exceptiontable",
+    "co_freevars",
+    "co_cellvars",
+];
+
+/// 3.10 has neither `co_qualname` nor `co_exceptiontable`.
+const CODE_ARGS_310: &[&str] = &[
+    "co_argcount",
+    "co_posonlyargcount",
+    "co_kwonlyargcount",
+    "co_nlocals",
+    "co_stacksize",
+    "co_flags",
+    "co_code",
+    "co_consts",
+    "co_names",
+    "co_varnames",
+    "co_filename",
+    "co_name",
+    "co_firstlineno",
+    "co_linetable",
+    "co_freevars",
+    "co_cellvars",
+];
+
+pub(crate) fn code_args(py: Python<'_>) -> &'static [&'static str] {
+    if py.version_info() >= (3, 11) {
+        CODE_ARGS_311
+    } else {
+        CODE_ARGS_310
+    }
+}
+
+/// Class-dict entries that Python recreates by itself and that cannot be
+/// pickled (3.14's annotation function closes over the class namespace).
+pub(crate) fn recreated_class_attrs(py: Python<'_>) -> &'static [&'static str] {
+    if py.version_info() >= (3, 14) {
+        &["__annotate_func__"]
+    } else {
+        &[]
+    }
+}
+
+/// Whether `setattr(cls, "__firstlineno__", v)` must be repeated (3.13+
+/// drops it when other attributes are set).
+pub(crate) fn restores_firstlineno(py: Python<'_>) -> bool {
+    py.version_info() >= (3, 13)
+}
+
+/// The bytecode facts needed to list the globals a code object touches.
+pub(crate) struct Opcodes {
+    pub(crate) load_global: u8,
+    pub(crate) store_global: u8,
+    pub(crate) delete_global: u8,
+    pub(crate) extended_arg: u8,
+    /// 3.11 packs a "push NULL" flag in the low bit of LOAD_GLOBAL's argument.
+    pub(crate) load_global_shift: u32,
+}
+
+/// Opcode numbers change between minor versions: read them from `opcode`.
+pub(crate) fn opcodes(py: Python<'_>) -> PyResult<&'static Opcodes> {
+    static CELL: PyOnceLock<Opcodes> = PyOnceLock::new();
+    CELL.get_or_try_init(py, || {
+        let opmap = py.import("opcode")?.getattr("opmap")?;
+        let op = |name: &str| -> PyResult<u8> { opmap.get_item(name)?.extract() };
+        Ok(Opcodes {
+            load_global: op("LOAD_GLOBAL")?,
+            store_global: op("STORE_GLOBAL")?,
+            delete_global: op("DELETE_GLOBAL")?,
+            extended_arg: op("EXTENDED_ARG")?,
+            load_global_shift: u32::from(py.version_info() >= (3, 11)),
+        })
+    })
+}

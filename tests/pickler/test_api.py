@@ -1,0 +1,296 @@
+"""The public API is cloudpickle 3.1.2's: names, signatures, errors."""
+
+import collections
+import copyreg
+import inspect
+import io
+import pickle
+import types
+
+import cloudpickle
+import pytest
+
+import flightpickle
+
+
+def test_public_names_match_cloudpickle():
+    for name in cloudpickle.__all__:
+        assert hasattr(flightpickle, name), name
+    assert set(cloudpickle.__all__) <= set(flightpickle.__all__)
+    assert flightpickle.list_registry_pickle_by_value
+    assert flightpickle.__version__.count(".") == 2
+
+
+@pytest.mark.parametrize("name", ["dumps", "dump", "register_pickle_by_value",
+                                  "unregister_pickle_by_value", "list_registry_pickle_by_value"])
+def test_signatures_match_cloudpickle(name):
+    ours, theirs = getattr(flightpickle, name), getattr(cloudpickle, name)
+    assert inspect.signature(ours) == inspect.signature(theirs)
+
+
+def test_pickler_signature_matches_cloudpickle():
+    assert inspect.signature(flightpickle.Pickler) == inspect.signature(cloudpickle.Pickler)
+
+
+def test_loads_and_load_are_pickles_own():
+    assert flightpickle.loads is pickle.loads
+    assert flightpickle.load is pickle.load
+
+
+def test_pickler_is_a_c_pickler_and_cloudpickler_the_same_class():
+    assert flightpickle.CloudPickler is flightpickle.Pickler
+    assert issubclass(flightpickle.Pickler, pickle.Pickler)
+    assert flightpickle.DEFAULT_PROTOCOL == pickle.HIGHEST_PROTOCOL == cloudpickle.DEFAULT_PROTOCOL
+
+
+@pytest.mark.parametrize("proto", [2, 3, 4, 5])
+def test_protocols(proto):
+    data = flightpickle.dumps(lambda x: x + 1, protocol=proto)
+    assert data[:2] == bytes([0x80, proto])
+    assert pickle.loads(data)(1) == 2
+
+
+def test_default_protocol_and_proto_attribute():
+    assert flightpickle.dumps(1)[:2] == bytes([0x80, flightpickle.DEFAULT_PROTOCOL])
+    assert flightpickle.Pickler(io.BytesIO()).proto == flightpickle.DEFAULT_PROTOCOL
+    assert flightpickle.Pickler(io.BytesIO(), protocol=3).proto == 3
+
+
+def test_dump_writes_to_the_file():
+    file = io.BytesIO()
+    flightpickle.dump(lambda: 7, file, protocol=4)
+    file.seek(0)
+    assert flightpickle.load(file)() == 7
+
+
+def test_plain_data_is_what_pickle_writes(protocol):
+    data = {"a": [1, 2.5, "x", b"y", None, True, (1, 2)], "b": {3, 4}, "c": collections.OrderedDict(z=1)}
+    assert flightpickle.dumps(data, protocol=protocol) == pickle.dumps(data, protocol=protocol)
+
+
+def test_out_of_band_buffers():
+    np = pytest.importorskip("numpy")
+    array = np.arange(1000, dtype="float64")
+    buffers = []
+    data = flightpickle.dumps(array, protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == 1
+    assert len(data) < array.nbytes
+    assert (pickle.loads(data, buffers=buffers) == array).all()
+
+
+def test_dispatch_table_is_a_live_view_over_copyreg():
+    class Late:
+        pass
+
+    def reduce_late(obj):
+        return int, (42,)
+
+    table = flightpickle.Pickler.dispatch_table
+    assert Late not in table
+    copyreg.dispatch_table[Late] = reduce_late
+    try:
+        assert table[Late] is reduce_late
+        assert pickle.loads(flightpickle.dumps(Late())) == 42
+    finally:
+        del copyreg.dispatch_table[Late]
+    assert Late not in table
+    with pytest.raises(KeyError):
+        table[Late]
+
+
+def test_dispatch_table_behaves_like_a_chainmap():
+    table = flightpickle.Pickler.dispatch_table
+    assert flightpickle.Pickler.dispatch is table
+    assert table.maps[1] is copyreg.dispatch_table
+    assert property in table and table.get(property) is not None
+    assert table.get(object, "missing") == "missing"
+    assert set(table) == set(collections.ChainMap(*table.maps))
+    assert len(table) == len(collections.ChainMap(*table.maps))
+    child = table.new_child({int: repr})
+    assert child[int] is repr and child.maps[1:] == table.maps
+    assert child.parents.maps == table.maps
+
+
+def test_subclass_dispatch_table_entries_are_honoured():
+    class Marker:
+        pass
+
+    class MyPickler(flightpickle.Pickler):
+        dispatch_table = collections.ChainMap(
+            {Marker: lambda obj: (str, ("marker",))}, flightpickle.Pickler.dispatch_table
+        )
+
+    file = io.BytesIO()
+    MyPickler(file).dump([Marker(), lambda: 3])
+    marker, func = pickle.loads(file.getvalue())
+    assert marker == "marker" and func() == 3
+
+
+def test_instance_dispatch_table_set_before_init_is_honoured():
+    class Marker:
+        pass
+
+    class MyPickler(flightpickle.Pickler):
+        def __init__(self, file):
+            # The C pickler reads dispatch_table once, in __init__.
+            self.dispatch_table = flightpickle.Pickler.dispatch_table.new_child(
+                {Marker: lambda obj: (str, ("seen",))}
+            )
+            super().__init__(file)
+
+    file = io.BytesIO()
+    MyPickler(file).dump(Marker())
+    assert pickle.loads(file.getvalue()) == "seen"
+
+
+def test_subclass_reducer_override_wins_and_can_defer_to_super():
+    seen = []
+
+    class Secret:
+        pass
+
+    class MyPickler(flightpickle.Pickler):
+        def reducer_override(self, obj):
+            seen.append(type(obj))
+            if isinstance(obj, Secret):
+                return str, ("redacted",)
+            return super().reducer_override(obj)
+
+    file = io.BytesIO()
+    MyPickler(file).dump([Secret(), lambda x: x * 3])
+    secret, func = pickle.loads(file.getvalue())
+    assert secret == "redacted" and func(2) == 6
+    assert Secret in seen and types.FunctionType in seen
+
+
+def test_reducer_override_through_the_class():
+    pickler = flightpickle.Pickler(io.BytesIO())
+    assert flightpickle.Pickler.reducer_override(pickler, 1.5j) is NotImplemented
+    assert pickler.reducer_override(object()) is NotImplemented
+    reduced = pickler.reducer_override(lambda: 1)
+    assert isinstance(reduced, tuple) and len(reduced) == 6
+
+
+def test_reducer_override_leaves_importable_objects_to_pickle():
+    pickler = flightpickle.Pickler(io.BytesIO())
+    for obj in (len, pickle.dumps, collections.OrderedDict, int, "text", 3):
+        assert pickler.reducer_override(obj) is NotImplemented
+
+
+def test_recursion_error_becomes_pickling_error():
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(pickle.PicklingError, match="excessively deep recursion"):
+        flightpickle.dumps(deep)
+
+
+def test_unpicklable_object_raises_like_pickle():
+    import threading
+
+    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
+        lock = threading.Lock()
+        flightpickle.dumps(lambda: lock)
+    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
+        flightpickle.dumps({"lock": threading.Lock()})
+
+
+def _messages(module, call):
+    try:
+        call(module)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize("bad", [1, "os", None])
+def test_register_errors_match_cloudpickle_word_for_word(bad):
+    for name in ("register_pickle_by_value", "unregister_pickle_by_value"):
+        ours = _messages(bad, getattr(flightpickle, name))
+        theirs = _messages(bad, getattr(cloudpickle, name))
+        assert ours == theirs and ours.startswith("Input should be a module object")
+
+
+def test_register_of_module_missing_from_sys_modules_matches_cloudpickle():
+    module = types.ModuleType("not_in_sys_modules")
+    ours = _messages(module, flightpickle.register_pickle_by_value)
+    theirs = _messages(module, cloudpickle.register_pickle_by_value)
+    assert ours == theirs and "was not imported correctly" in ours
+
+
+def test_unregister_unknown_module_matches_cloudpickle():
+    ours = _messages(collections, flightpickle.unregister_pickle_by_value)
+    theirs = _messages(collections, cloudpickle.unregister_pickle_by_value)
+    assert ours == theirs == f"{collections} is not registered for pickle by value"
+
+
+def test_registry_round_trip():
+    assert "collections" not in flightpickle.list_registry_pickle_by_value()
+    flightpickle.register_pickle_by_value(collections)
+    try:
+        listed = flightpickle.list_registry_pickle_by_value()
+        assert listed == {"collections"}
+        listed.add("other")
+        assert flightpickle.list_registry_pickle_by_value() == {"collections"}
+    finally:
+        flightpickle.unregister_pickle_by_value(collections)
+    assert flightpickle.list_registry_pickle_by_value() == set()
+
+
+def test_subclass_override_without_super_still_gets_our_table():
+    class OnlyFunctions(flightpickle.Pickler):
+        def reducer_override(self, obj):
+            return NotImplemented
+
+    file = io.BytesIO()
+    OnlyFunctions(file).dump(property(abs, doc="kept"))
+    assert pickle.loads(file.getvalue()).__doc__ == "kept"
+
+
+def test_subclass_override_calling_super_sometimes_keeps_our_table():
+    class Sometimes(flightpickle.Pickler):
+        def reducer_override(self, obj):
+            # Classes too: the code object's class needs it, as in cloudpickle.
+            if isinstance(obj, (types.FunctionType, type)):
+                return super().reducer_override(obj)
+            return NotImplemented
+
+    file = io.BytesIO()
+    Sometimes(file).dump([lambda: 1, property(abs, doc="kept"), types.CellType(5)])
+    func, prop, cell = pickle.loads(file.getvalue())
+    assert func() == 1 and prop.__doc__ == "kept" and cell.cell_contents == 5
+
+
+def test_entries_added_to_the_class_table_are_honoured():
+    class Added:
+        pass
+
+    flightpickle.Pickler.dispatch_table[Added] = lambda obj: (str, ("added",))
+    try:
+        assert pickle.loads(flightpickle.dumps(Added())) == "added"
+    finally:
+        del flightpickle.Pickler.dispatch_table[Added]
+    assert Added not in flightpickle.Pickler.dispatch_table
+    with pytest.raises(KeyError):
+        del flightpickle.Pickler.dispatch_table[Added]
+
+
+def test_repeated_dumps_on_one_pickler_share_state():
+    file = io.BytesIO()
+    pickler = flightpickle.Pickler(file)
+
+    def a():
+        return SHARED_FOR_TEST
+
+    def b():
+        return SHARED_FOR_TEST
+
+    pickler.dump(a)
+    pickler.dump(b)
+    file.seek(0)
+    unpickler = pickle.Unpickler(file)
+    a2, b2 = unpickler.load(), unpickler.load()
+    assert a2.__globals__ is b2.__globals__
+
+
+SHARED_FOR_TEST = 1

@@ -1,0 +1,92 @@
+"""Modules: importable ones by reference, dynamic and registered ones by
+value (registration covers submodules)."""
+
+import os
+import pickle
+import sys
+import textwrap
+import types
+
+import pytest
+
+import flightpickle
+
+
+def test_importable_module_by_reference(load_fresh, protocol):
+    data = flightpickle.dumps(os, protocol=protocol)
+    assert b"subimport" in data
+    assert load_fresh(data, "import os; result = obj is os") is True
+
+
+def test_dynamic_module_by_value(load_fresh, protocol):
+    module = types.ModuleType("made_at_run_time")
+    exec("BASE = 40\ndef answer(x):\n    return BASE + x\n", module.__dict__)
+    data = flightpickle.dumps(module, protocol=protocol)
+    check = """
+    import sys
+    result = (obj.answer(2), obj.__name__, 'made_at_run_time' in sys.modules,
+              obj.__dict__['__builtins__'] is __builtins__.__dict__)
+    """
+    assert load_fresh(data, check) == (42, "made_at_run_time", False, True)
+
+
+def test_function_using_a_dynamic_module(load_fresh, protocol):
+    module = types.ModuleType("helpers_at_run_time")
+    module.FACTOR = 5
+    data = flightpickle.dumps(lambda x: module.FACTOR * x, protocol=protocol)
+    assert load_fresh(data, "result = obj(3)") == 15
+
+
+@pytest.fixture
+def local_package(tmp_path, monkeypatch):
+    """A package importable here only (the fresh interpreter cannot)."""
+    root = tmp_path / "localpkg_for_tests"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "core.py").write_text(textwrap.dedent("""
+        OFFSET = 100
+
+        def shift(x):
+            return x + OFFSET
+
+        class Counter:
+            def __init__(self):
+                self.n = 0
+
+            def bump(self):
+                self.n = shift(self.n)
+                return self.n
+    """))
+    (root / "sub" / "__init__.py").write_text("")
+    (root / "sub" / "deep.py").write_text("def twice(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import localpkg_for_tests.core
+    import localpkg_for_tests.sub.deep
+    yield localpkg_for_tests
+    for name in [n for n in sys.modules if n.startswith("localpkg_for_tests")]:
+        del sys.modules[name]
+
+
+def test_registered_package_and_submodules_by_value(local_package, load_fresh, protocol):
+    core, deep = local_package.core, local_package.sub.deep
+    by_reference = flightpickle.dumps(core.shift, protocol=protocol)
+    assert by_reference == pickle.dumps(core.shift, protocol=protocol)
+    flightpickle.register_pickle_by_value(local_package)
+    try:
+        data = flightpickle.dumps((core.shift, core.Counter, deep.twice, deep), protocol=protocol)
+    finally:
+        flightpickle.unregister_pickle_by_value(local_package)
+    check = """
+    import sys
+    shift, Counter, twice, deep = obj
+    c = Counter()
+    result = (shift(1), c.bump(), twice(4), deep.twice(5),
+              any(n.startswith('localpkg_for_tests') for n in sys.modules))
+    """
+    assert load_fresh(data, check) == (101, 100, 8, 10, False)
+
+
+def test_unregistered_local_package_fails_to_load_fresh(local_package, load_fresh):
+    data = flightpickle.dumps(local_package.core.shift)
+    with pytest.raises(AssertionError, match="No module named 'localpkg_for_tests'"):
+        load_fresh(data)

@@ -1,0 +1,92 @@
+"""`flightpickle._reconstruct` is a wire format: the names pickles refer to."""
+
+import enum
+import io
+import pickle
+import types
+
+import pytest
+
+import flightpickle
+from flightpickle import _reconstruct
+
+# Every name a pickle may refer to. Removing or renaming one breaks pickles
+# already written: this list only ever grows.
+WIRE_NAMES = {
+    "builtin_type", "class_setstate", "dynamic_subimport", "file_reconstructor", "function_setstate",
+    "get_dataclass_field_type_sentinel", "make_cell", "make_dict_items", "make_dict_keys",
+    "make_dict_values", "make_empty_cell", "make_function", "make_newtype", "make_paramspec",
+    "make_skeleton_class", "make_skeleton_enum", "make_typevar", "make_typevartuple", "subimport",
+}
+
+
+def test_wire_names_are_all_present():
+    public = {name for name in vars(_reconstruct) if not name.startswith("_")}
+    assert public == WIRE_NAMES
+
+
+@pytest.mark.parametrize("name", sorted(WIRE_NAMES))
+def test_reconstructors_are_found_by_pickle_under_their_wire_name(name):
+    func = getattr(_reconstruct, name)
+    assert func.__module__ == "flightpickle._reconstruct"
+    assert func.__qualname__ == name
+    assert pickle.loads(pickle.dumps(func)) is func
+
+
+class FindClassLog(pickle.Unpickler):
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.found = set()
+
+    def find_class(self, module, name):
+        self.found.add((module, name))
+        return super().find_class(module, name)
+
+
+def globals_named(obj, protocol):
+    log = FindClassLog(flightpickle.dumps(obj, protocol=protocol))
+    log.load()
+    return log.found
+
+
+def test_pickles_name_only_reconstructors_and_the_stdlib(protocol):
+    class Kind(enum.Enum):
+        A = 1
+
+    class Thing:
+        def method(self):
+            return types.CellType
+
+    sample = [lambda: Thing, Kind.A, Thing(), types.ModuleType("m"), {}.keys()]
+    modules = {module for module, _ in globals_named(sample, protocol)}
+    # Protocol 2 spells builtins the Python 2 way and bytes through _codecs.
+    stdlib = {"builtins", "__builtin__", "_codecs", "enum", "copyreg", "types"}
+    assert modules <= stdlib | {"flightpickle._reconstruct"}
+    assert not any(module.startswith("cloudpickle") for module in modules)
+
+
+def test_fresh_loader_does_not_need_cloudpickle(load_fresh):
+    data = flightpickle.dumps(lambda: 1)
+    check = "import sys; result = (obj(), sorted(m for m in sys.modules if 'cloudpickle' in m))"
+    assert load_fresh(data, check) == (1, [])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: _reconstruct.builtin_type("NoSuchType"), AttributeError, "NoSuchType"),
+    (lambda: _reconstruct.builtin_type("new_class"), ValueError, "not a class"),
+    (lambda: _reconstruct.get_dataclass_field_type_sentinel("x"), ValueError, "unknown dataclass field marker"),
+    (lambda: _reconstruct.function_setstate(lambda: 1, (1, 2)), TypeError, "not an instance of .dict."),
+    (lambda: _reconstruct.function_setstate((lambda: 1), ({}, {"__closure__": (types.CellType(1),)})),
+     ValueError, "closure size"),
+    (lambda: _reconstruct.make_skeleton_enum((), "E", "E", {}, "m", None), ValueError, "at least one base"),
+])
+def test_bad_input_to_reconstructors_raises_python_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_corrupted_pickle_raises_unpickling_error():
+    data = flightpickle.dumps(lambda x: x)
+    for cut in (5, len(data) // 2, len(data) - 1):
+        with pytest.raises((pickle.UnpicklingError, EOFError, ValueError, TypeError)):
+            pickle.loads(data[:cut])
