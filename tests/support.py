@@ -28,3 +28,29 @@ def plugin_jar() -> Path:
     if not jar.is_file():
         pytest.fail(f"plugin jar {jar} is missing: build it with `make jar` (or run `make test`)")
     return jar
+
+
+def imported_globals(payload: bytes) -> set[str]:
+    """Every ``module.name`` that loading ``payload`` would import, read without loading it."""
+    import pickletools
+
+    memo: dict[int, object] = {}
+    strings: list[object] = []  # recent string pushes, enough to resolve STACK_GLOBAL
+    found = set()
+    for opcode, arg, _ in pickletools.genops(payload):
+        name = opcode.name
+        if name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+            strings.append(arg)
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            strings.append(memo.get(arg))
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[arg] = strings[-1] if strings else None
+        elif name == "MEMOIZE":
+            memo[len(memo)] = strings[-1] if strings else None
+        elif name == "GLOBAL":
+            found.add(arg.replace(" ", "."))
+        elif name == "STACK_GLOBAL":
+            found.add(f"{strings[-2]}.{strings[-1]}")
+        if name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE") and "UNICODE" not in name and "GET" not in name:
+            strings.append(None)  # any other push breaks a module/name pair
+    return found
