@@ -39,6 +39,10 @@ PY_SOURCES := $(CORE_SOURCES) $(call rust_files,python/src python/Cargo.toml) py
 JNI_SOURCES := $(CORE_SOURCES) $(call rust_files,jvm/native)
 JAVA_SOURCES := jvm/pom.xml $(shell find jvm/src -type f 2>/dev/null)
 
+# $(call maven,ARGS): Debian's Maven 3.8 prints colour resets even in batch
+# mode, which garble logs; strip them (pipefail keeps Maven's exit status).
+maven = mvn --batch-mode -f jvm/pom.xml -Dspark.jars.dir=$(SPARK_JARS) $(1) 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g'
+
 # $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
 timed = printf '\n==> %s\n' "$(1)"; s=$$(date +%s); $(2); printf '<== %s: %ss\n' "$(1)" $$(( $$(date +%s) - s ))
 
@@ -68,13 +72,13 @@ $(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES)
 jar: $(JAR)
 $(JAR): $(STAMPS)/requirements $(JNI_SOURCES) $(JAVA_SOURCES)
 	@$(call timed,jar: build the JNI library and the plugin jar (mvn package),\
-	  mvn --batch-mode --quiet -f jvm/pom.xml -DskipTests -Dspark.jars.dir=$(SPARK_JARS) package)
+	  $(call maven,--quiet -DskipTests package))
 
 demo: setup
 	@$(call timed,demo: spark-submit examples/spark_app.py on $(MASTER),\
 	  $(VENV)/bin/spark-submit --master '$(MASTER)' \
 	    --jars $(JAR) --conf spark.plugins=$(PLUGIN) \
-	    --conf spark.executor.memory=512m \
+	    --conf spark.executor.memory=512m --conf spark.log.level=WARN \
 	    --conf spark.driver.extraJavaOptions='$(JVM_FAST_START)' \
 	    --conf spark.executor.extraJavaOptions='$(JVM_FAST_START)' \
 	    examples/spark_app.py)
@@ -86,7 +90,7 @@ test-rust: $(STAMPS)/requirements
 
 test-java: $(STAMPS)/requirements
 	@$(call timed,test: Java (mvn test),\
-	  mvn --batch-mode -f jvm/pom.xml -Dspark.jars.dir=$(SPARK_JARS) test)
+	  $(call maven,test))
 
 test-python: setup
 	@$(call timed,test: Python and Spark (pytest),\

@@ -113,9 +113,9 @@ def main():
     stats = flightpickle.spark.stats()
     reports = spark._jvm.io.flightpickle.spark.FlightPicklePlugin.nativeCoreReports()
 
-    print("\n   n  square   price  weather")
+    print("\n   n  square     price  weather")
     for n, sq, pr, we in results[:3] + results[-3:]:
-        print(f"{n:4d}  {sq:6d}  {pr:6.2f}  {we}")
+        print(f"{n:4d}  {sq:6d}  {pr:8.2f}  {we}")
     print(f"rows checked against local results: {len(results)}, "
           f"{'all match' if results == expected else 'MISMATCH'}")
     print(f"computed by executor JVMs: {', '.join(executors)}")
