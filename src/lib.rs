@@ -3,6 +3,8 @@
 //! It knows neither Python nor the JVM: the fronts in `python/` and `jvm/native/`
 //! translate their own types to and from what is here.
 
+pub mod envelope;
+
 /// The version of this build of the core, as written in `Cargo.toml`.
 ///
 /// Both fronts report it, so a mismatch between the Python package and the
