@@ -14,6 +14,7 @@ mod pickler;
 mod reconstruct;
 mod reducers;
 mod registry;
+mod target;
 mod tracker;
 mod version;
 
@@ -30,6 +31,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registry::register_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(registry::unregister_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(registry::list_registry_pickle_by_value, m)?)?;
+    m.add_function(wrap_pyfunction!(target::set_default_target, m)?)?;
+    m.add_function(wrap_pyfunction!(target::get_default_target, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
     m.add_class::<pickler::PicklerState>()?;
     m.add_class::<pickler::ReducerOverride>()?;
     m.add_class::<dispatch::DispatchTable>()?;

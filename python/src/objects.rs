@@ -38,6 +38,14 @@ imported! {
     pickling_error = "pickle"."PicklingError";
 }
 
+/// A `pickle.PicklingError` with `message`.
+pub(crate) fn new_pickling_error(py: Python<'_>, message: String) -> PyErr {
+    match pickling_error(py).and_then(|kind| Ok(kind.cast::<pyo3::types::PyType>()?.clone())) {
+        Ok(kind) => PyErr::from_type(kind, message),
+        Err(err) => err,
+    }
+}
+
 /// `sys.modules` as the interpreter sees it now (a program may replace it).
 pub(crate) fn sys_modules(py: Python<'_>) -> Bound<'_, PyDict> {
     // SAFETY: PyImport_GetModuleDict returns a borrowed, never-null dict while attached.

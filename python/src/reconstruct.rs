@@ -400,12 +400,3 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_function(wrap_pyfunction!(make_newtype, &m)?)?;
     Ok(m)
 }
-
-/// A reconstructor, as the reducers put it in a pickle; looked up once.
-macro_rules! reconstructor {
-    ($py:expr, $name:literal) => {{
-        static CELL: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-        CELL.import($py, $crate::reconstruct::MODULE, $name)
-    }};
-}
-pub(crate) use reconstructor;

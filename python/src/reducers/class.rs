@@ -10,7 +10,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::{call, call_then_set};
-use crate::reconstruct::reconstructor;
+use crate::target::Reconstructors;
 use crate::{byvalue, objects, tracker, version};
 
 /// Enum bookkeeping that the enum metaclass rebuilds from the members.
@@ -25,13 +25,13 @@ const ENUM_INTERNALS: [&str; 5] = [
 /// ABC caches: they describe the pickling process, not the class.
 const ABC_CACHES: [&str; 3] = ["_abc_cache", "_abc_negative_cache", "_abc_negative_cache_version"];
 
-pub(crate) fn reduce<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn reduce<'py>(names: &Reconstructors, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
     if let Some(singleton) = singleton_of(class)? {
         return call(py.get_type::<PyType>().as_any(), (singleton,));
     }
     if let Some(name) = builtin_type_names(py)?.get_item(class)? {
-        return call(reconstructor!(py, "builtin_type")?, (name,));
+        return call(names.builtin_type.bind(py), (name,));
     }
     if byvalue::by_reference(class)? {
         return Ok(py.NotImplemented().into_bound(py));
@@ -39,18 +39,18 @@ pub(crate) fn reduce<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
     if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
         let state = enum_state(class)?;
         call_then_set(
-            reconstructor!(py, "make_skeleton_enum")?,
+            names.make_skeleton_enum.bind(py),
             enum_args(class)?,
             state,
-            reconstructor!(py, "class_setstate")?,
+            names.class_setstate.bind(py),
         )
     } else {
         let state = class_state(class)?;
         call_then_set(
-            reconstructor!(py, "make_skeleton_class")?,
+            names.make_skeleton_class.bind(py),
             class_args(class)?,
             state,
-            reconstructor!(py, "class_setstate")?,
+            names.class_setstate.bind(py),
         )
     }
 }

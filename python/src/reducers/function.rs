@@ -14,7 +14,7 @@ use super::call_then_set;
 use crate::byvalue;
 use crate::code_globals::{imported_submodules, used_globals};
 use crate::pickler::PicklerState;
-use crate::reconstruct::{cell_contents, reconstructor};
+use crate::reconstruct::cell_contents;
 
 /// Keys of a module's globals that make relative imports work in the copy.
 const MODULE_IDENTITY: [&str; 4] = ["__package__", "__name__", "__path__", "__file__"];
@@ -24,14 +24,15 @@ pub(crate) fn reduce<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>) -> P
     if byvalue::by_reference(func)? {
         return Ok(py.NotImplemented().into_bound(py));
     }
+    let names = pickler.reconstructors();
     let parts = Parts::of(func)?;
     let skeleton = skeleton_args(pickler, &parts)?;
     let state = state(func, &parts)?;
     call_then_set(
-        reconstructor!(py, "make_function")?,
+        names.make_function.bind(py),
         skeleton,
         state,
-        reconstructor!(py, "function_setstate")?,
+        names.function_setstate.bind(py),
     )
 }
 
@@ -74,7 +75,7 @@ fn skeleton_args<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bo
     let closure = match &parts.closure {
         None => py.None().into_bound(py),
         Some(cells) => {
-            let empty = reconstructor!(py, "make_empty_cell")?;
+            let empty = pickler.reconstructors().make_empty_cell.bind(py);
             let cells = (0..cells.len()).map(|_| empty.call0()).collect::<PyResult<Vec<_>>>()?;
             PyTuple::new(py, cells)?.into_any()
         }
