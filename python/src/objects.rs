@@ -33,7 +33,7 @@ imported! {
     get_logger = "logging"."getLogger";
     typevar_type = "typing"."TypeVar";
     ordered_dict = "collections"."OrderedDict";
-    urandom = "os"."urandom";
+    blake2b = "hashlib"."blake2b";
     copyreg_dispatch_table = "copyreg"."dispatch_table";
     pickling_error = "pickle"."PicklingError";
 }

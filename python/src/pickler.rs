@@ -44,6 +44,10 @@ pub(crate) struct PicklerState {
     /// so that functions sharing globals still share them after loading.
     /// The original is kept alive so that its id cannot be reused meanwhile.
     shared_globals: Mutex<HashMap<usize, SharedGlobals>>,
+    /// Stand-ins for the sets of strings in function and class state, so
+    /// that a set shared by two functions is still one set after loading.
+    /// The original is kept alive so that its id cannot be reused meanwhile.
+    stable_values: Mutex<HashMap<usize, (Py<PyAny>, Py<PyAny>)>>,
     /// Whether `reducer_override` consults our reducers itself (see above).
     owns_table: AtomicBool,
 }
@@ -58,6 +62,7 @@ impl PicklerState {
             protocol,
             reconstructors: target::resolve(target)?.reconstructors(py)?,
             shared_globals: Mutex::new(HashMap::new()),
+            stable_values: Mutex::new(HashMap::new()),
             owns_table: AtomicBool::new(false),
         })
     }
@@ -86,7 +91,7 @@ impl PicklerState {
         if is_function {
             function::reduce(self, obj)
         } else if is_class {
-            class::reduce(self.reconstructors, obj)
+            class::reduce(self, obj)
         } else if self.owns_table.load(Ordering::Relaxed) {
             match reducers::registered(obj.py())?.get_item(obj.get_type())? {
                 Some(reducer) => reducer.call1((obj,)),
@@ -101,6 +106,26 @@ impl PicklerState {
 impl PicklerState {
     pub(crate) fn reconstructors(&self) -> &'static Reconstructors {
         self.reconstructors
+    }
+
+    /// `value` as function or class state writes it: a set of strings in
+    /// sorted order (see `stable.rs`), the same stand-in each time.
+    pub(crate) fn stable<'py>(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = value.py();
+        let key = value.as_ptr() as usize;
+        let cache = || {
+            self.stable_values
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some((_, stand_in)) = cache().get(&key) {
+            return Ok(stand_in.bind(py).clone());
+        }
+        let stand_in = crate::stable::value(value)?;
+        if !stand_in.is(value) {
+            cache().insert(key, (value.clone().unbind(), stand_in.clone().unbind()));
+        }
+        Ok(stand_in)
     }
 
     /// The dict that stands for `globals` in this pickler's output, and
