@@ -34,6 +34,9 @@ const STATE_ATTR: &str = "_flightpickle_state";
 /// A function's globals dict and the dict that stands for it in the pickle.
 type SharedGlobals = (Py<PyDict>, Py<PyDict>);
 
+/// A set of strings in some state and its sorted stand-in.
+type StandIn = (Py<PyAny>, Py<PyAny>);
+
 /// What one pickler remembers across the objects (and `dump` calls) it pickles.
 #[pyclass(frozen, module = "flightpickle._native")]
 pub(crate) struct PicklerState {
@@ -47,7 +50,7 @@ pub(crate) struct PicklerState {
     /// Stand-ins for the sets of strings in function and class state, so
     /// that a set shared by two functions is still one set after loading.
     /// The original is kept alive so that its id cannot be reused meanwhile.
-    stable_values: Mutex<HashMap<usize, (Py<PyAny>, Py<PyAny>)>>,
+    stable_values: Mutex<HashMap<usize, StandIn>>,
     /// Whether `reducer_override` consults our reducers itself (see above).
     owns_table: AtomicBool,
 }

@@ -141,3 +141,18 @@ def test_subclass_reducer_override_and_table_follow_the_target():
     file = io.BytesIO()
     Custom(file, target="cloudpickle").dump(local_objects())
     assert reconstructor_modules(file.getvalue()) == {TARGET_MODULES["cloudpickle"]}
+
+
+def test_loads_reads_what_stock_cloudpickle_wrote():
+    code = (
+        "import cloudpickle, enum, sys\n"
+        "K = 3\n"
+        "class Box:\n"
+        "    def get(self): return K\n"
+        "class Mode(enum.Enum):\n"
+        "    ON = 1\n"
+        "sys.stdout.buffer.write(cloudpickle.dumps((lambda x: x * K, Box, Mode)))\n")
+    payload = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                             timeout=60).stdout
+    function, box, mode = flightpickle.loads(payload)
+    assert function(2) == 6 and box().get() == 3 and mode.ON.value == 1
