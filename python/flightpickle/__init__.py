@@ -5,6 +5,14 @@ cloudpickle`` keeps programs working. Lambdas, closures, and functions and
 classes defined in ``__main__`` (scripts, notebooks) are pickled by value and
 load in any process that has flightpickle installed, with plain
 ``pickle.loads``. Everything plain ``pickle`` handles is pickled as it would.
+
+A wire target says what the loading side needs: ``"native"`` (the default)
+names flightpickle's own reconstructors; ``"cloudpickle"`` and ``"pyspark"``
+name those of stock cloudpickle 3.1 and of PySpark's copy of it, so that a
+process with only one of those loads the pickle. Choose it per call
+(``dumps(obj, target="pyspark")``), per pickler, or for the whole process
+with ``set_default_target`` or the ``FLIGHTPICKLE_TARGET`` environment
+variable (read once).
 """
 
 import copyreg
@@ -14,7 +22,9 @@ from pickle import load, loads
 
 from . import _diagnose, _native
 from ._native import (
+    get_default_target,
     list_registry_pickle_by_value,
+    set_default_target,
     register_pickle_by_value,
     unregister_pickle_by_value,
 )
@@ -28,10 +38,12 @@ __all__ = [
     "Pickler",
     "dump",
     "dumps",
+    "get_default_target",
     "list_registry_pickle_by_value",
     "load",
     "loads",
     "register_pickle_by_value",
+    "set_default_target",
     "unregister_pickle_by_value",
 ]
 
@@ -40,6 +52,9 @@ DEFAULT_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 class Pickler(pickle.Pickler):
     """The C pickler, with functions and classes reduced in Rust.
+
+    ``target`` (keyword-only) is the wire target; None means the process
+    default (see ``set_default_target``).
 
     Subclasses may define their own ``reducer_override`` (and call
     ``super().reducer_override(obj)``) or extend ``dispatch_table``.
@@ -52,14 +67,22 @@ class Pickler(pickle.Pickler):
     dispatch = dispatch_table
     reducer_override = _native.ReducerOverride()
 
-    def __init__(self, file, protocol=None, buffer_callback=None):
+    def __init__(self, file, protocol=None, buffer_callback=None, *, target=None):
         if protocol is None:
             protocol = DEFAULT_PROTOCOL
         super().__init__(file, protocol=protocol, buffer_callback=buffer_callback)
         self.proto = int(protocol)
-        self._flightpickle_state = _native.PicklerState(self.proto)
+        self._flightpickle_state = _native.PicklerState(self.proto, target)
+
+    @property
+    def target(self):
+        """The wire target this pickler writes for."""
+        return self._flightpickle_state.target
 
     def dump(self, obj):
+        # The C pickler calls table reducers with the object alone: they
+        # learn this pickler's target from the thread for the dump's length.
+        previous = _native.enter_dump(self)
         try:
             return super().dump(obj)
         except RecursionError as e:
@@ -70,18 +93,20 @@ class Pickler(pickle.Pickler):
             # type); a note says where in `obj` the unpicklable part is.
             _diagnose.annotate(e, obj, type(self), self.proto)
             raise
+        finally:
+            _native.leave_dump(previous)
 
 
 CloudPickler = Pickler
 
 
-def dump(obj, file, protocol=None, buffer_callback=None):
+def dump(obj, file, protocol=None, buffer_callback=None, *, target=None):
     """Pickle ``obj`` into ``file``, functions and classes by value where needed."""
-    Pickler(file, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
+    Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
 
 
-def dumps(obj, protocol=None, buffer_callback=None):
+def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
     """Pickle ``obj`` to bytes, functions and classes by value where needed."""
     with io.BytesIO() as file:
-        Pickler(file, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
+        Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
         return file.getvalue()

@@ -9,11 +9,14 @@ use pyo3::prelude::*;
 mod byvalue;
 mod code_globals;
 mod dispatch;
+mod fingerprint;
 mod objects;
 mod pickler;
 mod reconstruct;
 mod reducers;
 mod registry;
+mod stable;
+mod target;
 mod tracker;
 mod version;
 
@@ -30,6 +33,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registry::register_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(registry::unregister_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(registry::list_registry_pickle_by_value, m)?)?;
+    m.add_function(wrap_pyfunction!(target::set_default_target, m)?)?;
+    m.add_function(wrap_pyfunction!(target::get_default_target, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
     m.add_class::<pickler::PicklerState>()?;
     m.add_class::<pickler::ReducerOverride>()?;
     m.add_class::<dispatch::DispatchTable>()?;

@@ -33,9 +33,17 @@ imported! {
     get_logger = "logging"."getLogger";
     typevar_type = "typing"."TypeVar";
     ordered_dict = "collections"."OrderedDict";
-    urandom = "os"."urandom";
+    blake2b = "hashlib"."blake2b";
     copyreg_dispatch_table = "copyreg"."dispatch_table";
     pickling_error = "pickle"."PicklingError";
+}
+
+/// A `pickle.PicklingError` with `message`.
+pub(crate) fn new_pickling_error(py: Python<'_>, message: String) -> PyErr {
+    match pickling_error(py).and_then(|kind| Ok(kind.cast::<pyo3::types::PyType>()?.clone())) {
+        Ok(kind) => PyErr::from_type(kind, message),
+        Err(err) => err,
+    }
 }
 
 /// `sys.modules` as the interpreter sees it now (a program may replace it).

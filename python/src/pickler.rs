@@ -26,6 +26,7 @@ use pyo3::types::PyDict;
 
 use crate::dispatch::DispatchTable;
 use crate::reducers::{self, class, function};
+use crate::target::{self, Reconstructors, Target};
 
 /// Name of the pickler instance attribute that holds its `PicklerState`.
 const STATE_ATTR: &str = "_flightpickle_state";
@@ -33,32 +34,50 @@ const STATE_ATTR: &str = "_flightpickle_state";
 /// A function's globals dict and the dict that stands for it in the pickle.
 type SharedGlobals = (Py<PyDict>, Py<PyDict>);
 
+/// A set of strings in some state and its sorted stand-in.
+type StandIn = (Py<PyAny>, Py<PyAny>);
+
 /// What one pickler remembers across the objects (and `dump` calls) it pickles.
 #[pyclass(frozen, module = "flightpickle._native")]
 pub(crate) struct PicklerState {
     protocol: i32,
+    /// Decided when the pickler is made; names the reconstructors it writes.
+    reconstructors: &'static Reconstructors,
     /// `id(func.__globals__)` to the dict that stands for it in the pickle,
     /// so that functions sharing globals still share them after loading.
     /// The original is kept alive so that its id cannot be reused meanwhile.
     shared_globals: Mutex<HashMap<usize, SharedGlobals>>,
+    /// Stand-ins for the sets of strings in function and class state, so
+    /// that a set shared by two functions is still one set after loading.
+    /// The original is kept alive so that its id cannot be reused meanwhile.
+    stable_values: Mutex<HashMap<usize, StandIn>>,
     /// Whether `reducer_override` consults our reducers itself (see above).
     owns_table: AtomicBool,
 }
 
 #[pymethods]
 impl PicklerState {
+    /// `target` is a wire target's name; None means the process default.
     #[new]
-    fn new(protocol: i32) -> Self {
-        Self {
+    #[pyo3(signature = (protocol, target = None))]
+    fn new(py: Python<'_>, protocol: i32, target: Option<&str>) -> PyResult<Self> {
+        Ok(Self {
             protocol,
+            reconstructors: target::resolve(target)?.reconstructors(py)?,
             shared_globals: Mutex::new(HashMap::new()),
+            stable_values: Mutex::new(HashMap::new()),
             owns_table: AtomicBool::new(false),
-        }
+        })
     }
 
     #[getter]
     fn protocol(&self) -> i32 {
         self.protocol
+    }
+
+    #[getter]
+    fn target(&self) -> &'static str {
+        self.reconstructors.target.name()
     }
 
     /// Reduces functions and classes that cannot travel by reference, and
@@ -75,7 +94,7 @@ impl PicklerState {
         if is_function {
             function::reduce(self, obj)
         } else if is_class {
-            class::reduce(obj)
+            class::reduce(self, obj)
         } else if self.owns_table.load(Ordering::Relaxed) {
             match reducers::registered(obj.py())?.get_item(obj.get_type())? {
                 Some(reducer) => reducer.call1((obj,)),
@@ -88,6 +107,30 @@ impl PicklerState {
 }
 
 impl PicklerState {
+    pub(crate) fn reconstructors(&self) -> &'static Reconstructors {
+        self.reconstructors
+    }
+
+    /// `value` as function or class state writes it: a set of strings in
+    /// sorted order (see `stable.rs`), the same stand-in each time.
+    pub(crate) fn stable<'py>(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = value.py();
+        let key = value.as_ptr() as usize;
+        let cache = || {
+            self.stable_values
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some((_, stand_in)) = cache().get(&key) {
+            return Ok(stand_in.bind(py).clone());
+        }
+        let stand_in = crate::stable::value(value)?;
+        if !stand_in.is(value) {
+            cache().insert(key, (value.clone().unbind(), stand_in.clone().unbind()));
+        }
+        Ok(stand_in)
+    }
+
     /// The dict that stands for `globals` in this pickler's output, and
     /// whether it was just made (and so still has to be seeded).
     pub(crate) fn shared_globals<'py>(&self, globals: &Bound<'py, PyDict>) -> (Bound<'py, PyDict>, bool) {
@@ -154,9 +197,24 @@ fn state_of<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PicklerStat
         Some(proto) => proto.extract()?,
         None => 5,
     };
-    let state = Bound::new(py, PicklerState::new(protocol))?;
+    let state = Bound::new(py, PicklerState::new(py, protocol, None)?)?;
     pickler.setattr(name, &state)?;
     Ok(state)
+}
+
+/// Makes `pickler`'s target the one its table reducers use on this thread,
+/// for the duration of a `dump`; returns what `leave_dump` restores.
+#[pyfunction]
+pub(crate) fn enter_dump(pickler: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
+    let target = state_of(pickler)?.get().reconstructors.target;
+    Ok(target::activate(target).map(Target::name))
+}
+
+#[pyfunction]
+#[pyo3(signature = (previous))]
+pub(crate) fn leave_dump(previous: Option<&str>) -> PyResult<()> {
+    target::restore(previous.map(Target::parse).transpose()?);
+    Ok(())
 }
 
 /// Unsets the pickler's own `dispatch_table` when both its resolution of

@@ -83,18 +83,23 @@ fn two_dicts<'py>(state: &Bound<'py, PyTuple>) -> PyResult<(Bound<'py, PyDict>, 
 /// A new cell holding `value` (which may be None: that is not an empty cell).
 #[pyfunction]
 fn make_cell<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    new_cell(value.py(), Some(value))
+    cell_of(value.py(), Some(value))
 }
 
 #[pyfunction]
 fn make_empty_cell(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    new_cell(py, None)
+    cell_of(py, None)
 }
 
-fn new_cell<'py>(py: Python<'py>, value: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+fn cell_of<'py>(py: Python<'py>, value: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     let ptr = value.map_or(std::ptr::null_mut(), Bound::as_ptr);
     // SAFETY: PyCell_New borrows the (possibly null) value and returns a new reference.
     unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyCell_New(ptr)) }
+}
+
+/// A new cell holding `value`.
+pub(crate) fn new_cell<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    cell_of(value.py(), Some(value))
 }
 
 /// The contents of a cell, None when it is empty.
@@ -400,12 +405,3 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_function(wrap_pyfunction!(make_newtype, &m)?)?;
     Ok(m)
 }
-
-/// A reconstructor, as the reducers put it in a pickle; looked up once.
-macro_rules! reconstructor {
-    ($py:expr, $name:literal) => {{
-        static CELL: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-        CELL.import($py, $crate::reconstruct::MODULE, $name)
-    }};
-}
-pub(crate) use reconstructor;

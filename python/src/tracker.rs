@@ -1,7 +1,12 @@
-//! Class tracking: a dynamic class gets a random id the first time it is
-//! pickled, the id travels in the pickle, and every load of that id in one
-//! process yields the same class object, so `isinstance` holds across loads
-//! (and a class loaded in a worker is pickled again under its original id).
+//! Class tracking: a dynamic class gets an id the first time it is pickled,
+//! the id travels in the pickle, and every load of that id in one process
+//! yields the same class object, so `isinstance` holds across loads (and a
+//! class loaded in a worker is pickled again under its original id).
+//!
+//! The id is a digest of the class's definition (see `fingerprint`), so the
+//! same source gives the same bytes in every run. Two live classes with the
+//! same definition (a class statement run twice) must still differ: the
+//! digest is salted with a counter until it names no other live class.
 //!
 //! Only weak references are kept. Both maps are touched with the interpreter
 //! attached and without running Python code while the lock is held.
@@ -12,9 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use pyo3::prelude::*;
 use pyo3::types::PyWeakrefMethods;
-use pyo3::types::{PyBytes, PyString, PyWeakrefReference};
-
-use crate::objects;
+use pyo3::types::{PyString, PyWeakrefReference};
 
 #[derive(Default)]
 struct Tracker {
@@ -35,7 +38,7 @@ pub(crate) fn id_of<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyStr
     if let Some(id) = known_id(class) {
         return Ok(PyString::new(py, &id));
     }
-    let id = fresh_id(py)?;
+    let id = fresh_id(class)?;
     let weak = PyWeakrefReference::new(class)?.unbind();
     let weak_again = weak.clone_ref(py);
     let mut tracker = tracker();
@@ -85,9 +88,22 @@ fn points_to(py: Python<'_>, weak: &Py<PyWeakrefReference>, class: &Bound<'_, Py
     weak.bind(py).upgrade().is_some_and(|alive| alive.is(class))
 }
 
-fn fresh_id(py: Python<'_>) -> PyResult<String> {
-    let random = objects::urandom(py)?.call1((16,))?.cast_into::<PyBytes>()?;
-    Ok(random.as_bytes().iter().map(|b| format!("{b:02x}")).collect())
+/// The first salted digest of `class`'s definition that no other live
+/// class holds. Digests are made outside the lock (they run Python code).
+fn fresh_id(class: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = class.py();
+    for salt in 0.. {
+        let id = crate::fingerprint::digest(class, salt)?;
+        let taken = tracker()
+            .by_id
+            .get(&id)
+            .and_then(|weak| weak.bind(py).upgrade())
+            .is_some_and(|holder| !holder.is(class));
+        if !taken {
+            return Ok(id);
+        }
+    }
+    unreachable!("the salts are unbounded")
 }
 
 impl Tracker {

@@ -21,15 +21,23 @@ def test_public_names_match_cloudpickle():
     assert flightpickle.__version__.count(".") == 2
 
 
-@pytest.mark.parametrize("name", ["dumps", "dump", "register_pickle_by_value",
+@pytest.mark.parametrize("name", ["register_pickle_by_value",
                                   "unregister_pickle_by_value", "list_registry_pickle_by_value"])
 def test_signatures_match_cloudpickle(name):
     ours, theirs = getattr(flightpickle, name), getattr(cloudpickle, name)
     assert inspect.signature(ours) == inspect.signature(theirs)
 
 
-def test_pickler_signature_matches_cloudpickle():
-    assert inspect.signature(flightpickle.Pickler) == inspect.signature(cloudpickle.Pickler)
+def _with_target(signature):
+    """cloudpickle's signature plus the one extra: keyword-only ``target=None``."""
+    extra = inspect.Parameter("target", inspect.Parameter.KEYWORD_ONLY, default=None)
+    return signature.replace(parameters=[*signature.parameters.values(), extra])
+
+
+@pytest.mark.parametrize("name", ["dumps", "dump", "Pickler"])
+def test_pickling_signatures_are_cloudpickles_plus_keyword_only_target(name):
+    ours, theirs = getattr(flightpickle, name), getattr(cloudpickle, name)
+    assert inspect.signature(ours) == _with_target(inspect.signature(theirs))
 
 
 def test_loads_and_load_are_pickles_own():

@@ -10,7 +10,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::{call, call_then_set};
-use crate::reconstruct::reconstructor;
+use crate::pickler::PicklerState;
 use crate::{byvalue, objects, tracker, version};
 
 /// Enum bookkeeping that the enum metaclass rebuilds from the members.
@@ -25,32 +25,33 @@ const ENUM_INTERNALS: [&str; 5] = [
 /// ABC caches: they describe the pickling process, not the class.
 const ABC_CACHES: [&str; 3] = ["_abc_cache", "_abc_negative_cache", "_abc_negative_cache_version"];
 
-pub(crate) fn reduce<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn reduce<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
+    let names = pickler.reconstructors();
     if let Some(singleton) = singleton_of(class)? {
         return call(py.get_type::<PyType>().as_any(), (singleton,));
     }
     if let Some(name) = builtin_type_names(py)?.get_item(class)? {
-        return call(reconstructor!(py, "builtin_type")?, (name,));
+        return call(names.builtin_type.bind(py), (name,));
     }
     if byvalue::by_reference(class)? {
         return Ok(py.NotImplemented().into_bound(py));
     }
     if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
-        let state = enum_state(class)?;
+        let state = enum_state(pickler, class)?;
         call_then_set(
-            reconstructor!(py, "make_skeleton_enum")?,
+            names.make_skeleton_enum.bind(py),
             enum_args(class)?,
             state,
-            reconstructor!(py, "class_setstate")?,
+            names.class_setstate.bind(py),
         )
     } else {
-        let state = class_state(class)?;
+        let state = class_state(pickler, class)?;
         call_then_set(
-            reconstructor!(py, "make_skeleton_class")?,
+            names.make_skeleton_class.bind(py),
             class_args(class)?,
             state,
-            reconstructor!(py, "class_setstate")?,
+            names.class_setstate.bind(py),
         )
     }
 }
@@ -155,7 +156,7 @@ fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> 
     Ok(members)
 }
 
-fn enum_state<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn enum_state<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let body = class_body(class)?;
     for name in ENUM_INTERNALS {
         discard(&body, name)?;
@@ -163,15 +164,19 @@ fn enum_state<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     for member in enum_members(class)?.keys() {
         discard(&body, &member)?;
     }
-    state_pair(body)
+    state_pair(pickler, body)
 }
 
-fn class_state<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    state_pair(class_body(class)?)
+fn class_state<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    state_pair(pickler, class_body(class)?)
 }
 
-fn state_pair(body: Bound<'_, PyDict>) -> PyResult<Bound<'_, PyAny>> {
+/// `(body, {})`, with the body's sets of strings written in sorted order.
+fn state_pair<'py>(pickler: &PicklerState, body: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
     let py = body.py();
+    for (key, value) in body.iter() {
+        body.set_item(key, pickler.stable(&value)?)?;
+    }
     Ok(PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any())
 }
 

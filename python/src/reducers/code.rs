@@ -1,11 +1,13 @@
 //! Code objects, as `types.CodeType(...)` with the running version's
-//! argument layout (see `version.rs`). `types.CodeType` itself travels as
+//! argument layout (see `version.rs`), made independent of the writing
+//! process (see `stable.rs`). `types.CodeType` itself travels as
 //! a `builtin_type` reconstructor call, through the class reducer.
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use super::call;
+use crate::stable;
 
 #[pyfunction]
 pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -15,7 +17,11 @@ pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
         py,
         fields
             .iter()
-            .map(|field| obj.getattr(*field))
+            .map(|field| match *field {
+                "co_filename" => stable::code_filename(obj),
+                "co_consts" => stable::tuple_items(&obj.getattr(*field)?),
+                _ => obj.getattr(*field),
+            })
             .collect::<PyResult<Vec<_>>>()?,
     )?;
     call(obj.get_type().as_any(), args)

@@ -6,12 +6,11 @@
 use pyo3::exceptions::PyOSError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
 
 use super::call;
 use crate::byvalue::optional_attr;
 use crate::objects;
-use crate::reconstruct::reconstructor;
+use crate::target;
 
 #[pyfunction]
 pub(crate) fn reduce_text_file<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -60,7 +59,7 @@ pub(crate) fn reduce_text_file<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
         }
     })?;
     copy.setattr(intern!(py, "name"), name)?;
-    call(reconstructor!(py, "file_reconstructor")?, (copy,))
+    call(target::active(py)?.file_reconstructor.bind(py), (copy,))
 }
 
 /// The whole text, read without moving the file's position.
@@ -81,8 +80,5 @@ fn name_text(name: &Bound<'_, PyAny>) -> String {
 }
 
 fn refused(py: Python<'_>, message: String) -> PyErr {
-    match objects::pickling_error(py).and_then(|t| Ok(t.cast::<PyType>()?.clone())) {
-        Ok(kind) => PyErr::from_type(kind, message),
-        Err(err) => err,
-    }
+    objects::new_pickling_error(py, message)
 }

@@ -14,7 +14,7 @@ use super::call_then_set;
 use crate::byvalue;
 use crate::code_globals::{imported_submodules, used_globals};
 use crate::pickler::PicklerState;
-use crate::reconstruct::{cell_contents, reconstructor};
+use crate::reconstruct::{cell_contents, new_cell};
 
 /// Keys of a module's globals that make relative imports work in the copy.
 const MODULE_IDENTITY: [&str; 4] = ["__package__", "__name__", "__path__", "__file__"];
@@ -24,14 +24,15 @@ pub(crate) fn reduce<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>) -> P
     if byvalue::by_reference(func)? {
         return Ok(py.NotImplemented().into_bound(py));
     }
+    let names = pickler.reconstructors();
     let parts = Parts::of(func)?;
     let skeleton = skeleton_args(pickler, &parts)?;
-    let state = state(func, &parts)?;
+    let state = state(pickler, func, &parts)?;
     call_then_set(
-        reconstructor!(py, "make_function")?,
+        names.make_function.bind(py),
         skeleton,
         state,
-        reconstructor!(py, "function_setstate")?,
+        names.function_setstate.bind(py),
     )
 }
 
@@ -74,7 +75,7 @@ fn skeleton_args<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bo
     let closure = match &parts.closure {
         None => py.None().into_bound(py),
         Some(cells) => {
-            let empty = reconstructor!(py, "make_empty_cell")?;
+            let empty = pickler.reconstructors().make_empty_cell.bind(py);
             let cells = (0..cells.len()).map(|_| empty.call0()).collect::<PyResult<Vec<_>>>()?;
             PyTuple::new(py, cells)?.into_any()
         }
@@ -85,7 +86,7 @@ fn skeleton_args<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bo
 
 /// `(func.__dict__ copy, slots)`: the attributes `setattr` can restore plus
 /// the globals the code uses, the real cells and the submodules to import.
-fn state<'py>(func: &Bound<'py, PyAny>, parts: &Parts<'py>) -> PyResult<Bound<'py, PyAny>> {
+fn state<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>, parts: &Parts<'py>) -> PyResult<Bound<'py, PyAny>> {
     let py = func.py();
     let slots = PyDict::new(py);
     slots.set_item(
@@ -96,22 +97,25 @@ fn state<'py>(func: &Bound<'py, PyAny>, parts: &Parts<'py>) -> PyResult<Bound<'p
         intern!(py, "__qualname__"),
         fresh_str(&func.getattr(intern!(py, "__qualname__"))?)?,
     )?;
-    for name in [
-        "__annotations__",
-        "__kwdefaults__",
-        "__defaults__",
-        "__module__",
-        "__doc__",
-    ] {
-        slots.set_item(name, func.getattr(name)?)?;
-    }
-    slots.set_item(
-        intern!(py, "__closure__"),
-        parts
-            .closure
-            .as_ref()
-            .map_or_else(|| py.None().into_bound(py), |c| c.clone().into_any()),
-    )?;
+    slots.set_item("__annotations__", func.getattr("__annotations__")?)?;
+    slots.set_item("__kwdefaults__", stable_dict(pickler, func.getattr("__kwdefaults__")?)?)?;
+    let defaults = func.getattr("__defaults__")?;
+    let defaults = match defaults.cast::<PyTuple>() {
+        Ok(items) => PyTuple::new(
+            py,
+            items.iter().map(|d| pickler.stable(&d)).collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Err(_) => defaults,
+    };
+    slots.set_item("__defaults__", defaults)?;
+    slots.set_item("__module__", func.getattr("__module__")?)?;
+    slots.set_item("__doc__", func.getattr("__doc__")?)?;
+    let closure = match &parts.closure {
+        Some(cells) => stable_cells(pickler, cells)?,
+        None => py.None().into_bound(py),
+    };
+    slots.set_item(intern!(py, "__closure__"), closure)?;
     let globals = used_globals(&parts.code, &parts.globals)?;
     let mut closure_values = Vec::new();
     if let Some(cells) = &parts.closure {
@@ -124,13 +128,41 @@ fn state<'py>(func: &Bound<'py, PyAny>, parts: &Parts<'py>) -> PyResult<Bound<'p
         intern!(py, "_cloudpickle_submodules"),
         imported_submodules(&parts.code, dependencies)?,
     )?;
-    slots.set_item(intern!(py, "__globals__"), globals)?;
+    slots.set_item(intern!(py, "__globals__"), stable_dict(pickler, globals.into_any())?)?;
     let attrs = PyDict::new(py);
     let own = func.getattr(intern!(py, "__dict__"))?.cast_into::<PyDict>()?;
     for (key, value) in own.iter() {
-        attrs.set_item(fresh_str(&key)?, value)?;
+        attrs.set_item(fresh_str(&key)?, pickler.stable(&value)?)?;
     }
     Ok(PyTuple::new(py, [attrs.into_any(), slots.into_any()])?.into_any())
+}
+
+/// The closure's cells, with a new cell where the content is a set of
+/// strings to write sorted; the loading side only copies cell contents.
+fn stable_cells<'py>(pickler: &PicklerState, cells: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    let mut stable = Vec::with_capacity(cells.len());
+    for cell in cells.iter() {
+        match cell_contents(&cell)? {
+            Some(value) => {
+                let written = pickler.stable(&value)?;
+                stable.push(if written.is(&value) { cell } else { new_cell(&written)? });
+            }
+            None => stable.push(cell),
+        }
+    }
+    Ok(PyTuple::new(cells.py(), stable)?.into_any())
+}
+
+/// A dict with its sets of strings written sorted; anything else as is.
+fn stable_dict<'py>(pickler: &PicklerState, dict: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let Ok(items) = dict.cast::<PyDict>() else {
+        return Ok(dict);
+    };
+    let copy = PyDict::new(dict.py());
+    for (key, value) in items.iter() {
+        copy.set_item(key, pickler.stable(&value)?)?;
+    }
+    Ok(copy.into_any())
 }
 
 /// A copy of a str that is not the interned one, so that memoization, and

@@ -7,14 +7,14 @@ use pyo3::types::PyDict;
 
 use super::call;
 use crate::byvalue;
-use crate::reconstruct::reconstructor;
+use crate::target;
 
 #[pyfunction]
 pub(crate) fn reduce_module<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let name = obj.getattr(intern!(py, "__name__"))?;
     if byvalue::module_by_reference(obj)? {
-        return call(reconstructor!(py, "subimport")?, (name,));
+        return call(target::active(py)?.subimport.bind(py), (name,));
     }
     // `__builtins__` may hold anything a library put there; the loading side
     // restores its own.
@@ -22,5 +22,5 @@ pub(crate) fn reduce_module<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
     if namespace.contains(intern!(py, "__builtins__"))? {
         namespace.del_item(intern!(py, "__builtins__"))?;
     }
-    call(reconstructor!(py, "dynamic_subimport")?, (name, namespace))
+    call(target::active(py)?.dynamic_subimport.bind(py), (name, namespace))
 }

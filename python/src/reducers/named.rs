@@ -10,7 +10,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 
 use super::call;
-use crate::reconstruct::reconstructor;
+use crate::target;
 use crate::{byvalue, objects, registry, tracker};
 
 /// Loading gives back the loading process's logger of that name.
@@ -50,7 +50,7 @@ pub(crate) fn reduce_typevar<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py
         obj.getattr(intern!(py, "__contravariant__"))?,
         tracker::id_of(obj)?,
     );
-    call(reconstructor!(py, "make_typevar")?, parts)
+    call(target::active(py)?.make_typevar.bind(py), parts)
 }
 
 #[pyfunction]
@@ -60,6 +60,7 @@ pub(crate) fn reduce_paramspec<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
     if let Some(reduced) = by_reference(obj, &name)? {
         return Ok(reduced);
     }
+    let make = target::active(py)?.make_paramspec(py, &by_value_label("ParamSpec", obj, &name)?)?;
     let parts = (
         name,
         obj.getattr(intern!(py, "__bound__"))?,
@@ -67,7 +68,7 @@ pub(crate) fn reduce_paramspec<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'
         obj.getattr(intern!(py, "__contravariant__"))?,
         tracker::id_of(obj)?,
     );
-    call(reconstructor!(py, "make_paramspec")?, parts)
+    call(make, parts)
 }
 
 #[pyfunction]
@@ -77,7 +78,8 @@ pub(crate) fn reduce_typevartuple<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Boun
     if let Some(reduced) = by_reference(obj, &name)? {
         return Ok(reduced);
     }
-    call(reconstructor!(py, "make_typevartuple")?, (name, tracker::id_of(obj)?))
+    let make = target::active(py)?.make_typevartuple(py, &by_value_label("TypeVarTuple", obj, &name)?)?;
+    call(make, (name, tracker::id_of(obj)?))
 }
 
 #[pyfunction]
@@ -87,17 +89,31 @@ pub(crate) fn reduce_newtype<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py
     if let Some(reduced) = by_reference(obj, &qualname)? {
         return Ok(reduced);
     }
+    let make = target::active(py)?.make_newtype(py, &by_value_label("NewType", obj, &qualname)?)?;
     let parts = (
         qualname,
         obj.getattr(intern!(py, "__supertype__"))?,
         obj.getattr(intern!(py, "__module__"))?,
         tracker::id_of(obj)?,
     );
-    call(reconstructor!(py, "make_newtype")?, parts)
+    call(make, parts)
+}
+
+/// How an error names a typing variable that must travel by value, e.g.
+/// "ParamSpec 'P' of module '__main__' (by value)".
+fn by_value_label(kind: &str, obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> PyResult<String> {
+    let module = byvalue::optional_attr(obj, intern!(obj.py(), "__module__"))?
+        .map_or_else(|| Ok("?".to_owned()), |m| m.str().map(|s| s.to_string()))?;
+    Ok(format!("{kind} {} of module {module:?} (by value)", name.repr()?))
 }
 
 #[pyfunction]
 pub(crate) fn reduce_dataclass_field_marker<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let name = obj.getattr(intern!(obj.py(), "name"))?;
-    call(reconstructor!(obj.py(), "get_dataclass_field_type_sentinel")?, (name,))
+    call(
+        target::active(obj.py())?
+            .get_dataclass_field_type_sentinel
+            .bind(obj.py()),
+        (name,),
+    )
 }

@@ -8,14 +8,15 @@ use pyo3::types::{PyDict, PyList};
 
 use super::call;
 use crate::objects;
-use crate::reconstruct::{cell_contents, reconstructor};
+use crate::reconstruct::cell_contents;
+use crate::target;
 
 #[pyfunction]
 pub(crate) fn reduce_cell<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     match cell_contents(obj)? {
-        Some(value) => call(reconstructor!(py, "make_cell")?, (value,)),
-        None => call(reconstructor!(py, "make_empty_cell")?, ()),
+        Some(value) => call(target::active(py)?.make_cell.bind(py), (value,)),
+        None => call(target::active(py)?.make_empty_cell.bind(py), ()),
     }
 }
 
@@ -56,30 +57,48 @@ fn as_dict<'py>(items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
 
 #[pyfunction]
 pub(crate) fn reduce_dict_keys<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    call(reconstructor!(obj.py(), "make_dict_keys")?, (as_list(obj)?,))
+    call(
+        target::active(obj.py())?.make_dict_keys.bind(obj.py()),
+        (as_list(obj)?,),
+    )
 }
 
 #[pyfunction]
 pub(crate) fn reduce_dict_values<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    call(reconstructor!(obj.py(), "make_dict_values")?, (as_list(obj)?,))
+    call(
+        target::active(obj.py())?.make_dict_values.bind(obj.py()),
+        (as_list(obj)?,),
+    )
 }
 
 #[pyfunction]
 pub(crate) fn reduce_dict_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    call(reconstructor!(obj.py(), "make_dict_items")?, (as_dict(obj)?,))
+    call(
+        target::active(obj.py())?.make_dict_items.bind(obj.py()),
+        (as_dict(obj)?,),
+    )
 }
 
 #[pyfunction]
 pub(crate) fn reduce_odict_keys<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    call(reconstructor!(obj.py(), "make_dict_keys")?, (as_list(obj)?, true))
+    call(
+        target::active(obj.py())?.make_dict_keys.bind(obj.py()),
+        (as_list(obj)?, true),
+    )
 }
 
 #[pyfunction]
 pub(crate) fn reduce_odict_values<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    call(reconstructor!(obj.py(), "make_dict_values")?, (as_list(obj)?, true))
+    call(
+        target::active(obj.py())?.make_dict_values.bind(obj.py()),
+        (as_list(obj)?, true),
+    )
 }
 
 #[pyfunction]
 pub(crate) fn reduce_odict_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    call(reconstructor!(obj.py(), "make_dict_items")?, (as_dict(obj)?, true))
+    call(
+        target::active(obj.py())?.make_dict_items.bind(obj.py()),
+        (as_dict(obj)?, true),
+    )
 }
