@@ -4,6 +4,7 @@
 //! translate their own types to and from what is here.
 
 pub mod envelope;
+pub mod pickle;
 
 /// The version of this build of the core, as written in `Cargo.toml`.
 ///

@@ -1,0 +1,50 @@
+"""Writes the pickles that the inspector's Rust tests read.
+
+Run from the repository root with the venv's Python after changing the pickler:
+    .venv/bin/python src/pickle/testdata/make_fixtures.py
+The tests check names and counts, not bytes, so most pickler changes need no rerun.
+"""
+
+import enum
+import json
+import pathlib
+import types
+
+import flightpickle
+
+HERE = pathlib.Path(__file__).parent
+SCALE = 3
+
+
+def make_adder(n):
+    def add(x):
+        return json.dumps(x + n * SCALE)
+
+    return add
+
+
+class Shape:
+    sides = 0
+
+    def area(self):
+        return 0
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+plugins = types.ModuleType("plugins")
+exec("def hello():\n    return 'hi'\n", plugins.__dict__)
+
+FIXTURES = {
+    "closure": make_adder(2),
+    "class": Shape,
+    "enum": Colour,
+    "dynamic_module": plugins,
+}
+
+for name, obj in FIXTURES.items():
+    for target in ("native", "cloudpickle"):
+        data = flightpickle.dumps(obj, protocol=5, target=target)
+        (HERE / f"{name}.{target}.pkl").write_bytes(data)

@@ -1,0 +1,180 @@
+use super::*;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/src/pickle/testdata/{name}.pkl", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn global(module: &str, name: &str) -> GlobalName {
+    GlobalName {
+        module: module.into(),
+        name: name.into(),
+    }
+}
+
+fn names(globals: impl IntoIterator<Item = GlobalName>) -> Vec<String> {
+    globals.into_iter().map(|g| g.qualified()).collect()
+}
+
+#[test]
+fn protocol_0_global_call_is_listed_not_run() {
+    // The classic hostile pickle: call os.system('echo hi') on load.
+    let found = inspect(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap();
+    assert_eq!(found.globals, [(global("os", "system"), 1)].into());
+    assert_eq!(found.calls, [(global("os", "system"), 1)].into());
+    assert_eq!(found.modules, ["os".to_string()].into());
+    assert_eq!(found.protocol, None);
+}
+
+#[test]
+fn stack_global_names_come_from_the_stack_and_the_memo() {
+    // Protocol 4: push 'builtins', memoize it, STACK_GLOBAL 'print', then reuse
+    // the memoized module string for 'len' and call it.
+    let mut pickle = vec![0x80, 4];
+    pickle.extend([0x8c, 8]);
+    pickle.extend(b"builtins");
+    pickle.push(0x94); // MEMOIZE -> 0
+    pickle.extend([0x8c, 5]);
+    pickle.extend(b"print");
+    pickle.push(0x93); // STACK_GLOBAL
+    pickle.push(b'0'); // POP
+    pickle.extend([b'h', 0]); // BINGET 0: 'builtins'
+    pickle.extend([0x8c, 3]);
+    pickle.extend(b"len");
+    pickle.push(0x93);
+    pickle.extend([0x8c, 2]);
+    pickle.extend(b"ab");
+    pickle.push(0x85); // TUPLE1
+    pickle.push(b'R');
+    pickle.push(b'.');
+    let found = inspect(&pickle).unwrap();
+    assert_eq!(found.protocol, Some(4));
+    assert_eq!(names(found.globals.keys().cloned()), ["builtins.len", "builtins.print"]);
+    assert_eq!(names(found.calls.keys().cloned()), ["builtins.len"]);
+    assert_eq!(found.length, pickle.len());
+}
+
+#[test]
+fn closure_lists_its_reconstructors_and_imported_modules() {
+    let found = inspect(&fixture("closure.native")).unwrap();
+    let reconstructors: Vec<_> = names(found.calls.keys().cloned());
+    assert!(reconstructors.contains(&"flightpickle._reconstruct.make_function".to_string()));
+    assert!(reconstructors.contains(&"flightpickle._reconstruct.function_setstate".to_string()));
+    // `json` is imported by name through subimport, not named as a global.
+    assert!(found.modules.contains("json"), "{:?}", found.modules);
+    assert!(!found.globals.keys().any(|g| g.module == "json"));
+}
+
+#[test]
+fn by_value_function_is_named_and_sized() {
+    for target in ["native", "cloudpickle"] {
+        let pickle = fixture(&format!("closure.{target}"));
+        let found = inspect(&pickle).unwrap();
+        let functions: Vec<_> = found
+            .by_value
+            .iter()
+            .filter(|i| i.kind == ByValueKind::Function)
+            .collect();
+        assert_eq!(functions.len(), 1, "{target}: {:?}", found.by_value);
+        assert_eq!(
+            functions[0].name.as_deref(),
+            Some("make_adder.<locals>.add"),
+            "{target}"
+        );
+        // Skeleton plus state: most of the pickle, never more than all of it.
+        assert!(
+            functions[0].bytes > pickle.len() / 2 && functions[0].bytes < pickle.len(),
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn by_value_class_enum_and_module_are_named() {
+    for target in ["native", "cloudpickle"] {
+        let class = inspect(&fixture(&format!("class.{target}"))).unwrap();
+        let kinds: Vec<_> = class.by_value.iter().map(|i| (i.kind, i.name.clone())).collect();
+        assert!(
+            kinds.contains(&(ByValueKind::Class, Some("Shape".into()))),
+            "{target}: {kinds:?}"
+        );
+        assert!(
+            kinds.contains(&(ByValueKind::Function, Some("Shape.area".into()))),
+            "{target}: {kinds:?}"
+        );
+
+        let colour = inspect(&fixture(&format!("enum.{target}"))).unwrap();
+        assert_eq!(colour.by_value[0].kind, ByValueKind::Enum);
+        assert_eq!(colour.by_value[0].name.as_deref(), Some("Colour"));
+
+        let module = inspect(&fixture(&format!("dynamic_module.{target}"))).unwrap();
+        let modules: Vec<_> = module
+            .by_value
+            .iter()
+            .filter(|i| i.kind == ByValueKind::Module)
+            .collect();
+        assert_eq!(modules.len(), 1, "{target}");
+        assert_eq!(modules[0].name.as_deref(), Some("plugins"));
+        assert!(module.modules.contains("plugins"));
+    }
+}
+
+#[test]
+fn cloudpickle_target_names_cloudpickle() {
+    let found = inspect(&fixture("class.cloudpickle")).unwrap();
+    assert!(found.modules.contains("cloudpickle.cloudpickle"));
+    assert!(!found.modules.iter().any(|m| m.starts_with("flightpickle")));
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let pickle = fixture("class.native");
+    for len in 0..pickle.len() {
+        assert!(
+            inspect(&pickle[..len]).is_err(),
+            "a pickle cut at {len} bytes was accepted"
+        );
+    }
+}
+
+#[test]
+fn byte_flips_never_panic() {
+    for name in ["closure.native", "class.cloudpickle", "dynamic_module.native"] {
+        let pickle = fixture(name);
+        for at in 0..pickle.len() {
+            for value in [0x00, 0x2e, 0x80, 0xff] {
+                let mut mutated = pickle.clone();
+                mutated[at] = value;
+                let _ = inspect(&mutated);
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_opcode_names_its_offset() {
+    let error = inspect(b"\x80\x05\xff.").unwrap_err();
+    assert_eq!(error.offset, 2);
+    assert!(error.message.contains("unknown opcode 0xff"));
+}
+
+#[test]
+fn missing_memo_entry_and_underflow_are_errors() {
+    assert!(inspect(b"\x80\x04h\x07.").unwrap_err().message.contains("memo entry 7"));
+    assert!(inspect(b"\x80\x04R.").unwrap_err().message.contains("stack underflow"));
+}
+
+#[test]
+fn deep_nesting_does_not_overflow_the_stack() {
+    let mut pickle = vec![0x80, 4, b')'];
+    pickle.extend(std::iter::repeat_n(0x85, 1_000_000)); // TUPLE1, a million deep
+    pickle.push(b'.');
+    assert!(inspect(&pickle).is_ok());
+}
+
+#[test]
+fn huge_declared_lengths_are_truncation() {
+    let mut pickle = vec![0x80, 5, 0x8d]; // BINUNICODE8 claiming 2^63 bytes
+    pickle.extend((1u64 << 63).to_le_bytes());
+    assert!(inspect(&pickle).unwrap_err().message.contains("truncated"));
+}
