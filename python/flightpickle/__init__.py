@@ -110,3 +110,10 @@ def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
     with io.BytesIO() as file:
         Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
         return file.getvalue()
+
+
+# Sealed payloads and inspection build on dumps above, so they come last.
+from .inspection import inspect_payload  # noqa: E402
+from .sealing import SealedPayloadError, seal, unseal  # noqa: E402
+
+__all__ += ["SealedPayloadError", "inspect_payload", "seal", "unseal"]

@@ -1,12 +1,14 @@
 """The ``flightpickle`` command.
 
-Today it reports what is installed; payload inspection (``flightpickle
-inspect``) arrives with sealed payloads.
+    flightpickle --version          what is installed
+    flightpickle inspect FILE       what a pickle or sealed payload would import
+                                    and call, read without running it (--json)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from importlib import metadata
 
@@ -22,16 +24,45 @@ def _versions() -> str:
     )
 
 
+def _inspect(args) -> int:
+    from flightpickle import inspection, sealing
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+        found = inspection.inspect_payload(data)
+    except (OSError, ValueError, sealing.SealedPayloadError) as error:
+        print(f"flightpickle inspect: {args.file}: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(found.to_dict(), indent=2))
+    else:
+        print(inspection.format_table(found, args.file))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="flightpickle",
         description="Pickle Python functions and classes by value, with a Rust core.",
     )
     parser.add_argument("--version", action="store_true", help="print the versions and exit")
+    commands = parser.add_subparsers(dest="command")
+    inspect = commands.add_parser(
+        "inspect",
+        help="list what a pickle would import and call, without running it",
+        description="Read a pickle or sealed payload without unpickling it, and list the "
+        "modules it imports, the globals it names and calls, and what travels by value. "
+        "A sealed payload's digest is checked; with FLIGHTPICKLE_KEY set, so is its signature.",
+    )
+    inspect.add_argument("file", help="a file holding a pickle or a sealed payload")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.version:
         print(_versions())
         return 0
+    if args.command == "inspect":
+        return _inspect(args)
     parser.print_help()
     return 0
 

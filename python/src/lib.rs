@@ -3,6 +3,7 @@
 //! `pickler` and `dispatch` are what `flightpickle.Pickler` is made of,
 //! `reducers` turn objects into reduce tuples, `reconstruct` rebuilds them
 //! at load time (exposed as `flightpickle._reconstruct`, a wire format).
+//! `sealing` and `inspection` bind the core's envelope and pickle reader.
 
 use pyo3::prelude::*;
 
@@ -10,11 +11,13 @@ mod byvalue;
 mod code_globals;
 mod dispatch;
 mod fingerprint;
+mod inspection;
 mod objects;
 mod pickler;
 mod reconstruct;
 mod reducers;
 mod registry;
+mod sealing;
 mod stable;
 mod target;
 mod tracker;
@@ -42,5 +45,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dispatch::DispatchTable>()?;
     m.add("REDUCERS", reducers::table(m)?)?;
     m.add("_reconstruct", reconstruct::module(m.py())?)?;
+    m.add_function(wrap_pyfunction!(sealing::seal_pickle, m)?)?;
+    m.add_function(wrap_pyfunction!(sealing::open_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(sealing::read_header, m)?)?;
+    m.add(
+        "ENVELOPE_MAGIC",
+        pyo3::types::PyBytes::new(m.py(), &flightpickle_core::envelope::MAGIC),
+    )?;
+    m.add("EnvelopeRefusal", m.py().get_type::<sealing::EnvelopeRefusal>())?;
+    m.add_function(wrap_pyfunction!(inspection::inspect_pickle, m)?)?;
     Ok(())
 }
