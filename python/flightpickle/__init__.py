@@ -113,7 +113,8 @@ def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
 
 
 # Sealed payloads and inspection build on dumps above, so they come last.
+from .explain import explain  # noqa: E402
 from .inspection import inspect_payload  # noqa: E402
 from .sealing import SealedPayloadError, seal, unseal  # noqa: E402
 
-__all__ += ["SealedPayloadError", "inspect_payload", "seal", "unseal"]
+__all__ += ["SealedPayloadError", "explain", "inspect_payload", "seal", "unseal"]

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod byvalue;
 mod code_globals;
 mod dispatch;
+mod explain;
 mod fingerprint;
 mod inspection;
 mod objects;
@@ -54,5 +55,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("EnvelopeRefusal", m.py().get_type::<sealing::EnvelopeRefusal>())?;
     m.add_function(wrap_pyfunction!(inspection::inspect_pickle, m)?)?;
+    m.add_function(wrap_pyfunction!(explain::captured_globals, m)?)?;
+    m.add_function(wrap_pyfunction!(explain::travels_by_value, m)?)?;
     Ok(())
 }
