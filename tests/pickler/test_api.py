@@ -32,9 +32,18 @@ def test_pickler_signature_matches_cloudpickle():
     assert inspect.signature(flightpickle.Pickler) == inspect.signature(cloudpickle.Pickler)
 
 
-def test_loads_and_load_are_pickles_own():
-    assert flightpickle.loads is pickle.loads
-    assert flightpickle.load is pickle.load
+@pytest.mark.parametrize("name", ["load", "loads"])
+def test_load_and_loads_take_what_pickle_s_take(name):
+    assert inspect.signature(getattr(flightpickle, name)) == inspect.signature(getattr(pickle, name))
+
+
+def test_loads_passes_its_options_through():
+    data = flightpickle.dumps(bytearray(b"oob"), protocol=5, buffer_callback=lambda b: False)
+    assert flightpickle.loads(data, buffers=[]) == bytearray(b"oob")
+    old = pickle.dumps("é", protocol=2, fix_imports=False)
+    assert flightpickle.loads(old, encoding="latin-1", errors="strict", fix_imports=False) == "é"
+    file = io.BytesIO(flightpickle.dumps([1]))
+    assert flightpickle.load(file=file, buffers=None) == [1]
 
 
 def test_pickler_is_a_c_pickler_and_cloudpickler_the_same_class():
@@ -185,14 +194,14 @@ def test_recursion_error_becomes_pickling_error():
         flightpickle.dumps(deep)
 
 
-def test_unpicklable_object_raises_like_pickle():
+def test_unpicklable_object_raises_what_pickle_raised_and_a_pickling_error():
     import threading
 
-    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
-        lock = threading.Lock()
-        flightpickle.dumps(lambda: lock)
-    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
-        flightpickle.dumps({"lock": threading.Lock()})
+    lock = threading.Lock()
+    for obj in (lambda: lock, {"lock": lock}):
+        with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object") as caught:
+            flightpickle.dumps(obj)
+        assert isinstance(caught.value, pickle.PicklingError)
 
 
 def _messages(module, call):
