@@ -303,3 +303,24 @@ def test_repeated_dumps_on_one_pickler_share_state():
 
 
 SHARED_FOR_TEST = 1
+
+
+def _plain_values():
+    import datetime
+    import decimal
+    import fractions
+    import uuid
+
+    looped = [1]
+    looped.append(looped)
+    return [2**100, -1.5e300, 3 + 4j, bytearray(b"ba"), range(1, 9, 2), slice(1, None), frozenset({1}),
+            datetime.datetime(2024, 5, 6, 7, 8, 9), decimal.Decimal("1.10"), fractions.Fraction(3, 7),
+            uuid.UUID(int=5), collections.Counter("aab"), collections.deque([1, 2], maxlen=3),
+            collections.defaultdict(list, a=[1]), looped, ("shared",) * 3, len, pickle.dumps, io.BytesIO,
+            type(None), Ellipsis, NotImplemented, {"nested": {"deep": [{"x": (1, {2})}]}}]
+
+
+@pytest.mark.parametrize("proto", [2, 3, 4, 5])
+def test_what_pickle_handles_is_written_as_pickle_writes_it(proto):
+    for value in _plain_values():
+        assert flightpickle.dumps(value, protocol=proto) == pickle.dumps(value, protocol=proto), value
