@@ -14,6 +14,8 @@ mod pickler;
 mod reconstruct;
 mod reducers;
 mod registry;
+#[cfg(test)]
+mod testing;
 mod tracker;
 mod version;
 
