@@ -18,9 +18,8 @@ variable (read once).
 import copyreg
 import io
 import pickle
-from pickle import load, loads
 
-from . import _diagnose, _native
+from . import _diagnose, _errors, _native
 from ._native import (
     get_default_target,
     list_registry_pickle_by_value,
@@ -89,10 +88,12 @@ class Pickler(pickle.Pickler):
             msg = "Could not pickle object as excessively deep recursion required."
             raise pickle.PicklingError(msg) from e
         except Exception as e:
-            # The exception stays what pickle raised (callers catch it by
-            # type); a note says where in `obj` the unpicklable part is.
-            _diagnose.annotate(e, obj, type(self), self.proto)
-            raise
+            path = _diagnose.locate(obj, type(self), self.proto)
+            if path is None:
+                # Not a failure to pickle `obj` (a full disk, a failing
+                # file object): pickle's exception is the right one.
+                raise
+            raise _errors.pickling_error(e, path) from e
         finally:
             _native.leave_dump(previous)
 
@@ -110,6 +111,27 @@ def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
     with io.BytesIO() as file:
         Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
         return file.getvalue()
+
+
+def load(file, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
+    """``pickle.load``, with a hint when a module the pickle names is missing."""
+    try:
+        return _pickle_load(file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
+    except ModuleNotFoundError as e:
+        raise _errors.missing_module_error(e) from e
+
+
+def loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
+    """``pickle.loads``, with a hint when a module the pickle names is missing."""
+    try:
+        return _pickle_loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
+    except ModuleNotFoundError as e:
+        raise _errors.missing_module_error(e) from e
+
+
+# Bound once: the wrappers above call pickle's C functions directly.
+_pickle_load = pickle.load
+_pickle_loads = pickle.loads
 
 
 # Sealed payloads and inspection build on dumps above, so they come last.

@@ -9,28 +9,34 @@ its own, and names the path to the deepest one, e.g.
 
 import io
 import threading
+import time
 import types
 
 _CONTAINERS = (list, tuple, set, frozenset)
+# Kinds that always pickle: never worth a trial dump.
+_ATOMIC = (int, float, complex, str, bytes, bool, type(None))
+# A diagnosis makes a trial dump per part it looks at; on huge graphs it
+# stops here and names the deepest part found so far.
+_BUDGET_SECONDS = 3.0
 
 # Set while a diagnosis runs: the trial dumps it makes fail too, and must
 # not each start a diagnosis of their own.
 _active = threading.local()
 
 
-def annotate(error, obj, pickler_class, protocol):
-    """Add the path to the unpicklable part as a note on ``error``."""
-    if not hasattr(error, "add_note") or getattr(_active, "running", False):
-        return
+def locate(obj, pickler_class, protocol):
+    """The path to the deepest part of ``obj`` that fails to pickle on its own,
+    such as ``udf.__globals__['model']._lock``; None when ``obj`` itself
+    pickles (the failure was not about it) or no diagnosis can be made."""
+    if getattr(_active, "running", False):
+        return None
     _active.running = True
     try:
-        path = _locate(obj, pickler_class, protocol)
+        return _locate(obj, pickler_class, protocol)
     except Exception:
-        return
+        return None
     finally:
         _active.running = False
-    if path is not None:
-        error.add_note(f"flightpickle: the part that could not be pickled is {path}")
 
 
 def _locate(obj, pickler_class, protocol):
@@ -39,10 +45,13 @@ def _locate(obj, pickler_class, protocol):
     except Exception:
         # A subclass with another constructor: trial dumps cannot be made.
         return None
+    if _pickles(obj, pickler_class, protocol):
+        return None
+    deadline = time.monotonic() + _BUDGET_SECONDS
     path = [_root_label(obj)]
     seen = {id(obj)}
     node = obj
-    while True:
+    while time.monotonic() < deadline:
         for label, child in _parts(node, pickler_class, protocol):
             if id(child) not in seen and not _pickles(child, pickler_class, protocol):
                 seen.add(id(child))
@@ -50,7 +59,8 @@ def _locate(obj, pickler_class, protocol):
                 node = child
                 break
         else:
-            return "".join(path) if len(path) > 1 else None
+            break
+    return "".join(path)
 
 
 def _root_label(obj):
@@ -60,6 +70,8 @@ def _root_label(obj):
 
 
 def _pickles(obj, pickler_class, protocol):
+    if type(obj) in _ATOMIC:
+        return True
     try:
         pickler_class(io.BytesIO(), protocol=protocol).dump(obj)
     except Exception:

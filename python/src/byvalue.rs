@@ -138,3 +138,84 @@ pub(crate) fn optional_attr_of_member<'py>(
         Err(err) => Err(err),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{module, with_python};
+
+    const SOURCE: &std::ffi::CStr = c"
+def top():
+    return 1
+def make():
+    def local():
+        return 2
+    return local
+lam = lambda: 3
+class Top:
+    class Inner:
+        pass
+alias = top
+def impostor():
+    pass
+impostor.__qualname__ = 'top'
+";
+
+    fn by_ref(m: &Bound<'_, PyAny>, expression: &str) -> bool {
+        let namespace = m
+            .getattr("__dict__")
+            .unwrap()
+            .cast_into::<pyo3::types::PyDict>()
+            .unwrap();
+        let code = std::ffi::CString::new(expression).unwrap();
+        let obj = m.py().eval(&code, Some(&namespace), None).unwrap();
+        by_reference(&obj).unwrap()
+    }
+
+    #[test]
+    fn only_what_imports_back_to_itself_travels_by_reference() {
+        with_python(|py| {
+            let m = module(py, "fp_test_byvalue_rules", SOURCE);
+            assert!(by_ref(&m, "top") && by_ref(&m, "Top") && by_ref(&m, "Top.Inner"));
+            assert!(by_ref(&m, "alias"), "found under its own qualname");
+            assert!(!by_ref(&m, "make()"), "a <locals> function");
+            assert!(!by_ref(&m, "lam"), "its qualname is <lambda>");
+            assert!(!by_ref(&m, "impostor"), "'top' names another object");
+        });
+    }
+
+    #[test]
+    fn main_and_registered_modules_travel_by_value() {
+        with_python(|py| {
+            let m = module(py, "fp_test_byvalue_registered", SOURCE);
+            registry::register_pickle_by_value(&m).unwrap();
+            let registered = (by_ref(&m, "top"), module_by_reference(&m));
+            registry::unregister_pickle_by_value(&m).unwrap();
+            assert!(!registered.0 && !registered.1.unwrap());
+            assert!(by_ref(&m, "top") && module_by_reference(&m).unwrap());
+            let main_function = py.eval(
+                c"type(lambda: 0)((lambda: 0).__code__, {'__name__': '__main__'}, 'f')",
+                None,
+                None,
+            );
+            let main_function = main_function.unwrap();
+            main_function.setattr("__qualname__", "f").unwrap();
+            assert!(
+                !by_reference(&main_function).unwrap(),
+                "__main__ is never importable elsewhere"
+            );
+        });
+    }
+
+    #[test]
+    fn modules_made_at_run_time_travel_by_value() {
+        with_python(|py| {
+            let made = objects::module_type(py)
+                .unwrap()
+                .call1(("fp_test_not_in_sys_modules",))
+                .unwrap();
+            assert!(!module_by_reference(&made).unwrap());
+            assert!(module_by_reference(&py.import("json").unwrap()).unwrap());
+        });
+    }
+}

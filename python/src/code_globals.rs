@@ -142,4 +142,58 @@ mod tests {
         let code = [144, 1, 97, 2, 97, 3];
         assert_eq!(global_name_indices(&code, &OPS), vec![258, 3]);
     }
+
+    use crate::testing::{module, with_python};
+
+    const SOURCE: &std::ffi::CStr = c"
+import xml.dom.minidom, json
+A, B, C, UNUSED = 1, 2, 3, 4
+def outer(x):
+    global C
+    C = A + x
+    def inner():
+        return B + missing_name
+    del C
+    return inner, x.A, [A for _ in ()], xml.dom.minidom, json.dumps
+";
+
+    fn names_of(dict: &Bound<'_, PyDict>) -> Vec<String> {
+        dict.keys().iter().map(|key| key.extract().unwrap()).collect()
+    }
+
+    #[test]
+    fn used_globals_follow_nested_code_in_first_use_order() {
+        with_python(|py| {
+            let m = module(py, "fp_test_code_globals_used", SOURCE);
+            let code = m.getattr("outer").unwrap().getattr("__code__").unwrap();
+            let globals = m.getattr("__dict__").unwrap().cast_into::<PyDict>().unwrap();
+            let used = used_globals(&code, &globals).unwrap();
+            // Attribute reads (x.A), locals and names missing from globals do not count.
+            assert_eq!(names_of(&used), ["A", "C", "xml", "json", "B"]);
+            assert!(used.get_item("A").unwrap().unwrap().eq(1).unwrap());
+        });
+    }
+
+    #[test]
+    fn submodules_reached_through_attributes_are_found() {
+        with_python(|py| {
+            let m = module(py, "fp_test_code_globals_submodules", SOURCE);
+            let code = m.getattr("outer").unwrap().getattr("__code__").unwrap();
+            let dependencies = [
+                m.getattr("xml").unwrap(),
+                m.getattr("json").unwrap(),
+                m.getattr("A").unwrap(),
+            ];
+            let found = imported_submodules(&code, dependencies.into_iter()).unwrap();
+            let names: Vec<String> = found
+                .iter()
+                .map(|module| module.getattr("__name__").unwrap().extract().unwrap())
+                .collect();
+            // `xml.dom` and `xml.dom.minidom` are spelled out in the code; json's
+            // submodules (json.decoder...) are not, so they stay out.
+            assert!(names.contains(&"xml.dom".to_owned()), "{names:?}");
+            assert!(names.contains(&"xml.dom.minidom".to_owned()), "{names:?}");
+            assert!(names.iter().all(|name| name.starts_with("xml.")), "{names:?}");
+        });
+    }
 }

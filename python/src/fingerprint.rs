@@ -40,12 +40,7 @@ fn describe_definition(obj: &Bound<'_, PyAny>, out: &mut String) -> PyResult<()>
             push_attr(&base, "__module__", out)?;
             push_attr(&base, "__qualname__", out)?;
         }
-        let namespace = PyDict::new(py);
-        namespace.update(
-            class
-                .getattr(intern!(py, "__dict__"))?
-                .cast::<pyo3::types::PyMapping>()?,
-        )?;
+        let namespace = crate::objects::dict_copy(&class.getattr(intern!(py, "__dict__"))?)?;
         let keys = namespace.keys();
         keys.sort()?;
         for key in keys.iter() {

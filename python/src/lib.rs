@@ -21,6 +21,8 @@ mod registry;
 mod sealing;
 mod stable;
 mod target;
+#[cfg(test)]
+mod testing;
 mod tracker;
 mod version;
 

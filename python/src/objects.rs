@@ -62,3 +62,11 @@ pub(crate) fn c_pickler_dispatch_table(py: Python<'_>) -> PyResult<&Bound<'_, Py
     })
     .map(|member| member.bind(py))
 }
+
+/// `dict(mapping)`. Not pyo3's cast to `PyMapping`: that cast runs an
+/// `isinstance` check whose errors (a RecursionError deep in a pickle) it
+/// swallows, reporting a misleading TypeError in their place.
+pub(crate) fn dict_copy<'py>(mapping: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = mapping.py();
+    Ok(py.get_type::<PyDict>().call1((mapping,))?.cast_into::<PyDict>()?)
+}

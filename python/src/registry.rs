@@ -80,3 +80,48 @@ pub(crate) fn is_registered(module: &Bound<'_, PyAny>) -> PyResult<bool> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{module, with_python};
+
+    #[test]
+    fn registering_a_package_covers_its_submodules_only() {
+        with_python(|py| {
+            let package = module(py, "fp_test_registry_pkg", c"");
+            let sub = module(py, "fp_test_registry_pkg.sub.deep", c"");
+            let sibling = module(py, "fp_test_registry_pkg_sibling", c"");
+            assert!(!is_registered(&sub).unwrap());
+            register_pickle_by_value(&package).unwrap();
+            let covered = (is_registered(&package), is_registered(&sub), is_registered(&sibling));
+            unregister_pickle_by_value(&package).unwrap();
+            assert_eq!(
+                (covered.0.unwrap(), covered.1.unwrap(), covered.2.unwrap()),
+                (true, true, false)
+            );
+            assert!(!is_registered(&sub).unwrap());
+        });
+    }
+
+    #[test]
+    fn registering_needs_an_imported_module() {
+        with_python(|py| {
+            let unlisted = objects::module_type(py).unwrap().call1(("fp_test_unlisted",)).unwrap();
+            let error = register_pickle_by_value(&unlisted).unwrap_err();
+            assert!(error.to_string().contains("was not imported correctly"), "{error}");
+            let error = unregister_pickle_by_value(&unlisted).unwrap_err();
+            assert!(
+                error.to_string().contains("is not registered for pickle by value"),
+                "{error}"
+            );
+            let not_a_module = 5i32.into_pyobject(py).unwrap().into_any();
+            let error = register_pickle_by_value(&not_a_module).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("Input should be a module object, got 5 instead")
+            );
+        });
+    }
+}

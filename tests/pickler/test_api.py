@@ -40,9 +40,18 @@ def test_pickling_signatures_are_cloudpickles_plus_keyword_only_target(name):
     assert inspect.signature(ours) == _with_target(inspect.signature(theirs))
 
 
-def test_loads_and_load_are_pickles_own():
-    assert flightpickle.loads is pickle.loads
-    assert flightpickle.load is pickle.load
+@pytest.mark.parametrize("name", ["load", "loads"])
+def test_load_and_loads_take_what_pickle_s_take(name):
+    assert inspect.signature(getattr(flightpickle, name)) == inspect.signature(getattr(pickle, name))
+
+
+def test_loads_passes_its_options_through():
+    data = flightpickle.dumps(bytearray(b"oob"), protocol=5, buffer_callback=lambda b: False)
+    assert flightpickle.loads(data, buffers=[]) == bytearray(b"oob")
+    old = pickle.dumps("é", protocol=2, fix_imports=False)
+    assert flightpickle.loads(old, encoding="latin-1", errors="strict", fix_imports=False) == "é"
+    file = io.BytesIO(flightpickle.dumps([1]))
+    assert flightpickle.load(file=file, buffers=None) == [1]
 
 
 def test_pickler_is_a_c_pickler_and_cloudpickler_the_same_class():
@@ -193,14 +202,14 @@ def test_recursion_error_becomes_pickling_error():
         flightpickle.dumps(deep)
 
 
-def test_unpicklable_object_raises_like_pickle():
+def test_unpicklable_object_raises_what_pickle_raised_and_a_pickling_error():
     import threading
 
-    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
-        lock = threading.Lock()
-        flightpickle.dumps(lambda: lock)
-    with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object"):
-        flightpickle.dumps({"lock": threading.Lock()})
+    lock = threading.Lock()
+    for obj in (lambda: lock, {"lock": lock}):
+        with pytest.raises(TypeError, match="cannot pickle '_thread.lock' object") as caught:
+            flightpickle.dumps(obj)
+        assert isinstance(caught.value, pickle.PicklingError)
 
 
 def _messages(module, call):
@@ -302,3 +311,24 @@ def test_repeated_dumps_on_one_pickler_share_state():
 
 
 SHARED_FOR_TEST = 1
+
+
+def _plain_values():
+    import datetime
+    import decimal
+    import fractions
+    import uuid
+
+    looped = [1]
+    looped.append(looped)
+    return [2**100, -1.5e300, 3 + 4j, bytearray(b"ba"), range(1, 9, 2), slice(1, None), frozenset({1}),
+            datetime.datetime(2024, 5, 6, 7, 8, 9), decimal.Decimal("1.10"), fractions.Fraction(3, 7),
+            uuid.UUID(int=5), collections.Counter("aab"), collections.deque([1, 2], maxlen=3),
+            collections.defaultdict(list, a=[1]), looped, ("shared",) * 3, len, pickle.dumps, io.BytesIO,
+            type(None), Ellipsis, NotImplemented, {"nested": {"deep": [{"x": (1, {2})}]}}]
+
+
+@pytest.mark.parametrize("proto", [2, 3, 4, 5])
+def test_what_pickle_handles_is_written_as_pickle_writes_it(proto):
+    for value in _plain_values():
+        assert flightpickle.dumps(value, protocol=proto) == pickle.dumps(value, protocol=proto), value

@@ -90,3 +90,26 @@ def test_unregistered_local_package_fails_to_load_fresh(local_package, load_fres
     data = flightpickle.dumps(local_package.core.shift)
     with pytest.raises(AssertionError, match="No module named 'localpkg_for_tests'"):
         load_fresh(data)
+
+
+MISSING_MODULE_LOADER = """
+import pickle, sys, flightpickle
+data = sys.stdin.buffer.read()
+for load in (lambda: flightpickle.loads(data), lambda: flightpickle.load(__import__("io").BytesIO(data))):
+    try:
+        load()
+    except ModuleNotFoundError as e:
+        assert isinstance(e.__cause__, ModuleNotFoundError)
+        print(e.name)
+        print(e)
+"""
+
+
+def test_missing_module_error_names_it_and_suggests_by_value(local_package, run_python, protocol):
+    data = flightpickle.dumps(local_package.core.shift, protocol=protocol)
+    lines = run_python(MISSING_MODULE_LOADER, stdin=data).decode().splitlines()
+    assert len(lines) == 4 and lines[:2] == lines[2:]
+    name, message = lines[:2]
+    assert name == "localpkg_for_tests"
+    assert message.startswith("No module named 'localpkg_for_tests'. ")
+    assert "flightpickle.register_pickle_by_value(localpkg_for_tests)" in message

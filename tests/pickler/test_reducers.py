@@ -3,6 +3,7 @@
 import abc
 import collections
 import dataclasses
+import functools
 import logging
 import pickle
 import types
@@ -126,3 +127,93 @@ def test_reducers_agree_with_cloudpickle(make, protocol):
     ours_loaded = round_trip(obj, protocol)
     theirs_loaded = pickle.loads(cloudpickle.dumps(obj, protocol=protocol))
     assert repr(ours_loaded).split(" at ")[0] == repr(theirs_loaded).split(" at ")[0]
+
+
+def other_kinds():
+    class Holder:
+        __slots__ = ("value",)
+
+        def method(self):
+            return "bound"
+
+    holder = Holder()
+    holder.value = 5
+    data = {"k": 1, "j": 2}
+    return (memoryview(b"mv"), str.upper, functools.partial.__dict__["func"], [7].append,
+            b"ab".hex, object.__init__, (4).__add__, holder.method, len, Ellipsis, NotImplemented,
+            type(Ellipsis), type(NotImplemented), types.MappingProxyType({"m": 1}), data.keys(),
+            data.values(), data.items(), types.FunctionType.__dict__["__globals__"], holder)
+
+
+OTHER_KINDS_CHECK = """
+import types
+(mv, upper, member, append, hexer, init, add, method, len_, ell, ni, ell_t, ni_t,
+ proxy, keys, values, items, globals_member, holder) = obj
+append(8)
+result = (mv, upper("a"), type(member).__name__, member.__objclass__.__name__, member.__name__,
+          append.__self__,
+          hexer(), init is object.__init__, add(1), method(), method.__self__ is holder,
+          len_ is len, ell is Ellipsis, ni is NotImplemented, ell_t is type(...),
+          ni_t is type(NotImplemented), type(proxy).__name__, dict(proxy), list(keys), list(values),
+          list(items), globals_member is types.FunctionType.__dict__["__globals__"])
+"""
+
+
+def test_other_kinds_load_fresh_as_with_cloudpickle(load_fresh, protocol):
+    ours = load_fresh(flightpickle.dumps(other_kinds(), protocol=protocol), OTHER_KINDS_CHECK)
+    theirs = load_fresh(cloudpickle.dumps(other_kinds(), protocol=protocol), OTHER_KINDS_CHECK)
+    assert ours == theirs
+    assert ours == (b"mv", "A", "member_descriptor", "partial", "func", [7, 8], "6162", True, 5,
+                    "bound", True, True, True, True, True, True, "mappingproxy", {"m": 1}, ["k", "j"],
+                    [1, 2], [("k", 1), ("j", 2)], True)
+
+
+def test_slot_member_of_a_dynamic_class(load_fresh, protocol):
+    # Beyond cloudpickle, whose class skeletons get their slots too late
+    # for `getattr(cls, slot)` to find the member.
+    class Holder:
+        __slots__ = ("value",)
+
+    holder = Holder()
+    holder.value = 5
+    data = flightpickle.dumps((Holder.__dict__["value"], holder), protocol=protocol)
+    check = "member, holder = obj; result = (member.__get__(holder), member.__objclass__ is type(holder))"
+    assert load_fresh(data, check) == (5, True)
+
+
+def test_builtins_are_the_loading_interpreter_s(load_fresh, protocol):
+    module = types.ModuleType("made_at_run_time")
+    exec("def total(xs):\n    return sum(xs)\n", module.__dict__)
+    data = flightpickle.dumps((lambda xs: max(xs), module.total, module), protocol=protocol)
+    check = """
+    import builtins
+    lam, total, module = obj
+    result = (lam([1, 3]), total([1, 3]), lam.__globals__['__builtins__'] is builtins.__dict__,
+              total.__globals__['__builtins__'] is builtins.__dict__,
+              module.__dict__['__builtins__'] is builtins.__dict__)
+    """
+    assert load_fresh(data, check) == (3, 4, True, True, True)
+
+
+def test_weakset_loggers_and_cells_load_fresh(load_fresh, protocol):
+    class Item:
+        pass
+
+    keep = [Item(), Item()]
+    objects = ([weakref.WeakSet(keep), keep], logging.getLogger("fp.fresh"), logging.getLogger(),
+               types.CellType(keep), types.CellType())
+    check = """
+    import logging, weakref
+    (weak, keep), logger, root, full, empty = obj
+    try:
+        empty.cell_contents
+        empty_stays_empty = False
+    except ValueError:
+        empty_stays_empty = True
+    result = (type(weak) is weakref.WeakSet, sorted(map(id, weak)) == sorted(map(id, keep)),
+              logger is logging.getLogger("fp.fresh"), root is logging.getLogger(),
+              full.cell_contents is keep, empty_stays_empty)
+    """
+    expected = (True, True, True, True, True, True)
+    assert load_fresh(flightpickle.dumps(objects, protocol=protocol), check) == expected
+    assert load_fresh(cloudpickle.dumps(objects, protocol=protocol), check) == expected

@@ -56,3 +56,71 @@ def test_importable_typing_objects_travel_by_reference():
 def test_typing_forms_round_trip(expr, protocol):
     form = eval(expr)
     assert pickle.loads(flightpickle.dumps(form, protocol=protocol)) == form
+
+
+FORMS_SCRIPT = """
+import sys, typing, typing_extensions as te, cloudpickle, flightpickle
+T = typing.TypeVar("T")
+TE = te.TypeVar("TE", bound=int)
+class Model:
+    pass
+class Box(typing.Generic[T]):
+    pass
+class BoxE(te.Generic[TE]):
+    pass
+class Shape(te.Protocol):
+    def area(self) -> float: ...
+class Row(te.TypedDict):
+    name: str
+    size: te.NotRequired[int]
+forms = (typing.Literal["a", 1], typing.Final[Model], typing.ClassVar[typing.List[Model]],
+         Box[int], Box[T], Box[Model], te.Literal["b"], te.Final[Model], te.Annotated[Model, "meta"],
+         BoxE[TE], Shape, Row, typing.Optional[Box[Model]])
+lib = flightpickle if sys.argv[1] == "flightpickle" else cloudpickle
+sys.stdout.buffer.write(lib.dumps(forms, protocol=int(sys.argv[2])))
+"""
+
+FORMS_CHECK = """
+import typing
+lit, final, classvar, box_int, box_t, box_model, te_lit, te_final, annotated, boxe, Shape, Row, opt = obj
+Model = final.__args__[0]
+Box = typing.get_origin(box_int)
+result = (lit == typing.Literal["a", 1], typing.get_origin(final) is typing.Final, Model.__name__,
+          typing.get_args(classvar)[0] == typing.List[Model], typing.get_args(box_int) == (int,),
+          Box is typing.get_origin(box_t), str(typing.get_args(box_t)[0]), typing.get_args(box_model)[0] is Model,
+          te_lit.__args__, te_final.__args__[0] is Model, annotated.__metadata__, annotated.__origin__ is Model,
+          boxe.__args__[0].__bound__ is int, typing.get_origin(boxe).__parameters__ == boxe.__args__,
+          Shape._is_protocol, sorted(Row.__required_keys__), sorted(Row.__optional_keys__),
+          typing.get_args(opt)[0].__args__[0] is Model)
+"""
+
+
+def test_typing_forms_over_dynamic_classes_load_fresh_as_with_cloudpickle(run_python, load_fresh, protocol):
+    script = FORMS_SCRIPT.replace("sys.argv[1]", "{lib!r}").replace("int(sys.argv[2])", str(protocol))
+    ours = load_fresh(run_python(script.replace("{lib!r}", "'flightpickle'")), FORMS_CHECK)
+    theirs = load_fresh(run_python(script.replace("{lib!r}", "'cloudpickle'")), FORMS_CHECK)
+    assert ours == theirs
+    assert ours == (True, True, "Model", True, True, True, "~T", True, ("b",), True, ("meta",), True,
+                    True, True, True, ["name"], ["size"], True)
+
+
+EXTENSIONS_SCRIPT = """
+import sys, typing_extensions as te, flightpickle
+P = te.ParamSpec("P")
+Ts = te.TypeVarTuple("Ts")
+UserId = te.NewType("UserId", int)
+def typed(f: te.Callable[P, int], *args: te.Unpack[Ts]) -> UserId:
+    return UserId(1)
+sys.stdout.buffer.write(flightpickle.dumps((P, Ts, UserId, typed), protocol=int(sys.argv[1])))
+"""
+
+
+def test_typing_extensions_variables_travel_by_value(run_python, load_fresh, protocol):
+    # cloudpickle 3.1 pickles these as __main__ globals, which no other process has.
+    data = run_python(EXTENSIONS_SCRIPT.replace("int(sys.argv[1])", str(protocol)))
+    check = """
+    P, Ts, UserId, typed = obj
+    result = (P.__name__, Ts.__name__, UserId(3), UserId.__supertype__ is int,
+              typed.__annotations__['return'] is UserId, typed(None) == 1)
+    """
+    assert load_fresh(data, check) == ("P", "Ts", 3, True, True, True)

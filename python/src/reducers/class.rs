@@ -260,10 +260,7 @@ fn replace_abc_registry<'py>(class: &Bound<'py, PyAny>, body: &Bound<'py, PyDict
 
 /// A plain-dict copy of `cls.__dict__` (a mappingproxy).
 fn own_dict<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    let proxy = class.getattr(intern!(class.py(), "__dict__"))?;
-    let copy = PyDict::new(class.py());
-    copy.update(proxy.cast::<pyo3::types::PyMapping>()?)?;
-    Ok(copy)
+    objects::dict_copy(&class.getattr(intern!(class.py(), "__dict__"))?)
 }
 
 fn discard<'py, K: IntoPyObject<'py> + Copy>(dict: &Bound<'py, PyDict>, key: K) -> PyResult<()>

@@ -23,9 +23,7 @@ pub(crate) fn reduce_cell<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
 #[pyfunction]
 pub(crate) fn reduce_mappingproxy<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let copy = PyDict::new(py);
-    copy.update(obj.cast::<pyo3::types::PyMapping>()?)?;
-    call(objects::mappingproxy_type(py)?, (copy,))
+    call(objects::mappingproxy_type(py)?, (objects::dict_copy(obj)?,))
 }
 
 /// A memoryview comes back as bytes, as in cloudpickle.
