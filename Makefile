@@ -46,7 +46,7 @@ maven = mvn --batch-mode -f jvm/pom.xml -Dspark.jars.dir=$(SPARK_JARS) $(1) 2>&1
 # $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
 timed = printf '\n==> %s\n' "$(1)"; s=$$(date +%s); $(2); printf '<== %s: %ss\n' "$(1)" $$(( $$(date +%s) - s ))
 
-.PHONY: help setup venv python jar demo test test-rust test-java test-python lock-python clean
+.PHONY: help setup venv python jar demo test test-rust test-java test-python test-fuzz lock-python clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -83,7 +83,7 @@ demo: setup
 	    --conf spark.executor.extraJavaOptions='$(JVM_FAST_START)' \
 	    examples/spark_app.py)
 
-test: setup test-rust test-java test-python
+test: setup test-rust test-java test-python test-fuzz
 
 test-rust: $(STAMPS)/requirements
 	@$(call timed,test: Rust (cargo test --workspace),cargo test --workspace)
@@ -95,6 +95,23 @@ test-java: $(STAMPS)/requirements
 test-python: setup
 	@$(call timed,test: Python and Spark (pytest),\
 	  FLIGHTPICKLE_JAR=$(abspath $(JAR)) $(PY) -m pytest tests)
+
+# Fuzzing needs nightly Rust and cargo-fuzz; both are installed on first use.
+# Each target runs FUZZ_SECONDS on a scratch copy of its corpus (the seeds in
+# tests/fuzz/corpus stay untouched); a crash fails the run and leaves its input
+# in tests/fuzz/artifacts. `make test-fuzz FUZZ_SECONDS=3600` for a long run.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := envelope_open pickle_inspect
+CARGO_FUZZ_VERSION := 0.13.2
+test-fuzz:
+	@$(call timed,test: fuzz $(FUZZ_TARGETS) for $(FUZZ_SECONDS)s each,\
+	  { rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal; } && \
+	  { cargo fuzz --version 2>/dev/null | grep -q $(CARGO_FUZZ_VERSION) || cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION); } && \
+	  for target in $(FUZZ_TARGETS); do \
+	    mkdir -p target/fuzz-corpus/$$target && \
+	    cargo +nightly fuzz run --fuzz-dir tests/fuzz $$target target/fuzz-corpus/$$target tests/fuzz/corpus/$$target -- \
+	      -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY|.*panicked)'; \
+	  done)
 
 lock-python: $(STAMPS)/requirements
 	$(PY) -m pip install --quiet -r python/requirements-dev.in

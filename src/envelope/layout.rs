@@ -252,7 +252,8 @@ pub fn parse(frame: &[u8]) -> Result<ParsedHeader, EnvelopeError> {
 fn check_body_length(frame_len: usize, header_len: usize, body_len: u64) -> Result<(), EnvelopeError> {
     let available = (frame_len - header_len) as u64;
     if body_len > available {
-        let needed = usize::try_from(header_len as u64 + body_len).unwrap_or(usize::MAX);
+        // The declared length is untrusted: it may be near u64::MAX.
+        let needed = usize::try_from((header_len as u64).saturating_add(body_len)).unwrap_or(usize::MAX);
         return Err(EnvelopeError::Truncated {
             needed,
             available: frame_len,

@@ -301,3 +301,29 @@ fn wire_target_names_round_trip() {
     }
     assert_eq!(WireTarget::from_name("pickle"), None);
 }
+
+#[test]
+fn absurd_body_length_is_truncation_not_overflow() {
+    // Found by fuzzing: a declared body length near u64::MAX overflowed the
+    // arithmetic that reports how many bytes were needed.
+    let header = Header {
+        compressed: false,
+        python: CPYTHON_311,
+        target: WireTarget::Native,
+        protocol: 5,
+        writer_version: "0.1.0".into(),
+        payload_len: 0,
+        body_len: u64::MAX,
+        digest: [0; DIGEST_LEN],
+        signature: None,
+    };
+    let frame = header.signed_part(None);
+    let error = open(&frame, &OpenOptions::default()).unwrap_err();
+    assert_eq!(
+        error,
+        EnvelopeError::Truncated {
+            needed: usize::MAX,
+            available: frame.len()
+        }
+    );
+}
