@@ -100,6 +100,9 @@ struct Machine {
     stack: Vec<Entry>,
     memo: BTreeMap<i64, Slot>,
     found: Inspection,
+    /// By-value items whose state was already counted: a real pickle sets it
+    /// once, a crafted one may repeat it to inflate the size.
+    states_counted: BTreeSet<usize>,
 }
 
 impl Machine {
@@ -109,6 +112,10 @@ impl Machine {
             let (op, next) = decode(pickle, offset)?;
             if op.code == STOP {
                 self.found.length = next;
+                // Spans of crafted pickles may overlap; no part is larger than the whole.
+                for item in &mut self.found.by_value {
+                    item.bytes = item.bytes.min(next);
+                }
                 return Ok(self.found);
             }
             self.step(op.code, op.arg, offset, next)
@@ -315,6 +322,9 @@ impl Machine {
         let Some(Value::Made(index)) = tuple_item(args, 0) else {
             return;
         };
+        if !self.states_counted.insert(index) {
+            return;
+        }
         let item = &mut self.found.by_value[index];
         item.bytes += bytes;
         if item.name.is_none() {

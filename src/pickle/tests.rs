@@ -178,3 +178,16 @@ fn huge_declared_lengths_are_truncation() {
     pickle.extend((1u64 << 63).to_le_bytes());
     assert!(inspect(&pickle).unwrap_err().message.contains("truncated"));
 }
+
+#[test]
+fn repeated_state_does_not_inflate_sizes() {
+    // Found by fuzzing: a pickle that applies function_setstate to the same
+    // function again and again (through the memo) made its size exceed the pickle.
+    let pickle = fixture("fuzz-repeated-setstate");
+    let found = inspect(&pickle).unwrap();
+    assert!(
+        found.by_value.iter().all(|item| item.bytes <= found.length),
+        "{:?}",
+        found.by_value
+    );
+}
