@@ -34,10 +34,11 @@ def spark_test_environment() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def spark(request):
+    """The module's session; a module may add confs in a ``SPARK_CONF`` dict."""
     from pyspark.sql import SparkSession
 
     os.environ.update(spark_test_environment())
-    session = (
+    builder = (
         SparkSession.builder.master(MASTER)
         .appName(f"flightpickle-{request.module.__name__}")
         .config("spark.jars", str(plugin_jar()))
@@ -47,8 +48,10 @@ def spark(request):
         .config("spark.executor.extraJavaOptions", JVM_FAST_START)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
     )
+    for key, value in getattr(request.module, "SPARK_CONF", {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     try:
         wait_for_executors(session, EXECUTORS)
         yield session

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import pickletools
 import sys
 import time
 
@@ -15,6 +17,13 @@ from support import imported_globals, project_version
 pytestmark = pytest.mark.spark
 
 THRESHOLD = 10
+SPARK_CONF = {
+    # Workers fork from flightpickle's daemon, which preloads it.
+    "spark.python.daemon.module": "flightpickle.spark.daemon",
+    # A module missing on executors should fail its job at once, not after retries.
+    "spark.task.maxFailures": "1",
+    "spark.flightpickle.pickleByValue": "fp_conf_helpers",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,10 +36,16 @@ def by_value_test_module():
 
 
 @pytest.fixture
-def hooked(spark):
-    flightpickle.spark.enable(spark)
+def hooked(spark, local_modules):
+    flightpickle.spark.enable(spark)  # imports the module named in spark.flightpickle.pickleByValue
     yield spark
     flightpickle.spark.disable()
+
+
+def sealed_frame(command: bytes) -> bytes:
+    """The sealed payload inside a command, read without running the command."""
+    ops = pickletools.genops(command)
+    return next(arg for _, arg, _ in ops if isinstance(arg, bytes) and arg.startswith(b"\x89FPK"))
 
 
 def executor_jvm_pid() -> int:
@@ -55,13 +70,16 @@ def test_plugin_loaded_the_native_core_in_every_executor(spark):
     assert all(f"core {project_version()}" in report for report in reports.values()), reports
 
 
-def test_commands_name_flightpickle_reconstructors(hooked):
+def test_commands_are_sealed_payloads(hooked):
     from pyspark.core.rdd import _prepare_for_python_RDD
     from pyspark.sql.types import LongType
 
     offset = 3
     command, _, _, _ = _prepare_for_python_RDD(hooked.sparkContext, (lambda x: x + offset, LongType()))
-    assert imported_globals(command) == {
+    assert imported_globals(command) == {"flightpickle.sealing.load_sealed"}
+    inner = flightpickle.inspect_payload(sealed_frame(command))
+    assert inner.sealed.python[1:] == tuple(sys.version_info[:2])
+    assert set(inner.globals) == {
         "flightpickle._reconstruct.make_function",
         "flightpickle._reconstruct.function_setstate",
         "flightpickle._reconstruct.builtin_type",
@@ -139,3 +157,132 @@ def test_disable_restores_pyspark_pickling(spark):
     command, _, _, _ = rdd_module._prepare_for_python_RDD(spark.sparkContext, (lambda x: x, LongType()))
     assert "pyspark.cloudpickle.cloudpickle._make_function" in imported_globals(command)
     assert not any(name.startswith("flightpickle") for name in imported_globals(command))
+
+
+def test_pyspark_target_writes_plain_pickles_for_stock_workers(spark):
+    from pyspark.core.rdd import _prepare_for_python_RDD
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    flightpickle.spark.enable(spark, target="pyspark")
+    try:
+        offset = 5
+        command, _, _, _ = _prepare_for_python_RDD(spark.sparkContext, (lambda x: x + offset, T.LongType()))
+        assert all(name.startswith("pyspark.") for name in imported_globals(command)), imported_globals(command)
+        rows = spark.range(0, 20, numPartitions=2).select(F.udf(lambda n: n + offset, T.LongType())("id").alias("v"))
+        assert sorted(r.v for r in rows.collect()) == [n + 5 for n in range(20)]
+    finally:
+        flightpickle.spark.disable()
+    with pytest.raises(ValueError, match="seal=False"):
+        flightpickle.spark.enable(spark, target="pyspark", seal=True)
+
+
+LOCAL_MODULE = '''
+FACTOR = {factor}
+
+def scale(n):
+    return n * FACTOR
+'''
+
+
+@pytest.fixture(scope="module")
+def local_modules(tmp_path_factory):
+    """Two modules importable on the driver only, like files next to a notebook."""
+    folder = tmp_path_factory.mktemp("project")
+    (folder / "fp_local_helpers.py").write_text(LOCAL_MODULE.format(factor=3))
+    (folder / "fp_conf_helpers.py").write_text(LOCAL_MODULE.format(factor=4))
+    sys.path.insert(0, str(folder))
+    import fp_conf_helpers
+    import fp_local_helpers
+
+    yield fp_local_helpers, fp_conf_helpers
+    sys.path.remove(str(folder))
+    for module in (fp_local_helpers, fp_conf_helpers):
+        if module.__name__ in flightpickle.list_registry_pickle_by_value():
+            flightpickle.unregister_pickle_by_value(module)
+
+
+def scaled_sum(spark, module) -> int:
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    return spark.range(0, 10, numPartitions=2).select(F.udf(module.scale, T.LongType())("id").alias("v")).agg(
+        F.sum("v")
+    ).first()[0]
+
+
+def test_local_module_fails_on_executors_unless_shipped(spark, local_modules):
+    helpers, _ = local_modules
+    flightpickle.spark.enable(spark)
+    try:
+        with pytest.raises(Exception, match="No module named 'fp_local_helpers'"):
+            scaled_sum(spark, helpers)
+        flightpickle.spark.pickle_by_value("fp_local_helpers")
+        assert scaled_sum(spark, helpers) == 3 * 45
+    finally:
+        flightpickle.unregister_pickle_by_value(helpers)
+        flightpickle.spark.disable()
+
+
+def test_conf_names_modules_to_ship(spark, local_modules):
+    _, conf_helpers = local_modules
+    flightpickle.spark.enable(spark)  # reads spark.flightpickle.pickleByValue
+    try:
+        assert "fp_conf_helpers" in flightpickle.list_registry_pickle_by_value()
+        assert scaled_sum(spark, conf_helpers) == 4 * 45
+    finally:
+        flightpickle.unregister_pickle_by_value(conf_helpers)
+        flightpickle.spark.disable()
+
+
+def test_local_module_policy_finds_and_ships_project_files(spark, local_modules):
+    helpers, _ = local_modules
+    flightpickle.spark.enable(spark, pickle_local_modules=True)
+    try:
+        assert scaled_sum(spark, helpers) == 3 * 45
+        # The registry is only borrowed for the length of each command's dump.
+        assert "fp_local_helpers" not in flightpickle.list_registry_pickle_by_value()
+    finally:
+        flightpickle.spark.disable()
+
+
+UNPICKLE_COUNTER = "_flightpickle_test_unpickles"
+
+
+def count_unpickle(data):
+    """Rebuilds the captured payload, counting rebuilds in this worker process."""
+    counts = sys.__dict__.setdefault(UNPICKLE_COUNTER, [0])
+    counts[0] += 1
+    return data
+
+
+class CountedPayload:
+    """20 MB that count how often a worker process unpickles them."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __reduce__(self):
+        return count_unpickle, (self.data,)
+
+
+def test_reused_workers_unpickle_a_command_once(hooked):
+    import numpy as np
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    payload = CountedPayload(np.random.default_rng(0).bytes(20 * 1024 * 1024))
+
+    def probe(_):
+        # On executors `payload` is what count_unpickle rebuilt: the 20 MB themselves.
+        return f"{os.getpid()}:{sys.__dict__[UNPICKLE_COUNTER][0]}:{len(payload)}"
+
+    before = flightpickle.spark.stats().broadcast_commands
+    rows = hooked.range(0, 50, numPartitions=50).select(F.udf(probe, T.StringType())("id").alias("p")).collect()
+    per_worker = {}
+    for row in rows:
+        pid, count, size = row.p.split(":")
+        assert int(size) == 20 * 1024 * 1024
+        per_worker[pid] = max(per_worker.get(pid, 0), int(count))
+    assert flightpickle.spark.stats().broadcast_commands == before + 1  # 20 MB: the broadcast path
+    assert per_worker and all(count == 1 for count in per_worker.values()), per_worker

@@ -4,17 +4,34 @@ PySpark pickles every UDF and RDD function in one place,
 ``pyspark.core.rdd._prepare_for_python_RDD``; ``pyspark.sql.udf`` imports it
 from that module at call time and RDDs look it up as a module global, so
 replacing the module attribute reaches both.
+
+A command travels in one of two forms:
+- sealed (the default): a small ordinary pickle that calls
+  ``flightpickle.sealing.load_sealed`` on a sealed payload, so workers check
+  the Python version and digest (and the signature, with a key) before
+  unpickling, and a reused worker takes an already opened command from its
+  cache instead of unpickling it again;
+- ``target="pyspark"``: a plain pickle naming only PySpark's own
+  reconstructors, for clusters whose executors cannot install flightpickle.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import pickle
-import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import flightpickle
+from flightpickle import sealing
+from flightpickle.spark import _local_modules
+
+TARGET_CONF = "spark.flightpickle.target"
+PICKLE_BY_VALUE_CONF = "spark.flightpickle.pickleByValue"
+PICKLE_LOCAL_MODULES_CONF = "spark.flightpickle.pickleLocalModules"
+TARGETS = ("native", "pyspark")
 
 
 @dataclass(frozen=True)
@@ -26,23 +43,53 @@ class CommandStats:
     broadcast_commands: int
 
 
+@dataclass(frozen=True)
+class _Settings:
+    target: str
+    seal: bool
+    pickle_local_modules: bool
+
+
 _lock = threading.Lock()
 _original_prepare = None
+_settings = _Settings("native", True, False)
 _commands = 0
 _payload_bytes = 0
 _broadcast_commands = 0
 
 
-def enable(spark: Any = None) -> None:
+def enable(
+    spark: Any = None,
+    *,
+    target: str | None = None,
+    seal: bool | None = None,
+    pickle_local_modules: bool | None = None,
+) -> None:
     """Pickle every UDF and RDD command of this driver with flightpickle.
 
-    ``spark`` (a SparkSession or SparkContext) is accepted for symmetry with the
-    rest of PySpark's API and is not needed: the hook is process-wide, like
-    PySpark's own pickler. Enabling twice is harmless.
+    With ``spark`` (a SparkSession or SparkContext), the ``spark.flightpickle.*``
+    confs give the defaults: ``target`` (``native`` or ``pyspark``),
+    ``pickleByValue`` (comma-separated modules to ship by value) and
+    ``pickleLocalModules`` (``true`` ships every module the command uses that
+    lives outside site-packages and the standard library). Arguments win over
+    confs. ``seal`` defaults to true for ``native`` and must be false for
+    ``pyspark``, whose stock workers cannot open sealed payloads.
+    Enabling again replaces the settings; the hook stays installed once.
     """
-    global _original_prepare
+    global _original_prepare, _settings
+    conf = _conf_reader(spark)
+    settings = _resolve_settings(conf, target, seal, pickle_local_modules)
+    for name in _split_modules(conf(PICKLE_BY_VALUE_CONF)):
+        try:
+            pickle_by_value(name)
+        except ImportError as error:
+            raise ImportError(
+                f"{PICKLE_BY_VALUE_CONF} names {name!r}, which the driver cannot import: {error}; "
+                "ship only modules the driver itself can import"
+            ) from error
     rdd_module = _rdd_module()
     with _lock:
+        _settings = settings
         if _original_prepare is None:
             _original_prepare = rdd_module._prepare_for_python_RDD
             rdd_module._prepare_for_python_RDD = _prepare_with_flightpickle
@@ -67,6 +114,45 @@ def stats() -> CommandStats:
         return CommandStats(_commands, _payload_bytes, _broadcast_commands)
 
 
+def pickle_by_value(module) -> None:
+    """Ship ``module`` (a module or its dotted name), and its submodules, by value.
+
+    For the user's own modules that executors cannot import: no ``--py-files``.
+    """
+    if isinstance(module, str):
+        module = importlib.import_module(module)
+    if module.__name__ not in flightpickle.list_registry_pickle_by_value():
+        flightpickle.register_pickle_by_value(module)
+
+
+def _resolve_settings(conf, target, seal, pickle_local_modules) -> _Settings:
+    target = target or conf(TARGET_CONF) or "native"
+    if target not in TARGETS:
+        raise ValueError(f"unknown flightpickle target for Spark commands {target!r}; use one of {TARGETS}")
+    if seal is None:
+        seal = target == "native"
+    if seal and target != "native":
+        raise ValueError(
+            "sealed commands need flightpickle on the executors; with target='pyspark' pass seal=False"
+        )
+    if pickle_local_modules is None:
+        pickle_local_modules = (conf(PICKLE_LOCAL_MODULES_CONF) or "false").lower() == "true"
+    return _Settings(target, seal, pickle_local_modules)
+
+
+def _conf_reader(spark):
+    """A function from conf key to value (or None), for a session, a context or nothing."""
+    if spark is None:
+        return lambda key: None
+    context = getattr(spark, "sparkContext", spark)
+    conf = context.getConf()
+    return lambda key: conf.get(key, None)
+
+
+def _split_modules(value: str | None) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
 def _rdd_module():
     try:
         import pyspark.core.rdd as rdd_module
@@ -88,26 +174,32 @@ def _prepare_with_flightpickle(sc, command):
     Large commands go through a broadcast, as in PySpark, so that tasks fetch
     them once per executor instead of carrying them in every task.
     """
-    pickled = _dumps_command(command)
+    pickled = _dumps_command(command, _settings)
     broadcast = len(pickled) > sc._jvm.PythonUtils.getBroadcastThreshold(sc._jsc)
     if broadcast:
-        pickled = _dumps_command(sc.broadcast(pickled))
+        # The broadcast object is PySpark's own; only the command needs flightpickle.
+        pickled = flightpickle.dumps(sc.broadcast(pickled), pickle.HIGHEST_PROTOCOL, target=_settings.target)
     _count(len(pickled), broadcast)
     broadcast_vars = [b._jbroadcast for b in sc._pickled_broadcast_vars]
     sc._pickled_broadcast_vars.clear()
     return pickled, broadcast_vars, sc.environment, sc._python_includes
 
 
-def _dumps_command(command) -> bytes:
-    """Pickle a command, reporting failures the way PySpark users know them."""
-    try:
-        return flightpickle.dumps(command, pickle.HIGHEST_PROTOCOL)
-    except pickle.PickleError:
-        raise
-    except Exception as error:
-        raise pickle.PicklingError(
-            f"Could not serialize object: {type(error).__name__}: {error}"
-        ) from error
+def _dumps_command(command, settings: _Settings) -> bytes:
+    """Pickle a command in the form the settings ask for."""
+    shipping = _local_modules.by_value_while_pickling(command) if settings.pickle_local_modules else None
+    with shipping or contextlib.nullcontext():
+        try:
+            if settings.seal:
+                frame = sealing.seal(command, target="native", protocol=pickle.HIGHEST_PROTOCOL)
+                return pickle.dumps(sealing.Sealed(frame), protocol=pickle.HIGHEST_PROTOCOL)
+            return flightpickle.dumps(command, pickle.HIGHEST_PROTOCOL, target=settings.target)
+        except pickle.PickleError:
+            raise
+        except Exception as error:
+            raise pickle.PicklingError(
+                f"Could not serialize object: {type(error).__name__}: {error}"
+            ) from error
 
 
 def _count(size: int, broadcast: bool) -> None:
