@@ -47,6 +47,7 @@ __all__ = [
     "load_sealed",
     "read_header",
     "seal",
+    "seal_pickled",
     "unseal",
 ]
 
@@ -156,13 +157,38 @@ def seal(
     import flightpickle
 
     protocol = flightpickle.DEFAULT_PROTOCOL if protocol is None else protocol
+    target = target or flightpickle.get_default_target()
     pickled = flightpickle.dumps(obj, protocol=protocol, target=target)
+    return seal_pickled(
+        pickled,
+        protocol=protocol,
+        target=target,
+        key=key,
+        key_id=key_id,
+        compress_threshold=compress_threshold,
+        compression_level=compression_level,
+    )
+
+
+def seal_pickled(
+    pickled: bytes,
+    *,
+    protocol: int,
+    target: str,
+    key: str | bytes | None = None,
+    key_id: str | None = None,
+    compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+) -> bytes:
+    """Seal bytes that flightpickle already pickled with ``protocol`` for ``target``."""
+    import flightpickle
+
     signing = _signing_key(key, key_id)
     try:
         return _native.seal_pickle(
             pickled,
             python=_this_python(),
-            target=target or flightpickle.get_default_target(),
+            target=target,
             protocol=protocol,
             writer_version=flightpickle.__version__,
             compression_threshold=compress_threshold,
@@ -203,23 +229,29 @@ def read_header(data: bytes) -> SealedHeader:
 
 
 class Sealed:
-    """A sealed payload that pickles as a call to ``load_sealed``."""
+    """A sealed payload that pickles as a call to ``load_sealed``.
 
-    __slots__ = ("frame",)
+    ``cache=False`` makes every load unpickle the payload again: for payloads
+    whose unpickling has effects that must happen each time (PySpark
+    accumulators register themselves with the task that loads them).
+    """
 
-    def __init__(self, frame: bytes):
+    __slots__ = ("frame", "cache")
+
+    def __init__(self, frame: bytes, cache: bool = True):
         self.frame = frame
+        self.cache = cache
 
     def __reduce__(self):
-        return load_sealed, (self.frame,)
+        return (load_sealed, (self.frame,)) if self.cache else (load_sealed, (self.frame, False))
 
     def __repr__(self):
-        return f"<Sealed {len(self.frame)} bytes>"
+        return f"<Sealed {len(self.frame)} bytes{'' if self.cache else ', uncached'}>"
 
 
-def embed(obj, **seal_options) -> Sealed:
+def embed(obj, *, cache: bool = True, **seal_options) -> Sealed:
     """Seal ``obj`` so that it can travel inside an ordinary pickle."""
-    return Sealed(seal(obj, **seal_options))
+    return Sealed(seal(obj, **seal_options), cache)
 
 
 _cache: OrderedDict[str, object] = OrderedDict()
@@ -228,15 +260,17 @@ _cache_hits = 0
 _cache_misses = 0
 
 
-def load_sealed(frame: bytes):
+def load_sealed(frame: bytes, cache: bool = True):
     """Reconstructor of an embedded sealed payload, with keys from the environment.
 
-    The frame is verified every time; unpickling is skipped when this process
-    already opened a payload with the same digest, so a reused worker takes
-    the same function from its cache.
+    The frame is verified every time; with ``cache``, unpickling is skipped
+    when this process already opened a payload with the same digest, so a
+    reused worker takes the same function from its cache.
     """
     global _cache_hits, _cache_misses
     pickled, header = _open(frame, None, None, None, None, True, DEFAULT_MAX_SIZE)
+    if not cache:
+        return pickle.loads(pickled)
     digest = header["digest"]
     with _cache_lock:
         if digest in _cache:

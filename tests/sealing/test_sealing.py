@@ -170,3 +170,11 @@ def test_embedded_payload_still_checks_its_frame():
 def test_seal_refuses_an_empty_key():
     with pytest.raises(ValueError, match="must not be empty"):
         flightpickle.seal(scaled, key="")
+
+
+def test_uncached_payload_is_unpickled_on_every_load():
+    cached = pickle.dumps(sealing.embed([1, 2]))
+    uncached = pickle.dumps(sealing.embed([1, 2], cache=False))
+    assert pickle.loads(cached) is pickle.loads(cached)
+    first, second = pickle.loads(uncached), pickle.loads(uncached)
+    assert first == second == [1, 2] and first is not second

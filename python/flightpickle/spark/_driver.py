@@ -25,13 +25,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import flightpickle
-from flightpickle import sealing
+from flightpickle import _native, sealing
 from flightpickle.spark import _local_modules
 
 TARGET_CONF = "spark.flightpickle.target"
 PICKLE_BY_VALUE_CONF = "spark.flightpickle.pickleByValue"
 PICKLE_LOCAL_MODULES_CONF = "spark.flightpickle.pickleLocalModules"
 TARGETS = ("native", "pyspark")
+# Reconstructors with an effect per task: an accumulator registers itself with
+# the task that loads it, so a command holding one must be unpickled every time.
+_PER_TASK_RECONSTRUCTORS = frozenset(
+    {"pyspark.accumulators._deserialize_accumulator", "pyspark.core.broadcast._from_id"}
+)
 
 
 @dataclass(frozen=True)
@@ -191,8 +196,7 @@ def _dumps_command(command, settings: _Settings) -> bytes:
     with shipping or contextlib.nullcontext():
         try:
             if settings.seal:
-                frame = sealing.seal(command, target="native", protocol=pickle.HIGHEST_PROTOCOL)
-                return pickle.dumps(sealing.Sealed(frame), protocol=pickle.HIGHEST_PROTOCOL)
+                return _sealed_command(command)
             return flightpickle.dumps(command, pickle.HIGHEST_PROTOCOL, target=settings.target)
         except pickle.PickleError:
             raise
@@ -200,6 +204,20 @@ def _dumps_command(command, settings: _Settings) -> bytes:
             raise pickle.PicklingError(
                 f"Could not serialize object: {type(error).__name__}: {error}"
             ) from error
+
+
+def _sealed_command(command) -> bytes:
+    """A small pickle calling ``load_sealed`` on the sealed command.
+
+    The Rust inspector tells, without running anything, whether the command
+    holds per-task state; only commands without any are cached on workers.
+    """
+    protocol = pickle.HIGHEST_PROTOCOL
+    pickled = flightpickle.dumps(command, protocol, target="native")
+    calls = {name for name, _ in _native.inspect_pickle(pickled)["calls"]}
+    cacheable = not (calls & _PER_TASK_RECONSTRUCTORS)
+    frame = sealing.seal_pickled(pickled, protocol=protocol, target="native")
+    return pickle.dumps(sealing.Sealed(frame, cacheable), protocol=protocol)
 
 
 def _count(size: int, broadcast: bool) -> None:
