@@ -286,3 +286,16 @@ def test_reused_workers_unpickle_a_command_once(hooked):
         per_worker[pid] = max(per_worker.get(pid, 0), int(count))
     assert flightpickle.spark.stats().broadcast_commands == before + 1  # 20 MB: the broadcast path
     assert per_worker and all(count == 1 for count in per_worker.values()), per_worker
+
+
+def test_udf_capturing_the_session_fails_on_the_driver_with_its_path(hooked):
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    session = hooked
+    leaky = F.udf(lambda n: session.version, T.StringType())
+    with pytest.raises(pickle.PicklingError) as failure:
+        hooked.range(3).select(leaky("id")).collect()
+    # The command is (function, return type); the session's SparkContext is what refuses.
+    assert str(failure.value).startswith("Could not pickle obj[0].__closure__[0].cell_contents._sc: ")
+    assert "SparkContext can only be used on the driver" in str(failure.value)
