@@ -11,9 +11,6 @@ import dataclasses
 import enum
 import math
 
-import numpy as np
-import pandas as pd
-
 SCALE = 2.5
 OFFSET = 3
 LABELS = ("low", "high")
@@ -87,15 +84,3 @@ class Point:
 
     def norm(self):
         return math.hypot(self.x, self.y)
-
-
-def make_pandas_udf(megabytes=1):
-    weights = np.linspace(0.0, 1.0, megabytes * 131072)  # 8 bytes each
-
-    def weighted(values: pd.Series) -> pd.Series:
-        return values * float(weights[: len(values)].mean()) + SCALE
-
-    return weighted
-
-
-pandas_udf = make_pandas_udf()
