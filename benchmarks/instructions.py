@@ -9,6 +9,7 @@ callgrind output is kept in $TMPDIR for `callgrind_annotate --inclusive=yes`.
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +29,10 @@ def count(case, library, op, calls):
         "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
         sys.executable, "-m", "benchmarks.loop", case, library, op, str(calls),
     ]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    # A fixed hash seed: with random ones, dict layouts and so the counts
+    # of the same loop differ by several percent between runs.
+    environment = dict(os.environ, PYTHONHASHSEED="0")
+    done = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, check=True)
     return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
 
 
