@@ -113,6 +113,15 @@ test-fuzz:
 	      -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY|.*panicked)'; \
 	  done)
 
+# Benchmarks against cloudpickle and pickle (benchmarks/README.md): a table on
+# stdout, JSON and a PNG in benchmarks/results/. `make bench BENCH_ARGS=--quick`
+# for a smoke run, `BENCH_ARGS='--cases lambda,class'` for some cases only.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMPS)/extension
+	@$(call timed,bench: flightpickle vs cloudpickle vs pickle,\
+	  $(PY) -m benchmarks.run $(BENCH_ARGS))
+
 lock-python: $(STAMPS)/requirements
 	$(PY) -m pip install --quiet -r python/requirements-dev.in
 	{ sed -n '1,2p' python/requirements-dev.txt; $(PY) -m pip freeze --exclude-editable; } > python/requirements-dev.txt.new

@@ -38,6 +38,14 @@ imported! {
     pickling_error = "pickle"."PicklingError";
 }
 
+/// The `types` module, for reconstructors that look classes up in it on
+/// every load.
+pub(crate) fn types_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static CELL: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    CELL.get_or_try_init(py, || Ok::<_, PyErr>(py.import("types")?.unbind()))
+        .map(|module| module.bind(py))
+}
+
 /// A `pickle.PicklingError` with `message`.
 pub(crate) fn new_pickling_error(py: Python<'_>, message: String) -> PyErr {
     match pickling_error(py).and_then(|kind| Ok(kind.cast::<pyo3::types::PyType>()?.clone())) {

@@ -139,7 +139,7 @@ fn require_cell(obj: &Bound<'_, PyAny>) -> PyResult<()> {
 /// no importable name of their own).
 #[pyfunction]
 fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let found = py.import("types")?.getattr(name)?;
+    let found = objects::types_module(py)?.getattr(name)?;
     if !found.is_instance_of::<pyo3::types::PyType>() {
         return Err(PyValueError::new_err(format!("types.{name} is not a class")));
     }
@@ -246,8 +246,27 @@ fn class_setstate<'py>(class: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -
 /// An importable module, imported.
 #[pyfunction]
 fn subimport<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(module) = already_imported(name)? {
+        return Ok(module);
+    }
     py.import(name)?;
     objects::sys_modules(py).as_any().get_item(name)
+}
+
+/// `sys.modules[name]` when it is there, without the trip through
+/// `__import__` that `import` makes even for a module it has: a pickle
+/// names its modules on every load. Like `import`, this waits for a module
+/// that another thread is still initialising.
+fn already_imported<'py>(name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = name.py();
+    // SAFETY: PyImport_GetModule returns a new reference, or null with an
+    // exception set on error, or null without one when the name is absent.
+    let module = unsafe { Bound::from_owned_ptr_or_opt(py, pyo3::ffi::PyImport_GetModule(name.as_ptr())) };
+    match (module, PyErr::take(py)) {
+        (_, Some(err)) => Err(err),
+        (Some(module), None) if !module.is_none() => Ok(Some(module)),
+        _ => Ok(None),
+    }
 }
 
 /// A module shipped by value: a fresh module object with the given namespace.

@@ -90,3 +90,33 @@ def test_corrupted_pickle_raises_unpickling_error():
     for cut in (5, len(data) // 2, len(data) - 1):
         with pytest.raises((pickle.UnpicklingError, EOFError, ValueError, TypeError)):
             pickle.loads(data[:cut])
+
+
+def test_subimport_returns_the_module_in_sys_modules():
+    import json
+
+    assert _reconstruct.subimport("json") is json
+
+
+def test_subimport_imports_a_module_not_yet_imported(monkeypatch):
+    import sys
+
+    # A stdlib module nothing else here imports, taken out for the test.
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    module = _reconstruct.subimport("colorsys")
+    assert module is sys.modules["colorsys"]
+    assert module.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+
+
+def test_subimport_of_a_missing_module_raises_module_not_found():
+    with pytest.raises(ModuleNotFoundError):
+        _reconstruct.subimport("flightpickle_no_such_module")
+
+
+def test_subimport_does_not_accept_a_none_placeholder(monkeypatch):
+    import sys
+
+    # None in sys.modules blocks an import; import raises, so must we.
+    monkeypatch.setitem(sys.modules, "flightpickle_blocked_module", None)
+    with pytest.raises(ImportError):
+        _reconstruct.subimport("flightpickle_blocked_module")

@@ -4,7 +4,8 @@
 //! a `builtin_type` reconstructor call, through the class reducer.
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyString, PyTuple};
 
 use super::call;
 use crate::stable;
@@ -17,12 +18,26 @@ pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
         py,
         fields
             .iter()
-            .map(|field| match *field {
+            .zip(interned_names(py))
+            .map(|(field, name)| match *field {
                 "co_filename" => stable::code_filename(obj),
-                "co_consts" => stable::tuple_items(&obj.getattr(*field)?),
-                _ => obj.getattr(*field),
+                "co_consts" => stable::tuple_items(&obj.getattr(name.bind(py))?),
+                _ => obj.getattr(name.bind(py)),
             })
             .collect::<PyResult<Vec<_>>>()?,
     )?;
     call(obj.get_type().as_any(), args)
+}
+
+/// `code_args` as interned Python strings, made once: a `getattr` by Rust
+/// `&str` builds and hashes a new Python string each time, and a function's
+/// dump reads some sixteen of them per code object.
+fn interned_names(py: Python<'_>) -> &[Py<PyString>] {
+    static NAMES: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+    NAMES.get_or_init(py, || {
+        crate::version::code_args(py)
+            .iter()
+            .map(|field| PyString::intern(py, field).unbind())
+            .collect()
+    })
 }

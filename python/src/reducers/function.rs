@@ -97,9 +97,13 @@ fn state<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>, parts: &Parts<'p
         intern!(py, "__qualname__"),
         fresh_str(&func.getattr(intern!(py, "__qualname__"))?)?,
     )?;
-    slots.set_item("__annotations__", func.getattr("__annotations__")?)?;
-    slots.set_item("__kwdefaults__", stable_dict(pickler, func.getattr("__kwdefaults__")?)?)?;
-    let defaults = func.getattr("__defaults__")?;
+    // Interned names throughout: a `&str` key or attribute name would
+    // make and hash a new Python string on every dump.
+    let annotations = intern!(py, "__annotations__");
+    slots.set_item(annotations, func.getattr(annotations)?)?;
+    let kwdefaults = intern!(py, "__kwdefaults__");
+    slots.set_item(kwdefaults, stable_dict(pickler, func.getattr(kwdefaults)?)?)?;
+    let defaults = func.getattr(intern!(py, "__defaults__"))?;
     let defaults = match defaults.cast::<PyTuple>() {
         Ok(items) => PyTuple::new(
             py,
@@ -108,9 +112,11 @@ fn state<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>, parts: &Parts<'p
         .into_any(),
         Err(_) => defaults,
     };
-    slots.set_item("__defaults__", defaults)?;
-    slots.set_item("__module__", func.getattr("__module__")?)?;
-    slots.set_item("__doc__", func.getattr("__doc__")?)?;
+    slots.set_item(intern!(py, "__defaults__"), defaults)?;
+    let module = intern!(py, "__module__");
+    slots.set_item(module, func.getattr(module)?)?;
+    let doc = intern!(py, "__doc__");
+    slots.set_item(doc, func.getattr(doc)?)?;
     let closure = match &parts.closure {
         Some(cells) => stable_cells(pickler, cells)?,
         None => py.None().into_bound(py),

@@ -1,0 +1,30 @@
+"""A tight loop of one operation, for instruction counting under callgrind
+when wall-clock time on a shared machine is too noisy to trust.
+
+    valgrind --tool=callgrind python -m benchmarks.loop CASE LIBRARY OP N
+
+Instructions per call = (count at N - count at 0) / N: the difference
+cancels the start-up, the imports and building the case.
+"""
+
+import sys
+
+from benchmarks.cases import CASES_BY_NAME, LIBRARIES
+
+
+def main(case_name, library_name, op, calls):
+    case = CASES_BY_NAME[case_name]
+    library = LIBRARIES[library_name]
+    obj = case.build()
+    payload, buffers = library.dump(obj, case.out_of_band)
+    library.load(payload, buffers)  # warm: lazy imports, caches, the class tracker
+    if op == "dumps":
+        for _ in range(calls):
+            library.dump(obj, case.out_of_band)
+    else:
+        for _ in range(calls):
+            library.load(payload, buffers)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

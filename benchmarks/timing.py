@@ -1,0 +1,57 @@
+"""Interleaved timing: every library runs one batch per round, in an order
+that rotates each round, so that a slow spell of a shared machine hits all
+of them alike. Medians of the per-call times of the rounds are reported."""
+
+import gc
+import statistics
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    batch_seconds: float
+
+
+FULL = Settings(rounds=15, batch_seconds=0.02)
+QUICK = Settings(rounds=3, batch_seconds=0.002)
+
+
+def compare(runners, settings):
+    """{name: per-call seconds of each round} for `runners` ({name: callable})."""
+    calls = calls_per_batch(runners, settings.batch_seconds)
+    for runner in runners.values():
+        run_batch(runner, calls)  # warm-up: caches, lazy imports, allocator
+    samples = {name: [] for name in runners}
+    names = list(runners)
+    for round_index in range(settings.rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(run_batch(runners[name], calls) / calls)
+    return samples
+
+
+def calls_per_batch(runners, batch_seconds):
+    """One count for all runners, sized on the slowest, so that each batch
+    takes about `batch_seconds` and fast calls are not lost in timer noise."""
+    slowest = max(run_batch(runner, 1) for runner in runners.values())
+    return max(1, int(batch_seconds / max(slowest, 1e-9)))
+
+
+def run_batch(runner, calls):
+    """Seconds for `calls` calls, with the collector paused as timeit does
+    (collections would land on whichever library happens to be running)."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(calls):
+            runner()
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def median(samples):
+    return statistics.median(samples)

@@ -1,0 +1,26 @@
+"""The benchmark harness still runs end to end (quickest mode, two cases)
+and writes its three outputs. It judges no timing: a benchmark is not a test."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_quick_run_writes_table_json_and_chart(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--cases", "lambda,1M ints", "--output", str(tmp_path)]
+    # A child process: the harness registers modules for by-value pickling.
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    assert "x faster than cloudpickle" in done.stdout
+    assert "Targets (issue 6):" in done.stdout
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert [case["name"] for case in results["cases"]] == ["lambda", "1M ints"]
+    ints = results["cases"][1]
+    assert set(ints["ops"]["dumps"]["median_seconds"]) == {"flightpickle", "cloudpickle", "pickle"}
+    assert set(ints["memory_bytes"]) == {"flightpickle", "cloudpickle", "pickle"}
+    assert len(results["targets"]) == 7
+    assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG")
