@@ -48,8 +48,8 @@ def inspect_payload(data, *, key=None, key_id=None, keys=None) -> Inspection:
     header = None
     pickled = data
     if data.startswith(_native.ENVELOPE_MAGIC):
-        pickled, _ = sealing._open(data, key, key_id, keys, False, False, sealing.DEFAULT_MAX_SIZE)
-        header = sealing.read_header(data)
+        pickled, fields = sealing._open(data, key, key_id, keys, False, False, sealing.DEFAULT_MAX_SIZE)
+        header = sealing.SealedHeader(**fields)
     try:
         found = _native.inspect_pickle(bytes(pickled))
     except ValueError as error:
