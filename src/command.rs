@@ -39,7 +39,10 @@ impl fmt::Display for CommandError {
             Self::Unreadable {
                 inside_frame: true,
                 error,
-            } => write!(f, "the pickle inside the command's sealed frame is not readable ({error})"),
+            } => write!(
+                f,
+                "the pickle inside the command's sealed frame is not readable ({error})"
+            ),
             Self::Envelope(error) => write!(f, "{error}"),
         }
     }

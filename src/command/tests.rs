@@ -80,7 +80,10 @@ fn a_command_signed_with_another_key_is_refused() {
     };
     let command = sealed_command(&frame(HOSTILE, Some(other)));
     let error = inspect_command(&command, &requiring_signature()).unwrap_err();
-    assert!(matches!(error, CommandError::Envelope(EnvelopeError::BadSignature { .. })), "{error}");
+    assert!(
+        matches!(error, CommandError::Envelope(EnvelopeError::BadSignature { .. })),
+        "{error}"
+    );
 }
 
 #[test]
@@ -95,7 +98,43 @@ fn a_tampered_body_is_refused_by_its_digest() {
 #[test]
 fn unreadable_pickles_say_where_they_were() {
     let outer = inspect_command(b"\x80\x05garbage", &OpenOptions::default()).unwrap_err();
-    assert!(outer.to_string().starts_with("the command is not a readable pickle"), "{outer}");
+    assert!(
+        outer.to_string().starts_with("the command is not a readable pickle"),
+        "{outer}"
+    );
     let inner = inspect_command(&sealed_command(&frame(b"\x80\x05\xff", None)), &OpenOptions::default()).unwrap_err();
-    assert!(inner.to_string().contains("inside the command's sealed frame"), "{inner}");
+    assert!(
+        inner.to_string().contains("inside the command's sealed frame"),
+        "{inner}"
+    );
+}
+
+/// A command exactly as the Python driver hook writes it (see the JUnit fixtures'
+/// make_fixtures.py), so the matcher is tested against the real shape.
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/jvm/src/test/resources/io/flightpickle/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_driver_hooks_real_commands_are_recognised() {
+    let junit_key = OpenOptions {
+        keys: HashMap::from([("junit", &b"a key only the tests know"[..])]),
+        require_signature: true,
+        ..OpenOptions::default()
+    };
+    let signed = inspect_command(&fixture("signed.command"), &junit_key).unwrap();
+    assert!(signed.sealed.is_some());
+    assert!(
+        signed.inspection.modules.contains("os"),
+        "{:?}",
+        signed.inspection.modules
+    );
+    let unsigned = inspect_command(&fixture("unsigned.command"), &junit_key).unwrap_err();
+    assert_eq!(unsigned, CommandError::Envelope(EnvelopeError::SignatureMissing));
+    let plain = inspect_command(&fixture("plain.command"), &junit_key).unwrap();
+    assert!(plain.sealed.is_none());
 }

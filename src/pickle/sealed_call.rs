@@ -37,11 +37,13 @@ pub fn sealed_frame(pickle: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
         [callee @ .., Token::Bytes(frame), Token::Op(TUPLE1), Token::Op(REDUCE)] if names_load_sealed(callee) => {
             Some(frame)
         }
-        [callee @ .., Token::Bytes(frame), Token::Op(NEWTRUE | NEWFALSE), Token::Op(TUPLE2), Token::Op(REDUCE)]
-            if names_load_sealed(callee) =>
-        {
-            Some(frame)
-        }
+        [
+            callee @ ..,
+            Token::Bytes(frame),
+            Token::Op(NEWTRUE | NEWFALSE),
+            Token::Op(TUPLE2),
+            Token::Op(REDUCE),
+        ] if names_load_sealed(callee) => Some(frame),
         _ => None,
     })
 }

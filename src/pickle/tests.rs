@@ -242,8 +242,14 @@ fn pickles_that_do_more_than_open_a_frame_are_not_sealed_calls() {
     nested.extend([0x85, b'R', b'.']);
     assert_eq!(sealed_frame(&nested).unwrap(), None);
     // Two arguments besides the flag, or text instead of bytes.
-    assert_eq!(sealed_frame(b"cflightpickle.sealing\nload_sealed\nC\x01aC\x01b\x86R.").unwrap(), None);
-    assert_eq!(sealed_frame(b"cflightpickle.sealing\nload_sealed\n\x8c\x01a\x85R.").unwrap(), None);
+    assert_eq!(
+        sealed_frame(b"cflightpickle.sealing\nload_sealed\nC\x01aC\x01b\x86R.").unwrap(),
+        None
+    );
+    assert_eq!(
+        sealed_frame(b"cflightpickle.sealing\nload_sealed\n\x8c\x01a\x85R.").unwrap(),
+        None
+    );
     // A plain pickle, and the classic hostile one.
     assert_eq!(sealed_frame(&fixture("closure.native")).unwrap(), None);
     assert_eq!(sealed_frame(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap(), None);
