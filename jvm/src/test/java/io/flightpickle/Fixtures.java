@@ -6,14 +6,14 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
 /** The frames and commands written by {@code fixtures/make_fixtures.py} with the real Python side. */
-final class Fixtures {
+public final class Fixtures {
 
-    static final SigningKey JUNIT_KEY =
+    public static final SigningKey JUNIT_KEY =
             new SigningKey("junit", "a key only the tests know".getBytes(StandardCharsets.UTF_8));
 
     private Fixtures() {}
 
-    static byte[] read(String name) {
+    public static byte[] read(String name) {
         String resource = "/io/flightpickle/fixtures/" + name;
         try (InputStream in = Fixtures.class.getResourceAsStream(resource)) {
             if (in == null) {
