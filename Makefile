@@ -62,11 +62,15 @@ $(STAMPS)/requirements: python/requirements-dev.txt
 
 python: $(STAMPS)/extension
 # The install is editable: Python files are read from python/flightpickle, so
-# only Rust or packaging changes need a rebuild.
-$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES)
+# only Rust or packaging changes need a rebuild. An editable install leaves out
+# the wheel's auto-enabling .pth file, so it is copied beside the venv's own
+# (its name sorts after flightpickle.pth, which puts python/ on sys.path).
+AUTOENABLE_PTH := python/flightpickle_autoenable.pth
+$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES) $(AUTOENABLE_PTH)
 	@$(call timed,python: build the flightpickle extension (maturin develop --release),\
 	  cd python && VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
 	    maturin develop --release --quiet --target-dir $(MATURIN_TARGET))
+	@cp $(AUTOENABLE_PTH) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
 jar: $(JAR)
