@@ -3,16 +3,20 @@
 It only places a finder at the front of ``sys.meta_path`` that waits for
 ``pyspark.core.context``; nothing is imported until PySpark itself is, so a
 process that never uses PySpark pays one string comparison per new import.
-When PySpark's context module has loaded, ``flightpickle.spark._autoenable``
-wraps ``SparkContext.__init__`` and the finder removes itself. Any failure is
-a warning, never an error in the user's process. ``FLIGHTPICKLE_AUTOENABLE=0``
-turns all of this off.
+When PySpark's context module has loaded, the finder removes itself and wraps
+``SparkContext.__init__``. Only a context started with the plugin's switch on
+(``spark.flightpickle.python.enabled=true``) imports flightpickle, whose
+``flightpickle.spark._autoenable`` then enables it; other PySpark programs
+never load it. A failure of the hook itself is a warning, never an error in
+the user's process. ``FLIGHTPICKLE_AUTOENABLE=0`` turns all of this off.
 """
 
 import os
 import sys
 
 _WATCHED = "pyspark.core.context"
+_SWITCH = "spark.flightpickle.python.enabled"
+_MARK = "_flightpickle_enables_on_start"
 
 
 class _PySparkContextFinder:
@@ -53,18 +57,49 @@ class _HookingLoader:
 
 def _hook(module):
     try:
-        from flightpickle.spark import _autoenable
-
-        _autoenable.install(module)
+        _wrap_init(module.SparkContext)
     except Exception as error:  # never break a PySpark program for this
-        import warnings
+        _warn(f"flightpickle could not hook into PySpark ({type(error).__name__}: {error})")
 
-        warnings.warn(
-            f"flightpickle could not hook into PySpark ({type(error).__name__}: {error}); "
-            "UDFs are pickled by PySpark unless flightpickle.spark.enable() is called",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+
+def _wrap_init(spark_context):
+    """Make every started SparkContext enable flightpickle when its conf says so."""
+    import functools
+
+    original = spark_context.__init__
+    if getattr(original, _MARK, False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if _switched_on(self):
+            # Errors here are the user's to see: the plugin asked for flightpickle.
+            from flightpickle.spark._autoenable import enable_if_switched_on
+
+            enable_if_switched_on(self)
+
+    setattr(__init__, _MARK, True)
+    spark_context.__init__ = __init__
+
+
+def _switched_on(context):
+    try:
+        value = context.getConf().get(_SWITCH, None) or "false"
+    except Exception as error:  # a context we cannot read is left as PySpark made it
+        _warn(f"flightpickle could not read {_SWITCH} ({type(error).__name__}: {error})")
+        return False
+    return value.strip().lower() == "true"
+
+
+def _warn(problem):
+    import warnings
+
+    warnings.warn(
+        f"{problem}; UDFs are pickled by PySpark unless flightpickle.spark.enable() is called",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _uninstall():

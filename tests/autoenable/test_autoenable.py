@@ -44,9 +44,10 @@ def test_importing_pyspark_wraps_the_context_and_removes_the_finder():
     out = run_python(
         "import sys; from pyspark import SparkContext; "
         "print(getattr(SparkContext.__init__, '_flightpickle_enables_on_start', False), "
-        "any('PySpark' in repr(f) for f in sys.meta_path))"
+        "any('PySpark' in repr(f) for f in sys.meta_path), 'flightpickle' in sys.modules)"
     )
-    assert out == "True False"
+    # flightpickle itself loads only for a context started with the plugin's switch on.
+    assert out == "True False False"
 
 
 def test_the_hook_can_be_turned_off():
@@ -68,6 +69,19 @@ def test_a_hook_that_fails_warns_and_leaves_pyspark_working(monkeypatch):
         warnings.simplefilter("always")
         bootstrap._hook(Broken)
     assert any("flightpickle could not hook into PySpark" in str(w.message) for w in caught)
+
+
+def test_a_context_whose_conf_cannot_be_read_is_left_alone():
+    import _flightpickle_autoenable as bootstrap
+
+    class Unreadable:
+        def getConf(self):  # noqa: N802
+            raise RuntimeError("the JVM is gone")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert bootstrap._switched_on(Unreadable()) is False
+    assert any("could not read spark.flightpickle.python.enabled" in str(w.message) for w in caught)
 
 
 class FakeConf(dict):
@@ -106,7 +120,7 @@ class FakeContext:
 
 def test_the_switch_decides(monkeypatch):
     calls = []
-    monkeypatch.setattr(_driver, "enable", lambda context: calls.append(context))
+    monkeypatch.setattr(_driver, "_enable", lambda context, *settings: calls.append(context))
     off = FakeContext({})
     assert not _autoenable.enable_if_switched_on(off)
     on = FakeContext({"spark.flightpickle.python.enabled": "true"})
@@ -115,14 +129,39 @@ def test_the_switch_decides(monkeypatch):
 
 
 def test_a_context_that_cannot_enable_is_stopped(monkeypatch):
-    def fail(context):
-        raise ImportError("no module named my_pkg")
+    def fail(context, *settings):
+        raise RuntimeError("no signing key")
 
-    monkeypatch.setattr(_driver, "enable", fail)
+    monkeypatch.setattr(_driver, "_enable", fail)
     context = FakeContext({"spark.flightpickle.python.enabled": "true"})
-    with pytest.raises(ImportError, match="my_pkg"):
+    with pytest.raises(RuntimeError, match="no signing key"):
         _autoenable.enable_if_switched_on(context)
     assert context.stopped
+
+
+def test_a_by_value_module_not_importable_yet_is_a_warning(monkeypatch):
+    monkeypatch.setattr(_driver, "_rdd_module", lambda: FakeRddModule)
+    context = FakeContext({
+        "spark.flightpickle.python.enabled": "true",
+        "spark.flightpickle.pickleByValue": "fp_no_such_module_yet",
+    })
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert _autoenable.enable_if_switched_on(context)
+        assert any("'fp_no_such_module_yet', which the driver cannot import yet" in str(w.message) for w in caught)
+        assert not context.stopped and _driver.is_enabled()
+    finally:
+        _driver.disable()
+    # The explicit call keeps refusing it.
+    with pytest.raises(ImportError, match="fp_no_such_module_yet"):
+        _driver.enable(context)
+
+
+class FakeRddModule:
+    @staticmethod
+    def _prepare_for_python_RDD(sc, command):  # noqa: N802 - PySpark's name
+        raise AssertionError("not called in these tests")
 
 
 def test_plugin_settings_carry_the_key_and_keep_checked_commands_inline():

@@ -61,6 +61,7 @@ def metric(metrics_dir: Path, instance: str, name: str) -> float | None:
 def test_one_conf_line_enables_flightpickle_on_the_driver_and_both_executors(tmp_path):
     results = submit("plugin_app.py", tmp_path)
     assert results["correct"] == "True"
+    assert results["loaded_by_hook"] == "True"
     assert results["enabled"] == "True"
     assert int(results["commands"]) >= 2
     assert results["daemon"] == "flightpickle.spark.daemon"

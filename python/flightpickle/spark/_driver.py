@@ -86,6 +86,12 @@ def enable(
     ``pyspark``, whose stock workers cannot open sealed payloads.
     Enabling again replaces the settings; the hook stays installed once.
     """
+    _enable(spark, target, seal, pickle_local_modules, _refuse_missing_module)
+
+
+def _enable(spark, target, seal, pickle_local_modules, missing_module) -> None:
+    """``enable``, with ``missing_module(name, error)`` deciding about a
+    ``pickleByValue`` module the driver cannot import."""
     global _original_prepare, _settings
     conf = _conf_reader(spark)
     settings = _with_plugin_settings(spark, _resolve_settings(conf, target, seal, pickle_local_modules))
@@ -93,10 +99,7 @@ def enable(
         try:
             pickle_by_value(name)
         except ImportError as error:
-            raise ImportError(
-                f"{PICKLE_BY_VALUE_CONF} names {name!r}, which the driver cannot import: {error}; "
-                "ship only modules the driver itself can import"
-            ) from error
+            missing_module(name, error)
     rdd_module = _rdd_module()
     with _lock:
         _settings = settings
@@ -104,6 +107,13 @@ def enable(
             _original_prepare = rdd_module._prepare_for_python_RDD
             rdd_module._prepare_for_python_RDD = _prepare_with_flightpickle
             _reset_counters()
+
+
+def _refuse_missing_module(name: str, error: ImportError) -> None:
+    raise ImportError(
+        f"{PICKLE_BY_VALUE_CONF} names {name!r}, which the driver cannot import: {error}; "
+        "ship only modules the driver itself can import"
+    ) from error
 
 
 def disable() -> None:

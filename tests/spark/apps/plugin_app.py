@@ -20,7 +20,10 @@ def shifted(n):
 
 def main():
     spark = SparkSession.builder.getOrCreate()
-    # Reading what happened is instrumentation, not set-up: nothing below enables anything.
+    # The app never imports flightpickle: the plugin's switch and the start-up hook loaded
+    # and enabled it when the SparkContext started. Only reading what happened follows.
+    hooked = sys.modules.get("flightpickle.spark")
+    print(f"RESULT loaded_by_hook={hooked is not None}")
     import flightpickle.spark
 
     square = F.udf(shifted, T.LongType())
