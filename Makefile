@@ -105,7 +105,7 @@ test-python: setup
 # tests/fuzz/corpus stay untouched); a crash fails the run and leaves its input
 # in tests/fuzz/artifacts. `make test-fuzz FUZZ_SECONDS=3600` for a long run.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := envelope_open pickle_inspect
+FUZZ_TARGETS := envelope_open pickle_inspect command_inspect
 CARGO_FUZZ_VERSION := 0.13.2
 test-fuzz:
 	@$(call timed,test: fuzz $(FUZZ_TARGETS) for $(FUZZ_SECONDS)s each,\
