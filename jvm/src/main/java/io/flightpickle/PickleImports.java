@@ -1,6 +1,8 @@
 package io.flightpickle;
 
+import java.util.Collections;
 import java.util.SortedSet;
+import java.util.TreeSet;
 
 /**
  * What loading a pickle would import and call, read by the native core without running it.
@@ -12,8 +14,8 @@ import java.util.SortedSet;
 public record PickleImports(SortedSet<String> modules, SortedSet<String> globals, SortedSet<String> calls) {
 
     public PickleImports {
-        modules = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(modules));
-        globals = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(globals));
-        calls = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(calls));
+        modules = Collections.unmodifiableSortedSet(new TreeSet<>(modules));
+        globals = Collections.unmodifiableSortedSet(new TreeSet<>(globals));
+        calls = Collections.unmodifiableSortedSet(new TreeSet<>(calls));
     }
 }

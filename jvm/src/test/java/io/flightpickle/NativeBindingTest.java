@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** The JNI binding on good and bad bytes: every failure is a NativeException, never a crash. */
@@ -102,7 +103,7 @@ class NativeBindingTest {
         assertTrue(imports.globals().contains("pyspark.sql.types.LongType"), imports.toString());
         // The classic hostile pickle is listed, not run.
         byte[] hostile = "cos\nsystem\n(S'echo hi'\ntR.".getBytes(StandardCharsets.ISO_8859_1);
-        assertEquals(java.util.Set.of("os.system"), PickleInspector.inspect(hostile).calls());
+        assertEquals(Set.of("os.system"), PickleInspector.inspect(hostile).calls());
     }
 
     @Test
@@ -166,12 +167,6 @@ class NativeBindingTest {
             call.run();
         } catch (NativeException expected) {
             assertFalse(expected.kind().equals("panic") || expected.kind().equals("unknown"), expected.getMessage());
-        }
-    }
-
-    private static final class Set {
-        static java.util.Set<String> of(String... values) {
-            return java.util.Set.of(values);
         }
     }
 }
