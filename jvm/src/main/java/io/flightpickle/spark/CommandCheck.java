@@ -63,9 +63,12 @@ final class CommandCheck {
         if (!policy.active()) {
             return Optional.empty();
         }
-        try (Timer.Context ignored = metrics.verifyTime.time()) {
+        Timer.Context timing = metrics.verifyTime.time();
+        try {
             // Remembered under the command's digest, so the name is filled in per use.
             return policy.refusal(CommandPolicy.UDF_PLACEHOLDER, command);
+        } finally {
+            timing.stop();
         }
     }
 
