@@ -24,7 +24,7 @@ APPS = Path(__file__).parent / "apps"
 METRIC_PREFIX = "plugin.io.flightpickle.spark.FlightPicklePlugin."
 
 
-def submit(app: str, metrics_dir: Path, *confs: str) -> dict[str, str]:
+def run_submit(app: str, metrics_dir: Path, *confs: str) -> subprocess.CompletedProcess:
     spark_submit = Path(sys.executable).parent / "spark-submit"
     command = [
         str(spark_submit), "--master", MASTER,
@@ -44,7 +44,12 @@ def submit(app: str, metrics_dir: Path, *confs: str) -> dict[str, str]:
         command += ["--conf", conf]
     command.append(str(APPS / app))
     env = {**os.environ, **spark_test_environment()}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def submit(app: str, metrics_dir: Path, *confs: str) -> dict[str, str]:
+    """Submit an app that must succeed; what it printed as ``RESULT key=value`` lines."""
+    result = run_submit(app, metrics_dir, *confs)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return dict(re.findall(r"^RESULT (\w+)=(.*)$", result.stdout, re.MULTILINE))
 
@@ -92,3 +97,17 @@ def test_require_signed_and_allowed_modules_refuse_at_analysis(tmp_path):
     assert results["key_in_conf"] == "False"
     assert metric(tmp_path, "driver", "commands.refused") >= 2
     assert metric(tmp_path, "driver", "commands.verifyTime") >= 2
+
+
+def test_an_invalid_conf_fails_the_start_with_a_message_naming_it(tmp_path):
+    result = run_submit(
+        "plugin_app.py", tmp_path,
+        "spark.flightpickle.requireSigned=yes",
+        "spark.flightpickle.alowedModules=math",
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "invalid flightpickle configuration" in output, output[-5000:]
+    assert "spark.flightpickle.requireSigned=yes is not a boolean; use true or false" in output
+    assert "(did you mean spark.flightpickle.allowedModules?)" in output
+    assert "RESULT" not in result.stdout
