@@ -20,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(report) = command::inspect_command(data, &strict)
         && let Some(header) = report.sealed
     {
-        assert!(header.signature.is_some(), "an unsigned frame passed a required signature");
+        assert!(
+            header.signature.is_some(),
+            "an unsigned frame passed a required signature"
+        );
     }
 });
