@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import pickletools
 import sys
 import time
 
@@ -12,7 +11,8 @@ import pytest
 
 import flightpickle
 import flightpickle.spark
-from support import imported_globals, project_version
+from driver_only_modules import scaling_modules
+from support import imported_globals, project_version, sealed_frame
 
 pytestmark = pytest.mark.spark
 
@@ -40,12 +40,6 @@ def hooked(spark, local_modules):
     flightpickle.spark.enable(spark)  # imports the module named in spark.flightpickle.pickleByValue
     yield spark
     flightpickle.spark.disable()
-
-
-def sealed_frame(command: bytes) -> bytes:
-    """The sealed payload inside a command, read without running the command."""
-    ops = pickletools.genops(command)
-    return next(arg for _, arg, _ in ops if isinstance(arg, bytes) and arg.startswith(b"\x89FPK"))
 
 
 def executor_jvm_pid() -> int:
@@ -177,29 +171,12 @@ def test_pyspark_target_writes_plain_pickles_for_stock_workers(spark):
         flightpickle.spark.enable(spark, target="pyspark", seal=True)
 
 
-LOCAL_MODULE = '''
-FACTOR = {factor}
-
-def scale(n):
-    return n * FACTOR
-'''
-
-
 @pytest.fixture(scope="module")
 def local_modules(tmp_path_factory):
     """Two modules importable on the driver only, like files next to a notebook."""
     folder = tmp_path_factory.mktemp("project")
-    (folder / "fp_local_helpers.py").write_text(LOCAL_MODULE.format(factor=3))
-    (folder / "fp_conf_helpers.py").write_text(LOCAL_MODULE.format(factor=4))
-    sys.path.insert(0, str(folder))
-    import fp_conf_helpers
-    import fp_local_helpers
-
-    yield fp_local_helpers, fp_conf_helpers
-    sys.path.remove(str(folder))
-    for module in (fp_local_helpers, fp_conf_helpers):
-        if module.__name__ in flightpickle.list_registry_pickle_by_value():
-            flightpickle.unregister_pickle_by_value(module)
+    with scaling_modules(folder, {"fp_local_helpers": 3, "fp_conf_helpers": 4}) as modules:
+        yield modules
 
 
 def scaled_sum(spark, module) -> int:
