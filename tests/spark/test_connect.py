@@ -15,6 +15,7 @@ import pytest
 import flightpickle
 import flightpickle.spark
 import udf_kinds
+import unpickle_counter
 from connect_server import connect_server
 from driver_only_modules import scaling_modules
 from support import imported_globals, sealed_frame
@@ -55,7 +56,7 @@ def by_value_test_code():
     """Executors cannot import the tests' modules: both picklers ship them by value."""
     from pyspark import cloudpickle
 
-    modules = [udf_kinds, sys.modules[__name__]]
+    modules = [udf_kinds, unpickle_counter, sys.modules[__name__]]
     for module in modules:
         flightpickle.register_pickle_by_value(module)
         cloudpickle.register_pickle_by_value(module)
@@ -201,3 +202,45 @@ def test_local_module_policy_ships_project_files_over_connect(spark, local_modul
         assert "fp_connect_helpers" not in flightpickle.list_registry_pickle_by_value()
     finally:
         flightpickle.spark.disable()
+
+
+def test_reused_workers_unpickle_an_inlined_command_once(hooked):
+    """Connect inlines the command in every task; the workers' cache still opens it once."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    size = 4 * 1024 * 1024
+    payload = unpickle_counter.CountedPayload(np.random.default_rng(1).bytes(size))
+    report = unpickle_counter.probe(payload)
+    rows = hooked.range(0, 20, numPartitions=20).select(F.udf(report, "string")("id").alias("p")).collect()
+    per_worker = unpickle_counter.unpickles_per_worker([row.p for row in rows], size)
+    assert per_worker and all(count == 1 for count in per_worker.values()), per_worker
+    assert len(per_worker) < len(rows), "no worker ran two tasks: the cache was not exercised"
+
+
+def test_python_data_source_goes_through_flightpickle(hooked):
+    from pyspark.sql.datasource import DataSource, DataSourceReader
+
+    limit = 6
+
+    class SquaresReader(DataSourceReader):
+        def read(self, partition):
+            for n in range(limit):
+                yield n, n * n
+
+    class Squares(DataSource):
+        @classmethod
+        def name(cls):
+            return "fp_squares"
+
+        def schema(self):
+            return "n int, square int"
+
+        def reader(self, schema):
+            return SquaresReader()
+
+    before = flightpickle.spark.stats().commands
+    hooked.dataSource.register(Squares)
+    assert flightpickle.spark.stats().commands > before, "the data source was not pickled by flightpickle"
+    rows = hooked.read.format("fp_squares").load().collect()
+    assert sorted(tuple(row) for row in rows) == [(n, n * n) for n in range(limit)]
