@@ -57,10 +57,6 @@ def uninstall() -> None:
         del _originals[name]
 
 
-def is_installed() -> bool:
-    return bool(_originals)
-
-
 def client_in_use() -> bool:
     """Whether this process uses, or is set up to use, Spark Connect.
 
