@@ -3,7 +3,8 @@
 PySpark pickles every UDF and RDD function in one place,
 ``pyspark.core.rdd._prepare_for_python_RDD``; ``pyspark.sql.udf`` imports it
 from that module at call time and RDDs look it up as a module global, so
-replacing the module attribute reaches both.
+replacing the module attribute reaches both. A Spark Connect client pickles
+its commands elsewhere; ``_connect`` hooks that path with the same settings.
 
 A command travels in one of two forms:
 - sealed (the default): a small ordinary pickle that calls
@@ -26,7 +27,7 @@ from typing import Any
 
 import flightpickle
 from flightpickle import _native, sealing
-from flightpickle.spark import _local_modules
+from flightpickle.spark import _connect, _local_modules
 
 TARGET_CONF = "spark.flightpickle.target"
 PICKLE_BY_VALUE_CONF = "spark.flightpickle.pickleByValue"
@@ -80,6 +81,10 @@ def enable(
     confs. ``seal`` defaults to true for ``native`` and must be false for
     ``pyspark``, whose stock workers cannot open sealed payloads.
     Enabling again replaces the settings; the hook stays installed once.
+
+    The Spark Connect client is hooked too when this process uses Connect
+    (a Connect session exists, or ``SPARK_REMOTE`` is set): pass the Connect
+    session, or enable after creating it.
     """
     global _original_prepare, _settings
     conf = _conf_reader(spark)
@@ -99,6 +104,7 @@ def enable(
             _original_prepare = rdd_module._prepare_for_python_RDD
             rdd_module._prepare_for_python_RDD = _prepare_with_flightpickle
             _reset_counters()
+        _connect.install(_dumps_connect_command)
 
 
 def disable() -> None:
@@ -108,6 +114,7 @@ def disable() -> None:
         if _original_prepare is not None:
             _rdd_module()._prepare_for_python_RDD = _original_prepare
             _original_prepare = None
+        _connect.uninstall()
 
 
 def is_enabled() -> bool:
@@ -149,6 +156,8 @@ def _conf_reader(spark):
     """A function from conf key to value (or None), for a session, a context or nothing."""
     if spark is None:
         return lambda key: None
+    if _connect.is_connect_session(spark):  # no SparkContext on a Connect client
+        return lambda key: spark.conf.get(key, None)
     context = getattr(spark, "sparkContext", spark)
     conf = context.getConf()
     return lambda key: conf.get(key, None)
@@ -188,6 +197,13 @@ def _prepare_with_flightpickle(sc, command):
     broadcast_vars = [b._jbroadcast for b in sc._pickled_broadcast_vars]
     sc._pickled_broadcast_vars.clear()
     return pickled, broadcast_vars, sc.environment, sc._python_includes
+
+
+def _dumps_connect_command(command) -> bytes:
+    """A Spark Connect command: inlined in the plan, never broadcast."""
+    pickled = _dumps_command(command, _settings)
+    _count(len(pickled), broadcast=False)
+    return pickled
 
 
 def _dumps_command(command, settings: _Settings) -> bytes:
