@@ -54,3 +54,11 @@ def imported_globals(payload: bytes) -> set[str]:
         if name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE") and "UNICODE" not in name and "GET" not in name:
             strings.append(None)  # any other push breaks a module/name pair
     return found
+
+
+def sealed_frame(command: bytes) -> bytes:
+    """The sealed payload inside a Spark command, read without running the command."""
+    import pickletools
+
+    ops = pickletools.genops(command)
+    return next(arg for _, arg, _ in ops if isinstance(arg, bytes) and arg.startswith(b"\x89FPK"))

@@ -8,28 +8,14 @@ seconds on two cores, so modules share theirs across tests.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import pytest
 
+from spark_cluster import EXECUTORS, JVM_FAST_START, MASTER, PLUGIN, spark_test_environment
 from support import plugin_jar
 
-MASTER = "local-cluster[2,1,1024]"
-EXECUTORS = 2
-PLUGIN = "io.flightpickle.spark.FlightPicklePlugin"
-# Serial GC and C1-only JIT halve JVM start-up on a two-core machine.
-JVM_FAST_START = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 EXECUTOR_WAIT_SECONDS = 180
-
-
-def spark_test_environment() -> dict[str, str]:
-    """Environment that keeps Spark on loopback with this venv's Python."""
-    return {
-        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-    }
 
 
 def shared_conf() -> dict[str, str]:

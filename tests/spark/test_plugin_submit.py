@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import JVM_FAST_START, MASTER, PLUGIN, spark_test_environment
+from spark_cluster import JVM_FAST_START, MASTER, PLUGIN, spark_test_environment
 from support import plugin_jar
 
 pytestmark = pytest.mark.spark

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import pickletools
 import sys
 import time
 
@@ -12,7 +11,9 @@ import pytest
 
 import flightpickle
 import flightpickle.spark
-from support import imported_globals, project_version
+import unpickle_counter
+from driver_only_modules import scaling_modules
+from support import imported_globals, project_version, sealed_frame
 
 pytestmark = pytest.mark.spark
 
@@ -27,12 +28,14 @@ SPARK_CONF = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def by_value_test_module():
-    """Executors cannot import this test module, so ship it by value, as a notebook would."""
-    module = sys.modules[__name__]
-    flightpickle.register_pickle_by_value(module)
+def by_value_test_modules():
+    """Executors cannot import the tests' modules, so ship them by value, as a notebook would."""
+    modules = [sys.modules[__name__], unpickle_counter]
+    for module in modules:
+        flightpickle.register_pickle_by_value(module)
     yield
-    flightpickle.unregister_pickle_by_value(module)
+    for module in modules:
+        flightpickle.unregister_pickle_by_value(module)
 
 
 @pytest.fixture
@@ -40,12 +43,6 @@ def hooked(spark, local_modules):
     flightpickle.spark.enable(spark)  # imports the module named in spark.flightpickle.pickleByValue
     yield spark
     flightpickle.spark.disable()
-
-
-def sealed_frame(command: bytes) -> bytes:
-    """The sealed payload inside a command, read without running the command."""
-    ops = pickletools.genops(command)
-    return next(arg for _, arg, _ in ops if isinstance(arg, bytes) and arg.startswith(b"\x89FPK"))
 
 
 def executor_jvm_pid() -> int:
@@ -177,29 +174,12 @@ def test_pyspark_target_writes_plain_pickles_for_stock_workers(spark):
         flightpickle.spark.enable(spark, target="pyspark", seal=True)
 
 
-LOCAL_MODULE = '''
-FACTOR = {factor}
-
-def scale(n):
-    return n * FACTOR
-'''
-
-
 @pytest.fixture(scope="module")
 def local_modules(tmp_path_factory):
     """Two modules importable on the driver only, like files next to a notebook."""
     folder = tmp_path_factory.mktemp("project")
-    (folder / "fp_local_helpers.py").write_text(LOCAL_MODULE.format(factor=3))
-    (folder / "fp_conf_helpers.py").write_text(LOCAL_MODULE.format(factor=4))
-    sys.path.insert(0, str(folder))
-    import fp_conf_helpers
-    import fp_local_helpers
-
-    yield fp_local_helpers, fp_conf_helpers
-    sys.path.remove(str(folder))
-    for module in (fp_local_helpers, fp_conf_helpers):
-        if module.__name__ in flightpickle.list_registry_pickle_by_value():
-            flightpickle.unregister_pickle_by_value(module)
+    with scaling_modules(folder, {"fp_local_helpers": 3, "fp_conf_helpers": 4}) as modules:
+        yield modules
 
 
 def scaled_sum(spark, module) -> int:
@@ -246,46 +226,21 @@ def test_local_module_policy_finds_and_ships_project_files(spark, local_modules)
         flightpickle.spark.disable()
 
 
-UNPICKLE_COUNTER = "_flightpickle_test_unpickles"
-
-
-def count_unpickle(data):
-    """Rebuilds the captured payload, counting rebuilds in this worker process."""
-    counts = sys.__dict__.setdefault(UNPICKLE_COUNTER, [0])
-    counts[0] += 1
-    return data
-
-
-class CountedPayload:
-    """20 MB that count how often a worker process unpickles them."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def __reduce__(self):
-        return count_unpickle, (self.data,)
-
-
 def test_reused_workers_unpickle_a_command_once(hooked):
     import numpy as np
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    payload = CountedPayload(np.random.default_rng(0).bytes(20 * 1024 * 1024))
-
-    def probe(_):
-        # On executors `payload` is what count_unpickle rebuilt: the 20 MB themselves.
-        return f"{os.getpid()}:{sys.__dict__[UNPICKLE_COUNTER][0]}:{len(payload)}"
+    size = 20 * 1024 * 1024
+    payload = unpickle_counter.CountedPayload(np.random.default_rng(0).bytes(size))
+    report = unpickle_counter.probe(payload)
 
     before = flightpickle.spark.stats().broadcast_commands
-    rows = hooked.range(0, 50, numPartitions=50).select(F.udf(probe, T.StringType())("id").alias("p")).collect()
-    per_worker = {}
-    for row in rows:
-        pid, count, size = row.p.split(":")
-        assert int(size) == 20 * 1024 * 1024
-        per_worker[pid] = max(per_worker.get(pid, 0), int(count))
+    rows = hooked.range(0, 50, numPartitions=50).select(F.udf(report, T.StringType())("id").alias("p")).collect()
+    per_worker = unpickle_counter.unpickles_per_worker([row.p for row in rows], size)
     assert flightpickle.spark.stats().broadcast_commands == before + 1  # 20 MB: the broadcast path
     assert per_worker and all(count == 1 for count in per_worker.values()), per_worker
+    assert len(per_worker) < len(rows), "no worker ran two tasks: the cache was not exercised"
 
 
 def test_udf_capturing_the_session_fails_on_the_driver_with_its_path(hooked):

@@ -3,7 +3,8 @@
 PySpark pickles every UDF and RDD function in one place,
 ``pyspark.core.rdd._prepare_for_python_RDD``; ``pyspark.sql.udf`` imports it
 from that module at call time and RDDs look it up as a module global, so
-replacing the module attribute reaches both.
+replacing the module attribute reaches both. A Spark Connect client pickles
+its commands elsewhere; ``_connect`` hooks that path with the same settings.
 
 A command travels in one of two forms:
 - sealed (the default): a small ordinary pickle that calls
@@ -27,7 +28,7 @@ from typing import Any
 
 import flightpickle
 from flightpickle import _native, sealing
-from flightpickle.spark import _local_modules, _plugin
+from flightpickle.spark import _connect, _local_modules, _plugin
 
 TARGET_CONF = "spark.flightpickle.target"
 PICKLE_BY_VALUE_CONF = "spark.flightpickle.pickleByValue"
@@ -85,6 +86,10 @@ def enable(
     confs. ``seal`` defaults to true for ``native`` and must be false for
     ``pyspark``, whose stock workers cannot open sealed payloads.
     Enabling again replaces the settings; the hook stays installed once.
+
+    The Spark Connect client is hooked too when this process uses Connect
+    (a Connect session exists, or ``SPARK_REMOTE`` is set): pass the Connect
+    session, or enable after creating it.
     """
     _enable(spark, target, seal, pickle_local_modules, _refuse_missing_module)
 
@@ -107,6 +112,7 @@ def _enable(spark, target, seal, pickle_local_modules, missing_module) -> None:
             _original_prepare = rdd_module._prepare_for_python_RDD
             rdd_module._prepare_for_python_RDD = _prepare_with_flightpickle
             _reset_counters()
+        _connect.install(_dumps_connect_command)
 
 
 def _refuse_missing_module(name: str, error: ImportError) -> None:
@@ -123,6 +129,7 @@ def disable() -> None:
         if _original_prepare is not None:
             _rdd_module()._prepare_for_python_RDD = _original_prepare
             _original_prepare = None
+        _connect.uninstall()
 
 
 def is_enabled() -> bool:
@@ -161,7 +168,8 @@ def _resolve_settings(conf, target, seal, pickle_local_modules) -> _Settings:
 
 
 def _with_plugin_settings(spark, settings: _Settings) -> _Settings:
-    if spark is None:
+    # A Connect client has no py4j view of the server's JVM, hence no key from its plugin.
+    if spark is None or _connect.is_connect_session(spark):
         return settings
     plugin = _plugin.plugin_settings(getattr(spark, "sparkContext", spark))
     if plugin.signing_key is not None and not settings.seal:
@@ -173,6 +181,8 @@ def _conf_reader(spark):
     """A function from conf key to value (or None), for a session, a context or nothing."""
     if spark is None:
         return lambda key: None
+    if _connect.is_connect_session(spark):  # no SparkContext on a Connect client
+        return lambda key: spark.conf.get(key, None)
     context = getattr(spark, "sparkContext", spark)
     conf = context.getConf()
     return lambda key: conf.get(key, None)
@@ -223,6 +233,13 @@ def _worker_environment(environment: dict, settings: _Settings) -> dict:
         return environment
     key_id, key = settings.signing_key
     return {**environment, sealing.KEY_ID_ENV: key_id, sealing.KEY_ENV: key}
+
+
+def _dumps_connect_command(command) -> bytes:
+    """A Spark Connect command: inlined in the plan, never broadcast."""
+    pickled = _dumps_command(command, _settings)
+    _count(len(pickled), broadcast=False)
+    return pickled
 
 
 def _dumps_command(command, settings: _Settings) -> bytes:
