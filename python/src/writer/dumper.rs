@@ -30,8 +30,10 @@ unsafe extern "C" {
 }
 
 /// Nesting deeper than this is left to the C pickler, whose frames on the
-/// native stack are smaller than ours (see `tests/pickler/test_writer.py`).
-pub(crate) const MAX_DEPTH: usize = 3000;
+/// native stack are smaller than ours: measured, 1,200 levels of objects
+/// reduced through `__reduce_ex__` take under 2 MiB of stack. Python's
+/// default recursion limit (1,000) stops both writers before this.
+pub(crate) const MAX_DEPTH: usize = 1200;
 
 pub(crate) struct Dumper<'a, 'py> {
     py: Python<'py>,

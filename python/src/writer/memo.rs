@@ -52,6 +52,8 @@ impl Hasher for QuickHasher {
 
 pub(crate) type QuickMap<K, V> = HashMap<K, V, BuildHasherDefault<QuickHasher>>;
 
+const FIRST_CAPACITY: usize = 64;
+
 pub(crate) struct Memo<'py> {
     by_id: QuickMap<usize, u32>,
     by_text: QuickMap<Box<[u8]>, u32>,
@@ -84,6 +86,11 @@ impl<'py> Memo<'py> {
 
     /// Gives `obj` the next index and returns it.
     pub(crate) fn put(&mut self, obj: &Bound<'py, PyAny>) -> u32 {
+        if self.alive.is_empty() {
+            // Skips the first few regrowths; none at all for atoms.
+            self.by_id.reserve(FIRST_CAPACITY);
+            self.alive.reserve(FIRST_CAPACITY);
+        }
         let index = self.take_index();
         self.by_id.insert(obj.as_ptr() as usize, index);
         self.alive.push(obj.clone());

@@ -210,3 +210,45 @@ impl Drop for Output<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::with_python;
+
+    fn framed(chunks: &[&[u8]]) -> Vec<u8> {
+        with_python(|py| {
+            let mut out = Output::new(py, None).unwrap();
+            out.write(b"\x80\x05").unwrap();
+            out.start_framing();
+            for chunk in chunks {
+                out.write(chunk).unwrap();
+                out.opcode_boundary().unwrap();
+            }
+            out.into_bytes().unwrap().as_bytes().to_vec()
+        })
+    }
+
+    #[test]
+    fn tiny_frames_are_left_out() {
+        assert_eq!(framed(&[b"N."]), b"\x80\x05N.");
+    }
+
+    #[test]
+    fn a_frame_header_counts_the_bytes_after_it() {
+        let pickle = framed(&[b"K\x01", b"K\x02", b"."]);
+        assert_eq!(pickle, b"\x80\x05\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01K\x02.");
+    }
+
+    #[test]
+    fn frames_close_at_the_first_boundary_past_the_target() {
+        let chunk = vec![b'K'; 1000];
+        let chunks: Vec<&[u8]> = (0..70).map(|_| chunk.as_slice()).collect();
+        let pickle = framed(&chunks);
+        assert_eq!(pickle[2], FRAME);
+        let first = u64::from_le_bytes(pickle[3..11].try_into().unwrap()) as usize;
+        assert_eq!(first, 66_000);
+        assert_eq!(pickle[11 + first], FRAME);
+        assert_eq!(pickle.len(), 2 + 9 + 66_000 + 9 + 4_000);
+    }
+}
