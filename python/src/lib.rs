@@ -9,6 +9,7 @@
 use pyo3::prelude::*;
 
 mod byvalue;
+mod code_cache;
 mod code_globals;
 mod dispatch;
 mod explain;
@@ -16,6 +17,7 @@ mod fingerprint;
 mod inspection;
 mod objects;
 mod pickler;
+mod quick_hash;
 mod reconstruct;
 mod reducers;
 mod registry;

@@ -586,41 +586,40 @@ impl<'a, 'py> Dumper<'a, 'py> {
         let mut size: ffi::Py_ssize_t = 0;
         // SAFETY: `obj` is an exact str; the UTF-8 form lives as long as it.
         let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut size) };
-        let text: &[u8] = if data.is_null() {
+        let (text, owner): (&[u8], &Bound<'py, PyAny>) = if data.is_null() {
             // Lone surrogates: written as the C pickler writes them.
             let _ = PyErr::take(self.py);
             encoded = obj.call_method1(intern!(self.py, "encode"), ("utf-8", "surrogatepass"))?;
-            encoded.cast::<PyBytes>()?.as_bytes()
+            (encoded.cast::<PyBytes>()?.as_bytes(), &encoded)
         } else {
             // SAFETY: `size` bytes at `data`, kept alive by `obj`.
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) }
+            (
+                unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) },
+                obj,
+            )
         };
         if by_text && let Some(index) = self.memo.get_text(text) {
             return self.write_get(index);
         }
         let header = self.str_header(text.len())?;
         self.out
-            .write_payload(&header, text, || Ok(PyBytes::new(obj.py(), text).into_any()))?;
+            .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))?;
         let index = self.memoize(obj)?;
         if by_text {
-            self.memo.put_text(text, index);
+            self.memo.put_text(text, owner, index);
         }
         Ok(())
     }
 
-    fn str_header(&self, size: usize) -> PyResult<Vec<u8>> {
+    fn str_header(&self, size: usize) -> PyResult<Header> {
         if size <= 0xff && self.proto >= 4 {
-            return Ok(vec![SHORT_BINUNICODE, size as u8]);
+            return Ok(Header::new(SHORT_BINUNICODE, &[size as u8]));
         }
         if let Ok(size) = u32::try_from(size) {
-            let mut header = vec![BINUNICODE];
-            header.extend_from_slice(&size.to_le_bytes());
-            return Ok(header);
+            return Ok(Header::new(BINUNICODE, &size.to_le_bytes()));
         }
         if self.proto >= 4 {
-            let mut header = vec![BINUNICODE8];
-            header.extend_from_slice(&(size as u64).to_le_bytes());
-            return Ok(header);
+            return Ok(Header::new(BINUNICODE8, &(size as u64).to_le_bytes()));
         }
         Err(self.overflow("serializing a string larger than 4 GiB requires pickle protocol 4 or higher"))
     }
@@ -645,16 +644,16 @@ impl<'a, 'py> Dumper<'a, 'py> {
     /// SHORT_BINBYTES, BINBYTES or BINBYTES8, then `obj` memoized.
     fn write_bytes_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
         let header = match (u8::try_from(data.len()), u32::try_from(data.len())) {
-            (Ok(size), _) => vec![SHORT_BINBYTES, size],
-            (_, Ok(size)) => [&[BINBYTES][..], &size.to_le_bytes()].concat(),
-            _ if self.proto >= 4 => [&[BINBYTES8][..], &(data.len() as u64).to_le_bytes()].concat(),
+            (Ok(size), _) => Header::new(SHORT_BINBYTES, &[size]),
+            (_, Ok(size)) => Header::new(BINBYTES, &size.to_le_bytes()),
+            _ if self.proto >= 4 => Header::new(BINBYTES8, &(data.len() as u64).to_le_bytes()),
             _ => {
                 return Err(
                     self.overflow("serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher")
                 );
             }
         };
-        self.out.write_payload(&header, data, || Ok(obj.clone()))?;
+        self.out.write_payload(header.bytes(), data, || Ok(obj.clone()))?;
         self.memoize(obj).map(drop)
     }
 
@@ -677,9 +676,8 @@ impl<'a, 'py> Dumper<'a, 'py> {
     }
 
     fn write_bytearray_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
-        let mut header = vec![BYTEARRAY8];
-        header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        self.out.write_payload(&header, data, || Ok(obj.clone()))?;
+        let header = Header::new(BYTEARRAY8, &(data.len() as u64).to_le_bytes());
+        self.out.write_payload(header.bytes(), data, || Ok(obj.clone()))?;
         self.memoize(obj).map(drop)
     }
 
@@ -916,6 +914,27 @@ impl<'a, 'py> Dumper<'a, 'py> {
 
     fn overflow(&self, message: &str) -> PyErr {
         pyo3::exceptions::PyOverflowError::new_err(message.to_owned())
+    }
+}
+
+/// An opcode and its size argument, without a heap allocation.
+struct Header {
+    bytes: [u8; 9],
+    len: usize,
+}
+
+impl Header {
+    fn new(op: u8, size: &[u8]) -> Self {
+        let mut bytes = [op; 9];
+        bytes[1..=size.len()].copy_from_slice(size);
+        Self {
+            bytes,
+            len: size.len() + 1,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 

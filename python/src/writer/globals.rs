@@ -15,8 +15,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use super::memo::QuickMap;
 use crate::objects;
+use crate::quick_hash::QuickMap;
 
 /// Where a global is found: `module_name` imports to `module`, in which
 /// `qualname` leads to the object; `parent` holds it under `last_name`.

@@ -8,55 +8,18 @@
 //! written once, the pickle is smaller, and its bytes do not depend on which
 //! strings the process happened to intern.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 
 use pyo3::prelude::*;
 
-/// A fast, non-cryptographic hash for pointers and short names (the memo
-/// never sees keys chosen to collide: they are addresses and names the
-/// writer itself produces).
-#[derive(Default)]
-pub(crate) struct QuickHasher(u64);
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl QuickHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for QuickHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &byte in chunks.remainder() {
-            self.add(u64::from(byte));
-        }
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        // Objects are 16-byte aligned: the low bits carry no information.
-        self.add((value >> 4) as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type QuickMap<K, V> = HashMap<K, V, BuildHasherDefault<QuickHasher>>;
+use crate::quick_hash::QuickMap;
 
 const FIRST_CAPACITY: usize = 64;
 
 pub(crate) struct Memo<'py> {
     by_id: QuickMap<usize, u32>,
-    by_text: QuickMap<Box<[u8]>, u32>,
+    by_text: QuickMap<TextKey, u32>,
     /// Keeps every memoized object alive, so that no address is reused
     /// by a temporary made later in the same dump.
     alive: Vec<Bound<'py, PyAny>>,
@@ -97,9 +60,14 @@ impl<'py> Memo<'py> {
         index
     }
 
-    /// Records that the string at `index` reads `text`.
-    pub(crate) fn put_text(&mut self, text: &[u8], index: u32) {
-        self.by_text.insert(text.into(), index);
+    /// Records that the string at `index` reads `text`, which `owner`
+    /// (kept alive here) holds.
+    pub(crate) fn put_text(&mut self, text: &[u8], owner: &Bound<'py, PyAny>, index: u32) {
+        if self.by_text.is_empty() {
+            self.by_text.reserve(FIRST_CAPACITY);
+        }
+        self.alive.push(owner.clone());
+        self.by_text.insert(TextKey(text.as_ptr(), text.len()), index);
     }
 
     /// The next index, for a value written without an object of its own.
@@ -109,6 +77,38 @@ impl<'py> Memo<'py> {
         index
     }
 }
+
+/// A name's UTF-8 bytes, borrowed from the object that holds them (a str or
+/// bytes object the memo keeps alive, so the bytes neither move nor change):
+/// no copy per name.
+struct TextKey(*const u8, usize);
+
+impl TextKey {
+    fn as_slice(&self) -> &[u8] {
+        // SAFETY: see the type: the owner outlives the memo's maps.
+        unsafe { std::slice::from_raw_parts(self.0, self.1) }
+    }
+}
+
+impl Borrow<[u8]> for TextKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl Hash for TextKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl PartialEq for TextKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for TextKey {}
 
 #[cfg(test)]
 mod tests {
@@ -122,23 +122,17 @@ mod tests {
             let second = pyo3::types::PyList::empty(py).into_any();
             assert_eq!(memo.get(&first), None);
             assert_eq!(memo.put(&first), 0);
+            let owner = pyo3::types::PyBytes::new(py, b"builtins").into_any();
             let text_index = memo.take_index();
-            memo.put_text(b"builtins", text_index);
+            memo.put_text(
+                owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes(),
+                &owner,
+                text_index,
+            );
             assert_eq!(memo.put(&second), 2);
             assert_eq!(memo.get(&first), Some(0));
             assert_eq!(memo.get_text(b"builtins"), Some(1));
             assert_eq!(memo.get_text(b"builtin"), None);
         });
-    }
-
-    #[test]
-    fn the_hash_separates_texts_that_share_a_prefix() {
-        let hash = |text: &[u8]| {
-            let mut hasher = QuickHasher::default();
-            hasher.write(text);
-            hasher.finish()
-        };
-        assert_ne!(hash(b"flightpickle._reconstruct"), hash(b"flightpickle._reconstructs"));
-        assert_ne!(hash(b"a"), hash(b"b"));
     }
 }
