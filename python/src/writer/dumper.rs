@@ -186,6 +186,14 @@ impl<'a, 'py> Dumper<'a, 'py> {
                 kind == &raw mut ffi::PyCode_Type,
             )
         };
+        // SAFETY: a type check on a live object.
+        let is_builtin = unsafe { ffi::PyCFunction_Check(obj.as_ptr()) } != 0;
+        if (is_function || is_builtin)
+            && let Some(global) = globals::trusted(obj)
+        {
+            // A reconstructor: its name was checked on first use.
+            return self.write_global(obj, global);
+        }
         let ours = if is_function {
             function::reduce(self.state, obj)?
         } else if is_class {
@@ -449,6 +457,10 @@ impl<'a, 'py> Dumper<'a, 'py> {
 
     fn save_global(&mut self, obj: &Bound<'py, PyAny>, name: Option<&Bound<'py, PyString>>) -> PyResult<()> {
         let global = globals::resolve(obj, name)?;
+        self.write_global(obj, global)
+    }
+
+    fn write_global(&mut self, obj: &Bound<'py, PyAny>, global: GlobalName<'py>) -> PyResult<()> {
         if let Some(code) = globals::extension_code(&global)? {
             return self.write_extension(obj, code);
         }

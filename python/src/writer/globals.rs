@@ -94,9 +94,7 @@ pub(crate) fn resolve<'py>(obj: &Bound<'py, PyAny>, name: Option<&Bound<'py, PyS
         parent: (!parent_is_module).then_some(parent),
         last_name: (!parent_is_module).then_some(last_name),
     };
-    if name.is_none() {
-        remember_if_trusted(obj, &global);
-    }
+    remember_if_trusted(obj, &global);
     Ok(global)
 }
 
@@ -132,7 +130,8 @@ pub(crate) fn python2_names<'py>(
     }
 }
 
-fn trusted<'py>(obj: &Bound<'py, PyAny>) -> Option<GlobalName<'py>> {
+/// The checked name of a reconstructor (see the module's comment).
+pub(crate) fn trusted<'py>(obj: &Bound<'py, PyAny>) -> Option<GlobalName<'py>> {
     let py = obj.py();
     let cache = TRUSTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (_, module_name, qualname) = cache.as_ref()?.get(&(obj.as_ptr() as usize))?;
