@@ -616,11 +616,14 @@ impl<'a, 'py> Dumper<'a, 'py> {
         let header = self.str_header(text.len())?;
         self.out
             .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))?;
-        let index = self.memoize(obj)?;
         if by_text {
+            // Found again by its text, so not recorded by identity too.
+            let index = self.memo.take_index();
+            self.write_put(index)?;
             self.memo.put_text(text, owner, index);
+            return Ok(());
         }
-        Ok(())
+        self.memoize(obj).map(drop)
     }
 
     fn str_header(&self, size: usize) -> PyResult<Header> {
@@ -897,6 +900,12 @@ impl<'a, 'py> Dumper<'a, 'py> {
 
     fn memoize(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<u32> {
         let index = self.memo.put(obj);
+        self.write_put(index)?;
+        Ok(index)
+    }
+
+    /// MEMOIZE, or BINPUT/LONG_BINPUT before protocol 4.
+    fn write_put(&mut self, index: u32) -> PyResult<()> {
         if self.proto >= 4 {
             self.out.write(&[MEMOIZE])?;
         } else if let Ok(small) = u8::try_from(index) {
@@ -906,7 +915,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             op[1..].copy_from_slice(&index.to_le_bytes());
             self.out.write(&op)?;
         }
-        Ok(index)
+        Ok(())
     }
 
     fn write_get(&mut self, index: u32) -> PyResult<()> {

@@ -29,6 +29,8 @@ pub(crate) struct Output<'py> {
     py: Python<'py>,
     /// An owned `bytes` object of length `capacity`, of which `len` are written.
     bytes: *mut ffi::PyObject,
+    /// Where `bytes` keeps its contents (moves when it is resized).
+    data: *mut u8,
     len: usize,
     capacity: usize,
     framing: bool,
@@ -49,6 +51,8 @@ impl<'py> Output<'py> {
         Ok(Self {
             py,
             bytes,
+            // SAFETY: a live bytes object.
+            data: unsafe { ffi::PyBytes_AsString(bytes).cast() },
             len: 0,
             capacity: INITIAL_CAPACITY,
             framing: false,
@@ -63,18 +67,18 @@ impl<'py> Output<'py> {
         self.framing = true;
     }
 
+    #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) -> PyResult<()> {
         if self.framing && self.frame_start.is_none() {
             self.reserve(FRAME_HEADER_SIZE)?;
             self.frame_start = Some(self.len);
             self.len += FRAME_HEADER_SIZE;
         }
-        self.reserve(data.len())?;
-        // SAFETY: `reserve` made room for `data` after `len` in our buffer.
-        unsafe {
-            let start = ffi::PyBytes_AsString(self.bytes).cast::<u8>().add(self.len);
-            std::ptr::copy_nonoverlapping(data.as_ptr(), start, data.len());
+        if self.len + data.len() > self.capacity {
+            self.reserve(data.len())?;
         }
+        // SAFETY: there is room for `data` after `len` in our buffer.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data.add(self.len), data.len()) };
         self.len += data.len();
         Ok(())
     }
@@ -128,7 +132,7 @@ impl<'py> Output<'py> {
         let frame_len = self.len - start - FRAME_HEADER_SIZE;
         // SAFETY: `start..len` lies within the written part of our buffer.
         unsafe {
-            let base = ffi::PyBytes_AsString(self.bytes).cast::<u8>().add(start);
+            let base = self.data.add(start);
             if frame_len >= FRAME_SIZE_MIN {
                 *base = FRAME;
                 let size = (frame_len as u64).to_le_bytes();
@@ -164,10 +168,7 @@ impl<'py> Output<'py> {
             return Ok(());
         }
         // SAFETY: the first `len` bytes of our buffer are written.
-        let chunk = unsafe {
-            let data = std::slice::from_raw_parts(ffi::PyBytes_AsString(self.bytes).cast::<u8>(), self.len);
-            PyBytes::new(self.py, data)
-        };
+        let chunk = unsafe { PyBytes::new(self.py, std::slice::from_raw_parts(self.data, self.len)) };
         self.len = 0;
         self.drained = true;
         sink.call1((chunk,))?;
@@ -196,6 +197,8 @@ impl<'py> Output<'py> {
         if unsafe { _PyBytes_Resize(&mut self.bytes, size) } != 0 {
             return Err(PyErr::fetch(self.py));
         }
+        // SAFETY: the resized, live bytes object.
+        self.data = unsafe { ffi::PyBytes_AsString(self.bytes).cast() };
         self.capacity = capacity;
         Ok(())
     }
