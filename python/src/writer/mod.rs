@@ -21,7 +21,7 @@ use pyo3::exceptions::{PyException, PySystemError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::{PyBytes, PyDict, PyType};
 
 use crate::dispatch::DispatchTable;
 use crate::pickler::PicklerState;
@@ -129,8 +129,11 @@ fn pickler_is_default(py: Python<'_>) -> PyResult<bool> {
     let Some(default) = DEFAULT_PICKLER.get(py) else {
         return Ok(false);
     };
-    let class_dict = default.class.bind(py).getattr(intern!(py, "__dict__"))?;
-    let own = |name| class_dict.get_item(name).ok();
+    // SAFETY: a live heap type; its `tp_dict` is a dict it owns.
+    let class_dict = unsafe {
+        Bound::from_borrowed_ptr(py, (*default.class.bind(py).as_type_ptr()).tp_dict).cast_into_unchecked::<PyDict>()
+    };
+    let own = |name| class_dict.get_item(name).ok().flatten();
     let unchanged = |name, original: &Py<PyAny>| own(name).is_some_and(|value| value.is(original.bind(py)));
     if !unchanged(intern!(py, "reducer_override"), &default.reducer_override)
         || !unchanged(intern!(py, "dispatch_table"), &default.dispatch_table)
