@@ -183,7 +183,14 @@ impl<'py> Output<'py> {
         if needed <= self.capacity {
             return Ok(());
         }
-        self.resize(needed.saturating_add(needed / 2))
+        // Half as much again for opcodes; a large payload gets room for
+        // itself and a frame more, not half its size in untouched memory.
+        let slack = if extra >= FRAME_SIZE_TARGET {
+            FRAME_SIZE_TARGET
+        } else {
+            needed / 2
+        };
+        self.resize(needed.saturating_add(slack))
     }
 
     fn resize(&mut self, capacity: usize) -> PyResult<()> {
