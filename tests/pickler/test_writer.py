@@ -248,3 +248,25 @@ def test_a_global_that_is_not_itself_is_refused():
     # name leads back to the object, so it travels by value instead.
     loaded = pickle.loads(flightpickle.dumps(impostor))
     assert loaded is not fractions.Fraction and loaded() is None
+
+
+def test_repeated_dumps_see_globals_that_changed_in_between(load_fresh):
+    # The names a code object uses are cached per code object; their values
+    # must still be read at each dump.
+    namespace = {"RATE": 2}
+    exec("def priced(x):\n    return x * RATE", namespace)
+    first = flightpickle.dumps(namespace["priced"])
+    namespace["RATE"] = 5
+    second = flightpickle.dumps(namespace["priced"])
+    assert load_fresh(first, "result = obj(3)") == 6
+    assert load_fresh(second, "result = obj(3)") == 15
+
+
+def test_a_global_added_after_the_first_dump_travels(load_fresh):
+    namespace = {}
+    exec("def late(x):\n    return helper(x) + 1", namespace)
+    late = namespace["late"]
+    with pytest.raises(NameError):
+        pickle.loads(flightpickle.dumps(late))(1)
+    namespace["helper"] = abs
+    assert load_fresh(flightpickle.dumps(late), "result = obj(-4)") == 5
