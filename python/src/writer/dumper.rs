@@ -26,7 +26,6 @@ use crate::reducers::{self, class, function};
 unsafe extern "C" {
     // Exported by CPython since 3.8; not declared by pyo3.
     fn PyPickleBuffer_GetBuffer(obj: *mut ffi::PyObject) -> *const ffi::Py_buffer;
-    fn _PyLong_NumBits(obj: *mut ffi::PyObject) -> usize;
 }
 
 /// Nesting deeper than this is left to the C pickler, whose frames on the
@@ -565,16 +564,14 @@ impl<'a, 'py> Dumper<'a, 'py> {
                 },
             };
         }
-        // SAFETY: `obj` is an exact int; both calls only read it.
-        let bits = unsafe { _PyLong_NumBits(obj.as_ptr()) };
-        if bits == usize::MAX {
-            return Err(PyErr::fetch(self.py));
-        }
-        let mut bytes = vec![0u8; (bits >> 3) + 1];
-        let converted = unsafe { ffi::_PyLong_AsByteArray(obj.as_ptr().cast(), bytes.as_mut_ptr(), bytes.len(), 1, 1) };
-        if converted < 0 {
-            return Err(PyErr::fetch(self.py));
-        }
+        // Beyond 64 bits (rare): through Python's own conversion, which
+        // every supported version has (the C helpers changed in 3.13).
+        let py = self.py;
+        let bits: usize = obj.call_method0(intern!(py, "bit_length"))?.extract()?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item(intern!(py, "signed"), true)?;
+        let encoded = obj.call_method(intern!(py, "to_bytes"), ((bits >> 3) + 1, "little"), Some(&kwargs))?;
+        let mut bytes = encoded.cast::<PyBytes>()?.as_bytes().to_vec();
         trim_sign_byte(&mut bytes);
         self.write_long(&bytes)
     }
