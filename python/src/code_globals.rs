@@ -24,7 +24,7 @@ pub(crate) fn used_globals<'py>(
     // The values are read on every dump: the globals may have changed.
     let used = PyDict::new(code.py());
     for name in names.iter_borrowed() {
-        if let Some(value) = globals.get_item(&name)? {
+        if let Some(value) = globals.get_item(name)? {
             used.set_item(name, value)?;
         }
     }
