@@ -3,11 +3,13 @@
 //! `pickler` and `dispatch` are what `flightpickle.Pickler` is made of,
 //! `reducers` turn objects into reduce tuples, `reconstruct` rebuilds them
 //! at load time (exposed as `flightpickle._reconstruct`, a wire format).
+//! `writer` writes whole pickles natively for module-level `dumps`/`dump`.
 //! `sealing` and `inspection` bind the core's envelope and pickle reader.
 
 use pyo3::prelude::*;
 
 mod byvalue;
+mod code_cache;
 mod code_globals;
 mod dispatch;
 mod explain;
@@ -15,6 +17,7 @@ mod fingerprint;
 mod inspection;
 mod objects;
 mod pickler;
+mod quick_hash;
 mod reconstruct;
 mod reducers;
 mod registry;
@@ -25,6 +28,7 @@ mod target;
 mod testing;
 mod tracker;
 mod version;
+mod writer;
 
 /// The version of the Rust core this extension was built from.
 #[pyfunction]
@@ -43,6 +47,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(target::get_default_target, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;
+    m.add("FastPathDeclined", m.py().get_type::<writer::FastPathDeclined>())?;
     m.add_class::<pickler::PicklerState>()?;
     m.add_class::<pickler::ReducerOverride>()?;
     m.add_class::<dispatch::DispatchTable>()?;
