@@ -270,3 +270,16 @@ def test_a_global_added_after_the_first_dump_travels(load_fresh):
         pickle.loads(flightpickle.dumps(late))(1)
     namespace["helper"] = abs
     assert load_fresh(flightpickle.dumps(late), "result = obj(-4)") == 5
+
+
+@pytest.mark.parametrize("dump", ["dumps", "dump"])
+def test_a_lowered_default_protocol_is_obeyed(monkeypatch, dump):
+    monkeypatch.setattr(flightpickle, "DEFAULT_PROTOCOL", 3)
+    if dump == "dumps":
+        data = flightpickle.dumps(lambda: 1)
+    else:
+        file = io.BytesIO()
+        flightpickle.dump(lambda: 1, file)
+        data = file.getvalue()
+    assert data[:2] == b"\x80\x03"
+    assert pickle.loads(data)() == 1
