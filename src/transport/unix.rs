@@ -126,6 +126,14 @@ impl FrameWriter {
         write_frame(&mut self.stream, kind, meta, body)
     }
 
+    /// Sends bytes that need not be a frame (to test peers against garbage).
+    pub fn send_raw(&mut self, data: &[u8], timeout: Duration) -> Result<(), WireError> {
+        use std::io::Write;
+        self.stream.set_write_timeout(Some(at_least_a_millisecond(timeout)))?;
+        self.stream.write_all(data)?;
+        Ok(())
+    }
+
     /// Tells the peer nothing more will be sent.
     pub fn close(&self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
