@@ -259,3 +259,18 @@ def test_bad_arguments_exit_with_a_message(tmp_path):
         timeout=TIMEOUT,
     )
     assert done.returncode == 2 and "unix:///" in done.stderr
+
+
+def test_a_second_service_on_a_live_socket_is_refused_and_leaves_it_alone(service):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "flightpickle.executor", "serve", "--listen", service.uri],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 2 and "already listens" in done.stderr
+    client = executor.connect(service.uri, timeout=TIMEOUT)
+    assert list(client.map(lambda x: x, [ONE], return_type=pa.int64()))[0].num_rows == 3

@@ -21,6 +21,7 @@ def parse(argv):
     worker = commands.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("--fd", type=int, required=True)
     worker.add_argument("--settings", required=True)
+    worker.add_argument("--ready-fd", type=int)
     return parser.parse_args(argv)
 
 
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     if args.command == "worker":
         from . import worker
 
-        worker.run(args.fd, Settings.from_json(args.settings))
+        worker.run(args.fd, Settings.from_json(args.settings), args.ready_fd)
         return 0
     from .. import _native
     from . import supervisor
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     )
     try:
         supervisor.serve(args.listen, args.workers, settings)
-    except (ValueError, FileExistsError, OSError, _native.TransportError) as error:
+    except (ValueError, FileExistsError, OSError, RuntimeError, _native.TransportError) as error:
         print(f"executor: {error}", file=sys.stderr)
         return 2
     return 0

@@ -9,6 +9,7 @@ hands each new stream to an idle worker and the parent never touches the data.
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from .settings import Settings
 POLL = 0.1
 #: Seconds to answer streams still queued at shutdown.
 DRAIN_WAIT = 0.05
+#: Seconds the first workers have to start before the service gives up.
+STARTUP_TIMEOUT = 120.0
 
 
 def unix_path(uri: str) -> Path:
@@ -66,13 +69,36 @@ class Supervisor:
     def start(self) -> None:
         remove_stale_socket(self.path)
         self.listener = _native.Listener.bind(str(self.path), body_limit=self.settings.body_limit)
-        self.workers = [self._spawn() for _ in range(self.count)]
+        ready_read, ready_write = os.pipe()
+        try:
+            self.workers = [self._spawn(ready_write) for _ in range(self.count)]
+            os.close(ready_write)
+            self._wait_until_ready(ready_read)
+        finally:
+            os.close(ready_read)
 
-    def _spawn(self) -> subprocess.Popen:
+    def _wait_until_ready(self, ready_read: int) -> None:
+        """Returns once every first worker accepts: each writes one byte."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        ready = 0
+        with selectors.DefaultSelector() as selector:
+            selector.register(ready_read, selectors.EVENT_READ)
+            while ready < self.count:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise RuntimeError(f"only {ready} of {self.count} workers started within {STARTUP_TIMEOUT:g} s")
+                got = os.read(ready_read, self.count)
+                if not got:
+                    raise RuntimeError(f"workers exited while starting ({ready} of {self.count} started)")
+                ready += len(got)
+
+    def _spawn(self, ready_fd: int | None = None) -> subprocess.Popen:
         fd = self.listener.fileno()
         command = [sys.executable, "-m", "flightpickle.executor", "worker", "--fd", str(fd)]
         command += ["--settings", self.settings.to_json()]
-        return subprocess.Popen(command, pass_fds=(fd,))
+        if ready_fd is None:
+            return subprocess.Popen(command, pass_fds=(fd,))
+        return subprocess.Popen(command + ["--ready-fd", str(ready_fd)], pass_fds=(fd, ready_fd))
 
     def watch(self) -> None:
         """Replaces dead workers until asked to stop."""
@@ -97,8 +123,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-        self._refuse_queued()
-        self.path.unlink(missing_ok=True)
+        if self.listener is not None:  # else the path may be another service's
+            self._refuse_queued()
+            self.path.unlink(missing_ok=True)
 
     def _refuse_queued(self) -> None:
         while (conn := self.listener.accept(DRAIN_WAIT)) is not None:
@@ -117,7 +144,12 @@ def serve(uri: str, workers: int, settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    supervisor.start()
+    try:
+        supervisor.start()
+    except BaseException:
+        supervisor.stopping = True
+        supervisor.shutdown()
+        raise
     print(f"executor: listening on {uri} with {workers} worker(s), pid {os.getpid()}", flush=True)
     try:
         supervisor.watch()

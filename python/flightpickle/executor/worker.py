@@ -190,8 +190,11 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
         seq += 1
 
 
-def run(fd: int, settings: Settings) -> None:
-    """The worker's main loop: serve streams until told to stop or orphaned."""
+def run(fd: int, settings: Settings, ready_fd: int | None = None) -> None:
+    """The worker's main loop: serve streams until told to stop or orphaned.
+
+    ``ready_fd``: a pipe to write one byte to once this worker accepts.
+    """
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     # Ctrl-C reaches the whole process group; the supervisor decides.
@@ -199,6 +202,9 @@ def run(fd: int, settings: Settings) -> None:
     listener = _native.Listener.adopt(fd, body_limit=settings.body_limit)
     parent = os.getppid()
     functions = Functions()
+    if ready_fd is not None:
+        os.write(ready_fd, b"r")
+        os.close(ready_fd)
     while not stopping and os.getppid() == parent:
         conn = listener.accept(ACCEPT_WAIT)
         if conn is not None:
