@@ -78,8 +78,10 @@ def test_only_digest_is_sent_once_a_worker_has_the_function(service):
         assert reply[0] == "ready", reply
         conn.send_batch(0, ONE, TIMEOUT)
         conn.send_end(1, TIMEOUT)
-        assert conn.recv(TIMEOUT)[0] == "ack"
-        assert conn.recv(TIMEOUT)[2].column(0).to_pylist() == [3, 6, 9]
+        result = conn.recv(TIMEOUT)
+        assert result[:2] == ("batch", 0) and result[2].column(0).to_pylist() == [3, 6, 9]
+        # Batch 0 is acknowledged once its result is out and the end is asked for.
+        assert conn.recv(TIMEOUT) == ("ack", 0)
         assert conn.recv(TIMEOUT) == ("status", "ok", "")
         conn.close()
 

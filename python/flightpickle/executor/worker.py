@@ -105,9 +105,14 @@ class Inputs:
         self.failure: BaseException | None = None
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        # Batch n is acknowledged when batch n+1 (or the end) is asked for:
+        # by then its results were sent, so for one batch in flight the caller
+        # finds the result and the ack in one read instead of waking twice.
         expected = 0
         while True:
             try:
+                if expected:
+                    self.conn.send_ack(expected - 1, self.deadlines.idle)
                 message = expect(self.conn.recv(self.deadlines.next_wait()), "batch", "end")
                 if message[0] == "end":
                     if message[1] != expected:
@@ -115,7 +120,6 @@ class Inputs:
                     return
                 if message[1] != expected:
                     raise StreamFailure("protocol_error", f"batch {message[1]} arrived where {expected} was due")
-                self.conn.send_ack(expected, self.deadlines.idle)
             except BaseException as failure:
                 self.failure = failure
                 raise
