@@ -181,3 +181,28 @@ fn reading_stops_cleanly_between_frames_and_fails_inside_one() {
         assert!(matches!(read_frame(&mut Cursor::new(&wire[..cut]), LIMIT), Err(WireError::Codec(_))));
     }
 }
+
+/// Takes at most 5 bytes per call, as a congested socket may.
+struct Trickle(Vec<u8>);
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(5);
+        self.0.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn frames_survive_partial_writes() {
+    let mut whole = Vec::new();
+    write_frame(&mut whole, FrameKind::Body, b"meta", &[9u8; 100]).unwrap();
+    let mut trickle = Trickle(Vec::new());
+    write_frame(&mut trickle, FrameKind::Body, b"meta", &[9u8; 100]).unwrap();
+    assert_eq!(trickle.0, whole);
+    let frame = read_frame(&mut Cursor::new(&whole), LIMIT).unwrap();
+    assert_eq!((frame.meta.as_slice(), frame.body.as_slice()), (&b"meta"[..], &[9u8; 100][..]));
+}

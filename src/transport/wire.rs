@@ -2,7 +2,7 @@
 //! serves sockets and in-memory tests.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use arrow_buffer::{Buffer, MutableBuffer};
 
@@ -97,8 +97,22 @@ pub fn write_frame(writer: &mut impl Write, kind: FrameKind, meta: &[u8], body: 
     prefix.extend_from_slice(&header.encode());
     prefix.extend_from_slice(meta);
     prefix.resize(prefix.len() + header.padding_len(), 0);
-    writer.write_all(&prefix)?;
-    writer.write_all(body)?;
+    // One gathered write for the prefix and the body: two writes would let
+    // the reader wake up for the prefix alone and then wait for the body.
+    write_all_gathered(writer, &mut [IoSlice::new(&prefix), IoSlice::new(body)])?;
     writer.flush()?;
+    Ok(())
+}
+
+fn write_all_gathered(writer: &mut impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match writer.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
