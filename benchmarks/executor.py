@@ -7,7 +7,9 @@ Measures, in one run, against the targets of issue 9:
   over a Unix socket pair between two processes;
 - the round trip of one 1,000-row batch on an open stream (p50, p99);
 - rows/s of a row-wise scalar function (``lambda x: x + 1``);
-- a CPU-bound function on two concurrent streams, with 1 and with 2 workers.
+- a CPU-bound function on two concurrent streams, with 1 and with 2 workers,
+  next to the speed-up two plain processes get on the same work (the control:
+  on a shared machine the second core may simply not be there).
 
 ``--quick`` runs a smoke-sized version. Prints a table; ``--json FILE`` also
 writes the numbers. Timings are this machine's, which is shared and noisy:
@@ -173,6 +175,27 @@ def concurrent_rows_per_second(uri: str, streams: int, rows: int, count: int) ->
     return streams * rows * count / together(count)
 
 
+def burn(rows: int) -> None:
+    for x in range(rows):
+        cpu_bound(x)
+
+
+def plain_process_scaling(rows: int) -> float:
+    """Control for the workers' scaling: two plain processes against one doing
+    both halves, the most this machine gives right now."""
+    import multiprocessing
+
+    start = time.perf_counter()
+    burn(rows)
+    burn(rows)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        start = time.perf_counter()
+        pool.map(burn, [rows, rows])
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.executor", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -201,6 +224,7 @@ def main(argv=None) -> int:
     results["scaling_2_vs_1_workers"] = (
         results["cpu_bound_2_streams_2_workers_rows_per_s"] / results["cpu_bound_2_streams_1_worker_rows_per_s"]
     )
+    results["control_plain_processes_2_vs_1"] = plain_process_scaling(2000 * count(40))
     for name, value in results.items():
         print(f"{name:45} {value:14.3f}" if value is not None else f"{name:45} {'-':>14}")
     if args.json:
