@@ -180,7 +180,13 @@ class _Stream:
         return next(self.results)
 
     def close(self) -> None:
+        """Abandons the stream: the sender stops and the connection closes."""
+        self.stop.set()
+        self.conn.close()
         self.results.close()
+
+    def __del__(self):
+        self.close()
 
     def _send(self, batches) -> None:
         seq = 0

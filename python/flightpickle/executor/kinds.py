@@ -98,6 +98,9 @@ def map_arrow(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch
     for result in func(batches):
         if not isinstance(result, pa.RecordBatch):
             raise TypeError(f"mapInArrow functions must yield pyarrow.RecordBatch, not {type(result).__name__}")
+        if result.schema.equals(spec.output_schema):  # the usual case, and nothing to convert
+            yield result
+            continue
         yield conform_columns(
             {name: result.column(i) for i, name in enumerate(result.schema.names)},
             list(result.columns),

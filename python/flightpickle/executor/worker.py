@@ -141,6 +141,8 @@ def serve_stream(conn, functions: Functions, settings: Settings) -> str:
             return "lost"
         code = "deadline" if kind == "timeout" else "protocol_error"
         text = deadlines.describe_timeout() if kind == "timeout" else text
+    except Exception:  # a bug here must cost one stream, not the worker
+        code, text = "protocol_error", f"the executor failed serving this stream:\n{traceback.format_exc()}"
     try:
         conn.send_status(code, text, STATUS_SEND_TIMEOUT)
     except _native.TransportError:

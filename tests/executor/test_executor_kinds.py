@@ -158,3 +158,13 @@ def test_the_client_refuses_incomplete_requests(service):
         client.map(lambda x: x, batches(1), kind="scalar_python")
     with pytest.raises(ValueError, match="unix://"):
         executor.connect("grpc://127.0.0.1:1")
+
+
+def test_abandoning_a_stream_frees_the_worker_for_the_next(service):
+    client = executor.connect(service.uri, timeout=30, window=2)
+    endless = (pa.record_batch({"x": pa.array([i], pa.int64())}) for i in range(10**9))
+    results = client.map(lambda x: x, endless, return_type=pa.int64())
+    assert next(results).column(0).to_pylist() == [0]
+    results.close()
+    # The single worker is free again: the next stream is served.
+    assert column(client.map(lambda x, s: x + 1, batches(1), return_type=pa.int64())) == [1, 2, 3, 4, 5]
