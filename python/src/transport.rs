@@ -2,8 +2,9 @@
 //! connection that sends and receives protocol messages.
 //!
 //! Socket I/O and Arrow IPC encoding run with the interpreter lock released;
-//! record batches cross into and out of Python through the Arrow PyCapsule
-//! interface, so their buffers are shared, not copied. Failures come out as
+//! record batches cross into and out of Python through the Arrow C data
+//! interface (arrow-pyarrow: `__arrow_c_array__` capsules in, a C stream that
+//! pyarrow imports out), so their buffers are shared, not copied. Failures come out as
 //! `flightpickle._native.TransportError(kind, message)`, kind one of
 //! `closed`, `timeout`, `protocol`, `io`.
 
