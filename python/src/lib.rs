@@ -4,7 +4,8 @@
 //! `reducers` turn objects into reduce tuples, `reconstruct` rebuilds them
 //! at load time (exposed as `flightpickle._reconstruct`, a wire format).
 //! `writer` writes whole pickles natively for module-level `dumps`/`dump`.
-//! `sealing` and `inspection` bind the core's envelope and pickle reader.
+//! `sealing` and `inspection` bind the core's envelope and pickle reader,
+//! `transport` the executor protocol's sockets.
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,7 @@ mod target;
 #[cfg(test)]
 mod testing;
 mod tracker;
+mod transport;
 mod version;
 mod writer;
 
@@ -66,5 +68,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inspection::inspect_pickle, m)?)?;
     m.add_function(wrap_pyfunction!(explain::captured_globals, m)?)?;
     m.add_function(wrap_pyfunction!(explain::travels_by_value, m)?)?;
+    m.add_class::<transport::Listener>()?;
+    m.add_class::<transport::Connection>()?;
+    m.add("TransportError", m.py().get_type::<transport::TransportError>())?;
     Ok(())
 }
