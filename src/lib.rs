@@ -5,6 +5,7 @@
 
 pub mod envelope;
 pub mod pickle;
+#[cfg(feature = "transport")]
 pub mod transport;
 
 /// The version of this build of the core, as written in `Cargo.toml`.
