@@ -6,6 +6,8 @@
 pub mod command;
 pub mod envelope;
 pub mod pickle;
+#[cfg(feature = "transport")]
+pub mod transport;
 
 /// The version of this build of the core, as written in `Cargo.toml`.
 ///

@@ -84,18 +84,23 @@ class Pickler(pickle.Pickler):
         previous = _native.enter_dump(self)
         try:
             return super().dump(obj)
-        except RecursionError as e:
-            msg = "Could not pickle object as excessively deep recursion required."
-            raise pickle.PicklingError(msg) from e
         except Exception as e:
-            path = _diagnose.locate(obj, type(self), self.proto)
-            if path is None:
-                # Not a failure to pickle `obj` (a full disk, a failing
-                # file object): pickle's exception is the right one.
-                raise
-            raise _errors.pickling_error(e, path) from e
+            _raise_pickling_failure(e, obj, type(self), self.proto)
         finally:
             _native.leave_dump(previous)
+
+
+def _raise_pickling_failure(error, obj, pickler_class, protocol):
+    """Re-raises ``error``, a failure to pickle ``obj``, as a PicklingError
+    naming where in ``obj`` it happened; other failures (a full disk, a
+    failing file object) as they are."""
+    if isinstance(error, RecursionError):
+        msg = "Could not pickle object as excessively deep recursion required."
+        raise pickle.PicklingError(msg) from error
+    path = _diagnose.locate(obj, pickler_class, protocol)
+    if path is None:
+        raise error
+    raise _errors.pickling_error(error, path) from error
 
 
 CloudPickler = Pickler
@@ -103,14 +108,43 @@ CloudPickler = Pickler
 
 def dump(obj, file, protocol=None, buffer_callback=None, *, target=None):
     """Pickle ``obj`` into ``file``, functions and classes by value where needed."""
+    try:
+        return _fast_dump(obj, _protocol_or_default(protocol), buffer_callback, target, file)
+    except _FastPathDeclined:
+        pass
+    except Exception as e:
+        _raise_pickling_failure(e, obj, Pickler, _protocol_number(protocol))
     Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
 
 
 def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
     """Pickle ``obj`` to bytes, functions and classes by value where needed."""
+    # The native writer, which writes what Pickler would (see writer/mod.rs),
+    # leaves to Pickler the cases it does not cover.
+    try:
+        return _fast_dump(obj, _protocol_or_default(protocol), buffer_callback, target)
+    except _FastPathDeclined:
+        pass
+    except Exception as e:
+        _raise_pickling_failure(e, obj, Pickler, _protocol_number(protocol))
     with io.BytesIO() as file:
         Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
         return file.getvalue()
+
+
+def _protocol_number(protocol):
+    return DEFAULT_PROTOCOL if protocol is None else int(protocol)
+
+
+def _protocol_or_default(protocol):
+    # Read at each call, as Pickler does, so a program that lowers
+    # DEFAULT_PROTOCOL (as some do with cloudpickle's) is obeyed by dumps too.
+    return DEFAULT_PROTOCOL if protocol is None else protocol
+
+
+_fast_dump = _native.fast_dump
+_FastPathDeclined = _native.FastPathDeclined
+_native.use_pickler_class(Pickler)
 
 
 def load(file, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):

@@ -120,10 +120,35 @@ pub(crate) fn optional_attr<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Some(found) = module_attr(obj, name)? {
+        return Ok(found);
+    }
     match obj.getattr(name) {
         Ok(value) => Ok(Some(value)),
         Err(err) if err.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
         Err(err) => Err(err),
+    }
+}
+
+/// For a plain module and a name that is not a dunder (neither `ModuleType`
+/// nor `object` has such attributes), `getattr` is a lookup in the module's
+/// dict, then its `__getattr__`: answered from the dict where that settles
+/// it, without the AttributeError a miss raises (the by-value decision
+/// looks up `<lambda>` and `<locals>` names in modules on every dump).
+/// None when `getattr` itself must answer.
+fn module_attr<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
+    // SAFETY: an exact-type check on a live object.
+    if unsafe { pyo3::ffi::PyModule_CheckExact(obj.as_ptr()) } == 0 || name.to_str()?.starts_with("__") {
+        return Ok(None);
+    }
+    let namespace = obj.cast::<pyo3::types::PyModule>()?.dict();
+    match namespace.get_item(name)? {
+        Some(value) => Ok(Some(Some(value))),
+        None if !namespace.contains(intern!(obj.py(), "__getattr__"))? => Ok(Some(None)),
+        None => Ok(None),
     }
 }
 

@@ -5,6 +5,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
 
+use crate::code_cache::CodeCache;
 use crate::{objects, version};
 
 /// `{name: globals[name]}` for every global that `code`, or a code object
@@ -14,27 +15,35 @@ pub(crate) fn used_globals<'py>(
     code: &Bound<'py, PyAny>,
     globals: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    static NAMES: CodeCache = CodeCache::new();
+    let names = NAMES.get_or_make(code, || {
+        let names = PyDict::new(code.py());
+        collect_names(code, &names)?;
+        PyTuple::new(code.py(), names.keys())
+    })?;
+    // The values are read on every dump: the globals may have changed.
     let used = PyDict::new(code.py());
-    collect(code, globals, &used)?;
+    for name in names.iter_borrowed() {
+        if let Some(value) = globals.get_item(name)? {
+            used.set_item(name, value)?;
+        }
+    }
     Ok(used)
 }
 
-fn collect<'py>(code: &Bound<'py, PyAny>, globals: &Bound<'py, PyDict>, used: &Bound<'py, PyDict>) -> PyResult<()> {
+/// The global names `code` and its nested code objects use, once each, in
+/// first-use order (the keys of `names`).
+fn collect_names<'py>(code: &Bound<'py, PyAny>, names: &Bound<'py, PyDict>) -> PyResult<()> {
     let py = code.py();
-    let names = code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?;
+    let co_names = code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?;
     let bytecode = code.getattr(intern!(py, "co_code"))?.cast_into::<PyBytes>()?;
     for index in global_name_indices(bytecode.as_bytes(), version::opcodes(py)?) {
-        let name = names.get_item(index as usize)?;
-        if !used.contains(&name)?
-            && let Some(value) = globals.get_item(&name)?
-        {
-            used.set_item(name, value)?;
-        }
+        names.set_item(co_names.get_item(index as usize)?, py.None())?;
     }
     let consts = code.getattr(intern!(py, "co_consts"))?.cast_into::<PyTuple>()?;
     for constant in consts.iter_borrowed() {
         if is_code(&constant) {
-            collect(&constant, globals, used)?;
+            collect_names(&constant, names)?;
         }
     }
     Ok(())

@@ -3,11 +3,14 @@
 //! `pickler` and `dispatch` are what `flightpickle.Pickler` is made of,
 //! `reducers` turn objects into reduce tuples, `reconstruct` rebuilds them
 //! at load time (exposed as `flightpickle._reconstruct`, a wire format).
-//! `sealing` and `inspection` bind the core's envelope and pickle reader.
+//! `writer` writes whole pickles natively for module-level `dumps`/`dump`.
+//! `sealing` and `inspection` bind the core's envelope and pickle reader,
+//! `transport` the executor protocol's sockets.
 
 use pyo3::prelude::*;
 
 mod byvalue;
+mod code_cache;
 mod code_globals;
 mod dispatch;
 mod explain;
@@ -15,6 +18,7 @@ mod fingerprint;
 mod inspection;
 mod objects;
 mod pickler;
+mod quick_hash;
 mod reconstruct;
 mod reducers;
 mod registry;
@@ -24,7 +28,9 @@ mod target;
 #[cfg(test)]
 mod testing;
 mod tracker;
+mod transport;
 mod version;
+mod writer;
 
 /// The version of the Rust core this extension was built from.
 #[pyfunction]
@@ -43,6 +49,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(target::get_default_target, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;
+    m.add("FastPathDeclined", m.py().get_type::<writer::FastPathDeclined>())?;
     m.add_class::<pickler::PicklerState>()?;
     m.add_class::<pickler::ReducerOverride>()?;
     m.add_class::<dispatch::DispatchTable>()?;
@@ -59,5 +68,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inspection::inspect_pickle, m)?)?;
     m.add_function(wrap_pyfunction!(explain::captured_globals, m)?)?;
     m.add_function(wrap_pyfunction!(explain::travels_by_value, m)?)?;
+    m.add_class::<transport::Listener>()?;
+    m.add_class::<transport::Connection>()?;
+    m.add("TransportError", m.py().get_type::<transport::TransportError>())?;
     Ok(())
 }

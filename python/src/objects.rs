@@ -36,6 +36,12 @@ imported! {
     blake2b = "hashlib"."blake2b";
     copyreg_dispatch_table = "copyreg"."dispatch_table";
     pickling_error = "pickle"."PicklingError";
+    pickle_buffer_type = "pickle"."PickleBuffer";
+    copyreg_extension_registry = "copyreg"."_extension_registry";
+    reverse_name_mapping = "_compat_pickle"."REVERSE_NAME_MAPPING";
+    reverse_import_mapping = "_compat_pickle"."REVERSE_IMPORT_MAPPING";
+    codecs_encode = "_codecs"."encode";
+    functools_partial = "functools"."partial";
 }
 
 /// The `types` module, for reconstructors that look classes up in it on

@@ -60,7 +60,7 @@ impl PicklerState {
     /// `target` is a wire target's name; None means the process default.
     #[new]
     #[pyo3(signature = (protocol, target = None))]
-    fn new(py: Python<'_>, protocol: i32, target: Option<&str>) -> PyResult<Self> {
+    pub(crate) fn new(py: Python<'_>, protocol: i32, target: Option<&str>) -> PyResult<Self> {
         Ok(Self {
             protocol,
             reconstructors: target::resolve(target)?.reconstructors(py)?,

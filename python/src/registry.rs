@@ -69,6 +69,10 @@ pub(crate) fn is_registered(module: &Bound<'_, PyAny>) -> PyResult<bool> {
     let Ok(name) = name.cast::<PyString>() else {
         return Ok(false);
     };
+    // The name itself first: its hash is cached, no string is made.
+    if registered.contains(name)? {
+        return Ok(true);
+    }
     let mut prefix = name.to_str()?;
     loop {
         if registered.contains(prefix)? {

@@ -32,3 +32,7 @@ def test_example_notebook_runs_its_udfs_on_the_cluster(monkeypatch):
     )
     assert "all 100 rows match; 4 UDF commands pickled by flightpickle" in outputs, outputs
     assert "closure          tax: float" in outputs, outputs
+    # pandas UDFs of three kinds, mapInPandas, mapInArrow, applyInPandas, its
+    # cogrouped form, a registered UDF using a by-value local module, a UDTF,
+    # three RDD functions, and a UDF whose 10 MB command is broadcast.
+    assert "13 kinds match; 1 broadcast command(s)" in outputs, outputs

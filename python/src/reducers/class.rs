@@ -213,14 +213,12 @@ fn own_namespace<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>>
     let own = own_dict(class)?;
     let keys = own.keys();
     keys.sort()?;
-    let inherited = inherited_namespace(class)?;
+    let bases = class.getattr(intern!(py, "__bases__"))?.cast_into::<PyTuple>()?;
+    let base_dicts = bases.iter().map(|base| own_dict(&base)).collect::<PyResult<Vec<_>>>()?;
     let body = PyDict::new(py);
     for key in keys.iter() {
         let Some(value) = own.get_item(&key)? else { continue };
-        if inherited
-            .get_item(&key)?
-            .is_some_and(|base_value| base_value.is(&value))
-        {
+        if inherited(&base_dicts, &key)?.is_some_and(|base_value| base_value.is(&value)) {
             continue;
         }
         body.set_item(super::function::fresh_str(&key)?, value)?;
@@ -228,14 +226,15 @@ fn own_namespace<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>>
     Ok(body)
 }
 
-fn inherited_namespace<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    let py = class.py();
-    let bases = class.getattr(intern!(py, "__bases__"))?.cast_into::<PyTuple>()?;
-    let merged = PyDict::new(py);
-    for base in bases.iter().rev() {
-        merged.update(own_dict(&base)?.as_mapping())?;
+/// What the bases provide under `key`: the first base's entry that has one
+/// (the merge of their own dicts, the last base first).
+fn inherited<'py>(base_dicts: &[Bound<'py, PyDict>], key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    for own in base_dicts {
+        if let Some(value) = own.get_item(key)? {
+            return Ok(Some(value));
+        }
     }
-    Ok(merged)
+    Ok(None)
 }
 
 /// `_abc_impl` becomes the list of registered virtual subclasses, which
@@ -258,8 +257,17 @@ fn replace_abc_registry<'py>(class: &Bound<'py, PyAny>, body: &Bound<'py, PyDict
     body.set_item(intern!(py, "_abc_impl"), subclasses)
 }
 
-/// A plain-dict copy of `cls.__dict__` (a mappingproxy).
+/// The class's own namespace, to read: the dict behind `cls.__dict__` (a
+/// mappingproxy), or a copy where the type keeps none of its own.
 fn own_dict<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    if let Ok(class) = class.cast::<PyType>() {
+        // SAFETY: a live type object; `tp_dict`, when set, is a dict it owns.
+        let namespace = unsafe { (*class.as_type_ptr()).tp_dict };
+        if !namespace.is_null() {
+            // SAFETY: a borrowed reference to a dict, made strong at once.
+            return Ok(unsafe { Bound::from_borrowed_ptr(class.py(), namespace).cast_into_unchecked() });
+        }
+    }
     objects::dict_copy(&class.getattr(intern!(class.py(), "__dict__"))?)
 }
 

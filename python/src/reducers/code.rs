@@ -8,13 +8,21 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyTuple};
 
 use super::call;
+use crate::code_cache::CodeCache;
 use crate::stable;
 
 #[pyfunction]
 pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // The fields of a code object never change: read once per code object.
+    static ARGS: CodeCache = CodeCache::new();
+    let args = ARGS.get_or_make(obj, || code_args(obj))?;
+    call(obj.get_type().as_any(), args)
+}
+
+fn code_args<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     let py = obj.py();
     let fields = crate::version::code_args(py);
-    let args = PyTuple::new(
+    PyTuple::new(
         py,
         fields
             .iter()
@@ -25,8 +33,7 @@ pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
                 _ => obj.getattr(name.bind(py)),
             })
             .collect::<PyResult<Vec<_>>>()?,
-    )?;
-    call(obj.get_type().as_any(), args)
+    )
 }
 
 /// `code_args` as interned Python strings, made once: a `getattr` by Rust

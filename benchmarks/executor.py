@@ -1,0 +1,236 @@
+"""Benchmarks of the executor service: ``python -m benchmarks.executor``.
+
+Measures, in one run, against the targets of issue 9:
+
+- local throughput: an identity ``map_arrow`` function over int64 + string
+  batches through a one-worker service, against a raw echo of the same bytes
+  over a Unix socket pair between two processes;
+- the round trip of one 1,000-row batch on an open stream (p50, p99);
+- rows/s of a row-wise scalar function (``lambda x: x + 1``);
+- a CPU-bound function on two concurrent streams, with 1 and with 2 workers,
+  next to the speed-up two plain processes get on the same work (the control:
+  on a shared machine the second core may simply not be there).
+
+``--quick`` runs a smoke-sized version. Prints a table; ``--json FILE`` also
+writes the numbers. Timings are this machine's, which is shared and noisy:
+compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+import flightpickle.executor as executor
+from flightpickle import _native, sealing
+from flightpickle.executor.launch import LocalService
+
+TIMEOUT = 120.0
+WARM_UP_TRIPS = 20
+
+
+def sample_batch(rows: int) -> pa.RecordBatch:
+    return pa.record_batch(
+        {"id": pa.array(range(rows), pa.int64()), "name": pa.array([f"name-{i % 1000:04d}" for i in range(rows)])}
+    )
+
+
+def batch_bytes(batch: pa.RecordBatch) -> int:
+    return sum(buffer.size for column in batch.columns for buffer in column.buffers() if buffer is not None)
+
+
+def echo_server(sock: socket.socket) -> None:
+    """Child process of the raw copy: send back every byte received."""
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    while (n := sock.recv_into(buffer)) > 0:
+        sock.sendall(view[:n])
+
+
+def raw_socket_copy(total: int, chunk: int) -> float:
+    """Seconds to send ``total`` bytes through a Unix socket echo in another process and get them back."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:
+        ours.close()
+        echo_server(theirs)
+        os._exit(0)
+    theirs.close()
+    payload = memoryview(bytearray(os.urandom(min(chunk, 1 << 16)) * (chunk // min(chunk, 1 << 16) + 1))[:chunk])
+    received = 0
+    sink = bytearray(1 << 20)
+
+    def send():
+        for _ in range(total // chunk):
+            ours.sendall(payload)
+
+    start = time.perf_counter()
+    sender = threading.Thread(target=send)
+    sender.start()
+    while received < (total // chunk) * chunk:
+        received += ours.recv_into(sink)
+    elapsed = time.perf_counter() - start
+    sender.join()
+    ours.close()
+    os.waitpid(child, 0)
+    return elapsed
+
+
+def executor_copy(uri: str, batch: pa.RecordBatch, count: int) -> float:
+    client = executor.connect(uri, timeout=TIMEOUT)
+    list(client.map(identity_batches, [batch], kind="map_arrow", schema=batch.schema))  # warm: function cached
+    start = time.perf_counter()
+    for _ in client.map(identity_batches, [batch] * count, kind="map_arrow", schema=batch.schema):
+        pass
+    return time.perf_counter() - start
+
+
+def identity_batches(batches):
+    return batches
+
+
+def round_trips(uri: str, rows: int, count: int) -> list[float]:
+    """Per-batch round trips on one open stream, one batch in flight."""
+    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    func = identity_column
+    sealed = sealing.seal(func)
+    conn = _native.Connection.connect(uri[len("unix://") :], timeout=TIMEOUT, body_limit=1 << 30)
+    conn.send_open(
+        kind="scalar_pandas",
+        digest=sealing.read_header(sealed).digest,
+        input_schema=batch.schema,
+        output_schema=pa.schema([("result", pa.int64())]),
+        window=1,
+        row_errors=False,
+        group_keys=[],
+        envelope=sealed,
+        timeout=TIMEOUT,
+    )
+    assert conn.recv(TIMEOUT)[0] == "ready"
+    times = []
+    for seq in range(count + WARM_UP_TRIPS):
+        start = time.perf_counter()
+        conn.send_batch(seq, batch, TIMEOUT)
+        while conn.recv(TIMEOUT)[0] != "batch":
+            pass
+        times.append(time.perf_counter() - start)
+    conn.send_end(count + WARM_UP_TRIPS, TIMEOUT)
+    while conn.recv(TIMEOUT)[0] != "status":
+        pass
+    conn.close()
+    # The first batches import pandas in the worker.
+    return times[WARM_UP_TRIPS:]
+
+
+def identity_column(x):
+    return x
+
+
+def row_wise_rows_per_second(uri: str, rows: int, count: int) -> float:
+    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    client = executor.connect(uri, timeout=TIMEOUT)
+    plus_one = lambda x: x + 1  # noqa: E731
+    list(client.map(plus_one, [batch], return_type=pa.int64()))
+    start = time.perf_counter()
+    for _ in client.map(plus_one, [batch] * count, return_type=pa.int64()):
+        pass
+    return rows * count / (time.perf_counter() - start)
+
+
+def cpu_bound(x):
+    total = 0
+    for i in range(200):
+        total += (x * i) % 7
+    return total
+
+
+def concurrent_rows_per_second(uri: str, streams: int, rows: int, count: int) -> float:
+    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    client = executor.connect(uri, timeout=TIMEOUT)
+
+    def together(batches_per_stream: int) -> float:
+        def one_stream():
+            for _ in client.map(cpu_bound, [batch] * batches_per_stream, return_type=pa.int64()):
+                pass
+
+        threads = [threading.Thread(target=one_stream) for _ in range(streams)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - start
+
+    together(1)  # every worker opens the function
+    return streams * rows * count / together(count)
+
+
+def burn(rows: int) -> None:
+    for x in range(rows):
+        cpu_bound(x)
+
+
+def plain_process_scaling(rows: int) -> float:
+    """Control for the workers' scaling: two plain processes against one doing
+    both halves, the most this machine gives right now."""
+    import multiprocessing
+
+    start = time.perf_counter()
+    burn(rows)
+    burn(rows)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        start = time.perf_counter()
+        pool.map(burn, [rows, rows])
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.executor", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    scale = 0.05 if args.quick else 1.0
+    count = lambda n: max(2, int(n * scale))  # noqa: E731
+    results = {}
+
+    batch = sample_batch(65_536)
+    per_batch = batch_bytes(batch)
+    batches = count(400)
+    with LocalService(1) as service:
+        raw = raw_socket_copy(per_batch * batches, per_batch)
+        ours = executor_copy(service.uri, batch, batches)
+        results["raw_socket_echo_gb_per_s"] = per_batch * batches / raw / 1e9
+        results["executor_echo_gb_per_s"] = per_batch * batches / ours / 1e9
+        results["executor_vs_raw"] = raw / ours
+        trips = round_trips(service.uri, 1000, count(3000))
+        results["round_trip_1000_rows_p50_us"] = statistics.median(trips) * 1e6
+        results["round_trip_1000_rows_p99_us"] = statistics.quantiles(trips, n=100)[98] * 1e6 if len(trips) > 1 else None
+        results["row_wise_plus_one_rows_per_s"] = row_wise_rows_per_second(service.uri, 10_000, count(100))
+        results["cpu_bound_2_streams_1_worker_rows_per_s"] = concurrent_rows_per_second(service.uri, 2, 2000, count(40))
+    with LocalService(2) as service:
+        results["cpu_bound_2_streams_2_workers_rows_per_s"] = concurrent_rows_per_second(service.uri, 2, 2000, count(40))
+    results["scaling_2_vs_1_workers"] = (
+        results["cpu_bound_2_streams_2_workers_rows_per_s"] / results["cpu_bound_2_streams_1_worker_rows_per_s"]
+    )
+    results["control_plain_processes_2_vs_1"] = plain_process_scaling(2000 * count(40))
+    for name, value in results.items():
+        print(f"{name:45} {value:14.3f}" if value is not None else f"{name:45} {'-':>14}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

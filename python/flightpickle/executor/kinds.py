@@ -1,0 +1,186 @@
+"""Evaluation kinds: how a function is applied to input batches, and how its
+results are converted to, and checked against, the declared output types the
+way Spark does for the same kind of UDF.
+
+Each kind is a function ``(func, stream) -> iterator of output batches`` where
+``stream`` says what the caller declared (``StreamSpec``) and holds the input
+batches; the iterator yields batches already of the output schema.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+ERROR_COLUMN = "error"
+
+
+@dataclass
+class StreamSpec:
+    kind: str
+    input_schema: pa.Schema
+    output_schema: pa.Schema
+    row_errors: bool
+    group_keys: list[str]
+
+    def check(self) -> None:
+        """Refuses declarations no evaluation could satisfy (a protocol error)."""
+        scalar = self.kind in ("scalar_row", "scalar_pandas")
+        if self.row_errors and self.kind != "scalar_row":
+            raise ValueError(f"row errors are only reported for scalar_row, not {self.kind}")
+        if scalar:
+            want = 2 if self.row_errors else 1
+            if len(self.output_schema) != want:
+                raise ValueError(f"{self.kind} needs an output schema of {want} column(s), got {self.output_schema}")
+        if self.row_errors:
+            error = self.output_schema.field(1)
+            if error.name != ERROR_COLUMN or error.type != pa.string() or not error.nullable:
+                raise ValueError(f"the row error column must be a nullable string named {ERROR_COLUMN!r}")
+        missing = [k for k in self.group_keys if k not in self.input_schema.names]
+        if missing:
+            raise ValueError(f"group keys {missing} are not input columns {self.input_schema.names}")
+        if self.group_keys and self.kind != "grouped_map_pandas":
+            raise ValueError(f"group keys are only for grouped_map_pandas, not {self.kind}")
+
+
+def to_arrow(values, data_type: pa.DataType, what: str) -> pa.Array:
+    """Converts a function's results to ``data_type``, as Spark's Arrow path does."""
+    try:
+        if hasattr(values, "dtype") or hasattr(values, "__array__"):
+            return pa.Array.from_pandas(values, type=data_type)
+        return pa.array(values, type=data_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as error:
+        raise TypeError(f"{what} cannot be converted to {data_type}: {error}") from error
+
+
+def scalar_row(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    result_type = spec.output_schema.field(0).type
+    for batch in batches:
+        columns = [column.to_pylist() for column in batch.columns]
+        rows = zip(*columns) if columns else ([()] * batch.num_rows)
+        if spec.row_errors:
+            values, errors = _rows_with_errors(func, rows)
+            arrays = [to_arrow(values, result_type, "the function's results"), pa.array(errors, pa.string())]
+        else:
+            arrays = [to_arrow([func(*row) for row in rows], result_type, "the function's results")]
+        yield pa.RecordBatch.from_arrays(arrays, schema=spec.output_schema)
+
+
+def _rows_with_errors(func, rows):
+    values, errors = [], []
+    for row in rows:
+        try:
+            values.append(func(*row))
+            errors.append(None)
+        except Exception as error:  # noqa: BLE001 - reported per row, by request
+            values.append(None)
+            errors.append(f"{type(error).__name__}: {error}")
+    return values, errors
+
+
+def scalar_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    result_type = spec.output_schema.field(0).type
+    for batch in batches:
+        result = func(*(column.to_pandas() for column in batch.columns))
+        if not hasattr(result, "__len__"):
+            raise TypeError(f"a pandas UDF must return a Series or an array, not {type(result).__name__}")
+        if len(result) != batch.num_rows:
+            raise ValueError(
+                f"Result vector from pandas_udf was not the required length: expected {batch.num_rows}, got {len(result)}"
+            )
+        yield pa.RecordBatch.from_arrays([to_arrow(result, result_type, "the returned Series")], schema=spec.output_schema)
+
+
+def map_arrow(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    for result in func(batches):
+        if not isinstance(result, pa.RecordBatch):
+            raise TypeError(f"mapInArrow functions must yield pyarrow.RecordBatch, not {type(result).__name__}")
+        if result.schema.equals(spec.output_schema):  # the usual case, and nothing to convert
+            yield result
+            continue
+        yield conform_columns(
+            {name: result.column(i) for i, name in enumerate(result.schema.names)},
+            list(result.columns),
+            spec.output_schema,
+            "the returned RecordBatch",
+        )
+
+
+def map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    for frame in func(batch.to_pandas() for batch in batches):
+        yield conform_frame(frame, spec.output_schema)
+
+
+def grouped_map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    with_key = _takes_two_arguments(func)
+    for group in batches:
+        frame = group.to_pandas()
+        if with_key:
+            key = tuple(group.column(name)[0].as_py() for name in spec.group_keys) if group.num_rows else ()
+            result = func(key, frame)
+        else:
+            result = func(frame)
+        yield conform_frame(result, spec.output_schema)
+
+
+def _takes_two_arguments(func) -> bool:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 2
+
+
+def conform_frame(frame, schema: pa.Schema) -> pa.RecordBatch:
+    """A returned DataFrame as a batch of ``schema``: columns by name when the
+    labels are strings, else by position, as Spark assigns them."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"the function must return a pandas.DataFrame, not {type(frame).__name__}")
+    by_name = {label: frame[label] for label in frame.columns} if all(isinstance(c, str) for c in frame.columns) else None
+    by_position = [frame.iloc[:, i] for i in range(frame.shape[1])]
+    return conform_columns(by_name, by_position, schema, "the returned pandas.DataFrame")
+
+
+def conform_columns(by_name: dict | None, by_position: list, schema: pa.Schema, what: str) -> pa.RecordBatch:
+    if by_name is not None:
+        missing = [name for name in schema.names if name not in by_name]
+        if missing:
+            raise KeyError(
+                f"Column names of {what} do not match the specified schema. Missing: {', '.join(missing)}. "
+                f"Found: {', '.join(map(str, by_name))}"
+            )
+        columns = [by_name[name] for name in schema.names]
+    elif len(by_position) == len(schema):
+        columns = by_position
+    else:
+        raise ValueError(f"{what} has {len(by_position)} columns, the schema {len(schema)}")
+    arrays = [_convert_column(column, field, what) for column, field in zip(columns, schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _convert_column(column, field: pa.Field, what: str) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if isinstance(column, pa.Array):
+        if column.type == field.type:
+            return column
+        try:
+            return column.cast(field.type, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise TypeError(f"column {field.name!r} of {what} is {column.type}, not {field.type}: {error}") from error
+    return to_arrow(column, field.type, f"column {field.name!r} of {what}")
+
+
+KINDS = {
+    "scalar_row": scalar_row,
+    "scalar_pandas": scalar_pandas,
+    "map_arrow": map_arrow,
+    "map_pandas": map_pandas,
+    "grouped_map_pandas": grouped_map_pandas,
+}

@@ -1,0 +1,157 @@
+"""The executor service's parent process: it binds the endpoint, keeps N
+worker processes serving it, replaces any that dies, and shuts them down
+gracefully.
+
+All workers accept on the one listening socket they inherit, so the kernel
+hands each new stream to an idle worker and the parent never touches the data.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import _native
+from .settings import Settings
+
+#: Seconds between looks at the workers.
+POLL = 0.1
+#: Seconds to answer streams still queued at shutdown.
+DRAIN_WAIT = 0.05
+#: Seconds the first workers have to start before the service gives up.
+STARTUP_TIMEOUT = 120.0
+
+
+def unix_path(uri: str) -> Path:
+    """The socket path of a ``unix:///path`` URI."""
+    prefix = "unix://"
+    if not uri.startswith(prefix) or not uri[len(prefix) :].startswith("/"):
+        raise ValueError(f"expected unix:///absolute/path, got {uri!r} (only Unix sockets are supported so far)")
+    return Path(uri[len(prefix) :])
+
+
+def remove_stale_socket(path: Path) -> None:
+    """Removes a socket file nobody listens on; refuses to touch anything else."""
+    if not path.exists():
+        return
+    if not path.is_socket():
+        raise FileExistsError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        path.unlink()
+        return
+    finally:
+        probe.close()
+    raise FileExistsError(f"a service already listens on {path}")
+
+
+class Supervisor:
+    def __init__(self, path: Path, workers: int, settings: Settings, log=sys.stderr):
+        if workers < 1:
+            raise ValueError("--workers must be at least 1")
+        self.path = path
+        self.count = workers
+        self.settings = settings
+        self.log = log
+        self.stopping = False
+        self.listener = None
+        self.workers: list[subprocess.Popen] = []
+        self.replaced = 0
+
+    def start(self) -> None:
+        remove_stale_socket(self.path)
+        self.listener = _native.Listener.bind(str(self.path), body_limit=self.settings.body_limit)
+        ready_read, ready_write = os.pipe()
+        try:
+            self.workers = [self._spawn(ready_write) for _ in range(self.count)]
+            os.close(ready_write)
+            self._wait_until_ready(ready_read)
+        finally:
+            os.close(ready_read)
+
+    def _wait_until_ready(self, ready_read: int) -> None:
+        """Returns once every first worker accepts: each writes one byte."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        ready = 0
+        with selectors.DefaultSelector() as selector:
+            selector.register(ready_read, selectors.EVENT_READ)
+            while ready < self.count:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise RuntimeError(f"only {ready} of {self.count} workers started within {STARTUP_TIMEOUT:g} s")
+                got = os.read(ready_read, self.count)
+                if not got:
+                    raise RuntimeError(f"workers exited while starting ({ready} of {self.count} started)")
+                ready += len(got)
+
+    def _spawn(self, ready_fd: int | None = None) -> subprocess.Popen:
+        fd = self.listener.fileno()
+        command = [sys.executable, "-m", "flightpickle.executor", "worker", "--fd", str(fd)]
+        command += ["--settings", self.settings.to_json()]
+        if ready_fd is None:
+            return subprocess.Popen(command, pass_fds=(fd,))
+        return subprocess.Popen(command + ["--ready-fd", str(ready_fd)], pass_fds=(fd, ready_fd))
+
+    def watch(self) -> None:
+        """Replaces dead workers until asked to stop."""
+        while not self.stopping:
+            for i, worker in enumerate(self.workers):
+                status = worker.poll()
+                if status is not None and not self.stopping:
+                    print(f"executor: worker {worker.pid} exited with {status}; starting another", file=self.log)
+                    self.workers[i] = self._spawn()
+                    self.replaced += 1
+            time.sleep(POLL)
+
+    def shutdown(self) -> None:
+        """Lets workers finish their streams, then refuses what is still queued."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        for worker in self.workers:
+            try:
+                worker.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if self.listener is not None:  # else the path may be another service's
+            self._refuse_queued()
+            self.path.unlink(missing_ok=True)
+
+    def _refuse_queued(self) -> None:
+        while (conn := self.listener.accept(DRAIN_WAIT)) is not None:
+            try:
+                conn.send_status("unavailable", "the executor service is shutting down", 1.0)
+            except _native.TransportError:
+                pass
+            conn.close()
+
+
+def serve(uri: str, workers: int, settings: Settings) -> None:
+    supervisor = Supervisor(unix_path(uri), workers, settings)
+
+    def stop(*_):
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        supervisor.start()
+    except BaseException:
+        supervisor.stopping = True
+        supervisor.shutdown()
+        raise
+    print(f"executor: listening on {uri} with {workers} worker(s), pid {os.getpid()}", flush=True)
+    try:
+        supervisor.watch()
+    finally:
+        supervisor.shutdown()

@@ -1,0 +1,217 @@
+"""One worker process of the executor service: it accepts connections on the
+listening socket it shares with its siblings and serves one stream at a time.
+
+The socket I/O and Arrow decoding happen in Rust with the interpreter lock
+released; this module only decides what each message means.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from collections import OrderedDict
+from typing import Iterator
+
+import pyarrow as pa
+
+from .. import _native, sealing
+from .errors import StreamFailure
+from .kinds import KINDS, StreamSpec
+from .settings import Settings
+
+#: Seconds between looks at the stop flag while no client connects.
+ACCEPT_WAIT = 0.1
+#: Seconds to deliver a final status to a client that does not read.
+STATUS_SEND_TIMEOUT = 5.0
+FUNCTION_CACHE_SIZE = 128
+PROTOCOL_VERSION = 1
+
+
+class Deadlines:
+    """The idle deadline of each wait and the total deadline of the stream."""
+
+    def __init__(self, settings: Settings):
+        self.idle = settings.idle_timeout
+        self.end = time.monotonic() + settings.total_timeout if settings.total_timeout > 0 else None
+
+    def next_wait(self) -> float:
+        if self.end is None:
+            return self.idle
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise StreamFailure("deadline", "the stream outlived its total deadline")
+        return min(self.idle, left)
+
+    def describe_timeout(self) -> str:
+        if self.end is not None and time.monotonic() >= self.end:
+            return "the stream outlived its total deadline"
+        return f"no message from the caller for {self.idle:g} s (idle deadline)"
+
+
+class Functions:
+    """Functions this worker opened, by digest, most recently used last."""
+
+    def __init__(self, size: int = FUNCTION_CACHE_SIZE):
+        self._by_digest: OrderedDict[str, object] = OrderedDict()
+        self._size = size
+
+    def get(self, digest: str):
+        func = self._by_digest.get(digest)
+        if func is not None:
+            self._by_digest.move_to_end(digest)
+        return func
+
+    def open(self, envelope: bytes, digest: str):
+        try:
+            header = sealing.read_header(envelope)
+            if header.digest != digest:
+                raise StreamFailure(
+                    "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
+                )
+            func = sealing.load_sealed(envelope)
+        except sealing.SealedPayloadError as refusal:
+            raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
+        except StreamFailure:
+            raise
+        except Exception:
+            raise StreamFailure("udf_error", traceback.format_exc()) from None
+        if not callable(func):
+            raise StreamFailure("protocol_error", f"the sealed object is a {type(func).__name__}, not a function")
+        self._by_digest[digest] = func
+        while len(self._by_digest) > self._size:
+            self._by_digest.popitem(last=False)
+        return func
+
+
+def expect(message: tuple, *names: str) -> tuple:
+    if message[0] not in names:
+        raise StreamFailure("protocol_error", f"expected {' or '.join(names)}, got {message[0]}")
+    return message
+
+
+class Inputs:
+    """The input batches of a stream, acknowledged as they are taken.
+
+    A failure while reading is kept here as well as raised, because for the
+    iterator kinds it surfaces inside the user's function, which must not be
+    blamed for it.
+    """
+
+    def __init__(self, conn, deadlines: Deadlines):
+        self.conn = conn
+        self.deadlines = deadlines
+        self.failure: BaseException | None = None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        # Batch n is acknowledged when batch n+1 (or the end) is asked for:
+        # by then its results were sent, so for one batch in flight the caller
+        # finds the result and the ack in one read instead of waking twice.
+        expected = 0
+        while True:
+            try:
+                if expected:
+                    self.conn.send_ack(expected - 1, self.deadlines.idle)
+                message = expect(self.conn.recv(self.deadlines.next_wait()), "batch", "end")
+                if message[0] == "end":
+                    if message[1] != expected:
+                        raise StreamFailure("protocol_error", f"end says {message[1]} batches, {expected} arrived")
+                    return
+                if message[1] != expected:
+                    raise StreamFailure("protocol_error", f"batch {message[1]} arrived where {expected} was due")
+            except BaseException as failure:
+                self.failure = failure
+                raise
+            expected += 1
+            yield message[2]
+
+
+def serve_stream(conn, functions: Functions, settings: Settings) -> str:
+    """Serves one stream to its end and returns the status code it sent."""
+    deadlines = Deadlines(settings)
+    try:
+        code, text = _run(conn, functions, deadlines)
+    except StreamFailure as failure:
+        code, text = failure.code, failure.message
+    except _native.TransportError as error:
+        kind, text = error.args
+        if kind in ("closed", "io"):
+            conn.close()
+            return "lost"
+        code = "deadline" if kind == "timeout" else "protocol_error"
+        text = deadlines.describe_timeout() if kind == "timeout" else text
+    except Exception:  # a bug here must cost one stream, not the worker
+        code, text = "protocol_error", f"the executor failed serving this stream:\n{traceback.format_exc()}"
+    try:
+        conn.send_status(code, text, STATUS_SEND_TIMEOUT)
+    except _native.TransportError:
+        pass
+    conn.close()
+    return code
+
+
+def _run(conn, functions: Functions, deadlines: Deadlines) -> tuple[str, str]:
+    _, info, envelope = expect(conn.recv(deadlines.next_wait()), "open")
+    if info["version"] != PROTOCOL_VERSION:
+        raise StreamFailure("protocol_error", f"protocol version {info['version']} is not {PROTOCOL_VERSION}")
+    spec = StreamSpec(info["kind"], info["input_schema"], info["output_schema"], info["row_errors"], info["group_keys"])
+    try:
+        spec.check()
+    except ValueError as error:
+        raise StreamFailure("protocol_error", str(error)) from None
+    func = _function(conn, functions, info["digest"], envelope, deadlines)
+    conn.set_incoming_schema(spec.input_schema)
+    conn.set_outgoing_schema(spec.output_schema)
+    conn.send_ready(deadlines.idle)
+    _evaluate(conn, func, spec, Inputs(conn, deadlines), deadlines)
+    return "ok", ""
+
+
+def _function(conn, functions: Functions, digest: str, envelope, deadlines: Deadlines):
+    func = functions.get(digest)
+    if func is not None:
+        return func
+    if envelope is None:
+        conn.send_need_body(deadlines.idle)
+        envelope = expect(conn.recv(deadlines.next_wait()), "body")[1]
+        if not envelope:
+            raise StreamFailure("unknown_digest", f"no function with digest {digest} here, and none was sent")
+    return functions.open(envelope, digest)
+
+
+def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines) -> None:
+    results = KINDS[spec.kind](func, spec, iter(inputs))
+    seq = 0
+    while True:
+        try:
+            batch = next(results)
+        except StopIteration:
+            return
+        except Exception:
+            if inputs.failure is not None:
+                raise inputs.failure from None
+            raise StreamFailure("udf_error", traceback.format_exc()) from None
+        conn.send_batch(seq, batch, deadlines.idle)
+        seq += 1
+
+
+def run(fd: int, settings: Settings, ready_fd: int | None = None) -> None:
+    """The worker's main loop: serve streams until told to stop or orphaned.
+
+    ``ready_fd``: a pipe to write one byte to once this worker accepts.
+    """
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    # Ctrl-C reaches the whole process group; the supervisor decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listener = _native.Listener.adopt(fd, body_limit=settings.body_limit)
+    parent = os.getppid()
+    functions = Functions()
+    if ready_fd is not None:
+        os.write(ready_fd, b"r")
+        os.close(ready_fd)
+    while not stopping and os.getppid() == parent:
+        conn = listener.accept(ACCEPT_WAIT)
+        if conn is not None:
+            serve_stream(conn, functions, settings)

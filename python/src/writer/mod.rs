@@ -1,0 +1,175 @@
+//! The native writer behind module-level `dumps` and `dump`: it emits the
+//! pickle opcodes itself instead of handing reduce tuples to the C pickler,
+//! so a call costs about what plain `pickle.dumps` costs, and functions and
+//! classes skip the C pickler's per-name imports.
+//!
+//! It declines (raises `FastPathDeclined`, and the Python side uses
+//! `flightpickle.Pickler`) whatever it does not do exactly as that pickler
+//! would: protocols below 2, a `Pickler` class whose reducers or dispatch
+//! table were replaced, nesting deeper than `dumper::MAX_DEPTH`.
+
+mod dumper;
+mod globals;
+mod memo;
+mod opcodes;
+mod output;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PySystemError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyType};
+
+use crate::dispatch::DispatchTable;
+use crate::pickler::PicklerState;
+use crate::target::{self, Target};
+use dumper::Dumper;
+use output::Output;
+
+create_exception!(
+    _native,
+    FastPathDeclined,
+    PyException,
+    "The native writer leaves this dump to flightpickle.Pickler."
+);
+
+/// `flightpickle.Pickler` and the class attributes it was defined with.
+struct DefaultPickler {
+    class: Py<PyType>,
+    reducer_override: Py<PyAny>,
+    dispatch_table: Py<PyAny>,
+}
+
+static DEFAULT_PICKLER: PyOnceLock<DefaultPickler> = PyOnceLock::new();
+
+/// Called once by `flightpickle/__init__.py` with its `Pickler` class: the
+/// writer stands in for it only while its class attributes are unchanged.
+#[pyfunction]
+pub(crate) fn use_pickler_class(class: &Bound<'_, PyType>) -> PyResult<()> {
+    let py = class.py();
+    let default = DefaultPickler {
+        class: class.clone().unbind(),
+        reducer_override: class.getattr(intern!(py, "reducer_override"))?.unbind(),
+        dispatch_table: class.getattr(intern!(py, "dispatch_table"))?.unbind(),
+    };
+    let _ = DEFAULT_PICKLER.set(py, default);
+    Ok(())
+}
+
+/// `dumps(obj, protocol, buffer_callback, target=target)` when `file` is
+/// None, else `dump(obj, file, ...)` (returning None).
+#[pyfunction]
+#[pyo3(signature = (obj, protocol, buffer_callback, target, file = None))]
+pub(crate) fn fast_dump<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&Bound<'py, PyAny>>,
+    buffer_callback: Option<Bound<'py, PyAny>>,
+    target: Option<&str>,
+    file: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let py = obj.py();
+    let proto = match protocol {
+        None => 5,
+        Some(protocol) => protocol
+            .extract::<u8>()
+            .ok()
+            .filter(|p| (2..=5).contains(p))
+            .ok_or_else(|| decline("protocol below 2 or not an int"))?,
+    };
+    let buffer_callback = buffer_callback.filter(|callback| !callback.is_none());
+    if buffer_callback.is_some() && proto < 5 {
+        return Err(decline("buffer_callback below protocol 5"));
+    }
+    if !pickler_is_default(py)? {
+        return Err(decline("flightpickle.Pickler was changed"));
+    }
+    let sink = match file {
+        None => None,
+        Some(file) => match crate::byvalue::optional_attr(file, intern!(py, "write"))? {
+            Some(write) => Some(write),
+            None => return Err(decline("file has no write method")),
+        },
+    };
+    let state = PicklerState::new(py, i32::from(proto), target)?;
+    let _active = ActiveTarget::enter(state.reconstructors().target);
+    let writing_to_file = sink.is_some();
+    let output = Output::new(py, sink)?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut dumper = Dumper::new(py, proto, &state, buffer_callback, output);
+        let result = dumper.dump(obj);
+        Ok::<_, PyErr>((result, dumper.out))
+    }));
+    let (result, out) = match outcome {
+        Ok(Ok(done)) => done,
+        Ok(Err(err)) => return Err(err),
+        Err(panic) => return Err(internal_error(panic)),
+    };
+    if let Err(err) = result {
+        // Part of the pickle is in the file already: no second attempt.
+        if out.drained && err.is_instance_of::<FastPathDeclined>(py) {
+            return Err(crate::objects::new_pickling_error(
+                py,
+                "Could not pickle object as excessively deep recursion required.".into(),
+            ));
+        }
+        return Err(err);
+    }
+    if writing_to_file {
+        out.finish_to_sink()?;
+        Ok(None)
+    } else {
+        out.into_bytes().map(Some)
+    }
+}
+
+fn pickler_is_default(py: Python<'_>) -> PyResult<bool> {
+    let Some(default) = DEFAULT_PICKLER.get(py) else {
+        return Ok(false);
+    };
+    // SAFETY: a live heap type; its `tp_dict` is a dict it owns.
+    let class_dict = unsafe {
+        Bound::from_borrowed_ptr(py, (*default.class.bind(py).as_type_ptr()).tp_dict).cast_into_unchecked::<PyDict>()
+    };
+    let own = |name| class_dict.get_item(name).ok().flatten();
+    let unchanged = |name, original: &Py<PyAny>| own(name).is_some_and(|value| value.is(original.bind(py)));
+    if !unchanged(intern!(py, "reducer_override"), &default.reducer_override)
+        || !unchanged(intern!(py, "dispatch_table"), &default.dispatch_table)
+        || own(intern!(py, "persistent_id")).is_some()
+    {
+        return Ok(false);
+    }
+    let table = default.dispatch_table.bind(py).cast::<DispatchTable>()?;
+    table.get().is_default_chain(py)
+}
+
+fn decline(why: &str) -> PyErr {
+    FastPathDeclined::new_err(why.to_owned())
+}
+
+/// A panic in the writer, as an exception (it never unwinds into Python).
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    PySystemError::new_err(format!("flightpickle's writer failed internally: {detail}"))
+}
+
+/// Makes a target the one table reducers see for the length of a dump.
+struct ActiveTarget(Option<Target>);
+
+impl ActiveTarget {
+    fn enter(target: Target) -> Self {
+        Self(target::activate(target))
+    }
+}
+
+impl Drop for ActiveTarget {
+    fn drop(&mut self) {
+        target::restore(self.0);
+    }
+}

@@ -1,0 +1,121 @@
+//! Record batches and schemas as Arrow IPC messages: the flatbuffer `Message`
+//! travels in a frame's metadata and the buffers are the frame's body, which
+//! the receiver reads into a 64-byte aligned buffer and decodes in place.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
+use arrow_schema::{DataType, Schema, SchemaRef};
+
+use super::codec::CodecError;
+
+/// A batch ready for the wire.
+#[derive(Debug)]
+pub struct EncodedBatch {
+    pub ipc_message: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// The IPC `Schema` message (flatbuffer, no stream prefix) of `schema`.
+pub fn encode_schema(schema: &Schema) -> Result<Vec<u8>, CodecError> {
+    refuse_dictionaries(schema)?;
+    let mut tracker = DictionaryTracker::new(false);
+    let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+        schema,
+        &mut tracker,
+        &IpcWriteOptions::default(),
+    );
+    Ok(encoded.ipc_message)
+}
+
+pub fn decode_schema(ipc_message: &[u8]) -> Result<Schema, CodecError> {
+    let schema = arrow_ipc::convert::try_schema_from_flatbuffer_bytes(ipc_message)
+        .map_err(|e| CodecError::Invalid(format!("bad schema message: {e}")))?;
+    refuse_dictionaries(&schema)?;
+    Ok(schema)
+}
+
+/// Encodes `batch`, which must have exactly the types of `schema` (the
+/// schema the stream announced; field names may differ, as in Spark).
+pub fn encode_batch(batch: &RecordBatch, schema: &Schema) -> Result<EncodedBatch, CodecError> {
+    check_types(batch.schema_ref(), schema)?;
+    let mut tracker = DictionaryTracker::new(false);
+    let (dictionaries, encoded) = IpcDataGenerator::default()
+        .encode(batch, &mut tracker, &IpcWriteOptions::default(), &mut IpcWriteContext::default())
+        .map_err(|e| CodecError::Invalid(format!("cannot encode batch: {e}")))?;
+    debug_assert!(dictionaries.is_empty(), "schemas with dictionaries are refused");
+    Ok(EncodedBatch { ipc_message: encoded.ipc_message, body: encoded.arrow_data })
+}
+
+/// Decodes a batch of `schema` from its IPC message and body; the body's
+/// buffers become the arrays' buffers without a copy when they are aligned.
+pub fn decode_batch(ipc_message: &[u8], body: &Buffer, schema: &SchemaRef) -> Result<RecordBatch, CodecError> {
+    let bad = |why: String| CodecError::Invalid(format!("bad record batch message: {why}"));
+    let message = arrow_ipc::root_as_message(ipc_message).map_err(|e| bad(e.to_string()))?;
+    let header = message
+        .header_as_record_batch()
+        .ok_or_else(|| bad(format!("header is {:?}, not a record batch", message.header_type())))?;
+    if usize::try_from(message.bodyLength()).ok() != Some(body.len()) {
+        return Err(bad(format!("message says {} body bytes, frame has {}", message.bodyLength(), body.len())));
+    }
+    let nodes = header.nodes().map_or(0, |n| n.len());
+    let expected: usize = schema.fields().iter().map(|f| node_count(f.data_type())).sum();
+    if nodes != expected {
+        return Err(bad(format!("it has {nodes} field nodes, the stream's schema {} needs {expected}", describe(schema))));
+    }
+    arrow_ipc::reader::read_record_batch(body, header, schema.clone(), &HashMap::new(), None, &message.version())
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// Field nodes an IPC record batch has for a column of `data_type`: one per
+/// array, children included.
+fn node_count(data_type: &DataType) -> usize {
+    let children: usize = match data_type {
+        DataType::Struct(fields) => fields.iter().map(|f| node_count(f.data_type())).sum(),
+        DataType::Union(fields, _) => fields.iter().map(|(_, f)| node_count(f.data_type())).sum(),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => node_count(f.data_type()),
+        DataType::RunEndEncoded(ends, values) => node_count(ends.data_type()) + node_count(values.data_type()),
+        _ => 0,
+    };
+    1 + children
+}
+
+fn refuse_dictionaries(schema: &Schema) -> Result<(), CodecError> {
+    match schema.fields().iter().find(|f| matches!(f.data_type(), DataType::Dictionary(..))) {
+        Some(field) => Err(CodecError::Invalid(format!(
+            "column {:?} is dictionary-encoded, which the executor protocol does not carry; decode it first",
+            field.name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_types(actual: &SchemaRef, expected: &Schema) -> Result<(), CodecError> {
+    let types = |s: &Schema| s.fields().iter().map(|f| f.data_type().clone()).collect::<Vec<_>>();
+    if types(actual) == types(expected) {
+        return Ok(());
+    }
+    Err(CodecError::Invalid(format!(
+        "schema mismatch: the stream declared {} but a batch has {}",
+        describe(expected),
+        describe(actual)
+    )))
+}
+
+fn describe(schema: &Schema) -> String {
+    let fields: Vec<String> = schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
+    format!("({})", fields.join(", "))
+}
+
+/// Wraps a schema for decoding, shared by every batch of a stream.
+pub fn shared(schema: Schema) -> SchemaRef {
+    Arc::new(schema)
+}

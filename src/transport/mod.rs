@@ -1,0 +1,11 @@
+//! Record-batch streams between a caller and Python executor processes.
+//!
+//! The protocol is written down in `PROTOCOL.md` beside this file. `codec`
+//! turns messages into bytes and back, `batch` turns record batches into
+//! Arrow IPC messages and back, `wire` moves whole frames over any byte
+//! stream, and `unix` is the local transport over a Unix domain socket.
+
+pub mod batch;
+pub mod codec;
+pub mod unix;
+pub mod wire;

@@ -1,0 +1,145 @@
+//! The local transport: frames over a Unix domain socket.
+//!
+//! Blocking sockets on plain threads rather than tokio: every executor
+//! process serves one stream at a time with one interpreter lock, so there is
+//! nothing to multiplex; a blocking read with a timeout is the whole event
+//! loop, costs no runtime, and lets the Python side drop its lock around it.
+
+use std::io::{self, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::codec::FrameKind;
+use super::wire::{Frame, WireError, read_frame, write_frame};
+
+/// How often a waiting `accept` looks again; the listener is non-blocking so
+/// that several processes can share it and each can stop when asked.
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
+/// Large enough that a frame's header and metadata arrive in one read.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// A listening socket, possibly shared by several processes.
+pub struct Listener {
+    inner: UnixListener,
+}
+
+impl Listener {
+    pub fn bind(path: &Path) -> io::Result<Self> {
+        let inner = UnixListener::bind(path)?;
+        inner.set_nonblocking(true)?;
+        Ok(Self { inner })
+    }
+
+    /// Adopts a listening socket inherited from a parent process.
+    ///
+    /// # Safety
+    /// `fd` must be an open listening Unix socket that nothing else in this
+    /// process owns.
+    pub unsafe fn from_raw_fd(fd: RawFd) -> io::Result<Self> {
+        // SAFETY: the caller guarantees that `fd` is an open socket owned by nobody else.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let inner = UnixListener::from(owned);
+        inner.local_addr()?;
+        inner.set_nonblocking(true)?;
+        Ok(Self { inner })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+
+    /// The next connection, or `None` when none arrived within `timeout`.
+    pub fn accept(&self, timeout: Duration) -> io::Result<Option<UnixStream>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.inner.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false)?;
+                    return Ok(Some(stream));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            thread::sleep(ACCEPT_POLL.min(deadline - now));
+        }
+    }
+}
+
+/// Connects to a listening socket, giving up after `timeout`.
+pub fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match UnixStream::connect(path) {
+            Ok(stream) => return Ok(stream),
+            // A full backlog refuses for a moment; anything else is final.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                thread::sleep(ACCEPT_POLL);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The receiving half of a connection.
+pub struct FrameReader {
+    stream: BufReader<UnixStream>,
+    body_limit: u64,
+}
+
+/// The sending half of a connection.
+pub struct FrameWriter {
+    stream: UnixStream,
+}
+
+/// Splits a connection so that one thread can send while another receives.
+pub fn split(stream: UnixStream, body_limit: u64) -> io::Result<(FrameReader, FrameWriter)> {
+    let writer = FrameWriter { stream: stream.try_clone()? };
+    let reader = FrameReader { stream: BufReader::with_capacity(READ_BUFFER, stream), body_limit };
+    Ok((reader, writer))
+}
+
+fn at_least_a_millisecond(timeout: Duration) -> Duration {
+    timeout.max(Duration::from_millis(1))
+}
+
+impl FrameReader {
+    /// Waits at most `timeout` for the next frame to start (and as long again
+    /// between its parts).
+    pub fn recv(&mut self, timeout: Duration) -> Result<Frame, WireError> {
+        self.stream.get_ref().set_read_timeout(Some(at_least_a_millisecond(timeout)))?;
+        read_frame(&mut self.stream, self.body_limit)
+    }
+}
+
+impl FrameWriter {
+    /// Sends a frame; a peer that takes nothing for `timeout` fails it.
+    pub fn send(&mut self, kind: FrameKind, meta: &[u8], body: &[u8], timeout: Duration) -> Result<(), WireError> {
+        self.stream.set_write_timeout(Some(at_least_a_millisecond(timeout)))?;
+        write_frame(&mut self.stream, kind, meta, body)
+    }
+
+    /// Sends bytes that need not be a frame (to test peers against garbage).
+    pub fn send_raw(&mut self, data: &[u8], timeout: Duration) -> Result<(), WireError> {
+        use std::io::Write;
+        self.stream.set_write_timeout(Some(at_least_a_millisecond(timeout)))?;
+        self.stream.write_all(data)?;
+        Ok(())
+    }
+
+    /// Tells the peer nothing more will be sent.
+    pub fn close(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+#[path = "unix_tests.rs"]
+mod tests;

@@ -1,0 +1,44 @@
+use std::thread;
+use std::time::Duration;
+
+use super::*;
+use crate::transport::codec::{FrameKind, encode_u64_meta};
+
+fn socket_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("fp-unix-{}-{name}.sock", std::process::id()))
+}
+
+#[test]
+fn frames_cross_a_socket_both_ways() {
+    let path = socket_path("echo");
+    let _ = std::fs::remove_file(&path);
+    let listener = Listener::bind(&path).unwrap();
+    let server = thread::spawn(move || {
+        let stream = listener.accept(Duration::from_secs(10)).unwrap().expect("a client");
+        let (mut reader, mut writer) = split(stream, 1 << 20).unwrap();
+        let frame = reader.recv(Duration::from_secs(10)).unwrap();
+        writer.send(frame.kind, &frame.meta, frame.body.as_slice(), Duration::from_secs(10)).unwrap();
+    });
+    let stream = connect(&path, Duration::from_secs(10)).unwrap();
+    let (mut reader, mut writer) = split(stream, 1 << 20).unwrap();
+    let body = vec![7u8; 100_000];
+    writer.send(FrameKind::Body, &encode_u64_meta(5), &body, Duration::from_secs(10)).unwrap();
+    let echoed = reader.recv(Duration::from_secs(10)).unwrap();
+    assert_eq!((echoed.kind, echoed.meta, echoed.body.as_slice()), (FrameKind::Body, encode_u64_meta(5), &body[..]));
+    server.join().unwrap();
+    assert!(matches!(reader.recv(Duration::from_secs(10)), Err(WireError::Closed)));
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn waiting_is_bounded() {
+    let path = socket_path("idle");
+    let _ = std::fs::remove_file(&path);
+    let listener = Listener::bind(&path).unwrap();
+    assert!(listener.accept(Duration::from_millis(20)).unwrap().is_none());
+    let _client = connect(&path, Duration::from_secs(10)).unwrap();
+    let stream = listener.accept(Duration::from_secs(10)).unwrap().unwrap();
+    let (mut reader, _writer) = split(stream, 1 << 20).unwrap();
+    assert!(matches!(reader.recv(Duration::from_millis(20)), Err(WireError::TimedOut)));
+    std::fs::remove_file(&path).unwrap();
+}

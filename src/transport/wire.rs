@@ -1,0 +1,118 @@
+//! Whole frames to and from any byte stream (`Read`/`Write`), so the same code
+//! serves sockets and in-memory tests.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+
+use arrow_buffer::{Buffer, MutableBuffer};
+
+use super::codec::{BODY_ALIGNMENT, CodecError, FrameHeader, FrameKind, HEADER_LEN};
+
+/// One frame: its kind, its metadata and its 64-byte aligned body.
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: FrameKind,
+    pub meta: Vec<u8>,
+    pub body: Buffer,
+}
+
+impl Frame {
+    pub fn new(kind: FrameKind, meta: Vec<u8>) -> Self {
+        Self { kind, meta, body: Buffer::from_vec(Vec::<u8>::new()) }
+    }
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug)]
+pub enum WireError {
+    /// The peer closed the stream between frames.
+    Closed,
+    /// No byte arrived (or could be sent) before the deadline.
+    TimedOut,
+    Codec(CodecError),
+    Io(io::Error),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => write!(f, "the peer closed the connection"),
+            Self::TimedOut => write!(f, "deadline passed waiting on the connection"),
+            Self::Codec(e) => write!(f, "{e}"),
+            Self::Io(e) => write!(f, "connection failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+impl From<CodecError> for WireError {
+    fn from(e: CodecError) -> Self {
+        Self::Codec(e)
+    }
+}
+
+impl From<io::Error> for WireError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Self::TimedOut,
+            io::ErrorKind::UnexpectedEof => Self::Codec(CodecError::Truncated("frame")),
+            _ => Self::Io(e),
+        }
+    }
+}
+
+/// Reads one frame; `Closed` only when the stream ends exactly between frames.
+pub fn read_frame(reader: &mut impl Read, body_limit: u64) -> Result<Frame, WireError> {
+    let mut header_bytes = [0u8; HEADER_LEN];
+    let first = loop {
+        match reader.read(&mut header_bytes) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if first == 0 {
+        return Err(WireError::Closed);
+    }
+    reader.read_exact(&mut header_bytes[first..])?;
+    let header = FrameHeader::decode(&header_bytes, body_limit)?;
+    let mut meta = vec![0u8; header.meta_len as usize];
+    reader.read_exact(&mut meta)?;
+    let mut padding = [0u8; BODY_ALIGNMENT];
+    reader.read_exact(&mut padding[..header.padding_len()])?;
+    let body_len = usize::try_from(header.body_len).map_err(|_| CodecError::Invalid("body too large".into()))?;
+    // MutableBuffer allocates 64-byte aligned memory: Arrow arrays decoded from
+    // it point into it instead of copying.
+    let mut body = MutableBuffer::from_len_zeroed(body_len);
+    reader.read_exact(body.as_slice_mut())?;
+    Ok(Frame { kind: header.kind, meta, body: body.into() })
+}
+
+/// Writes one frame: header, metadata and padding in one write, then the body.
+pub fn write_frame(writer: &mut impl Write, kind: FrameKind, meta: &[u8], body: &[u8]) -> Result<(), WireError> {
+    let meta_len = u32::try_from(meta.len()).map_err(|_| CodecError::MetaTooLarge(u32::MAX))?;
+    let header = FrameHeader { kind, meta_len, body_len: body.len() as u64 };
+    let mut prefix = Vec::with_capacity(HEADER_LEN + meta.len() + BODY_ALIGNMENT);
+    prefix.extend_from_slice(&header.encode());
+    prefix.extend_from_slice(meta);
+    prefix.resize(prefix.len() + header.padding_len(), 0);
+    // One gathered write for the prefix and the body: two writes would let
+    // the reader wake up for the prefix alone and then wait for the body.
+    write_all_gathered(writer, &mut [IoSlice::new(&prefix), IoSlice::new(body)])?;
+    writer.flush()?;
+    Ok(())
+}
+
+fn write_all_gathered(writer: &mut impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match writer.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

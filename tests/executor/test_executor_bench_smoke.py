@@ -1,0 +1,29 @@
+"""The executor benchmark still runs end to end in its quick mode and reports
+every measure. It judges no timing: a benchmark is not a test."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent.parent
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_quick_run_reports_every_measure(tmp_path):
+    out = tmp_path / "executor.json"
+    command = [sys.executable, "-m", "benchmarks.executor", "--quick", "--json", str(out)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert {
+        "executor_vs_raw",
+        "round_trip_1000_rows_p50_us",
+        "row_wise_plus_one_rows_per_s",
+        "scaling_2_vs_1_workers",
+        "control_plain_processes_2_vs_1",
+    } <= set(results)
+    assert all(value is None or value > 0 for value in results.values())
+    assert "executor_vs_raw" in done.stdout

@@ -1,0 +1,170 @@
+"""Every evaluation kind, through a real service, against the same function
+run in plain Python; return types converted and checked as Spark does."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import flightpickle.executor as executor
+
+pytestmark = pytest.mark.timeout(120)
+
+OFFSET = 7
+
+
+def batches(count=3, rows=5):
+    return [
+        pa.record_batch(
+            {
+                "x": pa.array([i * rows + j for j in range(rows)], pa.int64()),
+                "s": pa.array([f"k{(i + j) % 2}" for j in range(rows)]),
+            }
+        )
+        for i in range(count)
+    ]
+
+
+def column(results, name="result"):
+    return [value for batch in results for value in batch.column(name).to_pylist()]
+
+
+def test_scalar_row_matches_plain_python_with_a_closure(service):
+    def shout(x, s):
+        return f"{s}:{x + OFFSET}"
+
+    client = executor.connect(service.uri, timeout=30)
+    results = list(client.map(shout, batches(), return_type=pa.string()))
+    expected = [shout(x, s) for b in batches() for x, s in zip(b["x"].to_pylist(), b["s"].to_pylist())]
+    assert column(results) == expected
+    assert [b.num_rows for b in results] == [5, 5, 5]
+
+
+def test_scalar_pandas_matches_plain_python(service):
+    def scaled(x, s):
+        return x * 2 + s.str.len()
+
+    client = executor.connect(service.uri, timeout=30)
+    results = list(client.map(scaled, batches(), kind="scalar_pandas", return_type=pa.int64()))
+    expected = [v for b in batches() for v in scaled(b["x"].to_pandas(), b["s"].to_pandas()).tolist()]
+    assert column(results) == expected
+
+
+def test_map_arrow_matches_plain_python(service):
+    def evens(iterator):
+        for batch in iterator:
+            keep = pa.array([v % 2 == 0 for v in batch["x"].to_pylist()])
+            yield batch.filter(keep).select(["x"])
+
+    schema = pa.schema([("x", pa.int64())])
+    client = executor.connect(service.uri, timeout=30)
+    results = list(client.map(evens, batches(), kind="map_arrow", schema=schema))
+    assert column(results, "x") == [v for b in evens(iter(batches())) for v in b["x"].to_pylist()]
+
+
+def test_map_pandas_may_change_the_number_of_batches_and_rows(service):
+    def doubled_once(frames):
+        everything = pd.concat(list(frames))
+        yield pd.concat([everything, everything])[["s", "x"]]
+
+    schema = pa.schema([("x", pa.int64()), ("s", pa.string())])
+    client = executor.connect(service.uri, timeout=30)
+    results = list(client.map(doubled_once, batches(), kind="map_pandas", schema=schema))
+    assert len(results) == 1
+    assert results[0].schema == schema
+    assert column(results, "x") == list(range(15)) * 2
+
+
+def test_grouped_map_pandas_gets_whole_groups_with_or_without_the_key(service):
+    schema = pa.schema([("s", pa.string()), ("total", pa.int64())])
+
+    def total(frame):
+        return pd.DataFrame({"s": [frame["s"].iloc[0]], "total": [frame["x"].sum()]})
+
+    def total_by_key(key, frame):
+        return pd.DataFrame({"s": [key[0]], "total": [frame["x"].sum()]})
+
+    client = executor.connect(service.uri, timeout=30)
+    table = pa.Table.from_batches(batches()).to_pandas()
+    expected = table.groupby("s")["x"].sum().to_dict()
+    for func in (total, total_by_key):
+        results = list(client.map(func, batches(), kind="grouped_map_pandas", group_by=["s"], schema=schema))
+        assert dict(zip(column(results, "s"), column(results, "total"))) == expected
+
+
+def test_results_are_converted_to_the_return_type(service):
+    client = executor.connect(service.uri, timeout=30)
+    results = list(client.map(lambda x, s: x, batches(1), return_type=pa.float64()))
+    assert results[0].schema.field(0).type == pa.float64()
+    assert column(results) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "func", "options", "message"),
+    [
+        ("scalar_row", lambda x, s: s, {"return_type": pa.int64()}, "cannot be converted to int64"),
+        ("scalar_pandas", lambda x, s: x.head(2), {"return_type": pa.int64()}, "not the required length"),
+        ("map_pandas", lambda it: (f[["x"]] for f in it), {"schema": pa.schema([("y", pa.int64())])}, "Missing: y"),
+        ("map_arrow", lambda it: (f.to_pandas() for f in it), {"schema": pa.schema([("x", pa.int64())])}, "RecordBatch"),
+    ],
+)
+def test_results_that_do_not_fit_fail_the_stream(service, kind, func, options, message):
+    client = executor.connect(service.uri, timeout=30)
+    with pytest.raises(executor.UdfError, match=message):
+        list(client.map(func, batches(1), kind=kind, **options))
+
+
+def test_row_errors_are_reported_in_the_right_rows(service):
+    def picky(x, s):
+        if x in (0, 2, 7):
+            raise ValueError(f"no {x}")
+        return x
+
+    client = executor.connect(service.uri, timeout=30)
+    results = list(client.map(picky, batches(2), return_type=pa.int64(), row_errors=True))
+    assert column(results) == [None, 1, None, 3, 4, 5, 6, None, 8, 9]
+    errors = column(results, "error")
+    assert [i for i, e in enumerate(errors) if e] == [0, 2, 7]
+    assert errors[7] == "ValueError: no 7"
+
+
+def test_many_batches_with_a_small_window_come_back_in_order(start_service):
+    service = start_service(1)
+    client = executor.connect(service.uri, timeout=30, window=2)
+    many = [pa.record_batch({"x": pa.array([i], pa.int64())}) for i in range(300)]
+    results = list(client.map(lambda x: -x, many, return_type=pa.int64()))
+    assert column(results) == [-i for i in range(300)]
+
+
+def test_large_batches_cross_both_ways(service):
+    rows = 500_000
+    big = pa.record_batch({"x": pa.array(range(rows), pa.int64()), "s": pa.array(["abc"] * rows)})
+    client = executor.connect(service.uri, timeout=60)
+    results = list(client.map(lambda it: it, [big, big], kind="map_arrow", schema=big.schema))
+    assert [r.equals(big) for r in results] == [True, True]
+
+
+def test_an_empty_input_runs_nothing(service):
+    client = executor.connect(service.uri, timeout=30)
+    assert list(client.map(lambda x: x, [], return_type=pa.int64())) == []
+
+
+def test_the_client_refuses_incomplete_requests(service):
+    client = executor.connect(service.uri, timeout=30)
+    with pytest.raises(ValueError, match="return_type"):
+        client.map(lambda x: x, batches(1))
+    with pytest.raises(ValueError, match="unknown kind"):
+        client.map(lambda x: x, batches(1), kind="scalar_python")
+    with pytest.raises(ValueError, match="unix://"):
+        executor.connect("grpc://127.0.0.1:1")
+
+
+def test_abandoning_a_stream_frees_the_worker_for_the_next(service):
+    client = executor.connect(service.uri, timeout=30, window=2)
+    endless = (pa.record_batch({"x": pa.array([i], pa.int64())}) for i in range(10**9))
+    results = client.map(lambda x: x, endless, return_type=pa.int64())
+    assert next(results).column(0).to_pylist() == [0]
+    results.close()
+    # The single worker is free again: the next stream is served.
+    assert column(client.map(lambda x, s: x + 1, batches(1), return_type=pa.int64())) == [1, 2, 3, 4, 5]
