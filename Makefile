@@ -62,11 +62,15 @@ $(STAMPS)/requirements: python/requirements-dev.txt
 
 python: $(STAMPS)/extension
 # The install is editable: Python files are read from python/flightpickle, so
-# only Rust or packaging changes need a rebuild.
-$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES)
+# only Rust or packaging changes need a rebuild. An editable install leaves out
+# the wheel's auto-enabling .pth file, so it is copied beside the venv's own
+# (its name sorts after flightpickle.pth, which puts python/ on sys.path).
+AUTOENABLE_PTH := python/flightpickle_autoenable.pth
+$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES) $(AUTOENABLE_PTH)
 	@$(call timed,python: build the flightpickle extension (maturin develop --release),\
 	  cd python && VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
 	    maturin develop --release --quiet --target-dir $(MATURIN_TARGET))
+	@cp $(AUTOENABLE_PTH) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
 jar: $(JAR)
@@ -101,7 +105,7 @@ test-python: setup
 # tests/fuzz/corpus stay untouched); a crash fails the run and leaves its input
 # in tests/fuzz/artifacts. `make test-fuzz FUZZ_SECONDS=3600` for a long run.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := envelope_open pickle_inspect
+FUZZ_TARGETS := envelope_open pickle_inspect command_inspect
 CARGO_FUZZ_VERSION := 0.13.2
 test-fuzz:
 	@$(call timed,test: fuzz $(FUZZ_TARGETS) for $(FUZZ_SECONDS)s each,\

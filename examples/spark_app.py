@@ -94,8 +94,9 @@ def wait_for_executors(spark, count, timeout=180):
 
 
 def main():
+    # No flightpickle.spark.enable(spark) here: the plugin turns flightpickle on in this
+    # driver's Python when the SparkContext starts.
     spark = SparkSession.builder.appName("flightpickle-demo").getOrCreate()
-    flightpickle.spark.enable(spark)
     wait_for_executors(spark, EXECUTORS)
 
     df = spark.range(0, ROWS, numPartitions=PARTITIONS).select(
@@ -119,6 +120,7 @@ def main():
     print(f"rows checked against local results: {len(results)}, "
           f"{'all match' if results == expected else 'MISMATCH'}")
     print(f"computed by executor JVMs: {', '.join(executors)}")
+    print(f"flightpickle enabled by the plugin: {flightpickle.spark.is_enabled()}")
     print(f"UDF commands pickled by flightpickle {flightpickle.__version__}: "
           f"{stats.commands} ({stats.payload_bytes} bytes)")
     print("native core loaded by the plugin in: "
@@ -126,7 +128,8 @@ def main():
     spark.stop()
 
     ok = (
-        results == expected
+        flightpickle.spark.is_enabled()
+        and results == expected
         and len(executors) == EXECUTORS
         and "driver" not in executors
         and stats.commands >= 4

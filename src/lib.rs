@@ -3,6 +3,7 @@
 //! It knows neither Python nor the JVM: the fronts in `python/` and `jvm/native/`
 //! translate their own types to and from what is here.
 
+pub mod command;
 pub mod envelope;
 pub mod pickle;
 #[cfg(feature = "transport")]

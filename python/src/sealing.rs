@@ -32,20 +32,7 @@ fn python_version((name, major, minor): PythonTriple<'_>) -> PythonVersion {
 }
 
 fn refusal(error: EnvelopeError) -> PyErr {
-    let kind = match &error {
-        EnvelopeError::NotSealed => "not_sealed",
-        EnvelopeError::Truncated { .. } => "truncated",
-        EnvelopeError::TrailingBytes { .. } | EnvelopeError::Malformed(_) => "malformed",
-        EnvelopeError::UnknownFormatVersion(_) => "unknown_format_version",
-        EnvelopeError::TooLarge { .. } => "too_large",
-        EnvelopeError::SignatureMissing => "signature_missing",
-        EnvelopeError::UnknownKey(_) => "unknown_key",
-        EnvelopeError::BadSignature { .. } => "bad_signature",
-        EnvelopeError::PythonMismatch { .. } => "python_mismatch",
-        EnvelopeError::Decompression(_) => "decompression",
-        EnvelopeError::DigestMismatch => "digest_mismatch",
-        EnvelopeError::InvalidSealRequest(_) => "invalid_request",
-    };
+    let kind = error.kind();
     EnvelopeRefusal::new_err((kind, error.to_string()))
 }
 

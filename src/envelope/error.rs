@@ -97,4 +97,24 @@ impl fmt::Display for EnvelopeError {
     }
 }
 
+impl EnvelopeError {
+    /// A stable name for the kind of refusal, for the fronts' exception classes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotSealed => "not_sealed",
+            Self::Truncated { .. } => "truncated",
+            Self::TrailingBytes { .. } | Self::Malformed(_) => "malformed",
+            Self::UnknownFormatVersion(_) => "unknown_format_version",
+            Self::TooLarge { .. } => "too_large",
+            Self::SignatureMissing => "signature_missing",
+            Self::UnknownKey(_) => "unknown_key",
+            Self::BadSignature { .. } => "bad_signature",
+            Self::PythonMismatch { .. } => "python_mismatch",
+            Self::Decompression(_) => "decompression",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::InvalidSealRequest(_) => "invalid_request",
+        }
+    }
+}
+
 impl std::error::Error for EnvelopeError {}

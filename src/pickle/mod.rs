@@ -4,9 +4,11 @@
 
 mod inspect;
 mod opcodes;
+mod sealed_call;
 
 pub use inspect::{ByValueItem, ByValueKind, GlobalName, Inspection, inspect};
 pub use opcodes::DecodeError;
+pub use sealed_call::{LOAD_SEALED_MODULE, LOAD_SEALED_NAME, sealed_frame};
 
 #[cfg(test)]
 mod tests;

@@ -191,3 +191,74 @@ fn repeated_state_does_not_inflate_sizes() {
         found.by_value
     );
 }
+
+/// `load_sealed(frame)` (or `load_sealed(frame, cache)`) as Python's pickle
+/// writes it at protocol 5.
+fn load_sealed_call(module: &str, frame: &[u8], cache: Option<bool>) -> Vec<u8> {
+    let mut pickle = vec![0x80, 5];
+    for text in [module, "load_sealed"] {
+        pickle.extend([0x8c, text.len() as u8]);
+        pickle.extend(text.as_bytes());
+        pickle.push(0x94);
+    }
+    pickle.extend([0x93, 0x94]);
+    pickle.push(b'B');
+    pickle.extend((frame.len() as u32).to_le_bytes());
+    pickle.extend(frame);
+    pickle.push(0x94);
+    match cache {
+        None => pickle.push(0x85),
+        Some(flag) => pickle.extend([if flag { 0x88 } else { 0x89 }, 0x86]),
+    }
+    pickle.extend([0x94, b'R', 0x94, b'.']);
+    pickle
+}
+
+#[test]
+fn a_load_sealed_call_gives_its_frame() {
+    let frame = b"\x89FPK any bytes at all";
+    let call = load_sealed_call("flightpickle.sealing", frame, None);
+    assert_eq!(sealed_frame(&call).unwrap(), Some(&frame[..]));
+    let uncached = load_sealed_call("flightpickle.sealing", frame, Some(false));
+    assert_eq!(sealed_frame(&uncached).unwrap(), Some(&frame[..]));
+}
+
+#[test]
+fn a_protocol_0_global_load_sealed_call_gives_its_frame() {
+    let mut pickle = b"cflightpickle.sealing\nload_sealed\nC\x03abc\x85R.".to_vec();
+    assert_eq!(sealed_frame(&pickle).unwrap(), Some(&b"abc"[..]));
+    pickle[1] = b'g'; // another module
+    assert_eq!(sealed_frame(&pickle).unwrap(), None);
+}
+
+#[test]
+fn pickles_that_do_more_than_open_a_frame_are_not_sealed_calls() {
+    // Another callee with the same shape.
+    assert_eq!(sealed_frame(&load_sealed_call("os.sealing", b"x", None)).unwrap(), None);
+    // A sealed call nested inside something else: the outer call could do anything.
+    let inner = load_sealed_call("flightpickle.sealing", b"x", None);
+    let mut nested = b"cos\nsystem\n".to_vec();
+    nested.extend(&inner[2..inner.len() - 1]);
+    nested.extend([0x85, b'R', b'.']);
+    assert_eq!(sealed_frame(&nested).unwrap(), None);
+    // Two arguments besides the flag, or text instead of bytes.
+    assert_eq!(
+        sealed_frame(b"cflightpickle.sealing\nload_sealed\nC\x01aC\x01b\x86R.").unwrap(),
+        None
+    );
+    assert_eq!(
+        sealed_frame(b"cflightpickle.sealing\nload_sealed\n\x8c\x01a\x85R.").unwrap(),
+        None
+    );
+    // A plain pickle, and the classic hostile one.
+    assert_eq!(sealed_frame(&fixture("closure.native")).unwrap(), None);
+    assert_eq!(sealed_frame(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap(), None);
+}
+
+#[test]
+fn a_truncated_sealed_call_is_an_error_not_a_frame() {
+    let call = load_sealed_call("flightpickle.sealing", b"frame", None);
+    for end in 0..call.len() {
+        assert!(sealed_frame(&call[..end]).is_err(), "cut at {end}");
+    }
+}

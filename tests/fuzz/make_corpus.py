@@ -11,6 +11,7 @@ import pathlib
 import pickle
 
 import flightpickle
+import flightpickle.sealing
 
 CORPUS = pathlib.Path(__file__).parent / "corpus"
 KEY = "fuzzing key"  # the key the envelope_open target verifies with
@@ -47,3 +48,8 @@ for sample in SAMPLES:
     write("envelope_open", flightpickle.seal(sample, key=KEY))
     write("envelope_open", flightpickle.seal(sample, key=KEY, compress_threshold=0))
     write("envelope_open", flightpickle.seal(sample, compress_threshold=0))
+    # Spark commands as the driver hook writes them, sealed (signed or not) and plain.
+    write("command_inspect", pickle.dumps(flightpickle.sealing.embed(sample), protocol=5))
+    write("command_inspect", pickle.dumps(flightpickle.sealing.embed(sample, key=KEY), protocol=5))
+    write("command_inspect", pickle.dumps(flightpickle.sealing.embed(sample, cache=False), protocol=2))
+    write("command_inspect", flightpickle.dumps(sample, target="cloudpickle"))

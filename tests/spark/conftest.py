@@ -18,24 +18,44 @@ from support import plugin_jar
 EXECUTOR_WAIT_SECONDS = 180
 
 
+def shared_conf() -> dict[str, str]:
+    """Confs of every module's session."""
+    return {
+        "spark.master": MASTER,
+        "spark.jars": str(plugin_jar()),
+        "spark.plugins": PLUGIN,
+        "spark.executor.memory": "512m",
+        "spark.driver.extraJavaOptions": JVM_FAST_START,
+        "spark.executor.extraJavaOptions": JVM_FAST_START,
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+    }
+
+
+def launch_driver_jvm() -> None:
+    """Start the driver JVM, once per pytest process, with the shared confs only.
+
+    PySpark launches it with the first session's confs, which become JVM system
+    properties that every later SparkConf loads: one module's SPARK_CONF would
+    leak into the sessions of all the modules after it.
+    """
+    from pyspark import SparkConf, SparkContext
+
+    launch_conf = SparkConf(loadDefaults=False)
+    for key, value in shared_conf().items():
+        launch_conf.set(key, value)
+    SparkContext._ensure_initialized(conf=launch_conf)
+
+
 @pytest.fixture(scope="module")
 def spark(request):
     """The module's session; a module may add confs in a ``SPARK_CONF`` dict."""
     from pyspark.sql import SparkSession
 
     os.environ.update(spark_test_environment())
-    builder = (
-        SparkSession.builder.master(MASTER)
-        .appName(f"flightpickle-{request.module.__name__}")
-        .config("spark.jars", str(plugin_jar()))
-        .config("spark.plugins", PLUGIN)
-        .config("spark.executor.memory", "512m")
-        .config("spark.driver.extraJavaOptions", JVM_FAST_START)
-        .config("spark.executor.extraJavaOptions", JVM_FAST_START)
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-    )
-    for key, value in getattr(request.module, "SPARK_CONF", {}).items():
+    launch_driver_jvm()
+    builder = SparkSession.builder.appName(f"flightpickle-{request.module.__name__}")
+    for key, value in {**shared_conf(), **getattr(request.module, "SPARK_CONF", {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     try:

@@ -26,6 +26,7 @@ def test_make_demo_runs_the_udfs_on_two_executors():
     output = result.stdout
     assert result.returncode == 0, output[-3000:] + result.stderr[-3000:]
     assert "rows checked against local results: 1000, all match" in output
+    assert "flightpickle enabled by the plugin: True" in output
     assert re.search(r"computed by executor JVMs: 0, 1$", output, re.MULTILINE), output
     assert re.search(r"native core loaded by the plugin in: executor 0 \(.*\), executor 1 \(", output)
     assert "demo OK" in output

@@ -51,6 +51,9 @@ def results(tmp_path_factory):
         "spark.jars": str(plugin_jar()),
         "spark.plugins": PLUGIN,
         "spark.python.daemon.module": "flightpickle.spark.daemon",
+        # The stock pass needs PySpark's own pickling; the program enables flightpickle
+        # itself for its other passes, so the plugin must not do it at start.
+        "spark.flightpickle.python.enabled": "false",
         "spark.executor.memory": "512m",
         "spark.driver.extraJavaOptions": JVM_FAST_START,
         "spark.executor.extraJavaOptions": JVM_FAST_START,

@@ -19,6 +19,7 @@ A command travels in one of two forms:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import pickle
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 
 import flightpickle
 from flightpickle import _native, sealing
-from flightpickle.spark import _connect, _local_modules
+from flightpickle.spark import _connect, _local_modules, _plugin
 
 TARGET_CONF = "spark.flightpickle.target"
 PICKLE_BY_VALUE_CONF = "spark.flightpickle.pickleByValue"
@@ -54,6 +55,10 @@ class _Settings:
     target: str
     seal: bool
     pickle_local_modules: bool
+    # From the plugin jar: (key id, key) to sign commands with, which workers
+    # then require; and whether to keep large commands out of broadcasts.
+    signing_key: tuple[str, str] | None = None
+    inline_commands: bool = False
 
 
 _lock = threading.Lock()
@@ -86,17 +91,20 @@ def enable(
     (a Connect session exists, or ``SPARK_REMOTE`` is set): pass the Connect
     session, or enable after creating it.
     """
+    _enable(spark, target, seal, pickle_local_modules, _refuse_missing_module)
+
+
+def _enable(spark, target, seal, pickle_local_modules, missing_module) -> None:
+    """``enable``, with ``missing_module(name, error)`` deciding about a
+    ``pickleByValue`` module the driver cannot import."""
     global _original_prepare, _settings
     conf = _conf_reader(spark)
-    settings = _resolve_settings(conf, target, seal, pickle_local_modules)
+    settings = _with_plugin_settings(spark, _resolve_settings(conf, target, seal, pickle_local_modules))
     for name in _split_modules(conf(PICKLE_BY_VALUE_CONF)):
         try:
             pickle_by_value(name)
         except ImportError as error:
-            raise ImportError(
-                f"{PICKLE_BY_VALUE_CONF} names {name!r}, which the driver cannot import: {error}; "
-                "ship only modules the driver itself can import"
-            ) from error
+            missing_module(name, error)
     rdd_module = _rdd_module()
     with _lock:
         _settings = settings
@@ -105,6 +113,13 @@ def enable(
             rdd_module._prepare_for_python_RDD = _prepare_with_flightpickle
             _reset_counters()
         _connect.install(_dumps_connect_command)
+
+
+def _refuse_missing_module(name: str, error: ImportError) -> None:
+    raise ImportError(
+        f"{PICKLE_BY_VALUE_CONF} names {name!r}, which the driver cannot import: {error}; "
+        "ship only modules the driver itself can import"
+    ) from error
 
 
 def disable() -> None:
@@ -152,6 +167,16 @@ def _resolve_settings(conf, target, seal, pickle_local_modules) -> _Settings:
     return _Settings(target, seal, pickle_local_modules)
 
 
+def _with_plugin_settings(spark, settings: _Settings) -> _Settings:
+    # A Connect client has no py4j view of the server's JVM, hence no key from its plugin.
+    if spark is None or _connect.is_connect_session(spark):
+        return settings
+    plugin = _plugin.plugin_settings(getattr(spark, "sparkContext", spark))
+    if plugin.signing_key is not None and not settings.seal:
+        raise ValueError("the flightpickle plugin signs commands, which needs sealed commands (seal=True)")
+    return dataclasses.replace(settings, signing_key=plugin.signing_key, inline_commands=plugin.inline_commands)
+
+
 def _conf_reader(spark):
     """A function from conf key to value (or None), for a session, a context or nothing."""
     if spark is None:
@@ -186,17 +211,28 @@ def _prepare_with_flightpickle(sc, command):
     """Same contract as PySpark's ``_prepare_for_python_RDD``, other pickler.
 
     Large commands go through a broadcast, as in PySpark, so that tasks fetch
-    them once per executor instead of carrying them in every task.
+    them once per executor instead of carrying them in every task; not while
+    the plugin checks commands, since a broadcast's content is out of its reach.
+    With a signing key, the workers get it in their environment and require it.
     """
-    pickled = _dumps_command(command, _settings)
-    broadcast = len(pickled) > sc._jvm.PythonUtils.getBroadcastThreshold(sc._jsc)
+    settings = _settings
+    pickled = _dumps_command(command, settings)
+    threshold = sc._jvm.PythonUtils.getBroadcastThreshold(sc._jsc)
+    broadcast = not settings.inline_commands and len(pickled) > threshold
     if broadcast:
         # The broadcast object is PySpark's own; only the command needs flightpickle.
-        pickled = flightpickle.dumps(sc.broadcast(pickled), pickle.HIGHEST_PROTOCOL, target=_settings.target)
+        pickled = flightpickle.dumps(sc.broadcast(pickled), pickle.HIGHEST_PROTOCOL, target=settings.target)
     _count(len(pickled), broadcast)
     broadcast_vars = [b._jbroadcast for b in sc._pickled_broadcast_vars]
     sc._pickled_broadcast_vars.clear()
-    return pickled, broadcast_vars, sc.environment, sc._python_includes
+    return pickled, broadcast_vars, _worker_environment(sc.environment, settings), sc._python_includes
+
+
+def _worker_environment(environment: dict, settings: _Settings) -> dict:
+    if settings.signing_key is None:
+        return environment
+    key_id, key = settings.signing_key
+    return {**environment, sealing.KEY_ID_ENV: key_id, sealing.KEY_ENV: key}
 
 
 def _dumps_connect_command(command) -> bytes:
@@ -212,7 +248,7 @@ def _dumps_command(command, settings: _Settings) -> bytes:
     with shipping or contextlib.nullcontext():
         try:
             if settings.seal:
-                return _sealed_command(command)
+                return _sealed_command(command, settings.signing_key)
             return flightpickle.dumps(command, pickle.HIGHEST_PROTOCOL, target=settings.target)
         except pickle.PickleError:
             raise
@@ -222,17 +258,19 @@ def _dumps_command(command, settings: _Settings) -> bytes:
             ) from error
 
 
-def _sealed_command(command) -> bytes:
+def _sealed_command(command, signing_key: tuple[str, str] | None = None) -> bytes:
     """A small pickle calling ``load_sealed`` on the sealed command.
 
     The Rust inspector tells, without running anything, whether the command
     holds per-task state; only commands without any are cached on workers.
+    Without ``signing_key`` the environment's key, if any, signs.
     """
     protocol = pickle.HIGHEST_PROTOCOL
     pickled = flightpickle.dumps(command, protocol, target="native")
     calls = {name for name, _ in _native.inspect_pickle(pickled)["calls"]}
     cacheable = not (calls & _PER_TASK_RECONSTRUCTORS)
-    frame = sealing.seal_pickled(pickled, protocol=protocol, target="native")
+    key_id, key = signing_key or (None, None)
+    frame = sealing.seal_pickled(pickled, protocol=protocol, target="native", key=key, key_id=key_id)
     return pickle.dumps(sealing.Sealed(frame, cacheable), protocol=protocol)
 
 

@@ -9,12 +9,19 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|frame: &[u8]| {
     let _ = envelope::parse(frame);
-    let lenient = OpenOptions { max_payload_len: 1 << 20, ..OpenOptions::default() };
+    let lenient = OpenOptions {
+        max_payload_len: 1 << 20,
+        ..OpenOptions::default()
+    };
     let _ = envelope::open(frame, &lenient);
     let strict = OpenOptions {
         keys: HashMap::from([("default", &b"fuzzing key"[..])]),
         require_signature: true,
-        expected_python: Some(PythonVersion { implementation: PythonImplementation::CPython, major: 3, minor: 11 }),
+        expected_python: Some(PythonVersion {
+            implementation: PythonImplementation::CPython,
+            major: 3,
+            minor: 11,
+        }),
         max_payload_len: 1 << 20,
     };
     if let Ok(opened) = envelope::open(frame, &strict) {

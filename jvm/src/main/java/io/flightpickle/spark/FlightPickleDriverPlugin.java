@@ -1,7 +1,10 @@
 package io.flightpickle.spark;
 
+import com.codahale.metrics.Gauge;
 import io.flightpickle.BuildInfo;
 import io.flightpickle.NativeCore;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.apache.spark.SparkContext;
 import org.apache.spark.api.plugin.DriverPlugin;
@@ -9,25 +12,46 @@ import org.apache.spark.api.plugin.PluginContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The driver side: loads the native core and collects what the executors report. */
+/**
+ * The driver side: loads the native core, validates the {@code spark.flightpickle.*} confs, sets
+ * what flightpickle needs (the daemon module, the Python switch, the SQL extension), registers the
+ * command metrics, and collects what the executors report.
+ */
 final class FlightPickleDriverPlugin implements DriverPlugin {
 
     private static final Logger LOG = LoggerFactory.getLogger(FlightPickleDriverPlugin.class);
 
     private final ExecutorReports reports;
+    private DriverState state;
 
     FlightPickleDriverPlugin(ExecutorReports reports) {
         this.reports = reports;
     }
 
+    /**
+     * Throws for invalid confs or a native core of another version, which fails the
+     * SparkContext's start with that message.
+     */
     @Override
     public Map<String, String> init(SparkContext sparkContext, PluginContext context) {
         String coreVersion = NativeCore.loadMatchingVersion();
+        // Outside Spark (unit tests) there is no SparkContext; its conf is then empty.
+        SettableConf conf = sparkContext == null ? SettableConf.of(new HashMap<>()) : SettableConf.of(sparkContext.conf());
+        state = DriverState.start(conf.all());
+        List<String> set = DriverSetup.apply(conf, state.conf);
         // A previous SparkContext in this JVM that never shut its plugins down must not leave
         // its executors behind in this one's reports.
         reports.clear();
-        LOG.info("flightpickle {}: native core {} loaded in the driver", BuildInfo.version(), coreVersion);
+        LOG.info("flightpickle {}: native core {} loaded in the driver; set {}; command checks {}",
+                BuildInfo.version(), coreVersion, set.isEmpty() ? "nothing" : String.join(", ", set),
+                describeChecks(state.conf));
         return Map.of();
+    }
+
+    @Override
+    public void registerMetrics(String appId, PluginContext context) {
+        state.check.metrics().registerIn(context.metricRegistry());
+        context.metricRegistry().register("nativeCore.loaded", (Gauge<Integer>) () -> 1);
     }
 
     /**
@@ -60,5 +84,15 @@ final class FlightPickleDriverPlugin implements DriverPlugin {
     @Override
     public void shutdown() {
         reports.clear();
+        DriverState.stop();
+    }
+
+    private static String describeChecks(FlightPickleConf conf) {
+        if (!conf.checksCommands()) {
+            return "off";
+        }
+        String signed = conf.requireSigned() ? "signed commands required" : "";
+        String modules = conf.allowedModules().map(list -> "modules allowed: " + String.join(",", list)).orElse("");
+        return String.join("; ", List.of(signed, modules).stream().filter(s -> !s.isEmpty()).toList());
     }
 }

@@ -10,7 +10,10 @@ import org.apache.spark.api.plugin.SparkPlugin;
  * {@code --jars flightpickle-spark.jar --conf spark.plugins=io.flightpickle.spark.FlightPicklePlugin}.
  *
  * <p>It loads the flightpickle native core into the driver and every executor JVM, and fails
- * their start if the core is not of the jar's version.
+ * their start if the core is not of the jar's version. On the driver it validates the
+ * {@code spark.flightpickle.*} confs, turns flightpickle on in the driver's Python and the
+ * executors' Python daemon, and installs the SQL extension whose check rule applies the command
+ * policy ({@code requireSigned}, {@code allowedModules}) to every Python UDF at analysis.
  */
 public final class FlightPicklePlugin implements SparkPlugin {
 
@@ -35,5 +38,16 @@ public final class FlightPicklePlugin implements SparkPlugin {
      */
     public static Map<String, String> nativeCoreReports() {
         return REPORTS.descriptions();
+    }
+
+    /**
+     * For the driver's Python: the key id and key to sign UDF commands with, or null when the
+     * running application does not sign them. The key is derived from a secret in the driver's
+     * conf (see {@code CommandSigning}) and handed over here rather than through a conf, so it
+     * never shows in the UI or the event log.
+     */
+    public static String[] commandSigningKey() {
+        DriverState state = DriverState.current();
+        return state == null ? null : state.signingKeyForPython();
     }
 }

@@ -24,6 +24,7 @@ final class FakePluginContext implements PluginContext {
     private final String executorId;
     private final DriverPlugin driver;
     final List<Object> replies = new ArrayList<>();
+    final MetricRegistry metrics = new MetricRegistry();
 
     FakePluginContext(String executorId, DriverPlugin driver) {
         this.executorId = executorId;
@@ -54,7 +55,7 @@ final class FakePluginContext implements PluginContext {
 
     @Override
     public MetricRegistry metricRegistry() {
-        return new MetricRegistry();
+        return metrics;
     }
 
     @Override

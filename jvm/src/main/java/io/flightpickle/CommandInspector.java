@@ -1,0 +1,35 @@
+package io.flightpickle;
+
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Reads a Spark UDF command (the bytes of a {@code PythonFunction}) in the native core, without
+ * running it. flightpickle's driver hook sends a sealed command: an ordinary pickle that only
+ * calls {@code flightpickle.sealing.load_sealed} on a sealed frame. Its frame is verified and the
+ * pickle inside inspected. Any other command is inspected as the plain pickle it is.
+ */
+public final class CommandInspector {
+
+    /**
+     * @param sealed the verified header of a sealed command's frame; empty for a plain command
+     * @param imports what the pickle that finally gets unpickled imports and calls
+     */
+    public record Inspection(Optional<EnvelopeHeader> sealed, PickleImports imports) {}
+
+    private CommandInspector() {}
+
+    /**
+     * @param key verifies a sealed command's signature; null for none
+     * @param requireSignature refuse a sealed command that is not signed with {@code key}
+     * @throws NativeException when the frame is refused or a pickle is unreadable
+     */
+    public static Inspection inspect(byte[] command, SigningKey key, boolean requireSignature) {
+        Objects.requireNonNull(command, "command");
+        String[] entries = key == null
+                ? Native.inspectCommand(command, null, null, requireSignature)
+                : Native.inspectCommand(command, key.idBytes(), key.secret(), requireSignature);
+        NativeEntries read = NativeEntries.read(entries);
+        return new Inspection(read.header(), read.imports());
+    }
+}

@@ -1,0 +1,25 @@
+package io.flightpickle.spark;
+
+import com.codahale.metrics.Counter;
+import com.codahale.metrics.Gauge;
+import com.codahale.metrics.MetricRegistry;
+
+/**
+ * The executor side's metrics, under {@code plugin.io.flightpickle.spark.FlightPicklePlugin.*} in
+ * each executor's metrics system: that the native core is loaded (and how long that took), and
+ * the executor's tasks as the plugin saw them.
+ */
+final class ExecutorMetrics {
+
+    final Counter tasksStarted = new Counter();
+    final Counter tasksSucceeded = new Counter();
+    final Counter tasksFailed = new Counter();
+
+    void registerIn(MetricRegistry registry, long nativeLoadMillis) {
+        registry.register("nativeCore.loaded", (Gauge<Integer>) () -> 1);
+        registry.register("nativeCore.loadMillis", (Gauge<Long>) () -> nativeLoadMillis);
+        registry.register("tasks.started", tasksStarted);
+        registry.register("tasks.succeeded", tasksSucceeded);
+        registry.register("tasks.failed", tasksFailed);
+    }
+}

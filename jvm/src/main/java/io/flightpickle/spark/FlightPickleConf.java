@@ -1,0 +1,157 @@
+package io.flightpickle.spark;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * The {@code spark.flightpickle.*} confs, read and validated in one place. Invalid values fail the
+ * driver's start with a message that names the conf and says what it accepts, instead of a UDF
+ * failing later in a way that hides the cause.
+ *
+ * @param pythonEnabled the driver's Python pickles commands with flightpickle without any code in
+ *     the application (the plugin turns this on unless the user set it)
+ * @param target the wire target of the driver's Python: {@code native} or {@code pyspark}
+ * @param requireSigned refuse, at analysis, Python UDF commands that are not sealed and signed
+ * @param allowedModules refuse commands that import modules outside these; empty for no check
+ * @param signingSecretConfigured {@link #SIGNING_SECRET} is set, so commands are signed with a key
+ *     derived from it
+ */
+public record FlightPickleConf(
+        boolean pythonEnabled,
+        String target,
+        boolean requireSigned,
+        Optional<List<String>> allowedModules,
+        boolean signingSecretConfigured) {
+
+    static final String PREFIX = "spark.flightpickle.";
+    public static final String PYTHON_ENABLED = PREFIX + "python.enabled";
+    public static final String TARGET = PREFIX + "target";
+    public static final String PICKLE_BY_VALUE = PREFIX + "pickleByValue";
+    public static final String PICKLE_LOCAL_MODULES = PREFIX + "pickleLocalModules";
+    public static final String REQUIRE_SIGNED = PREFIX + "requireSigned";
+    public static final String ALLOWED_MODULES = PREFIX + "allowedModules";
+    /** Contains "secret", so Spark's default spark.redaction.regex hides it in the UI and logs. */
+    public static final String SIGNING_SECRET = PREFIX + "signing.secret";
+
+    static final Set<String> KNOWN = new TreeSet<>(List.of(
+            PYTHON_ENABLED, TARGET, PICKLE_BY_VALUE, PICKLE_LOCAL_MODULES, REQUIRE_SIGNED, ALLOWED_MODULES,
+            SIGNING_SECRET));
+    static final List<String> TARGETS = List.of("native", "pyspark");
+    private static final Pattern MODULE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*");
+
+    /**
+     * Reads and validates every {@code spark.flightpickle.*} entry of {@code conf}.
+     *
+     * @throws IllegalArgumentException listing every invalid entry, each with what it accepts
+     */
+    public static FlightPickleConf from(Map<String, String> conf) {
+        List<String> problems = new ArrayList<>();
+        conf.keySet().stream()
+                .filter(key -> key.startsWith(PREFIX) && !KNOWN.contains(key))
+                .sorted()
+                .forEach(key -> problems.add(key + " is not a flightpickle conf" + suggestion(key)
+                        + "; the known ones are " + String.join(", ", KNOWN)));
+        boolean pythonEnabled = bool(conf, PYTHON_ENABLED, true, problems);
+        String target = conf.getOrDefault(TARGET, "native").trim();
+        if (!TARGETS.contains(target)) {
+            problems.add(TARGET + "=" + target + " is not a target; use one of " + String.join(", ", TARGETS));
+        }
+        modules(conf, PICKLE_BY_VALUE, problems);
+        bool(conf, PICKLE_LOCAL_MODULES, false, problems);
+        boolean requireSigned = bool(conf, REQUIRE_SIGNED, false, problems);
+        Optional<List<String>> allowed = conf.containsKey(ALLOWED_MODULES)
+                ? Optional.of(modules(conf, ALLOWED_MODULES, problems))
+                : Optional.empty();
+        boolean secretConfigured = conf.containsKey(SIGNING_SECRET);
+        if (secretConfigured && conf.get(SIGNING_SECRET).isEmpty()) {
+            problems.add(SIGNING_SECRET + " is empty; set a secret, or remove it to derive the key from"
+                    + " spark.authenticate.secret");
+        }
+        if ((requireSigned || secretConfigured) && target.equals("pyspark")) {
+            problems.add(TARGET + "=pyspark writes plain pickles, which cannot be signed; with "
+                    + REQUIRE_SIGNED + " or " + SIGNING_SECRET + " use the native target");
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("invalid flightpickle configuration:\n  - "
+                    + String.join("\n  - ", problems));
+        }
+        return new FlightPickleConf(pythonEnabled, target, requireSigned, allowed, secretConfigured);
+    }
+
+    /** Commands are signed when they must be, or when the user gave a secret to sign with. */
+    public boolean signsCommands() {
+        return requireSigned || signingSecretConfigured;
+    }
+
+    /** Some check at analysis is on. */
+    public boolean checksCommands() {
+        return requireSigned || allowedModules.isPresent();
+    }
+
+    private static boolean bool(Map<String, String> conf, String key, boolean fallback, List<String> problems) {
+        String value = conf.get(key);
+        if (value == null) {
+            return fallback;
+        }
+        switch (value.trim().toLowerCase(Locale.ROOT)) {
+            case "true":
+                return true;
+            case "false":
+                return false;
+            default:
+                problems.add(key + "=" + value + " is not a boolean; use true or false");
+                return fallback;
+        }
+    }
+
+    private static List<String> modules(Map<String, String> conf, String key, List<String> problems) {
+        String value = conf.getOrDefault(key, "");
+        List<String> names = Arrays.stream(value.split(","))
+                .map(String::trim)
+                .filter(name -> !name.isEmpty())
+                .collect(Collectors.toList());
+        for (String name : names) {
+            if (!MODULE_NAME.matcher(name).matches()) {
+                problems.add(key + " lists \"" + name + "\", which is not a Python module name"
+                        + " (dotted identifiers, comma-separated, e.g. numpy,my_package.helpers)");
+            }
+        }
+        return List.copyOf(names);
+    }
+
+    /** " (did you mean X?)" for a key one letter-case or a few letters away from a known one. */
+    private static String suggestion(String key) {
+        return KNOWN.stream()
+                .filter(known -> known.equalsIgnoreCase(key) || editDistance(known, key) <= 2)
+                .findFirst()
+                .map(known -> " (did you mean " + known + "?)")
+                .orElse("");
+    }
+
+    private static int editDistance(String a, String b) {
+        int[] previous = new int[b.length() + 1];
+        int[] current = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            previous[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            current[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                current[j] = Math.min(substitution, Math.min(previous[j], current[j - 1]) + 1);
+            }
+            int[] swap = previous;
+            previous = current;
+            current = swap;
+        }
+        return previous[b.length()];
+    }
+}

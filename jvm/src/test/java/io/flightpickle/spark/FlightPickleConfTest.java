@@ -1,0 +1,86 @@
+package io.flightpickle.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class FlightPickleConfTest {
+
+    @Test
+    void defaultsWhenNothingIsSet() {
+        FlightPickleConf conf = FlightPickleConf.from(Map.of("spark.app.name", "x"));
+        assertTrue(conf.pythonEnabled());
+        assertEquals("native", conf.target());
+        assertFalse(conf.requireSigned());
+        assertEquals(Optional.empty(), conf.allowedModules());
+        assertFalse(conf.checksCommands());
+        assertFalse(conf.signsCommands());
+    }
+
+    @Test
+    void readsEveryConf() {
+        FlightPickleConf conf = FlightPickleConf.from(Map.of(
+                "spark.flightpickle.python.enabled", "FALSE",
+                "spark.flightpickle.requireSigned", " true ",
+                "spark.flightpickle.allowedModules", "numpy, my_pkg.helpers,,pandas",
+                "spark.flightpickle.pickleByValue", "a.b",
+                "spark.flightpickle.pickleLocalModules", "true",
+                "spark.flightpickle.signing.secret", "s3cret"));
+        assertFalse(conf.pythonEnabled());
+        assertTrue(conf.requireSigned());
+        assertEquals(Optional.of(List.of("numpy", "my_pkg.helpers", "pandas")), conf.allowedModules());
+        assertTrue(conf.checksCommands());
+        assertTrue(conf.signsCommands());
+    }
+
+    @Test
+    void anEmptyAllowListAllowsOnlyWhatEveryCommandNeeds() {
+        FlightPickleConf conf = FlightPickleConf.from(Map.of("spark.flightpickle.allowedModules", ""));
+        assertEquals(Optional.of(List.of()), conf.allowedModules());
+        assertTrue(conf.checksCommands());
+    }
+
+    @Test
+    void everyInvalidEntryIsNamedWithWhatItAccepts() {
+        String message = invalid(Map.of(
+                "spark.flightpickle.requireSigned", "yes",
+                "spark.flightpickle.target", "cloudpickle",
+                "spark.flightpickle.allowedModules", "numpy,os/path",
+                "spark.flightpickle.pickleLocalModules", "1"));
+        assertTrue(message.contains("spark.flightpickle.requireSigned=yes is not a boolean; use true or false"), message);
+        assertTrue(message.contains("spark.flightpickle.target=cloudpickle is not a target; use one of native, pyspark"),
+                message);
+        assertTrue(message.contains("lists \"os/path\", which is not a Python module name"), message);
+        assertTrue(message.contains("spark.flightpickle.pickleLocalModules=1 is not a boolean"), message);
+    }
+
+    @Test
+    void unknownKeysAreRefusedWithASuggestion() {
+        String message = invalid(Map.of("spark.flightpickle.requiresigned", "true"));
+        assertTrue(message.contains("spark.flightpickle.requiresigned is not a flightpickle conf"
+                + " (did you mean spark.flightpickle.requireSigned?)"), message);
+        String unrelated = invalid(Map.of("spark.flightpickle.colour", "blue"));
+        assertTrue(unrelated.contains("the known ones are spark.flightpickle.allowedModules"), unrelated);
+        assertFalse(unrelated.contains("did you mean"), unrelated);
+    }
+
+    @Test
+    void signingNeedsTheNativeTarget() {
+        String message = invalid(Map.of(
+                "spark.flightpickle.requireSigned", "true", "spark.flightpickle.target", "pyspark"));
+        assertTrue(message.contains("target=pyspark writes plain pickles, which cannot be signed"), message);
+        assertTrue(invalid(Map.of("spark.flightpickle.signing.secret", "")).contains("signing.secret is empty"));
+    }
+
+    private static String invalid(Map<String, String> conf) {
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> FlightPickleConf.from(conf));
+        assertTrue(error.getMessage().startsWith("invalid flightpickle configuration:"), error.getMessage());
+        return error.getMessage();
+    }
+}
