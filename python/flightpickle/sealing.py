@@ -23,6 +23,7 @@ import pickle
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _native
@@ -45,6 +46,7 @@ __all__ = [
     "cache_info",
     "embed",
     "load_sealed",
+    "observe_cache",
     "read_header",
     "seal",
     "seal_pickled",
@@ -58,6 +60,7 @@ DEFAULT_COMPRESS_THRESHOLD = 64 * 1024
 DEFAULT_COMPRESSION_LEVEL = 3
 DEFAULT_MAX_SIZE = 1 << 30
 CACHE_SIZE = 128
+_MISSING = object()
 
 
 class SealedPayloadError(pickle.UnpicklingError):
@@ -258,6 +261,8 @@ _cache: OrderedDict[str, object] = OrderedDict()
 _cache_lock = threading.Lock()
 _cache_hits = 0
 _cache_misses = 0
+# Told the counts after each cached open; see ``observe_cache``.
+_cache_observer: Callable[[int, int], None] | None = None
 
 
 def load_sealed(frame: bytes, cache: bool = True):
@@ -273,17 +278,38 @@ def load_sealed(frame: bytes, cache: bool = True):
         return pickle.loads(pickled)
     digest = header["digest"]
     with _cache_lock:
-        if digest in _cache:
+        cached = _cache.get(digest, _MISSING)
+        if cached is not _MISSING:
             _cache.move_to_end(digest)
             _cache_hits += 1
-            return _cache[digest]
-        _cache_misses += 1
+        else:
+            _cache_misses += 1
+    if cached is not _MISSING:
+        _tell_cache_observer()
+        return cached
     obj = pickle.loads(pickled)
     with _cache_lock:
         _cache[digest] = obj
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
+    _tell_cache_observer()
     return obj
+
+
+def observe_cache(observer: Callable[[int, int], None] | None) -> None:
+    """Have ``observer(hits, misses)`` called after each cached open (None stops it).
+
+    The Spark daemon uses it to leave each worker's counts where its executor's
+    plugin reads them. The observer runs outside the cache's lock and must not raise.
+    """
+    global _cache_observer
+    _cache_observer = observer
+
+
+def _tell_cache_observer() -> None:
+    observer = _cache_observer
+    if observer is not None:
+        observer(_cache_hits, _cache_misses)
 
 
 def cache_info() -> dict[str, int]:

@@ -77,6 +77,12 @@ def test_one_conf_line_enables_flightpickle_on_the_driver_and_both_executors(tmp
     for executor in ("0", "1"):
         assert metric(tmp_path, executor, "nativeCore.loaded") == 1, sorted(p.name for p in tmp_path.iterdir())
         assert metric(tmp_path, executor, "tasks.started") is not None
+    # 8 tasks each open the two UDF commands; a reused worker takes them from its cache.
+    hits = [metric(tmp_path, executor, "pythonWorkers.cacheHits") for executor in ("0", "1")]
+    misses = [metric(tmp_path, executor, "pythonWorkers.cacheMisses") for executor in ("0", "1")]
+    assert None not in hits + misses, sorted(p.name for p in tmp_path.iterdir())
+    assert sum(hits) + sum(misses) >= 16, (hits, misses)
+    assert sum(misses) >= 2 and sum(hits) >= 1, (hits, misses)
 
 
 def test_require_signed_and_allowed_modules_refuse_at_analysis(tmp_path):

@@ -6,8 +6,8 @@ import com.codahale.metrics.MetricRegistry;
 
 /**
  * The executor side's metrics, under {@code plugin.io.flightpickle.spark.FlightPicklePlugin.*} in
- * each executor's metrics system: that the native core is loaded (and how long that took), and
- * the executor's tasks as the plugin saw them.
+ * each executor's metrics system: that the native core is loaded (and how long that took), the
+ * executor's tasks as the plugin saw them, and its Python workers' cache of opened commands.
  */
 final class ExecutorMetrics {
 
@@ -15,11 +15,13 @@ final class ExecutorMetrics {
     final Counter tasksSucceeded = new Counter();
     final Counter tasksFailed = new Counter();
 
-    void registerIn(MetricRegistry registry, long nativeLoadMillis) {
+    void registerIn(MetricRegistry registry, long nativeLoadMillis, WorkerCacheReports workerReports) {
         registry.register("nativeCore.loaded", (Gauge<Integer>) () -> 1);
         registry.register("nativeCore.loadMillis", (Gauge<Long>) () -> nativeLoadMillis);
         registry.register("tasks.started", tasksStarted);
         registry.register("tasks.succeeded", tasksSucceeded);
         registry.register("tasks.failed", tasksFailed);
+        registry.register("pythonWorkers.cacheHits", (Gauge<Long>) workerReports::hits);
+        registry.register("pythonWorkers.cacheMisses", (Gauge<Long>) workerReports::misses);
     }
 }

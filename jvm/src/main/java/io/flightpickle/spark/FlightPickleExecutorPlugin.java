@@ -25,7 +25,7 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
         long started = System.nanoTime();
         String coreVersion = NativeCore.loadMatchingVersion();
         long loadMillis = (System.nanoTime() - started) / 1_000_000;
-        metrics.registerIn(context.metricRegistry(), loadMillis);
+        metrics.registerIn(context.metricRegistry(), loadMillis, WorkerCacheReports.forThisExecutor());
         NativeCoreReport report = new NativeCoreReport(
                 context.executorID(), coreVersion, ProcessHandle.current().pid());
         LOG.info("flightpickle {}: native core {} loaded in executor {} (pid {}) in {} ms",

@@ -45,8 +45,9 @@ class PluginMetricsTest {
             FakePluginContext context = new FakePluginContext("4", driver);
             ExecutorPlugin executor = plugin.executorPlugin();
             executor.init(context, Map.of());
-            assertEquals(new TreeSet<>(List.of("nativeCore.loadMillis", "nativeCore.loaded", "tasks.failed",
-                    "tasks.started", "tasks.succeeded")), context.metrics.getNames());
+            assertEquals(new TreeSet<>(List.of("nativeCore.loadMillis", "nativeCore.loaded",
+                    "pythonWorkers.cacheHits", "pythonWorkers.cacheMisses", "tasks.failed", "tasks.started",
+                    "tasks.succeeded")), context.metrics.getNames());
             executor.onTaskStart();
             executor.onTaskSucceeded();
             executor.onTaskStart();
