@@ -27,7 +27,31 @@ SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_SECONDS = 240
 STOP_SECONDS = 60
 # Environment that would make this process, or the server, think it is a Connect client already.
+# What a remote session sets in this process.
+CLIENT_ENV = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 _CONNECT_ENV = ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_CONNECT_AUTHENTICATE_TOKEN")
+
+
+@contextlib.contextmanager
+def connect_session(log_path: Path, conf: dict[str, str]):
+    """A client session on a server of its own; this process leaves Connect mode afterwards.
+
+    Creating a remote session sets environment variables that make later code
+    in the process think it is a Connect client; they are put back on exit.
+    """
+    from pyspark.sql import SparkSession
+
+    saved_env = {name: os.environ.get(name) for name in CLIENT_ENV}
+    with connect_server(log_path, conf) as url:
+        session = SparkSession.builder.remote(url).getOrCreate()
+        try:
+            yield session
+        finally:
+            session.stop()
+            for name, value in saved_env.items():
+                os.environ.pop(name, None)
+                if value is not None:
+                    os.environ[name] = value
 
 
 class ServerFailed(RuntimeError):

@@ -7,7 +7,6 @@ module; this process talks to it over gRPC only and has no SparkContext.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
@@ -16,7 +15,7 @@ import flightpickle
 import flightpickle.spark
 import udf_kinds
 import unpickle_counter
-from connect_server import connect_server
+from connect_server import connect_session
 from driver_only_modules import scaling_modules
 from support import imported_globals, sealed_frame
 from udf_kinds import CONNECT_QUERIES, stock_and_flightpickle_rows
@@ -28,27 +27,13 @@ SERVER_CONF = {
     # A module missing on executors should fail its job at once, not after retries.
     "spark.task.maxFailures": "1",
 }
-CONNECT_ENV = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 COMMAND_MESSAGES = ("PythonUDF", "PythonUDTF")
 
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
-    """A Connect session on the module's server; the process leaves Connect mode afterwards."""
-    from pyspark.sql import SparkSession
-
-    saved_env = {name: os.environ.get(name) for name in CONNECT_ENV}
-    log = tmp_path_factory.mktemp("connect") / "server.log"
-    with connect_server(log, SERVER_CONF) as url:
-        session = SparkSession.builder.remote(url).getOrCreate()
-        try:
-            yield session
-        finally:
-            session.stop()
-            for name, value in saved_env.items():
-                os.environ.pop(name, None)
-                if value is not None:
-                    os.environ[name] = value
+    with connect_session(tmp_path_factory.mktemp("connect") / "server.log", SERVER_CONF) as session:
+        yield session
 
 
 @pytest.fixture(scope="module", autouse=True)

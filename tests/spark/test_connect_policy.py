@@ -15,7 +15,7 @@ import os
 import pytest
 
 import flightpickle.spark
-from connect_server import connect_server
+from connect_server import connect_session
 
 pytestmark = pytest.mark.spark
 
@@ -24,27 +24,15 @@ SERVER_CONF = {
     "spark.flightpickle.allowedModules": "math",
     "spark.task.maxFailures": "1",
 }
-CONNECT_ENV = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
-    """A Connect session on the module's server; the process leaves Connect mode afterwards."""
-    from pyspark.sql import SparkSession
-
-    saved_env = {name: os.environ.get(name) for name in CONNECT_ENV}
-    log = tmp_path_factory.mktemp("connect-policy") / "server.log"
-    with connect_server(log, SERVER_CONF) as url:
-        session = SparkSession.builder.remote(url).getOrCreate()
+    with connect_session(tmp_path_factory.mktemp("connect-policy") / "server.log", SERVER_CONF) as session:
         try:
             yield session
         finally:
             flightpickle.spark.disable()
-            session.stop()
-            for name, value in saved_env.items():
-                os.environ.pop(name, None)
-                if value is not None:
-                    os.environ[name] = value
 
 
 def pid_query(spark):
