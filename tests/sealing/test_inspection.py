@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -96,3 +97,27 @@ def test_unreadable_input_is_a_clear_error(tmp_path):
 def test_out_of_band_buffers_are_counted():
     payload = pickle.dumps(pickle.PickleBuffer(b"abc"), protocol=5, buffer_callback=lambda b: False)
     assert flightpickle.inspect_payload(payload).out_of_band_buffers == 1
+
+
+def test_payload_can_come_from_stdin(tmp_path):
+    command = Path(sys.executable).parent / "flightpickle"
+    payload = notebook_payload(tmp_path, "sealed").read_bytes()
+    result = subprocess.run([command, "inspect", "--json", "-"], input=payload, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert "colorsys" in json.loads(result.stdout)["modules"]
+
+
+def test_reader_gone_is_not_an_error(tmp_path):
+    """`flightpickle inspect FILE | head` must not end in a BrokenPipeError traceback."""
+    command = Path(sys.executable).parent / "flightpickle"
+    path = notebook_payload(tmp_path, "sealed")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already gone: every write fails with EPIPE
+    try:
+        result = subprocess.run(
+            [command, "inspect", path], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert b"Traceback" not in result.stderr, result.stderr

@@ -28,7 +28,7 @@ from typing import Any
 
 import flightpickle
 from flightpickle import _native, sealing
-from flightpickle.spark import _connect, _local_modules, _plugin
+from flightpickle.spark import _connect, _local_modules, _plugin, _signing
 
 TARGET_CONF = "spark.flightpickle.target"
 PICKLE_BY_VALUE_CONF = "spark.flightpickle.pickleByValue"
@@ -168,13 +168,19 @@ def _resolve_settings(conf, target, seal, pickle_local_modules) -> _Settings:
 
 
 def _with_plugin_settings(spark, settings: _Settings) -> _Settings:
-    # A Connect client has no py4j view of the server's JVM, hence no key from its plugin.
+    # A Connect client has no py4j view of the server's JVM, hence no key from its
+    # plugin: it derives the key from the secret it was given, if any.
     if spark is None or _connect.is_connect_session(spark):
-        return settings
+        return _signed_with(settings, _signing.key_from_environment(), _signing.SECRET_ENV)
     plugin = _plugin.plugin_settings(getattr(spark, "sparkContext", spark))
-    if plugin.signing_key is not None and not settings.seal:
-        raise ValueError("the flightpickle plugin signs commands, which needs sealed commands (seal=True)")
-    return dataclasses.replace(settings, signing_key=plugin.signing_key, inline_commands=plugin.inline_commands)
+    signed = _signed_with(settings, plugin.signing_key, "the flightpickle plugin")
+    return dataclasses.replace(signed, inline_commands=plugin.inline_commands)
+
+
+def _signed_with(settings: _Settings, signing_key, source: str) -> _Settings:
+    if signing_key is not None and not settings.seal:
+        raise ValueError(f"{source} asks for signed commands, which needs sealed commands (seal=True)")
+    return dataclasses.replace(settings, signing_key=signing_key)
 
 
 def _conf_reader(spark):

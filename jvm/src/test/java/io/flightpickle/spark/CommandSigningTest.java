@@ -25,6 +25,14 @@ class CommandSigningTest {
     }
 
     @Test
+    void theDerivationMatchesTheSharedVector() {
+        // The same vector is checked against the Python derivation that Spark Connect clients
+        // use (tests/spark/test_signing_key.py); both must change together or not at all.
+        assertEquals("50ac1cd1d3d917a522cb55c055f15bd57662d9399ea95aa438e35f9f0b8e6456",
+                new String(CommandSigning.derive("shared test vector secret"), StandardCharsets.US_ASCII));
+    }
+
+    @Test
     void aConfiguredSecretWinsOverSparks() {
         SigningKey key = CommandSigning.keyFor(Map.of(
                 "spark.authenticate.secret", "hunter2", "spark.flightpickle.signing.secret", "ours"));
