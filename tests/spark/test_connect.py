@@ -123,14 +123,16 @@ def test_commands_sent_to_the_server_are_sealed(hooked):
 def test_disable_restores_the_connect_client_exactly(spark):
     import pyspark.sql.connect.expressions as expressions
     import pyspark.sql.connect.plan as plan
+    import pyspark.sql.connect.streaming.readwriter as streaming
 
-    originals = (expressions.CloudPickleSerializer, plan.CloudPickleSerializer)
+    modules = (expressions, plan, streaming)
+    originals = [module.CloudPickleSerializer for module in modules]
     flightpickle.spark.enable(spark)
     flightpickle.spark.enable(spark)  # twice is harmless
-    assert expressions.CloudPickleSerializer is not originals[0]
-    assert plan.CloudPickleSerializer is not originals[1]
+    for module, original in zip(modules, originals):
+        assert module.CloudPickleSerializer is not original, module.__name__
     flightpickle.spark.disable()
-    assert (expressions.CloudPickleSerializer, plan.CloudPickleSerializer) == originals
+    assert [module.CloudPickleSerializer for module in modules] == originals
 
     for kind, df in kinds_of_commands(spark).items():
         for command in plan_commands(df):
@@ -229,3 +231,49 @@ def test_python_data_source_goes_through_flightpickle(hooked):
     assert flightpickle.spark.stats().commands > before, "the data source was not pickled by flightpickle"
     rows = hooked.read.format("fp_squares").load().collect()
     assert sorted(tuple(row) for row in rows) == [(n, n * n) for n in range(limit)]
+
+
+@pytest.fixture
+def json_stream(hooked, tmp_path):
+    """A streaming DataFrame over ten JSON rows ``{"n": 0..9}``, and a checkpoint directory."""
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "part-0.json").write_text("\n".join(f'{{"n": {n}}}' for n in range(10)))
+    return hooked.readStream.schema("n long").json(str(source)), str(tmp_path / "checkpoint")
+
+
+def run_to_end(writer, checkpoint: str) -> None:
+    query = writer.trigger(availableNow=True).option("checkpointLocation", checkpoint).start()
+    assert query.awaitTermination(180), "the streaming query did not finish in time"
+    assert query.exception() is None, query.exception()
+
+
+def test_streaming_foreach_batch_goes_through_flightpickle(hooked, json_stream, tmp_path):
+    stream, checkpoint = json_stream
+    out = tmp_path / "batches"
+    out.mkdir()
+    offset = 100
+
+    def write_batch(batch_df, batch_id):  # runs in a Python process of the server
+        values = [row.n + offset for row in batch_df.collect()]
+        (out / f"batch-{batch_id}").write_text(",".join(map(str, values)))
+
+    before = flightpickle.spark.stats().commands
+    run_to_end(stream.writeStream.foreachBatch(write_batch), checkpoint)
+    assert flightpickle.spark.stats().commands == before + 1
+    written = sorted(int(v) for path in out.iterdir() for v in path.read_text().split(",") if v)
+    assert written == [n + offset for n in range(10)]
+
+
+def test_streaming_foreach_goes_through_flightpickle(hooked, json_stream, tmp_path):
+    stream, checkpoint = json_stream
+    out = tmp_path / "rows"
+    out.mkdir()
+
+    def write_row(row):  # runs in the executors' Python workers
+        (out / f"row-{row.n}").write_text(str(row.n * 3))
+
+    before = flightpickle.spark.stats().commands
+    run_to_end(stream.writeStream.foreach(write_row), checkpoint)
+    assert flightpickle.spark.stats().commands == before + 1
+    assert sorted(int(path.read_text()) for path in out.iterdir()) == [n * 3 for n in range(10)]

@@ -9,12 +9,15 @@ pickling, each through its own module-level name ``CloudPickleSerializer``:
   ``applyInPandas``, cogroups, ``spark.udf.register``);
 - ``pyspark.sql.connect.plan``: ``PythonUDTF.to_plan`` (UDTFs) and
   ``PythonDataSource.to_plan`` (data sources, as in classic mode, where they
-  share the UDF path).
+  share the UDF path);
+- ``pyspark.sql.connect.streaming.readwriter``: streaming ``foreach`` and
+  ``foreachBatch`` functions, which the server runs in Python processes of its
+  own that load them with ``pickle.loads``, as workers do.
 
-Rebinding that name in those two modules, and nowhere else, routes exactly
+Rebinding that name in those modules, and nowhere else, routes exactly
 these commands through flightpickle; everything else keeps PySpark's
 serializer, whose ``loads`` and other methods the replacement inherits.
-Streaming's ``foreachBatch`` and listeners keep PySpark's pickling.
+Streaming query listeners run on the client and are not pickled.
 
 There is no broadcast in Connect: a large command travels inlined in every
 task, and the worker's digest cache is what spares it the unpickling.
@@ -27,7 +30,11 @@ import os
 import sys
 from collections.abc import Callable
 
-PICKLING_MODULES = ("pyspark.sql.connect.expressions", "pyspark.sql.connect.plan")
+PICKLING_MODULES = (
+    "pyspark.sql.connect.expressions",
+    "pyspark.sql.connect.plan",
+    "pyspark.sql.connect.streaming.readwriter",
+)
 SERIALIZER_NAME = "CloudPickleSerializer"
 
 # The serializer each patched module held before, to put back on uninstall.
