@@ -18,6 +18,13 @@ from ._native import _reconstruct as _impl
 make_function = _impl.make_function
 function_setstate = _impl.function_setstate
 
+# Functions, the native writer's dense shape (see reconstruct/functions.rs):
+# new_function(code_fields, globals, state) makes and fills a function in
+# one call (state None: a skeleton with empty cells); fill_function(func,
+# state) fills a skeleton whose state refers back to it.
+new_function = _impl.new_function
+fill_function = _impl.fill_function
+
 # Closure cells: make_cell(value), make_empty_cell().
 make_cell = _impl.make_cell
 make_empty_cell = _impl.make_empty_cell

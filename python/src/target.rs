@@ -131,6 +131,8 @@ reconstructor_table! {
         make_paramspec: "make_paramspec";
         make_typevartuple: "make_typevartuple";
         make_newtype: "make_newtype";
+        new_function: "new_function";
+        fill_function: "fill_function";
     }
 }
 

@@ -328,14 +328,7 @@ impl Machine {
         let item = &mut self.found.by_value[index];
         item.bytes += bytes;
         if item.name.is_none() {
-            // (attributes, slot state): the function's qualname is in the slot state.
-            if let Some(Value::Dict(slots)) = tuple_item(args, 1).and_then(|state| tuple_item(&state, 1)) {
-                item.name = slots
-                    .borrow()
-                    .iter()
-                    .find(|(k, _)| &**k == "__qualname__")
-                    .map(|(_, v)| v.to_string());
-            }
+            item.name = tuple_item(args, 1).and_then(|state| qualname_in_state(&state));
         }
     }
 
@@ -466,10 +459,10 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
     }
     let name = global.name.trim_start_matches('_');
     match name {
-        "make_function" => Some(Role::Make(ByValueKind::Function)),
+        "make_function" | "new_function" => Some(Role::Make(ByValueKind::Function)),
         "make_skeleton_class" => Some(Role::Make(ByValueKind::Class)),
         "make_skeleton_enum" => Some(Role::Make(ByValueKind::Enum)),
-        "function_setstate" | "class_setstate" => Some(Role::SetState),
+        "function_setstate" | "fill_function" | "class_setstate" => Some(Role::SetState),
         "subimport" => Some(Role::Import { by_value: false }),
         "dynamic_subimport" => Some(Role::Import { by_value: true }),
         _ => None,
@@ -477,15 +470,33 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
 }
 
 /// The name a class or enum skeleton is made with: its second argument, or its
-/// third (the qualname) for enums. Functions are named by their state instead.
+/// third (the qualname) for enums. Functions are named by their state: the
+/// third argument of `new_function`, else (None there, or `make_function`)
+/// the state set afterwards.
 fn name_in_args(kind: ByValueKind, args: &Value) -> Option<String> {
     let index = match kind {
         ByValueKind::Class => 1,
         ByValueKind::Enum => 2,
-        ByValueKind::Function | ByValueKind::Module => return None,
+        ByValueKind::Function => return tuple_item(args, 2).and_then(|state| qualname_in_state(&state)),
+        ByValueKind::Module => return None,
     };
     match tuple_item(args, index) {
         Some(Value::Text(name)) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// A function's qualname in its state: the second item of `new_function`'s
+/// state tuple, or the `__qualname__` entry of the slot dict, the second item
+/// of `(attributes, slots)` (`make_function`'s shape).
+fn qualname_in_state(state: &Value) -> Option<String> {
+    match tuple_item(state, 1)? {
+        Value::Text(qualname) => Some(qualname.to_string()),
+        Value::Dict(slots) => slots
+            .borrow()
+            .iter()
+            .find(|(k, _)| &**k == "__qualname__")
+            .map(|(_, v)| v.to_string()),
         _ => None,
     }
 }

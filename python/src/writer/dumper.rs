@@ -9,6 +9,7 @@
 //! are memoized by text (see `memo.rs`).
 
 mod containers;
+mod functions;
 mod reduce;
 mod references;
 mod scalars;

@@ -9,8 +9,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::Dumper;
+use crate::byvalue;
 use crate::objects;
 use crate::reducers::{self, class, function};
+use crate::target::Target;
 use crate::writer::globals;
 use crate::writer::opcodes::*;
 
@@ -34,6 +36,14 @@ impl<'py> Dumper<'_, 'py> {
         {
             // A reconstructor: its name was checked on first use.
             return self.write_global(obj, global);
+        }
+        let native = self.state.reconstructors().target == Target::Native;
+        if is_function && native {
+            return if byvalue::by_reference(obj)? {
+                self.save_global(obj, None)
+            } else {
+                self.save_function(obj)
+            };
         }
         let ours = if is_function {
             function::reduce(self.state, obj)?
