@@ -222,3 +222,55 @@ def test_a_skeleton_has_empty_cells_to_fill():
     _reconstruct.fill_function(skeleton, state)
     assert skeleton() == 7
     assert skeleton.__module__ == "m"
+
+
+# The code object's fields are pickled once per code object and replayed
+# with their memo reads shifted (protocol 4 and above).
+
+
+def test_repeated_dumps_write_the_same_bytes(protocol):
+    def scale(values, factor=2):
+        return [value * factor for value in values if value]
+
+    first = flightpickle.dumps(scale, protocol=protocol)
+    assert flightpickle.dumps(scale, protocol=protocol) == first
+    assert pickle.loads(first)([1, 0, 3]) == [2, 6]
+
+
+def test_a_replayed_code_reads_its_memo_after_other_objects(protocol, load_fresh):
+    def words(text):
+        # Names repeated between co_names, co_varnames and nested code make
+        # the recording read its own memo.
+        text = text.strip()
+        return [word.upper() for word in text.split() if word != text]
+
+    flightpickle.dumps(words, protocol=protocol)  # recorded here, replayed below
+    shared = ["strip", "upper", "words"]
+    data = flightpickle.dumps([shared, "text", shared, words, words], protocol=protocol)
+    check = "result = (obj[0] is obj[2], obj[3] is obj[4], obj[3]('a b'), obj[1])"
+    assert load_fresh(data, check) == (True, True, ["A", "B"], "text")
+
+
+def test_functions_sharing_a_code_object_read_its_fields_back():
+    def make(n):
+        def add(x):
+            return x + n
+
+        return add
+
+    adders = [make(n) for n in range(5)]
+    data = flightpickle.dumps(adders)
+    # The code (its bytecode, its qualname) is written once for all five.
+    assert data.count(adders[0].__code__.co_code) == 1
+    assert data.count(b"<locals>.add") == 1
+    loaded = pickle.loads(data)
+    assert [add(10) for add in loaded] == [10, 11, 12, 13, 14]
+
+
+def test_changed_defaults_travel_on_the_next_dump():
+    def greet(name, greeting="hello"):
+        return f"{greeting} {name}"
+
+    assert pickle.loads(flightpickle.dumps(greet))("x") == "hello x"
+    greet.__defaults__ = ("bye",)
+    assert pickle.loads(flightpickle.dumps(greet))("x") == "bye x"

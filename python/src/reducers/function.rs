@@ -16,8 +16,16 @@ use crate::code_globals::{imported_submodules, used_globals};
 use crate::pickler::PicklerState;
 use crate::reconstruct::{cell_contents, new_cell};
 
-/// Keys of a module's globals that make relative imports work in the copy.
-const MODULE_IDENTITY: [&str; 4] = ["__package__", "__name__", "__path__", "__file__"];
+/// Keys of a module's globals that make relative imports work in the copy,
+/// as Python strings made once (a `&str` key is made and hashed per use).
+fn module_identity(py: Python<'_>) -> [&Bound<'_, PyString>; 4] {
+    [
+        intern!(py, "__package__"),
+        intern!(py, "__name__"),
+        intern!(py, "__path__"),
+        intern!(py, "__file__"),
+    ]
+}
 
 pub(crate) fn reduce<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = func.py();
@@ -84,7 +92,7 @@ fn skeleton_args<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bo
 pub(crate) fn module_globals<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bound<'py, PyDict>> {
     let (shared, fresh) = pickler.shared_globals(&parts.globals);
     if fresh || shared.is_empty() {
-        for key in MODULE_IDENTITY {
+        for key in module_identity(parts.globals.py()) {
             if let Some(value) = parts.globals.get_item(key)? {
                 shared.set_item(key, value)?;
             }

@@ -8,6 +8,7 @@
 //! per process instead of imported per dump (see `globals.rs`), and names
 //! are memoized by text (see `memo.rs`).
 
+mod code;
 mod containers;
 mod functions;
 mod reduce;
@@ -42,6 +43,10 @@ pub(crate) struct Dumper<'a, 'py> {
     /// parts: strings there are memoized by text.
     names_by_text: u32,
     depth: usize,
+    /// Set while recording a code object's fields (see `code.rs`): the memo
+    /// reads are left out of the output and listed here, with the offsets
+    /// where they belong.
+    left_out_gets: Option<Vec<(usize, u32)>>,
 }
 
 impl<'a, 'py> Dumper<'a, 'py> {
@@ -61,6 +66,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             buffer_callback,
             names_by_text: 0,
             depth: 0,
+            left_out_gets: None,
         }
     }
 
@@ -191,6 +197,10 @@ impl<'a, 'py> Dumper<'a, 'py> {
     }
 
     fn write_get(&mut self, index: u32) -> PyResult<()> {
+        if let Some(gets) = &mut self.left_out_gets {
+            gets.push((self.out.written(), index));
+            return Ok(());
+        }
         match u8::try_from(index) {
             Ok(small) => self.out.write(&[BINGET, small]),
             Err(_) => {

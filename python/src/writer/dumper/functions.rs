@@ -17,7 +17,6 @@ use super::Dumper;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
 use crate::reconstruct::cell_contents;
-use crate::reducers::code::code_fields;
 use crate::reducers::function::{Parts, module_globals};
 use crate::writer::opcodes::*;
 
@@ -117,7 +116,7 @@ impl<'py> Dumper<'_, 'py> {
         self.names_by_text += 1;
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
-            self.save(code_fields(&parts.code)?.as_any())?;
+            self.save_code_fields(&parts.code)?;
             self.save(module_globals(self.state, &parts)?.as_any())?;
             if one_call {
                 self.write_function_state(&parts, &values)?;
