@@ -25,6 +25,7 @@ use super::opcodes::*;
 use super::output::Output;
 use crate::objects;
 use crate::pickler::PicklerState;
+use crate::quick_hash::QuickMap;
 
 /// Nesting deeper than this is left to the C pickler, whose frames on the
 /// native stack are smaller than ours: measured, 1,200 levels of objects
@@ -47,6 +48,9 @@ pub(crate) struct Dumper<'a, 'py> {
     /// reads are left out of the output and listed here, with the offsets
     /// where they belong.
     left_out_gets: Option<Vec<(usize, u32)>>,
+    /// By-reference decisions on functions made in this dump, which a
+    /// function's state may ask for before the function itself is written.
+    by_reference: QuickMap<usize, (Bound<'py, PyAny>, bool)>,
 }
 
 impl<'a, 'py> Dumper<'a, 'py> {
@@ -67,6 +71,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             names_by_text: 0,
             depth: 0,
             left_out_gets: None,
+            by_reference: QuickMap::default(),
         }
     }
 
@@ -126,6 +131,17 @@ impl<'a, 'py> Dumper<'a, 'py> {
         let result = self.save_compound(obj, kind);
         self.leave();
         result
+    }
+
+    /// Whether a function travels by reference, decided once per dump.
+    fn function_by_reference(&mut self, func: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let key = func.as_ptr() as usize;
+        if let Some((_, decided)) = self.by_reference.get(&key) {
+            return Ok(*decided);
+        }
+        let decided = crate::byvalue::by_reference(func)?;
+        self.by_reference.insert(key, (func.clone(), decided));
+        Ok(decided)
     }
 
     fn enter(&mut self) -> PyResult<()> {

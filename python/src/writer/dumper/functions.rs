@@ -239,7 +239,7 @@ impl<'py> Dumper<'_, 'py> {
         }
     }
 
-    fn cannot_refer_back_all(&self, values: &[Bound<'py, PyAny>]) -> PyResult<bool> {
+    fn cannot_refer_back_all(&mut self, values: &[Bound<'py, PyAny>]) -> PyResult<bool> {
         for value in values {
             if !self.cannot_refer_back(value, 0)? {
                 return Ok(false);
@@ -251,7 +251,7 @@ impl<'py> Dumper<'_, 'py> {
     /// True when writing `value` cannot come back to an object that is
     /// being written: it is in the memo already, or it is made only of
     /// atoms, modules, and classes and functions written by reference.
-    fn cannot_refer_back(&self, value: &Bound<'py, PyAny>, depth: u8) -> PyResult<bool> {
+    fn cannot_refer_back(&mut self, value: &Bound<'py, PyAny>, depth: u8) -> PyResult<bool> {
         let ptr = value.as_ptr();
         // SAFETY: type checks on a live object, comparing static type addresses.
         unsafe {
@@ -288,7 +288,7 @@ impl<'py> Dumper<'_, 'py> {
                 return if heap { byvalue::by_reference(value) } else { Ok(true) };
             }
             if kind == &raw mut ffi::PyFunction_Type {
-                return byvalue::by_reference(value);
+                return self.function_by_reference(value);
             }
             if kind == &raw mut ffi::PyCFunction_Type {
                 let owner = ffi::PyCFunction_GetSelf(ptr);

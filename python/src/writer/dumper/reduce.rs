@@ -9,7 +9,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::Dumper;
-use crate::byvalue;
 use crate::objects;
 use crate::reducers::{self, class, function};
 use crate::target::Target;
@@ -39,7 +38,7 @@ impl<'py> Dumper<'_, 'py> {
         }
         let native = self.state.reconstructors().target == Target::Native;
         if is_function && native {
-            return if byvalue::by_reference(obj)? {
+            return if self.function_by_reference(obj)? {
                 self.save_global(obj, None)
             } else {
                 self.save_function(obj)
