@@ -48,8 +48,8 @@ pub(crate) struct Dumper<'a, 'py> {
     /// reads are left out of the output and listed here, with the offsets
     /// where they belong.
     left_out_gets: Option<Vec<(usize, u32)>>,
-    /// By-reference decisions on functions made in this dump, which a
-    /// function's state may ask for before the function itself is written.
+    /// By-reference decisions on functions and modules made in this dump,
+    /// which a function's state asks for before it writes them.
     by_reference: QuickMap<usize, (Bound<'py, PyAny>, bool)>,
 }
 
@@ -135,12 +135,25 @@ impl<'a, 'py> Dumper<'a, 'py> {
 
     /// Whether a function travels by reference, decided once per dump.
     fn function_by_reference(&mut self, func: &Bound<'py, PyAny>) -> PyResult<bool> {
-        let key = func.as_ptr() as usize;
+        self.decided_once(func, crate::byvalue::by_reference)
+    }
+
+    /// Whether a module travels by name, decided once per dump.
+    fn module_by_reference(&mut self, module: &Bound<'py, PyAny>) -> PyResult<bool> {
+        self.decided_once(module, crate::byvalue::module_by_reference)
+    }
+
+    fn decided_once(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        decide: fn(&Bound<'py, PyAny>) -> PyResult<bool>,
+    ) -> PyResult<bool> {
+        let key = obj.as_ptr() as usize;
         if let Some((_, decided)) = self.by_reference.get(&key) {
             return Ok(*decided);
         }
-        let decided = crate::byvalue::by_reference(func)?;
-        self.by_reference.insert(key, (func.clone(), decided));
+        let decided = decide(obj)?;
+        self.by_reference.insert(key, (obj.clone(), decided));
         Ok(decided)
     }
 

@@ -281,7 +281,7 @@ impl<'py> Dumper<'_, 'py> {
                 return Ok(true);
             }
             if ffi::PyModule_CheckExact(ptr) != 0 {
-                return byvalue::module_by_reference(value);
+                return self.module_by_reference(value);
             }
             if ffi::PyType_Check(ptr) != 0 {
                 let heap = ffi::PyType_GetFlags(ptr.cast()) & ffi::Py_TPFLAGS_HEAPTYPE != 0;

@@ -44,6 +44,10 @@ impl<'py> Dumper<'_, 'py> {
                 self.save_function(obj)
             };
         }
+        // SAFETY: a type check on a live object.
+        if unsafe { ffi::PyModule_CheckExact(obj.as_ptr()) } != 0 && self.module_by_reference(obj)? {
+            return self.save_module_by_name(obj);
+        }
         let ours = if is_function {
             function::reduce(self.state, obj)?
         } else if is_class {
@@ -77,6 +81,16 @@ impl<'py> Dumper<'_, 'py> {
         let result = self.save_reduce(reduced, Some(obj));
         self.names_by_text -= u32::from(by_value);
         result
+    }
+
+    /// `subimport(name)`: what the module reducer returns for an
+    /// importable module, written without the reduce tuple.
+    fn save_module_by_name(&mut self, module: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        self.save(self.state.reconstructors().subimport.bind(py))?;
+        self.save(&module.getattr(intern!(py, "__name__"))?)?;
+        self.out.write(&[TUPLE1, REDUCE])?;
+        self.memoize(module).map(drop)
     }
 
     fn reduce_ex(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
