@@ -291,11 +291,19 @@ impl Machine {
         let bytes = end - callable.start;
         match reconstructor_role(global) {
             Some(Role::Make(kind)) => {
+                if kind == ByValueKind::Function
+                    && let Some(state) = tuple_item(args, 2)
+                {
+                    self.add_state_modules(&state);
+                }
                 let name = name_in_args(kind, args);
                 self.found.by_value.push(ByValueItem { kind, name, bytes });
                 Value::Made(self.found.by_value.len() - 1)
             }
             Some(Role::SetState) => {
+                if let Some(state) = tuple_item(args, 1) {
+                    self.add_state_modules(&state);
+                }
                 self.add_state(args, bytes);
                 Value::Other
             }
@@ -314,6 +322,24 @@ impl Machine {
                 Value::Other
             }
             None => Value::Other,
+        }
+    }
+
+    /// The modules a `new_function` state imports by name: the submodules
+    /// (item 11, a tuple of names) and the module globals (item 12, a dict
+    /// of global name to module name). Other states have no such items.
+    fn add_state_modules(&mut self, state: &Value) {
+        if let Some(Value::Tuple(names, _)) = tuple_item(state, 11) {
+            for name in names.iter() {
+                if let Value::Text(name) = name {
+                    self.found.modules.insert(name.to_string());
+                }
+            }
+        }
+        if let Some(Value::Dict(modules)) = tuple_item(state, 12) {
+            for (_, module) in modules.borrow().iter() {
+                self.found.modules.insert(module.to_string());
+            }
         }
     }
 

@@ -4,11 +4,13 @@ the function's state refers back to it. Pickles of the earlier shape
 (`make_function` + `function_setstate`) keep loading."""
 
 import io
+import json
 import math
 import pathlib
 import pickle
 import sys
 import types
+import xml.dom.minidom
 
 import pytest
 
@@ -179,7 +181,7 @@ def code_fields(code):
 
 def plain_state(closure_values=None, used_globals=None):
     return ("f", "f", None, None, None, None, None, {} if used_globals is None else used_globals,
-            closure_values, (), None, None)
+            closure_values, (), None, None, None)
 
 
 LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
@@ -189,7 +191,7 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
     (lambda: _reconstruct.new_function("code", {}), TypeError, "code_fields"),
     (lambda: _reconstruct.new_function(("not", "code", "fields"), {}), TypeError, "arguments"),
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, [], None), TypeError, "globals"),
-    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, (1,)), ValueError, "12 items"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, (1,)), ValueError, "13 items"),
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, "state"), TypeError, "state"),
     (lambda: _reconstruct.fill_function(42, plain_state()), TypeError, "expects a function"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state(used_globals=[])), TypeError,
@@ -198,6 +200,10 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state(closure_values="x")), TypeError,
      "closure values must be a tuple"),
     (lambda: _reconstruct.fill_function(lambda: 1, ("f", 5) + plain_state()[2:]), TypeError, "__qualname__"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + ({"m": "no_such_module_here"},)),
+     ModuleNotFoundError, "no_such_module_here"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + ({"m": 5},)), TypeError, "not an instance of 'str'"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:11] + ((5,), None)), TypeError, "not an instance of 'str'"),
 ])
 def test_bad_input_is_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
@@ -218,7 +224,7 @@ def test_a_skeleton_has_empty_cells_to_fill():
     assert len(skeleton.__closure__) == 1
     with pytest.raises(ValueError):
         skeleton.__closure__[0].cell_contents
-    state = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None)
+    state = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None, None)
     _reconstruct.fill_function(skeleton, state)
     assert skeleton() == 7
     assert skeleton.__module__ == "m"
@@ -274,3 +280,15 @@ def test_changed_defaults_travel_on_the_next_dump():
     assert pickle.loads(flightpickle.dumps(greet))("x") == "hello x"
     greet.__defaults__ = ("bye",)
     assert pickle.loads(flightpickle.dumps(greet))("x") == "bye x"
+
+
+def test_modules_travel_by_name_and_are_imported_on_load(load_fresh):
+    def describe(value):
+        # xml.dom.minidom is reached through the package: a submodule to import.
+        return math.floor(value), xml.dom.minidom.__name__, json.dumps(value)
+
+    data = flightpickle.dumps(describe)
+    _, found = names_found(data)
+    assert found == ["new_function"]  # no subimport call per module
+    check = "import sys; result = (obj(2.5), 'xml.dom.minidom' in sys.modules)"
+    assert load_fresh(data, check) == ((2, "xml.dom.minidom", "2.5"), True)

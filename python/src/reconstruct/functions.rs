@@ -13,10 +13,14 @@
 //!   the pickle memoizes the skeleton before it writes the state.
 //!
 //! `FunctionState` is, by position: name, qualname, defaults, kwdefaults,
-//! module, doc, annotations (None for none), the globals the code uses,
-//! the closure's values (None for no closure), the indices of the cells
-//! that stay empty, the function's `__dict__` entries (None for none), and
-//! the submodules the code reaches (imported by loading them; unused here).
+//! module, doc, annotations (None for none), the globals the code uses
+//! (but the importable modules), the closure's values (None for no
+//! closure), the indices of the cells that stay empty, the function's
+//! `__dict__` entries (None for none), the names of the submodules the code
+//! reaches through a package (imported, None for none), and the globals
+//! that are importable modules, as `{global name: module name}` (imported
+//! and set, None for none). Modules travel by name in the state instead of
+//! as `subimport` calls: no `find_class` and no call per module.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -24,11 +28,11 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use super::{cell_of, set_cell};
+use super::{cell_of, set_cell, subimport};
 use crate::objects;
 
 /// Items of a `FunctionState` tuple.
-pub(crate) const STATE_LEN: usize = 12;
+pub(crate) const STATE_LEN: usize = 13;
 
 #[pyfunction]
 #[pyo3(signature = (code_fields, globals, state = None))]
@@ -136,6 +140,19 @@ impl<'py> FunctionState<'py> {
         if !attrs.is_none() {
             let own = func.getattr(intern!(py, "__dict__"))?.cast_into::<PyDict>()?;
             own.update(attrs.cast::<PyDict>()?.as_mapping())?;
+        }
+        let submodules = self.item(11);
+        if !submodules.is_none() {
+            for name in submodules.try_iter()? {
+                subimport(py, name?.cast::<PyString>()?)?;
+            }
+        }
+        let modules = self.item(12);
+        if !modules.is_none() {
+            let globals = function_globals(func);
+            for (name, module_name) in modules.cast::<PyDict>()?.iter() {
+                globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
+            }
         }
         Ok(())
     }

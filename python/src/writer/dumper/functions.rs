@@ -156,7 +156,17 @@ impl<'py> Dumper<'_, 'py> {
             Some(annotations) => self.save(annotations.as_any())?,
             None => self.out.write(&[NONE])?,
         }
-        self.write_pairs(values.used_globals.iter().cloned())?;
+        let mut modules = Vec::new();
+        let mut others = Vec::new();
+        for (name, value) in &values.used_globals {
+            // SAFETY: a type check on a live object.
+            if unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)? {
+                modules.push((name.clone(), module_name(value)?));
+            } else {
+                others.push((name.clone(), value.clone()));
+            }
+        }
+        self.write_pairs(others.into_iter())?;
         let mut empty_cells = Vec::new();
         match &values.closure {
             None => self.out.write(&[NONE])?,
@@ -188,7 +198,16 @@ impl<'py> Dumper<'_, 'py> {
         if submodules.is_empty() {
             self.out.write(&[NONE])?;
         } else {
-            self.save(submodules.as_any())?;
+            self.out.write(&[MARK])?;
+            for submodule in submodules.iter() {
+                self.save(&module_name(&submodule)?)?;
+            }
+            self.out.write(&[TUPLE])?;
+        }
+        if modules.is_empty() {
+            self.out.write(&[NONE])?;
+        } else {
+            self.write_pairs(modules.into_iter())?;
         }
         self.out.write(&[TUPLE])
     }
@@ -297,4 +316,8 @@ impl<'py> Dumper<'_, 'py> {
         }
         Ok(false)
     }
+}
+
+fn module_name<'py>(module: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    module.getattr(intern!(module.py(), "__name__"))
 }
