@@ -8,7 +8,8 @@ names freely; never rename or remove one, or change what it accepts.
 The functions are implemented in Rust (``flightpickle._native``) and report
 this module as their ``__module__``, which is how pickle finds them. Their
 argument and state shapes follow cloudpickle 3.1's reconstructors of the
-same purpose.
+same purpose, but for ``new_function`` and ``fill_function``, the denser
+shape of flightpickle's own writer.
 """
 
 from ._native import _reconstruct as _impl

@@ -4,7 +4,8 @@
 //! what it accepts breaks every pickle already written.
 //!
 //! The argument and state shapes are cloudpickle 3.1's, so that a pickle
-//! for a process that only has cloudpickle differs only in these names.
+//! for a process that only has cloudpickle differs only in these names;
+//! `functions.rs` adds the native writer's own, denser, function shape.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
