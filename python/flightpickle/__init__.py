@@ -109,10 +109,7 @@ CloudPickler = Pickler
 def dump(obj, file, protocol=None, buffer_callback=None, *, target=None):
     """Pickle ``obj`` into ``file``, functions and classes by value where needed."""
     try:
-        # DEFAULT_PROTOCOL is read at each call, as Pickler reads it, so a
-        # program that lowers it (as some do with cloudpickle's) is obeyed
-        # here too; written inline, since a helper's call costs as much.
-        return _fast_dump(obj, DEFAULT_PROTOCOL if protocol is None else protocol, buffer_callback, target, file)
+        return _fast_dump(obj, _protocol_or_default(protocol), buffer_callback, target, file)
     except _FastPathDeclined:
         pass
     except Exception as e:
@@ -125,8 +122,7 @@ def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
     # The native writer, which writes what Pickler would (see writer/mod.rs),
     # leaves to Pickler the cases it does not cover.
     try:
-        # DEFAULT_PROTOCOL inline, as in dump.
-        return _fast_dump(obj, DEFAULT_PROTOCOL if protocol is None else protocol, buffer_callback, target)
+        return _fast_dump(obj, _protocol_or_default(protocol), buffer_callback, target)
     except _FastPathDeclined:
         pass
     except Exception as e:
@@ -140,15 +136,36 @@ def _protocol_number(protocol):
     return DEFAULT_PROTOCOL if protocol is None else int(protocol)
 
 
+def _protocol_or_default(protocol):
+    # Read at each call, as Pickler does, so a program that lowers
+    # DEFAULT_PROTOCOL (as some do with cloudpickle's) is obeyed by dumps too.
+    return DEFAULT_PROTOCOL if protocol is None else protocol
+
+
 _fast_dump = _native.fast_dump
 _FastPathDeclined = _native.FastPathDeclined
 _native.use_pickler_class(Pickler)
 
 
-# ``pickle.load``/``pickle.loads``, called from Rust (no Python frame per
-# call), with a hint when a module the pickle names is missing.
-load = _native.load
-loads = _native.loads
+def load(file, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
+    """``pickle.load``, with a hint when a module the pickle names is missing."""
+    try:
+        return _pickle_load(file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
+    except ModuleNotFoundError as e:
+        raise _errors.missing_module_error(e) from e
+
+
+def loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
+    """``pickle.loads``, with a hint when a module the pickle names is missing."""
+    try:
+        return _pickle_loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
+    except ModuleNotFoundError as e:
+        raise _errors.missing_module_error(e) from e
+
+
+# Bound once: the wrappers above call pickle's C functions directly.
+_pickle_load = pickle.load
+_pickle_loads = pickle.loads
 
 
 # Sealed payloads and inspection build on dumps above, so they come last.

@@ -16,7 +16,6 @@ mod dispatch;
 mod explain;
 mod fingerprint;
 mod inspection;
-mod loading;
 mod objects;
 mod pickler;
 mod quick_hash;
@@ -51,8 +50,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
     m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
-    m.add_function(wrap_pyfunction!(loading::loads, m)?)?;
-    m.add_function(wrap_pyfunction!(loading::load, m)?)?;
     m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;
     m.add("FastPathDeclined", m.py().get_type::<writer::FastPathDeclined>())?;
     m.add_class::<pickler::PicklerState>()?;

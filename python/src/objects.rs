@@ -38,8 +38,6 @@ imported! {
     copyreg_dispatch_table = "copyreg"."dispatch_table";
     pickling_error = "pickle"."PicklingError";
     pickle_buffer_type = "pickle"."PickleBuffer";
-    pickle_loads = "pickle"."loads";
-    pickle_load = "pickle"."load";
     copyreg_extension_registry = "copyreg"."_extension_registry";
     reverse_name_mapping = "_compat_pickle"."REVERSE_NAME_MAPPING";
     reverse_import_mapping = "_compat_pickle"."REVERSE_IMPORT_MAPPING";
