@@ -292,3 +292,20 @@ def test_modules_travel_by_name_and_are_imported_on_load(load_fresh):
     assert found == ["new_function"]  # no subimport call per module
     check = "import sys; result = (obj(2.5), 'xml.dom.minidom' in sys.modules)"
     assert load_fresh(data, check) == ((2, "xml.dom.minidom", "2.5"), True)
+
+
+def test_replayed_code_shares_strings_with_the_rest_of_the_pickle():
+    def first(values):
+        return [value for value in values]
+
+    def second(values):
+        return [value for value in values]
+
+    for func in (first, second):
+        flightpickle.dumps(func)  # both recorded before they meet in one pickle
+    data = flightpickle.dumps([first, second])
+    # The file name and the shared local names are written once for both.
+    assert data.count(f"<{pathlib.Path(__file__).name}>".encode()) == 1
+    assert data.count(b"values") == 1
+    loaded_first, loaded_second = pickle.loads(data)
+    assert loaded_first([1, 2]) == loaded_second([1, 2]) == [1, 2]

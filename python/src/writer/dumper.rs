@@ -44,10 +44,10 @@ pub(crate) struct Dumper<'a, 'py> {
     /// parts: strings there are memoized by text.
     names_by_text: u32,
     depth: usize,
-    /// Set while recording a code object's fields (see `code.rs`): the memo
-    /// reads are left out of the output and listed here, with the offsets
-    /// where they belong.
-    left_out_gets: Option<Vec<(usize, u32)>>,
+    /// Set while recording a code object's fields (see `code.rs`): where the
+    /// memo is written and read (the reads are left out of the output), and
+    /// the strings written by text.
+    recording: Option<Vec<code::Event>>,
     /// By-reference decisions on functions and modules made in this dump,
     /// which a function's state asks for before it writes them.
     by_reference: QuickMap<usize, (Bound<'py, PyAny>, bool)>,
@@ -70,7 +70,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             buffer_callback,
             names_by_text: 0,
             depth: 0,
-            left_out_gets: None,
+            recording: None,
             by_reference: QuickMap::default(),
         }
     }
@@ -215,6 +215,10 @@ impl<'a, 'py> Dumper<'a, 'py> {
     fn write_put(&mut self, index: u32) -> PyResult<()> {
         if self.proto >= 4 {
             self.out.write(&[MEMOIZE])?;
+            let after = self.out.written();
+            if let Some(events) = &mut self.recording {
+                events.push(code::Event::Put { after });
+            }
         } else if let Ok(small) = u8::try_from(index) {
             self.out.write(&[BINPUT, small])?;
         } else {
@@ -226,8 +230,11 @@ impl<'a, 'py> Dumper<'a, 'py> {
     }
 
     fn write_get(&mut self, index: u32) -> PyResult<()> {
-        if let Some(gets) = &mut self.left_out_gets {
-            gets.push((self.out.written(), index));
+        if let Some(events) = &mut self.recording {
+            events.push(code::Event::Get {
+                at: self.out.written(),
+                index,
+            });
             return Ok(());
         }
         match u8::try_from(index) {

@@ -76,21 +76,6 @@ impl<'py> Memo<'py> {
         self.alive.push(obj.clone());
     }
 
-    /// The index the next memoized object gets.
-    pub(crate) fn next_index(&self) -> u32 {
-        self.next
-    }
-
-    /// Passes over `count` indexes that replayed opcodes memoize.
-    pub(crate) fn skip(&mut self, count: u32) {
-        self.next += count;
-    }
-
-    /// The strings memoized by text, and their indexes.
-    pub(crate) fn texts(&self) -> impl Iterator<Item = (&[u8], u32)> {
-        self.by_text.iter().map(|(key, index)| (key.as_slice(), *index))
-    }
-
     /// The next index, for a value written without an object of its own.
     pub(crate) fn take_index(&mut self) -> u32 {
         let index = self.next;

@@ -8,9 +8,10 @@
 //! shifting at protocol 4 and above (MEMOIZE takes the next index), so
 //! lower protocols write the fields as any other tuple.
 //!
-//! A replay also tells the pickle's memo what the recording memoized: the
-//! fields tuple (another function with the same code reads it back) and
-//! its strings by text (the function's name, written after, is a read).
+//! The replay shares strings with the rest of the pickle as the writer
+//! does (by text): a string of the recording that the pickle already holds
+//! becomes a memo read, and its memo write is dropped; the strings it
+//! writes, and the fields tuple itself, are added to the pickle's memo.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -20,19 +21,27 @@ use crate::code_cache::CodeCache;
 use crate::reducers::code::code_fields;
 use crate::writer::output::Output;
 
+/// What a recording notes beside its opcodes, in the order written.
+pub(in crate::writer) enum Event {
+    /// A memo write (MEMOIZE) ends at `after`.
+    Put { after: usize },
+    /// A memo read of `index` (counted from the recording's first) belongs
+    /// at `at`; it is not in the opcodes.
+    Get { at: usize, index: u32 },
+    /// A string written by text spans `start..end`; its memo write follows.
+    Text {
+        start: usize,
+        end: usize,
+        text: Py<PyBytes>,
+    },
+}
+
 /// The opcodes of a code object's fields, as written with a memo of their own.
 struct Recording {
-    /// The opcodes, without the memo reads.
     opcodes: Vec<u8>,
-    /// Each memo read: where in `opcodes` it belongs, and the index it reads,
-    /// counted from the recording's first.
-    gets: Vec<(usize, u32)>,
-    /// How many indexes the recording memoizes.
-    memoized: u32,
-    /// The index of the fields tuple itself.
+    events: Vec<Event>,
+    /// The recording's index of the fields tuple itself.
     tuple_index: u32,
-    /// The strings memoized by text: a copy of the text, and the index.
-    texts: Vec<(Py<PyBytes>, u32)>,
 }
 
 static RECORDINGS: CodeCache<Recording> = CodeCache::new();
@@ -56,46 +65,77 @@ impl<'py> Dumper<'_, 'py> {
         let py = self.py;
         let mut recorder = Dumper::new(py, self.proto, self.state, None, Output::new(py, None)?);
         recorder.names_by_text = 1;
-        recorder.left_out_gets = Some(Vec::new());
+        recorder.recording = Some(Vec::new());
         recorder.save_object(fields.as_any())?;
         let tuple_index = recorder
             .memo
             .get(fields.as_any())
             .ok_or_else(|| self.error("a code object's fields were not memoized".into()))?;
-        let texts = recorder
-            .memo
-            .texts()
-            .map(|(text, index)| (PyBytes::new(py, text).unbind(), index))
-            .collect();
-        let memoized = recorder.memo.next_index();
-        let gets = recorder.left_out_gets.take().unwrap_or_default();
+        let events = recorder.recording.take().unwrap_or_default();
         let opcodes = recorder.out.into_bytes()?.as_bytes().to_vec();
         Ok(Recording {
             opcodes,
-            gets,
-            memoized,
+            events,
             tuple_index,
-            texts,
         })
     }
 
     fn replay(&mut self, recording: &Recording, fields: &Bound<'py, PyTuple>) -> PyResult<()> {
-        let base = self.memo.next_index();
+        let py = self.py;
+        let opcodes = &recording.opcodes;
+        // The recording's memo indexes, as this pickle's.
+        let mut indexes: Vec<u32> = Vec::new();
         let mut copied = 0;
-        for &(position, index) in &recording.gets {
-            self.out.write(&recording.opcodes[copied..position])?;
-            self.write_get(base + index)?;
-            copied = position;
-        }
-        self.out.write(&recording.opcodes[copied..])?;
-        self.memo.skip(recording.memoized);
-        self.memo.put_at(fields.as_any(), base + recording.tuple_index);
-        for (text, index) in &recording.texts {
-            let owner = text.bind(self.py);
-            if self.memo.get_text(owner.as_bytes()).is_none() {
-                self.memo.put_text(owner.as_bytes(), owner.as_any(), base + index);
+        let mut held: Option<u32> = None;
+        let mut pending_text: Option<&Py<PyBytes>> = None;
+        let mut new_texts = Vec::new();
+        for event in &recording.events {
+            match event {
+                Event::Text { start, end, text } => match self.memo.get_text(text.bind(py).as_bytes()) {
+                    Some(index) => {
+                        self.out.write(&opcodes[copied..*start])?;
+                        self.write_get(index)?;
+                        copied = *end;
+                        held = Some(index);
+                    }
+                    None => pending_text = Some(text),
+                },
+                Event::Put { after } => match held.take() {
+                    Some(index) => {
+                        // The string's MEMOIZE, right after it, is dropped.
+                        copied = *after;
+                        indexes.push(index);
+                    }
+                    None => {
+                        let index = self.memo.take_index();
+                        indexes.push(index);
+                        if let Some(text) = pending_text.take() {
+                            new_texts.push((text, index));
+                        }
+                    }
+                },
+                Event::Get { at, index } => {
+                    self.out.write(&opcodes[copied..*at])?;
+                    let index = self.replayed_index(&indexes, *index)?;
+                    self.write_get(index)?;
+                    copied = *at;
+                }
             }
         }
+        self.out.write(&opcodes[copied..])?;
+        let tuple_index = self.replayed_index(&indexes, recording.tuple_index)?;
+        self.memo.put_at(fields.as_any(), tuple_index);
+        for (text, index) in new_texts {
+            let owner = text.bind(py);
+            self.memo.put_text(owner.as_bytes(), owner.as_any(), index);
+        }
         Ok(())
+    }
+
+    fn replayed_index(&self, indexes: &[u32], index: u32) -> PyResult<u32> {
+        indexes
+            .get(index as usize)
+            .copied()
+            .ok_or_else(|| self.error("a recorded code object reads a memo entry it never wrote".into()))
     }
 }

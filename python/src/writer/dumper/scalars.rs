@@ -90,8 +90,16 @@ impl<'py> Dumper<'_, 'py> {
             return self.write_get(index);
         }
         let header = self.str_header(text.len())?;
+        let start = self.out.written();
         self.out
             .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))?;
+        if by_text && let Some(events) = &mut self.recording {
+            events.push(super::code::Event::Text {
+                start,
+                end: self.out.written(),
+                text: PyBytes::new(self.py, text).unbind(),
+            });
+        }
         if by_text {
             // Found again by its text, so not recorded by identity too.
             let index = self.memo.take_index();
