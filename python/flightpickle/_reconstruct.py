@@ -8,7 +8,8 @@ names freely; never rename or remove one, or change what it accepts.
 The functions are implemented in Rust (``flightpickle._native``) and report
 this module as their ``__module__``, which is how pickle finds them. Their
 argument and state shapes follow cloudpickle 3.1's reconstructors of the
-same purpose.
+same purpose, but for ``new_function`` and ``fill_function``, the denser
+shape of flightpickle's own writer.
 """
 
 from ._native import _reconstruct as _impl
@@ -17,6 +18,13 @@ from ._native import _reconstruct as _impl
 # skeleton; function_setstate(func, (dict, slots)) fills it.
 make_function = _impl.make_function
 function_setstate = _impl.function_setstate
+
+# Functions, the native writer's dense shape (see reconstruct/functions.rs):
+# new_function(code_fields, globals, state) makes and fills a function in
+# one call (state None: a skeleton with empty cells); fill_function(func,
+# state) fills a skeleton whose state refers back to it.
+new_function = _impl.new_function
+fill_function = _impl.fill_function
 
 # Closure cells: make_cell(value), make_empty_cell().
 make_cell = _impl.make_cell

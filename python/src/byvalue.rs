@@ -11,8 +11,10 @@ use crate::{objects, registry};
 
 /// For a function or a class: can the loading side import it by name?
 pub(crate) fn by_reference(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-    match importable_module(obj, None)? {
-        Some(module) => Ok(!registry::is_registered(&module)?),
+    // A registered module's objects travel by value whether or not the
+    // name leads back to them: asked first, it spares that lookup.
+    match importable_module_unless(obj, None, registry::is_registered)? {
+        Some(_) => Ok(true),
         None => Ok(false),
     }
 }
@@ -33,6 +35,16 @@ pub(crate) fn module_by_reference(module: &Bound<'_, PyAny>) -> PyResult<bool> {
 pub(crate) fn importable_module<'py>(
     obj: &Bound<'py, PyAny>,
     name: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    importable_module_unless(obj, name, |_| Ok(false))
+}
+
+/// `importable_module`, but None as soon as `refused` says yes to the
+/// module, before the name is followed.
+fn importable_module_unless<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: Option<&Bound<'py, PyAny>>,
+    refused: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<bool>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = obj.py();
     let name = match name {
@@ -60,6 +72,9 @@ pub(crate) fn importable_module<'py>(
     let Some(module) = objects::sys_modules(py).get_item(&module_name)? else {
         return Ok(None);
     };
+    if refused(&module)? {
+        return Ok(None);
+    }
     match dotted_getattr(&module, name.to_str()?)? {
         Some(found) if found.is(obj) => Ok(Some(module)),
         _ => Ok(None),

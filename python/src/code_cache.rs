@@ -5,11 +5,14 @@
 //! stale; whatever else a dump needs (the globals' current values, the
 //! by-value decision) is still read on every dump.
 //!
+//! The writer also keeps here the pickled bytes of each code object's
+//! fields (see `writer/recording.rs`).
+//!
 //! An entry holds its code object, so the address that keys it cannot be
 //! reused; the cache is emptied when it reaches `CAPACITY` entries, which
 //! bounds what it keeps alive in programs that compile code at run time.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -18,15 +21,15 @@ use crate::quick_hash::QuickMap;
 
 const CAPACITY: usize = 2048;
 
-/// Code object (kept alive) and the tuple derived from it, by address.
-type Entries = QuickMap<usize, (Py<PyAny>, Py<PyTuple>)>;
+/// Code object (kept alive) and the value derived from it, by address.
+type Entries<V> = QuickMap<usize, (Py<PyAny>, Arc<V>)>;
 
-/// A tuple per code object.
-pub(crate) struct CodeCache {
-    entries: Mutex<Option<Entries>>,
+/// A value per code object; a tuple unless said otherwise.
+pub(crate) struct CodeCache<V = Py<PyTuple>> {
+    entries: Mutex<Option<Entries<V>>>,
 }
 
-impl CodeCache {
+impl<V> CodeCache<V> {
     pub(crate) const fn new() -> Self {
         Self {
             entries: Mutex::new(None),
@@ -36,28 +39,39 @@ impl CodeCache {
     /// The value for `code`, made by `make` on the first request. `make`
     /// runs without the lock held (it may run Python code, and so let
     /// another thread in).
-    pub(crate) fn get_or_make<'py>(
+    pub(crate) fn get_or_make_shared(
         &self,
-        code: &Bound<'py, PyAny>,
-        make: impl FnOnce() -> PyResult<Bound<'py, PyTuple>>,
-    ) -> PyResult<Bound<'py, PyTuple>> {
-        let py = code.py();
+        code: &Bound<'_, PyAny>,
+        make: impl FnOnce() -> PyResult<V>,
+    ) -> PyResult<Arc<V>> {
         let key = code.as_ptr() as usize;
         if let Some((_, value)) = self.lock().as_ref().and_then(|entries| entries.get(&key)) {
-            return Ok(value.bind(py).clone());
+            return Ok(value.clone());
         }
-        let value = make()?;
+        let value = Arc::new(make()?);
         let mut entries = self.lock();
         let entries = entries.get_or_insert_with(Entries::default);
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(key, (code.clone().unbind(), value.clone().unbind()));
+        entries.insert(key, (code.clone().unbind(), value.clone()));
         Ok(value)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Entries>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Entries<V>>> {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl CodeCache {
+    /// `get_or_make_shared` for a tuple.
+    pub(crate) fn get_or_make<'py>(
+        &self,
+        code: &Bound<'py, PyAny>,
+        make: impl FnOnce() -> PyResult<Bound<'py, PyTuple>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let value = self.get_or_make_shared(code, || make().map(Bound::unbind))?;
+        Ok(value.bind(code.py()).clone())
     }
 }
 

@@ -15,20 +15,25 @@ pub(crate) fn used_globals<'py>(
     code: &Bound<'py, PyAny>,
     globals: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    static NAMES: CodeCache = CodeCache::new();
-    let names = NAMES.get_or_make(code, || {
-        let names = PyDict::new(code.py());
-        collect_names(code, &names)?;
-        PyTuple::new(code.py(), names.keys())
-    })?;
     // The values are read on every dump: the globals may have changed.
     let used = PyDict::new(code.py());
-    for name in names.iter_borrowed() {
+    for name in global_names(code)?.iter_borrowed() {
         if let Some(value) = globals.get_item(name)? {
             used.set_item(name, value)?;
         }
     }
     Ok(used)
+}
+
+/// The names `used_globals` looks up, read from the bytecode once per code
+/// object.
+pub(crate) fn global_names<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+    static NAMES: CodeCache = CodeCache::new();
+    NAMES.get_or_make(code, || {
+        let names = PyDict::new(code.py());
+        collect_names(code, &names)?;
+        PyTuple::new(code.py(), names.keys())
+    })
 }
 
 /// The global names `code` and its nested code objects use, once each, in

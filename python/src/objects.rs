@@ -17,6 +17,7 @@ macro_rules! imported {
 
 imported! {
     function_type = "types"."FunctionType";
+    code_type = "types"."CodeType";
     method_type = "types"."MethodType";
     mappingproxy_type = "types"."MappingProxyType";
     module_type = "types"."ModuleType";

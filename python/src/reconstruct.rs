@@ -4,7 +4,8 @@
 //! what it accepts breaks every pickle already written.
 //!
 //! The argument and state shapes are cloudpickle 3.1's, so that a pickle
-//! for a process that only has cloudpickle differs only in these names.
+//! for a process that only has cloudpickle differs only in these names;
+//! `functions.rs` adds the native writer's own, denser, function shape.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
@@ -12,6 +13,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::{objects, tracker, version};
+
+mod functions;
 
 /// The name of the Python module that holds these functions.
 pub(crate) const MODULE: &str = "flightpickle._reconstruct";
@@ -405,6 +408,8 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let m = PyModule::new(py, MODULE)?;
     m.add_function(wrap_pyfunction!(make_function, &m)?)?;
     m.add_function(wrap_pyfunction!(function_setstate, &m)?)?;
+    m.add_function(wrap_pyfunction!(functions::new_function, &m)?)?;
+    m.add_function(wrap_pyfunction!(functions::fill_function, &m)?)?;
     m.add_function(wrap_pyfunction!(make_cell, &m)?)?;
     m.add_function(wrap_pyfunction!(make_empty_cell, &m)?)?;
     m.add_function(wrap_pyfunction!(builtin_type, &m)?)?;

@@ -8,7 +8,8 @@
 //!
 //! The argument and state shapes are the same for all three, so a target is
 //! only a set of callables, resolved once per process and held by each
-//! pickler. Pickle writes a callable as `module name` after importing the
+//! pickler. (The native writer adds a denser function shape of its own,
+//! `new_function`, which only the native target has.) Pickle writes a callable as `module name` after importing the
 //! module to check that the name leads back to it: a compatible target needs
 //! its module importable where the pickle is written, too.
 //!
@@ -131,6 +132,8 @@ reconstructor_table! {
         make_paramspec: "make_paramspec";
         make_typevartuple: "make_typevartuple";
         make_newtype: "make_newtype";
+        new_function: "new_function";
+        fill_function: "fill_function";
     }
 }
 

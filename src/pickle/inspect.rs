@@ -291,11 +291,19 @@ impl Machine {
         let bytes = end - callable.start;
         match reconstructor_role(global) {
             Some(Role::Make(kind)) => {
+                if kind == ByValueKind::Function
+                    && let Some(state) = tuple_item(args, 2)
+                {
+                    self.add_state_modules(&state);
+                }
                 let name = name_in_args(kind, args);
                 self.found.by_value.push(ByValueItem { kind, name, bytes });
                 Value::Made(self.found.by_value.len() - 1)
             }
             Some(Role::SetState) => {
+                if let Some(state) = tuple_item(args, 1) {
+                    self.add_state_modules(&state);
+                }
                 self.add_state(args, bytes);
                 Value::Other
             }
@@ -317,6 +325,24 @@ impl Machine {
         }
     }
 
+    /// The modules a `new_function` state imports by name: the submodules
+    /// (item 11, a tuple of names) and the module globals (item 12, a dict
+    /// of global name to module name). Other states have no such items.
+    fn add_state_modules(&mut self, state: &Value) {
+        if let Some(Value::Tuple(names, _)) = tuple_item(state, 11) {
+            for name in names.iter() {
+                if let Value::Text(name) = name {
+                    self.found.modules.insert(name.to_string());
+                }
+            }
+        }
+        if let Some(Value::Dict(modules)) = tuple_item(state, 12) {
+            for (_, module) in modules.borrow().iter() {
+                self.found.modules.insert(module.to_string());
+            }
+        }
+    }
+
     /// `setstate(obj, state)`: its bytes belong to `obj`, and a function's state names it.
     fn add_state(&mut self, args: &Value, bytes: usize) {
         let Some(Value::Made(index)) = tuple_item(args, 0) else {
@@ -328,14 +354,7 @@ impl Machine {
         let item = &mut self.found.by_value[index];
         item.bytes += bytes;
         if item.name.is_none() {
-            // (attributes, slot state): the function's qualname is in the slot state.
-            if let Some(Value::Dict(slots)) = tuple_item(args, 1).and_then(|state| tuple_item(&state, 1)) {
-                item.name = slots
-                    .borrow()
-                    .iter()
-                    .find(|(k, _)| &**k == "__qualname__")
-                    .map(|(_, v)| v.to_string());
-            }
+            item.name = tuple_item(args, 1).and_then(|state| qualname_in_state(&state));
         }
     }
 
@@ -466,10 +485,10 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
     }
     let name = global.name.trim_start_matches('_');
     match name {
-        "make_function" => Some(Role::Make(ByValueKind::Function)),
+        "make_function" | "new_function" => Some(Role::Make(ByValueKind::Function)),
         "make_skeleton_class" => Some(Role::Make(ByValueKind::Class)),
         "make_skeleton_enum" => Some(Role::Make(ByValueKind::Enum)),
-        "function_setstate" | "class_setstate" => Some(Role::SetState),
+        "function_setstate" | "fill_function" | "class_setstate" => Some(Role::SetState),
         "subimport" => Some(Role::Import { by_value: false }),
         "dynamic_subimport" => Some(Role::Import { by_value: true }),
         _ => None,
@@ -477,15 +496,33 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
 }
 
 /// The name a class or enum skeleton is made with: its second argument, or its
-/// third (the qualname) for enums. Functions are named by their state instead.
+/// third (the qualname) for enums. Functions are named by their state: the
+/// third argument of `new_function`, else (None there, or `make_function`)
+/// the state set afterwards.
 fn name_in_args(kind: ByValueKind, args: &Value) -> Option<String> {
     let index = match kind {
         ByValueKind::Class => 1,
         ByValueKind::Enum => 2,
-        ByValueKind::Function | ByValueKind::Module => return None,
+        ByValueKind::Function => return tuple_item(args, 2).and_then(|state| qualname_in_state(&state)),
+        ByValueKind::Module => return None,
     };
     match tuple_item(args, index) {
         Some(Value::Text(name)) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// A function's qualname in its state: the second item of `new_function`'s
+/// state tuple, or the `__qualname__` entry of the slot dict, the second item
+/// of `(attributes, slots)` (`make_function`'s shape).
+fn qualname_in_state(state: &Value) -> Option<String> {
+    match tuple_item(state, 1)? {
+        Value::Text(qualname) => Some(qualname.to_string()),
+        Value::Dict(slots) => slots
+            .borrow()
+            .iter()
+            .find(|(k, _)| &**k == "__qualname__")
+            .map(|(_, v)| v.to_string()),
         _ => None,
     }
 }

@@ -56,18 +56,41 @@ fn stack_global_names_come_from_the_stack_and_the_memo() {
 
 #[test]
 fn closure_lists_its_reconstructors_and_imported_modules() {
-    let found = inspect(&fixture("closure.native")).unwrap();
-    let reconstructors: Vec<_> = names(found.calls.keys().cloned());
-    assert!(reconstructors.contains(&"flightpickle._reconstruct.make_function".to_string()));
-    assert!(reconstructors.contains(&"flightpickle._reconstruct.function_setstate".to_string()));
-    // `json` is imported by name through subimport, not named as a global.
-    assert!(found.modules.contains("json"), "{:?}", found.modules);
-    assert!(!found.globals.keys().any(|g| g.module == "json"));
+    // The dense shape the native writer writes now, and the earlier one.
+    let shapes = [
+        ("closure.native", &["new_function"][..]),
+        ("closure.native-v0", &["make_function", "function_setstate"][..]),
+    ];
+    for (name, expected) in shapes {
+        let found = inspect(&fixture(name)).unwrap();
+        let reconstructors: Vec<_> = names(found.calls.keys().cloned());
+        for reconstructor in expected {
+            let qualified = format!("flightpickle._reconstruct.{reconstructor}");
+            assert!(reconstructors.contains(&qualified), "{name}: {reconstructors:?}");
+        }
+        // `json` is imported by name through subimport, not named as a global.
+        assert!(found.modules.contains("json"), "{name}: {:?}", found.modules);
+        assert!(!found.globals.keys().any(|g| g.module == "json"));
+    }
+}
+
+#[test]
+fn a_recursive_function_is_named_once_and_sized_with_its_state() {
+    let pickle = fixture("recursive.native");
+    let found = inspect(&pickle).unwrap();
+    assert!(
+        found.calls.keys().any(|g| g.name == "fill_function"),
+        "{:?}",
+        found.calls
+    );
+    assert_eq!(found.by_value.len(), 1, "{:?}", found.by_value);
+    assert_eq!(found.by_value[0].name.as_deref(), Some("fibonacci"));
+    assert!(found.by_value[0].bytes > pickle.len() / 2);
 }
 
 #[test]
 fn by_value_function_is_named_and_sized() {
-    for target in ["native", "cloudpickle"] {
+    for target in ["native", "native-v0", "cloudpickle"] {
         let pickle = fixture(&format!("closure.{target}"));
         let found = inspect(&pickle).unwrap();
         let functions: Vec<_> = found
@@ -91,7 +114,7 @@ fn by_value_function_is_named_and_sized() {
 
 #[test]
 fn by_value_class_enum_and_module_are_named() {
-    for target in ["native", "cloudpickle"] {
+    for target in ["native", "native-v0", "cloudpickle"] {
         let class = inspect(&fixture(&format!("class.{target}"))).unwrap();
         let kinds: Vec<_> = class.by_value.iter().map(|i| (i.kind, i.name.clone())).collect();
         assert!(
@@ -139,7 +162,12 @@ fn every_truncation_is_an_error_not_a_panic() {
 
 #[test]
 fn byte_flips_never_panic() {
-    for name in ["closure.native", "class.cloudpickle", "dynamic_module.native"] {
+    for name in [
+        "closure.native",
+        "closure.native-v0",
+        "class.cloudpickle",
+        "dynamic_module.native",
+    ] {
         let pickle = fixture(name);
         for at in 0..pickle.len() {
             for value in [0x00, 0x2e, 0x80, 0xff] {

@@ -13,10 +13,14 @@ use crate::stable;
 
 #[pyfunction]
 pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // The fields of a code object never change: read once per code object.
+    call(obj.get_type().as_any(), code_fields(obj)?)
+}
+
+/// The arguments of `types.CodeType(...)` that rebuild `code`. The fields
+/// of a code object never change: read once per code object.
+pub(crate) fn code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     static ARGS: CodeCache = CodeCache::new();
-    let args = ARGS.get_or_make(obj, || code_args(obj))?;
-    call(obj.get_type().as_any(), args)
+    ARGS.get_or_make(code, || code_args(code))
 }
 
 fn code_args<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {

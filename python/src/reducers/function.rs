@@ -16,8 +16,16 @@ use crate::code_globals::{imported_submodules, used_globals};
 use crate::pickler::PicklerState;
 use crate::reconstruct::{cell_contents, new_cell};
 
-/// Keys of a module's globals that make relative imports work in the copy.
-const MODULE_IDENTITY: [&str; 4] = ["__package__", "__name__", "__path__", "__file__"];
+/// Keys of a module's globals that make relative imports work in the copy,
+/// as Python strings made once (a `&str` key is made and hashed per use).
+fn module_identity(py: Python<'_>) -> [&Bound<'_, PyString>; 4] {
+    [
+        intern!(py, "__package__"),
+        intern!(py, "__name__"),
+        intern!(py, "__path__"),
+        intern!(py, "__file__"),
+    ]
+}
 
 pub(crate) fn reduce<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = func.py();
@@ -37,14 +45,14 @@ pub(crate) fn reduce<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>) -> P
 }
 
 /// The function's fixed parts, read through the C API.
-struct Parts<'py> {
-    code: Bound<'py, PyAny>,
-    globals: Bound<'py, PyDict>,
-    closure: Option<Bound<'py, PyTuple>>,
+pub(crate) struct Parts<'py> {
+    pub(crate) code: Bound<'py, PyAny>,
+    pub(crate) globals: Bound<'py, PyDict>,
+    pub(crate) closure: Option<Bound<'py, PyTuple>>,
 }
 
 impl<'py> Parts<'py> {
-    fn of(func: &Bound<'py, PyAny>) -> PyResult<Self> {
+    pub(crate) fn of(func: &Bound<'py, PyAny>) -> PyResult<Self> {
         let py = func.py();
         // SAFETY: `func` is a function (checked by the caller); the getters
         // return borrowed references that `func` keeps alive.
@@ -64,14 +72,7 @@ impl<'py> Parts<'py> {
 /// `(code, shared_globals, None, None, empty_cells)` for `make_function`.
 fn skeleton_args<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bound<'py, PyAny>> {
     let py = parts.code.py();
-    let (shared, fresh) = pickler.shared_globals(&parts.globals);
-    if fresh || shared.is_empty() {
-        for key in MODULE_IDENTITY {
-            if let Some(value) = parts.globals.get_item(key)? {
-                shared.set_item(key, value)?;
-            }
-        }
-    }
+    let shared = module_globals(pickler, parts)?;
     let closure = match &parts.closure {
         None => py.None().into_bound(py),
         Some(cells) => {
@@ -82,6 +83,22 @@ fn skeleton_args<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bo
     };
     let none = py.None().into_bound(py);
     Ok(PyTuple::new(py, [parts.code.clone(), shared.into_any(), none.clone(), none, closure])?.into_any())
+}
+
+/// The dict that stands for the function's globals in the pickle, shared
+/// by the functions of one module: at first only the keys that make
+/// relative imports work in the copy; each function's state adds the
+/// globals it uses.
+pub(crate) fn module_globals<'py>(pickler: &PicklerState, parts: &Parts<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let (shared, fresh) = pickler.shared_globals(&parts.globals);
+    if fresh || shared.is_empty() {
+        for key in module_identity(parts.globals.py()) {
+            if let Some(value) = parts.globals.get_item(key)? {
+                shared.set_item(key, value)?;
+            }
+        }
+    }
+    Ok(shared)
 }
 
 /// `(func.__dict__ copy, slots)`: the attributes `setattr` can restore plus

@@ -7,7 +7,7 @@
 //! 6-tuple `(callable, args, state, None, None, state_setter)`.
 
 pub(crate) mod class;
-mod code;
+pub(crate) mod code;
 mod descriptors;
 mod file;
 pub(crate) mod function;

@@ -70,6 +70,12 @@ impl<'py> Memo<'py> {
         self.by_text.insert(TextKey(text.as_ptr(), text.len()), index);
     }
 
+    /// Records that `obj` is at `index`, given by a replayed recording.
+    pub(crate) fn put_at(&mut self, obj: &Bound<'py, PyAny>, index: u32) {
+        self.by_id.insert(obj.as_ptr() as usize, index);
+        self.alive.push(obj.clone());
+    }
+
     /// The next index, for a value written without an object of its own.
     pub(crate) fn take_index(&mut self) -> u32 {
         let index = self.next;

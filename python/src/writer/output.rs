@@ -62,6 +62,12 @@ impl<'py> Output<'py> {
         })
     }
 
+    /// Bytes written so far (while unframed and not drained: offsets into
+    /// the pickle).
+    pub(crate) fn written(&self) -> usize {
+        self.len
+    }
+
     /// Frames start with the first write after this (protocol 4 and above).
     pub(crate) fn start_framing(&mut self) {
         self.framing = true;

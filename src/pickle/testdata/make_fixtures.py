@@ -3,6 +3,9 @@
 Run from the repository root with the venv's Python after changing the pickler:
     .venv/bin/python src/pickle/testdata/make_fixtures.py
 The tests check names and counts, not bytes, so most pickler changes need no rerun.
+The `*.native-v0.pkl` files were written before the native writer's dense
+function shape (`new_function`); they stay as they are, to check that the
+inspector still reads the earlier shape.
 """
 
 import enum
@@ -21,6 +24,10 @@ def make_adder(n):
         return json.dumps(x + n * SCALE)
 
     return add
+
+
+def fibonacci(n):
+    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)
 
 
 class Shape:
@@ -42,9 +49,10 @@ FIXTURES = {
     "class": Shape,
     "enum": Colour,
     "dynamic_module": plugins,
+    "recursive": fibonacci,
 }
 
 for name, obj in FIXTURES.items():
-    for target in ("native", "cloudpickle"):
+    for target in ("native", "cloudpickle") if name != "recursive" else ("native",):
         data = flightpickle.dumps(obj, protocol=5, target=target)
         (HERE / f"{name}.{target}.pkl").write_bytes(data)

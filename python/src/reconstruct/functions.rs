@@ -1,0 +1,218 @@
+//! The dense function shape of the native writer: one call makes a function
+//! with its code object and fills it, from positional tuples the loader
+//! reads in Rust, instead of a `CodeType(...)` call, a skeleton, empty cells
+//! made one call each and a state of two dicts set attribute by attribute.
+//!
+//! - `new_function(code_fields, globals, state)`: `code_fields` are the
+//!   arguments of `types.CodeType(...)` for the running version, `globals`
+//!   the dict shared by the functions of one module (seeded with its
+//!   identity keys), `state` a `FunctionState` tuple, or None to leave the
+//!   function a skeleton whose closure cells are empty;
+//! - `fill_function(func, state)`: fills a skeleton afterwards, for a
+//!   function whose state refers back to it (recursion, mutual references):
+//!   the pickle memoizes the skeleton before it writes the state.
+//!
+//! `FunctionState` is, by position: name, qualname, defaults, kwdefaults,
+//! module, doc, annotations (None for none), the globals the code uses
+//! (but the importable modules), the closure's values (None for no
+//! closure), the indices of the cells that stay empty, the function's
+//! `__dict__` entries (None for none), the names of the submodules the code
+//! reaches through a package (imported, None for none), and the globals
+//! that are importable modules, as `{global name: module name}` (imported
+//! and set, None for none). Modules travel by name in the state instead of
+//! as `subimport` calls: no `find_class` and no call per module.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use super::{cell_of, set_cell, subimport};
+use crate::objects;
+
+/// Items of a `FunctionState` tuple.
+pub(crate) const STATE_LEN: usize = 13;
+
+#[pyfunction]
+#[pyo3(signature = (code_fields, globals, state = None))]
+pub(crate) fn new_function<'py>(
+    code_fields: &Bound<'py, PyTuple>,
+    globals: &Bound<'py, PyDict>,
+    state: Option<&Bound<'py, PyTuple>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = globals.py();
+    let state = state.map(FunctionState::read).transpose()?;
+    let code = objects::code_type(py)?.call1(code_fields)?;
+    globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+    // SAFETY: `code` is a code object (made by its type); both pointers are
+    // borrowed for the call, which returns a new reference or null.
+    let func = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFunction_New(code.as_ptr(), globals.as_ptr()))? };
+    let free_vars = code.getattr(intern!(py, "co_freevars"))?.len()?;
+    if free_vars > 0 {
+        let cells = (0..free_vars)
+            .map(|_| cell_of(py, None))
+            .collect::<PyResult<Vec<_>>>()?;
+        set_closure(&func, &PyTuple::new(py, cells)?)?;
+    }
+    if let Some(state) = state {
+        state.apply(&func)?;
+    }
+    Ok(func)
+}
+
+#[pyfunction]
+pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -> PyResult<()> {
+    // SAFETY: a type check on a live object.
+    if unsafe { ffi::PyFunction_Check(func.as_ptr()) } == 0 {
+        return Err(PyTypeError::new_err(format!(
+            "fill_function expects a function, got {}",
+            func.get_type().name()?
+        )));
+    }
+    FunctionState::read(state)?.apply(func)
+}
+
+/// A `FunctionState` tuple, checked for its length.
+struct FunctionState<'py> {
+    items: Bound<'py, PyTuple>,
+}
+
+impl<'py> FunctionState<'py> {
+    fn read(state: &Bound<'py, PyTuple>) -> PyResult<Self> {
+        if state.len() != STATE_LEN {
+            return Err(PyValueError::new_err(format!(
+                "a function's state has {STATE_LEN} items, this one {}",
+                state.len()
+            )));
+        }
+        Ok(Self { items: state.clone() })
+    }
+
+    fn item(&self, index: usize) -> Bound<'py, PyAny> {
+        // SAFETY: the length was checked in `read`; a borrowed item made strong.
+        unsafe { self.items.get_borrowed_item_unchecked(index).to_owned() }
+    }
+
+    /// Sets what differs from what `PyFunction_New` derived from the code
+    /// and globals: a plain load sets only the globals it uses.
+    fn apply(&self, func: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = func.py();
+        let derived = [
+            (intern!(py, "__name__"), 0),
+            (intern!(py, "__qualname__"), 1),
+            (intern!(py, "__module__"), 4),
+            (intern!(py, "__doc__"), 5),
+        ];
+        for (name, index) in derived {
+            let value = self.item(index);
+            if !same_text(&func.getattr(name)?, &value)? {
+                func.setattr(name, value)?;
+            }
+        }
+        // None on a new function: set only when there is something.
+        let optional = [
+            (intern!(py, "__defaults__"), 2),
+            (intern!(py, "__kwdefaults__"), 3),
+            (intern!(py, "__annotations__"), 6),
+        ];
+        for (name, index) in optional {
+            let value = self.item(index);
+            if !value.is_none() {
+                func.setattr(name, value)?;
+            }
+        }
+        let used = self.item(7);
+        let used = used
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("a function's used globals must be a dict"))?;
+        if !used.is_empty() {
+            let globals = function_globals(func);
+            globals.update(used.as_mapping())?;
+            // A code that names `__builtins__` ships the writer's: the
+            // loading side keeps its own, as `new_function` set it.
+            if used.contains(intern!(py, "__builtins__"))? {
+                globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+            }
+        }
+        fill_cells(func, &self.item(8), &self.item(9))?;
+        let attrs = self.item(10);
+        if !attrs.is_none() {
+            let own = func.getattr(intern!(py, "__dict__"))?.cast_into::<PyDict>()?;
+            own.update(attrs.cast::<PyDict>()?.as_mapping())?;
+        }
+        let submodules = self.item(11);
+        if !submodules.is_none() {
+            for name in submodules.try_iter()? {
+                subimport(py, name?.cast::<PyString>()?)?;
+            }
+        }
+        let modules = self.item(12);
+        if !modules.is_none() {
+            let globals = function_globals(func);
+            for (name, module_name) in modules.cast::<PyDict>()?.iter() {
+                globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The same object, or two equal exact strs (no user `__eq__` runs).
+fn same_text(current: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if current.is(value) {
+        return Ok(true);
+    }
+    match (current.cast_exact::<PyString>(), value.cast_exact::<PyString>()) {
+        (Ok(current), Ok(value)) => current.as_any().eq(value),
+        _ => Ok(false),
+    }
+}
+
+fn function_globals<'py>(func: &Bound<'py, PyAny>) -> Bound<'py, PyDict> {
+    // SAFETY: `func` is a function (made by `new_function` or checked by
+    // `fill_function`); its globals are a borrowed dict made strong at once.
+    unsafe {
+        let globals = ffi::PyFunction_GetGlobals(func.as_ptr());
+        Bound::from_borrowed_ptr(func.py(), globals).cast_into_unchecked()
+    }
+}
+
+/// Puts the closure's values into the function's own cells, but those whose
+/// index is listed in `empty`, which stay empty.
+fn fill_cells(func: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, empty: &Bound<'_, PyAny>) -> PyResult<()> {
+    if values.is_none() {
+        return Ok(());
+    }
+    let values = values
+        .cast::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err("a function's closure values must be a tuple"))?;
+    let empty = empty
+        .cast::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err("a function's empty cells must be a tuple"))?;
+    let cells = func.getattr(intern!(func.py(), "__closure__"))?;
+    let cells = match cells.cast_into::<PyTuple>() {
+        Ok(cells) if cells.len() == values.len() => cells,
+        _ => return Err(PyValueError::new_err("closure size does not match the function's code")),
+    };
+    let empty = empty
+        .iter()
+        .map(|index| index.extract::<usize>())
+        .collect::<PyResult<Vec<_>>>()?;
+    for (index, (cell, value)) in cells.iter().zip(values.iter()).enumerate() {
+        if !empty.contains(&index) {
+            set_cell(&cell, Some(&value))?;
+        }
+    }
+    Ok(())
+}
+
+/// `func.__closure__ = cells`, which Python code cannot do (read-only).
+fn set_closure(func: &Bound<'_, PyAny>, cells: &Bound<'_, PyTuple>) -> PyResult<()> {
+    // SAFETY: `func` is a function just made; `cells` a tuple of cells,
+    // borrowed (PyFunction_SetClosure takes its own reference).
+    if unsafe { ffi::PyFunction_SetClosure(func.as_ptr(), cells.as_ptr()) } < 0 {
+        return Err(PyErr::fetch(func.py()));
+    }
+    Ok(())
+}

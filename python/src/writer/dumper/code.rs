@@ -1,0 +1,141 @@
+//! A function's code object, pickled once per code object and replayed.
+//!
+//! The fields of a code object never change, so their opcodes do not
+//! either, but for the memo: the first dump records them with a memo of
+//! their own, and every dump (the first included, so that all write the
+//! same bytes) copies the recording with each memo read shifted to where
+//! the recording's memo starts in this pickle. Memo writes need no
+//! shifting at protocol 4 and above (MEMOIZE takes the next index), so
+//! lower protocols write the fields as any other tuple.
+//!
+//! The replay shares strings with the rest of the pickle as the writer
+//! does (by text): a string of the recording that the pickle already holds
+//! becomes a memo read, and its memo write is dropped; the strings it
+//! writes, and the fields tuple itself, are added to the pickle's memo.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+
+use super::Dumper;
+use crate::code_cache::CodeCache;
+use crate::reducers::code::code_fields;
+use crate::writer::output::Output;
+
+/// What a recording notes beside its opcodes, in the order written.
+pub(in crate::writer) enum Event {
+    /// A memo write (MEMOIZE) ends at `after`.
+    Put { after: usize },
+    /// A memo read of `index` (counted from the recording's first) belongs
+    /// at `at`; it is not in the opcodes.
+    Get { at: usize, index: u32 },
+    /// A string written by text spans `start..end`; its memo write follows.
+    Text {
+        start: usize,
+        end: usize,
+        text: Py<PyBytes>,
+    },
+}
+
+/// The opcodes of a code object's fields, as written with a memo of their own.
+struct Recording {
+    opcodes: Vec<u8>,
+    events: Vec<Event>,
+    /// The recording's index of the fields tuple itself.
+    tuple_index: u32,
+}
+
+static RECORDINGS: CodeCache<Recording> = CodeCache::new();
+
+impl<'py> Dumper<'_, 'py> {
+    /// Writes the arguments of `types.CodeType(...)` that rebuild `code`.
+    pub(super) fn save_code_fields(&mut self, code: &Bound<'py, PyAny>) -> PyResult<()> {
+        let fields = code_fields(code)?;
+        if self.proto < 4 {
+            return self.save(fields.as_any());
+        }
+        if let Some(index) = self.memo.get(fields.as_any()) {
+            return self.write_get(index);
+        }
+        let recording = RECORDINGS.get_or_make_shared(code, || self.record(&fields))?;
+        self.replay(&recording, &fields)?;
+        self.out.opcode_boundary()
+    }
+
+    fn record(&self, fields: &Bound<'py, PyTuple>) -> PyResult<Recording> {
+        let py = self.py;
+        let mut recorder = Dumper::new(py, self.proto, self.state, None, Output::new(py, None)?);
+        recorder.names_by_text = 1;
+        recorder.recording = Some(Vec::new());
+        recorder.save_object(fields.as_any())?;
+        let tuple_index = recorder
+            .memo
+            .get(fields.as_any())
+            .ok_or_else(|| self.error("a code object's fields were not memoized".into()))?;
+        let events = recorder.recording.take().unwrap_or_default();
+        let opcodes = recorder.out.into_bytes()?.as_bytes().to_vec();
+        Ok(Recording {
+            opcodes,
+            events,
+            tuple_index,
+        })
+    }
+
+    fn replay(&mut self, recording: &Recording, fields: &Bound<'py, PyTuple>) -> PyResult<()> {
+        let py = self.py;
+        let opcodes = &recording.opcodes;
+        // The recording's memo indexes, as this pickle's.
+        let mut indexes: Vec<u32> = Vec::new();
+        let mut copied = 0;
+        let mut held: Option<u32> = None;
+        let mut pending_text: Option<&Py<PyBytes>> = None;
+        let mut new_texts = Vec::new();
+        for event in &recording.events {
+            match event {
+                Event::Text { start, end, text } => match self.memo.get_text(text.bind(py).as_bytes()) {
+                    Some(index) => {
+                        self.out.write(&opcodes[copied..*start])?;
+                        self.write_get(index)?;
+                        copied = *end;
+                        held = Some(index);
+                    }
+                    None => pending_text = Some(text),
+                },
+                Event::Put { after } => match held.take() {
+                    Some(index) => {
+                        // The string's MEMOIZE, right after it, is dropped.
+                        copied = *after;
+                        indexes.push(index);
+                    }
+                    None => {
+                        let index = self.memo.take_index();
+                        indexes.push(index);
+                        if let Some(text) = pending_text.take() {
+                            new_texts.push((text, index));
+                        }
+                    }
+                },
+                Event::Get { at, index } => {
+                    self.out.write(&opcodes[copied..*at])?;
+                    let index = self.replayed_index(&indexes, *index)?;
+                    self.write_get(index)?;
+                    copied = *at;
+                }
+            }
+        }
+        self.out.write(&opcodes[copied..])?;
+        let tuple_index = self.replayed_index(&indexes, recording.tuple_index)?;
+        self.memo.put_at(fields.as_any(), tuple_index);
+        for (text, index) in new_texts {
+            let owner = text.bind(py);
+            self.memo.put_text(owner.as_bytes(), owner.as_any(), index);
+        }
+        Ok(())
+    }
+
+    fn replayed_index(&self, indexes: &[u32], index: u32) -> PyResult<u32> {
+        indexes
+            .get(index as usize)
+            .copied()
+            .ok_or_else(|| self.error("a recorded code object reads a memo entry it never wrote".into()))
+    }
+}

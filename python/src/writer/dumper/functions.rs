@@ -1,0 +1,323 @@
+//! Functions by value for the native target, written straight from the
+//! function object in the dense shape that `reconstruct/functions.rs`
+//! loads: no reduce tuple or state dicts are built only to be walked.
+//!
+//! `new_function(code_fields, globals, state)` is one call when nothing in
+//! the state can lead back to the function before it exists (see
+//! `cannot_refer_back`); otherwise `new_function(code_fields, globals,
+//! None)` makes a skeleton, the memo keeps it, and `fill_function(func,
+//! state)` fills it, so that the state may refer to it (recursion).
+
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use super::Dumper;
+use crate::byvalue;
+use crate::code_globals::{global_names, imported_submodules};
+use crate::reconstruct::cell_contents;
+use crate::reducers::function::{Parts, module_globals};
+use crate::writer::opcodes::*;
+
+/// Containers deeper than this are not searched for a way back.
+const LEAF_SEARCH_DEPTH: u8 = 3;
+/// Containers longer than this are not searched either.
+const LEAF_SEARCH_ITEMS: usize = 64;
+
+/// What a function's state holds, read once, then checked and written (in
+/// the order of `FunctionState` in `reconstruct/functions.rs`).
+struct FunctionValues<'py> {
+    name: Bound<'py, PyAny>,
+    qualname: Bound<'py, PyAny>,
+    defaults: Bound<'py, PyAny>,
+    kwdefaults: Bound<'py, PyAny>,
+    module: Bound<'py, PyAny>,
+    doc: Bound<'py, PyAny>,
+    annotations: Option<Bound<'py, PyDict>>,
+    /// The globals the code uses, as (name, value), in first-use order.
+    used_globals: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    /// Each cell's content, None for an empty cell; None for no closure.
+    closure: Option<Vec<Option<Bound<'py, PyAny>>>>,
+    attrs: Option<Bound<'py, PyDict>>,
+}
+
+impl<'py> FunctionValues<'py> {
+    fn read(func: &Bound<'py, PyAny>, parts: &Parts<'py>) -> PyResult<Self> {
+        let py = func.py();
+        let mut used_globals = Vec::new();
+        for name in global_names(&parts.code)?.iter() {
+            if let Some(value) = parts.globals.get_item(&name)? {
+                used_globals.push((name, value));
+            }
+        }
+        let closure = match &parts.closure {
+            Some(cells) => Some(
+                cells
+                    .iter()
+                    .map(|cell| cell_contents(&cell))
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        let annotations = func
+            .getattr(intern!(py, "__annotations__"))?
+            .cast_into::<PyDict>()
+            .ok()
+            .filter(|annotations| !annotations.is_empty());
+        let attrs = func
+            .getattr(intern!(py, "__dict__"))?
+            .cast_into::<PyDict>()
+            .ok()
+            .filter(|attrs| !attrs.is_empty());
+        Ok(Self {
+            name: func.getattr(intern!(py, "__name__"))?,
+            qualname: func.getattr(intern!(py, "__qualname__"))?,
+            defaults: func.getattr(intern!(py, "__defaults__"))?,
+            kwdefaults: func.getattr(intern!(py, "__kwdefaults__"))?,
+            module: func.getattr(intern!(py, "__module__"))?,
+            doc: func.getattr(intern!(py, "__doc__"))?,
+            annotations,
+            used_globals,
+            closure,
+            attrs,
+        })
+    }
+
+    /// Every value the state refers to, but the names.
+    fn referred(&self) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let mut values = vec![self.module.clone(), self.doc.clone(), self.defaults.clone()];
+        for dict in [
+            Some(&self.kwdefaults),
+            self.annotations.as_ref().map(|d| d.as_any()),
+            self.attrs.as_ref().map(|d| d.as_any()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Ok(dict) = dict.cast::<PyDict>() {
+                values.extend(dict.values().iter());
+            }
+        }
+        values.extend(self.used_globals.iter().map(|(_, value)| value.clone()));
+        values.extend(self.closure.iter().flatten().flatten().cloned());
+        Ok(values)
+    }
+}
+
+impl<'py> Dumper<'_, 'py> {
+    /// Writes a function that travels by value (the caller decided).
+    pub(super) fn save_function(&mut self, func: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        let names = self.state.reconstructors();
+        let parts = Parts::of(func)?;
+        let values = FunctionValues::read(func, &parts)?;
+        let one_call = self.cannot_refer_back_all(&values.referred()?)?;
+        self.names_by_text += 1;
+        let result = (|| {
+            self.save(names.new_function(py, "a function")?)?;
+            self.save_code_fields(&parts.code)?;
+            self.save(module_globals(self.state, &parts)?.as_any())?;
+            if one_call {
+                self.write_function_state(&parts, &values)?;
+            } else {
+                self.out.write(&[NONE])?;
+            }
+            self.out.write(&[TUPLE3, REDUCE])?;
+            if let Some(index) = self.memo.get(func) {
+                // Made while its arguments were written: that one is it.
+                self.out.write(&[POP])?;
+                return self.write_get(index);
+            }
+            self.memoize(func)?;
+            if !one_call {
+                self.save(names.fill_function(py, "a function")?)?;
+                self.save(func)?;
+                self.write_function_state(&parts, &values)?;
+                self.out.write(&[TUPLE2, REDUCE, POP])?;
+            }
+            Ok(())
+        })();
+        self.names_by_text -= 1;
+        result
+    }
+
+    /// The `FunctionState` tuple (see `reconstruct/functions.rs`), not
+    /// memoized: nothing else refers to it.
+    fn write_function_state(&mut self, parts: &Parts<'py>, values: &FunctionValues<'py>) -> PyResult<()> {
+        self.out.write(&[MARK])?;
+        self.save(&values.name)?;
+        self.save(&values.qualname)?;
+        self.save_stable_tuple(&values.defaults)?;
+        self.save_stable_dict(&values.kwdefaults)?;
+        self.save(&values.module)?;
+        self.save(&values.doc)?;
+        match &values.annotations {
+            Some(annotations) => self.save(annotations.as_any())?,
+            None => self.out.write(&[NONE])?,
+        }
+        let mut modules = Vec::new();
+        let mut others = Vec::new();
+        for (name, value) in &values.used_globals {
+            // SAFETY: a type check on a live object.
+            if unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)? {
+                modules.push((name.clone(), module_name(value)?));
+            } else {
+                others.push((name.clone(), value.clone()));
+            }
+        }
+        self.write_pairs(others.into_iter())?;
+        let mut empty_cells = Vec::new();
+        match &values.closure {
+            None => self.out.write(&[NONE])?,
+            Some(contents) => {
+                self.out.write(&[MARK])?;
+                for (index, content) in contents.iter().enumerate() {
+                    match content {
+                        Some(value) => {
+                            let value = self.stable(value)?;
+                            self.save(&value)?;
+                        }
+                        None => {
+                            empty_cells.push(index);
+                            self.out.write(&[NONE])?;
+                        }
+                    }
+                }
+                self.out.write(&[TUPLE])?;
+            }
+        }
+        self.save(PyTuple::new(self.py, empty_cells)?.as_any())?;
+        match &values.attrs {
+            Some(attrs) => self.write_pairs(attrs.iter())?,
+            None => self.out.write(&[NONE])?,
+        }
+        let dependencies = values.used_globals.iter().map(|(_, value)| value.clone());
+        let closure_values = values.closure.iter().flatten().flatten().cloned();
+        let submodules = imported_submodules(&parts.code, dependencies.chain(closure_values))?;
+        if submodules.is_empty() {
+            self.out.write(&[NONE])?;
+        } else {
+            self.out.write(&[MARK])?;
+            for submodule in submodules.iter() {
+                self.save(&module_name(&submodule)?)?;
+            }
+            self.out.write(&[TUPLE])?;
+        }
+        if modules.is_empty() {
+            self.out.write(&[NONE])?;
+        } else {
+            self.write_pairs(modules.into_iter())?;
+        }
+        self.out.write(&[TUPLE])
+    }
+
+    /// A dict made of `pairs`, values written as state writes them; not
+    /// memoized, since it is a copy nothing else refers to.
+    fn write_pairs(&mut self, pairs: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>) -> PyResult<()> {
+        self.out.write(&[EMPTY_DICT, MARK])?;
+        for (key, value) in pairs {
+            self.save(&key)?;
+            let value = self.stable(&value)?;
+            self.save(&value)?;
+        }
+        self.out.write(&[SETITEMS])
+    }
+
+    /// Defaults: a tuple whose sets of strings are written sorted.
+    fn save_stable_tuple(&mut self, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        let Ok(items) = value.cast::<PyTuple>() else {
+            return self.save(value);
+        };
+        let stable = items
+            .iter()
+            .map(|item| self.stable(&item))
+            .collect::<PyResult<Vec<_>>>()?;
+        if stable.iter().zip(items.iter()).all(|(new, old)| new.is(&old)) {
+            return self.save(value);
+        }
+        self.save(PyTuple::new(self.py, stable)?.as_any())
+    }
+
+    fn save_stable_dict(&mut self, value: &Bound<'py, PyAny>) -> PyResult<()> {
+        match value.cast::<PyDict>() {
+            Ok(dict) => self.write_pairs(dict.iter()),
+            Err(_) => self.save(value),
+        }
+    }
+
+    /// `value` as function state writes it: sets of strings sorted (the
+    /// pickler's stand-in), anything else as it is.
+    fn stable(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: type checks on a live object.
+        let is_set = unsafe { ffi::PyAnySet_CheckExact(value.as_ptr()) } != 0;
+        if is_set {
+            self.state.stable(value)
+        } else {
+            Ok(value.clone())
+        }
+    }
+
+    fn cannot_refer_back_all(&mut self, values: &[Bound<'py, PyAny>]) -> PyResult<bool> {
+        for value in values {
+            if !self.cannot_refer_back(value, 0)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// True when writing `value` cannot come back to an object that is
+    /// being written: it is in the memo already, or it is made only of
+    /// atoms, modules, and classes and functions written by reference.
+    fn cannot_refer_back(&mut self, value: &Bound<'py, PyAny>, depth: u8) -> PyResult<bool> {
+        let ptr = value.as_ptr();
+        // SAFETY: type checks on a live object, comparing static type addresses.
+        unsafe {
+            let kind = ffi::Py_TYPE(ptr);
+            if ptr == ffi::Py_None()
+                || kind == &raw mut ffi::PyBool_Type
+                || kind == &raw mut ffi::PyLong_Type
+                || kind == &raw mut ffi::PyFloat_Type
+                || kind == &raw mut ffi::PyUnicode_Type
+                || kind == &raw mut ffi::PyBytes_Type
+                || kind == &raw mut ffi::PyComplex_Type
+            {
+                return Ok(true);
+            }
+            if self.memo.get(value).is_some() {
+                return Ok(true);
+            }
+            if kind == &raw mut ffi::PyTuple_Type || kind == &raw mut ffi::PyFrozenSet_Type {
+                if depth >= LEAF_SEARCH_DEPTH || value.len()? > LEAF_SEARCH_ITEMS {
+                    return Ok(false);
+                }
+                for item in value.try_iter()? {
+                    if !self.cannot_refer_back(&item?, depth + 1)? {
+                        return Ok(false);
+                    }
+                }
+                return Ok(true);
+            }
+            if ffi::PyModule_CheckExact(ptr) != 0 {
+                return self.module_by_reference(value);
+            }
+            if ffi::PyType_Check(ptr) != 0 {
+                let heap = ffi::PyType_GetFlags(ptr.cast()) & ffi::Py_TPFLAGS_HEAPTYPE != 0;
+                return if heap { byvalue::by_reference(value) } else { Ok(true) };
+            }
+            if kind == &raw mut ffi::PyFunction_Type {
+                return self.function_by_reference(value);
+            }
+            if kind == &raw mut ffi::PyCFunction_Type {
+                let owner = ffi::PyCFunction_GetSelf(ptr);
+                return Ok(owner.is_null() || ffi::PyModule_CheckExact(owner) != 0);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn module_name<'py>(module: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    module.getattr(intern!(module.py(), "__name__"))
+}

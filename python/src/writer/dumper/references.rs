@@ -1,0 +1,94 @@
+//! Objects written by reference: a global's module and qualified name
+//! (or `copyreg`'s extension code), and the names themselves.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use super::Dumper;
+use crate::objects;
+use crate::writer::globals::{self, GlobalName};
+use crate::writer::opcodes::*;
+
+impl<'py> Dumper<'_, 'py> {
+    pub(super) fn save_global(&mut self, obj: &Bound<'py, PyAny>, name: Option<&Bound<'py, PyString>>) -> PyResult<()> {
+        let global = globals::resolve(obj, name)?;
+        self.write_global(obj, global)
+    }
+
+    pub(super) fn write_global(&mut self, obj: &Bound<'py, PyAny>, global: GlobalName<'py>) -> PyResult<()> {
+        if let Some(code) = globals::extension_code(&global)? {
+            return self.write_extension(obj, code);
+        }
+        if self.proto >= 4 {
+            self.save_name(&global.module_name)?;
+            self.save_name(&global.qualname)?;
+            self.out.write(&[STACK_GLOBAL])?;
+        } else if let GlobalName {
+            parent: Some(parent),
+            last_name: Some(last_name),
+            ..
+        } = &global
+        {
+            let getattr = objects::getattr_fn(self.py)?;
+            let args = PyTuple::new(self.py, [parent.as_any(), last_name.as_any()])?;
+            let reduced = PyTuple::new(self.py, [getattr.clone(), args.into_any()])?;
+            self.save_reduce(&reduced, None)?;
+        } else {
+            self.write_text_global(&global)?;
+        }
+        self.memoize(obj).map(drop)
+    }
+
+    /// `GLOBAL module\nname\n`, the form before protocol 4.
+    fn write_text_global(&mut self, global: &GlobalName<'py>) -> PyResult<()> {
+        let (module, name) = if self.proto < 3 {
+            globals::python2_names(&global.module_name, &global.qualname)?
+        } else {
+            (
+                global.module_name.clone().into_any(),
+                global.qualname.clone().into_any(),
+            )
+        };
+        let mut op = vec![GLOBAL];
+        for part in [&module, &name] {
+            let text = part.cast::<PyString>()?.to_str()?;
+            if self.proto < 3 && !text.is_ascii() {
+                return Err(self.error(format!(
+                    "can't pickle module identifier '{text}' using pickle protocol {}",
+                    self.proto
+                )));
+            }
+            op.extend_from_slice(text.as_bytes());
+            op.push(b'\n');
+        }
+        self.out.write(&op)
+    }
+
+    fn write_extension(&mut self, obj: &Bound<'py, PyAny>, code: i64) -> PyResult<()> {
+        match code {
+            1..=0xff => self.out.write(&[EXT1, code as u8]),
+            0x100..=0xffff => {
+                let [low, high] = (code as u16).to_le_bytes();
+                self.out.write(&[EXT2, low, high])
+            }
+            0x1_0000..=0x7fff_ffff => {
+                let mut op = [EXT4; 5];
+                op[1..].copy_from_slice(&(code as u32).to_le_bytes());
+                self.out.write(&op)
+            }
+            _ => Err(self.error(format!(
+                "Can't pickle {}: extension code {code} is out of range",
+                obj.repr()?
+            ))),
+        }
+    }
+
+    /// A module or qualified name. By text only inside by-value parts:
+    /// elsewhere the bytes stay those of the C pickler.
+    fn save_name(&mut self, name: &Bound<'py, PyString>) -> PyResult<()> {
+        match self.memo.get(name.as_any()) {
+            Some(index) => self.write_get(index),
+            None => self.save_str(name.as_any(), self.names_by_text > 0),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Atoms: ints, strings, bytes, bytearrays and pickle buffers, each with
+//! the C pickler's opcodes for its size and protocol.
+
+use pyo3::exceptions::PyBufferError;
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
+
+use super::Dumper;
+use crate::objects;
+use crate::writer::opcodes::*;
+
+unsafe extern "C" {
+    // Exported by CPython since 3.8; not declared by pyo3.
+    fn PyPickleBuffer_GetBuffer(obj: *mut ffi::PyObject) -> *const ffi::Py_buffer;
+}
+
+impl<'py> Dumper<'_, 'py> {
+    pub(super) fn save_int(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        let mut overflow = 0;
+        // SAFETY: `obj` is an exact int.
+        let value = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+        if overflow == 0 {
+            if value == -1
+                && let Some(err) = PyErr::take(self.py)
+            {
+                return Err(err);
+            }
+            return match value {
+                0..=0xff => self.out.write(&[BININT1, value as u8]),
+                0x100..=0xffff => {
+                    let [low, high] = (value as u16).to_le_bytes();
+                    self.out.write(&[BININT2, low, high])
+                }
+                _ => match i32::try_from(value) {
+                    Ok(small) => {
+                        let mut op = [BININT; 5];
+                        op[1..].copy_from_slice(&small.to_le_bytes());
+                        self.out.write(&op)
+                    }
+                    Err(_) => self.write_long(&long_bytes(value)),
+                },
+            };
+        }
+        // Beyond 64 bits (rare): through Python's own conversion, which
+        // every supported version has (the C helpers changed in 3.13).
+        let py = self.py;
+        let bits: usize = obj.call_method0(intern!(py, "bit_length"))?.extract()?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item(intern!(py, "signed"), true)?;
+        let encoded = obj.call_method(intern!(py, "to_bytes"), ((bits >> 3) + 1, "little"), Some(&kwargs))?;
+        let mut bytes = encoded.cast::<PyBytes>()?.as_bytes().to_vec();
+        trim_sign_byte(&mut bytes);
+        self.write_long(&bytes)
+    }
+
+    /// LONG1 or LONG4: little-endian two's complement.
+    fn write_long(&mut self, bytes: &[u8]) -> PyResult<()> {
+        match u8::try_from(bytes.len()) {
+            Ok(size) => self.out.write(&[LONG1, size])?,
+            Err(_) => {
+                let size = i32::try_from(bytes.len()).map_err(|_| self.overflow("int too large to pickle"))?;
+                let mut op = [LONG4; 5];
+                op[1..].copy_from_slice(&size.to_le_bytes());
+                self.out.write(&op)?;
+            }
+        }
+        self.out.write(bytes)
+    }
+
+    pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<()> {
+        let encoded;
+        let mut size: ffi::Py_ssize_t = 0;
+        // SAFETY: `obj` is an exact str; the UTF-8 form lives as long as it.
+        let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut size) };
+        let (text, owner): (&[u8], &Bound<'py, PyAny>) = if data.is_null() {
+            // Lone surrogates: written as the C pickler writes them.
+            let _ = PyErr::take(self.py);
+            encoded = obj.call_method1(intern!(self.py, "encode"), ("utf-8", "surrogatepass"))?;
+            (encoded.cast::<PyBytes>()?.as_bytes(), &encoded)
+        } else {
+            // SAFETY: `size` bytes at `data`, kept alive by `obj`.
+            (
+                unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) },
+                obj,
+            )
+        };
+        if by_text && let Some(index) = self.memo.get_text(text) {
+            return self.write_get(index);
+        }
+        let header = self.str_header(text.len())?;
+        let start = self.out.written();
+        self.out
+            .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))?;
+        if by_text && let Some(events) = &mut self.recording {
+            events.push(super::code::Event::Text {
+                start,
+                end: self.out.written(),
+                text: PyBytes::new(self.py, text).unbind(),
+            });
+        }
+        if by_text {
+            // Found again by its text, so not recorded by identity too.
+            let index = self.memo.take_index();
+            self.write_put(index)?;
+            self.memo.put_text(text, owner, index);
+            return Ok(());
+        }
+        self.memoize(obj).map(drop)
+    }
+
+    fn str_header(&self, size: usize) -> PyResult<Header> {
+        if size <= 0xff && self.proto >= 4 {
+            return Ok(Header::new(SHORT_BINUNICODE, &[size as u8]));
+        }
+        if let Ok(size) = u32::try_from(size) {
+            return Ok(Header::new(BINUNICODE, &size.to_le_bytes()));
+        }
+        if self.proto >= 4 {
+            return Ok(Header::new(BINUNICODE8, &(size as u64).to_le_bytes()));
+        }
+        Err(self.overflow("serializing a string larger than 4 GiB requires pickle protocol 4 or higher"))
+    }
+
+    pub(super) fn save_bytes(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        let bytes = obj.cast::<PyBytes>()?;
+        if self.proto < 3 {
+            // No bytes opcodes before protocol 3: `_codecs.encode(text, 'latin1')`.
+            let py = self.py;
+            let reduced = if bytes.as_bytes().is_empty() {
+                PyTuple::new(py, [py.get_type::<PyBytes>().into_any(), PyTuple::empty(py).into_any()])?
+            } else {
+                let text: String = bytes.as_bytes().iter().map(|&b| char::from(b)).collect();
+                let args = PyTuple::new(py, [PyString::new(py, &text), PyString::new(py, "latin1")])?;
+                PyTuple::new(py, [objects::codecs_encode(py)?.clone(), args.into_any()])?
+            };
+            return self.save_reduce(&reduced, Some(obj));
+        }
+        self.write_bytes_data(obj, bytes.as_bytes())
+    }
+
+    /// SHORT_BINBYTES, BINBYTES or BINBYTES8, then `obj` memoized.
+    fn write_bytes_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
+        let header = match (u8::try_from(data.len()), u32::try_from(data.len())) {
+            (Ok(size), _) => Header::new(SHORT_BINBYTES, &[size]),
+            (_, Ok(size)) => Header::new(BINBYTES, &size.to_le_bytes()),
+            _ if self.proto >= 4 => Header::new(BINBYTES8, &(data.len() as u64).to_le_bytes()),
+            _ => {
+                return Err(
+                    self.overflow("serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher")
+                );
+            }
+        };
+        self.out.write_payload(header.bytes(), data, || Ok(obj.clone()))?;
+        self.memoize(obj).map(drop)
+    }
+
+    pub(super) fn save_bytearray(&mut self, array: &Bound<'py, PyByteArray>) -> PyResult<()> {
+        let py = self.py;
+        if self.proto < 5 {
+            let kind = py.get_type::<PyByteArray>().into_any();
+            let args = if array.is_empty() {
+                PyTuple::empty(py)
+            } else {
+                PyTuple::new(py, [PyBytes::new(py, &array.to_vec())])?
+            };
+            let reduced = PyTuple::new(py, [kind, args.into_any()])?;
+            return self.save_reduce(&reduced, Some(array.as_any()));
+        }
+        // SAFETY: no Python code runs while the slice is read (a sink gets
+        // the object itself, not the slice).
+        let data = unsafe { array.as_bytes() };
+        self.write_bytearray_data(array.as_any(), data)
+    }
+
+    fn write_bytearray_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
+        let header = Header::new(BYTEARRAY8, &(data.len() as u64).to_le_bytes());
+        self.out.write_payload(header.bytes(), data, || Ok(obj.clone()))?;
+        self.memoize(obj).map(drop)
+    }
+
+    /// A `pickle.PickleBuffer`: in band as bytes or bytearray data, or out
+    /// of band (NEXT_BUFFER) when `buffer_callback` returns a false value.
+    pub(super) fn save_pickle_buffer(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.proto < 5 {
+            return Err(self.error("PickleBuffer can only pickled with protocol >= 5".into()));
+        }
+        self.pickle_buffer_view(obj)?;
+        let in_band = match &self.buffer_callback {
+            Some(callback) => callback.call1((obj,))?.is_truthy()?,
+            None => true,
+        };
+        // Read again: the callback may have released the buffer.
+        let view = self.pickle_buffer_view(obj)?;
+        let readonly = view.readonly != 0;
+        if !in_band {
+            return self.out.write(if readonly {
+                &[NEXT_BUFFER, READONLY_BUFFER]
+            } else {
+                &[NEXT_BUFFER]
+            });
+        }
+        // SAFETY: a contiguous view of `len` bytes, held by `obj`; no Python
+        // code runs while the slice is read (a sink gets `obj` itself).
+        let data = unsafe { std::slice::from_raw_parts(view.buf.cast::<u8>(), view.len as usize) };
+        if readonly {
+            self.write_bytes_data(obj, data)
+        } else {
+            self.write_bytearray_data(obj, data)
+        }
+    }
+
+    fn pickle_buffer_view(&self, obj: &Bound<'py, PyAny>) -> PyResult<&ffi::Py_buffer> {
+        // SAFETY: `obj` is a PickleBuffer; the view it returns lives as long
+        // as `obj` is not released (callers re-read it after Python code).
+        let view = unsafe { PyPickleBuffer_GetBuffer(obj.as_ptr()) };
+        if view.is_null() {
+            return Err(PyErr::fetch(self.py));
+        }
+        // SAFETY: non-null, owned by `obj`.
+        let view = unsafe { &*view };
+        // SAFETY: reads the view's shape only.
+        if !view.suboffsets.is_null() || unsafe { ffi::PyBuffer_IsContiguous(view, b'A' as _) } == 0 {
+            return Err(PyBufferError::new_err(
+                "PickleBuffer can not be pickled when pointing to a non-contiguous buffer",
+            ));
+        }
+        Ok(view)
+    }
+}
+
+/// An opcode and its size argument, without a heap allocation.
+struct Header {
+    bytes: [u8; 9],
+    len: usize,
+}
+
+impl Header {
+    fn new(op: u8, size: &[u8]) -> Self {
+        let mut bytes = [op; 9];
+        bytes[1..=size.len()].copy_from_slice(size);
+        Self {
+            bytes,
+            len: size.len() + 1,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// An int's LONG1 payload: little-endian two's complement in the fewest
+/// bytes the C pickler uses (one more than the magnitude's bits need,
+/// less a redundant sign byte).
+pub(crate) fn long_bytes(value: i64) -> Vec<u8> {
+    let bits = 64 - value.unsigned_abs().leading_zeros() as usize;
+    let mut bytes = i128::from(value).to_le_bytes()[..(bits >> 3) + 1].to_vec();
+    trim_sign_byte(&mut bytes);
+    bytes
+}
+
+/// Drops the top byte of a negative number when it only repeats the sign.
+fn trim_sign_byte(bytes: &mut Vec<u8>) {
+    let n = bytes.len();
+    if n > 1 && bytes[n - 1] == 0xff && bytes[n - 2] & 0x80 != 0 {
+        bytes.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::long_bytes;
+
+    #[test]
+    fn long_payloads_match_python_encoding() {
+        // pickle.encode_long from the Python pickler, for the same values.
+        assert_eq!(long_bytes(1 << 31), vec![0x00, 0x00, 0x00, 0x80, 0x00]);
+        assert_eq!(long_bytes(-(1 << 31) - 1), vec![0xff, 0xff, 0xff, 0x7f, 0xff]);
+        assert_eq!(long_bytes(-(1 << 32)), vec![0x00, 0x00, 0x00, 0x00, 0xff]);
+        assert_eq!(
+            long_bytes(i64::MAX),
+            vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]
+        );
+        assert_eq!(
+            long_bytes(i64::MIN),
+            vec![0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80]
+        );
+    }
+}

@@ -1,0 +1,311 @@
+"""The native writer's function shape: `new_function` makes and fills a
+function in one call, or makes a skeleton that `fill_function` fills when
+the function's state refers back to it. Pickles of the earlier shape
+(`make_function` + `function_setstate`) keep loading."""
+
+import io
+import json
+import math
+import pathlib
+import pickle
+import sys
+import types
+import xml.dom.minidom
+
+import pytest
+
+import flightpickle
+from flightpickle import _reconstruct
+
+OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
+RECONSTRUCT = "flightpickle._reconstruct"
+
+
+class FindClassLog(pickle.Unpickler):
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.found = []
+
+    def find_class(self, module, name):
+        self.found.append((module, name))
+        return super().find_class(module, name)
+
+
+def names_found(data):
+    log = FindClassLog(data)
+    obj = log.load()
+    return obj, [name for module, name in log.found if module == RECONSTRUCT]
+
+
+def test_a_lambda_is_one_call_and_one_name():
+    offset = 3
+    func, found = names_found(flightpickle.dumps(lambda x: x + offset))
+    assert found == ["new_function"]
+    assert func(1) == 4
+
+
+def test_a_recursive_function_is_filled_after_it_is_made(load_fresh):
+    def countdown(n):
+        return 0 if n == 0 else countdown(n - 1) + 1
+
+    data = flightpickle.dumps(countdown)
+    func, found = names_found(data)
+    assert found == ["new_function", "fill_function"]
+    assert func(4) == 4
+    assert load_fresh(data, "result = obj(5)") == 5
+
+
+def test_mutually_recursive_functions_load(load_fresh):
+    def is_even(n):
+        return True if n == 0 else is_odd(n - 1)
+
+    def is_odd(n):
+        return False if n == 0 else is_even(n - 1)
+
+    data = flightpickle.dumps([is_even, is_odd])
+    assert load_fresh(data, "result = (obj[0](10), obj[1](7), obj[0].__globals__ is obj[1].__globals__)") == (
+        True,
+        True,
+        True,
+    )
+
+
+def test_a_function_that_refers_to_a_class_that_refers_back(load_fresh):
+    def build():
+        return Holder()
+
+    class Holder:
+        maker = build
+
+        def again(self):
+            return build()
+
+    data = flightpickle.dumps(build)
+    assert load_fresh(data, "result = type(obj()).__name__, type(obj().again()).maker is obj") == ("Holder", True)
+
+
+def test_every_part_of_a_function_travels(load_fresh):
+    tags = {"b", "a"}
+
+    def make(start, *, step=2, names=frozenset({"y", "x"})):
+        def count(n: int = 1, *, extra=tags) -> int:
+            """Counts."""
+            return start + n * step + len(names) + len(extra) + int(math.sqrt(16))
+
+        return count
+
+    func = make(10)
+    func.kind = "counter"
+    func.__name__ = "renamed"
+    func.__qualname__ = "somewhere.renamed"
+    func.__module__ = "elsewhere"
+    check = """
+result = (obj(), obj(2), obj.__name__, obj.__qualname__, obj.__module__, obj.__doc__,
+          obj.__defaults__, sorted(obj.__kwdefaults__["extra"]), obj.__annotations__ == {"n": int, "return": int},
+          obj.kind, sorted(obj.__code__.co_freevars))
+"""
+    expected = (10 + 2 + 2 + 2 + 4, 10 + 4 + 2 + 2 + 4, "renamed", "somewhere.renamed", "elsewhere", "Counts.",
+                (1,), ["a", "b"], True, "counter", ["names", "start", "step"])
+    assert load_fresh(flightpickle.dumps(func), check) == expected
+
+
+def test_an_empty_cell_stays_empty(load_fresh):
+    def outer():
+        def inner():
+            return later  # noqa: F821
+
+        return inner
+        later = 1  # noqa: F841
+
+    check = """
+try:
+    obj()
+    result = "filled"
+except NameError:
+    result = "empty"
+"""
+    assert load_fresh(flightpickle.dumps(outer()), check) == "empty"
+
+
+def test_functions_sharing_code_and_globals_still_share_globals():
+    def make(n):
+        return lambda: n + SHARED  # noqa: F821
+
+    globals()["SHARED"] = 1
+    try:
+        first, second = pickle.loads(flightpickle.dumps([make(1), make(2)]))
+    finally:
+        del globals()["SHARED"]
+    assert (first(), second()) == (2, 3)
+    assert first.__globals__ is second.__globals__
+
+
+def test_the_writers_shape_loads_as_pickler_output_does(load_fresh):
+    def scaled(x, factor=2):
+        return x * factor
+
+    with io.BytesIO() as file:
+        flightpickle.Pickler(file).dump(scaled)
+        through_pickler = file.getvalue()
+    check = "result = (obj(3), obj.__name__, obj.__defaults__)"
+    assert load_fresh(flightpickle.dumps(scaled), check) == load_fresh(through_pickler, check) == (6, "scaled", (2,))
+
+
+@pytest.mark.parametrize("name, check, expected", [
+    ("counter", "f, make = obj; result = (f(), f(3), f.kind, f.__qualname__, make.__doc__)",
+     (10 + 2 + 2 + 4, 10 + 6 + 2 + 4, "counter", "make_counter.<locals>.count", "Counts up from start.")),
+    ("fibonacci", "result = obj(10)", 55),
+    ("empty_cell", "result = obj.__closure__[0].cell_contents if False else len(obj.__closure__)", 1),
+    ("shape", "result = obj(4).describe()", "Shape with 4 sides"),
+])
+def test_pickles_of_the_earlier_shape_still_load(load_fresh, name, check, expected):
+    data = (OLD_PICKLES / f"{name}.pkl").read_bytes()
+    _, found = names_found(data)
+    assert "make_function" in found and "new_function" not in found
+    assert load_fresh(data, check) == expected
+
+
+CODE_FIELDS = [
+    "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals", "co_stacksize", "co_flags",
+    "co_code", "co_consts", "co_names", "co_varnames", "co_filename", "co_name", "co_qualname",
+    "co_firstlineno", "co_linetable", "co_exceptiontable", "co_freevars", "co_cellvars",
+]
+
+
+def code_fields(code):
+    """The arguments of `types.CodeType(...)` for this Python."""
+    names = CODE_FIELDS if sys.version_info >= (3, 11) else [
+        name for name in CODE_FIELDS if name not in ("co_qualname", "co_exceptiontable")]
+    return tuple(getattr(code, name) for name in names)
+
+
+def plain_state(closure_values=None, used_globals=None):
+    return ("f", "f", None, None, None, None, None, {} if used_globals is None else used_globals,
+            closure_values, (), None, None, None)
+
+
+LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: _reconstruct.new_function("code", {}), TypeError, "code_fields"),
+    (lambda: _reconstruct.new_function(("not", "code", "fields"), {}), TypeError, "arguments"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, [], None), TypeError, "globals"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, (1,)), ValueError, "13 items"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, "state"), TypeError, "state"),
+    (lambda: _reconstruct.fill_function(42, plain_state()), TypeError, "expects a function"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state(used_globals=[])), TypeError,
+     "used globals must be a dict"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state(closure_values=(1,))), ValueError, "closure size"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state(closure_values="x")), TypeError,
+     "closure values must be a tuple"),
+    (lambda: _reconstruct.fill_function(lambda: 1, ("f", 5) + plain_state()[2:]), TypeError, "__qualname__"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + ({"m": "no_such_module_here"},)),
+     ModuleNotFoundError, "no_such_module_here"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + ({"m": 5},)), TypeError, "not an instance of 'str'"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:11] + ((5,), None)), TypeError, "not an instance of 'str'"),
+])
+def test_bad_input_is_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_skeleton_has_empty_cells_to_fill():
+    def outer():
+        value = 5
+
+        def inner():
+            return value
+
+        return inner
+
+    skeleton = _reconstruct.new_function(code_fields(outer().__code__), {"__name__": "m"})
+    assert isinstance(skeleton, types.FunctionType)
+    assert len(skeleton.__closure__) == 1
+    with pytest.raises(ValueError):
+        skeleton.__closure__[0].cell_contents
+    state = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None, None)
+    _reconstruct.fill_function(skeleton, state)
+    assert skeleton() == 7
+    assert skeleton.__module__ == "m"
+
+
+# The code object's fields are pickled once per code object and replayed
+# with their memo reads shifted (protocol 4 and above).
+
+
+def test_repeated_dumps_write_the_same_bytes(protocol):
+    def scale(values, factor=2):
+        return [value * factor for value in values if value]
+
+    first = flightpickle.dumps(scale, protocol=protocol)
+    assert flightpickle.dumps(scale, protocol=protocol) == first
+    assert pickle.loads(first)([1, 0, 3]) == [2, 6]
+
+
+def test_a_replayed_code_reads_its_memo_after_other_objects(protocol, load_fresh):
+    def words(text):
+        # Names repeated between co_names, co_varnames and nested code make
+        # the recording read its own memo.
+        text = text.strip()
+        return [word.upper() for word in text.split() if word != text]
+
+    flightpickle.dumps(words, protocol=protocol)  # recorded here, replayed below
+    shared = ["strip", "upper", "words"]
+    data = flightpickle.dumps([shared, "text", shared, words, words], protocol=protocol)
+    check = "result = (obj[0] is obj[2], obj[3] is obj[4], obj[3]('a b'), obj[1])"
+    assert load_fresh(data, check) == (True, True, ["A", "B"], "text")
+
+
+def test_functions_sharing_a_code_object_read_its_fields_back():
+    def make(n):
+        def add(x):
+            return x + n
+
+        return add
+
+    adders = [make(n) for n in range(5)]
+    data = flightpickle.dumps(adders)
+    # The code (its bytecode, its qualname) is written once for all five.
+    assert data.count(adders[0].__code__.co_code) == 1
+    assert data.count(b"<locals>.add") == 1
+    loaded = pickle.loads(data)
+    assert [add(10) for add in loaded] == [10, 11, 12, 13, 14]
+
+
+def test_changed_defaults_travel_on_the_next_dump():
+    def greet(name, greeting="hello"):
+        return f"{greeting} {name}"
+
+    assert pickle.loads(flightpickle.dumps(greet))("x") == "hello x"
+    greet.__defaults__ = ("bye",)
+    assert pickle.loads(flightpickle.dumps(greet))("x") == "bye x"
+
+
+def test_modules_travel_by_name_and_are_imported_on_load(load_fresh):
+    def describe(value):
+        # xml.dom.minidom is reached through the package: a submodule to import.
+        return math.floor(value), xml.dom.minidom.__name__, json.dumps(value)
+
+    data = flightpickle.dumps(describe)
+    _, found = names_found(data)
+    assert found == ["new_function"]  # no subimport call per module
+    check = "import sys; result = (obj(2.5), 'xml.dom.minidom' in sys.modules)"
+    assert load_fresh(data, check) == ((2, "xml.dom.minidom", "2.5"), True)
+
+
+def test_replayed_code_shares_strings_with_the_rest_of_the_pickle():
+    def first(values):
+        return [value for value in values]
+
+    def second(values):
+        return [value for value in values]
+
+    for func in (first, second):
+        flightpickle.dumps(func)  # both recorded before they meet in one pickle
+    data = flightpickle.dumps([first, second])
+    # The file name and the shared local names are written once for both.
+    assert data.count(f"<{pathlib.Path(__file__).name}>".encode()) == 1
+    assert data.count(b"values") == 1
+    loaded_first, loaded_second = pickle.loads(data)
+    assert loaded_first([1, 2]) == loaded_second([1, 2]) == [1, 2]
