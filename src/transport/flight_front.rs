@@ -33,8 +33,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -102,7 +103,9 @@ impl Front {
             .max_encoding_message_size(limit);
         let (stop, stopped) = oneshot::channel::<()>();
         let router = builder.add_service(InterceptedService::new(service, token));
-        let incoming = TcpListenerStream::new(listener);
+        // No Nagle: a small message (an ack, a one-row batch) would otherwise
+        // wait for the peer's delayed ACK, tens of milliseconds per round trip.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = runtime.spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         }));

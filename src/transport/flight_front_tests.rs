@@ -77,7 +77,8 @@ fn end_message() -> FlightData {
 fn exchange(port: u16, token: Option<&str>) -> (Vec<Vec<u8>>, Result<(), Status>) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let mut client = FlightServiceClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+        let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        let mut client = FlightServiceClient::new(channel.connect().await.unwrap());
         let mut request = Request::new(tokio_stream::iter(vec![open_message(), end_message()]));
         if let Some(token) = token {
             request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
