@@ -54,6 +54,11 @@ const DOWNLINK_DEPTH: usize = 16;
 /// Room for a frame's metadata (schemas, sequence numbers) on top of its body
 /// in one gRPC message.
 const MESSAGE_OVERHEAD: u64 = 2 << 20;
+/// HTTP/2 receive windows. The protocol's default (64 KiB) makes a caller
+/// wait for a window update every 64 KiB of a batch; the window of batches
+/// in flight, not HTTP/2, is what bounds memory here.
+const STREAM_WINDOW: u32 = 8 << 20;
+const CONNECTION_WINDOW: u32 = 16 << 20;
 /// How long the runtime's own threads get to stop after the grace period.
 const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
@@ -91,7 +96,9 @@ impl Front {
             .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind(address))?;
         let port = listener.local_addr()?.port();
-        let mut builder = Server::builder();
+        let mut builder = Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW);
         if let Some((cert, key)) = &config.tls {
             let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
             builder = builder.tls_config(tls).map_err(|e| io::Error::other(format!("bad TLS certificate or key: {e}")))?;
