@@ -1,10 +1,11 @@
 """The executor client: seal a function, stream batches through it.
 
-``connect(uri).map(func, batches, ...)`` opens one stream (one connection,
-or one Flight call: ``flight_client``) per call: it sends the function's digest first and the sealed function only when
-the service asks for it, sends the batches from a background thread while
-results are read on the calling thread (so neither side can block the other),
-and keeps at most ``window`` batches unacknowledged.
+``connect(uri).map(func, batches, ...)`` opens one stream (one connection, or
+one Flight call: ``flight_client``) per call: it sends the function's digest
+first and the sealed function only when the service asks for it, sends the
+batches from a background thread while results are read on the calling thread
+(so neither side can block the other), and keeps at most ``window`` batches
+unacknowledged.
 """
 
 from __future__ import annotations

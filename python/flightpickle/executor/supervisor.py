@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import shutil
 import socket
 import subprocess
-import shutil
 import sys
 import tempfile
 import time
