@@ -41,7 +41,9 @@ impl FlightFront {
         tls_cert: Option<Vec<u8>>,
         tls_key: Option<Vec<u8>>,
     ) -> PyResult<Self> {
-        let ip: IpAddr = host.parse().map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
         let tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -54,16 +56,25 @@ impl FlightFront {
             token,
             tls,
         };
-        let front = py.detach(|| Front::start(SocketAddr::new(ip, port), config)).map_err(PyOSError::new_err)?;
+        let front = py
+            .detach(|| Front::start(SocketAddr::new(ip, port), config))
+            .map_err(PyOSError::new_err)?;
         let port = front.port();
-        Ok(Self { inner: Mutex::new(Some(front)), port })
+        Ok(Self {
+            inner: Mutex::new(Some(front)),
+            port,
+        })
     }
 
     /// Stops taking calls and waits up to `grace` seconds for those in
     /// flight; returns False when some were cut off.
     fn shutdown(&self, py: Python<'_>, grace: f64) -> PyResult<bool> {
         let grace = seconds(grace, "grace")?;
-        let front = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let front = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         Ok(match front {
             Some(mut front) => py.detach(move || front.shutdown(grace)),
             None => true,

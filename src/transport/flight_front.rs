@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse,
+    PollInfo, PutResult, SchemaResult, Ticket,
 };
 use bytes::Bytes;
 use tokio::runtime::Runtime;
@@ -101,7 +101,9 @@ impl Front {
             .initial_connection_window_size(CONNECTION_WINDOW);
         if let Some((cert, key)) = &config.tls {
             let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
-            builder = builder.tls_config(tls).map_err(|e| io::Error::other(format!("bad TLS certificate or key: {e}")))?;
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| io::Error::other(format!("bad TLS certificate or key: {e}")))?;
         }
         let limit = usize::try_from(config.body_limit.saturating_add(MESSAGE_OVERHEAD)).unwrap_or(usize::MAX);
         let token = TokenCheck(config.token.clone().map(Arc::from));
@@ -116,7 +118,12 @@ impl Front {
         let server = runtime.spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         }));
-        Ok(Self { runtime: Some(runtime), port, stop: Some(stop), server: Some(server) })
+        Ok(Self {
+            runtime: Some(runtime),
+            port,
+            stop: Some(stop),
+            server: Some(server),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -129,7 +136,9 @@ impl Front {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let (Some(server), Some(runtime)) = (self.server.take(), self.runtime.take()) else { return true };
+        let (Some(server), Some(runtime)) = (self.server.take(), self.runtime.take()) else {
+            return true;
+        };
         // The timer is made inside the runtime, whose clock it needs.
         let finished = runtime.block_on(async { tokio::time::timeout(grace, server).await.is_ok() });
         // What is still running after the grace period is cut off: its
@@ -152,12 +161,18 @@ struct TokenCheck(Option<Arc<str>>);
 impl tonic::service::Interceptor for TokenCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
         let Some(token) = &self.0 else { return Ok(request) };
-        let presented = request.metadata().get("authorization").map(|value| value.as_bytes()).unwrap_or_default();
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.as_bytes())
+            .unwrap_or_default();
         let expected = format!("Bearer {token}");
         if same_bytes(presented, expected.as_bytes()) {
             Ok(request)
         } else {
-            Err(Status::unauthenticated("a valid bearer token is required (authorization: Bearer <token>)"))
+            Err(Status::unauthenticated(
+                "a valid bearer token is required (authorization: Bearer <token>)",
+            ))
         }
     }
 }
@@ -179,9 +194,13 @@ impl Exchanges {
     /// One of the messages that open the stream, within the idle deadline.
     async fn opening_message(&self, incoming: &mut Streaming<FlightData>) -> Result<FlightData, Status> {
         match tokio::time::timeout(self.config.idle_timeout, incoming.message()).await {
-            Err(_) => Err(Status::deadline_exceeded("deadline: no first message within the idle deadline")),
+            Err(_) => Err(Status::deadline_exceeded(
+                "deadline: no first message within the idle deadline",
+            )),
             Ok(Err(status)) => Err(status),
-            Ok(Ok(None)) => Err(Status::invalid_argument("protocol_error: the exchange ended before it was opened")),
+            Ok(Ok(None)) => Err(Status::invalid_argument(
+                "protocol_error: the exchange ended before it was opened",
+            )),
             Ok(Ok(Some(message))) => Ok(message),
         }
     }
@@ -192,7 +211,9 @@ impl Exchanges {
         let connected = tokio::task::spawn_blocking(move || unix::connect(&path, timeout)).await;
         match connected {
             Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(Status::unavailable(format!("unavailable: cannot reach the workers: {e}"))),
+            Ok(Err(e)) => Err(Status::unavailable(format!(
+                "unavailable: cannot reach the workers: {e}"
+            ))),
             Err(e) => Err(Status::internal(format!("connecting to the workers failed: {e}"))),
         }
     }
@@ -227,16 +248,31 @@ impl FlightService for Exchanges {
         let (uplink, frames) = mpsc::channel(UPLINK_DEPTH);
         let (replies, stream) = mpsc::channel(DOWNLINK_DEPTH);
         let socket = Arc::new(socket);
-        let open_frame = ForwardFrame { kind: FrameKind::Open, meta: open.encode(), body: Bytes::new() };
-        uplink.send(open_frame).await.map_err(|_| Status::internal("the uplink closed before the stream opened"))?;
+        let open_frame = ForwardFrame {
+            kind: FrameKind::Open,
+            meta: open.encode(),
+            body: Bytes::new(),
+        };
+        uplink
+            .send(open_frame)
+            .await
+            .map_err(|_| Status::internal("the uplink closed before the stream opened"))?;
         spawn_named("flightpickle-uplink", move || write_to_worker(writer, frames, idle))?;
-        let downlink = Downlink { replies: replies.clone(), socket: socket.clone(), idle, output_schema: open.output_schema };
+        let downlink = Downlink {
+            replies: replies.clone(),
+            socket: socket.clone(),
+            idle,
+            output_schema: open.output_schema,
+        };
         spawn_named("flightpickle-downlink", move || downlink.run(reader))?;
         tokio::spawn(read_from_caller(incoming, uplink, replies, socket));
         Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
-    async fn handshake(&self, _: Request<Streaming<HandshakeRequest>>) -> Result<Response<Self::HandshakeStream>, Status> {
+    async fn handshake(
+        &self,
+        _: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
         Err(unsupported())
     }
     async fn list_flights(&self, _: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
@@ -371,9 +407,10 @@ impl Downlink {
 
 fn lost_status(error: &WireError, idle: Duration) -> (StatusCode, String) {
     match error {
-        WireError::TimedOut => {
-            (StatusCode::Deadline, format!("no answer from the executor's worker for {} s", idle.as_secs_f64()))
-        }
+        WireError::TimedOut => (
+            StatusCode::Deadline,
+            format!("no answer from the executor's worker for {} s", idle.as_secs_f64()),
+        ),
         WireError::Codec(e) => (StatusCode::ProtocolError, format!("the worker sent a bad frame: {e}")),
         WireError::Closed | WireError::Io(_) => (
             StatusCode::WorkerLost,

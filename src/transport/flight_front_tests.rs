@@ -35,7 +35,14 @@ fn stand_in_worker(path: &Path, die: bool) -> thread::JoinHandle<Open> {
         let end = reader.recv(WAIT).unwrap();
         assert_eq!(end.kind, FrameKind::End);
         if !die {
-            writer.send(FrameKind::Status, &codec::encode_status_meta(StatusCode::Ok, ""), &[], WAIT).unwrap();
+            writer
+                .send(
+                    FrameKind::Status,
+                    &codec::encode_status_meta(StatusCode::Ok, ""),
+                    &[],
+                    WAIT,
+                )
+                .unwrap();
         }
         writer.close();
         Open::decode(&open.meta).unwrap()
@@ -70,18 +77,26 @@ fn open_message() -> FlightData {
 fn end_message() -> FlightData {
     let mut meta = vec![7u8];
     meta.extend_from_slice(&0u64.to_le_bytes());
-    FlightData { app_metadata: meta.into(), ..Default::default() }
+    FlightData {
+        app_metadata: meta.into(),
+        ..Default::default()
+    }
 }
 
 /// Runs one exchange; the app_metadata of every reply, then how the call ended.
 fn exchange(port: u16, token: Option<&str>) -> (Vec<Vec<u8>>, Result<(), Status>) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
         let mut client = FlightServiceClient::new(channel.connect().await.unwrap());
         let mut request = Request::new(tokio_stream::iter(vec![open_message(), end_message()]));
         if let Some(token) = token {
-            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
         let mut replies = match client.do_exchange(request).await {
             Ok(response) => response.into_inner(),
@@ -115,7 +130,10 @@ fn an_exchange_is_forwarded_to_a_worker_and_back() {
     // The schema message (no app_metadata), Ready, then the ok status.
     assert_eq!(seen, vec![vec![], vec![4], vec![8, 0]]);
     let open = worker.join().unwrap();
-    assert_eq!((open.kind, open.window, open.digest.as_str()), (codec::EvalKind::MapArrow, 2, "d"));
+    assert_eq!(
+        (open.kind, open.window, open.digest.as_str()),
+        (codec::EvalKind::MapArrow, 2, "d")
+    );
     assert!(front.shutdown(WAIT));
 }
 

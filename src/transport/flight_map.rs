@@ -29,7 +29,15 @@ use super::wire::Frame;
 pub const GRPC_MESSAGE_LIMIT: usize = 4096;
 
 /// Fields of the `Open` document in the descriptor's command.
-const OPEN_FIELDS: [&str; 7] = ["version", "kind", "digest", "window", "row_errors", "group_keys", "output_schema"];
+const OPEN_FIELDS: [&str; 7] = [
+    "version",
+    "kind",
+    "digest",
+    "window",
+    "row_errors",
+    "group_keys",
+    "output_schema",
+];
 
 /// A message from the caller after the first one, as the local frame it becomes.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,12 +72,16 @@ pub fn open_from(first: &FlightData, schema_message: &FlightData) -> Result<Open
     let document = first_document(first)?;
     for message in [first, schema_message] {
         if !message.app_metadata.is_empty() || !message.data_body.is_empty() {
-            return Err(invalid("the stream must start with the descriptor and the input schema alone (no app_metadata, no body)"));
+            return Err(invalid(
+                "the stream must start with the descriptor and the input schema alone (no app_metadata, no body)",
+            ));
         }
     }
     let input = decode_schema(&schema_message.data_header)
         .map_err(|e| invalid(format!("the stream does not start with the input schema: {e}")))?;
-    let kind_name = required(&document, "kind")?.as_str().ok_or_else(|| invalid("open: kind is not a string"))?;
+    let kind_name = required(&document, "kind")?
+        .as_str()
+        .ok_or_else(|| invalid("open: kind is not a string"))?;
     let kind = EvalKind::from_name(kind_name).ok_or_else(|| invalid(format!("open: unknown kind {kind_name:?}")))?;
     let window = u32_field(&document, "window")?;
     if window == 0 {
@@ -80,7 +92,10 @@ pub fn open_from(first: &FlightData, schema_message: &FlightData) -> Result<Open
         kind,
         row_errors: optional(&document, "row_errors", Value::as_bool, false)?,
         window,
-        digest: required(&document, "digest")?.as_str().ok_or_else(|| invalid("open: digest is not a string"))?.into(),
+        digest: required(&document, "digest")?
+            .as_str()
+            .ok_or_else(|| invalid("open: digest is not a string"))?
+            .into(),
         group_keys: group_keys(&document)?,
         input_schema: encode_schema(&input)?,
         output_schema: output_schema(&document)?,
@@ -99,7 +114,9 @@ pub fn first_document(first: &FlightData) -> Result<Map<String, Value>, CodecErr
 
 fn open_document(descriptor: &FlightDescriptor) -> Result<Map<String, Value>, CodecError> {
     if descriptor.r#type != DescriptorType::Cmd as i32 {
-        return Err(invalid("the flight descriptor must be a command (FlightDescriptor.for_command)"));
+        return Err(invalid(
+            "the flight descriptor must be a command (FlightDescriptor.for_command)",
+        ));
     }
     let document: Value = serde_json::from_slice(&descriptor.cmd)
         .map_err(|e| invalid(format!("the descriptor's command is not a JSON open document: {e}")))?;
@@ -113,7 +130,9 @@ fn open_document(descriptor: &FlightDescriptor) -> Result<Map<String, Value>, Co
 }
 
 fn required<'a>(document: &'a Map<String, Value>, field: &str) -> Result<&'a Value, CodecError> {
-    document.get(field).ok_or_else(|| invalid(format!("open: missing field {field:?}")))
+    document
+        .get(field)
+        .ok_or_else(|| invalid(format!("open: missing field {field:?}")))
 }
 
 fn u32_field(document: &Map<String, Value>, field: &str) -> Result<u32, CodecError> {
@@ -138,7 +157,11 @@ fn optional<T>(
 fn group_keys(document: &Map<String, Value>) -> Result<Vec<String>, CodecError> {
     let keys = optional(document, "group_keys", |v| v.as_array().cloned(), Vec::new())?;
     keys.iter()
-        .map(|key| key.as_str().map(String::from).ok_or_else(|| invalid("open: group_keys must be strings")))
+        .map(|key| {
+            key.as_str()
+                .map(String::from)
+                .ok_or_else(|| invalid("open: group_keys must be strings"))
+        })
         .collect()
 }
 
@@ -169,11 +192,19 @@ pub fn caller_frame(data: &FlightData) -> Result<ForwardFrame, CodecError> {
         3 => FrameKind::Body,
         5 => FrameKind::Batch,
         7 => FrameKind::End,
-        other => return Err(invalid(format!("app_metadata kind {other} is not one a caller sends (3, 5 or 7)"))),
+        other => {
+            return Err(invalid(format!(
+                "app_metadata kind {other} is not one a caller sends (3, 5 or 7)"
+            )));
+        }
     };
     let expects_batch = kind == FrameKind::Batch;
     if expects_batch == data.data_header.is_empty() {
-        let what = if expects_batch { "a batch without" } else { "a non-batch message with" };
+        let what = if expects_batch {
+            "a batch without"
+        } else {
+            "a non-batch message with"
+        };
         return Err(invalid(format!("{what} an IPC record batch header")));
     }
     let frame = |meta, body| Ok(ForwardFrame { kind, meta, body });
@@ -192,7 +223,10 @@ pub fn caller_frame(data: &FlightData) -> Result<ForwardFrame, CodecError> {
 }
 
 fn metadata_only(app_metadata: Vec<u8>) -> FlightData {
-    FlightData { app_metadata: app_metadata.into(), ..Default::default() }
+    FlightData {
+        app_metadata: app_metadata.into(),
+        ..Default::default()
+    }
 }
 
 fn tagged(kind: FrameKind, value: u64) -> FlightData {
@@ -216,7 +250,10 @@ pub fn service_reply(frame: &Frame, output_schema: &[u8]) -> Result<Reply, Codec
     match frame.kind {
         FrameKind::NeedBody => messages(vec![metadata_only(vec![FrameKind::NeedBody as u8])]),
         FrameKind::Ready => {
-            let schema = FlightData { data_header: Bytes::copy_from_slice(output_schema), ..Default::default() };
+            let schema = FlightData {
+                data_header: Bytes::copy_from_slice(output_schema),
+                ..Default::default()
+            };
             messages(vec![schema, metadata_only(vec![FrameKind::Ready as u8])])
         }
         FrameKind::Batch => {
@@ -226,18 +263,31 @@ pub fn service_reply(frame: &Frame, output_schema: &[u8]) -> Result<Reply, Codec
             batch.data_body = shared_bytes(&frame.body);
             messages(vec![batch])
         }
-        FrameKind::Ack => messages(vec![tagged(FrameKind::Ack, codec::decode_u64_meta(&frame.meta, "ack")?)]),
+        FrameKind::Ack => messages(vec![tagged(
+            FrameKind::Ack,
+            codec::decode_u64_meta(&frame.meta, "ack")?,
+        )]),
         FrameKind::Status => {
             let (code, message) = codec::decode_status_meta(&frame.meta)?;
-            Ok(Reply { messages: vec![status_message(code, &message)], end: Some((code, message)) })
+            Ok(Reply {
+                messages: vec![status_message(code, &message)],
+                end: Some((code, message)),
+            })
         }
-        other => Err(invalid(format!("the worker sent {}, which only a caller sends", other.name()))),
+        other => Err(invalid(format!(
+            "the worker sent {}, which only a caller sends",
+            other.name()
+        ))),
     }
 }
 
 /// The frame's aligned body as `Bytes` without a copy.
 fn shared_bytes(body: &Buffer) -> Bytes {
-    if body.is_empty() { Bytes::new() } else { Bytes::from_owner(body.clone()) }
+    if body.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::from_owner(body.clone())
+    }
 }
 
 /// The gRPC status a stream that ended with `code` ends with.
@@ -259,7 +309,11 @@ pub fn grpc_status(code: StatusCode, message: &str) -> tonic::Status {
     while !message.is_char_boundary(end) {
         end -= 1;
     }
-    let text = if end < message.len() { format!("{}…", &message[..end]) } else { message.to_string() };
+    let text = if end < message.len() {
+        format!("{}…", &message[..end])
+    } else {
+        message.to_string()
+    };
     tonic::Status::new(grpc_code(code), format!("{}: {text}", code.name()))
 }
 

@@ -37,10 +37,16 @@ fn first_message(document: &serde_json::Value, input: &Schema) -> FlightData {
 #[test]
 fn the_first_message_becomes_open() {
     let open = open_from_first(&first_message(&open_document(), &schema("x", DataType::Int64))).unwrap();
-    assert_eq!((open.version, open.kind, open.window, open.digest.as_str()), (1, EvalKind::ScalarRow, 4, "ab12"));
+    assert_eq!(
+        (open.version, open.kind, open.window, open.digest.as_str()),
+        (1, EvalKind::ScalarRow, 4, "ab12")
+    );
     assert!(!open.row_errors && open.group_keys.is_empty());
     assert_eq!(decode_schema(&open.input_schema).unwrap(), schema("x", DataType::Int64));
-    assert_eq!(decode_schema(&open.output_schema).unwrap(), schema("result", DataType::Utf8));
+    assert_eq!(
+        decode_schema(&open.output_schema).unwrap(),
+        schema("result", DataType::Utf8)
+    );
 }
 
 #[test]
@@ -67,11 +73,25 @@ fn refusal(first: &FlightData) -> String {
 fn the_schema_may_follow_a_message_with_the_descriptor_alone() {
     let input = schema("x", DataType::Int64);
     let both = first_message(&open_document(), &input);
-    let descriptor_only = FlightData { flight_descriptor: both.flight_descriptor.clone(), ..Default::default() };
+    let descriptor_only = FlightData {
+        flight_descriptor: both.flight_descriptor.clone(),
+        ..Default::default()
+    };
     assert!(!carries_schema(&descriptor_only));
-    let schema_only = FlightData { data_header: both.data_header.clone(), ..Default::default() };
-    assert_eq!(open_from(&descriptor_only, &schema_only).unwrap(), open_from_first(&both).unwrap());
-    assert!(open_from(&schema_only, &schema_only).unwrap_err().to_string().contains("no flight descriptor"));
+    let schema_only = FlightData {
+        data_header: both.data_header.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        open_from(&descriptor_only, &schema_only).unwrap(),
+        open_from_first(&both).unwrap()
+    );
+    assert!(
+        open_from(&schema_only, &schema_only)
+            .unwrap_err()
+            .to_string()
+            .contains("no flight descriptor")
+    );
 }
 
 #[test]
@@ -144,19 +164,31 @@ fn caller_messages_become_local_frames() {
     assert_eq!(codec::decode_batch_meta(&batch.meta).unwrap(), (9, &b"header"[..]));
     assert_eq!(batch.body, Bytes::from_static(b"body"));
     let end = caller_frame(&with_metadata(&tag_and(7, 3), b"", b"")).unwrap();
-    assert_eq!((end.kind, codec::decode_u64_meta(&end.meta, "end").unwrap()), (FrameKind::End, 3));
+    assert_eq!(
+        (end.kind, codec::decode_u64_meta(&end.meta, "end").unwrap()),
+        (FrameKind::End, 3)
+    );
     let body = caller_frame(&with_metadata(b"\x03sealed", b"", b"")).unwrap();
-    assert_eq!((body.kind, body.meta.is_empty(), &body.body[..]), (FrameKind::Body, true, &b"sealed"[..]));
+    assert_eq!(
+        (body.kind, body.meta.is_empty(), &body.body[..]),
+        (FrameKind::Body, true, &b"sealed"[..])
+    );
 }
 
 #[test]
 fn malformed_caller_messages_are_refused() {
     let cases: [(FlightData, &str); 6] = [
         (with_metadata(b"", b"header", b"body"), "no app_metadata"),
-        (with_metadata(&tag_and(6, 0), b"", b""), "kind 6 is not one a caller sends"),
+        (
+            with_metadata(&tag_and(6, 0), b"", b""),
+            "kind 6 is not one a caller sends",
+        ),
         (with_metadata(&tag_and(5, 0), b"", b""), "batch without an IPC"),
         (with_metadata(&tag_and(7, 0), b"header", b""), "non-batch message with"),
-        (with_metadata(&[5, 1, 2], b"header", b""), "truncated batch sequence number"),
+        (
+            with_metadata(&[5, 1, 2], b"header", b""),
+            "truncated batch sequence number",
+        ),
         (with_metadata(b"\x03", b"", b"body"), "goes in app_metadata"),
     ];
     for (data, expected) in cases {
@@ -166,7 +198,11 @@ fn malformed_caller_messages_are_refused() {
 }
 
 fn frame(kind: FrameKind, meta: Vec<u8>, body: &[u8]) -> Frame {
-    Frame { kind, meta, body: arrow_buffer::Buffer::from(body.to_vec()) }
+    Frame {
+        kind,
+        meta,
+        body: arrow_buffer::Buffer::from(body.to_vec()),
+    }
 }
 
 #[test]
@@ -175,12 +211,25 @@ fn service_frames_become_flight_messages() {
     assert_eq!(need.messages[0].app_metadata, Bytes::from_static(b"\x02"));
     let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema").unwrap();
     assert_eq!(ready.messages.len(), 2);
-    assert_eq!((&ready.messages[0].data_header[..], ready.messages[0].app_metadata.is_empty()), (&b"schema"[..], true));
+    assert_eq!(
+        (
+            &ready.messages[0].data_header[..],
+            ready.messages[0].app_metadata.is_empty()
+        ),
+        (&b"schema"[..], true)
+    );
     assert_eq!(ready.messages[1].app_metadata, Bytes::from_static(b"\x04"));
-    let batch = service_reply(&frame(FrameKind::Batch, codec::encode_batch_meta(2, b"hdr"), b"payload"), b"").unwrap();
+    let batch = service_reply(
+        &frame(FrameKind::Batch, codec::encode_batch_meta(2, b"hdr"), b"payload"),
+        b"",
+    )
+    .unwrap();
     let message = &batch.messages[0];
     assert_eq!(message.app_metadata.to_vec(), tag_and(5, 2));
-    assert_eq!((&message.data_header[..], &message.data_body[..]), (&b"hdr"[..], &b"payload"[..]));
+    assert_eq!(
+        (&message.data_header[..], &message.data_body[..]),
+        (&b"hdr"[..], &b"payload"[..])
+    );
     let ack = service_reply(&frame(FrameKind::Ack, codec::encode_u64_meta(4), b""), b"").unwrap();
     assert_eq!(ack.messages[0].app_metadata.to_vec(), tag_and(6, 4));
     assert!(batch.end.is_none() && ack.end.is_none());
@@ -193,7 +242,10 @@ fn the_status_is_a_message_and_ends_the_call() {
     assert_eq!(&reply.messages[0].app_metadata[..], b"\x08\x01Traceback: boom");
     assert_eq!(reply.end, Some((StatusCode::UdfError, "Traceback: boom".into())));
     let status = grpc_status(StatusCode::UdfError, "Traceback: boom");
-    assert_eq!((status.code(), status.message()), (tonic::Code::Unknown, "udf_error: Traceback: boom"));
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::Unknown, "udf_error: Traceback: boom")
+    );
 }
 
 #[test]
