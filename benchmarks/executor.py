@@ -9,7 +9,9 @@ Measures, in one run, against the targets of issue 9:
 - rows/s of a row-wise scalar function (``lambda x: x + 1``);
 - a CPU-bound function on two concurrent streams, with 1 and with 2 workers,
   next to the speed-up two plain processes get on the same work (the control:
-  on a shared machine the second core may simply not be there).
+  on a shared machine the second core may simply not be there);
+- the same throughput, round trip and row-wise measures through the service's
+  Arrow Flight front (``grpc://127.0.0.1``, loopback TCP), next to the local ones.
 
 ``--quick`` runs a smoke-sized version. Prints a table; ``--json FILE`` also
 writes the numbers. Timings are this machine's, which is shared and noisy:
@@ -30,9 +32,11 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.flight as flight
 
 import flightpickle.executor as executor
 from flightpickle import _native, sealing
+from flightpickle.executor.flight_connection import FlightConnection
 from flightpickle.executor.launch import LocalService
 
 TIMEOUT = 120.0
@@ -99,12 +103,19 @@ def identity_batches(batches):
     return batches
 
 
+def open_connection(uri: str):
+    """A bare connection to the service at ``uri``, local or Flight."""
+    if uri.startswith("grpc://"):
+        return FlightConnection(flight.FlightClient(uri), flight.FlightCallOptions())
+    return _native.Connection.connect(uri[len("unix://") :], timeout=TIMEOUT, body_limit=1 << 30)
+
+
 def round_trips(uri: str, rows: int, count: int) -> list[float]:
     """Per-batch round trips on one open stream, one batch in flight."""
     batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
     func = identity_column
     sealed = sealing.seal(func)
-    conn = _native.Connection.connect(uri[len("unix://") :], timeout=TIMEOUT, body_limit=1 << 30)
+    conn = open_connection(uri)
     conn.send_open(
         kind="scalar_pandas",
         digest=sealing.read_header(sealed).digest,
@@ -113,10 +124,12 @@ def round_trips(uri: str, rows: int, count: int) -> list[float]:
         window=1,
         row_errors=False,
         group_keys=[],
-        envelope=sealed,
+        envelope=None,
         timeout=TIMEOUT,
     )
-    assert conn.recv(TIMEOUT)[0] == "ready"
+    if conn.recv(TIMEOUT)[0] == "need_body":
+        conn.send_body(sealed, TIMEOUT)
+        assert conn.recv(TIMEOUT)[0] == "ready"
     times = []
     for seq in range(count + WARM_UP_TRIPS):
         start = time.perf_counter()
@@ -208,17 +221,23 @@ def main(argv=None) -> int:
     batch = sample_batch(65_536)
     per_batch = batch_bytes(batch)
     batches = count(400)
-    with LocalService(1) as service:
-        raw = raw_socket_copy(per_batch * batches, per_batch)
-        ours = executor_copy(service.uri, batch, batches)
-        results["raw_socket_echo_gb_per_s"] = per_batch * batches / raw / 1e9
-        results["executor_echo_gb_per_s"] = per_batch * batches / ours / 1e9
-        results["executor_vs_raw"] = raw / ours
-        trips = round_trips(service.uri, 1000, count(3000))
-        results["round_trip_1000_rows_p50_us"] = statistics.median(trips) * 1e6
-        results["round_trip_1000_rows_p99_us"] = statistics.quantiles(trips, n=100)[98] * 1e6 if len(trips) > 1 else None
-        results["row_wise_plus_one_rows_per_s"] = row_wise_rows_per_second(service.uri, 10_000, count(100))
-        results["cpu_bound_2_streams_1_worker_rows_per_s"] = concurrent_rows_per_second(service.uri, 2, 2000, count(40))
+    raw = raw_socket_copy(per_batch * batches, per_batch)
+    results["raw_socket_echo_gb_per_s"] = per_batch * batches / raw / 1e9
+    # The local service's measures keep their plain names; the Flight front's get "flight_".
+    for prefix, listen in (("", None), ("flight_", "grpc://127.0.0.1:0")):
+        with LocalService(1, listen=listen) as service:
+            ours = executor_copy(service.uri, batch, batches)
+            results[f"{prefix or 'executor_'}echo_gb_per_s"] = per_batch * batches / ours / 1e9
+            results[f"{prefix or 'executor_'}vs_raw"] = raw / ours
+            trips = round_trips(service.uri, 1000, count(3000))
+            results[f"{prefix}round_trip_1000_rows_p50_us"] = statistics.median(trips) * 1e6
+            p99 = statistics.quantiles(trips, n=100)[98] * 1e6 if len(trips) > 1 else None
+            results[f"{prefix}round_trip_1000_rows_p99_us"] = p99
+            rows_per_s = row_wise_rows_per_second(service.uri, 10_000, count(100))
+            results[f"{prefix}row_wise_plus_one_rows_per_s"] = rows_per_s
+            if listen is None:
+                rows_per_s = concurrent_rows_per_second(service.uri, 2, 2000, count(40))
+                results["cpu_bound_2_streams_1_worker_rows_per_s"] = rows_per_s
     with LocalService(2) as service:
         results["cpu_bound_2_streams_2_workers_rows_per_s"] = concurrent_rows_per_second(service.uri, 2, 2000, count(40))
     results["scaling_2_vs_1_workers"] = (

@@ -5,7 +5,7 @@
 //! at load time (exposed as `flightpickle._reconstruct`, a wire format).
 //! `writer` writes whole pickles natively for module-level `dumps`/`dump`.
 //! `sealing` and `inspection` bind the core's envelope and pickle reader,
-//! `transport` the executor protocol's sockets.
+//! `transport` the executor protocol's sockets and `flight` its Arrow Flight front.
 
 use pyo3::prelude::*;
 
@@ -15,6 +15,7 @@ mod code_globals;
 mod dispatch;
 mod explain;
 mod fingerprint;
+mod flight;
 mod inspection;
 mod objects;
 mod pickler;
@@ -71,5 +72,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transport::Listener>()?;
     m.add_class::<transport::Connection>()?;
     m.add("TransportError", m.py().get_type::<transport::TransportError>())?;
+    m.add_class::<flight::FlightFront>()?;
     Ok(())
 }

@@ -221,6 +221,9 @@ pub enum StatusCode {
     Deadline = 4,
     /// The service is shutting down and took no new stream.
     Unavailable = 5,
+    /// The worker serving the stream died. Only the Flight front sends it:
+    /// over a Unix socket the caller sees the connection close instead.
+    WorkerLost = 6,
 }
 
 impl StatusCode {
@@ -232,6 +235,7 @@ impl StatusCode {
             3 => Self::UnknownDigest,
             4 => Self::Deadline,
             5 => Self::Unavailable,
+            6 => Self::WorkerLost,
             _ => return None,
         })
     }
@@ -244,11 +248,12 @@ impl StatusCode {
             Self::UnknownDigest => "unknown_digest",
             Self::Deadline => "deadline",
             Self::Unavailable => "unavailable",
+            Self::WorkerLost => "worker_lost",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        (0..=5).filter_map(Self::from_byte).find(|code| code.name() == name)
+        (0..=6).filter_map(Self::from_byte).find(|code| code.name() == name)
     }
 }
 

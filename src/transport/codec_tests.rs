@@ -93,11 +93,11 @@ fn kinds_and_codes_round_trip_by_byte_and_name() {
         assert_eq!(EvalKind::from_byte(kind as u8), Some(kind));
         assert_eq!(EvalKind::from_name(kind.name()), Some(kind));
     }
-    for byte in 0..=5 {
+    for byte in 0..=6 {
         let code = StatusCode::from_byte(byte).unwrap();
         assert_eq!(StatusCode::from_name(code.name()), Some(code));
     }
-    assert_eq!(StatusCode::from_byte(6), None);
+    assert_eq!(StatusCode::from_byte(7), None);
 }
 
 #[test]

@@ -4,8 +4,15 @@
 //! turns messages into bytes and back, `batch` turns record batches into
 //! Arrow IPC messages and back, `wire` moves whole frames over any byte
 //! stream, and `unix` is the local transport over a Unix domain socket.
+//! With the `flight` feature, `flight_map` maps the same messages onto Arrow
+//! Flight `DoExchange` and `flight_front` serves it, forwarding each exchange
+//! to a worker over the local transport.
 
 pub mod batch;
 pub mod codec;
+#[cfg(feature = "flight")]
+pub mod flight_front;
+#[cfg(feature = "flight")]
+pub mod flight_map;
 pub mod unix;
 pub mod wire;

@@ -12,11 +12,11 @@ from flightpickle.executor.launch import LocalService
 
 @pytest.fixture
 def start_service():
-    """``start_service(workers, *cli_options)``: a running service."""
+    """``start_service(workers, *cli_options, listen=..., env=...)``: a running service."""
     started: list[LocalService] = []
 
-    def start(workers: int = 1, *options: str) -> LocalService:
-        service = LocalService(workers, *options, stderr=subprocess.DEVNULL)
+    def start(workers: int = 1, *options: str, **launch) -> LocalService:
+        service = LocalService(workers, *options, stderr=subprocess.DEVNULL, **launch)
         started.append(service)
         return service
 

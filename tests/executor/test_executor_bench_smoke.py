@@ -24,6 +24,9 @@ def test_quick_run_reports_every_measure(tmp_path):
         "row_wise_plus_one_rows_per_s",
         "scaling_2_vs_1_workers",
         "control_plain_processes_2_vs_1",
+        "flight_vs_raw",
+        "flight_round_trip_1000_rows_p50_us",
+        "flight_row_wise_plus_one_rows_per_s",
     } <= set(results)
     assert all(value is None or value > 0 for value in results.values())
     assert "executor_vs_raw" in done.stdout

@@ -156,8 +156,11 @@ def test_the_client_refuses_incomplete_requests(service):
         client.map(lambda x: x, batches(1))
     with pytest.raises(ValueError, match="unknown kind"):
         client.map(lambda x: x, batches(1), kind="scalar_python")
+    # grpc:// is the Flight front now (test_executor_flight.py); other schemes are refused.
     with pytest.raises(ValueError, match="unix://"):
-        executor.connect("grpc://127.0.0.1:1")
+        executor.connect("http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="for grpc://"):
+        executor.connect("unix:///tmp/x.sock", token="t")
 
 
 def test_abandoning_a_stream_frees_the_worker_for_the_next(service):

@@ -1,10 +1,10 @@
 """Run sealed Python functions over Arrow record batches in separate processes.
 
 ``python -m flightpickle.executor serve --listen unix:///path --workers N``
-starts the service; ``connect("unix:///path").map(func, batches, kind=...)``
-streams batches through ``func`` there. The protocol is described in
-``src/transport/PROTOCOL.md``. Only the local transport (a Unix socket) exists
-so far.
+starts the service (``--listen grpc://IP:PORT`` or ``grpc+tls://IP:PORT`` for
+its Arrow Flight front); ``connect(uri).map(func, batches, kind=...)``
+streams batches through ``func`` there. The protocol, and how it maps onto
+Flight ``DoExchange``, is described in ``src/transport/PROTOCOL.md``.
 """
 
 from .client import Client, connect
@@ -13,6 +13,7 @@ from .errors import (
     ExecutorError,
     ProtocolError,
     UdfError,
+    UnauthenticatedError,
     UnavailableError,
     UnknownDigestError,
     WorkerLostError,
@@ -24,6 +25,7 @@ __all__ = [
     "ExecutorError",
     "ProtocolError",
     "UdfError",
+    "UnauthenticatedError",
     "UnavailableError",
     "UnknownDigestError",
     "WorkerLostError",

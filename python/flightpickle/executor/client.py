@@ -1,10 +1,11 @@
 """The executor client: seal a function, stream batches through it.
 
-``connect(uri).map(func, batches, ...)`` opens one stream (one connection) per
-call: it sends the function's digest first and the sealed function only when
-the service asks for it, sends the batches from a background thread while
-results are read on the calling thread (so neither side can block the other),
-and keeps at most ``window`` batches unacknowledged.
+``connect(uri).map(func, batches, ...)`` opens one stream (one connection, or
+one Flight call: ``flight_client``) per call: it sends the function's digest
+first and the sealed function only when the service asks for it, sends the
+batches from a background thread while results are read on the calling thread
+(so neither side can block the other), and keeps at most ``window`` batches
+unacknowledged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .. import _native, sealing
 from .errors import BY_CODE, DeadlineError, ExecutorError, ProtocolError, WorkerLostError
 from .kinds import ERROR_COLUMN
 from .settings import DEFAULT_BODY_LIMIT
-from .supervisor import unix_path
+from .supervisor import FLIGHT_SCHEMES, unix_path
 
 SCALAR_KINDS = ("scalar_row", "scalar_pandas")
 ALL_KINDS = SCALAR_KINDS + ("map_arrow", "map_pandas", "grouped_map_pandas")
@@ -29,8 +30,27 @@ SEALED_CACHE_SIZE = 64
 WINDOW_POLL = 0.1
 
 
-def connect(uri: str, *, timeout: float = 60.0, window: int = 8, body_limit: int = DEFAULT_BODY_LIMIT):
-    """A client of the executor service at ``uri`` (``unix:///path``)."""
+def connect(
+    uri: str,
+    *,
+    timeout: float = 60.0,
+    window: int = 8,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    token: str | None = None,
+    tls_root_certs: bytes | None = None,
+):
+    """A client of the executor service at ``uri``: ``unix:///path``, or
+    ``grpc://host:port`` / ``grpc+tls://host:port`` for its Arrow Flight front.
+
+    ``token`` is the Flight service's bearer token; ``tls_root_certs`` (PEM)
+    the certificates to trust for ``grpc+tls://`` instead of the system's.
+    """
+    if uri.startswith(FLIGHT_SCHEMES):
+        from .flight_client import FlightClient
+
+        return FlightClient(uri, timeout=timeout, window=window, token=token, tls_root_certs=tls_root_certs)
+    if token is not None or tls_root_certs is not None:
+        raise ValueError("a token and TLS certificates are for grpc:// and grpc+tls:// services")
     return Client(unix_path(uri), timeout=timeout, window=window, body_limit=body_limit)
 
 
@@ -101,7 +121,7 @@ class Client:
 
     def _stream(self, func, input_schema, output_schema, kind, group_by, row_errors, batches):
         envelope, digest = self.seal(func)
-        conn = _native.Connection.connect(str(self.path), timeout=self.timeout, body_limit=self.body_limit)
+        conn = self._connect()
         try:
             conn.send_open(
                 kind=kind,
@@ -119,6 +139,10 @@ class Client:
             conn.close()
             raise
         return _Stream(conn, batches, self.window, self.timeout)
+
+    def _connect(self):
+        """A new connection to the service, for one stream."""
+        return _native.Connection.connect(str(self.path), timeout=self.timeout, body_limit=self.body_limit)
 
     def _handshake(self, conn, envelope: bytes) -> None:
         reply = _receive(conn, self.timeout)

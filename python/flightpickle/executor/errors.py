@@ -49,7 +49,16 @@ class WorkerLostError(ExecutorError):
     code = "worker_lost"
 
 
-BY_CODE = {cls.code: cls for cls in (UdfError, ProtocolError, UnknownDigestError, DeadlineError, UnavailableError)}
+class UnauthenticatedError(ExecutorError):
+    """The Flight service wants a bearer token, and got none or another one."""
+
+    code = "unauthenticated"
+
+
+BY_CODE = {
+    cls.code: cls
+    for cls in (UdfError, ProtocolError, UnknownDigestError, DeadlineError, UnavailableError, WorkerLostError)
+}
 
 
 class StreamFailure(Exception):

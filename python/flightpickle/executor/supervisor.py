@@ -4,6 +4,11 @@ gracefully.
 
 All workers accept on the one listening socket they inherit, so the kernel
 hands each new stream to an idle worker and the parent never touches the data.
+
+A ``grpc://`` service puts its workers' socket in a private directory and
+runs the Arrow Flight front (Rust, ``_native.FlightFront``) in this process:
+the front forwards each call to a worker over that socket, so the workers,
+their function caches, deadlines and replacement are the local service's.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import _native
@@ -26,13 +34,35 @@ POLL = 0.1
 DRAIN_WAIT = 0.05
 #: Seconds the first workers have to start before the service gives up.
 STARTUP_TIMEOUT = 120.0
+FLIGHT_SCHEMES = ("grpc://", "grpc+tls://")
+
+
+@dataclass(frozen=True)
+class FlightOptions:
+    """The Flight front's bearer token and TLS identity (PEM), each optional."""
+
+    token: str | None = None
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = None
+
+    def any(self) -> bool:
+        return any(value is not None for value in (self.token, self.tls_cert, self.tls_key))
+
+
+def flight_address(uri: str) -> tuple[str, int, bool]:
+    """``(host, port, tls)`` of a ``grpc://host:port`` or ``grpc+tls://host:port`` URI."""
+    scheme, _, rest = uri.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if scheme not in ("grpc", "grpc+tls") or not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected grpc://host:port or grpc+tls://host:port with an IP address, got {uri!r}")
+    return host.strip("[]"), int(port), scheme == "grpc+tls"
 
 
 def unix_path(uri: str) -> Path:
     """The socket path of a ``unix:///path`` URI."""
     prefix = "unix://"
     if not uri.startswith(prefix) or not uri[len(prefix) :].startswith("/"):
-        raise ValueError(f"expected unix:///absolute/path, got {uri!r} (only Unix sockets are supported so far)")
+        raise ValueError(f"expected unix:///absolute/path, got {uri!r}")
     return Path(uri[len(prefix) :])
 
 
@@ -136,8 +166,48 @@ class Supervisor:
             conn.close()
 
 
-def serve(uri: str, workers: int, settings: Settings) -> None:
-    supervisor = Supervisor(unix_path(uri), workers, settings)
+def serve(uri: str, workers: int, settings: Settings, flight: FlightOptions = FlightOptions()) -> None:
+    if not uri.startswith(FLIGHT_SCHEMES):
+        if flight.any():
+            raise ValueError("a token and TLS are for grpc:// and grpc+tls:// services")
+        _serve(Supervisor(unix_path(uri), workers, settings), lambda: uri, lambda: None)
+        return
+    host, port, tls = flight_address(uri)
+    if tls != (flight.tls_cert is not None and flight.tls_key is not None):
+        raise ValueError("grpc+tls:// needs --tls-cert and --tls-key, and grpc:// takes neither")
+    private = Path(tempfile.mkdtemp(prefix="fpx-flight-", dir="/tmp"))  # mode 0700: only this user's workers
+    supervisor = Supervisor(private / "workers.sock", workers, settings)
+    fronts = []
+
+    def start_front() -> str:
+        front = _native.FlightFront.start(
+            host,
+            port,
+            str(supervisor.path),
+            body_limit=settings.body_limit,
+            idle_timeout=settings.idle_timeout,
+            token=flight.token,
+            tls_cert=flight.tls_cert,
+            tls_key=flight.tls_key,
+        )
+        fronts.append(front)
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'grpc+tls' if tls else 'grpc'}://{shown}:{front.port}"
+
+    def stop_front() -> None:
+        # Before the workers: the calls still in flight need them to finish.
+        for front in fronts:
+            if not front.shutdown(settings.shutdown_grace):
+                print("executor: some Flight calls outlived the shutdown grace and were cut off", file=sys.stderr)
+
+    try:
+        _serve(supervisor, start_front, stop_front)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _serve(supervisor: Supervisor, start_front, stop_front) -> None:
+    """Runs the workers, then the front (which names the endpoint), until a signal."""
 
     def stop(*_):
         supervisor.stopping = True
@@ -146,12 +216,15 @@ def serve(uri: str, workers: int, settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     try:
         supervisor.start()
+        uri = start_front()
     except BaseException:
         supervisor.stopping = True
+        stop_front()
         supervisor.shutdown()
         raise
-    print(f"executor: listening on {uri} with {workers} worker(s), pid {os.getpid()}", flush=True)
+    print(f"executor: listening on {uri} with {supervisor.count} worker(s), pid {os.getpid()}", flush=True)
     try:
         supervisor.watch()
     finally:
+        stop_front()
         supervisor.shutdown()

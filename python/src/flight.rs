@@ -1,0 +1,83 @@
+//! Binding of the core's Arrow Flight front (`transport::flight_front`): the
+//! executor service's supervisor starts one in front of its workers' socket.
+//! The front runs on its own tokio threads; Python only starts and stops it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use flightpickle_core::transport::flight_front::{Front, FrontConfig};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+/// A running Flight front; `shutdown(grace)` stops it.
+#[pyclass(frozen, module = "flightpickle._native")]
+pub(crate) struct FlightFront {
+    inner: Mutex<Option<Front>>,
+    #[pyo3(get)]
+    port: u16,
+}
+
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("bad {what} {value}")))
+}
+
+#[pymethods]
+impl FlightFront {
+    /// Listens on `host:port` (0 for any free port) and forwards each
+    /// `DoExchange` to a worker on the Unix socket `worker_socket`.
+    #[staticmethod]
+    #[pyo3(signature = (host, port, worker_socket, *, body_limit, idle_timeout, token=None, tls_cert=None, tls_key=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        worker_socket: PathBuf,
+        body_limit: u64,
+        idle_timeout: f64,
+        token: Option<String>,
+        tls_cert: Option<Vec<u8>>,
+        tls_key: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(PyValueError::new_err("TLS needs both a certificate and a key")),
+        };
+        let config = FrontConfig {
+            worker_socket,
+            body_limit,
+            idle_timeout: seconds(idle_timeout, "idle timeout")?,
+            token,
+            tls,
+        };
+        let front = py
+            .detach(|| Front::start(SocketAddr::new(ip, port), config))
+            .map_err(PyOSError::new_err)?;
+        let port = front.port();
+        Ok(Self {
+            inner: Mutex::new(Some(front)),
+            port,
+        })
+    }
+
+    /// Stops taking calls and waits up to `grace` seconds for those in
+    /// flight; returns False when some were cut off.
+    fn shutdown(&self, py: Python<'_>, grace: f64) -> PyResult<bool> {
+        let grace = seconds(grace, "grace")?;
+        let front = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        Ok(match front {
+            Some(mut front) => py.detach(move || front.shutdown(grace)),
+            None => true,
+        })
+    }
+}

@@ -1,0 +1,263 @@
+use arrow_flight::{FlightData, FlightDescriptor};
+use arrow_schema::{DataType, Field, Schema};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::*;
+use crate::transport::batch::decode_schema;
+use crate::transport::wire::Frame;
+
+fn schema(name: &str, data_type: DataType) -> Schema {
+    Schema::new(vec![Field::new(name, data_type, true)])
+}
+
+/// What `pyarrow.Schema.serialize()` gives: continuation marker, length, flatbuffer.
+fn encapsulated(schema: &Schema) -> Vec<u8> {
+    let flatbuffer = encode_schema(schema).unwrap();
+    let mut out = vec![0xff; 4];
+    out.extend_from_slice(&(flatbuffer.len() as i32).to_le_bytes());
+    out.extend_from_slice(&flatbuffer);
+    out
+}
+
+fn open_document() -> serde_json::Value {
+    let output = base64::engine::general_purpose::STANDARD.encode(encapsulated(&schema("result", DataType::Utf8)));
+    json!({"version": 1, "kind": "scalar_row", "digest": "ab12", "window": 4, "output_schema": output})
+}
+
+fn first_message(document: &serde_json::Value, input: &Schema) -> FlightData {
+    FlightData {
+        flight_descriptor: Some(FlightDescriptor::new_cmd(document.to_string())),
+        data_header: encode_schema(input).unwrap().into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_first_message_becomes_open() {
+    let open = open_from_first(&first_message(&open_document(), &schema("x", DataType::Int64))).unwrap();
+    assert_eq!(
+        (open.version, open.kind, open.window, open.digest.as_str()),
+        (1, EvalKind::ScalarRow, 4, "ab12")
+    );
+    assert!(!open.row_errors && open.group_keys.is_empty());
+    assert_eq!(decode_schema(&open.input_schema).unwrap(), schema("x", DataType::Int64));
+    assert_eq!(
+        decode_schema(&open.output_schema).unwrap(),
+        schema("result", DataType::Utf8)
+    );
+}
+
+#[test]
+fn optional_open_fields_are_read() {
+    let mut document = open_document();
+    document["kind"] = json!("grouped_map_pandas");
+    document["group_keys"] = json!(["k", "j"]);
+    document["row_errors"] = json!(true);
+    let open = open_from_first(&first_message(&document, &schema("x", DataType::Int64))).unwrap();
+    assert_eq!(open.group_keys, ["k", "j"]);
+    assert!(open.row_errors);
+}
+
+fn open_from_first(first: &FlightData) -> Result<Open, CodecError> {
+    assert!(carries_schema(first));
+    open_from(first, first)
+}
+
+fn refusal(first: &FlightData) -> String {
+    open_from_first(first).unwrap_err().to_string()
+}
+
+#[test]
+fn the_schema_may_follow_a_message_with_the_descriptor_alone() {
+    let input = schema("x", DataType::Int64);
+    let both = first_message(&open_document(), &input);
+    let descriptor_only = FlightData {
+        flight_descriptor: both.flight_descriptor.clone(),
+        ..Default::default()
+    };
+    assert!(!carries_schema(&descriptor_only));
+    let schema_only = FlightData {
+        data_header: both.data_header.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        open_from(&descriptor_only, &schema_only).unwrap(),
+        open_from_first(&both).unwrap()
+    );
+    assert!(
+        open_from(&schema_only, &schema_only)
+            .unwrap_err()
+            .to_string()
+            .contains("no flight descriptor")
+    );
+}
+
+#[test]
+fn a_bad_first_message_is_refused_with_a_reason() {
+    let input = schema("x", DataType::Int64);
+    let mut no_descriptor = first_message(&open_document(), &input);
+    no_descriptor.flight_descriptor = None;
+    assert!(refusal(&no_descriptor).contains("no flight descriptor"));
+    let mut path = first_message(&open_document(), &input);
+    path.flight_descriptor = Some(FlightDescriptor::new_path(vec!["f".into()]));
+    assert!(refusal(&path).contains("must be a command"));
+    let mut not_json = first_message(&open_document(), &input);
+    not_json.flight_descriptor = Some(FlightDescriptor::new_cmd("{nope"));
+    assert!(refusal(&not_json).contains("not a JSON"));
+    let mut no_schema = first_message(&open_document(), &input);
+    no_schema.data_header = Bytes::from_static(b"garbage");
+    assert!(refusal(&no_schema).contains("does not start with the input schema"));
+    let mut with_metadata = first_message(&open_document(), &input);
+    with_metadata.app_metadata = Bytes::from_static(b"\x03");
+    assert!(refusal(&with_metadata).contains("input schema alone"));
+    let mut with_body = first_message(&open_document(), &input);
+    with_body.data_body = Bytes::from_static(b"body");
+    assert!(refusal(&with_body).contains("input schema alone"));
+}
+
+#[test]
+fn bad_open_fields_are_refused_by_name() {
+    let input = schema("x", DataType::Int64);
+    let cases = [
+        ("kind", json!("scalar_rows"), "unknown kind"),
+        ("window", json!(0), "window of 0"),
+        ("window", json!(-1), "window is not an integer"),
+        ("digest", json!(7), "digest is not a string"),
+        ("row_errors", json!("yes"), "row_errors has the wrong type"),
+        ("group_keys", json!([1]), "group_keys must be strings"),
+        ("output_schema", json!("***"), "not base64"),
+        ("output_schema", json!("AAAA"), "not an Arrow IPC schema"),
+        ("colour", json!("blue"), "unknown field \"colour\""),
+    ];
+    for (field, value, expected) in cases {
+        let mut document = open_document();
+        document[field] = value;
+        let message = refusal(&first_message(&document, &input));
+        assert!(message.contains(expected), "{field}: {message}");
+    }
+    let mut missing = open_document();
+    missing.as_object_mut().unwrap().remove("digest");
+    assert!(refusal(&first_message(&missing, &input)).contains("missing field \"digest\""));
+}
+
+fn with_metadata(app_metadata: &[u8], header: &'static [u8], body: &'static [u8]) -> FlightData {
+    FlightData {
+        app_metadata: Bytes::copy_from_slice(app_metadata),
+        data_header: Bytes::from_static(header),
+        data_body: Bytes::from_static(body),
+        ..Default::default()
+    }
+}
+
+fn tag_and(kind: u8, value: u64) -> Vec<u8> {
+    let mut meta = vec![kind];
+    meta.extend_from_slice(&value.to_le_bytes());
+    meta
+}
+
+#[test]
+fn caller_messages_become_local_frames() {
+    let batch = caller_frame(&with_metadata(&tag_and(5, 9), b"header", b"body")).unwrap();
+    assert_eq!(batch.kind, FrameKind::Batch);
+    assert_eq!(codec::decode_batch_meta(&batch.meta).unwrap(), (9, &b"header"[..]));
+    assert_eq!(batch.body, Bytes::from_static(b"body"));
+    let end = caller_frame(&with_metadata(&tag_and(7, 3), b"", b"")).unwrap();
+    assert_eq!(
+        (end.kind, codec::decode_u64_meta(&end.meta, "end").unwrap()),
+        (FrameKind::End, 3)
+    );
+    let body = caller_frame(&with_metadata(b"\x03sealed", b"", b"")).unwrap();
+    assert_eq!(
+        (body.kind, body.meta.is_empty(), &body.body[..]),
+        (FrameKind::Body, true, &b"sealed"[..])
+    );
+}
+
+#[test]
+fn malformed_caller_messages_are_refused() {
+    let cases: [(FlightData, &str); 6] = [
+        (with_metadata(b"", b"header", b"body"), "no app_metadata"),
+        (
+            with_metadata(&tag_and(6, 0), b"", b""),
+            "kind 6 is not one a caller sends",
+        ),
+        (with_metadata(&tag_and(5, 0), b"", b""), "batch without an IPC"),
+        (with_metadata(&tag_and(7, 0), b"header", b""), "non-batch message with"),
+        (
+            with_metadata(&[5, 1, 2], b"header", b""),
+            "truncated batch sequence number",
+        ),
+        (with_metadata(b"\x03", b"", b"body"), "goes in app_metadata"),
+    ];
+    for (data, expected) in cases {
+        let message = caller_frame(&data).unwrap_err().to_string();
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+}
+
+fn frame(kind: FrameKind, meta: Vec<u8>, body: &[u8]) -> Frame {
+    Frame {
+        kind,
+        meta,
+        body: arrow_buffer::Buffer::from(body.to_vec()),
+    }
+}
+
+#[test]
+fn service_frames_become_flight_messages() {
+    let need = service_reply(&frame(FrameKind::NeedBody, vec![], b""), b"schema").unwrap();
+    assert_eq!(need.messages[0].app_metadata, Bytes::from_static(b"\x02"));
+    let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema").unwrap();
+    assert_eq!(ready.messages.len(), 2);
+    assert_eq!(
+        (
+            &ready.messages[0].data_header[..],
+            ready.messages[0].app_metadata.is_empty()
+        ),
+        (&b"schema"[..], true)
+    );
+    assert_eq!(ready.messages[1].app_metadata, Bytes::from_static(b"\x04"));
+    let batch = service_reply(
+        &frame(FrameKind::Batch, codec::encode_batch_meta(2, b"hdr"), b"payload"),
+        b"",
+    )
+    .unwrap();
+    let message = &batch.messages[0];
+    assert_eq!(message.app_metadata.to_vec(), tag_and(5, 2));
+    assert_eq!(
+        (&message.data_header[..], &message.data_body[..]),
+        (&b"hdr"[..], &b"payload"[..])
+    );
+    let ack = service_reply(&frame(FrameKind::Ack, codec::encode_u64_meta(4), b""), b"").unwrap();
+    assert_eq!(ack.messages[0].app_metadata.to_vec(), tag_and(6, 4));
+    assert!(batch.end.is_none() && ack.end.is_none());
+}
+
+#[test]
+fn the_status_is_a_message_and_ends_the_call() {
+    let meta = codec::encode_status_meta(StatusCode::UdfError, "Traceback: boom");
+    let reply = service_reply(&frame(FrameKind::Status, meta, b""), b"").unwrap();
+    assert_eq!(&reply.messages[0].app_metadata[..], b"\x08\x01Traceback: boom");
+    assert_eq!(reply.end, Some((StatusCode::UdfError, "Traceback: boom".into())));
+    let status = grpc_status(StatusCode::UdfError, "Traceback: boom");
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::Unknown, "udf_error: Traceback: boom")
+    );
+}
+
+#[test]
+fn a_worker_sending_caller_messages_is_a_protocol_error() {
+    let error = service_reply(&frame(FrameKind::End, codec::encode_u64_meta(0), b""), b"").unwrap_err();
+    assert!(error.to_string().contains("only a caller sends"));
+}
+
+#[test]
+fn long_grpc_messages_are_cut_on_a_character_boundary() {
+    let long = "é".repeat(GRPC_MESSAGE_LIMIT);
+    let status = grpc_status(StatusCode::UdfError, &long);
+    assert!(status.message().len() < GRPC_MESSAGE_LIMIT + 32);
+    assert!(status.message().ends_with('…'));
+}
