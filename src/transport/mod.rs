@@ -3,9 +3,12 @@
 //! The protocol is written down in `PROTOCOL.md` beside this file. `codec`
 //! turns messages into bytes and back, `batch` turns record batches into
 //! Arrow IPC messages and back, `wire` moves whole frames over any byte
-//! stream, and `unix` is the local transport over a Unix domain socket.
+//! stream, `unix` is the local transport over a Unix domain socket, and
+//! `client` is a blocking caller of one stream for callers that are not
+//! Python (the Spark plugin, through JNI).
 
 pub mod batch;
+pub mod client;
 pub mod codec;
 pub mod unix;
 pub mod wire;
