@@ -4,8 +4,9 @@
 //! `Stream::open` connects, sends `Open` with the digest only and the sealed
 //! function when the service answers `NeedBody`, and waits for `Ready`.
 //! `push` sends input batches, keeping at most the window unacknowledged;
-//! `pull` returns result batches in order; `finish` sends `End`, after which
-//! `pull` returns `None` at the final `Ok` status.
+//! `pull` returns result batches in order (`try_pull` only those already
+//! there); `finish` sends `End`, after which `pull` returns `None` at the
+//! final `Ok` status.
 //!
 //! A thread of the stream reads every frame the service sends as soon as it
 //! arrives. Without it, a caller blocked writing batch n+1 and a service
@@ -220,9 +221,23 @@ impl Stream {
         }
     }
 
-    /// Results that arrived and were not pulled yet.
-    pub fn queued(&self) -> usize {
-        self.results.len()
+    /// A result that already arrived, without waiting for one; `None` when
+    /// none has. Lets a caller that must also feed input (a map function may
+    /// want more batches before it yields) take results without blocking.
+    pub fn try_pull(&mut self) -> Result<Option<RecordBatch>, ClientError> {
+        while self.results.is_empty() && self.outcome.is_none() {
+            // Disconnected needs no care here: the reader's last event (status
+            // or failure) is delivered before it disconnects.
+            let Ok(event) = self.events.try_recv() else { break };
+            self.apply(event)?;
+        }
+        if let Some(batch) = self.results.pop_front() {
+            return Ok(Some(batch));
+        }
+        match &self.outcome {
+            Some(Err(error)) => Err(error.clone()),
+            _ => Ok(None),
+        }
     }
 
     /// Abandons the stream: the connection closes, the service drops it.

@@ -113,11 +113,14 @@ fn batches_go_through_in_order_within_the_window() {
         }
         service.send(FrameKind::Status, &encode_status_meta(StatusCode::Ok, ""));
     });
+    let mut results = Vec::new();
     for i in 0..6 {
         stream.push(&batch(&[i, i + 100])).unwrap();
+        if let Some(result) = stream.try_pull().unwrap() {
+            results.push(values(&result));
+        }
     }
     stream.finish().unwrap();
-    let mut results = Vec::new();
     while let Some(result) = stream.pull().unwrap() {
         results.push(values(&result));
     }
