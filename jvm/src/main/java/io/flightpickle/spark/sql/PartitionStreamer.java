@@ -1,0 +1,72 @@
+package io.flightpickle.spark.sql;
+
+import io.flightpickle.ExecutorStream;
+import io.flightpickle.spark.LocalExecutorService;
+import java.io.Serializable;
+import java.time.Duration;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.types.pojo.Schema;
+import org.apache.spark.TaskContext;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.util.TaskCompletionListener;
+import scala.collection.Iterator;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.runtime.AbstractFunction1;
+
+/**
+ * What a flightpickle operator runs for each partition, on the executor: opens a stream to the
+ * executor's service for the operator's function and turns the partition's rows into the results'
+ * rows. Built on the driver and sent with the tasks, so it holds only serializable settings.
+ */
+final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, Iterator<InternalRow>>
+        implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+    /** Input batches in flight to the service before the oldest must be done with. */
+    static final int WINDOW = 4;
+    /** Longest wait for the service at any one step (its own idle deadline is 60 s). */
+    static final Duration TIMEOUT = Duration.ofSeconds(120);
+    static final long BODY_LIMIT = 256L << 20;
+
+    private final StreamedFunction function;
+    private final StructType input;
+    private final StructType output;
+    private final SparkShim.BatchSettings settings;
+
+    PartitionStreamer(StreamedFunction function, StructType input, StructType output,
+            SparkShim.BatchSettings settings) {
+        this.function = function;
+        this.input = input;
+        this.output = output;
+        this.settings = settings;
+    }
+
+    @Override
+    public Iterator<InternalRow> apply(Iterator<InternalRow> rows) {
+        TaskContext task = TaskContext.get();
+        BufferAllocator allocator = SparkShim.childAllocator(
+                "flightpickle stream of task " + (task == null ? "?" : task.taskAttemptId()));
+        Schema inputSchema = SparkShim.arrowSchema(input, settings);
+        Schema outputSchema = SparkShim.arrowSchema(output, settings);
+        ExecutorStream stream;
+        try {
+            stream = ExecutorStream.open(LocalExecutorService.socketOfThisExecutor(), function.kind(),
+                    function.envelope(), function.digest(), inputSchema, outputSchema,
+                    new ExecutorStream.Options(WINDOW, TIMEOUT, BODY_LIMIT), allocator);
+        } catch (io.flightpickle.NativeException failure) {
+            allocator.close();
+            throw StreamFailures.forTask(failure);
+        } catch (RuntimeException failure) {
+            allocator.close();
+            throw failure;
+        }
+        StreamedRows results = new StreamedRows(CollectionConverters.asJava(rows), stream, allocator,
+                VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output);
+        if (task != null) {
+            task.addTaskCompletionListener((TaskCompletionListener) context -> results.close());
+        }
+        return CollectionConverters.asScala(results);
+    }
+}

@@ -1,0 +1,113 @@
+package io.flightpickle.spark.sql;
+
+import io.flightpickle.ExecutorStream;
+import io.flightpickle.spark.FlightPickleConf;
+import java.util.Optional;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.types.pojo.Schema;
+import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.PythonUDF;
+import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
+import org.apache.spark.sql.execution.SparkPlan;
+import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.execution.python.MapInArrowExec;
+import org.apache.spark.sql.internal.SQLConf;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.util.ArrowUtils;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * Everything that depends on Spark-internal signatures, for Spark 4.3. Spark's Python operators,
+ * {@code PythonUDF}, {@code ArrowUtils} and {@code ArrowWriter} are internal and change between
+ * minor versions; another Spark version needs another copy of this class and nothing else.
+ */
+final class SparkShim {
+
+    /** PySpark's eval type of {@code mapInArrow} ({@code PythonEvalType.SQL_MAP_ARROW_ITER_UDF}). */
+    static final int MAP_ARROW_ITER_UDF = 207;
+
+    private SparkShim() {}
+
+    /** A replacement for {@code plan}, or why there is none; empty for operators not handled at all. */
+    static Optional<Replacement> replacementFor(SparkPlan plan) {
+        if (plan instanceof MapInArrowExec map) {
+            return Optional.of(mapInArrow(map));
+        }
+        return Optional.empty();
+    }
+
+    private static Replacement mapInArrow(MapInArrowExec map) {
+        if (map.isBarrier()) {
+            return Replacement.fallback(map, "barrier execution mode is not supported yet");
+        }
+        if (map.profile().isDefined()) {
+            return Replacement.fallback(map, "stage-level resource profiles are not supported yet");
+        }
+        Expression func = map.func();
+        if (!(func instanceof PythonUDF udf) || udf.evalType() != MAP_ARROW_ITER_UDF) {
+            return Replacement.fallback(map, "its function is not a mapInArrow Python UDF");
+        }
+        StreamedFunction.Result function =
+                StreamedFunction.of(commandBytes(udf), ExecutorStream.Kind.MAP_ARROW);
+        if (function.function().isEmpty()) {
+            return Replacement.fallback(map, function.reason());
+        }
+        return Replacement.of(
+                new FlightPickleMapInArrowExec(map.func(), map.output(), map.child(), function.function().get()));
+    }
+
+    static byte[] commandBytes(PythonUDF udf) {
+        return io.flightpickle.spark.PythonCommands.bytes(udf.func());
+    }
+
+    /** {@code spark.flightpickle.transport} as the session sees it (set at run time, or the application's). */
+    static String sessionTransport() {
+        return SQLConf.get().getConfString(FlightPickleConf.TRANSPORT, "local").trim();
+    }
+
+    /** What the operators need from the session's SQL conf, read on the driver. */
+    static BatchSettings batchSettings() {
+        SQLConf conf = SQLConf.get();
+        return new BatchSettings(conf.sessionLocalTimeZone(), conf.arrowMaxRecordsPerBatch(),
+                conf.arrowUseLargeVarTypes());
+    }
+
+    static Schema arrowSchema(StructType schema, BatchSettings settings) {
+        return ArrowUtils.toArrowSchema(schema, settings.timeZone(), true, settings.largeVarTypes(), false);
+    }
+
+    static ArrowWriter arrowWriter(VectorSchemaRoot root) {
+        return ArrowWriter.create(root);
+    }
+
+    static UnsafeProjection toUnsafeRows(StructType schema) {
+        return UnsafeProjection.create(schema);
+    }
+
+    static org.apache.arrow.memory.BufferAllocator childAllocator(String name) {
+        return ArrowUtils.rootAllocator().newChildAllocator(name, 0, Long.MAX_VALUE);
+    }
+
+    static scala.collection.immutable.Seq<SparkPlan> seq(java.util.List<SparkPlan> plans) {
+        return CollectionConverters.asScala(plans).toList();
+    }
+
+    /**
+     * @param timeZone the session time zone, which Arrow timestamps carry
+     * @param maxRecordsPerBatch {@code spark.sql.execution.arrow.maxRecordsPerBatch}
+     * @param largeVarTypes {@code spark.sql.execution.arrow.useLargeVarTypes}
+     */
+    record BatchSettings(String timeZone, int maxRecordsPerBatch, boolean largeVarTypes)
+            implements java.io.Serializable {}
+
+    /** A flightpickle operator for a Spark one, or the reason Spark's stays. */
+    record Replacement(SparkPlan original, Optional<SparkPlan> replacement, String reason) {
+        static Replacement of(SparkPlan replacement) {
+            return new Replacement(replacement, Optional.of(replacement), "");
+        }
+
+        static Replacement fallback(SparkPlan original, String reason) {
+            return new Replacement(original, Optional.empty(), reason);
+        }
+    }
+}
