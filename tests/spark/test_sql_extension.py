@@ -1,6 +1,6 @@
 """The SQL extension with ``spark.flightpickle.transport=local``: ``mapInArrow``
-runs through each executor's flightpickle executor service, started by the
-plugin, instead of Spark's Python workers.
+and ``mapInPandas`` run through each executor's flightpickle executor service,
+started by the plugin, instead of Spark's Python workers.
 
 Each query runs twice in the one session: through the service, then with
 ``spark.flightpickle.transport=spark`` set at run time, which leaves Spark's own
@@ -49,6 +49,15 @@ def double_with_parent(batches):
         )
 
 
+def double_frames_with_parent(frames):
+    import os
+
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as cmdline:
+        parent = cmdline.read().replace(b"\0", b" ").decode()
+    for frame in frames:
+        yield frame.assign(doubled=frame["id"] * 2, parent=parent)[["id", "doubled", "text", "parent"]]
+
+
 def raise_on_seven(batches):
     for batch in batches:
         if 7 in batch.column(0).to_pylist():
@@ -87,6 +96,16 @@ def test_map_in_arrow_runs_in_the_executor_service_with_sparks_results(spark):
     assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
 
 
+def test_map_in_pandas_runs_in_the_executor_service_with_sparks_results(spark):
+    query = numbers(spark).mapInPandas(double_frames_with_parent, OUTPUT)
+    ours, our_parents = rows_and_parents(query)
+    stock, stock_parents = with_transport(spark, "spark", lambda: rows_and_parents(query))
+    assert ours == stock
+    assert len(ours) == 5000 and ours[9] == (9, 18, "n9")
+    assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
+    assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
 def test_the_physical_plan_shows_flightpickles_operator(spark):
     spark.conf.set("spark.sql.adaptive.enabled", "false")
     try:
@@ -94,6 +113,7 @@ def test_the_physical_plan_shows_flightpickles_operator(spark):
         assert "FlightPickleMapInArrow" in physical_plan(query)
         stock_plan = with_transport(spark, "spark", lambda: physical_plan(numbers(spark).mapInArrow(double_with_parent, OUTPUT)))
         assert "FlightPickleMapInArrow" not in stock_plan and "MapInArrow" in stock_plan
+        assert "FlightPickleMapInPandas" in physical_plan(numbers(spark).mapInPandas(double_frames_with_parent, OUTPUT))
     finally:
         spark.conf.unset("spark.sql.adaptive.enabled")
 

@@ -16,9 +16,9 @@ import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * The physical rule of {@code spark.flightpickle.transport=local}: replaces Spark's Python
- * operators that flightpickle runs (so far {@code MapInArrowExec}) with flightpickle's, and leaves
- * the others, and any it cannot take, to Spark. It runs before Spark inserts its columnar
- * transitions, with and without adaptive execution.
+ * operators that flightpickle runs (so far {@code MapInArrowExec} and {@code MapInPandasExec}) with
+ * flightpickle's, and leaves the others, and any it cannot take, to Spark. It runs before Spark
+ * inserts its columnar transitions, with and without adaptive execution.
  */
 public final class PythonOperatorRule extends Rule<SparkPlan> {
 

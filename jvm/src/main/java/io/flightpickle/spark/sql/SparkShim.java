@@ -11,6 +11,7 @@ import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
 import org.apache.spark.sql.execution.python.MapInArrowExec;
+import org.apache.spark.sql.execution.python.MapInPandasExec;
 import org.apache.spark.sql.internal.SQLConf;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.ArrowUtils;
@@ -23,37 +24,42 @@ import scala.jdk.javaapi.CollectionConverters;
  */
 final class SparkShim {
 
-    /** PySpark's eval type of {@code mapInArrow} ({@code PythonEvalType.SQL_MAP_ARROW_ITER_UDF}). */
+    /** PySpark's eval types ({@code PythonEvalType}) of {@code mapInArrow} and {@code mapInPandas}. */
     static final int MAP_ARROW_ITER_UDF = 207;
+    static final int MAP_PANDAS_ITER_UDF = 205;
 
     private SparkShim() {}
 
     /** A replacement for {@code plan}, or why there is none; empty for operators not handled at all. */
     static Optional<Replacement> replacementFor(SparkPlan plan) {
         if (plan instanceof MapInArrowExec map) {
-            return Optional.of(mapInArrow(map));
+            return Optional.of(mapInBatch(map, map.func(), map.isBarrier(), map.profile().isDefined(),
+                    MAP_ARROW_ITER_UDF, ExecutorStream.Kind.MAP_ARROW));
+        }
+        if (plan instanceof MapInPandasExec map) {
+            return Optional.of(mapInBatch(map, map.func(), map.isBarrier(), map.profile().isDefined(),
+                    MAP_PANDAS_ITER_UDF, ExecutorStream.Kind.MAP_PANDAS));
         }
         return Optional.empty();
     }
 
-    private static Replacement mapInArrow(MapInArrowExec map) {
-        if (map.isBarrier()) {
+    private static Replacement mapInBatch(SparkPlan map, Expression func, boolean barrier, boolean profiled,
+            int evalType, ExecutorStream.Kind kind) {
+        if (barrier) {
             return Replacement.fallback(map, "barrier execution mode is not supported yet");
         }
-        if (map.profile().isDefined()) {
+        if (profiled) {
             return Replacement.fallback(map, "stage-level resource profiles are not supported yet");
         }
-        Expression func = map.func();
-        if (!(func instanceof PythonUDF udf) || udf.evalType() != MAP_ARROW_ITER_UDF) {
-            return Replacement.fallback(map, "its function is not a mapInArrow Python UDF");
+        if (!(func instanceof PythonUDF udf) || udf.evalType() != evalType) {
+            return Replacement.fallback(map, "its function is not a Python UDF of eval type " + evalType);
         }
-        StreamedFunction.Result function =
-                StreamedFunction.of(commandBytes(udf), ExecutorStream.Kind.MAP_ARROW);
+        StreamedFunction.Result function = StreamedFunction.of(commandBytes(udf), kind);
         if (function.function().isEmpty()) {
             return Replacement.fallback(map, function.reason());
         }
-        return Replacement.of(
-                new FlightPickleMapInArrowExec(map.func(), map.output(), map.child(), function.function().get()));
+        SparkPlan child = map.children().head();
+        return Replacement.of(new FlightPickleMapInBatchExec(func, map.output(), child, function.function().get()));
     }
 
     static byte[] commandBytes(PythonUDF udf) {

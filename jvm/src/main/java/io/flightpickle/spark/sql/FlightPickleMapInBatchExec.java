@@ -1,5 +1,6 @@
 package io.flightpickle.spark.sql;
 
+import io.flightpickle.ExecutorStream;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
@@ -13,14 +14,16 @@ import scala.jdk.javaapi.CollectionConverters;
 import scala.reflect.ClassTag$;
 
 /**
- * {@code mapInArrow} through the flightpickle executor service, in place of Spark's
- * {@code MapInArrowExec}: the same function, output and child, with the partition's batches going
- * to the executor's service instead of to a Python worker of Spark's.
+ * {@code mapInArrow} or {@code mapInPandas} through the flightpickle executor service, in place of
+ * Spark's {@code MapInArrowExec} or {@code MapInPandasExec}: the same function, output and child,
+ * with the partition's batches going to the executor's service instead of to a Python worker of
+ * Spark's. The function's kind ({@code map_arrow}, {@code map_pandas}) says which, and names the
+ * node in plans ({@code FlightPickleMapInArrow}, {@code FlightPickleMapInPandas}).
  *
- * <p>A plain {@link SparkPlan} rather than a subclass of Spark's operator: Scala's erased bridge
- * methods on {@code MapInArrowExec} cannot be overridden from Java.
+ * <p>A plain {@link SparkPlan} rather than a subclass of Spark's operators: Scala's erased bridge
+ * methods on them cannot be overridden from Java.
  */
-public final class FlightPickleMapInArrowExec extends SparkPlan {
+public final class FlightPickleMapInBatchExec extends SparkPlan {
 
     private static final long serialVersionUID = 1L;
 
@@ -29,12 +32,17 @@ public final class FlightPickleMapInArrowExec extends SparkPlan {
     private final SparkPlan child;
     private final StreamedFunction function;
 
-    public FlightPickleMapInArrowExec(Expression func, Seq<Attribute> output, SparkPlan child,
+    public FlightPickleMapInBatchExec(Expression func, Seq<Attribute> output, SparkPlan child,
             StreamedFunction function) {
         this.func = func;
         this.output = output;
         this.child = child;
         this.function = function;
+    }
+
+    @Override
+    public String nodeName() {
+        return function.kind() == ExecutorStream.Kind.MAP_PANDAS ? "FlightPickleMapInPandas" : "FlightPickleMapInArrow";
     }
 
     public Expression func() {
@@ -76,7 +84,7 @@ public final class FlightPickleMapInArrowExec extends SparkPlan {
 
     @Override
     public SparkPlan withNewChildrenInternal(IndexedSeq<SparkPlan> newChildren) {
-        return new FlightPickleMapInArrowExec(func, output, newChildren.apply(0), function);
+        return new FlightPickleMapInBatchExec(func, output, newChildren.apply(0), function);
     }
 
     /** The function is not a product element (plans print and compare without it). */
@@ -102,12 +110,12 @@ public final class FlightPickleMapInArrowExec extends SparkPlan {
 
     @Override
     public boolean canEqual(Object other) {
-        return other instanceof FlightPickleMapInArrowExec;
+        return other instanceof FlightPickleMapInBatchExec;
     }
 
     @Override
     public boolean equals(Object other) {
-        return other instanceof FlightPickleMapInArrowExec that && func.equals(that.func)
+        return other instanceof FlightPickleMapInBatchExec that && func.equals(that.func)
                 && output.equals(that.output) && child.equals(that.child) && function.digest().equals(that.function.digest());
     }
 
