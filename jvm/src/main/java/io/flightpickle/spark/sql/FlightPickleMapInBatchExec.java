@@ -78,7 +78,7 @@ public final class FlightPickleMapInBatchExec extends SparkPlan {
     @Override
     public RDD<InternalRow> doExecute() {
         PartitionStreamer streamer =
-                new PartitionStreamer(function, child.schema(), schema(), SparkShim.batchSettings());
+                new PartitionStreamer(function, child.schema(), schema(), schema(), null, SparkShim.batchSettings());
         return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
     }
 

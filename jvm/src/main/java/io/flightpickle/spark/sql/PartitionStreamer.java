@@ -32,14 +32,24 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
 
     private final StreamedFunction function;
     private final StructType input;
+    private final StructType results;
     private final StructType output;
+    private final UdfArguments arguments;
     private final SparkShim.BatchSettings settings;
 
-    PartitionStreamer(StreamedFunction function, StructType input, StructType output,
-            SparkShim.BatchSettings settings) {
+    /**
+     * @param input the stream's input: the child's rows (map kinds) or the UDF's arguments
+     * @param results the stream's output: the function's rows, or the UDF's one value per row
+     * @param output the operator's rows
+     * @param arguments how to compute a scalar UDF's arguments from a child row; null for the map kinds
+     */
+    PartitionStreamer(StreamedFunction function, StructType input, StructType results, StructType output,
+            UdfArguments arguments, SparkShim.BatchSettings settings) {
         this.function = function;
         this.input = input;
+        this.results = results;
         this.output = output;
+        this.arguments = arguments;
         this.settings = settings;
     }
 
@@ -49,7 +59,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         BufferAllocator allocator = SparkShim.childAllocator(
                 "flightpickle stream of task " + (task == null ? "?" : task.taskAttemptId()));
         Schema inputSchema = SparkShim.arrowSchema(input, settings);
-        Schema outputSchema = SparkShim.arrowSchema(output, settings);
+        Schema outputSchema = SparkShim.arrowSchema(results, settings);
         ExecutorStream stream;
         try {
             stream = ExecutorStream.open(LocalExecutorService.socketOfThisExecutor(), function.kind(),
@@ -63,7 +73,8 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
             throw failure;
         }
         StreamedRows results = new StreamedRows(CollectionConverters.asJava(rows), stream, allocator,
-                VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output);
+                VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output,
+                arguments == null ? null : arguments.projection());
         if (task != null) {
             task.addTaskCompletionListener((TaskCompletionListener) context -> results.close());
         }

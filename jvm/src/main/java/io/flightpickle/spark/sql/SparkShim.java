@@ -5,14 +5,20 @@ import io.flightpickle.spark.FlightPickleConf;
 import java.util.Optional;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.types.pojo.Schema;
+import java.util.List;
+import org.apache.spark.sql.catalyst.expressions.Attribute;
 import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.NamedArgumentExpression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.execution.python.ArrowEvalPythonExec;
 import org.apache.spark.sql.execution.python.MapInArrowExec;
 import org.apache.spark.sql.execution.python.MapInPandasExec;
 import org.apache.spark.sql.internal.SQLConf;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.ArrowUtils;
 import scala.jdk.javaapi.CollectionConverters;
@@ -27,6 +33,17 @@ final class SparkShim {
     /** PySpark's eval types ({@code PythonEvalType}) of {@code mapInArrow} and {@code mapInPandas}. */
     static final int MAP_ARROW_ITER_UDF = 207;
     static final int MAP_PANDAS_ITER_UDF = 205;
+    /** ... of the Arrow-batched {@code udf} and of the scalar {@code pandas_udf}. */
+    static final int ARROW_BATCHED_UDF = 101;
+    static final int SCALAR_PANDAS_UDF = 200;
+    /**
+     * Types whose values the service converts exactly as PySpark does, for scalar UDFs' arguments
+     * and results; for others (dates, timestamps, decimals, nested types) PySpark's conversions
+     * differ from pyarrow's in details, so those UDFs stay on Spark's operator for now.
+     */
+    private static final List<DataType> SCALAR_TYPES = List.of(DataTypes.BooleanType, DataTypes.ByteType,
+            DataTypes.ShortType, DataTypes.IntegerType, DataTypes.LongType, DataTypes.FloatType,
+            DataTypes.DoubleType, DataTypes.StringType, DataTypes.BinaryType);
 
     private SparkShim() {}
 
@@ -40,7 +57,60 @@ final class SparkShim {
             return Optional.of(mapInBatch(map, map.func(), map.isBarrier(), map.profile().isDefined(),
                     MAP_PANDAS_ITER_UDF, ExecutorStream.Kind.MAP_PANDAS));
         }
+        if (plan instanceof ArrowEvalPythonExec eval) {
+            return Optional.of(arrowEval(eval));
+        }
         return Optional.empty();
+    }
+
+    private static Replacement arrowEval(ArrowEvalPythonExec eval) {
+        ExecutorStream.Kind kind = switch (eval.evalType()) {
+            case ARROW_BATCHED_UDF -> ExecutorStream.Kind.SCALAR_ROW;
+            case SCALAR_PANDAS_UDF -> ExecutorStream.Kind.SCALAR_PANDAS;
+            default -> null;
+        };
+        if (kind == null) {
+            return Replacement.fallback(eval, "eval type " + eval.evalType() + " is not supported yet");
+        }
+        java.util.List<PythonUDF> udfs = CollectionConverters.asJava(eval.udfs());
+        if (udfs.size() != 1) {
+            return Replacement.fallback(eval, "it evaluates " + udfs.size() + " UDFs at once; one is supported yet");
+        }
+        PythonUDF udf = udfs.get(0);
+        Optional<String> unsupported = unsupportedScalar(udf);
+        if (unsupported.isPresent()) {
+            return Replacement.fallback(eval, unsupported.get());
+        }
+        StreamedFunction.Result function = StreamedFunction.of(commandBytes(udf), kind);
+        if (function.function().isEmpty()) {
+            return Replacement.fallback(eval, function.reason());
+        }
+        return Replacement.of(new FlightPickleArrowEvalPythonExec(eval.udfs(), eval.resultAttrs(), eval.child(),
+                function.function().get()));
+    }
+
+    private static Optional<String> unsupportedScalar(PythonUDF udf) {
+        if (!SCALAR_TYPES.contains(udf.dataType())) {
+            return Optional.of("its return type " + udf.dataType().simpleString() + " is not supported yet");
+        }
+        for (Expression argument : CollectionConverters.asJava(udf.children())) {
+            if (argument instanceof PythonUDF) {
+                return Optional.of("chained Python UDFs are not supported yet");
+            }
+            if (argument instanceof NamedArgumentExpression) {
+                return Optional.of("keyword arguments are not supported yet");
+            }
+            if (!SCALAR_TYPES.contains(argument.dataType())) {
+                return Optional.of("an argument of type " + argument.dataType().simpleString()
+                        + " is not supported yet");
+            }
+        }
+        return Optional.empty();
+    }
+
+    static UnsafeProjection argumentProjection(
+            scala.collection.immutable.Seq<Expression> arguments, scala.collection.immutable.Seq<Attribute> input) {
+        return UnsafeProjection.create(arguments, input);
     }
 
     private static Replacement mapInBatch(SparkPlan map, Expression func, boolean barrier, boolean profiled,

@@ -2,12 +2,17 @@ package io.flightpickle.spark.sql;
 
 import io.flightpickle.ExecutorStream;
 import io.flightpickle.NativeException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
 import java.util.Iterator;
+import java.util.List;
 import java.util.NoSuchElementException;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.FieldVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
 import org.apache.spark.sql.types.StructType;
@@ -18,6 +23,11 @@ import org.apache.spark.sql.vectorized.ColumnarBatch;
 /**
  * One task's rows through an executor stream: input rows go out in Arrow batches, result rows come
  * back from the result batches, in the order the service sends them.
+ *
+ * <p>For the map kinds the result rows are the output. For the scalar kinds (a UDF's value per
+ * row) only the UDF's arguments go out, and each result batch answers one input batch row for
+ * row: the input rows wait here, copied, until their results arrive, and each output row is the
+ * input row followed by its result, as Spark's own operator lines them up.
  *
  * <p>The task thread does both. Before each input batch it takes whatever results already arrived
  * without waiting, so a function that yields only after several batches neither blocks the task nor
@@ -33,6 +43,10 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private final ArrowWriter writer;
     private final int batchRows;
     private final UnsafeProjection toUnsafe;
+    /** The UDF's arguments of an input row; null for the map kinds, which send whole rows. */
+    private final UnsafeProjection arguments;
+    private final Deque<List<InternalRow>> awaitingResults = new ArrayDeque<>();
+    private final JoinedRow joined = new JoinedRow();
     private VectorSchemaRoot resultBatch;
     private Iterator<InternalRow> resultRows;
     private boolean inputEnded;
@@ -40,7 +54,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private boolean closed;
 
     StreamedRows(Iterator<InternalRow> input, ExecutorStream stream, BufferAllocator allocator,
-            VectorSchemaRoot inputBatch, int batchRows, StructType output) {
+            VectorSchemaRoot inputBatch, int batchRows, StructType output, UnsafeProjection arguments) {
         this.input = input;
         this.stream = stream;
         this.allocator = allocator;
@@ -48,6 +62,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         this.writer = SparkShim.arrowWriter(inputBatch);
         this.batchRows = Math.max(1, batchRows);
         this.toUnsafe = SparkShim.toUnsafeRows(output);
+        this.arguments = arguments;
     }
 
     @Override
@@ -65,7 +80,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                     return false;
                 }
                 resultBatch = next;
-                resultRows = rowsOf(next);
+                resultRows = arguments == null ? rowsOf(next) : withInputs(rowsOf(next), next.getRowCount());
             }
             return true;
         } catch (NativeException failure) {
@@ -100,14 +115,45 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     }
 
     private void pushNextBatch() {
-        int rows = 0;
-        while (rows < batchRows && input.hasNext()) {
-            writer.write(input.next());
-            rows++;
+        List<InternalRow> sent = new ArrayList<>();
+        while (sent.size() < batchRows && input.hasNext()) {
+            InternalRow row = input.next();
+            if (arguments == null) {
+                writer.write(row);
+                sent.add(row);
+            } else {
+                writer.write(arguments.apply(row));
+                // Spark reuses row objects: keep a copy until the result arrives.
+                sent.add(row.copy());
+            }
         }
         writer.finish();
         stream.push(inputBatch);
         writer.reset();
+        if (arguments != null) {
+            awaitingResults.add(sent);
+        }
+    }
+
+    /** Each result row after the input row it answers. */
+    private Iterator<InternalRow> withInputs(Iterator<InternalRow> results, int count) {
+        List<InternalRow> inputs = awaitingResults.poll();
+        if (inputs == null || inputs.size() != count) {
+            throw new IllegalStateException("the executor service answered a batch of "
+                    + (inputs == null ? 0 : inputs.size()) + " rows with " + count + " results");
+        }
+        Iterator<InternalRow> rows = inputs.iterator();
+        return new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return results.hasNext();
+            }
+
+            @Override
+            public InternalRow next() {
+                return joined.apply(rows.next(), results.next());
+            }
+        };
     }
 
     private static Iterator<InternalRow> rowsOf(VectorSchemaRoot batch) {
