@@ -65,6 +65,8 @@ class Supervisor:
         self.listener = None
         self.workers: list[subprocess.Popen] = []
         self.replaced = 0
+        #: With exit_with_parent: the process whose exit stops the service.
+        self.parent: int | None = None
 
     def start(self) -> None:
         remove_stale_socket(self.path)
@@ -103,6 +105,10 @@ class Supervisor:
     def watch(self) -> None:
         """Replaces dead workers until asked to stop."""
         while not self.stopping:
+            if self.parent is not None and os.getppid() != self.parent:
+                print("executor: the process that started the service exited; stopping", file=self.log)
+                self.stopping = True
+                return
             for i, worker in enumerate(self.workers):
                 status = worker.poll()
                 if status is not None and not self.stopping:
@@ -136,8 +142,13 @@ class Supervisor:
             conn.close()
 
 
-def serve(uri: str, workers: int, settings: Settings) -> None:
+def serve(uri: str, workers: int, settings: Settings, exit_with_parent: bool = False) -> None:
+    """Serves until SIGTERM or SIGINT; with ``exit_with_parent``, also until the
+    process that started it exits (a Spark executor killed without a chance to
+    stop it must not leave its service behind)."""
     supervisor = Supervisor(unix_path(uri), workers, settings)
+    if exit_with_parent:
+        supervisor.parent = os.getppid()
 
     def stop(*_):
         supervisor.stopping = True
