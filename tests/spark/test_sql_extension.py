@@ -154,6 +154,12 @@ def test_the_physical_plan_shows_flightpickles_operator(spark):
     try:
         query = numbers(spark).mapInArrow(double_with_parent, OUTPUT)
         assert "FlightPickleMapInArrow" in physical_plan(query)
+        query.collect()
+        metrics = query._jdf.queryExecution().executedPlan().metrics()
+        assert metrics.apply("rowsSent").value() == 5000
+        assert metrics.apply("rowsReceived").value() == 5000
+        assert metrics.apply("batchesSent").value() >= 4, "at least a batch per partition"
+        assert metrics.apply("bytesSent").value() >= 5000 * 8
         stock_plan = with_transport(spark, "spark", lambda: physical_plan(numbers(spark).mapInArrow(double_with_parent, OUTPUT)))
         assert "FlightPickleMapInArrow" not in stock_plan and "MapInArrow" in stock_plan
         assert "FlightPickleMapInPandas" in physical_plan(numbers(spark).mapInPandas(double_frames_with_parent, OUTPUT))

@@ -116,11 +116,11 @@ unsafe extern "C" fn release_exported_array(array: *mut CArray) {
 /// # Safety
 /// `child` is null or a valid struct of the interface.
 unsafe fn release_child<T>(child: *mut T, release: impl Fn(*mut T) -> Option<unsafe extern "C" fn(*mut T)>) {
-    if !child.is_null() {
-        if let Some(release) = release(child) {
-            // SAFETY: the child's own producer installed this callback for it.
-            unsafe { release(child) };
-        }
+    if !child.is_null()
+        && let Some(release) = release(child)
+    {
+        // SAFETY: the child's own producer installed this callback for it.
+        unsafe { release(child) };
     }
 }
 
@@ -151,7 +151,9 @@ unsafe extern "C" fn release_exported_schema(schema: *mut CSchema) {
 
 fn owner(env: &Env<'_>, private_data: &JObject<'_>) -> Result<*mut c_void, NativeError> {
     if private_data.is_null() {
-        return Err(NativeError::invalid_argument("the exported struct's private data is null"));
+        return Err(NativeError::invalid_argument(
+            "the exported struct's private data is null",
+        ));
     }
     let global = env.new_global_ref(private_data)?;
     Ok(Box::into_raw(Box::new(JavaOwner(global))).cast())
@@ -225,11 +227,18 @@ pub fn import_batch(array_address: i64, schema_address: i64) -> Result<RecordBat
     let schema_raw = address::<FFI_ArrowSchema>(schema_address, "ArrowSchema")?;
     // SAFETY: as in import_schema, for both structs; the array is owned by
     // `array` from here on and released when its data is dropped.
-    let (array, schema) = unsafe { (FFI_ArrowArray::from_raw(array_raw), FFI_ArrowSchema::from_raw(schema_raw)) };
+    let (array, schema) = unsafe {
+        (
+            FFI_ArrowArray::from_raw(array_raw),
+            FFI_ArrowSchema::from_raw(schema_raw),
+        )
+    };
     // SAFETY: the schema describes the array; both come from one export.
     let data = unsafe { from_ffi(array, &schema) }.map_err(arrow_error)?;
     if !matches!(data.data_type(), DataType::Struct(_)) {
-        return Err(NativeError::invalid_argument("a batch must be exported as a struct array"));
+        return Err(NativeError::invalid_argument(
+            "a batch must be exported as a struct array",
+        ));
     }
     Ok(RecordBatch::from(StructArray::from(data)))
 }

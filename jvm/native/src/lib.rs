@@ -224,7 +224,8 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPush<'caller>(
     array: jlong,
     schema: jlong,
 ) {
-    env.with_env(|_| stream::push(handle, array, schema)).resolve::<ThrowNativeException>()
+    env.with_env(|_| stream::push(handle, array, schema))
+        .resolve::<ThrowNativeException>()
 }
 
 /// `static native void streamFinish(long stream)`: every input batch was pushed.
@@ -234,7 +235,8 @@ pub extern "system" fn Java_io_flightpickle_Native_streamFinish<'caller>(
     _class: JClass<'caller>,
     handle: jlong,
 ) {
-    env.with_env(|_| stream::finish(handle)).resolve::<ThrowNativeException>()
+    env.with_env(|_| stream::finish(handle))
+        .resolve::<ThrowNativeException>()
 }
 
 /// `static native boolean streamPull(long stream, long array, long schema, boolean wait)`: the
@@ -249,7 +251,8 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPull<'caller>(
     schema: jlong,
     wait: jboolean,
 ) -> jboolean {
-    env.with_env(|_| stream::pull(handle, array, schema, wait)).resolve::<ThrowNativeException>()
+    env.with_env(|_| stream::pull(handle, array, schema, wait))
+        .resolve::<ThrowNativeException>()
 }
 
 /// `static native void streamClose(long stream)`: closes the connection and frees the stream.
@@ -296,7 +299,11 @@ pub extern "system" fn Java_io_flightpickle_Native_arrowRelease<'caller>(
     is_array: jboolean,
 ) {
     env.with_env(|_| {
-        if is_array { arrow_bridge::release_array(address) } else { arrow_bridge::release_schema(address) }
+        if is_array {
+            arrow_bridge::release_array(address)
+        } else {
+            arrow_bridge::release_schema(address)
+        }
     })
     .resolve::<ThrowNativeException>()
 }

@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The flightpickle executor service of one executor ({@code python -m flightpickle.executor serve}),
  * started by the executor plugin with {@code spark.flightpickle.transport=local}: started before any
- * task runs, started again whenever it dies, stopped with the executor.
+ * task runs, started again whenever it dies, stopped with the executor (and, with
+ * {@code --exit-with-parent}, by itself when the executor's JVM dies without stopping it).
  *
  * <p>Its Unix socket sits in a private directory under the executor's working directory, or under
  * {@code java.io.tmpdir} when that path would be too long for a socket (108 bytes on Linux). Tasks
@@ -47,7 +48,7 @@ public final class LocalExecutorService implements AutoCloseable {
         this.directory = directory;
         this.socket = directory.resolve("executor.sock");
         this.command = List.of(python, "-m", "flightpickle.executor", "serve", "--listen", "unix://" + socket,
-                "--workers", Integer.toString(workers));
+                "--workers", Integer.toString(workers), "--exit-with-parent");
     }
 
     /**
@@ -93,7 +94,8 @@ public final class LocalExecutorService implements AutoCloseable {
 
     private static Path socketDirectory(Path workDir) throws IOException {
         Path parent = workDir.toAbsolutePath();
-        if (parent.toString().length() + "/fpx-0123456789/executor.sock".length() > MAX_SOCKET_PATH) {
+        // createTempDirectory appends up to 20 digits to the prefix.
+        if (parent.toString().length() + "/fpx-12345678901234567890/executor.sock".length() > MAX_SOCKET_PATH) {
             parent = Path.of(System.getProperty("java.io.tmpdir"));
         }
         return Files.createTempDirectory(parent, "fpx-");

@@ -31,6 +31,8 @@ public final class FlightPickleArrowEvalPythonExec extends SparkPlan {
     private final Seq<Attribute> resultAttrs;
     private final SparkPlan child;
     private final StreamedFunction function;
+    /** Made on first use, on the driver, as Spark's operators make theirs. */
+    private transient StreamMetrics streamMetrics;
 
     /** @param udfs exactly one UDF (what the rule replaces), kept as Spark's operator keeps them */
     public FlightPickleArrowEvalPythonExec(Seq<PythonUDF> udfs, Seq<Attribute> resultAttrs, SparkPlan child,
@@ -82,8 +84,21 @@ public final class FlightPickleArrowEvalPythonExec extends SparkPlan {
             new StructField("_0", udf.dataType(), true, org.apache.spark.sql.types.Metadata.empty())
         });
         PartitionStreamer streamer = new PartitionStreamer(function, arguments, result, schema(),
-                new UdfArguments(udf.children(), child.output()), SparkShim.batchSettings());
+                new UdfArguments(udf.children(), child.output()), SparkShim.batchSettings(),
+                streamMetrics());
         return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
+    }
+
+    @Override
+    public scala.collection.immutable.Map<String, org.apache.spark.sql.execution.metric.SQLMetric> metrics() {
+        return streamMetrics().byName();
+    }
+
+    private synchronized StreamMetrics streamMetrics() {
+        if (streamMetrics == null) {
+            streamMetrics = StreamMetrics.create(sparkContext());
+        }
+        return streamMetrics;
     }
 
     @Override

@@ -31,6 +31,8 @@ public final class FlightPickleMapInBatchExec extends SparkPlan {
     private final Seq<Attribute> output;
     private final SparkPlan child;
     private final StreamedFunction function;
+    /** Made on first use, on the driver, as Spark's operators make theirs. */
+    private transient StreamMetrics streamMetrics;
 
     public FlightPickleMapInBatchExec(Expression func, Seq<Attribute> output, SparkPlan child,
             StreamedFunction function) {
@@ -78,8 +80,21 @@ public final class FlightPickleMapInBatchExec extends SparkPlan {
     @Override
     public RDD<InternalRow> doExecute() {
         PartitionStreamer streamer =
-                new PartitionStreamer(function, child.schema(), schema(), schema(), null, SparkShim.batchSettings());
+                new PartitionStreamer(function, child.schema(), schema(), schema(), null, SparkShim.batchSettings(),
+                streamMetrics());
         return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
+    }
+
+    @Override
+    public scala.collection.immutable.Map<String, org.apache.spark.sql.execution.metric.SQLMetric> metrics() {
+        return streamMetrics().byName();
+    }
+
+    private synchronized StreamMetrics streamMetrics() {
+        if (streamMetrics == null) {
+            streamMetrics = StreamMetrics.create(sparkContext());
+        }
+        return streamMetrics;
     }
 
     @Override

@@ -36,21 +36,24 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
     private final StructType output;
     private final UdfArguments arguments;
     private final SparkShim.BatchSettings settings;
+    private final StreamMetrics metrics;
 
     /**
      * @param input the stream's input: the child's rows (map kinds) or the UDF's arguments
      * @param results the stream's output: the function's rows, or the UDF's one value per row
      * @param output the operator's rows
      * @param arguments how to compute a scalar UDF's arguments from a child row; null for the map kinds
+     * @param metrics the operator's, added to by every task
      */
     PartitionStreamer(StreamedFunction function, StructType input, StructType results, StructType output,
-            UdfArguments arguments, SparkShim.BatchSettings settings) {
+            UdfArguments arguments, SparkShim.BatchSettings settings, StreamMetrics metrics) {
         this.function = function;
         this.input = input;
         this.results = results;
         this.output = output;
         this.arguments = arguments;
         this.settings = settings;
+        this.metrics = metrics;
     }
 
     @Override
@@ -74,7 +77,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         }
         StreamedRows results = new StreamedRows(CollectionConverters.asJava(rows), stream, allocator,
                 VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output,
-                arguments == null ? null : arguments.projection());
+                arguments == null ? null : arguments.projection(), metrics);
         if (task != null) {
             task.addTaskCompletionListener((TaskCompletionListener) context -> results.close());
         }

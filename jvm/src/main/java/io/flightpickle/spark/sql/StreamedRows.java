@@ -47,6 +47,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private final UnsafeProjection arguments;
     private final Deque<List<InternalRow>> awaitingResults = new ArrayDeque<>();
     private final JoinedRow joined = new JoinedRow();
+    private final StreamMetrics metrics;
     private VectorSchemaRoot resultBatch;
     private Iterator<InternalRow> resultRows;
     private boolean inputEnded;
@@ -54,7 +55,8 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private boolean closed;
 
     StreamedRows(Iterator<InternalRow> input, ExecutorStream stream, BufferAllocator allocator,
-            VectorSchemaRoot inputBatch, int batchRows, StructType output, UnsafeProjection arguments) {
+            VectorSchemaRoot inputBatch, int batchRows, StructType output, UnsafeProjection arguments,
+            StreamMetrics metrics) {
         this.input = input;
         this.stream = stream;
         this.allocator = allocator;
@@ -63,6 +65,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         this.batchRows = Math.max(1, batchRows);
         this.toUnsafe = SparkShim.toUnsafeRows(output);
         this.arguments = arguments;
+        this.metrics = metrics;
     }
 
     @Override
@@ -79,6 +82,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                     close();
                     return false;
                 }
+                metrics.received(next);
                 resultBatch = next;
                 resultRows = arguments == null ? rowsOf(next) : withInputs(rowsOf(next), next.getRowCount());
             }
@@ -111,27 +115,33 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 inputEnded = true;
             }
         }
-        return stream.pull(true);
+        long started = System.nanoTime();
+        VectorSchemaRoot last = stream.pull(true);
+        metrics.waited(System.nanoTime() - started);
+        return last;
     }
 
     private void pushNextBatch() {
-        List<InternalRow> sent = new ArrayList<>();
-        while (sent.size() < batchRows && input.hasNext()) {
+        List<InternalRow> waiting = arguments == null ? null : new ArrayList<>();
+        int rows = 0;
+        while (rows < batchRows && input.hasNext()) {
             InternalRow row = input.next();
-            if (arguments == null) {
+            rows++;
+            if (waiting == null) {
                 writer.write(row);
-                sent.add(row);
             } else {
                 writer.write(arguments.apply(row));
                 // Spark reuses row objects: keep a copy until the result arrives.
-                sent.add(row.copy());
+                waiting.add(row.copy());
             }
         }
         writer.finish();
+        long started = System.nanoTime();
         stream.push(inputBatch);
+        metrics.sent(inputBatch, System.nanoTime() - started);
         writer.reset();
-        if (arguments != null) {
-            awaitingResults.add(sent);
+        if (waiting != null) {
+            awaitingResults.add(waiting);
         }
     }
 
