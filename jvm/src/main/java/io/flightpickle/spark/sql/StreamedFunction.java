@@ -23,8 +23,9 @@ record StreamedFunction(ExecutorStream.Kind kind, byte[] envelope, String digest
         try {
             Optional<byte[]> frame = CommandInspector.sealedFrame(command);
             if (frame.isEmpty()) {
-                return Result.fallback("its command is not sealed by flightpickle (is flightpickle enabled on the"
-                        + " driver, with spark.flightpickle.target=native?)");
+                return Result.fallback("its command is not a sealed flightpickle command: flightpickle is not"
+                        + " enabled on the driver, spark.flightpickle.target is pyspark, or the command is over"
+                        + " spark.broadcast.UDFCompressionThreshold and travels as a broadcast");
             }
             String digest = Envelope.read(frame.get()).digest();
             return new Result(Optional.of(new StreamedFunction(kind, frame.get(), digest)), "");
