@@ -92,7 +92,7 @@ test: setup test-rust test-java test-python test-fuzz
 test-rust: $(STAMPS)/requirements
 	@$(call timed,test: Rust (cargo test --workspace),cargo test --workspace)
 
-test-java: $(STAMPS)/requirements
+test-java: $(STAMPS)/extension
 	@$(call timed,test: Java (mvn test),\
 	  $(call maven,test))
 

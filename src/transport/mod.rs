@@ -3,12 +3,15 @@
 //! The protocol is written down in `PROTOCOL.md` beside this file. `codec`
 //! turns messages into bytes and back, `batch` turns record batches into
 //! Arrow IPC messages and back, `wire` moves whole frames over any byte
-//! stream, and `unix` is the local transport over a Unix domain socket.
-//! With the `flight` feature, `flight_map` maps the same messages onto Arrow
-//! Flight `DoExchange` and `flight_front` serves it, forwarding each exchange
-//! to a worker over the local transport.
+//! stream, `unix` is the local transport over a Unix domain socket, and
+//! `client` is a blocking caller of one stream for callers that are not
+//! Python (the Spark plugin, through JNI). With the `flight` feature,
+//! `flight_map` maps the same messages onto Arrow Flight `DoExchange` and
+//! `flight_front` serves it, forwarding each exchange to a worker over the
+//! local transport.
 
 pub mod batch;
+pub mod client;
 pub mod codec;
 #[cfg(feature = "flight")]
 pub mod flight_front;

@@ -8,6 +8,7 @@ use std::fmt;
 use flightpickle_core::command::CommandError;
 use flightpickle_core::envelope::EnvelopeError;
 use flightpickle_core::pickle::DecodeError;
+use flightpickle_core::transport::client::ClientError;
 use jni::Env;
 use jni::errors::ErrorPolicy;
 
@@ -21,6 +22,10 @@ pub struct NativeError {
 }
 
 impl NativeError {
+    pub fn new(kind: &'static str, message: String) -> Self {
+        Self { kind, message }
+    }
+
     pub fn invalid_argument(message: &str) -> Self {
         Self {
             kind: "invalid_argument",
@@ -63,6 +68,15 @@ impl From<CommandError> for NativeError {
                 kind: "unreadable_pickle",
                 message: unreadable.to_string(),
             },
+        }
+    }
+}
+
+impl From<ClientError> for NativeError {
+    fn from(error: ClientError) -> Self {
+        Self {
+            kind: error.kind(),
+            message: error.to_string(),
         }
     }
 }

@@ -1,22 +1,26 @@
 //! Native methods of `io.flightpickle.Native`, loaded into Spark's driver and
 //! executor JVMs by the plugin jar.
 //!
-//! The surface is narrow on purpose: byte arrays and booleans in, strings and
-//! arrays of strings out, so the Java side owns every type and the Rust side
-//! only converts. Each entry point runs its body inside `EnvUnowned::with_env`,
+//! The surface is narrow on purpose: byte arrays, numbers and booleans in,
+//! strings and arrays of strings out, so the Java side owns every type and the
+//! Rust side only converts. Record batches cross as addresses of Arrow C Data
+//! Interface structs (`arrow_bridge`), executor streams as opaque handles
+//! (`stream`). Each entry point runs its body inside `EnvUnowned::with_env`,
 //! which catches Rust panics; `ThrowNativeException` turns errors and panics
 //! into `io.flightpickle.NativeException`, so nothing unwinds into the JVM.
 
+mod arrow_bridge;
 mod error;
 mod results;
+mod stream;
 
 use std::collections::HashMap;
 
 use flightpickle_core::command;
 use flightpickle_core::envelope::{self, OpenOptions};
 use flightpickle_core::pickle;
-use jni::objects::{JByteArray, JClass, JObjectArray, JString};
-use jni::sys::jboolean;
+use jni::objects::{JByteArray, JClass, JObject, JObjectArray, JString};
+use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned};
 
 use error::{NativeError, ThrowNativeException};
@@ -105,6 +109,24 @@ pub extern "system" fn Java_io_flightpickle_Native_inspectCommand<'caller>(
     .resolve::<ThrowNativeException>()
 }
 
+/// `static native byte[] sealedFrame(byte[] command)`: the sealed frame a sealed command
+/// loads, or null for a command that is not sealed.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_sealedFrame<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    command: JByteArray<'caller>,
+) -> JByteArray<'caller> {
+    env.with_env(|env| -> Result<JByteArray<'_>, NativeError> {
+        let command = bytes(env, &command)?;
+        match pickle::sealed_frame(&command)? {
+            Some(frame) => Ok(env.byte_array_from_slice(frame)?),
+            None => Ok(JByteArray::null()),
+        }
+    })
+    .resolve::<ThrowNativeException>()
+}
+
 /// `static native void panicForTesting(byte[] message)`: panics with the message, so tests
 /// can show that a Rust panic reaches Java as an exception and the JVM lives on.
 #[unsafe(no_mangle)]
@@ -155,4 +177,133 @@ fn open_options(key: &Option<(String, Vec<u8>)>, require_signature: jboolean) ->
         require_signature,
         ..OpenOptions::default()
     }
+}
+
+/// `static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] digest,
+/// long inputSchema, long outputSchema, int window, long timeoutMillis, long bodyLimit)`:
+/// connects to the executor service and opens a stream; the schemas are `ArrowSchema`
+/// structs the JVM exported, taken over by this call.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    socket: JByteArray<'caller>,
+    kind: jint,
+    envelope: JByteArray<'caller>,
+    digest: JByteArray<'caller>,
+    input_schema: jlong,
+    output_schema: jlong,
+    window: jint,
+    timeout_millis: jlong,
+    body_limit: jlong,
+) -> jlong {
+    env.with_env(|env| {
+        stream::open(stream::OpenRequest {
+            socket: bytes(env, &socket)?,
+            kind,
+            envelope: bytes(env, &envelope)?,
+            digest: bytes(env, &digest)?,
+            input_schema,
+            output_schema,
+            window,
+            timeout_millis,
+            body_limit,
+        })
+    })
+    .resolve::<ThrowNativeException>()
+}
+
+/// `static native void streamPush(long stream, long array, long schema)`: sends the batch
+/// exported into the two structs; its buffers are released before this returns.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamPush<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+    array: jlong,
+    schema: jlong,
+) {
+    env.with_env(|_| stream::push(handle, array, schema))
+        .resolve::<ThrowNativeException>()
+}
+
+/// `static native void streamFinish(long stream)`: every input batch was pushed.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamFinish<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+) {
+    env.with_env(|_| stream::finish(handle))
+        .resolve::<ThrowNativeException>()
+}
+
+/// `static native boolean streamPull(long stream, long array, long schema, boolean wait)`: the
+/// next result batch exported into the two (empty) structs; false at the end of the results
+/// when waiting, false when none has arrived yet when not.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamPull<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+    array: jlong,
+    schema: jlong,
+    wait: jboolean,
+) -> jboolean {
+    env.with_env(|_| stream::pull(handle, array, schema, wait))
+        .resolve::<ThrowNativeException>()
+}
+
+/// `static native void streamClose(long stream)`: closes the connection and frees the stream.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamClose<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+) {
+    env.with_env(|_| -> Result<(), NativeError> {
+        stream::close(handle);
+        Ok(())
+    })
+    .resolve::<ThrowNativeException>()
+}
+
+/// `static native void arrowExport(long struct, Object privateData, boolean isArray)`: Arrow
+/// Java's `JniWrapper.exportArray`/`exportSchema`, see `arrow_bridge`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_arrowExport<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    address: jlong,
+    private_data: JObject<'caller>,
+    is_array: jboolean,
+) {
+    env.with_env(|env| {
+        if is_array {
+            arrow_bridge::export_array(env, address, &private_data)
+        } else {
+            arrow_bridge::export_schema(env, address, &private_data)
+        }
+    })
+    .resolve::<ThrowNativeException>()
+}
+
+/// `static native void arrowRelease(long struct, boolean isArray)`: Arrow Java's
+/// `JniWrapper.releaseArray`/`releaseSchema`: calls the struct's release callback.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_arrowRelease<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    address: jlong,
+    is_array: jboolean,
+) {
+    env.with_env(|_| {
+        if is_array {
+            arrow_bridge::release_array(address)
+        } else {
+            arrow_bridge::release_schema(address)
+        }
+    })
+    .resolve::<ThrowNativeException>()
 }

@@ -21,6 +21,9 @@ def parse(argv):
     serve.add_argument("--max-message-bytes", type=int, default=DEFAULT_BODY_LIMIT)
     serve.add_argument("--idle-timeout", type=float, default=60.0, help="seconds a stream may wait for a message")
     serve.add_argument("--total-timeout", type=float, default=0.0, help="seconds a stream may last (0: no limit)")
+    serve.add_argument(
+        "--exit-with-parent", action="store_true", help="also stop when the process that started the service exits"
+    )
     serve.add_argument("--shutdown-grace", type=float, default=30.0, help="seconds to finish streams on shutdown")
     serve.add_argument("--token-file", help=f"grpc: a file holding the bearer token callers must present (or ${TOKEN_VARIABLE})")
     serve.add_argument("--tls-cert", help="grpc+tls: PEM certificate chain file")
@@ -55,7 +58,7 @@ def main(argv=None) -> int:
         shutdown_grace=args.shutdown_grace,
     )
     try:
-        supervisor.serve(args.listen, args.workers, settings, flight)
+        supervisor.serve(args.listen, args.workers, settings, flight, exit_with_parent=args.exit_with_parent)
     except (ValueError, FileExistsError, OSError, RuntimeError, _native.TransportError) as error:
         print(f"executor: {error}", file=sys.stderr)
         return 2

@@ -95,6 +95,8 @@ class Supervisor:
         self.listener = None
         self.workers: list[subprocess.Popen] = []
         self.replaced = 0
+        #: With exit_with_parent: the process whose exit stops the service.
+        self.parent: int | None = None
 
     def start(self) -> None:
         remove_stale_socket(self.path)
@@ -133,6 +135,10 @@ class Supervisor:
     def watch(self) -> None:
         """Replaces dead workers until asked to stop."""
         while not self.stopping:
+            if self.parent is not None and os.getppid() != self.parent:
+                print("executor: the process that started the service exited; stopping", file=self.log)
+                self.stopping = True
+                return
             for i, worker in enumerate(self.workers):
                 status = worker.poll()
                 if status is not None and not self.stopping:
@@ -166,11 +172,21 @@ class Supervisor:
             conn.close()
 
 
-def serve(uri: str, workers: int, settings: Settings, flight: FlightOptions = FlightOptions()) -> None:
+def serve(
+    uri: str,
+    workers: int,
+    settings: Settings,
+    flight: FlightOptions = FlightOptions(),
+    exit_with_parent: bool = False,
+) -> None:
+    """Serves until SIGTERM or SIGINT; with ``exit_with_parent``, also until the
+    process that started it exits (a Spark executor killed without a chance to
+    stop it must not leave its service behind)."""
+    parent = os.getppid() if exit_with_parent else None
     if not uri.startswith(FLIGHT_SCHEMES):
         if flight.any():
             raise ValueError("a token and TLS are for grpc:// and grpc+tls:// services")
-        _serve(Supervisor(unix_path(uri), workers, settings), lambda: uri, lambda: None)
+        _serve(Supervisor(unix_path(uri), workers, settings), parent, lambda: uri, lambda: None)
         return
     host, port, tls = flight_address(uri)
     if tls != (flight.tls_cert is not None and flight.tls_key is not None):
@@ -201,13 +217,15 @@ def serve(uri: str, workers: int, settings: Settings, flight: FlightOptions = Fl
                 print("executor: some Flight calls outlived the shutdown grace and were cut off", file=sys.stderr)
 
     try:
-        _serve(supervisor, start_front, stop_front)
+        _serve(supervisor, parent, start_front, stop_front)
     finally:
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _serve(supervisor: Supervisor, start_front, stop_front) -> None:
-    """Runs the workers, then the front (which names the endpoint), until a signal."""
+def _serve(supervisor: Supervisor, parent: int | None, start_front, stop_front) -> None:
+    """Runs the workers, then the front (which names the endpoint), until a signal
+    (or until ``parent``, when given, is no longer this process's parent)."""
+    supervisor.parent = parent
 
     def stop(*_):
         supervisor.stopping = True

@@ -17,6 +17,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from .. import _native, sealing
+from . import spark_commands
 from .errors import StreamFailure
 from .kinds import KINDS, StreamSpec
 from .settings import Settings
@@ -70,7 +71,7 @@ class Functions:
                 raise StreamFailure(
                     "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
                 )
-            func = sealing.load_sealed(envelope)
+            func = spark_commands.function_of(sealing.load_sealed(envelope))
         except sealing.SealedPayloadError as refusal:
             raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
         except StreamFailure:

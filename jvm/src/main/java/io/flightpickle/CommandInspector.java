@@ -32,4 +32,15 @@ public final class CommandInspector {
         NativeEntries read = NativeEntries.read(entries);
         return new Inspection(read.header(), read.imports());
     }
+
+    /**
+     * The sealed frame a sealed command loads (not verified: {@link Envelope#verify} does that),
+     * or empty for a command that is not sealed.
+     *
+     * @throws NativeException when the command is not a readable pickle
+     */
+    public static Optional<byte[]> sealedFrame(byte[] command) {
+        Objects.requireNonNull(command, "command");
+        return Optional.ofNullable(Native.sealedFrame(command));
+    }
 }

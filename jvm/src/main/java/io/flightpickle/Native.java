@@ -43,6 +43,52 @@ public final class Native {
      */
     static native String[] inspectCommand(byte[] command, byte[] keyId, byte[] key, boolean requireSignature);
 
+    /**
+     * The sealed frame that a sealed command (a pickle that only calls
+     * {@code flightpickle.sealing.load_sealed} on a frame) loads, not verified; null for any other
+     * command.
+     */
+    static native byte[] sealedFrame(byte[] command);
+
+    /**
+     * Connects to the executor service listening on the Unix socket {@code socket} (a UTF-8 path)
+     * and opens a stream of evaluation kind {@code kind} (the protocol's byte) for the sealed
+     * function {@code envelope} with digest {@code digest}. The schemas are addresses of
+     * {@code ArrowSchema} structs the caller exported; this call takes them over. Returns the
+     * stream's handle, for {@link ExecutorStream} only.
+     */
+    static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] digest, long inputSchema,
+            long outputSchema, int window, long timeoutMillis, long bodyLimit);
+
+    /**
+     * Sends the batch the caller exported (as a struct array) into the {@code ArrowArray} and
+     * {@code ArrowSchema} at these addresses; the structs are taken over, and their buffers
+     * released, before this returns.
+     */
+    static native void streamPush(long stream, long array, long schema);
+
+    /** Tells the service that every input batch was pushed. */
+    static native void streamFinish(long stream);
+
+    /**
+     * Exports the next result batch into the empty structs at these addresses. Waiting, false
+     * means every result was pulled; not waiting, false means none has arrived yet.
+     */
+    static native boolean streamPull(long stream, long array, long schema, boolean wait);
+
+    /** Closes the stream's connection and frees it; the handle is invalid afterwards. */
+    static native void streamClose(long stream);
+
+    /**
+     * Installs the C release callback of an {@code ArrowArray} (or {@code ArrowSchema}) that Arrow
+     * Java exported: releasing it closes {@code privateData}. Arrow Java's C Data classes call this
+     * through the plugin's own {@code JniWrapper}.
+     */
+    public static native void arrowExport(long address, Object privateData, boolean isArray);
+
+    /** Calls the release callback of the {@code ArrowArray} (or {@code ArrowSchema}) at this address. */
+    public static native void arrowRelease(long address, boolean isArray);
+
     /** Panics in Rust with this message; exists so tests can show a panic becomes an exception. */
     static native void panicForTesting(byte[] message);
 }

@@ -13,6 +13,19 @@ public final class Fixtures {
 
     private Fixtures() {}
 
+    /**
+     * The Python with flightpickle installed (the project's venv), which tests start the executor
+     * service with; the build passes it from PYSPARK_PYTHON, which the Makefile sets.
+     */
+    public static String python() {
+        String python = System.getProperty("flightpickle.test.python", "");
+        if (python.isEmpty() || python.startsWith("${")) {
+            throw new IllegalStateException("flightpickle.test.python is not set: run the Java tests through"
+                    + " `make test-java`, or pass -Dflightpickle.test.python=<venv>/bin/python with PYSPARK_PYTHON");
+        }
+        return python;
+    }
+
     public static byte[] read(String name) {
         String resource = "/io/flightpickle/fixtures/" + name;
         try (InputStream in = Fixtures.class.getResourceAsStream(resource)) {

@@ -23,13 +23,20 @@ import java.util.stream.Collectors;
  * @param allowedModules refuse commands that import modules outside these; empty for no check
  * @param signingSecretConfigured {@link #SIGNING_SECRET} is set, so commands are signed with a key
  *     derived from it
+ * @param transport how Python operators exchange batches with Python: {@code spark} (Spark's own
+ *     operators) or {@code local} (the SQL extension's operators, through the executor service)
+ * @param executorWorkers the executor service's Python processes; empty for the executor's cores
+ * @param executorUri a service to use instead of starting one per executor ({@code unix:///path})
  */
 public record FlightPickleConf(
         boolean pythonEnabled,
         String target,
         boolean requireSigned,
         Optional<List<String>> allowedModules,
-        boolean signingSecretConfigured) {
+        boolean signingSecretConfigured,
+        String transport,
+        Optional<Integer> executorWorkers,
+        Optional<String> executorUri) {
 
     static final String PREFIX = "spark.flightpickle.";
     public static final String PYTHON_ENABLED = PREFIX + "python.enabled";
@@ -40,11 +47,17 @@ public record FlightPickleConf(
     public static final String ALLOWED_MODULES = PREFIX + "allowedModules";
     /** Contains "secret", so Spark's default spark.redaction.regex hides it in the UI and logs. */
     public static final String SIGNING_SECRET = PREFIX + "signing.secret";
+    public static final String TRANSPORT = PREFIX + "transport";
+    public static final String EXECUTOR_WORKERS = PREFIX + "executor.workers";
+    public static final String EXECUTOR_URI = PREFIX + "executor.uri";
 
     static final Set<String> KNOWN = new TreeSet<>(List.of(
             PYTHON_ENABLED, TARGET, PICKLE_BY_VALUE, PICKLE_LOCAL_MODULES, REQUIRE_SIGNED, ALLOWED_MODULES,
-            SIGNING_SECRET));
+            SIGNING_SECRET, TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI));
     static final List<String> TARGETS = List.of("native", "pyspark");
+    static final List<String> TRANSPORTS = List.of("spark", "local");
+    /** What the executor plugins need; the driver passes these to them. */
+    static final List<String> EXECUTOR_KEYS = List.of(TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI);
     private static final Pattern MODULE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*");
 
     /**
@@ -79,11 +92,18 @@ public record FlightPickleConf(
             problems.add(TARGET + "=pyspark writes plain pickles, which cannot be signed; with "
                     + REQUIRE_SIGNED + " or " + SIGNING_SECRET + " use the native target");
         }
+        String transport = transport(conf, target, problems);
+        Optional<Integer> workers = positiveInt(conf, EXECUTOR_WORKERS, problems);
+        Optional<String> uri = Optional.ofNullable(conf.get(EXECUTOR_URI)).map(String::trim);
+        uri.filter(value -> !value.startsWith("unix:///")).ifPresent(value -> problems.add(EXECUTOR_URI + "="
+                + value + " is not a Unix socket URI; use unix:///absolute/path (remote pools are not supported"
+                + " yet)"));
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException("invalid flightpickle configuration:\n  - "
                     + String.join("\n  - ", problems));
         }
-        return new FlightPickleConf(pythonEnabled, target, requireSigned, allowed, secretConfigured);
+        return new FlightPickleConf(pythonEnabled, target, requireSigned, allowed, secretConfigured, transport,
+                workers, uri);
     }
 
     /** Commands are signed when they must be, or when the user gave a secret to sign with. */
@@ -94,6 +114,42 @@ public record FlightPickleConf(
     /** Some check at analysis is on. */
     public boolean checksCommands() {
         return requireSigned || allowedModules.isPresent();
+    }
+
+    /** The Python operators are replaced: {@code spark.flightpickle.transport=local}. */
+    public boolean replacesPythonOperators() {
+        return transport.equals("local");
+    }
+
+    private static String transport(Map<String, String> conf, String target, List<String> problems) {
+        String transport = conf.getOrDefault(TRANSPORT, "spark").trim();
+        if (transport.equals("remote")) {
+            problems.add(TRANSPORT + "=remote is not supported yet; use local (a service on each executor) or"
+                    + " spark (Spark's own Python operators)");
+        } else if (!TRANSPORTS.contains(transport)) {
+            problems.add(TRANSPORT + "=" + transport + " is not a transport; use one of "
+                    + String.join(", ", TRANSPORTS));
+        } else if (transport.equals("local") && target.equals("pyspark")) {
+            problems.add(TRANSPORT + "=local needs sealed commands, which " + TARGET + "=pyspark does not write");
+        }
+        return transport;
+    }
+
+    private static Optional<Integer> positiveInt(Map<String, String> conf, String key, List<String> problems) {
+        String value = conf.get(key);
+        if (value == null) {
+            return Optional.empty();
+        }
+        try {
+            int parsed = Integer.parseInt(value.trim());
+            if (parsed > 0) {
+                return Optional.of(parsed);
+            }
+        } catch (NumberFormatException notANumber) {
+            // reported below
+        }
+        problems.add(key + "=" + value + " is not a positive whole number");
+        return Optional.empty();
     }
 
     private static boolean bool(Map<String, String> conf, String key, boolean fallback, List<String> problems) {

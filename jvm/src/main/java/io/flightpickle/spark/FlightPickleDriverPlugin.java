@@ -45,7 +45,18 @@ final class FlightPickleDriverPlugin implements DriverPlugin {
         LOG.info("flightpickle {}: native core {} loaded in the driver; set {}; command checks {}",
                 BuildInfo.version(), coreVersion, set.isEmpty() ? "nothing" : String.join(", ", set),
                 describeChecks(state.conf));
-        return Map.of();
+        return forExecutors(conf.all());
+    }
+
+    /** The validated confs the executor plugins act on, passed to their {@code init}. */
+    static Map<String, String> forExecutors(Map<String, String> conf) {
+        Map<String, String> passed = new HashMap<>();
+        for (String key : FlightPickleConf.EXECUTOR_KEYS) {
+            if (conf.containsKey(key)) {
+                passed.put(key, conf.get(key));
+            }
+        }
+        return Map.copyOf(passed);
     }
 
     @Override

@@ -2,6 +2,9 @@ package io.flightpickle.spark;
 
 import io.flightpickle.BuildInfo;
 import io.flightpickle.NativeCore;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.Map;
 import org.apache.spark.TaskFailedReason;
 import org.apache.spark.api.plugin.ExecutorPlugin;
@@ -9,12 +12,16 @@ import org.apache.spark.api.plugin.PluginContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The executor side: loads the native core before the executor runs any task, and counts tasks. */
+/**
+ * The executor side: loads the native core before the executor runs any task, counts tasks, and
+ * with {@code spark.flightpickle.transport=local} runs the executor service tasks stream to.
+ */
 final class FlightPickleExecutorPlugin implements ExecutorPlugin {
 
     private static final Logger LOG = LoggerFactory.getLogger(FlightPickleExecutorPlugin.class);
 
     private final ExecutorMetrics metrics = new ExecutorMetrics();
+    private LocalExecutorService service;
 
     /**
      * Throws if the native core cannot be loaded or is of another version, which makes Spark
@@ -31,6 +38,46 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
         LOG.info("flightpickle {}: native core {} loaded in executor {} (pid {}) in {} ms",
                 BuildInfo.version(), coreVersion, report.executorId(), report.pid(), loadMillis);
         reportToDriver(context, report);
+        service = startService(context, extraConf);
+    }
+
+    /**
+     * With {@code spark.flightpickle.transport=local}, the service tasks stream to: one started
+     * here (a failure to start fails the executor's start, as for the core), or the one
+     * {@code spark.flightpickle.executor.uri} names. The confs come validated from the driver.
+     */
+    private static LocalExecutorService startService(PluginContext context, Map<String, String> driverConf) {
+        FlightPickleConf conf = FlightPickleConf.from(driverConf);
+        if (!conf.replacesPythonOperators()) {
+            return null;
+        }
+        if (conf.executorUri().isPresent()) {
+            LocalExecutorService.useExisting(conf.executorUri().get());
+            return null;
+        }
+        int workers = conf.executorWorkers().orElse(context.conf().getInt("spark.executor.cores", 1));
+        try {
+            return LocalExecutorService.start(pythonForWorkers(context), workers, Path.of("").toAbsolutePath());
+        } catch (IOException e) {
+            throw new UncheckedIOException("flightpickle: cannot start the executor service", e);
+        }
+    }
+
+    /** The Python that Spark starts its workers with (PySpark's own order of preference). */
+    static String pythonForWorkers(PluginContext context) {
+        String configured = context.conf().get("spark.pyspark.python", null);
+        if (configured != null) {
+            return configured;
+        }
+        String fromEnvironment = System.getenv("PYSPARK_PYTHON");
+        return fromEnvironment != null ? fromEnvironment : "python3";
+    }
+
+    @Override
+    public void shutdown() {
+        if (service != null) {
+            service.close();
+        }
     }
 
     @Override

@@ -3,16 +3,13 @@ package io.flightpickle.spark;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import org.apache.spark.api.python.PythonFunction;
 import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PlanExpression;
 import org.apache.spark.sql.catalyst.expressions.PythonFuncExpression;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import scala.Option;
-import scala.collection.immutable.ArraySeq;
 import scala.collection.immutable.Map$;
-import scala.collection.immutable.Seq;
 import scala.jdk.javaapi.CollectionConverters;
 import scala.runtime.AbstractFunction1;
 import scala.runtime.BoxedUnit;
@@ -34,7 +31,7 @@ final class PythonUdfCheck extends AbstractFunction1<LogicalPlan, BoxedUnit> {
     @Override
     public BoxedUnit apply(LogicalPlan plan) {
         for (PythonFuncExpression udf : pythonUdfs(plan)) {
-            Optional<String> refusal = check.refusal(udf.name(), commandBytes(udf.func()));
+            Optional<String> refusal = check.refusal(udf.name(), PythonCommands.bytes(udf.func()));
             if (refusal.isPresent()) {
                 throwUnchecked(analysisError(refusal.get()));
             }
@@ -67,19 +64,6 @@ final class PythonUdfCheck extends AbstractFunction1<LogicalPlan, BoxedUnit> {
         for (Expression child : CollectionConverters.asJava(expression.children())) {
             collectFromExpression(child, found);
         }
-    }
-
-    /** The command's bytes; PySpark's commands are byte arrays wrapped without a copy. */
-    static byte[] commandBytes(PythonFunction function) {
-        Seq<Object> command = function.command();
-        if (command instanceof ArraySeq.ofByte wrapped) {
-            return wrapped.unsafeArray();
-        }
-        byte[] bytes = new byte[command.length()];
-        for (int i = 0; i < bytes.length; i++) {
-            bytes[i] = (Byte) command.apply(i);
-        }
-        return bytes;
     }
 
     /**

@@ -40,6 +40,38 @@ class FlightPickleConfTest {
     }
 
     @Test
+    void theTransportIsSparksUnlessLocalIsAskedFor() {
+        FlightPickleConf defaults = FlightPickleConf.from(Map.of());
+        assertEquals("spark", defaults.transport());
+        assertFalse(defaults.replacesPythonOperators());
+        FlightPickleConf local = FlightPickleConf.from(Map.of(
+                "spark.flightpickle.transport", "local",
+                "spark.flightpickle.executor.workers", "3",
+                "spark.flightpickle.executor.uri", "unix:///tmp/pool.sock"));
+        assertTrue(local.replacesPythonOperators());
+        assertEquals(Optional.of(3), local.executorWorkers());
+        assertEquals(Optional.of("unix:///tmp/pool.sock"), local.executorUri());
+        assertEquals(Map.of("spark.flightpickle.transport", "local", "spark.flightpickle.executor.workers", "3"),
+                FlightPickleDriverPlugin.forExecutors(Map.of("spark.flightpickle.transport", "local",
+                        "spark.flightpickle.executor.workers", "3", "spark.app.name", "x")));
+    }
+
+    @Test
+    void aBadTransportOrServiceIsNamed() {
+        String message = invalid(Map.of(
+                "spark.flightpickle.transport", "remote",
+                "spark.flightpickle.executor.workers", "0",
+                "spark.flightpickle.executor.uri", "grpc://pool:8815"));
+        assertTrue(message.contains("spark.flightpickle.transport=remote is not supported yet"), message);
+        assertTrue(message.contains("spark.flightpickle.executor.workers=0 is not a positive whole number"), message);
+        assertTrue(message.contains("spark.flightpickle.executor.uri=grpc://pool:8815 is not a Unix socket URI"),
+                message);
+        String sealedOnly = invalid(Map.of("spark.flightpickle.transport", "local", "spark.flightpickle.target", "pyspark"));
+        assertTrue(sealedOnly.contains("transport=local needs sealed commands"), sealedOnly);
+        assertTrue(invalid(Map.of("spark.flightpickle.transport", "pipe")).contains("use one of spark, local"));
+    }
+
+    @Test
     void anEmptyAllowListAllowsOnlyWhatEveryCommandNeeds() {
         FlightPickleConf conf = FlightPickleConf.from(Map.of("spark.flightpickle.allowedModules", ""));
         assertEquals(Optional.of(List.of()), conf.allowedModules());

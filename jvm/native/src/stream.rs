@@ -1,0 +1,109 @@
+//! Executor streams for the Spark plugin's operators: `io.flightpickle.Native`'s
+//! `stream*` methods over the core's blocking client.
+//!
+//! A stream lives behind an opaque handle (a pointer as a `long`) from
+//! `streamOpen` to `streamClose`; the Java class `ExecutorStream` owns the
+//! handle, never uses it after closing it and never from two threads at once,
+//! and the mutex here makes a mistake in that a wait instead of a data race.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use flightpickle_core::transport::batch::shared;
+use flightpickle_core::transport::client::{Stream, StreamSpec};
+use flightpickle_core::transport::codec::EvalKind;
+
+use crate::arrow_bridge;
+use crate::error::NativeError;
+
+/// What `streamOpen` needs, once its arguments are converted.
+pub struct OpenRequest {
+    pub socket: Vec<u8>,
+    pub kind: i32,
+    pub envelope: Vec<u8>,
+    pub digest: Vec<u8>,
+    pub input_schema: i64,
+    pub output_schema: i64,
+    pub window: i32,
+    pub timeout_millis: i64,
+    pub body_limit: i64,
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, NativeError> {
+    String::from_utf8(bytes).map_err(|_| NativeError::invalid_argument(&format!("the {what} is not UTF-8")))
+}
+
+fn positive(value: i64, what: &str) -> Result<u64, NativeError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| NativeError::invalid_argument(&format!("the {what} must be positive, not {value}")))
+}
+
+pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
+    let kind = u8::try_from(request.kind)
+        .ok()
+        .and_then(EvalKind::from_byte)
+        .ok_or_else(|| NativeError::invalid_argument(&format!("unknown evaluation kind {}", request.kind)))?;
+    let input = arrow_bridge::import_schema(request.input_schema)?;
+    let output = arrow_bridge::import_schema(request.output_schema)?;
+    let spec = StreamSpec {
+        kind,
+        envelope: request.envelope,
+        digest: utf8(request.digest, "digest")?,
+        input_schema: shared(input),
+        output_schema: shared(output),
+        window: u32::try_from(positive(i64::from(request.window), "window")?).expect("from an i32"),
+        group_keys: Vec::new(),
+        timeout: Duration::from_millis(positive(request.timeout_millis, "timeout")?),
+        body_limit: positive(request.body_limit, "body limit")?,
+    };
+    let socket = PathBuf::from(utf8(request.socket, "socket path")?);
+    let stream = Stream::open(&socket, spec)?;
+    Ok(Box::into_raw(Box::new(Mutex::new(stream))) as usize as i64)
+}
+
+fn stream(handle: i64) -> Result<MutexGuard<'static, Stream>, NativeError> {
+    if handle == 0 {
+        return Err(NativeError::invalid_argument("the stream is closed"));
+    }
+    // SAFETY: a non-zero handle comes from `open` and is not closed yet
+    // (ExecutorStream guarantees both); the stream lives until `close`.
+    let mutex = unsafe { &*(handle as usize as *const Mutex<Stream>) };
+    // A panic while a stream was locked leaves it failed or closed, never
+    // half-written (every operation is whole frames): still safe to use.
+    Ok(mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+/// Sends the batch the JVM exported; its buffers are back with the JVM when this returns.
+pub fn push(handle: i64, array: i64, schema: i64) -> Result<(), NativeError> {
+    let batch = arrow_bridge::import_batch(array, schema)?;
+    let result = stream(handle)?.push(&batch);
+    drop(batch);
+    Ok(result?)
+}
+
+pub fn finish(handle: i64) -> Result<(), NativeError> {
+    Ok(stream(handle)?.finish()?)
+}
+
+/// The next result into the JVM's structs. Waiting, false means every result
+/// was pulled; not waiting, false means none has arrived yet.
+pub fn pull(handle: i64, array: i64, schema: i64, wait: bool) -> Result<bool, NativeError> {
+    let mut stream = stream(handle)?;
+    let next = if wait { stream.pull()? } else { stream.try_pull()? };
+    drop(stream);
+    match next {
+        Some(batch) => arrow_bridge::export_batch(batch, array, schema).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+pub fn close(handle: i64) {
+    if handle != 0 {
+        // SAFETY: as in `stream`; after this the handle is never used again.
+        let mutex = unsafe { Box::from_raw(handle as usize as *mut Mutex<Stream>) };
+        drop(mutex);
+    }
+}

@@ -1,0 +1,132 @@
+package io.flightpickle;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.apache.arrow.c.ArrowArray;
+import org.apache.arrow.c.ArrowSchema;
+import org.apache.arrow.c.Data;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.types.pojo.Schema;
+
+/**
+ * One stream to the flightpickle executor service (protocol: {@code src/transport/PROTOCOL.md}):
+ * a sealed function applied to a task's record batches.
+ *
+ * <p>Batches cross into Rust and back through the Arrow C Data Interface, without copies. A pushed
+ * {@link VectorSchemaRoot} is exported into structs that Rust takes over; its buffers are back with
+ * this side (their reference counts dropped) when {@link #push} returns, so the caller may reuse
+ * the root at once. A pulled root wraps memory that Rust allocated; closing it releases that
+ * memory in Rust. Every struct is allocated from, and every pulled root imported into, the
+ * allocator the stream was opened with, which therefore reports any leak when it is closed.
+ *
+ * <p>Not thread-safe: one task thread uses a stream. Errors (the function raised, with its Python
+ * traceback; the worker died; a deadline passed) come out as {@link NativeException}s whose
+ * {@link NativeException#kind()} is the protocol's status name or {@code worker_lost},
+ * {@code timeout}, {@code io}.
+ */
+public final class ExecutorStream implements AutoCloseable {
+
+    /** The protocol's evaluation kinds, with their bytes. */
+    public enum Kind {
+        SCALAR_ROW(1),
+        SCALAR_PANDAS(2),
+        MAP_ARROW(3),
+        MAP_PANDAS(4);
+
+        final int code;
+
+        Kind(int code) {
+            this.code = code;
+        }
+    }
+
+    /** How a stream is opened, apart from the function and the schemas. */
+    public record Options(int window, Duration timeout, long bodyLimit) {}
+
+    private final BufferAllocator allocator;
+    private long handle;
+
+    private ExecutorStream(BufferAllocator allocator, long handle) {
+        this.allocator = allocator;
+        this.handle = handle;
+    }
+
+    /**
+     * Connects to the service on {@code socket} and opens a stream: the service gets the function
+     * by its digest, or from {@code envelope} when it has not opened it yet.
+     *
+     * @throws NativeException if the service cannot be reached or refuses the stream
+     */
+    public static ExecutorStream open(Path socket, Kind kind, byte[] envelope, String digest, Schema input,
+            Schema output, Options options, BufferAllocator allocator) {
+        NativeLibrary.load();
+        try (ArrowSchema inputStruct = ArrowSchema.allocateNew(allocator);
+                ArrowSchema outputStruct = ArrowSchema.allocateNew(allocator)) {
+            Data.exportSchema(allocator, input, null, inputStruct);
+            Data.exportSchema(allocator, output, null, outputStruct);
+            try {
+                long handle = Native.streamOpen(socket.toString().getBytes(StandardCharsets.UTF_8), kind.code,
+                        envelope, digest.getBytes(StandardCharsets.UTF_8), inputStruct.memoryAddress(),
+                        outputStruct.memoryAddress(), options.window(), options.timeout().toMillis(),
+                        options.bodyLimit());
+                return new ExecutorStream(allocator, handle);
+            } finally {
+                // Taken over on success (then these do nothing); released here on failure.
+                inputStruct.release();
+                outputStruct.release();
+            }
+        }
+    }
+
+    /** Sends one input batch, waiting while the service is a window of batches behind. */
+    public void push(VectorSchemaRoot batch) {
+        try (ArrowArray array = ArrowArray.allocateNew(allocator);
+                ArrowSchema schema = ArrowSchema.allocateNew(allocator)) {
+            Data.exportVectorSchemaRoot(allocator, batch, null, array, schema);
+            try {
+                Native.streamPush(openHandle(), array.memoryAddress(), schema.memoryAddress());
+            } finally {
+                array.release();
+                schema.release();
+            }
+        }
+    }
+
+    /** Tells the service the input is complete; results can still be pulled. */
+    public void finish() {
+        Native.streamFinish(openHandle());
+    }
+
+    /**
+     * The next result batch, owned by the caller (close it); null at the end of the results when
+     * {@code wait}, or when none has arrived yet when not.
+     */
+    public VectorSchemaRoot pull(boolean wait) {
+        try (ArrowArray array = ArrowArray.allocateNew(allocator);
+                ArrowSchema schema = ArrowSchema.allocateNew(allocator)) {
+            if (!Native.streamPull(openHandle(), array.memoryAddress(), schema.memoryAddress(), wait)) {
+                return null;
+            }
+            return Data.importVectorSchemaRoot(allocator, array, schema, null);
+        }
+    }
+
+    /** Closes the connection (the service drops an unfinished stream); idempotent. */
+    @Override
+    public void close() {
+        if (handle != 0) {
+            long closing = handle;
+            handle = 0;
+            Native.streamClose(closing);
+        }
+    }
+
+    private long openHandle() {
+        if (handle == 0) {
+            throw new IllegalStateException("the executor stream is closed");
+        }
+        return handle;
+    }
+}

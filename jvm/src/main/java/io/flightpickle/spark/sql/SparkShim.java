@@ -1,0 +1,189 @@
+package io.flightpickle.spark.sql;
+
+import io.flightpickle.ExecutorStream;
+import io.flightpickle.spark.FlightPickleConf;
+import java.util.Optional;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.types.pojo.Schema;
+import java.util.List;
+import org.apache.spark.sql.catalyst.expressions.Attribute;
+import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.NamedArgumentExpression;
+import org.apache.spark.sql.catalyst.expressions.PythonUDF;
+import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
+import org.apache.spark.sql.execution.SparkPlan;
+import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.execution.python.ArrowEvalPythonExec;
+import org.apache.spark.sql.execution.python.MapInArrowExec;
+import org.apache.spark.sql.execution.python.MapInPandasExec;
+import org.apache.spark.sql.internal.SQLConf;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.util.ArrowUtils;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * Everything that depends on Spark-internal signatures, for Spark 4.3. Spark's Python operators,
+ * {@code PythonUDF}, {@code ArrowUtils} and {@code ArrowWriter} are internal and change between
+ * minor versions; another Spark version needs another copy of this class and nothing else.
+ */
+final class SparkShim {
+
+    /** PySpark's eval types ({@code PythonEvalType}) of {@code mapInArrow} and {@code mapInPandas}. */
+    static final int MAP_ARROW_ITER_UDF = 207;
+    static final int MAP_PANDAS_ITER_UDF = 205;
+    /** ... of the Arrow-batched {@code udf} and of the scalar {@code pandas_udf}. */
+    static final int ARROW_BATCHED_UDF = 101;
+    static final int SCALAR_PANDAS_UDF = 200;
+    /**
+     * Types whose values the service converts exactly as PySpark does, for scalar UDFs' arguments
+     * and results; for others (dates, timestamps, decimals, nested types) PySpark's conversions
+     * differ from pyarrow's in details, so those UDFs stay on Spark's operator for now.
+     */
+    private static final List<DataType> SCALAR_TYPES = List.of(DataTypes.BooleanType, DataTypes.ByteType,
+            DataTypes.ShortType, DataTypes.IntegerType, DataTypes.LongType, DataTypes.FloatType,
+            DataTypes.DoubleType, DataTypes.StringType, DataTypes.BinaryType);
+
+    private SparkShim() {}
+
+    /** A replacement for {@code plan}, or why there is none; empty for operators not handled at all. */
+    static Optional<Replacement> replacementFor(SparkPlan plan) {
+        if (plan instanceof MapInArrowExec map) {
+            return Optional.of(mapInBatch(map, map.func(), map.isBarrier(), map.profile().isDefined(),
+                    MAP_ARROW_ITER_UDF, ExecutorStream.Kind.MAP_ARROW));
+        }
+        if (plan instanceof MapInPandasExec map) {
+            return Optional.of(mapInBatch(map, map.func(), map.isBarrier(), map.profile().isDefined(),
+                    MAP_PANDAS_ITER_UDF, ExecutorStream.Kind.MAP_PANDAS));
+        }
+        if (plan instanceof ArrowEvalPythonExec eval) {
+            return Optional.of(arrowEval(eval));
+        }
+        return Optional.empty();
+    }
+
+    private static Replacement arrowEval(ArrowEvalPythonExec eval) {
+        ExecutorStream.Kind kind = switch (eval.evalType()) {
+            case ARROW_BATCHED_UDF -> ExecutorStream.Kind.SCALAR_ROW;
+            case SCALAR_PANDAS_UDF -> ExecutorStream.Kind.SCALAR_PANDAS;
+            default -> null;
+        };
+        if (kind == null) {
+            return Replacement.fallback(eval, "eval type " + eval.evalType() + " is not supported yet");
+        }
+        java.util.List<PythonUDF> udfs = CollectionConverters.asJava(eval.udfs());
+        if (udfs.size() != 1) {
+            return Replacement.fallback(eval, "it evaluates " + udfs.size() + " UDFs at once; one is supported yet");
+        }
+        PythonUDF udf = udfs.get(0);
+        Optional<String> unsupported = unsupportedScalar(udf);
+        if (unsupported.isPresent()) {
+            return Replacement.fallback(eval, unsupported.get());
+        }
+        StreamedFunction.Result function = StreamedFunction.of(commandBytes(udf), kind);
+        if (function.function().isEmpty()) {
+            return Replacement.fallback(eval, function.reason());
+        }
+        return Replacement.of(new FlightPickleArrowEvalPythonExec(eval.udfs(), eval.resultAttrs(), eval.child(),
+                function.function().get()));
+    }
+
+    private static Optional<String> unsupportedScalar(PythonUDF udf) {
+        if (!SCALAR_TYPES.contains(udf.dataType())) {
+            return Optional.of("its return type " + udf.dataType().simpleString() + " is not supported yet");
+        }
+        for (Expression argument : CollectionConverters.asJava(udf.children())) {
+            if (argument instanceof PythonUDF) {
+                return Optional.of("chained Python UDFs are not supported yet");
+            }
+            if (argument instanceof NamedArgumentExpression) {
+                return Optional.of("keyword arguments are not supported yet");
+            }
+            if (!SCALAR_TYPES.contains(argument.dataType())) {
+                return Optional.of("an argument of type " + argument.dataType().simpleString()
+                        + " is not supported yet");
+            }
+        }
+        return Optional.empty();
+    }
+
+    static UnsafeProjection argumentProjection(
+            scala.collection.immutable.Seq<Expression> arguments, scala.collection.immutable.Seq<Attribute> input) {
+        return UnsafeProjection.create(arguments, input);
+    }
+
+    private static Replacement mapInBatch(SparkPlan map, Expression func, boolean barrier, boolean profiled,
+            int evalType, ExecutorStream.Kind kind) {
+        if (barrier) {
+            return Replacement.fallback(map, "barrier execution mode is not supported yet");
+        }
+        if (profiled) {
+            return Replacement.fallback(map, "stage-level resource profiles are not supported yet");
+        }
+        if (!(func instanceof PythonUDF udf) || udf.evalType() != evalType) {
+            return Replacement.fallback(map, "its function is not a Python UDF of eval type " + evalType);
+        }
+        StreamedFunction.Result function = StreamedFunction.of(commandBytes(udf), kind);
+        if (function.function().isEmpty()) {
+            return Replacement.fallback(map, function.reason());
+        }
+        SparkPlan child = map.children().head();
+        return Replacement.of(new FlightPickleMapInBatchExec(func, map.output(), child, function.function().get()));
+    }
+
+    static byte[] commandBytes(PythonUDF udf) {
+        return io.flightpickle.spark.PythonCommands.bytes(udf.func());
+    }
+
+    /** {@code spark.flightpickle.transport} as the session sees it (set at run time, or the application's). */
+    static String sessionTransport() {
+        return SQLConf.get().getConfString(FlightPickleConf.TRANSPORT, "local").trim();
+    }
+
+    /** What the operators need from the session's SQL conf, read on the driver. */
+    static BatchSettings batchSettings() {
+        SQLConf conf = SQLConf.get();
+        return new BatchSettings(conf.sessionLocalTimeZone(), conf.arrowMaxRecordsPerBatch(),
+                conf.arrowUseLargeVarTypes());
+    }
+
+    static Schema arrowSchema(StructType schema, BatchSettings settings) {
+        return ArrowUtils.toArrowSchema(schema, settings.timeZone(), true, settings.largeVarTypes(), false);
+    }
+
+    static ArrowWriter arrowWriter(VectorSchemaRoot root) {
+        return ArrowWriter.create(root);
+    }
+
+    static UnsafeProjection toUnsafeRows(StructType schema) {
+        return UnsafeProjection.create(schema);
+    }
+
+    static org.apache.arrow.memory.BufferAllocator childAllocator(String name) {
+        return ArrowUtils.rootAllocator().newChildAllocator(name, 0, Long.MAX_VALUE);
+    }
+
+    static scala.collection.immutable.Seq<SparkPlan> seq(java.util.List<SparkPlan> plans) {
+        return CollectionConverters.asScala(plans).toList();
+    }
+
+    /**
+     * @param timeZone the session time zone, which Arrow timestamps carry
+     * @param maxRecordsPerBatch {@code spark.sql.execution.arrow.maxRecordsPerBatch}
+     * @param largeVarTypes {@code spark.sql.execution.arrow.useLargeVarTypes}
+     */
+    record BatchSettings(String timeZone, int maxRecordsPerBatch, boolean largeVarTypes)
+            implements java.io.Serializable {}
+
+    /** A flightpickle operator for a Spark one, or the reason Spark's stays. */
+    record Replacement(SparkPlan original, Optional<SparkPlan> replacement, String reason) {
+        static Replacement of(SparkPlan replacement) {
+            return new Replacement(replacement, Optional.of(replacement), "");
+        }
+
+        static Replacement fallback(SparkPlan original, String reason) {
+            return new Replacement(original, Optional.empty(), reason);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package io.flightpickle.spark.sql;
+
+import io.flightpickle.ExecutorStream;
+import io.flightpickle.NativeException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.FieldVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.JoinedRow;
+import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
+import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.vectorized.ArrowColumnVector;
+import org.apache.spark.sql.vectorized.ColumnVector;
+import org.apache.spark.sql.vectorized.ColumnarBatch;
+
+/**
+ * One task's rows through an executor stream: input rows go out in Arrow batches, result rows come
+ * back from the result batches, in the order the service sends them.
+ *
+ * <p>For the map kinds the result rows are the output. For the scalar kinds (a UDF's value per
+ * row) only the UDF's arguments go out, and each result batch answers one input batch row for
+ * row: the input rows wait here, copied, until their results arrive, and each output row is the
+ * input row followed by its result, as Spark's own operator lines them up.
+ *
+ * <p>The task thread does both. Before each input batch it takes whatever results already arrived
+ * without waiting, so a function that yields only after several batches neither blocks the task nor
+ * lets results pile up; at the end of the input it waits for the rest. The service is at most the
+ * stream's window of batches behind, which bounds what is in flight.
+ */
+final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
+
+    private final Iterator<InternalRow> input;
+    private final ExecutorStream stream;
+    private final BufferAllocator allocator;
+    private final VectorSchemaRoot inputBatch;
+    private final ArrowWriter writer;
+    private final int batchRows;
+    private final UnsafeProjection toUnsafe;
+    /** The UDF's arguments of an input row; null for the map kinds, which send whole rows. */
+    private final UnsafeProjection arguments;
+    private final Deque<List<InternalRow>> awaitingResults = new ArrayDeque<>();
+    private final JoinedRow joined = new JoinedRow();
+    private final StreamMetrics metrics;
+    private VectorSchemaRoot resultBatch;
+    private Iterator<InternalRow> resultRows;
+    private boolean inputEnded;
+    private boolean done;
+    private boolean closed;
+
+    StreamedRows(Iterator<InternalRow> input, ExecutorStream stream, BufferAllocator allocator,
+            VectorSchemaRoot inputBatch, int batchRows, StructType output, UnsafeProjection arguments,
+            StreamMetrics metrics) {
+        this.input = input;
+        this.stream = stream;
+        this.allocator = allocator;
+        this.inputBatch = inputBatch;
+        this.writer = SparkShim.arrowWriter(inputBatch);
+        this.batchRows = Math.max(1, batchRows);
+        this.toUnsafe = SparkShim.toUnsafeRows(output);
+        this.arguments = arguments;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public boolean hasNext() {
+        try {
+            while (resultRows == null || !resultRows.hasNext()) {
+                closeResultBatch();
+                if (done) {
+                    return false;
+                }
+                VectorSchemaRoot next = nextResult();
+                if (next == null) {
+                    done = true;
+                    close();
+                    return false;
+                }
+                metrics.received(next);
+                resultBatch = next;
+                resultRows = arguments == null ? rowsOf(next) : withInputs(rowsOf(next), next.getRowCount());
+            }
+            return true;
+        } catch (NativeException failure) {
+            close();
+            throw StreamFailures.forTask(failure);
+        }
+    }
+
+    @Override
+    public InternalRow next() {
+        if (!hasNext()) {
+            throw new NoSuchElementException();
+        }
+        return toUnsafe.apply(resultRows.next());
+    }
+
+    /** The next result batch, feeding input while none is there; null after the last. */
+    private VectorSchemaRoot nextResult() {
+        while (!inputEnded) {
+            VectorSchemaRoot ready = stream.pull(false);
+            if (ready != null) {
+                return ready;
+            }
+            if (input.hasNext()) {
+                pushNextBatch();
+            } else {
+                stream.finish();
+                inputEnded = true;
+            }
+        }
+        long started = System.nanoTime();
+        VectorSchemaRoot last = stream.pull(true);
+        metrics.waited(System.nanoTime() - started);
+        return last;
+    }
+
+    private void pushNextBatch() {
+        List<InternalRow> waiting = arguments == null ? null : new ArrayList<>();
+        int rows = 0;
+        while (rows < batchRows && input.hasNext()) {
+            InternalRow row = input.next();
+            rows++;
+            if (waiting == null) {
+                writer.write(row);
+            } else {
+                writer.write(arguments.apply(row));
+                // Spark reuses row objects: keep a copy until the result arrives.
+                waiting.add(row.copy());
+            }
+        }
+        writer.finish();
+        long started = System.nanoTime();
+        stream.push(inputBatch);
+        metrics.sent(inputBatch, System.nanoTime() - started);
+        writer.reset();
+        if (waiting != null) {
+            awaitingResults.add(waiting);
+        }
+    }
+
+    /** Each result row after the input row it answers. */
+    private Iterator<InternalRow> withInputs(Iterator<InternalRow> results, int count) {
+        List<InternalRow> inputs = awaitingResults.poll();
+        if (inputs == null || inputs.size() != count) {
+            throw new IllegalStateException("the executor service answered a batch of "
+                    + (inputs == null ? 0 : inputs.size()) + " rows with " + count + " results");
+        }
+        Iterator<InternalRow> rows = inputs.iterator();
+        return new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return results.hasNext();
+            }
+
+            @Override
+            public InternalRow next() {
+                return joined.apply(rows.next(), results.next());
+            }
+        };
+    }
+
+    private static Iterator<InternalRow> rowsOf(VectorSchemaRoot batch) {
+        ColumnVector[] columns = new ColumnVector[batch.getFieldVectors().size()];
+        int i = 0;
+        for (FieldVector vector : batch.getFieldVectors()) {
+            columns[i++] = new ArrowColumnVector(vector);
+        }
+        return new ColumnarBatch(columns, batch.getRowCount()).rowIterator();
+    }
+
+    private void closeResultBatch() {
+        if (resultBatch != null) {
+            resultBatch.close();
+            resultBatch = null;
+            resultRows = null;
+        }
+    }
+
+    /**
+     * Releases everything: the stream (an unfinished one is dropped by the service), both batches,
+     * then the allocator, which fails loudly if any buffer was leaked. Idempotent; also called when
+     * the task completes, so a task that stops early (a limit, a failure) still cleans up.
+     */
+    @Override
+    public void close() {
+        done = true;
+        if (closed) {
+            return;
+        }
+        closed = true;
+        stream.close();
+        closeResultBatch();
+        inputBatch.close();
+        allocator.close();
+    }
+}

@@ -1,0 +1,189 @@
+package io.flightpickle;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.flightpickle.spark.LocalExecutorService;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.BigIntVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.types.pojo.ArrowType;
+import org.apache.arrow.vector.types.pojo.Field;
+import org.apache.arrow.vector.types.pojo.Schema;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Batches through a real executor service (started as the executor plugin starts it) and back,
+ * across JNI by the Arrow C Data Interface; the allocator's close proves every buffer handed to
+ * Rust came back and every buffer Rust handed over was released.
+ */
+class ExecutorStreamTest {
+
+    private static final Schema INPUT = schema("x");
+    private static final Schema OUTPUT = schema("y");
+    private static final ExecutorStream.Options OPTIONS = new ExecutorStream.Options(2, Duration.ofSeconds(60), 1 << 20);
+    private static final String DOUBLE = String.join("\n",
+            "import pyarrow as pa, pyarrow.compute as pc",
+            "def double(batches):",
+            "    for batch in batches:",
+            "        yield pa.RecordBatch.from_arrays([pc.multiply(batch.column(0), 2)], names=['y'])");
+    private static final String RAISE = String.join("\n",
+            "def fail_on_the_second(batches):",
+            "    for i, batch in enumerate(batches):",
+            "        if i == 1:",
+            "            raise ZeroDivisionError('the second batch is not welcome')",
+            "        yield batch.rename_columns(['y'])");
+
+    @TempDir
+    static Path workDir;
+    private static LocalExecutorService service;
+
+    @BeforeAll
+    static void startService() throws IOException {
+        service = LocalExecutorService.start(Fixtures.python(), 1, workDir);
+    }
+
+    @AfterAll
+    static void stopService() {
+        service.close();
+    }
+
+    private static Schema schema(String column) {
+        return new Schema(List.of(Field.nullable(column, new ArrowType.Int(64, true))));
+    }
+
+    @Test
+    void batchesGoThroughThePythonFunctionAndComeBackInOrder() throws Exception {
+        Sealed function = Sealed.function(DOUBLE, "double");
+        List<Long> results = new ArrayList<>();
+        try (BufferAllocator allocator = new RootAllocator();
+                ExecutorStream stream = open(function, allocator);
+                VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+            for (int batch = 0; batch < 5; batch++) {
+                fill(input, batch * 1000, 1000);
+                stream.push(input);
+                drain(stream, false, results);
+            }
+            stream.finish();
+            drain(stream, true, results);
+            assertNull(stream.pull(true), "the end repeats");
+        }
+        assertEquals(5000, results.size());
+        for (int i = 0; i < results.size(); i++) {
+            assertEquals(2L * i, results.get(i));
+        }
+    }
+
+    @Test
+    void aFailingFunctionEndsTheStreamWithItsTraceback() throws Exception {
+        Sealed function = Sealed.function(RAISE, "fail_on_the_second");
+        try (BufferAllocator allocator = new RootAllocator();
+                ExecutorStream stream = open(function, allocator);
+                VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+            NativeException failure = assertThrows(NativeException.class, () -> {
+                for (int batch = 0; batch < 3; batch++) {
+                    fill(input, 0, 10);
+                    stream.push(input);
+                }
+                stream.finish();
+                drain(stream, true, new ArrayList<>());
+            });
+            assertEquals("udf_error", failure.kind());
+            assertTrue(failure.getMessage().contains("ZeroDivisionError: the second batch is not welcome"),
+                    failure.getMessage());
+            assertTrue(failure.getMessage().contains("Traceback"), failure.getMessage());
+        }
+    }
+
+    @Test
+    void aServiceThatDiesIsStartedAgain() throws Exception {
+        long before = service.pid();
+        ProcessHandle.of(before).orElseThrow().destroyForcibly();
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (service.pid() == before && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertTrue(service.pid() != before, "the service was not started again");
+        // A stream opened while the new service starts up may find no socket yet: retry briefly.
+        List<Long> results = new ArrayList<>();
+        Sealed function = Sealed.function(DOUBLE, "double");
+        for (int attempt = 0; results.isEmpty(); attempt++) {
+            try (BufferAllocator allocator = new RootAllocator();
+                    ExecutorStream stream = open(function, allocator);
+                    VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+                fill(input, 21, 1);
+                stream.push(input);
+                stream.finish();
+                drain(stream, true, results);
+            } catch (NativeException notYet) {
+                if (attempt > 100) {
+                    throw notYet;
+                }
+                Thread.sleep(200);
+            }
+        }
+        assertEquals(List.of(42L), results);
+    }
+
+    @Test
+    void anUnreachableServiceIsAnErrorAndLeaksNothing() {
+        try (BufferAllocator allocator = new RootAllocator()) {
+            NativeException failure = assertThrows(NativeException.class, () -> ExecutorStream.open(
+                    workDir.resolve("nobody-listens.sock"), ExecutorStream.Kind.MAP_ARROW, new byte[] {1}, "0".repeat(64),
+                    INPUT, OUTPUT, OPTIONS, allocator));
+            assertEquals("io", failure.kind());
+        }
+    }
+
+    private static ExecutorStream open(Sealed function, BufferAllocator allocator) {
+        return ExecutorStream.open(service.socket(), ExecutorStream.Kind.MAP_ARROW, function.envelope(),
+                function.digest(), INPUT, OUTPUT, OPTIONS, allocator);
+    }
+
+    private static void fill(VectorSchemaRoot root, long first, int rows) {
+        BigIntVector column = (BigIntVector) root.getVector(0);
+        column.allocateNew(rows);
+        for (int i = 0; i < rows; i++) {
+            column.set(i, first + i);
+        }
+        root.setRowCount(rows);
+    }
+
+    private static void drain(ExecutorStream stream, boolean wait, List<Long> into) {
+        VectorSchemaRoot result;
+        while ((result = stream.pull(wait)) != null) {
+            try (VectorSchemaRoot owned = result) {
+                BigIntVector column = (BigIntVector) owned.getVector(0);
+                for (int i = 0; i < owned.getRowCount(); i++) {
+                    into.add(column.get(i));
+                }
+            }
+        }
+    }
+
+    /** A function sealed by the real Python side, with its digest. */
+    private record Sealed(byte[] envelope, String digest) {
+        static Sealed function(String source, String name) throws IOException, InterruptedException {
+            Path script = Files.createTempFile(workDir, "seal-", ".py");
+            Files.writeString(script, source + "\nimport sys, flightpickle.sealing as s\n"
+                    + "sys.stdout.buffer.write(s.seal(" + name + "))\n");
+            Process python = new ProcessBuilder(Fixtures.python(), script.toString())
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            byte[] envelope = python.getInputStream().readAllBytes();
+            assertEquals(0, python.waitFor(), "sealing in Python failed");
+            return new Sealed(envelope, Envelope.read(envelope).digest());
+        }
+    }
+}

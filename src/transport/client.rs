@@ -1,0 +1,405 @@
+//! The caller's side of one executor stream, blocking, for callers that are
+//! not Python (the Spark plugin, through JNI).
+//!
+//! `Stream::open` connects, sends `Open` with the digest only and the sealed
+//! function when the service answers `NeedBody`, and waits for `Ready`.
+//! `push` sends input batches, keeping at most the window unacknowledged;
+//! `pull` returns result batches in order (`try_pull` only those already
+//! there); `finish` sends `End`, after which `pull` returns `None` at the
+//! final `Ok` status.
+//!
+//! A thread of the stream reads every frame the service sends as soon as it
+//! arrives. Without it, a caller blocked writing batch n+1 and a service
+//! blocked writing the result of batch n (which nobody reads) would wait on
+//! each other forever; with it, results queue up here while the caller
+//! writes. Results queue without a bound: the service only computes while
+//! the caller sends, so for the scalar kinds the queue holds at most the
+//! window's results; a map function that multiplies its rows queues what it
+//! yields until the caller pulls it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::batch::{decode_batch, encode_batch, encode_schema};
+use super::codec::{self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode};
+use super::unix::{self, FrameReader, FrameWriter};
+use super::wire::{Frame, WireError};
+
+/// What a stream runs, on what, and how patiently.
+#[derive(Clone, Debug)]
+pub struct StreamSpec {
+    pub kind: EvalKind,
+    /// The sealed function (a flightpickle envelope) and its digest.
+    pub envelope: Vec<u8>,
+    pub digest: String,
+    pub input_schema: SchemaRef,
+    pub output_schema: SchemaRef,
+    /// Input batches sent before the oldest must be acknowledged.
+    pub window: u32,
+    pub group_keys: Vec<String>,
+    /// How long any one wait for the service may last.
+    pub timeout: Duration,
+    /// Largest frame body accepted from the service.
+    pub body_limit: u64,
+}
+
+/// Why a stream failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The service ended the stream with this status; for `UdfError` the
+    /// message is the Python traceback.
+    Status(StatusCode, String),
+    /// The connection closed without a status: the worker serving it died.
+    WorkerLost(String),
+    /// The service did not answer within the stream's timeout.
+    TimedOut(String),
+    /// The service sent something the protocol does not allow here.
+    Protocol(String),
+    /// The service could not be reached, or the connection failed.
+    Io(String),
+    /// The caller used the stream wrongly (a batch after `finish`, a batch
+    /// of other types than the input schema).
+    Usage(String),
+}
+
+impl ClientError {
+    /// A short name for each kind, for the fronts to map onto their own errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Status(code, _) => code.name(),
+            Self::WorkerLost(_) => "worker_lost",
+            Self::TimedOut(_) => "timeout",
+            Self::Protocol(_) => "protocol_error",
+            Self::Io(_) => "io",
+            Self::Usage(_) => "usage",
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Status(StatusCode::UdfError, traceback) => write!(f, "the Python function failed:\n{traceback}"),
+            Self::Status(code, message) => write!(f, "the executor ended the stream ({}): {message}", code.name()),
+            Self::WorkerLost(why) => {
+                write!(f, "the executor closed the stream without a status (its worker died?): {why}")
+            }
+            Self::TimedOut(what) => write!(f, "no answer from the executor: {what}"),
+            Self::Protocol(why) | Self::Io(why) | Self::Usage(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<CodecError> for ClientError {
+    fn from(error: CodecError) -> Self {
+        Self::Protocol(error.to_string())
+    }
+}
+
+fn wire_error(error: WireError, waiting_for: &str, timeout: Duration) -> ClientError {
+    match error {
+        WireError::Closed => ClientError::WorkerLost(format!("closed while waiting for {waiting_for}")),
+        WireError::TimedOut => ClientError::TimedOut(format!("waited {timeout:?} for {waiting_for}")),
+        WireError::Codec(e) => ClientError::Protocol(e.to_string()),
+        WireError::Io(e) if is_disconnect(&e) => ClientError::WorkerLost(e.to_string()),
+        WireError::Io(e) => ClientError::Io(e.to_string()),
+    }
+}
+
+fn is_disconnect(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    matches!(error.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
+}
+
+/// What the reading thread hands over, in the order the service sent it.
+enum Event {
+    Ack(u64),
+    Result(u64, RecordBatch),
+    Status(StatusCode, String),
+    Failed(ClientError),
+}
+
+/// One open stream.
+pub struct Stream {
+    writer: FrameWriter,
+    events: Receiver<Event>,
+    reader: Option<JoinHandle<()>>,
+    spec: StreamSpec,
+    sent: u64,
+    acknowledged: u64,
+    received: u64,
+    results: VecDeque<RecordBatch>,
+    ended: bool,
+    /// Set once the final status arrived (`Ok`), or the stream failed; a
+    /// failed stream repeats its error.
+    outcome: Option<Result<(), ClientError>>,
+}
+
+impl Stream {
+    /// Connects to the service at `socket` and opens a stream of `spec`.
+    pub fn open(socket: &Path, spec: StreamSpec) -> Result<Self, ClientError> {
+        let connection = unix::connect(socket, spec.timeout)
+            .map_err(|e| ClientError::Io(format!("cannot connect to the executor at {}: {e}", socket.display())))?;
+        Self::open_on(connection, spec)
+    }
+
+    /// Opens a stream on an established connection (tests use socket pairs).
+    pub fn open_on(connection: UnixStream, spec: StreamSpec) -> Result<Self, ClientError> {
+        let (mut reader, mut writer) =
+            unix::split(connection, spec.body_limit).map_err(|e| ClientError::Io(e.to_string()))?;
+        handshake(&mut reader, &mut writer, &spec)?;
+        let (sender, events) = mpsc::channel();
+        let output = spec.output_schema.clone();
+        let timeout = spec.timeout;
+        let reader = thread::Builder::new()
+            .name("flightpickle-stream-reader".into())
+            .spawn(move || read_events(reader, output, timeout, sender))
+            .map_err(|e| ClientError::Io(format!("cannot start the stream's reader thread: {e}")))?;
+        Ok(Self {
+            writer,
+            events,
+            reader: Some(reader),
+            spec,
+            sent: 0,
+            acknowledged: 0,
+            received: 0,
+            results: VecDeque::new(),
+            ended: false,
+            outcome: None,
+        })
+    }
+
+    /// Sends one input batch, first waiting until the window has room.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ClientError> {
+        if self.ended {
+            return Err(ClientError::Usage("a batch was pushed after the stream's end".into()));
+        }
+        let encoded = encode_batch(batch, &self.spec.input_schema).map_err(|e| ClientError::Usage(e.to_string()))?;
+        while self.sent - self.acknowledged >= u64::from(self.spec.window) {
+            self.next_event("an acknowledgement")?;
+        }
+        self.check_failed()?;
+        let meta = codec::encode_batch_meta(self.sent, &encoded.ipc_message);
+        self.send(FrameKind::Batch, &meta, &encoded.body)?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Tells the service that every input batch was sent.
+    pub fn finish(&mut self) -> Result<(), ClientError> {
+        if !self.ended {
+            self.check_failed()?;
+            self.send(FrameKind::End, &codec::encode_u64_meta(self.sent), &[])?;
+            self.ended = true;
+        }
+        Ok(())
+    }
+
+    /// The next result batch, waiting for it; `None` once the service said
+    /// every result was sent (only after `finish`).
+    pub fn pull(&mut self) -> Result<Option<RecordBatch>, ClientError> {
+        loop {
+            if let Some(batch) = self.results.pop_front() {
+                return Ok(Some(batch));
+            }
+            match &self.outcome {
+                Some(Ok(())) => return Ok(None),
+                Some(Err(error)) => return Err(error.clone()),
+                None => {}
+            }
+            self.next_event("a result")?;
+        }
+    }
+
+    /// A result that already arrived, without waiting for one; `None` when
+    /// none has. Lets a caller that must also feed input (a map function may
+    /// want more batches before it yields) take results without blocking.
+    pub fn try_pull(&mut self) -> Result<Option<RecordBatch>, ClientError> {
+        while self.results.is_empty() && self.outcome.is_none() {
+            // Disconnected needs no care here: the reader's last event (status
+            // or failure) is delivered before it disconnects.
+            let Ok(event) = self.events.try_recv() else { break };
+            self.apply(event)?;
+        }
+        if let Some(batch) = self.results.pop_front() {
+            return Ok(Some(batch));
+        }
+        match &self.outcome {
+            Some(Err(error)) => Err(error.clone()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Abandons the stream: the connection closes, the service drops it.
+    pub fn close(&mut self) {
+        self.writer.close();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+
+    fn send(&mut self, kind: FrameKind, meta: &[u8], body: &[u8]) -> Result<(), ClientError> {
+        if let Err(error) = self.writer.send(kind, meta, body, self.spec.timeout) {
+            // A service that stopped reading usually said why: prefer its status.
+            let failure = self.reason_for_broken_send().unwrap_or_else(|| wire_error(error, "the send", self.spec.timeout));
+            return Err(self.fail(failure));
+        }
+        Ok(())
+    }
+
+    fn reason_for_broken_send(&mut self) -> Option<ClientError> {
+        loop {
+            match self.events.recv_timeout(Duration::from_secs(1)).ok()? {
+                Event::Status(StatusCode::Ok, _) => return None,
+                Event::Status(code, message) => return Some(ClientError::Status(code, message)),
+                Event::Failed(error) => return Some(error),
+                Event::Ack(_) | Event::Result(..) => {}
+            }
+        }
+    }
+
+    fn check_failed(&self) -> Result<(), ClientError> {
+        match &self.outcome {
+            Some(Err(error)) => Err(error.clone()),
+            Some(Ok(())) => Err(ClientError::Protocol("the executor ended the stream before its input did".into())),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, error: ClientError) -> ClientError {
+        self.outcome = Some(Err(error.clone()));
+        error
+    }
+
+    /// Takes the reading thread's next event and applies it.
+    fn next_event(&mut self, waiting_for: &str) -> Result<(), ClientError> {
+        if let Some(outcome) = &self.outcome {
+            return match outcome {
+                Err(error) => Err(error.clone()),
+                Ok(()) => Err(ClientError::Protocol(format!("the stream ended while waiting for {waiting_for}"))),
+            };
+        }
+        // The reading thread has its own deadline per frame; this one only
+        // guards against it never reporting.
+        let event = match self.events.recv_timeout(self.spec.timeout + Duration::from_secs(5)) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(self.fail(ClientError::TimedOut(format!("waited {:?} for {waiting_for}", self.spec.timeout))));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(self.fail(ClientError::WorkerLost("the stream's reader stopped".into())));
+            }
+        };
+        self.apply(event)
+    }
+
+    fn apply(&mut self, event: Event) -> Result<(), ClientError> {
+        match event {
+            Event::Ack(seq) if seq == self.acknowledged && seq < self.sent => self.acknowledged += 1,
+            Event::Ack(seq) => {
+                let why = format!("acknowledgement of batch {seq} where {} was due", self.acknowledged);
+                return Err(self.fail(ClientError::Protocol(why)));
+            }
+            Event::Result(seq, batch) if seq == self.received => {
+                self.received += 1;
+                self.results.push_back(batch);
+            }
+            Event::Result(seq, _) => {
+                let why = format!("result {seq} arrived where {} was due", self.received);
+                return Err(self.fail(ClientError::Protocol(why)));
+            }
+            Event::Status(StatusCode::Ok, _) if !self.ended => {
+                let why = "the executor said ok before the input ended".to_string();
+                return Err(self.fail(ClientError::Protocol(why)));
+            }
+            Event::Status(StatusCode::Ok, _) => self.outcome = Some(Ok(())),
+            Event::Status(code, message) => return Err(self.fail(ClientError::Status(code, message))),
+            Event::Failed(error) => return Err(self.fail(error)),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// `Open` with the digest only; the body when asked; then `Ready`.
+fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSpec) -> Result<(), ClientError> {
+    let open = Open {
+        version: PROTOCOL_VERSION,
+        kind: spec.kind,
+        row_errors: false,
+        window: spec.window,
+        digest: spec.digest.clone(),
+        group_keys: spec.group_keys.clone(),
+        input_schema: encode_schema(&spec.input_schema)?,
+        output_schema: encode_schema(&spec.output_schema)?,
+    };
+    let send = |writer: &mut FrameWriter, kind, meta: &[u8], body: &[u8]| {
+        writer.send(kind, meta, body, spec.timeout).map_err(|e| wire_error(e, "the service to read", spec.timeout))
+    };
+    send(writer, FrameKind::Open, &open.encode(), &[])?;
+    let mut reply = receive(reader, "the answer to open", spec.timeout)?;
+    if reply.kind == FrameKind::NeedBody {
+        send(writer, FrameKind::Body, &[], &spec.envelope)?;
+        reply = receive(reader, "the answer to the function", spec.timeout)?;
+    }
+    match reply.kind {
+        FrameKind::Ready => Ok(()),
+        FrameKind::Status => {
+            let (code, message) = codec::decode_status_meta(&reply.meta)?;
+            Err(ClientError::Status(code, message))
+        }
+        other => Err(ClientError::Protocol(format!("expected ready, got {}", other.name()))),
+    }
+}
+
+fn receive(reader: &mut FrameReader, waiting_for: &str, timeout: Duration) -> Result<Frame, ClientError> {
+    reader.recv(timeout).map_err(|e| wire_error(e, waiting_for, timeout))
+}
+
+/// The reading thread: frames to events until the status or a failure.
+fn read_events(mut reader: FrameReader, output: SchemaRef, timeout: Duration, events: mpsc::Sender<Event>) {
+    loop {
+        let event = match receive(&mut reader, "the executor", timeout).and_then(|frame| to_event(frame, &output)) {
+            Ok(event) => event,
+            Err(error) => Event::Failed(error),
+        };
+        let last = matches!(event, Event::Status(..) | Event::Failed(_));
+        if events.send(event).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn to_event(frame: Frame, output: &SchemaRef) -> Result<Event, ClientError> {
+    Ok(match frame.kind {
+        FrameKind::Ack => Event::Ack(codec::decode_u64_meta(&frame.meta, "ack")?),
+        FrameKind::Batch => {
+            let (seq, message) = codec::decode_batch_meta(&frame.meta)?;
+            Event::Result(seq, decode_batch(message, &frame.body, output)?)
+        }
+        FrameKind::Status => {
+            let (code, message) = codec::decode_status_meta(&frame.meta)?;
+            Event::Status(code, message)
+        }
+        other => return Err(ClientError::Protocol(format!("unexpected {} from the executor", other.name()))),
+    })
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
