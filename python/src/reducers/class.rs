@@ -313,3 +313,31 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{module, with_python};
+
+    fn builtin_by_name_of(py: Python<'_>, expression: &std::ffi::CStr) -> bool {
+        let scope = PyDict::new(py);
+        py.run(c"import collections, types", Some(&scope), None).unwrap();
+        builtin_by_name(&py.eval(expression, Some(&scope), None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_static_types_that_builtins_names_skip_the_by_value_decision() {
+        with_python(|py| {
+            for named in [c"object", c"type", c"property", c"classmethod", c"int"] {
+                assert!(builtin_by_name_of(py, named), "{named:?}");
+            }
+            // `function` is not a name in builtins; OrderedDict lives in a
+            // module; a class statement makes a heap type; 3 is no type.
+            for other in [c"types.FunctionType", c"collections.OrderedDict", c"3"] {
+                assert!(!builtin_by_name_of(py, other), "{other:?}");
+            }
+            let heap = module(py, "fp_test_class_heap", c"class Local: pass");
+            assert!(!builtin_by_name(&heap.getattr("Local").unwrap()).unwrap());
+        });
+    }
+}
