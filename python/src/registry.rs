@@ -58,6 +58,12 @@ pub(crate) fn list_registry_pickle_by_value(py: Python<'_>) -> PyResult<Bound<'_
     PySet::new(py, names(py)?.iter())
 }
 
+/// Whether the module `name`, which has no parent package, was registered.
+pub(crate) fn is_top_level_registered(py: Python<'_>, name: &str) -> PyResult<bool> {
+    let registered = names(py)?;
+    Ok(!registered.is_empty() && registered.contains(name)?)
+}
+
 /// Whether `module` or one of its parent packages was registered.
 pub(crate) fn is_registered(module: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = module.py();

@@ -4,6 +4,9 @@
 //! metaclass, then the class body as state. Enums get their members up
 //! front, because the enum metaclass must see them when it makes the class.
 
+use std::ffi::CStr;
+
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -11,7 +14,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::{call, call_then_set};
 use crate::pickler::PicklerState;
-use crate::{byvalue, objects, tracker, version};
+use crate::{byvalue, objects, registry, tracker, version};
 
 /// Enum bookkeeping that the enum metaclass rebuilds from the members.
 const ENUM_INTERNALS: [&str; 5] = [
@@ -34,7 +37,7 @@ pub(crate) fn reduce<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> 
     if let Some(name) = builtin_type_names(py)?.get_item(class)? {
         return call(names.builtin_type.bind(py), (name,));
     }
-    if byvalue::by_reference(class)? {
+    if builtin_by_name(class)? || byvalue::by_reference(class)? {
         return Ok(py.NotImplemented().into_bound(py));
     }
     if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
@@ -65,6 +68,36 @@ fn singleton_of<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, Py
         py.NotImplemented().into_bound(py),
     ];
     Ok(candidates.into_iter().find(|value| value.get_type().is(class)))
+}
+
+/// A static type that `builtins` holds under its own name (`object`,
+/// `type`, `property`, `classmethod`...), while `builtins` is not registered
+/// for pickling by value: by reference, decided without the name lookups of
+/// `byvalue::by_reference`, which every class body pays several times over
+/// for the types of its descriptors and its metaclass and bases.
+fn builtin_by_name(class: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = class.py();
+    let Ok(class) = class.cast::<PyType>() else {
+        return Ok(false);
+    };
+    // SAFETY: the flags and name of a live type object; a static type's
+    // `tp_name` is a NUL-terminated string that lives as long as the type.
+    let name = unsafe {
+        let flags = ffi::PyType_GetFlags(class.as_type_ptr());
+        if flags & ffi::Py_TPFLAGS_HEAPTYPE != 0 {
+            return Ok(false);
+        }
+        CStr::from_ptr((*class.as_type_ptr()).tp_name)
+    };
+    // Static types outside `builtins` are named "module.name".
+    let Ok(name) = name.to_str() else { return Ok(false) };
+    if name.contains('.') || registry::is_top_level_registered(py, "builtins")? {
+        return Ok(false);
+    }
+    Ok(objects::builtins_dict(py)?
+        .cast::<PyDict>()?
+        .get_item(name)?
+        .is_some_and(|found| found.is(class)))
 }
 
 /// `{cls: name}` for the classes of the `types` module (code, cell, method
@@ -279,4 +312,32 @@ where
         dict.del_item(key)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{module, with_python};
+
+    fn builtin_by_name_of(py: Python<'_>, expression: &std::ffi::CStr) -> bool {
+        let scope = PyDict::new(py);
+        py.run(c"import collections, types", Some(&scope), None).unwrap();
+        builtin_by_name(&py.eval(expression, Some(&scope), None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_static_types_that_builtins_names_skip_the_by_value_decision() {
+        with_python(|py| {
+            for named in [c"object", c"type", c"property", c"classmethod", c"int"] {
+                assert!(builtin_by_name_of(py, named), "{named:?}");
+            }
+            // `function` is not a name in builtins; OrderedDict lives in a
+            // module; a class statement makes a heap type; 3 is no type.
+            for other in [c"types.FunctionType", c"collections.OrderedDict", c"3"] {
+                assert!(!builtin_by_name_of(py, other), "{other:?}");
+            }
+            let heap = module(py, "fp_test_class_heap", c"class Local: pass");
+            assert!(!builtin_by_name(&heap.getattr("Local").unwrap()).unwrap());
+        });
+    }
 }
