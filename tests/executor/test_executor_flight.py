@@ -22,6 +22,7 @@ import pytest
 
 import flightpickle.executor as executor
 from flightpickle import sealing
+from sample_batches import batches, column
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,22 +36,6 @@ def service():
     """One two-worker Flight service shared by the module's tests."""
     with executor.launch.LocalService(2, listen=LOOPBACK, stderr=subprocess.DEVNULL) as running:
         yield running
-
-
-def batches(count=3, rows=5):
-    return [
-        pa.record_batch(
-            {
-                "x": pa.array([i * rows + j for j in range(rows)], pa.int64()),
-                "s": pa.array([f"k{(i + j) % 2}" for j in range(rows)]),
-            }
-        )
-        for i in range(count)
-    ]
-
-
-def column(results, name="result"):
-    return [value for batch in results for value in batch.column(name).to_pylist()]
 
 
 def plain_rows(func):

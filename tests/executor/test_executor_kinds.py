@@ -8,26 +8,11 @@ import pyarrow as pa
 import pytest
 
 import flightpickle.executor as executor
+from sample_batches import batches, column
 
 pytestmark = pytest.mark.timeout(120)
 
 OFFSET = 7
-
-
-def batches(count=3, rows=5):
-    return [
-        pa.record_batch(
-            {
-                "x": pa.array([i * rows + j for j in range(rows)], pa.int64()),
-                "s": pa.array([f"k{(i + j) % 2}" for j in range(rows)]),
-            }
-        )
-        for i in range(count)
-    ]
-
-
-def column(results, name="result"):
-    return [value for batch in results for value in batch.column(name).to_pylist()]
 
 
 def test_scalar_row_matches_plain_python_with_a_closure(service):
