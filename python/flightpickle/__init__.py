@@ -145,25 +145,11 @@ _FastPathDeclined = _native.FastPathDeclined
 _native.use_pickler_class(Pickler)
 
 
-def load(file, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
-    """``pickle.load``, with a hint when a module the pickle names is missing."""
-    try:
-        return _pickle_load(file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
-    except ModuleNotFoundError as e:
-        raise _errors.missing_module_error(e) from e
-
-
-def loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
-    """``pickle.loads``, with a hint when a module the pickle names is missing."""
-    try:
-        return _pickle_loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
-    except ModuleNotFoundError as e:
-        raise _errors.missing_module_error(e) from e
-
-
-# Bound once: the wrappers above call pickle's C functions directly.
-_pickle_load = pickle.load
-_pickle_loads = pickle.loads
+# ``load`` and ``loads`` are pickle's, with a hint when a module the pickle
+# names is missing (_native's loading.rs: they pass their arguments on
+# untouched, so a call costs what pickle's does).
+load = _native.load
+loads = _native.loads
 
 
 # Sealed payloads and inspection build on dumps above, so they come last.
