@@ -97,7 +97,7 @@ impl<'py> Call<'_, 'py> {
             Some(target) if !target.is_none() => Some(target.cast::<PyString>()?.to_str()?),
             _ => None,
         };
-        writer::write(self.obj, Some(&protocol), self.buffer_callback.clone(), target, file)
+        writer::fast_dump(self.obj, Some(&protocol), self.buffer_callback.clone(), target, file)
     }
 
     /// A declined dump goes through `Pickler` (the package's `helper`); any

@@ -18,8 +18,9 @@ use pyo3::sync::PyOnceLock;
 
 /// `pickle.loads` and `pickle.load`, bound once (as a Python module binds
 /// a name it imports).
-static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static PICKLE_LOAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static PICKLE: [PyOnceLock<Py<PyAny>>; 2] = [PyOnceLock::new(), PyOnceLock::new()];
+const LOADS: usize = 0;
+const LOAD: usize = 1;
 
 const LOADS_DOC: &CStr = c"loads($module, data, /, *, fix_imports=True, encoding='ASCII', errors='strict', buffers=())
 --
@@ -36,10 +37,10 @@ const LOAD_DOC: &CStr = c"load($module, file, *, fix_imports=True, encoding='ASC
 pub(crate) fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     let pickle = py.import("pickle")?;
-    let _ = PICKLE_LOADS.set(py, pickle.getattr("loads")?.unbind());
-    let _ = PICKLE_LOAD.set(py, pickle.getattr("load")?.unbind());
-    module.add("loads", builtin(module, c"loads", forward_loads, LOADS_DOC)?)?;
-    module.add("load", builtin(module, c"load", forward_load, LOAD_DOC)?)?;
+    let _ = PICKLE[LOADS].set(py, pickle.getattr("loads")?.unbind());
+    let _ = PICKLE[LOAD].set(py, pickle.getattr("load")?.unbind());
+    module.add("loads", builtin(module, c"loads", forward_to::<LOADS>, LOADS_DOC)?)?;
+    module.add("load", builtin(module, c"load", forward_to::<LOAD>, LOAD_DOC)?)?;
     Ok(())
 }
 
@@ -71,24 +72,16 @@ fn builtin<'py>(
     }
 }
 
-unsafe extern "C" fn forward_loads(
+/// `pickle.loads` or `pickle.load` (`TARGET` indexes `PICKLE`), called
+/// as the interpreter called us.
+unsafe extern "C" fn forward_to<const TARGET: usize>(
     _module: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     // SAFETY: called by the interpreter, attached, with a valid vector.
-    unsafe { forward(&PICKLE_LOADS, args, nargs, kwnames) }
-}
-
-unsafe extern "C" fn forward_load(
-    _module: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: as above.
-    unsafe { forward(&PICKLE_LOAD, args, nargs, kwnames) }
+    unsafe { forward(&PICKLE[TARGET], args, nargs, kwnames) }
 }
 
 /// # Safety

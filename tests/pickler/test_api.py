@@ -69,6 +69,11 @@ def test_load_and_loads_pickle_by_reference(name):
     assert pickle.loads(pickle.dumps(function)) is function
 
 
+def test_dump_to_no_file_is_refused_as_pickler_refuses_it():
+    with pytest.raises(TypeError, match="write"):
+        flightpickle.dump([1], None)
+
+
 def test_pickler_is_a_c_pickler_and_cloudpickler_the_same_class():
     assert flightpickle.CloudPickler is flightpickle.Pickler
     assert issubclass(flightpickle.Pickler, pickle.Pickler)

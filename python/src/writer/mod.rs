@@ -71,17 +71,6 @@ pub(crate) fn fast_dump<'py>(
     target: Option<&str>,
     file: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    write(obj, protocol, buffer_callback, target, file)
-}
-
-/// What `fast_dump` does, for the module-level `dumps` and `dump` too.
-pub(crate) fn write<'py>(
-    obj: &Bound<'py, PyAny>,
-    protocol: Option<&Bound<'py, PyAny>>,
-    buffer_callback: Option<Bound<'py, PyAny>>,
-    target: Option<&str>,
-    file: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let py = obj.py();
     let proto = match protocol {
         None => 5,
