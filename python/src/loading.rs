@@ -105,8 +105,9 @@ unsafe fn forward(
     let result = unsafe { ffi::PyObject_Vectorcall(target.as_ptr(), args, nargs as usize, kwnames) };
     // SAFETY: attached; only reads the current exception's type.
     if result.is_null() && unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_ModuleNotFoundError) } != 0 {
-        // A panic must not unwind into the interpreter: the original
-        // error stays set if the hint cannot be made.
+        // A panic must not unwind into the interpreter. If the hint cannot
+        // be made the original error is raised; a panic once it was fetched
+        // leaves none set, which the interpreter reports as a SystemError.
         let _ = catch_unwind(AssertUnwindSafe(|| replace_with_hint(py)));
     }
     result
