@@ -106,64 +106,38 @@ def _raise_pickling_failure(error, obj, pickler_class, protocol):
 CloudPickler = Pickler
 
 
-def dump(obj, file, protocol=None, buffer_callback=None, *, target=None):
-    """Pickle ``obj`` into ``file``, functions and classes by value where needed."""
-    try:
-        # DEFAULT_PROTOCOL is read at each call, as Pickler reads it, so a
-        # program that lowers it (as some do with cloudpickle's) is obeyed
-        # here too; written inline: a helper's call costs ~450 instructions.
-        return _fast_dump(obj, DEFAULT_PROTOCOL if protocol is None else protocol, buffer_callback, target, file)
-    except _FastPathDeclined:
-        pass
-    except Exception as e:
-        _raise_pickling_failure(e, obj, Pickler, _protocol_number(protocol))
-    Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
+# ``dumps`` and ``dump`` are native (_native's dumping.rs): the native
+# writer, which writes what Pickler would (see writer/mod.rs), with no
+# Python frame per call. They leave to the helpers below the dumps the
+# writer declines and the explanation of a failure.
+dumps = _native.dumps
+dump = _native.dump
 
 
-def dumps(obj, protocol=None, buffer_callback=None, *, target=None):
-    """Pickle ``obj`` to bytes, functions and classes by value where needed."""
-    # The native writer, which writes what Pickler would (see writer/mod.rs),
-    # leaves to Pickler the cases it does not cover.
-    try:
-        # DEFAULT_PROTOCOL inline, as in dump.
-        return _fast_dump(obj, DEFAULT_PROTOCOL if protocol is None else protocol, buffer_callback, target)
-    except _FastPathDeclined:
-        pass
-    except Exception as e:
-        _raise_pickling_failure(e, obj, Pickler, _protocol_number(protocol))
+def _dumps_by_pickler(obj, protocol, buffer_callback, target):
     with io.BytesIO() as file:
         Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
         return file.getvalue()
 
 
-def _protocol_number(protocol):
-    return DEFAULT_PROTOCOL if protocol is None else int(protocol)
+def _dump_by_pickler(obj, file, protocol, buffer_callback, target):
+    Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
 
 
-_fast_dump = _native.fast_dump
-_FastPathDeclined = _native.FastPathDeclined
+def _pickling_failed(error, obj, protocol):
+    protocol = DEFAULT_PROTOCOL if protocol is None else int(protocol)
+    _raise_pickling_failure(error, obj, Pickler, protocol)
+
+
 _native.use_pickler_class(Pickler)
+_native.use_package_namespace(globals())
 
 
-def load(file, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
-    """``pickle.load``, with a hint when a module the pickle names is missing."""
-    try:
-        return _pickle_load(file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
-    except ModuleNotFoundError as e:
-        raise _errors.missing_module_error(e) from e
-
-
-def loads(data, /, *, fix_imports=True, encoding="ASCII", errors="strict", buffers=()):
-    """``pickle.loads``, with a hint when a module the pickle names is missing."""
-    try:
-        return _pickle_loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
-    except ModuleNotFoundError as e:
-        raise _errors.missing_module_error(e) from e
-
-
-# Bound once: the wrappers above call pickle's C functions directly.
-_pickle_load = pickle.load
-_pickle_loads = pickle.loads
+# ``load`` and ``loads`` are pickle's, with a hint when a module the pickle
+# names is missing (_native's loading.rs: they pass their arguments on
+# untouched, so a call costs what pickle's does).
+load = _native.load
+loads = _native.loads
 
 
 # Sealed payloads and inspection build on dumps above, so they come last.

@@ -33,7 +33,9 @@ make_empty_cell = _impl.make_empty_cell
 # Classes: builtin_type(name) for types.<name>; make_skeleton_class(metaclass,
 # name, bases, type_kwargs, tracker_id, extra) and make_skeleton_enum(bases,
 # name, qualname, members, module, tracker_id, extra) make the skeleton;
-# class_setstate(cls, (body, slots)) fills it.
+# class_setstate(cls, (body, slots)) fills it. The native writer passes the
+# metaclass None for ``type`` and no bases for ``(object,)``, and fills a
+# class that has no ``__setstate__`` with BUILD's ``(None, body)``.
 builtin_type = _impl.builtin_type
 make_skeleton_class = _impl.make_skeleton_class
 make_skeleton_enum = _impl.make_skeleton_enum

@@ -3,7 +3,8 @@
 //! `pickler` and `dispatch` are what `flightpickle.Pickler` is made of,
 //! `reducers` turn objects into reduce tuples, `reconstruct` rebuilds them
 //! at load time (exposed as `flightpickle._reconstruct`, a wire format).
-//! `writer` writes whole pickles natively for module-level `dumps`/`dump`.
+//! `writer` writes whole pickles natively for module-level `dumps`/`dump`,
+//! `dumping` and `loading` are the module-level `dumps`/`dump` and `loads`/`load`.
 //! `sealing` and `inspection` bind the core's envelope and pickle reader,
 //! `transport` the executor protocol's sockets and `flight` its Arrow Flight front.
 
@@ -13,10 +14,12 @@ mod byvalue;
 mod code_cache;
 mod code_globals;
 mod dispatch;
+mod dumping;
 mod explain;
 mod fingerprint;
 mod flight;
 mod inspection;
+mod loading;
 mod objects;
 mod pickler;
 mod quick_hash;
@@ -51,6 +54,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
     m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(dumping::dumps, m)?)?;
+    m.add_function(wrap_pyfunction!(dumping::dump, m)?)?;
+    m.add_function(wrap_pyfunction!(dumping::use_package_namespace, m)?)?;
+    loading::add_to(m)?;
     m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;
     m.add("FastPathDeclined", m.py().get_type::<writer::FastPathDeclined>())?;
     m.add_class::<pickler::PicklerState>()?;

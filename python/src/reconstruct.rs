@@ -150,7 +150,8 @@ fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>>
 }
 
 /// A class with the right metaclass, name and bases and an empty body; the
-/// state fills it. What `types.new_class` does, without its callback.
+/// state fills it. What `types.new_class` does, without its callback. The
+/// metaclass None stands for `type` (the native writer's shorter form).
 #[pyfunction]
 #[pyo3(signature = (metaclass, name, bases, type_kwargs, class_tracker_id, extra = None))]
 fn make_skeleton_class<'py>(
@@ -165,7 +166,11 @@ fn make_skeleton_class<'py>(
     let py = name.py();
     let resolved = objects::resolve_bases(py)?.call1((bases,))?;
     let kwds = PyDict::new(py);
-    kwds.set_item(intern!(py, "metaclass"), metaclass)?;
+    if metaclass.is_none() {
+        kwds.set_item(intern!(py, "metaclass"), py.get_type::<pyo3::types::PyType>())?;
+    } else {
+        kwds.set_item(intern!(py, "metaclass"), metaclass)?;
+    }
     let prepared = objects::prepare_class(py)?.call1((name, &resolved, kwds))?;
     let (meta, namespace, kwds) = prepared.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyDict>)>()?;
     for (key, value) in type_kwargs.iter() {

@@ -54,6 +54,26 @@ def test_loads_passes_its_options_through():
     assert flightpickle.load(file=file, buffers=None) == [1]
 
 
+def test_load_and_loads_refuse_what_pickle_s_refuse():
+    for call in (lambda: flightpickle.loads(b"N.", unknown=1), lambda: flightpickle.loads(data=b"N."),
+                 flightpickle.loads, lambda: flightpickle.load(io.BytesIO(b"N."), b"extra")):
+        with pytest.raises(TypeError):
+            call()
+    with pytest.raises(pickle.UnpicklingError):
+        flightpickle.loads(b"not a pickle")
+
+
+@pytest.mark.parametrize("name", ["load", "loads"])
+def test_load_and_loads_pickle_by_reference(name):
+    function = getattr(flightpickle, name)
+    assert pickle.loads(pickle.dumps(function)) is function
+
+
+def test_dump_to_no_file_is_refused_as_pickler_refuses_it():
+    with pytest.raises(TypeError, match="write"):
+        flightpickle.dump([1], None)
+
+
 def test_pickler_is_a_c_pickler_and_cloudpickler_the_same_class():
     assert flightpickle.CloudPickler is flightpickle.Pickler
     assert issubclass(flightpickle.Pickler, pickle.Pickler)

@@ -6,6 +6,7 @@ import io
 import dataclasses
 import enum
 import pickle
+import pickletools
 import typing
 
 import cloudpickle
@@ -267,12 +268,58 @@ def test_singleton_types(singleton, protocol):
 
 def test_same_class_body_as_cloudpickle():
     shape, square = make_shapes()
-    ours = flightpickle.Pickler(io.BytesIO()).reducer_override(square)
+    ours = flightpickle.Pickler(io.BytesIO(), target="cloudpickle").reducer_override(square)
     theirs = cloudpickle.Pickler(io.BytesIO()).reducer_override(square)
     assert len(ours) == len(theirs) == 6
     assert list(ours[2][0]) == list(theirs[2][0])
     assert ours[1][:3] == theirs[1][:3]
     assert {**theirs[1][3], "__qualname__": square.__qualname__} == ours[1][3]
+
+
+def test_native_class_shape_is_the_same_body_set_by_build():
+    # The metaclass type is written as None, and the body as BUILD's
+    # (None, body), which sets it attribute by attribute: no names to find.
+    shape, square = make_shapes()
+    native = flightpickle.Pickler(io.BytesIO()).reducer_override(square)
+    theirs = cloudpickle.Pickler(io.BytesIO()).reducer_override(square)
+    assert len(native) == 3 and native[2][0] is None
+    assert list(native[2][1]) == list(theirs[2][0])
+    assert native[1][:3] == (None, *theirs[1][1:3])
+
+
+def test_native_plain_classes_name_neither_type_nor_object(load_fresh):
+    class Plain:
+        size = 2
+
+    data = flightpickle.dumps(Plain)
+    assert "builtins" not in pickletools_names(data)
+    check = """
+    result = (obj.size, obj.__bases__ == (object,), type(obj) is type, obj.__qualname__)
+    """
+    assert load_fresh(data, check) == (2, True, True, Plain.__qualname__)
+
+
+def pickletools_names(data):
+    return " ".join(str(arg) for op, arg, _ in pickletools.genops(data) if isinstance(arg, str))
+
+
+def test_a_base_s_setstate_keeps_classes_on_class_setstate(load_fresh, protocol):
+    # BUILD would call the inherited __setstate__ on the class itself.
+    class Restoring:
+        def __setstate__(self, state):
+            self.restored = state
+
+    class Child(Restoring):
+        kind = "child"
+
+    native = flightpickle.Pickler(io.BytesIO()).reducer_override(Child)
+    assert len(native) == 6
+    check = """
+    child = obj()
+    child.__setstate__(3)
+    result = (obj.kind, child.restored)
+    """
+    assert load_fresh(flightpickle.dumps(Child, protocol=protocol), check) == ("child", 3)
 
 
 def test_slot_class_instances_have_no_dict_after_loading(load_fresh, protocol):

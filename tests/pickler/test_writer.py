@@ -178,9 +178,24 @@ def test_a_changed_pickler_class_is_honoured(monkeypatch):
         calls.append(obj)
         return None
 
+    flightpickle.dumps([7])  # the writer has seen the class as it was
     monkeypatch.setattr(flightpickle.Pickler, "persistent_id", persistent_id, raising=False)
     assert pickle.loads(flightpickle.dumps([7])) == [7]
     assert calls == [[7], 7]
+
+
+def test_a_pickler_class_changed_back_is_the_default_again(monkeypatch):
+    class Marked:
+        pass
+
+    def mark(self, obj):
+        return (str, ("marked",)) if isinstance(obj, Marked) else NotImplemented
+
+    flightpickle.dumps(Marked())  # the writer has seen the class as it was
+    monkeypatch.setattr(flightpickle.Pickler, "reducer_override", mark)
+    assert pickle.loads(flightpickle.dumps(Marked())) == "marked"
+    monkeypatch.undo()
+    assert type(pickle.loads(flightpickle.dumps(Marked()))).__name__ == "Marked"
 
 
 def test_table_reducers_added_to_pickler_are_used(monkeypatch):

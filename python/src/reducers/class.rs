@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::{call, call_then_set};
 use crate::pickler::PicklerState;
+use crate::target::Target;
 use crate::{byvalue, objects, registry, tracker, version};
 
 /// Enum bookkeeping that the enum metaclass rebuilds from the members.
@@ -49,14 +50,41 @@ pub(crate) fn reduce<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> 
             names.class_setstate.bind(py),
         )
     } else {
-        let state = class_state(pickler, class)?;
-        call_then_set(
-            names.make_skeleton_class.bind(py),
-            class_args(class)?,
-            state,
-            names.class_setstate.bind(py),
-        )
+        let native = names.target == Target::Native;
+        let body = stable_body(pickler, class_body(class)?)?;
+        let args = class_args(class, native)?;
+        let make = names.make_skeleton_class.bind(py);
+        if native && fills_by_build(class, &body)? {
+            // BUILD sets the body attribute by attribute, as class_setstate
+            // would, with no name for the loader to find.
+            let state = PyTuple::new(py, [py.None().into_bound(py), body.into_any()])?;
+            return Ok(PyTuple::new(py, [make.clone(), args, state.into_any()])?.into_any());
+        }
+        let state = PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any();
+        call_then_set(make, args, state, names.class_setstate.bind(py))
     }
+}
+
+/// Whether the C unpickler's BUILD, given `(None, body)`, fills the
+/// skeleton as `class_setstate` would: it sets each item with `setattr`
+/// unless the object has a `__setstate__`, which a skeleton made by `type`
+/// could only inherit from a base (checked on the class's whole MRO, which
+/// holds more than the skeleton's). The ABC registry and `__firstlineno__`
+/// need `class_setstate`.
+fn fills_by_build(class: &Bound<'_, PyAny>, body: &Bound<'_, PyDict>) -> PyResult<bool> {
+    let py = class.py();
+    if !class.get_type().is(py.get_type::<PyType>())
+        || body.contains(intern!(py, "_abc_impl"))?
+        || body.contains(intern!(py, "__firstlineno__"))?
+    {
+        return Ok(false);
+    }
+    for base in class.getattr(intern!(py, "__mro__"))?.cast_into::<PyTuple>()?.iter() {
+        if own_dict(&base)?.contains(intern!(py, "__setstate__"))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// `type(None)`, `type(...)`, `type(NotImplemented)`: rebuilt as `type(x)`.
@@ -116,8 +144,10 @@ fn builtin_type_names(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
     Ok(names.bind(py))
 }
 
-/// `(metaclass, name, bases, type_kwargs, tracker_id, None)`.
-fn class_args<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// `(metaclass, name, bases, type_kwargs, tracker_id, None)`; `dense` (the
+/// native target) writes None for the metaclass `type` and no bases for
+/// `(object,)`, which the loader takes for those: two names fewer to find.
+fn class_args<'py>(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
     let own = own_dict(class)?;
     let type_kwargs = PyDict::new(py);
@@ -140,15 +170,33 @@ fn class_args<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     {
         type_kwargs.set_item(intern!(py, "__dict__"), dict_attr)?;
     }
+    let mut metaclass = class.get_type().into_any();
+    let mut bases = bases(class, &own)?;
+    if dense {
+        if metaclass.is(py.get_type::<PyType>()) {
+            metaclass = py.None().into_bound(py);
+        }
+        if only_object(&bases) {
+            bases = PyTuple::empty(py).into_any();
+        }
+    }
     let items = [
-        class.get_type().into_any(),
+        metaclass,
         class.getattr(intern!(py, "__name__"))?,
-        bases(class, &own)?,
+        bases,
         type_kwargs.into_any(),
         tracker::id_of(class)?.into_any(),
         py.None().into_bound(py),
     ];
     Ok(PyTuple::new(py, items)?.into_any())
+}
+
+/// Whether `bases` is `(object,)`.
+fn only_object(bases: &Bound<'_, PyAny>) -> bool {
+    let object = bases.py().get_type::<PyAny>();
+    bases
+        .cast::<PyTuple>()
+        .is_ok_and(|bases| bases.len() == 1 && bases.get_item(0).is_ok_and(|base| base.is(&object)))
 }
 
 /// `__orig_bases__` when the class itself has one (generic classes), so
@@ -200,17 +248,19 @@ fn enum_state<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResul
     state_pair(pickler, body)
 }
 
-fn class_state<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    state_pair(pickler, class_body(class)?)
-}
-
 /// `(body, {})`, with the body's sets of strings written in sorted order.
 fn state_pair<'py>(pickler: &PicklerState, body: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
     let py = body.py();
+    let body = stable_body(pickler, body)?;
+    Ok(PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any())
+}
+
+/// The body, its sets of strings replaced by stand-ins written in sorted order.
+fn stable_body<'py>(pickler: &PicklerState, body: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
     for (key, value) in body.iter() {
         body.set_item(key, pickler.stable(&value)?)?;
     }
-    Ok(PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any())
+    Ok(body)
 }
 
 /// The class's own namespace, minus what its bases provide, what Python

@@ -15,6 +15,7 @@ mod opcodes;
 mod output;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PySystemError};
@@ -125,24 +126,38 @@ pub(crate) fn fast_dump<'py>(
     }
 }
 
+/// The `tp_version_tag` that `Pickler` had when its class attributes were
+/// last found to be the defaults (0: none yet).
+static UNCHANGED_AT_TAG: AtomicU32 = AtomicU32::new(0);
+
 fn pickler_is_default(py: Python<'_>) -> PyResult<bool> {
     let Some(default) = DEFAULT_PICKLER.get(py) else {
         return Ok(false);
     };
+    let table = default.dispatch_table.bind(py).cast::<DispatchTable>()?;
+    // Setting or deleting a class attribute resets the type's version tag
+    // (to 0, and a new tag is never an old one): while the tag is the one
+    // seen at the last full check, the class dict is as it was then.
+    // SAFETY: a live type object.
+    let tag = unsafe { (*default.class.bind(py).as_type_ptr()).tp_version_tag };
+    if tag != 0 && tag == UNCHANGED_AT_TAG.load(Ordering::Relaxed) {
+        return table.get().is_default_chain(py);
+    }
+    let unchanged = class_attributes_are_default(py, default)?;
+    UNCHANGED_AT_TAG.store(if unchanged { tag } else { 0 }, Ordering::Relaxed);
+    Ok(unchanged && table.get().is_default_chain(py)?)
+}
+
+fn class_attributes_are_default(py: Python<'_>, default: &DefaultPickler) -> PyResult<bool> {
     // SAFETY: a live heap type; its `tp_dict` is a dict it owns.
     let class_dict = unsafe {
         Bound::from_borrowed_ptr(py, (*default.class.bind(py).as_type_ptr()).tp_dict).cast_into_unchecked::<PyDict>()
     };
     let own = |name| class_dict.get_item(name).ok().flatten();
     let unchanged = |name, original: &Py<PyAny>| own(name).is_some_and(|value| value.is(original.bind(py)));
-    if !unchanged(intern!(py, "reducer_override"), &default.reducer_override)
-        || !unchanged(intern!(py, "dispatch_table"), &default.dispatch_table)
-        || own(intern!(py, "persistent_id")).is_some()
-    {
-        return Ok(false);
-    }
-    let table = default.dispatch_table.bind(py).cast::<DispatchTable>()?;
-    table.get().is_default_chain(py)
+    Ok(unchanged(intern!(py, "reducer_override"), &default.reducer_override)
+        && unchanged(intern!(py, "dispatch_table"), &default.dispatch_table)
+        && own(intern!(py, "persistent_id")).is_none())
 }
 
 fn decline(why: &str) -> PyErr {
