@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -37,8 +38,9 @@ use super::wire::{Frame, WireError};
 #[derive(Clone, Debug)]
 pub struct StreamSpec {
     pub kind: EvalKind,
-    /// The sealed function (a flightpickle envelope) and its digest.
-    pub envelope: Vec<u8>,
+    /// The sealed function (a flightpickle envelope), sent only if the service
+    /// asks for it, and its digest, always sent.
+    pub body: FunctionBody,
     pub digest: String,
     pub input_schema: SchemaRef,
     pub output_schema: SchemaRef,
@@ -49,6 +51,34 @@ pub struct StreamSpec {
     pub timeout: Duration,
     /// Largest frame body accepted from the service.
     pub body_limit: u64,
+}
+
+/// The sealed function of a stream, or how to get it.
+#[derive(Clone)]
+pub enum FunctionBody {
+    Envelope(Vec<u8>),
+    /// Made only when the service asks for the body: a large function (a
+    /// model of many megabytes) is then read once per service worker rather
+    /// than once per stream.
+    Deferred(Arc<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>),
+}
+
+impl FunctionBody {
+    fn envelope(&self) -> Result<Vec<u8>, ClientError> {
+        match self {
+            Self::Envelope(envelope) => Ok(envelope.clone()),
+            Self::Deferred(load) => load().map_err(|why| ClientError::Usage(format!("cannot get the sealed function: {why}"))),
+        }
+    }
+}
+
+impl fmt::Debug for FunctionBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Envelope(envelope) => write!(f, "Envelope({} bytes)", envelope.len()),
+            Self::Deferred(_) => write!(f, "Deferred"),
+        }
+    }
 }
 
 /// Why a stream failed.
@@ -354,7 +384,7 @@ fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSp
     send(writer, FrameKind::Open, &open.encode(), &[])?;
     let mut reply = receive(reader, "the answer to open", spec.timeout)?;
     if reply.kind == FrameKind::NeedBody {
-        send(writer, FrameKind::Body, &[], &spec.envelope)?;
+        send(writer, FrameKind::Body, &[], &spec.body.envelope()?)?;
         reply = receive(reader, "the answer to the function", spec.timeout)?;
     }
     match reply.kind {

@@ -18,6 +18,7 @@ import pytest
 
 import flightpickle
 import flightpickle.spark
+import unpickle_counter
 
 pytestmark = pytest.mark.spark
 
@@ -29,11 +30,14 @@ OUTPUT = "id long, doubled long, text string, parent string"
 
 @pytest.fixture(scope="module", autouse=True)
 def by_value(spark):
-    """Executors cannot import this module: its functions travel by value."""
+    """Executors cannot import these modules: their functions travel by value."""
     flightpickle.spark.enable(spark)
-    flightpickle.register_pickle_by_value(sys.modules[__name__])
+    modules = [sys.modules[__name__], unpickle_counter]
+    for module in modules:
+        flightpickle.register_pickle_by_value(module)
     yield
-    flightpickle.unregister_pickle_by_value(sys.modules[__name__])
+    for module in modules:
+        flightpickle.unregister_pickle_by_value(module)
 
 
 def parent_command() -> str:
@@ -211,3 +215,39 @@ def test_an_unsupported_case_falls_back_to_sparks_operator(spark):
         spark.conf.unset("spark.sql.adaptive.enabled")
     assert len(rows) == 5000 and rows[3] == (3, 6, "n3")
     assert not any("flightpickle.executor" in parent for parent in parents)
+
+
+# Over spark.broadcast.UDFCompressionThreshold (1 MiB) even after sealing's compression: random bytes.
+LARGE_CLOSURE_BYTES = 3 * 1024 * 1024
+
+
+def test_a_udf_over_the_broadcast_threshold_runs_in_the_executor_service_with_sparks_results(spark):
+    import numpy as np
+    from pyspark.sql.functions import pandas_udf
+
+    model = np.random.default_rng(2).integers(0, 2**40, LARGE_CLOSURE_BYTES // 8)
+    before = flightpickle.spark.stats().broadcast_commands
+    with_model = pandas_udf(lambda ids: ids + model[ids % len(model)], "long")
+    query = numbers(spark, partitions=8).select("id", with_model("id").alias("scored"))
+    assert flightpickle.spark.stats().broadcast_commands == before + 1, "the command went as a broadcast"
+    assert "FlightPickleArrowEvalPython" in physical_plan(query)
+    ours = [tuple(row) for row in query.orderBy("id").collect()]
+    stock = with_transport(spark, "spark", lambda: [tuple(row) for row in query.orderBy("id").collect()])
+    assert ours == stock
+    assert ours[12] == (12, 12 + int(model[12]))
+
+
+def test_a_udf_over_the_broadcast_threshold_is_opened_once_per_service_worker(spark):
+    """Tasks send the function's digest; each worker asks for the body, and unpickles it, once."""
+    import numpy as np
+    from pyspark.sql.functions import udf
+
+    payload = unpickle_counter.CountedPayload(np.random.default_rng(3).bytes(LARGE_CLOSURE_BYTES))
+    tasks = 16
+    query = spark.range(0, tasks, numPartitions=tasks).select(udf(unpickle_counter.probe(payload), "string")("id").alias("p"))
+    assert "FlightPickleArrowEvalPython" in physical_plan(query)
+    reports = [row.p for row in query.collect()]
+    per_worker = unpickle_counter.unpickles_per_worker(reports, LARGE_CLOSURE_BYTES)
+    assert per_worker and all(count == 1 for count in per_worker.values()), per_worker
+    # One service per executor, one worker each (the executors' one core): at most two opened it.
+    assert len(per_worker) <= 2 < tasks, per_worker

@@ -6,12 +6,13 @@
 //! handle, never uses it after closing it and never from two threads at once,
 //! and the mutex here makes a mistake in that a wait instead of a data race.
 
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use flightpickle_core::transport::batch::shared;
-use flightpickle_core::transport::client::{Stream, StreamSpec};
+use flightpickle_core::command;
+use flightpickle_core::transport::client::{FunctionBody, Stream, StreamSpec};
 use flightpickle_core::transport::codec::EvalKind;
 
 use crate::arrow_bridge;
@@ -21,7 +22,10 @@ use crate::error::NativeError;
 pub struct OpenRequest {
     pub socket: Vec<u8>,
     pub kind: i32,
-    pub envelope: Vec<u8>,
+    /// The sealed function, or (when null) the path of the broadcast file
+    /// that holds its command: exactly one of the two.
+    pub envelope: Option<Vec<u8>>,
+    pub broadcast_file: Option<Vec<u8>>,
     pub digest: Vec<u8>,
     pub input_schema: i64,
     pub output_schema: i64,
@@ -50,7 +54,7 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
     let output = arrow_bridge::import_schema(request.output_schema)?;
     let spec = StreamSpec {
         kind,
-        envelope: request.envelope,
+        body: function_body(request.envelope, request.broadcast_file)?,
         digest: utf8(request.digest, "digest")?,
         input_schema: shared(input),
         output_schema: shared(output),
@@ -62,6 +66,30 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
     let socket = PathBuf::from(utf8(request.socket, "socket path")?);
     let stream = Stream::open(&socket, spec)?;
     Ok(Box::into_raw(Box::new(Mutex::new(stream))) as usize as i64)
+}
+
+fn function_body(envelope: Option<Vec<u8>>, broadcast_file: Option<Vec<u8>>) -> Result<FunctionBody, NativeError> {
+    match (envelope, broadcast_file) {
+        (Some(envelope), None) => Ok(FunctionBody::Envelope(envelope)),
+        (None, Some(file)) => {
+            let file = PathBuf::from(utf8(file, "broadcast file path")?);
+            Ok(FunctionBody::Deferred(Arc::new(move || frame_of_broadcast_file(&file))))
+        }
+        _ => Err(NativeError::invalid_argument(
+            "a stream takes either the sealed function or its broadcast file, not both or neither",
+        )),
+    }
+}
+
+/// The sealed frame in a large command's broadcast file, read when the
+/// service asks for the function: once per service worker, not per task.
+pub fn frame_of_broadcast_file(file: &Path) -> Result<Vec<u8>, String> {
+    let data = std::fs::read(file).map_err(|e| format!("cannot read the command's broadcast file {}: {e}", file.display()))?;
+    match command::sealed_frame_of_broadcast(&data) {
+        Ok(Some(frame)) => Ok(frame.to_vec()),
+        Ok(None) => Err(format!("the broadcast file {} holds no sealed command", file.display())),
+        Err(error) => Err(format!("the broadcast file {}: {error}", file.display())),
+    }
 }
 
 fn stream(handle: i64) -> Result<MutexGuard<'static, Stream>, NativeError> {

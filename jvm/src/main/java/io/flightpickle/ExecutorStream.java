@@ -42,6 +42,25 @@ public final class ExecutorStream implements AutoCloseable {
         }
     }
 
+    /**
+     * A stream's sealed function: its frame, or the broadcast file of a command too large for tasks,
+     * which the native side reads only if the service asks for the function (once per service
+     * worker, since workers keep functions by digest).
+     */
+    public record Body(byte[] envelope, Path broadcastFile) {
+        public static Body of(byte[] envelope) {
+            return new Body(java.util.Objects.requireNonNull(envelope, "envelope"), null);
+        }
+
+        public static Body inBroadcastFile(Path file) {
+            return new Body(null, java.util.Objects.requireNonNull(file, "file"));
+        }
+
+        private byte[] fileBytes() {
+            return broadcastFile == null ? null : broadcastFile.toString().getBytes(StandardCharsets.UTF_8);
+        }
+    }
+
     /** How a stream is opened, apart from the function and the schemas. */
     public record Options(int window, Duration timeout, long bodyLimit) {}
 
@@ -55,11 +74,12 @@ public final class ExecutorStream implements AutoCloseable {
 
     /**
      * Connects to the service on {@code socket} and opens a stream: the service gets the function
-     * by its digest, or from {@code envelope} when it has not opened it yet.
+     * by its digest, or from {@code body} when it has not opened it yet.
      *
-     * @throws NativeException if the service cannot be reached or refuses the stream
+     * @throws NativeException if the service cannot be reached or refuses the stream, or the body
+     *     it asked for cannot be read
      */
-    public static ExecutorStream open(Path socket, Kind kind, byte[] envelope, String digest, Schema input,
+    public static ExecutorStream open(Path socket, Kind kind, Body body, String digest, Schema input,
             Schema output, Options options, BufferAllocator allocator) {
         NativeLibrary.load();
         try (ArrowSchema inputStruct = ArrowSchema.allocateNew(allocator);
@@ -68,7 +88,7 @@ public final class ExecutorStream implements AutoCloseable {
             Data.exportSchema(allocator, output, null, outputStruct);
             try {
                 long handle = Native.streamOpen(socket.toString().getBytes(StandardCharsets.UTF_8), kind.code,
-                        envelope, digest.getBytes(StandardCharsets.UTF_8), inputStruct.memoryAddress(),
+                        body.envelope(), body.fileBytes(), digest.getBytes(StandardCharsets.UTF_8), inputStruct.memoryAddress(),
                         outputStruct.memoryAddress(), options.window(), options.timeout().toMillis(),
                         options.bodyLimit());
                 return new ExecutorStream(allocator, handle);

@@ -66,7 +66,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         ExecutorStream stream;
         try {
             stream = ExecutorStream.open(LocalExecutorService.socketOfThisExecutor(), function.kind(),
-                    function.envelope(), function.digest(), inputSchema, outputSchema,
+                    function.body(), function.digest(), inputSchema, outputSchema,
                     new ExecutorStream.Options(WINDOW, TIMEOUT, BODY_LIMIT), allocator);
         } catch (io.flightpickle.NativeException failure) {
             allocator.close();
