@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::net::Shutdown;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -98,6 +100,8 @@ pub enum ClientError {
     /// The caller used the stream wrongly (a batch after `finish`, a batch
     /// of other types than the input schema).
     Usage(String),
+    /// The caller cancelled the stream (its `Canceller`), from another thread.
+    Cancelled,
 }
 
 impl ClientError {
@@ -110,6 +114,7 @@ impl ClientError {
             Self::Protocol(_) => "protocol_error",
             Self::Io(_) => "io",
             Self::Usage(_) => "usage",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -124,6 +129,7 @@ impl fmt::Display for ClientError {
             }
             Self::TimedOut(what) => write!(f, "no answer from the executor: {what}"),
             Self::Protocol(why) | Self::Io(why) | Self::Usage(why) => write!(f, "{why}"),
+            Self::Cancelled => write!(f, "the stream was cancelled by its caller"),
         }
     }
 }
@@ -159,9 +165,27 @@ enum Event {
     Failed(ClientError),
 }
 
+/// Ends a stream from any thread, while its owner may be blocked in `push`
+/// or `pull`: the connection is shut down, which wakes both at once, and the
+/// stream then fails with `Cancelled`. The service drops a stream whose
+/// connection closes.
+#[derive(Clone)]
+pub struct Canceller {
+    connection: Arc<UnixStream>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let _ = self.connection.shutdown(Shutdown::Both);
+    }
+}
+
 /// One open stream.
 pub struct Stream {
     writer: FrameWriter,
+    canceller: Canceller,
     events: Receiver<Event>,
     reader: Option<JoinHandle<()>>,
     spec: StreamSpec,
@@ -185,6 +209,10 @@ impl Stream {
 
     /// Opens a stream on an established connection (tests use socket pairs).
     pub fn open_on(connection: UnixStream, spec: StreamSpec) -> Result<Self, ClientError> {
+        let canceller = Canceller {
+            connection: Arc::new(connection.try_clone().map_err(|e| ClientError::Io(e.to_string()))?),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        };
         let (mut reader, mut writer) =
             unix::split(connection, spec.body_limit).map_err(|e| ClientError::Io(e.to_string()))?;
         handshake(&mut reader, &mut writer, &spec)?;
@@ -197,6 +225,7 @@ impl Stream {
             .map_err(|e| ClientError::Io(format!("cannot start the stream's reader thread: {e}")))?;
         Ok(Self {
             writer,
+            canceller,
             events,
             reader: Some(reader),
             spec,
@@ -270,6 +299,11 @@ impl Stream {
         }
     }
 
+    /// A handle that cancels this stream from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
     /// Abandons the stream: the connection closes, the service drops it.
     pub fn close(&mut self) {
         self.writer.close();
@@ -307,6 +341,8 @@ impl Stream {
     }
 
     fn fail(&mut self, error: ClientError) -> ClientError {
+        // A cancelled stream's connection breaks: say why rather than how.
+        let error = if self.canceller.cancelled.load(Ordering::SeqCst) { ClientError::Cancelled } else { error };
         self.outcome = Some(Err(error.clone()));
         error
     }

@@ -252,3 +252,23 @@ fn a_body_that_cannot_be_made_fails_the_open_with_the_reason() {
     assert!(error.to_string().contains("the broadcast file is gone"), "{error}");
     service.join().unwrap();
 }
+
+#[test]
+fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
+    let (mut stream, service) = with_service(1, |mut service| {
+        // Takes the batch and never answers, like a function that runs for minutes.
+        service.next_batch().unwrap();
+        assert!(service.reader.recv(TIMEOUT).is_err(), "the connection closes on cancel");
+    });
+    stream.push(&batch(&[1])).unwrap();
+    let canceller = stream.canceller();
+    let cancelling = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        canceller.cancel();
+    });
+    // Would wait for TIMEOUT (10 s) without the cancel; the test's own bound is that.
+    assert_eq!(stream.pull().unwrap_err(), ClientError::Cancelled);
+    assert_eq!(stream.push(&batch(&[2])).unwrap_err(), ClientError::Cancelled, "a cancelled stream stays so");
+    cancelling.join().unwrap();
+    service.join().unwrap();
+}

@@ -281,6 +281,18 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPull<'caller>(
         .resolve::<ThrowNativeException>()
 }
 
+/// `static native void streamCancel(long stream)`: cancels the stream from another thread; the
+/// owner's blocked or next call fails with kind `cancelled`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamCancel<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+) {
+    env.with_env(|_| stream::cancel(handle))
+        .resolve::<ThrowNativeException>()
+}
+
 /// `static native void streamClose(long stream)`: closes the connection and frees the stream.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_io_flightpickle_Native_streamClose<'caller>(

@@ -5,6 +5,9 @@
 //! `streamOpen` to `streamClose`; the Java class `ExecutorStream` owns the
 //! handle, never uses it after closing it and never from two threads at once,
 //! and the mutex here makes a mistake in that a wait instead of a data race.
+//! The one exception is `streamCancel`, which another thread calls while the
+//! owner may be blocked inside the mutex: it uses only the stream's canceller,
+//! and `ExecutorStream` never lets it overlap `streamClose`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use flightpickle_core::transport::batch::shared;
 use flightpickle_core::command;
-use flightpickle_core::transport::client::{FunctionBody, Stream, StreamSpec};
+use flightpickle_core::transport::client::{Canceller, FunctionBody, Stream, StreamSpec};
 use flightpickle_core::transport::codec::EvalKind;
 
 use crate::arrow_bridge;
@@ -65,7 +68,26 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
     };
     let socket = PathBuf::from(utf8(request.socket, "socket path")?);
     let stream = Stream::open(&socket, spec)?;
-    Ok(Box::into_raw(Box::new(Mutex::new(stream))) as usize as i64)
+    let handle = Handle {
+        canceller: stream.canceller(),
+        stream: Mutex::new(stream),
+    };
+    Ok(Box::into_raw(Box::new(handle)) as usize as i64)
+}
+
+/// What a handle points at.
+struct Handle {
+    stream: Mutex<Stream>,
+    canceller: Canceller,
+}
+
+/// The handle's target.
+///
+/// # Safety
+/// `handle` is non-zero, came from `open` and is not closed yet (ExecutorStream guarantees both).
+unsafe fn target(handle: i64) -> &'static Handle {
+    // SAFETY: as the caller guarantees, the handle lives until `close`.
+    unsafe { &*(handle as usize as *const Handle) }
 }
 
 fn function_body(envelope: Option<Vec<u8>>, broadcast_file: Option<Vec<u8>>) -> Result<FunctionBody, NativeError> {
@@ -97,8 +119,8 @@ fn stream(handle: i64) -> Result<MutexGuard<'static, Stream>, NativeError> {
         return Err(NativeError::invalid_argument("the stream is closed"));
     }
     // SAFETY: a non-zero handle comes from `open` and is not closed yet
-    // (ExecutorStream guarantees both); the stream lives until `close`.
-    let mutex = unsafe { &*(handle as usize as *const Mutex<Stream>) };
+    // (ExecutorStream guarantees both).
+    let mutex = unsafe { &target(handle).stream };
     // A panic while a stream was locked leaves it failed or closed, never
     // half-written (every operation is whole frames): still safe to use.
     Ok(mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
@@ -128,10 +150,20 @@ pub fn pull(handle: i64, array: i64, schema: i64, wait: bool) -> Result<bool, Na
     }
 }
 
+/// Cancels the stream without waiting for its owner, who may be blocked in it.
+pub fn cancel(handle: i64) -> Result<(), NativeError> {
+    if handle == 0 {
+        return Err(NativeError::invalid_argument("the stream is closed"));
+    }
+    // SAFETY: as in `stream`; ExecutorStream never cancels and closes at once.
+    unsafe { target(handle) }.canceller.cancel();
+    Ok(())
+}
+
 pub fn close(handle: i64) {
     if handle != 0 {
         // SAFETY: as in `stream`; after this the handle is never used again.
-        let mutex = unsafe { Box::from_raw(handle as usize as *mut Mutex<Stream>) };
-        drop(mutex);
+        let target = unsafe { Box::from_raw(handle as usize as *mut Handle) };
+        drop(target);
     }
 }

@@ -21,10 +21,11 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * memory in Rust. Every struct is allocated from, and every pulled root imported into, the
  * allocator the stream was opened with, which therefore reports any leak when it is closed.
  *
- * <p>Not thread-safe: one task thread uses a stream. Errors (the function raised, with its Python
- * traceback; the worker died; a deadline passed) come out as {@link NativeException}s whose
- * {@link NativeException#kind()} is the protocol's status name or {@code worker_lost},
- * {@code timeout}, {@code io}.
+ * <p>Not thread-safe: one task thread uses a stream; only {@link #cancel} may come from another.
+ * Errors (the function raised, with its Python traceback; the worker died; a deadline passed; the
+ * stream was cancelled) come out as {@link NativeException}s whose {@link NativeException#kind()}
+ * is the protocol's status name or {@code worker_lost}, {@code timeout}, {@code io},
+ * {@code cancelled}.
  */
 public final class ExecutorStream implements AutoCloseable {
 
@@ -65,7 +66,8 @@ public final class ExecutorStream implements AutoCloseable {
     public record Options(int window, Duration timeout, long bodyLimit) {}
 
     private final BufferAllocator allocator;
-    private long handle;
+    /** Zero once closed; volatile because {@link #cancel} reads it from another thread. */
+    private volatile long handle;
 
     private ExecutorStream(BufferAllocator allocator, long handle) {
         this.allocator = allocator;
@@ -133,9 +135,20 @@ public final class ExecutorStream implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends the stream from another thread (a killed task's watcher) while its owner may be blocked
+     * in {@link #push} or {@link #pull}: those fail at once with kind {@code cancelled}. Does
+     * nothing once the stream is closed.
+     */
+    public synchronized void cancel() {
+        if (handle != 0) {
+            Native.streamCancel(handle);
+        }
+    }
+
     /** Closes the connection (the service drops an unfinished stream); idempotent. */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (handle != 0) {
             long closing = handle;
             handle = 0;

@@ -76,6 +76,12 @@ public final class Native {
      */
     static native void streamPush(long stream, long array, long schema);
 
+    /**
+     * Cancels a stream from another thread than its owner's, which may be blocked in it: the
+     * owner's calls then fail with kind {@code cancelled}. Never concurrent with {@link #streamClose}.
+     */
+    static native void streamCancel(long stream);
+
     /** Tells the service that every input batch was pushed. */
     static native void streamFinish(long stream);
 

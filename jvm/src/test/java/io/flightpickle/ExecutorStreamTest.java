@@ -39,6 +39,12 @@ class ExecutorStreamTest {
             "def double(batches):",
             "    for batch in batches:",
             "        yield pa.RecordBatch.from_arrays([pc.multiply(batch.column(0), 2)], names=['y'])");
+    private static final String SLOW = String.join("\n",
+            "import time",
+            "def slow(batches):",
+            "    for batch in batches:",
+            "        time.sleep(3)",
+            "        yield batch.rename_columns(['y'])");
     private static final String RAISE = String.join("\n",
             "def fail_on_the_second(batches):",
             "    for i, batch in enumerate(batches):",
@@ -121,6 +127,31 @@ class ExecutorStreamTest {
             drain(stream, true, results);
         }
         return results;
+    }
+
+    @Test
+    void aStreamCancelledFromAnotherThreadStopsWaitingAtOnce() throws Exception {
+        Sealed function = Sealed.function(SLOW, "slow");
+        try (BufferAllocator allocator = new RootAllocator();
+                ExecutorStream stream = open(function, allocator);
+                VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+            fill(input, 0, 1);
+            stream.push(input);
+            stream.finish();
+            Thread canceller = new Thread(() -> {
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException stop) {
+                    return;
+                }
+                stream.cancel();
+            });
+            canceller.start();
+            // Without the cancel this waits for the function's result.
+            NativeException failure = assertThrows(NativeException.class, () -> stream.pull(true));
+            assertEquals("cancelled", failure.kind(), failure.getMessage());
+            canceller.join();
+        }
     }
 
     @Test

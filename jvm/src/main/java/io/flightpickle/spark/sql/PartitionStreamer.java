@@ -75,6 +75,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
             allocator.close();
             throw failure;
         }
+        KilledTaskWatch.watch(stream, task);
         StreamedRows results = new StreamedRows(CollectionConverters.asJava(rows), stream, allocator,
                 VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output,
                 arguments == null ? null : arguments.projection(), metrics);

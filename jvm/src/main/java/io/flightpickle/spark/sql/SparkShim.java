@@ -5,6 +5,7 @@ import io.flightpickle.spark.FlightPickleConf;
 import java.nio.file.Path;
 import java.util.Optional;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.python.PythonBroadcast;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -159,6 +160,14 @@ final class SparkShim {
             return Optional.of("spark.io.encryption.enabled encrypts broadcast files");
         }
         return Optional.empty();
+    }
+
+    /** Ends a killed task the way Spark's own operators do (a TaskKilledException with the reason). */
+    static void stopIfKilled() {
+        TaskContext task = TaskContext.get();
+        if (task != null) {
+            task.killTaskIfInterrupted();
+        }
     }
 
     /** {@code spark.flightpickle.transport} as the session sees it (set at run time, or the application's). */
