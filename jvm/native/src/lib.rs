@@ -150,7 +150,11 @@ fn bytes(env: &Env<'_>, array: &JByteArray<'_>) -> Result<Vec<u8>, NativeError> 
 }
 
 fn optional_bytes(env: &Env<'_>, array: &JByteArray<'_>) -> Result<Option<Vec<u8>>, NativeError> {
-    if array.is_null() { Ok(None) } else { bytes(env, array).map(Some) }
+    if array.is_null() {
+        Ok(None)
+    } else {
+        bytes(env, array).map(Some)
+    }
 }
 
 /// A key id and secret; both null for none, and one without the other is a mistake.

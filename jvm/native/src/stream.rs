@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use flightpickle_core::transport::batch::shared;
 use flightpickle_core::command;
+use flightpickle_core::transport::batch::shared;
 use flightpickle_core::transport::client::{Canceller, FunctionBody, Stream, StreamSpec};
 use flightpickle_core::transport::codec::EvalKind;
 
@@ -106,7 +106,8 @@ fn function_body(envelope: Option<Vec<u8>>, broadcast_file: Option<Vec<u8>>) -> 
 /// The sealed frame in a large command's broadcast file, read when the
 /// service asks for the function: once per service worker, not per task.
 pub fn frame_of_broadcast_file(file: &Path) -> Result<Vec<u8>, String> {
-    let data = std::fs::read(file).map_err(|e| format!("cannot read the command's broadcast file {}: {e}", file.display()))?;
+    let data =
+        std::fs::read(file).map_err(|e| format!("cannot read the command's broadcast file {}: {e}", file.display()))?;
     match command::sealed_frame_of_broadcast(&data) {
         Ok(Some(frame)) => Ok(frame.to_vec()),
         Ok(None) => Err(format!("the broadcast file {} holds no sealed command", file.display())),
