@@ -328,3 +328,23 @@ def test_a_cancelled_job_stops_its_tasks_before_their_function_answers(spark, tm
     # The workers are busy until their function returns; let them finish before the next test
     # (one batch per task: each partition's 2,500 rows are under maxRecordsPerBatch).
     wait_for(lambda: len(list(marks.glob("finished-*"))) == 2, "the workers")
+
+
+def test_a_broadcast_command_that_is_not_sealed_falls_back_to_sparks_operator(spark):
+    """With target='pyspark' the broadcast holds a plain pickle, which the service does not take."""
+    import numpy as np
+    from pyspark.sql.functions import udf
+
+    model = np.random.default_rng(4).integers(0, 2**40, LARGE_CLOSURE_BYTES // 8)
+    flightpickle.spark.enable(spark, target="pyspark", seal=False)
+    try:
+        before = flightpickle.spark.stats().broadcast_commands
+        with_model = udf(lambda i: i + int(model[i % len(model)]), "long")
+        query = numbers(spark, partitions=2).select("id", with_model("id").alias("scored"))
+        assert flightpickle.spark.stats().broadcast_commands == before + 1, "the command went as a broadcast"
+    finally:
+        flightpickle.spark.enable(spark)
+    plan = physical_plan(query)
+    assert "FlightPickleArrowEvalPython" not in plan and "ArrowEvalPython" in plan
+    rows = query.orderBy("id").collect()
+    assert len(rows) == 5000 and rows[5].scored == 5 + int(model[5])

@@ -2,6 +2,7 @@ package io.flightpickle.spark.sql;
 
 import io.flightpickle.CommandInspector;
 import io.flightpickle.Envelope;
+import io.flightpickle.EnvelopeHeader;
 import io.flightpickle.ExecutorStream;
 import io.flightpickle.NativeException;
 import java.io.Serializable;
@@ -33,9 +34,9 @@ record StreamedFunction(ExecutorStream.Kind kind, byte[] envelope, Broadcast<Pyt
     /** The pickled reference to a broadcast that PySpark puts in place of a large command. */
     private static final String BROADCAST_REFERENCE = "pyspark.core.broadcast._from_id";
     /** Digests (or why there is none) of large commands by broadcast id: rules run many times per query. */
-    private static final Map<Long, Result> BROADCAST_COMMANDS = new LinkedHashMap<>() {
+    private static final Map<Long, BroadcastDigest> BROADCAST_DIGESTS = new LinkedHashMap<>() {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<Long, Result> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<Long, BroadcastDigest> eldest) {
             return size() > 256;
         }
     };
@@ -83,23 +84,26 @@ record StreamedFunction(ExecutorStream.Kind kind, byte[] envelope, Broadcast<Pyt
         if (unreadable.isPresent()) {
             return Result.fallback("its command travels as a broadcast and " + unreadable.get());
         }
-        Result digest;
-        synchronized (BROADCAST_COMMANDS) {
-            digest = BROADCAST_COMMANDS.computeIfAbsent(broadcast.id(), id -> broadcastDigest(broadcast));
+        BroadcastDigest known;
+        synchronized (BROADCAST_DIGESTS) {
+            known = BROADCAST_DIGESTS.computeIfAbsent(broadcast.id(), id -> BroadcastDigest.read(broadcast));
         }
-        return digest.function()
-                .map(known -> Result.of(new StreamedFunction(kind, null, broadcast, known.digest())))
-                .orElse(digest);
+        return known.digest()
+                .map(digest -> Result.of(new StreamedFunction(kind, null, broadcast, digest)))
+                .orElseGet(() -> Result.fallback(known.reason()));
     }
 
-    /** Reads the driver's copy of the broadcast once for its digest; the frame stays in the file. */
-    private static Result broadcastDigest(Broadcast<PythonBroadcast> broadcast) {
-        try {
-            String digest = CommandInspector.broadcastCommandHeader(SparkShim.broadcastFile(broadcast)).digest();
-            return Result.of(new StreamedFunction(null, null, null, digest));
-        } catch (NativeException notSealed) {
-            return Result.fallback("its command travels as a broadcast that holds no sealed flightpickle"
-                    + " command: " + notSealed.getMessage());
+    /** The digest of the sealed frame in a broadcast, or why it has none. */
+    private record BroadcastDigest(Optional<String> digest, String reason) {
+        /** Reads the driver's copy of the broadcast once; the frame stays in the file. */
+        static BroadcastDigest read(Broadcast<PythonBroadcast> broadcast) {
+            try {
+                EnvelopeHeader header = CommandInspector.broadcastCommandHeader(SparkShim.broadcastFile(broadcast));
+                return new BroadcastDigest(Optional.of(header.digest()), "");
+            } catch (NativeException notSealed) {
+                return new BroadcastDigest(Optional.empty(), "its command travels as a broadcast that holds no"
+                        + " sealed flightpickle command: " + notSealed.getMessage());
+            }
         }
     }
 
