@@ -75,5 +75,20 @@ pub fn inspect_command(command: &[u8], options: &OpenOptions<'_>) -> Result<Comm
     })
 }
 
+/// The sealed frame of a command that PySpark moved into a broadcast, from the
+/// broadcast's file: the command's bytes pickled once more as a `bytes` object.
+/// `None` when the file holds something else, or a command that is not sealed.
+/// Nothing is verified here: the executor service verifies the frame it gets.
+pub fn sealed_frame_of_broadcast(file: &[u8]) -> Result<Option<&[u8]>, CommandError> {
+    let unreadable = |error| CommandError::Unreadable {
+        inside_frame: false,
+        error,
+    };
+    match pickle::pickled_bytes(file).map_err(unreadable)? {
+        Some(command) => pickle::sealed_frame(command).map_err(unreadable),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests;

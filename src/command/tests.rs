@@ -138,3 +138,38 @@ fn the_driver_hooks_real_commands_are_recognised() {
     let plain = inspect_command(&fixture("plain.command"), &junit_key).unwrap();
     assert!(plain.sealed.is_none());
 }
+
+/// PySpark's broadcast file of a large command: `pickle.dump(command, file, 5)`,
+/// a large bytes object outside any frame.
+fn broadcast_file(command: &[u8]) -> Vec<u8> {
+    let mut file = vec![0x80, 5, 0x8e];
+    file.extend((command.len() as u64).to_le_bytes());
+    file.extend(command);
+    file.extend([0x94, b'.']);
+    file
+}
+
+#[test]
+fn a_broadcast_sealed_command_gives_its_frame() {
+    let sealed = frame(b"\x80\x05K\x01.", None);
+    let file = broadcast_file(&sealed_command(&sealed));
+    assert_eq!(sealed_frame_of_broadcast(&file).unwrap(), Some(&sealed[..]));
+}
+
+#[test]
+fn a_broadcast_of_anything_else_gives_no_frame() {
+    // A plain (unsealed) command, and a broadcast file that is not one bytes object.
+    assert_eq!(sealed_frame_of_broadcast(&broadcast_file(HOSTILE)).unwrap(), None);
+    assert_eq!(sealed_frame_of_broadcast(HOSTILE).unwrap(), None);
+    // A sealed command not wrapped in bytes is not a broadcast file either.
+    let sealed = frame(b"\x80\x05K\x01.", None);
+    assert_eq!(sealed_frame_of_broadcast(&sealed_command(&sealed)).unwrap(), None);
+}
+
+#[test]
+fn a_truncated_broadcast_file_is_an_error() {
+    let file = broadcast_file(&sealed_command(&frame(b"\x80\x05K\x01.", None)));
+    for end in [0, 3, 11, file.len() - 1] {
+        assert!(sealed_frame_of_broadcast(&file[..end]).is_err(), "cut at {end}");
+    }
+}

@@ -8,7 +8,7 @@ mod sealed_call;
 
 pub use inspect::{ByValueItem, ByValueKind, GlobalName, Inspection, inspect};
 pub use opcodes::DecodeError;
-pub use sealed_call::{LOAD_SEALED_MODULE, LOAD_SEALED_NAME, sealed_frame};
+pub use sealed_call::{LOAD_SEALED_MODULE, LOAD_SEALED_NAME, pickled_bytes, sealed_frame};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,8 @@
 //! module matches exactly that shape, opcode by opcode, and returns the frame's
 //! bytes. Any other pickle, however close, is not a sealed call: a policy must
 //! never treat a pickle that does more than open a frame as if it were one.
+//! A command too large for Spark's tasks travels in a broadcast, pickled once
+//! more as a plain `bytes` object; `pickled_bytes` unwraps that layer.
 
 use super::opcodes::code::*;
 use super::opcodes::{Arg, DecodeError, decode};
@@ -44,6 +46,17 @@ pub fn sealed_frame(pickle: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
             Token::Op(TUPLE2),
             Token::Op(REDUCE),
         ] if names_load_sealed(callee) => Some(frame),
+        _ => None,
+    })
+}
+
+/// The bytes of a pickle that holds nothing but one `bytes` object; `None` for
+/// any other pickle. PySpark writes a command over its broadcast threshold to
+/// the broadcast's file in this shape (`pickle.dump(command_bytes, file)`).
+pub fn pickled_bytes(pickle: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
+    let tokens = tokens(pickle)?;
+    Ok(match tokens.as_slice() {
+        [Token::Bytes(data)] => Some(data),
         _ => None,
     })
 }

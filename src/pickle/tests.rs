@@ -290,3 +290,19 @@ fn a_truncated_sealed_call_is_an_error_not_a_frame() {
         assert!(sealed_frame(&call[..end]).is_err(), "cut at {end}");
     }
 }
+
+#[test]
+fn a_pickle_of_one_bytes_object_gives_its_bytes() {
+    assert_eq!(
+        pickled_bytes(b"\x80\x05\x95\x0c\x00\x00\x00\x00\x00\x00\x00C\x03abc\x94.").unwrap(),
+        Some(&b"abc"[..])
+    );
+    assert_eq!(
+        pickled_bytes(b"\x80\x05\x8e\x02\x00\x00\x00\x00\x00\x00\x00hi\x94.").unwrap(),
+        Some(&b"hi"[..])
+    );
+    // Anything more, or text instead of bytes, is not.
+    assert_eq!(pickled_bytes(b"C\x01aC\x01b\x86.").unwrap(), None);
+    assert_eq!(pickled_bytes(b"\x8c\x01a.").unwrap(), None);
+    assert_eq!(pickled_bytes(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap(), None);
+}

@@ -21,6 +21,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -37,8 +40,9 @@ use super::wire::{Frame, WireError};
 #[derive(Clone, Debug)]
 pub struct StreamSpec {
     pub kind: EvalKind,
-    /// The sealed function (a flightpickle envelope) and its digest.
-    pub envelope: Vec<u8>,
+    /// The sealed function (a flightpickle envelope), sent only if the service
+    /// asks for it, and its digest, always sent.
+    pub body: FunctionBody,
     pub digest: String,
     pub input_schema: SchemaRef,
     pub output_schema: SchemaRef,
@@ -49,6 +53,34 @@ pub struct StreamSpec {
     pub timeout: Duration,
     /// Largest frame body accepted from the service.
     pub body_limit: u64,
+}
+
+/// The sealed function of a stream, or how to get it.
+#[derive(Clone)]
+pub enum FunctionBody {
+    Envelope(Vec<u8>),
+    /// Made only when the service asks for the body: a large function (a
+    /// model of many megabytes) is then read once per service worker rather
+    /// than once per stream.
+    Deferred(Arc<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>),
+}
+
+impl FunctionBody {
+    fn envelope(&self) -> Result<Vec<u8>, ClientError> {
+        match self {
+            Self::Envelope(envelope) => Ok(envelope.clone()),
+            Self::Deferred(load) => load().map_err(|why| ClientError::Usage(format!("cannot get the sealed function: {why}"))),
+        }
+    }
+}
+
+impl fmt::Debug for FunctionBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Envelope(envelope) => write!(f, "Envelope({} bytes)", envelope.len()),
+            Self::Deferred(_) => write!(f, "Deferred"),
+        }
+    }
 }
 
 /// Why a stream failed.
@@ -68,6 +100,8 @@ pub enum ClientError {
     /// The caller used the stream wrongly (a batch after `finish`, a batch
     /// of other types than the input schema).
     Usage(String),
+    /// The caller cancelled the stream (its `Canceller`), from another thread.
+    Cancelled,
 }
 
 impl ClientError {
@@ -80,6 +114,7 @@ impl ClientError {
             Self::Protocol(_) => "protocol_error",
             Self::Io(_) => "io",
             Self::Usage(_) => "usage",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -94,6 +129,7 @@ impl fmt::Display for ClientError {
             }
             Self::TimedOut(what) => write!(f, "no answer from the executor: {what}"),
             Self::Protocol(why) | Self::Io(why) | Self::Usage(why) => write!(f, "{why}"),
+            Self::Cancelled => write!(f, "the stream was cancelled by its caller"),
         }
     }
 }
@@ -129,9 +165,27 @@ enum Event {
     Failed(ClientError),
 }
 
+/// Ends a stream from any thread, while its owner may be blocked in `push`
+/// or `pull`: the connection is shut down, which wakes both at once, and the
+/// stream then fails with `Cancelled`. The service drops a stream whose
+/// connection closes.
+#[derive(Clone)]
+pub struct Canceller {
+    connection: Arc<UnixStream>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let _ = self.connection.shutdown(Shutdown::Both);
+    }
+}
+
 /// One open stream.
 pub struct Stream {
     writer: FrameWriter,
+    canceller: Canceller,
     events: Receiver<Event>,
     reader: Option<JoinHandle<()>>,
     spec: StreamSpec,
@@ -155,6 +209,10 @@ impl Stream {
 
     /// Opens a stream on an established connection (tests use socket pairs).
     pub fn open_on(connection: UnixStream, spec: StreamSpec) -> Result<Self, ClientError> {
+        let canceller = Canceller {
+            connection: Arc::new(connection.try_clone().map_err(|e| ClientError::Io(e.to_string()))?),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        };
         let (mut reader, mut writer) =
             unix::split(connection, spec.body_limit).map_err(|e| ClientError::Io(e.to_string()))?;
         handshake(&mut reader, &mut writer, &spec)?;
@@ -167,6 +225,7 @@ impl Stream {
             .map_err(|e| ClientError::Io(format!("cannot start the stream's reader thread: {e}")))?;
         Ok(Self {
             writer,
+            canceller,
             events,
             reader: Some(reader),
             spec,
@@ -240,6 +299,11 @@ impl Stream {
         }
     }
 
+    /// A handle that cancels this stream from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
     /// Abandons the stream: the connection closes, the service drops it.
     pub fn close(&mut self) {
         self.writer.close();
@@ -277,6 +341,8 @@ impl Stream {
     }
 
     fn fail(&mut self, error: ClientError) -> ClientError {
+        // A cancelled stream's connection breaks: say why rather than how.
+        let error = if self.canceller.cancelled.load(Ordering::SeqCst) { ClientError::Cancelled } else { error };
         self.outcome = Some(Err(error.clone()));
         error
     }
@@ -354,7 +420,7 @@ fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSp
     send(writer, FrameKind::Open, &open.encode(), &[])?;
     let mut reply = receive(reader, "the answer to open", spec.timeout)?;
     if reply.kind == FrameKind::NeedBody {
-        send(writer, FrameKind::Body, &[], &spec.envelope)?;
+        send(writer, FrameKind::Body, &[], &spec.body.envelope()?)?;
         reply = receive(reader, "the answer to the function", spec.timeout)?;
     }
     match reply.kind {

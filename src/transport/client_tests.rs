@@ -4,6 +4,7 @@
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ fn batch(values: &[i64]) -> RecordBatch {
 fn spec(window: u32) -> StreamSpec {
     StreamSpec {
         kind: EvalKind::MapArrow,
-        envelope: b"sealed function".to_vec(),
+        body: FunctionBody::Envelope(b"sealed function".to_vec()),
         digest: "d".repeat(64),
         input_schema: schema(),
         output_schema: schema(),
@@ -198,4 +199,76 @@ fn a_silent_service_times_out() {
     let error = Stream::open_on(ours, quick).err().expect("timed out");
     assert!(matches!(error, ClientError::TimedOut(_)), "{error}");
     drop(theirs);
+}
+
+/// A deferred body that counts how often it was made.
+fn counted_body(made: &Arc<AtomicUsize>, result: Result<Vec<u8>, String>) -> FunctionBody {
+    let made = made.clone();
+    FunctionBody::Deferred(Arc::new(move || {
+        made.fetch_add(1, Ordering::SeqCst);
+        result.clone()
+    }))
+}
+
+#[test]
+fn a_deferred_body_is_made_only_when_the_service_asks_for_it() {
+    let made = Arc::new(AtomicUsize::new(0));
+    // Asked: the body is made once and sent (Service::accept checks its bytes).
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let service = thread::spawn(move || assert!(Service::accept(theirs).next_batch().is_none()));
+    let mut asked = spec(1);
+    asked.body = counted_body(&made, Ok(b"sealed function".to_vec()));
+    let mut stream = Stream::open_on(ours, asked).unwrap();
+    stream.finish().unwrap();
+    service.join().unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+    // Known by its digest: the service says ready at once, and the body is never made.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let service = thread::spawn(move || {
+        let (mut reader, mut writer) = split(theirs, 1 << 20).unwrap();
+        assert_eq!(reader.recv(TIMEOUT).unwrap().kind, FrameKind::Open);
+        writer.send(FrameKind::Ready, &[], &[], TIMEOUT).unwrap();
+    });
+    let mut known = spec(1);
+    known.body = counted_body(&made, Err("must not be read".into()));
+    drop(Stream::open_on(ours, known).unwrap());
+    service.join().unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_body_that_cannot_be_made_fails_the_open_with_the_reason() {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let service = thread::spawn(move || {
+        let (mut reader, mut writer) = split(theirs, 1 << 20).unwrap();
+        reader.recv(TIMEOUT).unwrap();
+        writer.send(FrameKind::NeedBody, &[], &[], TIMEOUT).unwrap();
+        // The caller gives up: its end closes without sending a body.
+        assert!(reader.recv(TIMEOUT).is_err());
+    });
+    let mut failing = spec(1);
+    failing.body = counted_body(&Arc::new(AtomicUsize::new(0)), Err("the broadcast file is gone".into()));
+    let error = Stream::open_on(ours, failing).err().expect("no body");
+    assert!(error.to_string().contains("the broadcast file is gone"), "{error}");
+    service.join().unwrap();
+}
+
+#[test]
+fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
+    let (mut stream, service) = with_service(1, |mut service| {
+        // Takes the batch and never answers, like a function that runs for minutes.
+        service.next_batch().unwrap();
+        assert!(service.reader.recv(TIMEOUT).is_err(), "the connection closes on cancel");
+    });
+    stream.push(&batch(&[1])).unwrap();
+    let canceller = stream.canceller();
+    let cancelling = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        canceller.cancel();
+    });
+    // Would wait for TIMEOUT (10 s) without the cancel; the test's own bound is that.
+    assert_eq!(stream.pull().unwrap_err(), ClientError::Cancelled);
+    assert_eq!(stream.push(&batch(&[2])).unwrap_err(), ClientError::Cancelled, "a cancelled stream stays so");
+    cancelling.join().unwrap();
+    service.join().unwrap();
 }

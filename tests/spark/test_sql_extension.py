@@ -18,6 +18,7 @@ import pytest
 
 import flightpickle
 import flightpickle.spark
+import unpickle_counter
 
 pytestmark = pytest.mark.spark
 
@@ -29,11 +30,14 @@ OUTPUT = "id long, doubled long, text string, parent string"
 
 @pytest.fixture(scope="module", autouse=True)
 def by_value(spark):
-    """Executors cannot import this module: its functions travel by value."""
+    """Executors cannot import these modules: their functions travel by value."""
     flightpickle.spark.enable(spark)
-    flightpickle.register_pickle_by_value(sys.modules[__name__])
+    modules = [sys.modules[__name__], unpickle_counter]
+    for module in modules:
+        flightpickle.register_pickle_by_value(module)
     yield
-    flightpickle.unregister_pickle_by_value(sys.modules[__name__])
+    for module in modules:
+        flightpickle.unregister_pickle_by_value(module)
 
 
 def parent_command() -> str:
@@ -211,3 +215,136 @@ def test_an_unsupported_case_falls_back_to_sparks_operator(spark):
         spark.conf.unset("spark.sql.adaptive.enabled")
     assert len(rows) == 5000 and rows[3] == (3, 6, "n3")
     assert not any("flightpickle.executor" in parent for parent in parents)
+
+
+# Over spark.broadcast.UDFCompressionThreshold (1 MiB) even after sealing's compression: random bytes.
+LARGE_CLOSURE_BYTES = 3 * 1024 * 1024
+
+
+def test_a_udf_over_the_broadcast_threshold_runs_in_the_executor_service_with_sparks_results(spark):
+    import numpy as np
+    from pyspark.sql.functions import pandas_udf
+
+    model = np.random.default_rng(2).integers(0, 2**40, LARGE_CLOSURE_BYTES // 8)
+    before = flightpickle.spark.stats().broadcast_commands
+    with_model = pandas_udf(lambda ids: ids + model[ids % len(model)], "long")
+    query = numbers(spark, partitions=8).select("id", with_model("id").alias("scored"))
+    assert flightpickle.spark.stats().broadcast_commands == before + 1, "the command went as a broadcast"
+    assert "FlightPickleArrowEvalPython" in physical_plan(query)
+    ours = [tuple(row) for row in query.orderBy("id").collect()]
+    stock = with_transport(spark, "spark", lambda: [tuple(row) for row in query.orderBy("id").collect()])
+    assert ours == stock
+    assert ours[12] == (12, 12 + int(model[12]))
+
+
+def test_a_udf_over_the_broadcast_threshold_is_opened_once_per_service_worker(spark):
+    """Tasks send the function's digest; each worker asks for the body, and unpickles it, once."""
+    import numpy as np
+    from pyspark.sql.functions import udf
+
+    payload = unpickle_counter.CountedPayload(np.random.default_rng(3).bytes(LARGE_CLOSURE_BYTES))
+    tasks = 16
+    query = spark.range(0, tasks, numPartitions=tasks).select(udf(unpickle_counter.probe(payload), "string")("id").alias("p"))
+    assert "FlightPickleArrowEvalPython" in physical_plan(query)
+    reports = [row.p for row in query.collect()]
+    per_worker = unpickle_counter.unpickles_per_worker(reports, LARGE_CLOSURE_BYTES)
+    assert per_worker and all(count == 1 for count in per_worker.values()), per_worker
+    # One service per executor, one worker each (the executors' one core): at most two opened it.
+    assert len(per_worker) <= 2 < tasks, per_worker
+
+
+def exit_on_seven(batches):
+    import os
+
+    for batch in batches:
+        if 7 in batch.column(0).to_pylist():
+            os._exit(3)
+        yield batch
+
+
+def test_a_function_that_kills_its_worker_fails_the_task_and_the_next_query_runs(spark):
+    query = numbers(spark).mapInArrow(exit_on_seven, "id long, text string")
+    with pytest.raises(Exception) as failure:
+        query.collect()
+    assert "lost the Python worker" in str(failure.value), str(failure.value)
+    # The service replaced the worker: the next query runs through it.
+    rows, parents = rows_and_parents(numbers(spark).mapInArrow(double_with_parent, OUTPUT))
+    assert len(rows) == 5000 and rows[7] == (7, 14, "n7")
+    assert all("flightpickle.executor serve" in parent for parent in parents), parents
+
+
+def sleep_after_marking(marks: str, seconds: float):
+    """A map function that marks when it starts and when it has slept over a batch, before answering."""
+
+    def run(batches):
+        import os
+        import time
+
+        open(os.path.join(marks, f"started-{os.getpid()}"), "w").close()
+        for number, batch in enumerate(batches):
+            time.sleep(seconds)
+            open(os.path.join(marks, f"finished-{os.getpid()}-{number}"), "w").close()
+            yield batch
+
+    return run
+
+
+def wait_for(predicate, what: str, seconds: float = 120):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_cancelled_job_stops_its_tasks_before_their_function_answers(spark, tmp_path):
+    """Both executors' tasks wait on a function that answers after 30 s. The driver gives up on a
+    cancelled job at once whatever its tasks do; that the killed tasks stopped shows in their
+    executors' one core each being free again for another job before the function answered."""
+    import threading
+
+    marks = tmp_path
+    query = numbers(spark, partitions=2).mapInArrow(sleep_after_marking(str(marks), 30), "id long, text string")
+    outcome = {}
+
+    def run_in_group():
+        spark.sparkContext.setJobGroup("slow-flightpickle", "cancelled by the test")
+        try:
+            outcome["rows"] = query.collect()
+        except Exception as error:  # the cancellation
+            outcome["error"] = error
+
+    runner = threading.Thread(target=run_in_group)
+    runner.start()
+    wait_for(lambda: len(list(marks.glob("started-*"))) == 2, "the function to start on both executors")
+    spark.sparkContext.cancelJobGroup("slow-flightpickle")
+    runner.join(timeout=120)
+    assert not runner.is_alive(), "the job did not end"
+    assert "error" in outcome and "cancel" in str(outcome["error"]).lower(), outcome
+    # Needs a core on an executor: both were held by the killed tasks until they stopped.
+    assert [row.d for row in spark.range(0, 4, numPartitions=4).selectExpr("id * 2 as d").collect()] == [0, 2, 4, 6]
+    assert not list(marks.glob("finished-*")), "the killed tasks held their cores until the function answered"
+    # The workers are busy until their function returns; let them finish before the next test
+    # (one batch per task: each partition's 2,500 rows are under maxRecordsPerBatch).
+    wait_for(lambda: len(list(marks.glob("finished-*"))) == 2, "the workers")
+
+
+def test_a_broadcast_command_that_is_not_sealed_falls_back_to_sparks_operator(spark):
+    """With target='pyspark' the broadcast holds a plain pickle, which the service does not take."""
+    import numpy as np
+    from pyspark.sql.functions import udf
+
+    model = np.random.default_rng(4).integers(0, 2**40, LARGE_CLOSURE_BYTES // 8)
+    flightpickle.spark.enable(spark, target="pyspark", seal=False)
+    try:
+        before = flightpickle.spark.stats().broadcast_commands
+        with_model = udf(lambda i: i + int(model[i % len(model)]), "long")
+        query = numbers(spark, partitions=2).select("id", with_model("id").alias("scored"))
+        assert flightpickle.spark.stats().broadcast_commands == before + 1, "the command went as a broadcast"
+    finally:
+        flightpickle.spark.enable(spark)
+    plan = physical_plan(query)
+    assert "FlightPickleArrowEvalPython" not in plan and "ArrowEvalPython" in plan
+    rows = query.orderBy("id").collect()
+    assert len(rows) == 5000 and rows[5].scored == 5 + int(model[5])

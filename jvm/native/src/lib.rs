@@ -149,6 +149,14 @@ fn bytes(env: &Env<'_>, array: &JByteArray<'_>) -> Result<Vec<u8>, NativeError> 
     Ok(env.convert_byte_array(array)?)
 }
 
+fn optional_bytes(env: &Env<'_>, array: &JByteArray<'_>) -> Result<Option<Vec<u8>>, NativeError> {
+    if array.is_null() {
+        Ok(None)
+    } else {
+        bytes(env, array).map(Some)
+    }
+}
+
 /// A key id and secret; both null for none, and one without the other is a mistake.
 fn optional_key(
     env: &Env<'_>,
@@ -179,10 +187,30 @@ fn open_options(key: &Option<(String, Vec<u8>)>, require_signature: jboolean) ->
     }
 }
 
-/// `static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] digest,
-/// long inputSchema, long outputSchema, int window, long timeoutMillis, long bodyLimit)`:
-/// connects to the executor service and opens a stream; the schemas are `ArrowSchema`
-/// structs the JVM exported, taken over by this call.
+/// `static native String[] broadcastCommandHeader(byte[] path)`: the header (not verified) of
+/// the sealed frame in a large command's broadcast file; an error names why there is none.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_broadcastCommandHeader<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    path: JByteArray<'caller>,
+) -> JObjectArray<'caller, JString<'caller>> {
+    env.with_env(|env| {
+        let path = String::from_utf8(bytes(env, &path)?)
+            .map_err(|_| NativeError::invalid_argument("the broadcast file path is not UTF-8"))?;
+        let frame = stream::frame_of_broadcast_file(std::path::Path::new(&path))
+            .map_err(|why| NativeError::invalid_argument(&why))?;
+        results::to_java(env, &results::header_entries(&envelope::parse(&frame)?))
+    })
+    .resolve::<ThrowNativeException>()
+}
+
+/// `static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] broadcastFile,
+/// byte[] digest, long inputSchema, long outputSchema, int window, long timeoutMillis,
+/// long bodyLimit)`: connects to the executor service and opens a stream of the sealed function
+/// `envelope`, or of the one in a large command's `broadcastFile` (the other is null; the file is
+/// read only if the service asks for the function); the schemas are `ArrowSchema` structs the JVM
+/// exported, taken over by this call.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
@@ -191,6 +219,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
     socket: JByteArray<'caller>,
     kind: jint,
     envelope: JByteArray<'caller>,
+    broadcast_file: JByteArray<'caller>,
     digest: JByteArray<'caller>,
     input_schema: jlong,
     output_schema: jlong,
@@ -202,7 +231,8 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
         stream::open(stream::OpenRequest {
             socket: bytes(env, &socket)?,
             kind,
-            envelope: bytes(env, &envelope)?,
+            envelope: optional_bytes(env, &envelope)?,
+            broadcast_file: optional_bytes(env, &broadcast_file)?,
             digest: bytes(env, &digest)?,
             input_schema,
             output_schema,
@@ -252,6 +282,18 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPull<'caller>(
     wait: jboolean,
 ) -> jboolean {
     env.with_env(|_| stream::pull(handle, array, schema, wait))
+        .resolve::<ThrowNativeException>()
+}
+
+/// `static native void streamCancel(long stream)`: cancels the stream from another thread; the
+/// owner's blocked or next call fails with kind `cancelled`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamCancel<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+) {
+    env.with_env(|_| stream::cancel(handle))
         .resolve::<ThrowNativeException>()
 }
 

@@ -5,13 +5,17 @@
 //! `streamOpen` to `streamClose`; the Java class `ExecutorStream` owns the
 //! handle, never uses it after closing it and never from two threads at once,
 //! and the mutex here makes a mistake in that a wait instead of a data race.
+//! The one exception is `streamCancel`, which another thread calls while the
+//! owner may be blocked inside the mutex: it uses only the stream's canceller,
+//! and `ExecutorStream` never lets it overlap `streamClose`.
 
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use flightpickle_core::command;
 use flightpickle_core::transport::batch::shared;
-use flightpickle_core::transport::client::{Stream, StreamSpec};
+use flightpickle_core::transport::client::{Canceller, FunctionBody, Stream, StreamSpec};
 use flightpickle_core::transport::codec::EvalKind;
 
 use crate::arrow_bridge;
@@ -21,7 +25,10 @@ use crate::error::NativeError;
 pub struct OpenRequest {
     pub socket: Vec<u8>,
     pub kind: i32,
-    pub envelope: Vec<u8>,
+    /// The sealed function, or (when null) the path of the broadcast file
+    /// that holds its command: exactly one of the two.
+    pub envelope: Option<Vec<u8>>,
+    pub broadcast_file: Option<Vec<u8>>,
     pub digest: Vec<u8>,
     pub input_schema: i64,
     pub output_schema: i64,
@@ -50,7 +57,7 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
     let output = arrow_bridge::import_schema(request.output_schema)?;
     let spec = StreamSpec {
         kind,
-        envelope: request.envelope,
+        body: function_body(request.envelope, request.broadcast_file)?,
         digest: utf8(request.digest, "digest")?,
         input_schema: shared(input),
         output_schema: shared(output),
@@ -61,7 +68,51 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
     };
     let socket = PathBuf::from(utf8(request.socket, "socket path")?);
     let stream = Stream::open(&socket, spec)?;
-    Ok(Box::into_raw(Box::new(Mutex::new(stream))) as usize as i64)
+    let handle = Handle {
+        canceller: stream.canceller(),
+        stream: Mutex::new(stream),
+    };
+    Ok(Box::into_raw(Box::new(handle)) as usize as i64)
+}
+
+/// What a handle points at.
+struct Handle {
+    stream: Mutex<Stream>,
+    canceller: Canceller,
+}
+
+/// The handle's target.
+///
+/// # Safety
+/// `handle` is non-zero, came from `open` and is not closed yet (ExecutorStream guarantees both).
+unsafe fn target(handle: i64) -> &'static Handle {
+    // SAFETY: as the caller guarantees, the handle lives until `close`.
+    unsafe { &*(handle as usize as *const Handle) }
+}
+
+fn function_body(envelope: Option<Vec<u8>>, broadcast_file: Option<Vec<u8>>) -> Result<FunctionBody, NativeError> {
+    match (envelope, broadcast_file) {
+        (Some(envelope), None) => Ok(FunctionBody::Envelope(envelope)),
+        (None, Some(file)) => {
+            let file = PathBuf::from(utf8(file, "broadcast file path")?);
+            Ok(FunctionBody::Deferred(Arc::new(move || frame_of_broadcast_file(&file))))
+        }
+        _ => Err(NativeError::invalid_argument(
+            "a stream takes either the sealed function or its broadcast file, not both or neither",
+        )),
+    }
+}
+
+/// The sealed frame in a large command's broadcast file, read when the
+/// service asks for the function: once per service worker, not per task.
+pub fn frame_of_broadcast_file(file: &Path) -> Result<Vec<u8>, String> {
+    let data =
+        std::fs::read(file).map_err(|e| format!("cannot read the command's broadcast file {}: {e}", file.display()))?;
+    match command::sealed_frame_of_broadcast(&data) {
+        Ok(Some(frame)) => Ok(frame.to_vec()),
+        Ok(None) => Err(format!("the broadcast file {} holds no sealed command", file.display())),
+        Err(error) => Err(format!("the broadcast file {}: {error}", file.display())),
+    }
 }
 
 fn stream(handle: i64) -> Result<MutexGuard<'static, Stream>, NativeError> {
@@ -69,8 +120,8 @@ fn stream(handle: i64) -> Result<MutexGuard<'static, Stream>, NativeError> {
         return Err(NativeError::invalid_argument("the stream is closed"));
     }
     // SAFETY: a non-zero handle comes from `open` and is not closed yet
-    // (ExecutorStream guarantees both); the stream lives until `close`.
-    let mutex = unsafe { &*(handle as usize as *const Mutex<Stream>) };
+    // (ExecutorStream guarantees both).
+    let mutex = unsafe { &target(handle).stream };
     // A panic while a stream was locked leaves it failed or closed, never
     // half-written (every operation is whole frames): still safe to use.
     Ok(mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
@@ -100,10 +151,20 @@ pub fn pull(handle: i64, array: i64, schema: i64, wait: bool) -> Result<bool, Na
     }
 }
 
+/// Cancels the stream without waiting for its owner, who may be blocked in it.
+pub fn cancel(handle: i64) -> Result<(), NativeError> {
+    if handle == 0 {
+        return Err(NativeError::invalid_argument("the stream is closed"));
+    }
+    // SAFETY: as in `stream`; ExecutorStream never cancels and closes at once.
+    unsafe { target(handle) }.canceller.cancel();
+    Ok(())
+}
+
 pub fn close(handle: i64) {
     if handle != 0 {
         // SAFETY: as in `stream`; after this the handle is never used again.
-        let mutex = unsafe { Box::from_raw(handle as usize as *mut Mutex<Stream>) };
-        drop(mutex);
+        let target = unsafe { Box::from_raw(handle as usize as *mut Handle) };
+        drop(target);
     }
 }

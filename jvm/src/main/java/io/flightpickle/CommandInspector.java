@@ -43,4 +43,17 @@ public final class CommandInspector {
         Objects.requireNonNull(command, "command");
         return Optional.ofNullable(Native.sealedFrame(command));
     }
+
+    /**
+     * The header (not verified) of the sealed frame in the broadcast file of a command too large
+     * for Spark's tasks: PySpark then pickles the command once more, as bytes, into that file and
+     * sends tasks only a reference to the broadcast.
+     *
+     * @throws NativeException naming why, when the file cannot be read or holds no sealed command
+     */
+    public static EnvelopeHeader broadcastCommandHeader(java.nio.file.Path file) {
+        Objects.requireNonNull(file, "file");
+        byte[] path = file.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return NativeEntries.read(Native.broadcastCommandHeader(path)).header().orElseThrow();
+    }
 }

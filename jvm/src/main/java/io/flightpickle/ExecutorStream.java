@@ -21,10 +21,11 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * memory in Rust. Every struct is allocated from, and every pulled root imported into, the
  * allocator the stream was opened with, which therefore reports any leak when it is closed.
  *
- * <p>Not thread-safe: one task thread uses a stream. Errors (the function raised, with its Python
- * traceback; the worker died; a deadline passed) come out as {@link NativeException}s whose
- * {@link NativeException#kind()} is the protocol's status name or {@code worker_lost},
- * {@code timeout}, {@code io}.
+ * <p>Not thread-safe: one task thread uses a stream; only {@link #cancel} may come from another.
+ * Errors (the function raised, with its Python traceback; the worker died; a deadline passed; the
+ * stream was cancelled) come out as {@link NativeException}s whose {@link NativeException#kind()}
+ * is the protocol's status name or {@code worker_lost}, {@code timeout}, {@code io},
+ * {@code cancelled}.
  */
 public final class ExecutorStream implements AutoCloseable {
 
@@ -42,11 +43,31 @@ public final class ExecutorStream implements AutoCloseable {
         }
     }
 
+    /**
+     * A stream's sealed function: its frame, or the broadcast file of a command too large for tasks,
+     * which the native side reads only if the service asks for the function (once per service
+     * worker, since workers keep functions by digest).
+     */
+    public record Body(byte[] envelope, Path broadcastFile) {
+        public static Body of(byte[] envelope) {
+            return new Body(java.util.Objects.requireNonNull(envelope, "envelope"), null);
+        }
+
+        public static Body inBroadcastFile(Path file) {
+            return new Body(null, java.util.Objects.requireNonNull(file, "file"));
+        }
+
+        private byte[] fileBytes() {
+            return broadcastFile == null ? null : broadcastFile.toString().getBytes(StandardCharsets.UTF_8);
+        }
+    }
+
     /** How a stream is opened, apart from the function and the schemas. */
     public record Options(int window, Duration timeout, long bodyLimit) {}
 
     private final BufferAllocator allocator;
-    private long handle;
+    /** Zero once closed; volatile because {@link #cancel} reads it from another thread. */
+    private volatile long handle;
 
     private ExecutorStream(BufferAllocator allocator, long handle) {
         this.allocator = allocator;
@@ -55,11 +76,12 @@ public final class ExecutorStream implements AutoCloseable {
 
     /**
      * Connects to the service on {@code socket} and opens a stream: the service gets the function
-     * by its digest, or from {@code envelope} when it has not opened it yet.
+     * by its digest, or from {@code body} when it has not opened it yet.
      *
-     * @throws NativeException if the service cannot be reached or refuses the stream
+     * @throws NativeException if the service cannot be reached or refuses the stream, or the body
+     *     it asked for cannot be read
      */
-    public static ExecutorStream open(Path socket, Kind kind, byte[] envelope, String digest, Schema input,
+    public static ExecutorStream open(Path socket, Kind kind, Body body, String digest, Schema input,
             Schema output, Options options, BufferAllocator allocator) {
         NativeLibrary.load();
         try (ArrowSchema inputStruct = ArrowSchema.allocateNew(allocator);
@@ -68,7 +90,7 @@ public final class ExecutorStream implements AutoCloseable {
             Data.exportSchema(allocator, output, null, outputStruct);
             try {
                 long handle = Native.streamOpen(socket.toString().getBytes(StandardCharsets.UTF_8), kind.code,
-                        envelope, digest.getBytes(StandardCharsets.UTF_8), inputStruct.memoryAddress(),
+                        body.envelope(), body.fileBytes(), digest.getBytes(StandardCharsets.UTF_8), inputStruct.memoryAddress(),
                         outputStruct.memoryAddress(), options.window(), options.timeout().toMillis(),
                         options.bodyLimit());
                 return new ExecutorStream(allocator, handle);
@@ -113,9 +135,20 @@ public final class ExecutorStream implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends the stream from another thread (a killed task's watcher) while its owner may be blocked
+     * in {@link #push} or {@link #pull}: those fail at once with kind {@code cancelled}. Does
+     * nothing once the stream is closed.
+     */
+    public synchronized void cancel() {
+        if (handle != 0) {
+            Native.streamCancel(handle);
+        }
+    }
+
     /** Closes the connection (the service drops an unfinished stream); idempotent. */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (handle != 0) {
             long closing = handle;
             handle = 0;

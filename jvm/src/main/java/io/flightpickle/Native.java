@@ -51,14 +51,23 @@ public final class Native {
     static native byte[] sealedFrame(byte[] command);
 
     /**
-     * Connects to the executor service listening on the Unix socket {@code socket} (a UTF-8 path)
-     * and opens a stream of evaluation kind {@code kind} (the protocol's byte) for the sealed
-     * function {@code envelope} with digest {@code digest}. The schemas are addresses of
-     * {@code ArrowSchema} structs the caller exported; this call takes them over. Returns the
-     * stream's handle, for {@link ExecutorStream} only.
+     * The header (not verified) of the sealed frame in the broadcast file of a command too large
+     * for tasks ({@code path} in UTF-8): PySpark pickles such a command once more, as bytes, into
+     * that file. Throws, naming why, when the file holds no sealed command.
      */
-    static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] digest, long inputSchema,
-            long outputSchema, int window, long timeoutMillis, long bodyLimit);
+    static native String[] broadcastCommandHeader(byte[] path);
+
+    /**
+     * Connects to the executor service listening on the Unix socket {@code socket} (a UTF-8 path)
+     * and opens a stream of evaluation kind {@code kind} (the protocol's byte) for the function
+     * with digest {@code digest}: the sealed frame {@code envelope}, or the one in the command
+     * broadcast file {@code broadcastFile} (a UTF-8 path, read only if the service asks for the
+     * function); one of the two is null. The schemas are addresses of {@code ArrowSchema} structs
+     * the caller exported; this call takes them over. Returns the stream's handle, for
+     * {@link ExecutorStream} only.
+     */
+    static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] broadcastFile, byte[] digest,
+            long inputSchema, long outputSchema, int window, long timeoutMillis, long bodyLimit);
 
     /**
      * Sends the batch the caller exported (as a struct array) into the {@code ArrowArray} and
@@ -66,6 +75,12 @@ public final class Native {
      * released, before this returns.
      */
     static native void streamPush(long stream, long array, long schema);
+
+    /**
+     * Cancels a stream from another thread than its owner's, which may be blocked in it: the
+     * owner's calls then fail with kind {@code cancelled}. Never concurrent with {@link #streamClose}.
+     */
+    static native void streamCancel(long stream);
 
     /** Tells the service that every input batch was pushed. */
     static native void streamFinish(long stream);

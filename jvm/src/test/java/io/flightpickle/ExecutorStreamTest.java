@@ -39,6 +39,12 @@ class ExecutorStreamTest {
             "def double(batches):",
             "    for batch in batches:",
             "        yield pa.RecordBatch.from_arrays([pc.multiply(batch.column(0), 2)], names=['y'])");
+    private static final String SLOW = String.join("\n",
+            "import time",
+            "def slow(batches):",
+            "    for batch in batches:",
+            "        time.sleep(3)",
+            "        yield batch.rename_columns(['y'])");
     private static final String RAISE = String.join("\n",
             "def fail_on_the_second(batches):",
             "    for i, batch in enumerate(batches):",
@@ -83,6 +89,68 @@ class ExecutorStreamTest {
         assertEquals(5000, results.size());
         for (int i = 0; i < results.size(); i++) {
             assertEquals(2L * i, results.get(i));
+        }
+    }
+
+    @Test
+    void aFunctionInALargeCommandsBroadcastFileIsReadOnlyWhenTheServiceAsksForIt() throws Exception {
+        Path file = Sealed.broadcastFile(DOUBLE, "double");
+        String digest = CommandInspector.broadcastCommandHeader(file).digest();
+        List<Long> first = runOnce(ExecutorStream.Body.inBroadcastFile(file), digest, 5);
+        assertEquals(List.of(10L), first);
+        // The service keeps the function by digest: a later stream opens without the file.
+        Files.delete(file);
+        assertEquals(List.of(12L), runOnce(ExecutorStream.Body.inBroadcastFile(file), digest, 6));
+    }
+
+    @Test
+    void aBroadcastFileWithoutASealedCommandIsRefusedWithItsReason() throws Exception {
+        Path plain = Files.createTempFile(workDir, "plain-", ".pkl");
+        Files.write(plain, new byte[] {(byte) 0x80, 5, 'K', 1, '.'});
+        NativeException notSealed = assertThrows(NativeException.class,
+                () -> CommandInspector.broadcastCommandHeader(plain));
+        assertTrue(notSealed.getMessage().contains("holds no sealed command"), notSealed.getMessage());
+        NativeException missing = assertThrows(NativeException.class, () -> runOnce(
+                ExecutorStream.Body.inBroadcastFile(workDir.resolve("gone.pkl")), "1".repeat(64), 1));
+        assertTrue(missing.getMessage().contains("gone.pkl"), missing.getMessage());
+    }
+
+    private static List<Long> runOnce(ExecutorStream.Body body, String digest, long value) {
+        List<Long> results = new ArrayList<>();
+        try (BufferAllocator allocator = new RootAllocator();
+                ExecutorStream stream = ExecutorStream.open(service.socket(), ExecutorStream.Kind.MAP_ARROW, body,
+                        digest, INPUT, OUTPUT, OPTIONS, allocator);
+                VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+            fill(input, value, 1);
+            stream.push(input);
+            stream.finish();
+            drain(stream, true, results);
+        }
+        return results;
+    }
+
+    @Test
+    void aStreamCancelledFromAnotherThreadStopsWaitingAtOnce() throws Exception {
+        Sealed function = Sealed.function(SLOW, "slow");
+        try (BufferAllocator allocator = new RootAllocator();
+                ExecutorStream stream = open(function, allocator);
+                VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+            fill(input, 0, 1);
+            stream.push(input);
+            stream.finish();
+            Thread canceller = new Thread(() -> {
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException stop) {
+                    return;
+                }
+                stream.cancel();
+            });
+            canceller.start();
+            // Without the cancel this waits for the function's result.
+            NativeException failure = assertThrows(NativeException.class, () -> stream.pull(true));
+            assertEquals("cancelled", failure.kind(), failure.getMessage());
+            canceller.join();
         }
     }
 
@@ -141,14 +209,14 @@ class ExecutorStreamTest {
     void anUnreachableServiceIsAnErrorAndLeaksNothing() {
         try (BufferAllocator allocator = new RootAllocator()) {
             NativeException failure = assertThrows(NativeException.class, () -> ExecutorStream.open(
-                    workDir.resolve("nobody-listens.sock"), ExecutorStream.Kind.MAP_ARROW, new byte[] {1}, "0".repeat(64),
+                    workDir.resolve("nobody-listens.sock"), ExecutorStream.Kind.MAP_ARROW, ExecutorStream.Body.of(new byte[] {1}), "0".repeat(64),
                     INPUT, OUTPUT, OPTIONS, allocator));
             assertEquals("io", failure.kind());
         }
     }
 
     private static ExecutorStream open(Sealed function, BufferAllocator allocator) {
-        return ExecutorStream.open(service.socket(), ExecutorStream.Kind.MAP_ARROW, function.envelope(),
+        return ExecutorStream.open(service.socket(), ExecutorStream.Kind.MAP_ARROW, ExecutorStream.Body.of(function.envelope()),
                 function.digest(), INPUT, OUTPUT, OPTIONS, allocator);
     }
 
@@ -184,6 +252,22 @@ class ExecutorStreamTest {
             byte[] envelope = python.getInputStream().readAllBytes();
             assertEquals(0, python.waitFor(), "sealing in Python failed");
             return new Sealed(envelope, Envelope.read(envelope).digest());
+        }
+
+        /**
+         * The broadcast file PySpark writes for a command over its threshold, holding the sealed
+         * command flightpickle's driver hook makes of the function.
+         */
+        static Path broadcastFile(String source, String name) throws IOException, InterruptedException {
+            Path file = Files.createTempFile(workDir, "broadcast-", ".pkl");
+            Path script = Files.createTempFile(workDir, "broadcast-", ".py");
+            Files.writeString(script, source + "\nimport pickle, sys, flightpickle.sealing as s\n"
+                    + "command = pickle.dumps(s.Sealed(s.seal(" + name + "), True), 5)\n"
+                    + "with open(sys.argv[1], 'wb') as f:\n    pickle.dump(command, f, 5)\n");
+            Process python = new ProcessBuilder(Fixtures.python(), script.toString(), file.toString())
+                    .inheritIO().start();
+            assertEquals(0, python.waitFor(), "writing the broadcast file in Python failed");
+            return file;
         }
     }
 }

@@ -66,7 +66,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         ExecutorStream stream;
         try {
             stream = ExecutorStream.open(LocalExecutorService.socketOfThisExecutor(), function.kind(),
-                    function.envelope(), function.digest(), inputSchema, outputSchema,
+                    function.body(), function.digest(), inputSchema, outputSchema,
                     new ExecutorStream.Options(WINDOW, TIMEOUT, BODY_LIMIT), allocator);
         } catch (io.flightpickle.NativeException failure) {
             allocator.close();
@@ -75,6 +75,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
             allocator.close();
             throw failure;
         }
+        KilledTaskWatch.watch(stream, task);
         StreamedRows results = new StreamedRows(CollectionConverters.asJava(rows), stream, allocator,
                 VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output,
                 arguments == null ? null : arguments.projection(), metrics);

@@ -2,7 +2,12 @@ package io.flightpickle.spark.sql;
 
 import io.flightpickle.ExecutorStream;
 import io.flightpickle.spark.FlightPickleConf;
+import java.nio.file.Path;
 import java.util.Optional;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.python.PythonBroadcast;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.types.pojo.Schema;
 import java.util.List;
@@ -81,7 +86,7 @@ final class SparkShim {
         if (unsupported.isPresent()) {
             return Replacement.fallback(eval, unsupported.get());
         }
-        StreamedFunction.Result function = StreamedFunction.of(commandBytes(udf), kind);
+        StreamedFunction.Result function = streamedFunction(udf, kind);
         if (function.function().isEmpty()) {
             return Replacement.fallback(eval, function.reason());
         }
@@ -124,7 +129,7 @@ final class SparkShim {
         if (!(func instanceof PythonUDF udf) || udf.evalType() != evalType) {
             return Replacement.fallback(map, "its function is not a Python UDF of eval type " + evalType);
         }
-        StreamedFunction.Result function = StreamedFunction.of(commandBytes(udf), kind);
+        StreamedFunction.Result function = streamedFunction(udf, kind);
         if (function.function().isEmpty()) {
             return Replacement.fallback(map, function.reason());
         }
@@ -132,8 +137,37 @@ final class SparkShim {
         return Replacement.of(new FlightPickleMapInBatchExec(func, map.output(), child, function.function().get()));
     }
 
+    private static StreamedFunction.Result streamedFunction(PythonUDF udf, ExecutorStream.Kind kind) {
+        return StreamedFunction.of(commandBytes(udf), udf.func().broadcastVars(), kind);
+    }
+
     static byte[] commandBytes(PythonUDF udf) {
         return io.flightpickle.spark.PythonCommands.bytes(udf.func());
+    }
+
+    /**
+     * The local file of a Python broadcast: on the driver the one PySpark wrote, on an executor the
+     * copy Spark keeps once the broadcast is fetched (the first task there fetches it).
+     */
+    static Path broadcastFile(Broadcast<PythonBroadcast> broadcast) {
+        return Path.of(broadcast.value().path());
+    }
+
+    /** Why Python broadcasts' files cannot be read as PySpark wrote them, if they cannot. */
+    static Optional<String> unreadableBroadcastFiles() {
+        SparkEnv env = SparkEnv.get();
+        if (env != null && env.conf().getBoolean("spark.io.encryption.enabled", false)) {
+            return Optional.of("spark.io.encryption.enabled encrypts broadcast files");
+        }
+        return Optional.empty();
+    }
+
+    /** Ends a killed task the way Spark's own operators do (a TaskKilledException with the reason). */
+    static void stopIfKilled() {
+        TaskContext task = TaskContext.get();
+        if (task != null) {
+            task.killTaskIfInterrupted();
+        }
     }
 
     /** {@code spark.flightpickle.transport} as the session sees it (set at run time, or the application's). */

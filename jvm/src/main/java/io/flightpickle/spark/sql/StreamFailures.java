@@ -13,6 +13,7 @@ final class StreamFailures {
             case "udf_error" -> "a Python UDF failed in the flightpickle executor service: " + failure.getMessage();
             case "worker_lost" -> "the flightpickle executor service lost the Python worker running this task"
                     + " (it is replaced; the task may be retried): " + failure.getMessage();
+            case "cancelled" -> "the flightpickle executor stream of this task was cancelled: " + failure.getMessage();
             default -> "the flightpickle executor stream failed: " + failure.getMessage();
         };
         return new RuntimeException(message, failure);

@@ -89,6 +89,9 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
             return true;
         } catch (NativeException failure) {
             close();
+            if ("cancelled".equals(failure.kind())) {
+                SparkShim.stopIfKilled();
+            }
             throw StreamFailures.forTask(failure);
         }
     }
@@ -195,6 +198,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
             return;
         }
         closed = true;
+        KilledTaskWatch.forget(stream);
         stream.close();
         closeResultBatch();
         inputBatch.close();
