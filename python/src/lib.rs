@@ -9,6 +9,7 @@
 
 use pyo3::prelude::*;
 
+mod batch_handoff;
 mod byvalue;
 mod code_cache;
 mod code_globals;
