@@ -20,7 +20,7 @@ use flightpickle_core::transport::codec::{
     self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode,
 };
 use flightpickle_core::transport::unix::{self, FrameReader, FrameWriter, Listener as CoreListener};
-use flightpickle_core::transport::wire::{Frame, WireError};
+use flightpickle_core::transport::wire::{Frame, OutgoingFrame, WireError};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
@@ -275,15 +275,28 @@ impl Connection {
         self.send(py, FrameKind::Ready, &[], &[], timeout)
     }
 
-    /// Sends a batch, which must have the types of the outgoing schema.
-    fn send_batch(&self, py: Python<'_>, seq: u64, batch: &Bound<'_, PyAny>, timeout: f64) -> PyResult<()> {
+    /// Sends a batch, which must have the types of the outgoing schema; with
+    /// `ack`, also `Ack ack` right after it in the same write.
+    #[pyo3(signature = (seq, batch, timeout, *, ack = None))]
+    fn send_batch(
+        &self,
+        py: Python<'_>,
+        seq: u64,
+        batch: &Bound<'_, PyAny>,
+        timeout: f64,
+        ack: Option<u64>,
+    ) -> PyResult<()> {
         let schema = Self::schema(&self.outgoing, "outgoing")?;
         let batch = RecordBatch::from_pyarrow_bound(batch)?;
+        let timeout = seconds(timeout)?;
         let encoded = py
             .detach(|| encode_batch(&batch, &schema))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
-        self.send(py, FrameKind::Batch, &meta, &encoded.body, timeout)
+        let ack_meta = ack.map(codec::encode_u64_meta);
+        let mut frames = vec![OutgoingFrame { kind: FrameKind::Batch, meta: &meta, body: &encoded.body }];
+        frames.extend(ack_meta.as_deref().map(|meta| OutgoingFrame { kind: FrameKind::Ack, meta, body: &[] }));
+        py.detach(|| locked(&self.writer).send_frames(&frames, timeout)).map_err(transport_error)
     }
 
     fn send_ack(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<()> {

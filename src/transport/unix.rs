@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::codec::FrameKind;
-use super::wire::{Frame, WireError, read_frame, write_frame};
+use super::wire::{Frame, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
 
 /// How often a waiting `accept` looks again; the listener is non-blocking so
 /// that several processes can share it and each can stop when asked.
@@ -146,6 +146,13 @@ impl FrameWriter {
     pub fn send(&mut self, kind: FrameKind, meta: &[u8], body: &[u8], timeout: Duration) -> Result<(), WireError> {
         self.set_timeout(timeout)?;
         write_frame(&mut self.stream, kind, meta, body)
+    }
+
+    /// Sends frames in one write (a result and the acknowledgement that
+    /// goes with it, say), so that the peer wakes up once for all of them.
+    pub fn send_frames(&mut self, frames: &[OutgoingFrame<'_>], timeout: Duration) -> Result<(), WireError> {
+        self.set_timeout(timeout)?;
+        write_frames(&mut self.stream, frames)
     }
 
     /// Sends bytes that need not be a frame (to test peers against garbage).

@@ -177,6 +177,10 @@ def _convert_column(column, field: pa.Field, what: str) -> pa.Array:
     return to_arrow(column, field.type, f"column {field.name!r} of {what}")
 
 
+#: Kinds that call the function once per input batch and yield its one result
+#: before taking the next batch.
+ONE_RESULT_PER_BATCH = frozenset({"scalar_row", "scalar_pandas", "grouped_map_pandas"})
+
 KINDS = {
     "scalar_row": scalar_row,
     "scalar_pandas": scalar_pandas,
