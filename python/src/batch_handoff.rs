@@ -1,7 +1,13 @@
-//! Received record batches handed to pyarrow through the Arrow C data
-//! interface, with the stream's schema imported once instead of per batch.
+//! Record batches between pyarrow and the transport, through the Arrow C
+//! data interface.
 //!
-//! `arrow_pyarrow`'s `RecordBatch::to_pyarrow` wraps every batch in a
+//! Out: a batch to send is imported with cheap checks only (buffer sizes,
+//! first and last offsets: what encoding it reads), not a full validation
+//! (every offset, every string's UTF-8): the receiver fully validates what
+//! it decodes, so a full pass here would do that work twice, and it costs
+//! more than the copy (about 0.5 ms for a batch of 65,536 short strings).
+//!
+//! In: `arrow_pyarrow`'s `RecordBatch::to_pyarrow` wraps every batch in a
 //! one-batch C stream: pyarrow then imports the stream, its schema and the
 //! batch, about 10 µs for a small batch. A stream's batches all have the
 //! schema it declared, so the pyarrow `Schema` is made once
@@ -10,12 +16,29 @@
 
 use arrow_array::ffi::FFI_ArrowArray;
 use arrow_array::{Array, RecordBatch, StructArray};
-use arrow_pyarrow::ToPyArrow;
+use arrow_pyarrow::{FromPyArrowUnchecked, ToPyArrow};
 use arrow_schema::{Schema, SchemaRef};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use flightpickle_core::transport::batch::shared;
+
+/// A `pyarrow.RecordBatch` (or any object with `__arrow_c_array__` giving a
+/// struct array) to send, sharing its buffers.
+pub(crate) fn batch_to_send(value: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
+    // SAFETY: the batch is only encoded for the wire, which copies bytes and
+    // never reads a value as `str`, so invalid UTF-8 or unordered inner
+    // offsets cannot cause harm here (the receiver refuses them). What the
+    // encoder does rely on, `validate` checks below before anything reads
+    // the buffers: each buffer is as long as the layout says, and the first
+    // and last offsets it slices value buffers with are in bounds.
+    let batch = unsafe { RecordBatch::from_pyarrow_bound_unchecked(value) }?;
+    for column in batch.columns() {
+        column.to_data().validate().map_err(|e| PyValueError::new_err(format!("invalid batch to send: {e}")))?;
+    }
+    Ok(batch)
+}
 
 /// The schema a connection decodes batches with, in Rust and as a
 /// `pyarrow.Schema`.

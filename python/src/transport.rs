@@ -26,7 +26,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::batch_handoff::IncomingSchema;
+use crate::batch_handoff::{IncomingSchema, batch_to_send};
 
 create_exception!(
     _native,
@@ -287,7 +287,7 @@ impl Connection {
         ack: Option<u64>,
     ) -> PyResult<()> {
         let schema = Self::schema(&self.outgoing, "outgoing")?;
-        let batch = RecordBatch::from_pyarrow_bound(batch)?;
+        let batch = batch_to_send(batch)?;
         let timeout = seconds(timeout)?;
         let encoded = py
             .detach(|| encode_batch(&batch, &schema))

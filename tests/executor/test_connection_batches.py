@@ -100,3 +100,29 @@ def test_received_batches_outlive_their_connection(pair):
     pair[1].close()
     del pair
     assert received.equals(batch)
+
+
+def strings_from_buffers(offsets: list[int], data: bytes) -> pa.Array:
+    """A string array built without pyarrow's checks, as a buggy producer might."""
+    return pa.Array.from_buffers(
+        pa.string(), len(offsets) - 1, [None, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)]
+    )
+
+
+# The sender checks only what encoding relies on (pyarrow's own cheap checks
+# pass for these); the receiver validates every offset and string.
+@pytest.mark.parametrize(
+    "offsets, data, why",
+    [([0, 2, 4], b"ab\xff\xfe", "utf"), ([0, 3, 1, 4], b"abcd", "offset")],
+    ids=["invalid UTF-8", "offsets out of order"],
+)
+def test_invalid_strings_are_refused_by_the_receiver(pair, offsets, data, why):
+    sender, receiver = pair
+    broken = pa.RecordBatch.from_arrays([strings_from_buffers(offsets, data)], names=["s"])
+    sender.set_outgoing_schema(broken.schema)
+    receiver.set_incoming_schema(broken.schema)
+    sender.send_batch(0, broken, TIMEOUT)
+    with pytest.raises(_native.TransportError) as refused:
+        receiver.recv(TIMEOUT)
+    assert refused.value.args[0] == "protocol"
+    assert why in refused.value.args[1].lower()
