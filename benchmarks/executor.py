@@ -110,17 +110,15 @@ def open_connection(uri: str):
     return _native.Connection.connect(uri[len("unix://") :], timeout=TIMEOUT, body_limit=1 << 30)
 
 
-def round_trips(uri: str, rows: int, count: int) -> list[float]:
-    """Per-batch round trips on one open stream, one batch in flight."""
-    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
-    func = identity_column
+def open_window_of_one(conn, func, kind: str, input_schema: pa.Schema, output_schema: pa.Schema) -> None:
+    """Opens a stream of ``func`` on a bare connection with a window of one
+    batch, sending the function when the service asks for it."""
     sealed = sealing.seal(func)
-    conn = open_connection(uri)
     conn.send_open(
-        kind="scalar_pandas",
+        kind=kind,
         digest=sealing.read_header(sealed).digest,
-        input_schema=batch.schema,
-        output_schema=pa.schema([("result", pa.int64())]),
+        input_schema=input_schema,
+        output_schema=output_schema,
         window=1,
         row_errors=False,
         group_keys=[],
@@ -130,6 +128,13 @@ def round_trips(uri: str, rows: int, count: int) -> list[float]:
     if conn.recv(TIMEOUT)[0] == "need_body":
         conn.send_body(sealed, TIMEOUT)
         assert conn.recv(TIMEOUT)[0] == "ready"
+
+
+def round_trips(uri: str, rows: int, count: int) -> list[float]:
+    """Per-batch round trips on one open stream, one batch in flight."""
+    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    conn = open_connection(uri)
+    open_window_of_one(conn, identity_column, "scalar_pandas", batch.schema, pa.schema([("result", pa.int64())]))
     times = []
     for seq in range(count + WARM_UP_TRIPS):
         start = time.perf_counter()

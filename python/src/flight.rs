@@ -2,7 +2,7 @@
 //! executor service's supervisor starts one in front of its workers' socket.
 //! The front runs on its own tokio threads; Python only starts and stops it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,9 +23,24 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("bad {what} {value}")))
 }
 
+/// The address to listen on: `host` itself when it is an IP address, else
+/// the first address the system resolves the name to.
+fn listen_address(host: &str, port: u16) -> PyResult<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let cannot = |why: String| PyValueError::new_err(format!("cannot listen on {host:?}: {why}"));
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| cannot(e.to_string()))?
+        .next()
+        .ok_or_else(|| cannot("the name resolves to no address".into()))
+}
+
 #[pymethods]
 impl FlightFront {
-    /// Listens on `host:port` (0 for any free port) and forwards each
+    /// Listens on `host:port` (`host` an IP address or a name such as
+    /// `localhost`; port 0 for any free port) and forwards each
     /// `DoExchange` to a worker on the Unix socket `worker_socket`.
     #[staticmethod]
     #[pyo3(signature = (host, port, worker_socket, *, body_limit, idle_timeout, token=None, tls_cert=None, tls_key=None))]
@@ -41,9 +56,7 @@ impl FlightFront {
         tls_cert: Option<Vec<u8>>,
         tls_key: Option<Vec<u8>>,
     ) -> PyResult<Self> {
-        let ip: IpAddr = host
-            .parse()
-            .map_err(|_| PyValueError::new_err(format!("not an IP address: {host:?}")))?;
+        let address = py.detach(|| listen_address(host, port))?;
         let tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -57,7 +70,7 @@ impl FlightFront {
             tls,
         };
         let front = py
-            .detach(|| Front::start(SocketAddr::new(ip, port), config))
+            .detach(|| Front::start(address, config))
             .map_err(PyOSError::new_err)?;
         let port = front.port();
         Ok(Self {

@@ -10,6 +10,7 @@
 
 use pyo3::prelude::*;
 
+mod batch_handoff;
 mod byvalue;
 mod code_cache;
 mod code_globals;

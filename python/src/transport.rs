@@ -9,7 +9,7 @@
 //! `closed`, `timeout`, `protocol`, `io`.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
@@ -20,11 +20,13 @@ use flightpickle_core::transport::codec::{
     self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode,
 };
 use flightpickle_core::transport::unix::{self, FrameReader, FrameWriter, Listener as CoreListener};
-use flightpickle_core::transport::wire::{Frame, WireError};
+use flightpickle_core::transport::wire::{Frame, OutgoingFrame, WireError};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use crate::batch_handoff::{IncomingSchema, batch_to_send};
 
 create_exception!(
     _native,
@@ -104,7 +106,7 @@ pub(crate) struct Connection {
     reader: Mutex<FrameReader>,
     writer: Mutex<FrameWriter>,
     /// Schema of the batches this end receives, and of those it sends.
-    incoming: Mutex<Option<SchemaRef>>,
+    incoming: Mutex<Option<Arc<IncomingSchema>>>,
     outgoing: Mutex<Option<SchemaRef>>,
 }
 
@@ -130,20 +132,29 @@ impl Connection {
             .ok_or_else(|| PyValueError::new_err(format!("no {which} schema set on this connection")))
     }
 
-    fn receive_frame(&self, py: Python<'_>, timeout: Duration) -> PyResult<(Frame, Option<RecordBatch>, u64)> {
+    /// The next frame and, for a batch, the batch decoded with the incoming
+    /// schema, which comes along so that the same schema also hands it to pyarrow.
+    fn receive_frame(&self, py: Python<'_>, timeout: Duration) -> PyResult<(Frame, Option<Received>)> {
         let incoming = locked(&self.incoming).clone();
         py.detach(|| {
             let frame = locked(&self.reader).recv(timeout)?;
             if frame.kind != FrameKind::Batch {
-                return Ok((frame, None, 0));
+                return Ok((frame, None));
             }
             let schema = incoming.ok_or_else(|| CodecError::Invalid("a batch arrived before the stream was opened".into()))?;
             let (seq, message) = codec::decode_batch_meta(&frame.meta)?;
-            let batch = decode_batch(message, &frame.body, &schema)?;
-            Ok((frame, Some(batch), seq))
+            let batch = decode_batch(message, &frame.body, &schema.arrow)?;
+            Ok((frame, Some(Received { seq, batch, schema })))
         })
         .map_err(transport_error)
     }
+}
+
+/// A batch as it was received: its sequence number, and the schema it was decoded with.
+struct Received {
+    seq: u64,
+    batch: RecordBatch,
+    schema: Arc<IncomingSchema>,
 }
 
 fn open_dict<'py>(py: Python<'py>, open: &Open) -> PyResult<Bound<'py, PyDict>> {
@@ -176,8 +187,9 @@ impl Connection {
     }
 
     /// Sets the schema batches received on this connection are decoded with.
-    fn set_incoming_schema(&self, schema: &Bound<'_, PyAny>) -> PyResult<()> {
-        *locked(&self.incoming) = Some(shared(Schema::from_pyarrow_bound(schema)?));
+    fn set_incoming_schema(&self, py: Python<'_>, schema: &Bound<'_, PyAny>) -> PyResult<()> {
+        let schema = IncomingSchema::new(py, Schema::from_pyarrow_bound(schema)?)?;
+        *locked(&self.incoming) = Some(Arc::new(schema));
         Ok(())
     }
 
@@ -191,7 +203,7 @@ impl Connection {
     /// body or None), ("need_body",), ("body", bytes), ("ready",), ("batch",
     /// seq, RecordBatch), ("ack", seq), ("end", count), ("status", code, text).
     fn recv<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyTuple>> {
-        let (frame, batch, seq) = self.receive_frame(py, seconds(timeout)?)?;
+        let (frame, received) = self.receive_frame(py, seconds(timeout)?)?;
         let name = frame.kind.name();
         match frame.kind {
             FrameKind::Open => {
@@ -199,8 +211,8 @@ impl Connection {
                 (name, open_dict(py, &open)?, body_or_none(py, &frame)).into_pyobject(py)
             }
             FrameKind::Batch => {
-                let batch = batch.expect("decoded with the frame").to_pyarrow(py)?;
-                (name, seq, batch).into_pyobject(py)
+                let Received { seq, batch, schema } = received.expect("decoded with the frame");
+                (name, seq, schema.to_pyarrow(py, batch)?).into_pyobject(py)
             }
             FrameKind::Body => (name, PyBytes::new(py, frame.body.as_slice())).into_pyobject(py),
             FrameKind::Ack | FrameKind::End => {
@@ -247,7 +259,7 @@ impl Connection {
             output_schema: encode_schema(&output).map_err(invalid)?,
         };
         *locked(&self.outgoing) = Some(shared(input));
-        *locked(&self.incoming) = Some(shared(output));
+        *locked(&self.incoming) = Some(Arc::new(IncomingSchema::new(py, output)?));
         self.send(py, FrameKind::Open, &open.encode(), envelope.unwrap_or_default(), timeout)
     }
 
@@ -263,15 +275,28 @@ impl Connection {
         self.send(py, FrameKind::Ready, &[], &[], timeout)
     }
 
-    /// Sends a batch, which must have the types of the outgoing schema.
-    fn send_batch(&self, py: Python<'_>, seq: u64, batch: &Bound<'_, PyAny>, timeout: f64) -> PyResult<()> {
+    /// Sends a batch, which must have the types of the outgoing schema; with
+    /// `ack`, also `Ack ack` right after it in the same write.
+    #[pyo3(signature = (seq, batch, timeout, *, ack = None))]
+    fn send_batch(
+        &self,
+        py: Python<'_>,
+        seq: u64,
+        batch: &Bound<'_, PyAny>,
+        timeout: f64,
+        ack: Option<u64>,
+    ) -> PyResult<()> {
         let schema = Self::schema(&self.outgoing, "outgoing")?;
-        let batch = RecordBatch::from_pyarrow_bound(batch)?;
+        let batch = batch_to_send(batch)?;
+        let timeout = seconds(timeout)?;
         let encoded = py
             .detach(|| encode_batch(&batch, &schema))
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
-        self.send(py, FrameKind::Batch, &meta, &encoded.body, timeout)
+        let ack_meta = ack.map(codec::encode_u64_meta);
+        let mut frames = vec![OutgoingFrame { kind: FrameKind::Batch, meta: &meta, body: &encoded.body }];
+        frames.extend(ack_meta.as_deref().map(|meta| OutgoingFrame { kind: FrameKind::Ack, meta, body: &[] }));
+        py.detach(|| locked(&self.writer).send_frames(&frames, timeout)).map_err(transport_error)
     }
 
     fn send_ack(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<()> {

@@ -6,7 +6,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use super::*;
 use crate::transport::batch::{decode_batch, decode_schema, encode_batch, encode_schema, shared};
-use crate::transport::wire::{WireError, read_frame, write_frame};
+use crate::transport::wire::{OutgoingFrame, WireError, read_frame, write_frame, write_frames};
 
 const LIMIT: u64 = 1 << 20;
 
@@ -205,4 +205,26 @@ fn frames_survive_partial_writes() {
     assert_eq!(trickle.0, whole);
     let frame = read_frame(&mut Cursor::new(&whole), LIMIT).unwrap();
     assert_eq!((frame.meta.as_slice(), frame.body.as_slice()), (&b"meta"[..], &[9u8; 100][..]));
+}
+
+#[test]
+fn frames_written_together_read_back_one_by_one() {
+    let body = [3u8; 70];
+    let frames = [
+        OutgoingFrame { kind: FrameKind::Body, meta: b"first", body: &body },
+        OutgoingFrame { kind: FrameKind::Ack, meta: &encode_u64_meta(4), body: &[] },
+    ];
+    let mut together = Trickle(Vec::new());
+    write_frames(&mut together, &frames).unwrap();
+    let mut one_by_one = Vec::new();
+    for frame in &frames {
+        write_frame(&mut one_by_one, frame.kind, frame.meta, frame.body).unwrap();
+    }
+    assert_eq!(together.0, one_by_one);
+    let mut cursor = Cursor::new(&together.0);
+    let first = read_frame(&mut cursor, LIMIT).unwrap();
+    assert_eq!((first.kind, first.meta.as_slice(), first.body.as_slice()), (FrameKind::Body, &b"first"[..], &body[..]));
+    let second = read_frame(&mut cursor, LIMIT).unwrap();
+    assert_eq!((second.kind, second.meta), (FrameKind::Ack, encode_u64_meta(4)));
+    assert!(matches!(read_frame(&mut cursor, LIMIT), Err(WireError::Closed)));
 }

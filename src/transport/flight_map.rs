@@ -29,7 +29,8 @@ use super::wire::Frame;
 pub const GRPC_MESSAGE_LIMIT: usize = 4096;
 
 /// Fields of the `Open` document in the descriptor's command.
-const OPEN_FIELDS: [&str; 7] = [
+const OPEN_FIELDS: [&str; 8] = [
+    "body_follows",
     "version",
     "kind",
     "digest",
@@ -178,6 +179,26 @@ fn output_schema(document: &Map<String, Value>) -> Result<Vec<u8>, CodecError> {
     let schema = arrow_ipc::convert::try_schema_from_ipc_buffer(&bytes)
         .map_err(|e| invalid(format!("open: output_schema is not an Arrow IPC schema: {e}")))?;
     encode_schema(&schema)
+}
+
+/// Whether the caller sends the sealed function right after the input
+/// schema (the document's `body_follows`), so that the service opens it
+/// without asking for it with `NeedBody`.
+pub fn body_follows(first: &FlightData) -> Result<bool, CodecError> {
+    optional(&first_document(first)?, "body_follows", Value::as_bool, false)
+}
+
+/// The sealed function from the message that follows the input schema when
+/// `body_follows` says so: a `Body` message with a non-empty envelope.
+pub fn eager_body(message: &FlightData) -> Result<Bytes, CodecError> {
+    match caller_frame(message) {
+        Ok(ForwardFrame { kind: FrameKind::Body, body, .. }) if !body.is_empty() => Ok(body),
+        Ok(frame) => Err(invalid(format!(
+            "body_follows: the message after the input schema must be a Body with the sealed function, not {}",
+            if frame.kind == FrameKind::Body { "an empty Body" } else { frame.kind.name() }
+        ))),
+        Err(e) => Err(invalid(format!("body_follows: {e}"))),
+    }
 }
 
 /// A later message from the caller: `Body`, `Batch` or `End`, named by the

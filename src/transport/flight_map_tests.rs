@@ -261,3 +261,27 @@ fn long_grpc_messages_are_cut_on_a_character_boundary() {
     assert!(status.message().len() < GRPC_MESSAGE_LIMIT + 32);
     assert!(status.message().ends_with('…'));
 }
+
+fn metadata_message(app_metadata: &[u8]) -> FlightData {
+    FlightData { app_metadata: Bytes::copy_from_slice(app_metadata), ..Default::default() }
+}
+
+#[test]
+fn a_body_follows_only_when_the_document_says_so() {
+    let input = schema("x", DataType::Int64);
+    assert!(!body_follows(&first_message(&open_document(), &input)).unwrap());
+    let mut document = open_document();
+    document["body_follows"] = json!(true);
+    assert!(body_follows(&first_message(&document, &input)).unwrap());
+    document["body_follows"] = json!("yes");
+    assert!(body_follows(&first_message(&document, &input)).is_err());
+}
+
+#[test]
+fn the_eager_body_is_a_body_message_with_the_function() {
+    assert_eq!(eager_body(&metadata_message(b"\x03sealed")).unwrap(), Bytes::from_static(b"sealed"));
+    let refused = |message: FlightData| eager_body(&message).unwrap_err().to_string();
+    assert!(refused(metadata_message(b"\x03")).contains("an empty Body"));
+    assert!(refused(metadata_message(b"\x07\x01\0\0\0\0\0\0\0")).contains("not end"));
+    assert!(refused(metadata_message(b"")).contains("body_follows"));
+}

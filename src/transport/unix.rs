@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::codec::FrameKind;
-use super::wire::{Frame, WireError, read_frame, write_frame};
+use super::wire::{Frame, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
 
 /// How often a waiting `accept` looks again; the listener is non-blocking so
 /// that several processes can share it and each can stop when asked.
@@ -92,17 +92,22 @@ pub fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
 pub struct FrameReader {
     stream: BufReader<UnixStream>,
     body_limit: u64,
+    /// The socket's read timeout as last set, so that the usual case (the
+    /// same timeout on every call) costs no `setsockopt` per frame.
+    timeout: Option<Duration>,
 }
 
 /// The sending half of a connection.
 pub struct FrameWriter {
     stream: UnixStream,
+    /// The socket's write timeout as last set (see `FrameReader::timeout`).
+    timeout: Option<Duration>,
 }
 
 /// Splits a connection so that one thread can send while another receives.
 pub fn split(stream: UnixStream, body_limit: u64) -> io::Result<(FrameReader, FrameWriter)> {
-    let writer = FrameWriter { stream: stream.try_clone()? };
-    let reader = FrameReader { stream: BufReader::with_capacity(READ_BUFFER, stream), body_limit };
+    let writer = FrameWriter { stream: stream.try_clone()?, timeout: None };
+    let reader = FrameReader { stream: BufReader::with_capacity(READ_BUFFER, stream), body_limit, timeout: None };
     Ok((reader, writer))
 }
 
@@ -110,11 +115,28 @@ fn at_least_a_millisecond(timeout: Duration) -> Duration {
     timeout.max(Duration::from_millis(1))
 }
 
+/// Sets a socket timeout through `set` unless `current` already is `timeout`.
+fn set_timeout_once(
+    current: &mut Option<Duration>,
+    timeout: Duration,
+    set: impl FnOnce(Option<Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    let timeout = Some(at_least_a_millisecond(timeout));
+    if *current != timeout {
+        // Forgotten first: if setting fails, the next call tries again.
+        *current = None;
+        set(timeout)?;
+        *current = timeout;
+    }
+    Ok(())
+}
+
 impl FrameReader {
     /// Waits at most `timeout` for the next frame to start (and as long again
     /// between its parts).
     pub fn recv(&mut self, timeout: Duration) -> Result<Frame, WireError> {
-        self.stream.get_ref().set_read_timeout(Some(at_least_a_millisecond(timeout)))?;
+        let stream = self.stream.get_ref();
+        set_timeout_once(&mut self.timeout, timeout, |t| stream.set_read_timeout(t))?;
         read_frame(&mut self.stream, self.body_limit)
     }
 }
@@ -122,16 +144,28 @@ impl FrameReader {
 impl FrameWriter {
     /// Sends a frame; a peer that takes nothing for `timeout` fails it.
     pub fn send(&mut self, kind: FrameKind, meta: &[u8], body: &[u8], timeout: Duration) -> Result<(), WireError> {
-        self.stream.set_write_timeout(Some(at_least_a_millisecond(timeout)))?;
+        self.set_timeout(timeout)?;
         write_frame(&mut self.stream, kind, meta, body)
+    }
+
+    /// Sends frames in one write (a result and the acknowledgement that
+    /// goes with it, say), so that the peer wakes up once for all of them.
+    pub fn send_frames(&mut self, frames: &[OutgoingFrame<'_>], timeout: Duration) -> Result<(), WireError> {
+        self.set_timeout(timeout)?;
+        write_frames(&mut self.stream, frames)
     }
 
     /// Sends bytes that need not be a frame (to test peers against garbage).
     pub fn send_raw(&mut self, data: &[u8], timeout: Duration) -> Result<(), WireError> {
         use std::io::Write;
-        self.stream.set_write_timeout(Some(at_least_a_millisecond(timeout)))?;
+        self.set_timeout(timeout)?;
         self.stream.write_all(data)?;
         Ok(())
+    }
+
+    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        let stream = &self.stream;
+        set_timeout_once(&mut self.timeout, timeout, |t| stream.set_write_timeout(t))
     }
 
     /// Tells the peer nothing more will be sent.

@@ -42,3 +42,30 @@ fn waiting_is_bounded() {
     assert!(matches!(reader.recv(Duration::from_millis(20)), Err(WireError::TimedOut)));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_changed_timeout_applies_to_the_next_wait() {
+    let path = socket_path("retimed");
+    let _ = std::fs::remove_file(&path);
+    let listener = Listener::bind(&path).unwrap();
+    let client = connect(&path, Duration::from_secs(10)).unwrap();
+    let stream = listener.accept(Duration::from_secs(10)).unwrap().unwrap();
+    let (mut reader, _writer) = split(stream, 1 << 20).unwrap();
+    assert!(matches!(reader.recv(Duration::from_millis(20)), Err(WireError::TimedOut)));
+    assert_eq!(socket_read_timeout(&reader), Some(Duration::from_millis(20)));
+    // A longer wait than the last one is not cut short by it: a frame sent
+    // after the old timeout passed still arrives.
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        let (_r, mut writer) = split(client, 1 << 20).unwrap();
+        writer.send(FrameKind::Ready, &[], &[], Duration::from_secs(10)).unwrap();
+    });
+    assert_eq!(reader.recv(Duration::from_secs(10)).unwrap().kind, FrameKind::Ready);
+    assert_eq!(socket_read_timeout(&reader), Some(Duration::from_secs(10)));
+    sender.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn socket_read_timeout(reader: &FrameReader) -> Option<Duration> {
+    reader.stream.get_ref().read_timeout().unwrap()
+}

@@ -89,19 +89,41 @@ pub fn read_frame(reader: &mut impl Read, body_limit: u64) -> Result<Frame, Wire
     Ok(Frame { kind: header.kind, meta, body: body.into() })
 }
 
-/// Writes one frame: header, metadata and padding in one write, then the body.
+/// One frame to send: its kind, metadata and body.
+#[derive(Clone, Copy, Debug)]
+pub struct OutgoingFrame<'a> {
+    pub kind: FrameKind,
+    pub meta: &'a [u8],
+    pub body: &'a [u8],
+}
+
+/// Writes one frame: header, metadata, padding and body in one gathered write.
 pub fn write_frame(writer: &mut impl Write, kind: FrameKind, meta: &[u8], body: &[u8]) -> Result<(), WireError> {
-    let meta_len = u32::try_from(meta.len()).map_err(|_| CodecError::MetaTooLarge(u32::MAX))?;
-    let header = FrameHeader { kind, meta_len, body_len: body.len() as u64 };
-    let mut prefix = Vec::with_capacity(HEADER_LEN + meta.len() + BODY_ALIGNMENT);
-    prefix.extend_from_slice(&header.encode());
-    prefix.extend_from_slice(meta);
-    prefix.resize(prefix.len() + header.padding_len(), 0);
-    // One gathered write for the prefix and the body: two writes would let
+    write_frames(writer, &[OutgoingFrame { kind, meta, body }])
+}
+
+/// Writes frames one after the other in one gathered write, so that a peer
+/// waiting for them wakes up once, not once per frame.
+pub fn write_frames(writer: &mut impl Write, frames: &[OutgoingFrame<'_>]) -> Result<(), WireError> {
+    let prefixes = frames.iter().map(frame_prefix).collect::<Result<Vec<_>, _>>()?;
+    // Each body right after its prefix; two writes for one frame would let
     // the reader wake up for the prefix alone and then wait for the body.
-    write_all_gathered(writer, &mut [IoSlice::new(&prefix), IoSlice::new(body)])?;
+    let mut slices: Vec<IoSlice<'_>> =
+        prefixes.iter().zip(frames).flat_map(|(prefix, frame)| [IoSlice::new(prefix), IoSlice::new(frame.body)]).collect();
+    write_all_gathered(writer, &mut slices)?;
     writer.flush()?;
     Ok(())
+}
+
+/// A frame's header, metadata and padding.
+fn frame_prefix(frame: &OutgoingFrame<'_>) -> Result<Vec<u8>, WireError> {
+    let meta_len = u32::try_from(frame.meta.len()).map_err(|_| CodecError::MetaTooLarge(u32::MAX))?;
+    let header = FrameHeader { kind: frame.kind, meta_len, body_len: frame.body.len() as u64 };
+    let mut prefix = Vec::with_capacity(HEADER_LEN + frame.meta.len() + BODY_ALIGNMENT);
+    prefix.extend_from_slice(&header.encode());
+    prefix.extend_from_slice(frame.meta);
+    prefix.resize(prefix.len() + header.padding_len(), 0);
+    Ok(prefix)
 }
 
 fn write_all_gathered(writer: &mut impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {

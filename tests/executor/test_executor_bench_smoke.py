@@ -30,3 +30,11 @@ def test_quick_run_reports_every_measure(tmp_path):
     } <= set(results)
     assert all(value is None or value > 0 for value in results.values())
     assert "executor_vs_raw" in done.stdout
+
+
+def test_the_parts_of_a_round_trip_run_in_quick_mode():
+    command = [sys.executable, "-m", "benchmarks.executor_parts", "--quick"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr
+    for part in ("send_batch", "recv_batch", "scalar_pandas_step", "plain socket echo", "service, map_arrow"):
+        assert part in done.stdout, done.stdout

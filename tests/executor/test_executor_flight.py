@@ -122,7 +122,7 @@ def test_an_exception_fails_the_call_with_its_traceback(service):
 # A plain pyarrow.flight client, written from PROTOCOL.md alone.
 
 
-def by_hand_open(func, output_schema, kind="scalar_row"):
+def by_hand_open(func, output_schema, kind="scalar_row", body_follows=False):
     sealed = sealing.seal(func)
     document = {
         "version": 1,
@@ -131,6 +131,8 @@ def by_hand_open(func, output_schema, kind="scalar_row"):
         "window": 4,
         "output_schema": base64.b64encode(output_schema.serialize().to_pybytes()).decode(),
     }
+    if body_follows:
+        document["body_follows"] = True
     return sealed, flight.FlightDescriptor.for_command(json.dumps(document).encode())
 
 
@@ -138,12 +140,14 @@ def meta(chunk):
     return chunk.app_metadata.to_pybytes()
 
 
-def run_by_hand(uri, func, *, expect_body):
+def run_by_hand(uri, func, *, expect_body, body_follows=False):
     """One stream by hand; returns the result column and whether NeedBody came."""
-    sealed, descriptor = by_hand_open(func, pa.schema([("result", pa.int64())]))
+    sealed, descriptor = by_hand_open(func, pa.schema([("result", pa.int64())]), body_follows=body_follows)
     client = flight.connect(uri)
     writer, reader = client.do_exchange(descriptor)
     writer.begin(ONE.schema)
+    if body_follows:
+        writer.write_metadata(b"\x03" + sealed)
     reply = meta(reader.read_chunk())
     asked = reply == b"\x02"
     if asked:
@@ -181,6 +185,34 @@ def test_a_plain_pyarrow_flight_client_follows_the_protocol_by_hand():
         assert run_by_hand(service.uri, by_hand_triple, expect_body=True) == [3, 6, 9]
         # The worker keeps the function: the digest alone is enough the second time.
         assert run_by_hand(service.uri, by_hand_triple, expect_body=False) == [3, 6, 9]
+
+
+def test_a_function_sent_with_the_opening_is_not_asked_for():
+    with executor.launch.LocalService(1, listen=LOOPBACK, stderr=subprocess.DEVNULL) as service:
+
+        def by_hand_quadruple(x):
+            return 4 * x
+
+        # A fresh worker, which would otherwise answer NeedBody.
+        assert run_by_hand(service.uri, by_hand_quadruple, expect_body=False, body_follows=True) == [4, 8, 12]
+        # The Python client sends a function with its first opening, then its digest.
+        client = executor.connect(service.uri, timeout=TIMEOUT)
+
+        def quintuple(x):
+            return 5 * x
+
+        for _ in range(2):
+            assert column(client.map(quintuple, [ONE], return_type=pa.int64())) == [5, 10, 15]
+        assert len(client.sent) == 1
+
+
+def test_a_promised_body_that_does_not_come_is_refused(service):
+    _, descriptor = by_hand_open(lambda x: x, pa.schema([("result", pa.int64())]), body_follows=True)
+    writer, reader = flight.connect(service.uri).do_exchange(descriptor)
+    with pytest.raises(pa.ArrowInvalid, match="body_follows"):
+        writer.begin(ONE.schema)
+        writer.write_metadata(b"\x07" + struct.pack("<Q", 0))
+        reader.read_chunk()
 
 
 def test_a_malformed_first_message_is_refused_without_a_worker(service):
@@ -272,10 +304,17 @@ def test_tls_serves_callers_that_trust_the_certificate(start_service, tmp_path):
         list(plain.map(lambda x: x, [ONE], return_type=pa.int64()))
 
 
+def test_a_host_name_is_served_and_called_by_name(start_service):
+    service = start_service(1, listen="grpc://localhost:0")
+    assert service.uri.startswith("grpc://localhost:")
+    client = executor.connect(service.uri, timeout=TIMEOUT)
+    assert column(client.map(lambda x: x + 2, [ONE], return_type=pa.int64())) == [3, 4, 5]
+
+
 def test_bad_flight_options_exit_with_a_message(tmp_path):
     cases = [
         (["--listen", "grpc+tls://127.0.0.1:0"], "needs --tls-cert"),
-        (["--listen", "grpc://localhost:1"], "not an IP address"),
+        (["--listen", "grpc://no-such-host.invalid:1"], 'cannot listen on "no-such-host.invalid"'),
         (["--listen", "grpc://127.0.0.1"], "expected grpc://host:port"),
         (["--listen", f"unix://{tmp_path}/s", "--token-file", __file__], "are for grpc://"),
         (["--listen", "grpc://127.0.0.1:0", "--tls-cert", __file__], "go together"),

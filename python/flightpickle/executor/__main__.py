@@ -16,7 +16,7 @@ def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m flightpickle.executor")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve sealed functions over Arrow batches")
-    serve.add_argument("--listen", required=True, help="unix:///path/to/socket, grpc://IP:PORT or grpc+tls://IP:PORT")
+    serve.add_argument("--listen", required=True, help="unix:///path/to/socket, grpc://HOST:PORT or grpc+tls://HOST:PORT")
     serve.add_argument("--workers", type=int, default=1, help="Python worker processes (default 1)")
     serve.add_argument("--max-message-bytes", type=int, default=DEFAULT_BODY_LIMIT)
     serve.add_argument("--idle-timeout", type=float, default=60.0, help="seconds a stream may wait for a message")

@@ -131,7 +131,7 @@ class Client:
                 window=self.window,
                 row_errors=row_errors,
                 group_keys=group_by,
-                envelope=None,
+                envelope=self._envelope_to_open_with(digest, envelope),
                 timeout=self.timeout,
             )
             self._handshake(conn, envelope)
@@ -139,6 +139,13 @@ class Client:
             conn.close()
             raise
         return _Stream(conn, batches, self.window, self.timeout)
+
+    def _envelope_to_open_with(self, digest: str, envelope: bytes) -> bytes | None:
+        """The sealed function to send with the opening, or None to send only
+        the digest and the function when the service asks. A local service is
+        one hop away: asking costs little, and big functions cross only once
+        per worker."""
+        return None
 
     def _connect(self):
         """A new connection to the service, for one stream."""

@@ -8,6 +8,8 @@ import pyarrow.flight as flight
 from .client import Client
 from .flight_connection import FlightConnection
 
+REMEMBERED_DIGESTS = 4096
+
 
 class FlightClient(Client):
     def __init__(self, uri: str, *, timeout: float, window: int, token: str | None, tls_root_certs: bytes | None):
@@ -16,6 +18,19 @@ class FlightClient(Client):
         self.flight = flight.FlightClient(uri, tls_root_certs=tls_root_certs)
         headers = [(b"authorization", b"Bearer " + token.encode())] if token is not None else []
         self.options = flight.FlightCallOptions(headers=headers)
+        #: Digests of the functions this client sent with an opening.
+        self.sent: set[str] = set()
+
+    def _envelope_to_open_with(self, digest: str, envelope: bytes) -> bytes | None:
+        # The first stream of a function sends it with the opening: over the
+        # network the NeedBody round trip is the dearer one. Later streams
+        # send the digest, as the workers most likely have it by then.
+        if digest in self.sent:
+            return None
+        if len(self.sent) >= REMEMBERED_DIGESTS:
+            self.sent.clear()  # at worst a function is sent with its opening again
+        self.sent.add(digest)
+        return envelope
 
     def _connect(self) -> FlightConnection:
         return FlightConnection(self.flight, self.options)

@@ -39,9 +39,10 @@ def tagged(kind: int, value: int) -> bytes:
     return bytes([kind]) + SEQUENCE.pack(value)
 
 
-def open_document(kind, digest, output_schema, window, row_errors, group_keys) -> bytes:
+def open_document(kind, digest, output_schema, window, row_errors, group_keys, body_follows=False) -> bytes:
     """The JSON the descriptor's command carries to open a stream."""
     document = {
+        "body_follows": body_follows,
         "version": PROTOCOL_VERSION,
         "kind": kind,
         "digest": digest,
@@ -133,14 +134,16 @@ class FlightConnection:
         self.closed = False
 
     def send_open(self, *, kind, digest, input_schema, output_schema, window, row_errors, group_keys, envelope, timeout):
-        if envelope is not None:
-            raise ValueError("over Flight the sealed function is sent in Body, after NeedBody")
-        command = open_document(kind, digest, output_schema, window, row_errors, group_keys)
+        """Opens the call; with ``envelope``, the sealed function follows the
+        input schema at once (``body_follows``) and no NeedBody comes back."""
+        command = open_document(kind, digest, output_schema, window, row_errors, group_keys, envelope is not None)
         try:
             self.writer, self.reader = self.client.do_exchange(flight.FlightDescriptor.for_command(command), self.options)
             self.watchdog = Watchdog(self.reader.cancel)
             # The input schema message carries the descriptor: the Open.
             self.writer.begin(input_schema)
+            if envelope is not None:
+                self.writer.write_metadata(bytes([BODY]) + envelope)
         except (flight.FlightError, pa.ArrowException) as error:
             raise translate(error, False) from None
 

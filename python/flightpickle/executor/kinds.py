@@ -13,9 +13,13 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 ERROR_COLUMN = "error"
+#: numpy dtype kinds pyarrow converts from a pandas Series by its numpy values:
+#: signed and unsigned integers, floats, booleans.
+NUMPY_NATIVE_KINDS = "iufb"
 
 
 @dataclass
@@ -50,10 +54,34 @@ def to_arrow(values, data_type: pa.DataType, what: str) -> pa.Array:
     """Converts a function's results to ``data_type``, as Spark's Arrow path does."""
     try:
         if hasattr(values, "dtype") or hasattr(values, "__array__"):
-            return pa.Array.from_pandas(values, type=data_type)
+            return pa.Array.from_pandas(_numpy_values(values), type=data_type)
         return pa.array(values, type=data_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as error:
         raise TypeError(f"{what} cannot be converted to {data_type}: {error}") from error
+
+
+def _numpy_values(values):
+    """A Series of numbers or booleans as its own numpy array, which pyarrow
+    converts exactly as it converts the Series (it takes the Series's
+    values), without the tens of microseconds it spends recognising a pandas
+    object; anything else as it is."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in NUMPY_NATIVE_KINDS and not isinstance(values, np.ndarray):
+        to_numpy = getattr(values, "to_numpy", None)
+        if to_numpy is not None:
+            return to_numpy()
+    return values
+
+
+def column_to_pandas(column: pa.Array):
+    """``column.to_pandas()``. Numbers and booleans take a shorter road to the
+    same Series (numpy array, dtype, nulls as NaN or None, zero-copy and
+    read-only when pyarrow's would be), about half the cost for small batches."""
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
+        import pandas as pd
+
+        return pd.Series(column.to_numpy(zero_copy_only=False))
+    return column.to_pandas()
 
 
 def scalar_row(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
@@ -84,7 +112,7 @@ def _rows_with_errors(func, rows):
 def scalar_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
     result_type = spec.output_schema.field(0).type
     for batch in batches:
-        result = func(*(column.to_pandas() for column in batch.columns))
+        result = func(*(column_to_pandas(column) for column in batch.columns))
         if not hasattr(result, "__len__"):
             raise TypeError(f"a pandas UDF must return a Series or an array, not {type(result).__name__}")
         if len(result) != batch.num_rows:
@@ -176,6 +204,10 @@ def _convert_column(column, field: pa.Field, what: str) -> pa.Array:
             raise TypeError(f"column {field.name!r} of {what} is {column.type}, not {field.type}: {error}") from error
     return to_arrow(column, field.type, f"column {field.name!r} of {what}")
 
+
+#: Kinds that call the function once per input batch and yield its one result
+#: before taking the next batch.
+ONE_RESULT_PER_BATCH = frozenset({"scalar_row", "scalar_pandas", "grouped_map_pandas"})
 
 KINDS = {
     "scalar_row": scalar_row,

@@ -54,7 +54,7 @@ def flight_address(uri: str) -> tuple[str, int, bool]:
     scheme, _, rest = uri.partition("://")
     host, colon, port = rest.rpartition(":")
     if scheme not in ("grpc", "grpc+tls") or not colon or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected grpc://host:port or grpc+tls://host:port with an IP address, got {uri!r}")
+        raise ValueError(f"expected grpc://host:port or grpc+tls://host:port, got {uri!r}")
     return host.strip("[]"), int(port), scheme == "grpc+tls"
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 from .. import _native, sealing
 from . import spark_commands
 from .errors import StreamFailure
-from .kinds import KINDS, StreamSpec
+from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
 
 #: Seconds between looks at the stop flag while no client connects.
@@ -104,27 +104,39 @@ class Inputs:
         self.conn = conn
         self.deadlines = deadlines
         self.failure: BaseException | None = None
+        #: Batches handed out, and how many of them were acknowledged.
+        self.taken = 0
+        self.acked = 0
+
+    def take_ack(self) -> int | None:
+        """The sequence number of the last batch handed out if it is not yet
+        acknowledged, now counted as acknowledged: for a result that goes
+        with it in the same write."""
+        if self.acked == self.taken:
+            return None
+        self.acked = self.taken
+        return self.taken - 1
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        # Batch n is acknowledged when batch n+1 (or the end) is asked for:
-        # by then its results were sent, so for one batch in flight the caller
-        # finds the result and the ack in one read instead of waking twice.
-        expected = 0
+        # Batch n is acknowledged when batch n+1 (or the end) is asked for,
+        # unless its result already carried the ack (take_ack). Either way
+        # the ack follows the results of batch n that were sent by then.
         while True:
             try:
-                if expected:
-                    self.conn.send_ack(expected - 1, self.deadlines.idle)
+                if self.acked < self.taken:
+                    self.conn.send_ack(self.taken - 1, self.deadlines.idle)
+                    self.acked = self.taken
                 message = expect(self.conn.recv(self.deadlines.next_wait()), "batch", "end")
                 if message[0] == "end":
-                    if message[1] != expected:
-                        raise StreamFailure("protocol_error", f"end says {message[1]} batches, {expected} arrived")
+                    if message[1] != self.taken:
+                        raise StreamFailure("protocol_error", f"end says {message[1]} batches, {self.taken} arrived")
                     return
-                if message[1] != expected:
-                    raise StreamFailure("protocol_error", f"batch {message[1]} arrived where {expected} was due")
+                if message[1] != self.taken:
+                    raise StreamFailure("protocol_error", f"batch {message[1]} arrived where {self.taken} was due")
             except BaseException as failure:
                 self.failure = failure
                 raise
-            expected += 1
+            self.taken += 1
             yield message[2]
 
 
@@ -183,6 +195,9 @@ def _function(conn, functions: Functions, digest: str, envelope, deadlines: Dead
 
 def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines) -> None:
     results = KINDS[spec.kind](func, spec, iter(inputs))
+    # Result n of these kinds is all that comes of input n: its ack travels
+    # in the same write, and the caller wakes once for both.
+    ack_with_results = spec.kind in ONE_RESULT_PER_BATCH
     seq = 0
     while True:
         try:
@@ -193,7 +208,7 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
             if inputs.failure is not None:
                 raise inputs.failure from None
             raise StreamFailure("udf_error", traceback.format_exc()) from None
-        conn.send_batch(seq, batch, deadlines.idle)
+        conn.send_batch(seq, batch, deadlines.idle, ack=inputs.take_ack() if ack_with_results else None)
         seq += 1
 
 

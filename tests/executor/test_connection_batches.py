@@ -1,0 +1,128 @@
+"""Record batches through a pair of native connections in one process: what
+arrives is what was sent, whatever the types, and it carries the stream's
+declared schema (the receiver hands each batch to pyarrow with the schema it
+imported once per stream)."""
+
+from __future__ import annotations
+
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from flightpickle import _native
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def pair():
+    path = Path(tempfile.mkdtemp(prefix="fpx-", dir="/tmp")) / "pair.sock"
+    listener = _native.Listener.bind(str(path), body_limit=1 << 24)
+    sender = _native.Connection.connect(str(path), timeout=TIMEOUT, body_limit=1 << 24)
+    receiver = listener.accept(TIMEOUT)
+    yield sender, receiver
+    sender.close()
+    receiver.close()
+    path.unlink()
+    path.parent.rmdir()
+
+
+def through(pair, batch: pa.RecordBatch, schema: pa.Schema | None = None) -> pa.RecordBatch:
+    sender, receiver = pair
+    schema = schema or batch.schema
+    sender.set_outgoing_schema(schema)
+    receiver.set_incoming_schema(schema)
+    sender.send_batch(7, batch, TIMEOUT)
+    name, seq, received = receiver.recv(TIMEOUT)
+    assert (name, seq) == ("batch", 7)
+    assert isinstance(received, pa.RecordBatch)
+    return received
+
+
+BATCHES = {
+    "int64 and strings with nulls": pa.record_batch(
+        {"x": pa.array([1, None, 3], pa.int64()), "s": pa.array(["a", None, "ccc"])}
+    ),
+    "nested": pa.record_batch(
+        {
+            "l": pa.array([[1, 2], None, []], pa.list_(pa.int32())),
+            "st": pa.array([{"a": 1, "b": "x"}, None, {"a": None, "b": "z"}]),
+            "m": pa.array([[("k", 1.5)], [], None], pa.map_(pa.string(), pa.float64())),
+        }
+    ),
+    "temporal and decimal": pa.record_batch(
+        {
+            "t": pa.array([0, 1_700_000_000_000_000, None], pa.timestamp("us", tz="UTC")),
+            "d": pa.array([None, 1, 2], pa.date32()),
+            "n": pa.array([None, Decimal("123.45"), Decimal("-0.01")], pa.decimal128(12, 2)),
+        }
+    ),
+    "no rows": pa.record_batch({"x": pa.array([], pa.int64()), "s": pa.array([], pa.string())}),
+    "no columns": pa.RecordBatch.from_arrays([], schema=pa.schema([])),
+}
+
+
+@pytest.mark.parametrize("name", BATCHES)
+def test_a_batch_arrives_as_sent(pair, name):
+    batch = BATCHES[name]
+    received = through(pair, batch)
+    assert received.schema == batch.schema
+    assert received.equals(batch)
+
+
+def test_a_sliced_batch_arrives_as_its_slice(pair):
+    batch = pa.record_batch({"x": pa.array(range(10), pa.int64()), "s": pa.array([str(i) for i in range(10)])})
+    received = through(pair, batch.slice(3, 4))
+    assert received.to_pydict() == {"x": [3, 4, 5, 6], "s": ["3", "4", "5", "6"]}
+
+
+def test_a_batch_carries_the_declared_names_and_metadata(pair):
+    declared = pa.schema([pa.field("declared", pa.int64())], metadata={b"origin": b"stream"})
+    batch = pa.record_batch({"other": pa.array([1, 2], pa.int64())})
+    received = through(pair, batch, declared)
+    assert received.schema.names == ["declared"]
+    assert received.schema.metadata == {b"origin": b"stream"}
+    assert received.column(0).to_pylist() == [1, 2]
+
+
+def test_a_new_incoming_schema_applies_to_the_next_batch(pair):
+    through(pair, pa.record_batch({"x": pa.array([1], pa.int64())}))
+    received = through(pair, pa.record_batch({"s": pa.array(["only strings now"])}))
+    assert received.column(0).to_pylist() == ["only strings now"]
+
+
+def test_received_batches_outlive_their_connection(pair):
+    batch = BATCHES["int64 and strings with nulls"]
+    received = through(pair, batch)
+    pair[1].close()
+    del pair
+    assert received.equals(batch)
+
+
+def strings_from_buffers(offsets: list[int], data: bytes) -> pa.Array:
+    """A string array built without pyarrow's checks, as a buggy producer might."""
+    return pa.Array.from_buffers(
+        pa.string(), len(offsets) - 1, [None, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)]
+    )
+
+
+# The sender checks only what encoding relies on (pyarrow's own cheap checks
+# pass for these); the receiver validates every offset and string.
+@pytest.mark.parametrize(
+    "offsets, data, why",
+    [([0, 2, 4], b"ab\xff\xfe", "utf"), ([0, 3, 1, 4], b"abcd", "offset")],
+    ids=["invalid UTF-8", "offsets out of order"],
+)
+def test_invalid_strings_are_refused_by_the_receiver(pair, offsets, data, why):
+    sender, receiver = pair
+    broken = pa.RecordBatch.from_arrays([strings_from_buffers(offsets, data)], names=["s"])
+    sender.set_outgoing_schema(broken.schema)
+    receiver.set_incoming_schema(broken.schema)
+    sender.send_batch(0, broken, TIMEOUT)
+    with pytest.raises(_native.TransportError) as refused:
+        receiver.recv(TIMEOUT)
+    assert refused.value.args[0] == "protocol"
+    assert why in refused.value.args[1].lower()
