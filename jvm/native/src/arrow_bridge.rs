@@ -7,7 +7,7 @@
 //! - **JVM to Rust** (input batches): the JVM allocates the two structs and
 //!   exports a `VectorSchemaRoot` into them with Arrow Java's C Data classes
 //!   (shaded into the plugin jar). Those classes ask this library to install
-//!   the `release` callback (`exportArray`/`exportSchema` below), which keeps
+//!   the `release` callback (`export` below), which keeps
 //!   a global reference to the Java side's `PrivateData`. Rust then moves the
 //!   structs out of JVM memory (`FFI_ArrowArray::from_raw` leaves the JVM's
 //!   copy marked released), wraps the JVM's buffers in Arrow arrays, and
@@ -16,7 +16,7 @@
 //! - **Rust to JVM** (result batches): the JVM allocates the two structs and
 //!   Rust writes arrow-rs' exported structs into them; their `release` (set by
 //!   arrow-rs) drops Rust's reference to the buffers. Arrow Java imports them
-//!   and calls `release` (through `releaseArray`/`releaseSchema` below) when
+//!   and calls `release` (through `release` below) when
 //!   its last vector over them is closed.
 
 use std::ffi::{c_char, c_void};
@@ -89,24 +89,59 @@ impl JavaOwner {
     }
 }
 
-unsafe extern "C" fn release_exported_array(array: *mut CArray) {
+/// What releasing and exporting need of `CArray` and `CSchema` alike: the fields
+/// the two structs share, by the same names.
+trait CStruct: Sized {
+    /// The struct's name in the interface, for errors.
+    const NAME: &'static str;
+    fn release(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)>;
+    fn private_data(&mut self) -> &mut *mut c_void;
+    fn children(&self) -> (*mut *mut Self, i64);
+    fn dictionary(&self) -> *mut Self;
+}
+
+macro_rules! c_struct {
+    ($struct:ty, $name:literal) => {
+        impl CStruct for $struct {
+            const NAME: &'static str = $name;
+            fn release(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)> {
+                &mut self.release
+            }
+            fn private_data(&mut self) -> &mut *mut c_void {
+                &mut self.private_data
+            }
+            fn children(&self) -> (*mut *mut Self, i64) {
+                (self.children, self.n_children)
+            }
+            fn dictionary(&self) -> *mut Self {
+                self.dictionary
+            }
+        }
+    };
+}
+
+c_struct!(CArray, "ArrowArray");
+c_struct!(CSchema, "ArrowSchema");
+
+/// The release callback `export` installs on a struct Arrow Java filled.
+unsafe extern "C" fn release_exported<T: CStruct>(exported: *mut T) {
     // SAFETY: Arrow calls release with the struct it was installed on, whose
-    // private data this library set to a boxed `JavaOwner` in `export_array`;
-    // its children and dictionary are structs Arrow Java exported the same way.
+    // private data `export` set to a boxed `JavaOwner`; its children and
+    // dictionary are structs Arrow Java exported the same way.
     unsafe {
-        if array.is_null() || (*array).release.is_none() {
+        if exported.is_null() || (*exported).release().is_none() {
             return;
         }
         // The interface makes the producer's release release the children
         // too; Arrow Java's PrivateData only frees their structs.
-        let children = (*array).children;
-        for i in 0..usize::try_from((*array).n_children).unwrap_or(0) {
-            release_child(*children.add(i), |child| (*child).release);
+        let (children, n_children) = (*exported).children();
+        for i in 0..usize::try_from(n_children).unwrap_or(0) {
+            release_child(*children.add(i));
         }
-        release_child((*array).dictionary, |dictionary| (*dictionary).release);
-        let owner = Box::from_raw((*array).private_data.cast::<JavaOwner>());
-        (*array).release = None;
-        (*array).private_data = std::ptr::null_mut();
+        release_child((*exported).dictionary());
+        let owner = Box::from_raw((*exported).private_data().cast::<JavaOwner>());
+        *(*exported).release() = None;
+        *(*exported).private_data() = std::ptr::null_mut();
         close_caught(owner);
     }
 }
@@ -115,12 +150,14 @@ unsafe extern "C" fn release_exported_array(array: *mut CArray) {
 ///
 /// # Safety
 /// `child` is null or a valid struct of the interface.
-unsafe fn release_child<T>(child: *mut T, release: impl Fn(*mut T) -> Option<unsafe extern "C" fn(*mut T)>) {
-    if !child.is_null()
-        && let Some(release) = release(child)
-    {
-        // SAFETY: the child's own producer installed this callback for it.
-        unsafe { release(child) };
+unsafe fn release_child<T: CStruct>(child: *mut T) {
+    // SAFETY: the caller's promise; the child's own producer installed its callback.
+    unsafe {
+        if !child.is_null()
+            && let Some(release) = *(*child).release()
+        {
+            release(child);
+        }
     }
 }
 
@@ -128,24 +165,6 @@ unsafe fn release_child<T>(child: *mut T, release: impl Fn(*mut T) -> Option<uns
 fn close_caught(owner: Box<JavaOwner>) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| owner.close())).is_err() {
         eprintln!("flightpickle: a panic while releasing JVM buffers handed to Rust");
-    }
-}
-
-unsafe extern "C" fn release_exported_schema(schema: *mut CSchema) {
-    // SAFETY: as for arrays: the private data is the `JavaOwner` set in `export_schema`.
-    unsafe {
-        if schema.is_null() || (*schema).release.is_none() {
-            return;
-        }
-        let children = (*schema).children;
-        for i in 0..usize::try_from((*schema).n_children).unwrap_or(0) {
-            release_child(*children.add(i), |child| (*child).release);
-        }
-        release_child((*schema).dictionary, |dictionary| (*dictionary).release);
-        let owner = Box::from_raw((*schema).private_data.cast::<JavaOwner>());
-        (*schema).release = None;
-        (*schema).private_data = std::ptr::null_mut();
-        close_caught(owner);
     }
 }
 
@@ -159,49 +178,48 @@ fn owner(env: &Env<'_>, private_data: &JObject<'_>) -> Result<*mut c_void, Nativ
     Ok(Box::into_raw(Box::new(JavaOwner(global))).cast())
 }
 
-/// Arrow Java's `JniWrapper.exportArray`: installs the release callback.
-pub fn export_array(env: &Env<'_>, struct_address: i64, private_data: &JObject<'_>) -> Result<(), NativeError> {
-    let array = address::<CArray>(struct_address, "ArrowArray")?;
+/// Arrow Java's `JniWrapper.exportArray` (`is_array`) or `exportSchema`: installs the
+/// release callback on the struct the JVM filled.
+pub fn export(
+    env: &Env<'_>,
+    struct_address: i64,
+    private_data: &JObject<'_>,
+    is_array: bool,
+) -> Result<(), NativeError> {
+    if is_array {
+        export_into::<CArray>(env, struct_address, private_data)
+    } else {
+        export_into::<CSchema>(env, struct_address, private_data)
+    }
+}
+
+fn export_into<T: CStruct>(env: &Env<'_>, struct_address: i64, private_data: &JObject<'_>) -> Result<(), NativeError> {
+    let exported = address::<T>(struct_address, T::NAME)?;
     let data = owner(env, private_data)?;
-    // SAFETY: the JVM passes the address of an ArrowArray it allocated and filled.
+    // SAFETY: the JVM passes the address of a struct of this kind it allocated and filled.
     unsafe {
-        (*array).private_data = data;
-        (*array).release = Some(release_exported_array);
+        *(*exported).private_data() = data;
+        *(*exported).release() = Some(release_exported::<T>);
     }
     Ok(())
 }
 
-/// Arrow Java's `JniWrapper.exportSchema`: installs the release callback.
-pub fn export_schema(env: &Env<'_>, struct_address: i64, private_data: &JObject<'_>) -> Result<(), NativeError> {
-    let schema = address::<CSchema>(struct_address, "ArrowSchema")?;
-    let data = owner(env, private_data)?;
-    // SAFETY: the JVM passes the address of an ArrowSchema it allocated and filled.
-    unsafe {
-        (*schema).private_data = data;
-        (*schema).release = Some(release_exported_schema);
+/// Arrow Java's `JniWrapper.releaseArray` (`is_array`) or `releaseSchema`: calls the
+/// struct's own release, if any.
+pub fn release(struct_address: i64, is_array: bool) -> Result<(), NativeError> {
+    if is_array {
+        release_at::<CArray>(struct_address)
+    } else {
+        release_at::<CSchema>(struct_address)
     }
-    Ok(())
 }
 
-/// Arrow Java's `JniWrapper.releaseArray`: calls the struct's own release, if any.
-pub fn release_array(struct_address: i64) -> Result<(), NativeError> {
-    let array = address::<CArray>(struct_address, "ArrowArray")?;
-    // SAFETY: the address is an ArrowArray; its release, when set, is its producer's.
+fn release_at<T: CStruct>(struct_address: i64) -> Result<(), NativeError> {
+    let released = address::<T>(struct_address, T::NAME)?;
+    // SAFETY: the address is a struct of this kind; its release, when set, is its producer's.
     unsafe {
-        if let Some(release) = (*array).release {
-            release(array);
-        }
-    }
-    Ok(())
-}
-
-/// Arrow Java's `JniWrapper.releaseSchema`.
-pub fn release_schema(struct_address: i64) -> Result<(), NativeError> {
-    let schema = address::<CSchema>(struct_address, "ArrowSchema")?;
-    // SAFETY: as for arrays.
-    unsafe {
-        if let Some(release) = (*schema).release {
-            release(schema);
+        if let Some(release) = *(*released).release() {
+            release(released);
         }
     }
     Ok(())

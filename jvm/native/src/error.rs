@@ -9,8 +9,8 @@ use flightpickle_core::command::CommandError;
 use flightpickle_core::envelope::EnvelopeError;
 use flightpickle_core::pickle::DecodeError;
 use flightpickle_core::transport::client::ClientError;
-use jni::Env;
 use jni::errors::ErrorPolicy;
+use jni::{Env, EnvUnowned};
 
 const EXCEPTION_CLASS: &str = "io/flightpickle/NativeException";
 
@@ -88,6 +88,16 @@ impl From<jni::errors::Error> for NativeError {
             message: format!("JNI call failed: {error}"),
         }
     }
+}
+
+/// Runs the body of a native method: a panic is caught inside `with_env`, and an error or a
+/// panic becomes a pending `NativeException` (see `ThrowNativeException`), so every entry point
+/// returns to the JVM normally and nothing unwinds across the boundary.
+pub fn guarded<'local, T: Default + 'local>(
+    env: &mut EnvUnowned<'local>,
+    body: impl FnOnce(&mut Env<'local>) -> Result<T, NativeError>,
+) -> T {
+    env.with_env(body).resolve::<ThrowNativeException>()
 }
 
 /// Throws a `NativeException` for an error or a panic, and returns null/0/false to the JVM,

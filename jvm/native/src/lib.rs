@@ -5,9 +5,9 @@
 //! strings and arrays of strings out, so the Java side owns every type and the
 //! Rust side only converts. Record batches cross as addresses of Arrow C Data
 //! Interface structs (`arrow_bridge`), executor streams as opaque handles
-//! (`stream`). Each entry point runs its body inside `EnvUnowned::with_env`,
-//! which catches Rust panics; `ThrowNativeException` turns errors and panics
-//! into `io.flightpickle.NativeException`, so nothing unwinds into the JVM.
+//! (`stream`). Each entry point runs its body through `error::guarded`, which
+//! catches Rust panics and turns errors and panics into
+//! `io.flightpickle.NativeException`, so nothing unwinds into the JVM.
 
 mod arrow_bridge;
 mod error;
@@ -23,7 +23,7 @@ use jni::objects::{JByteArray, JClass, JObject, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlong};
 use jni::{Env, EnvUnowned};
 
-use error::{NativeError, ThrowNativeException};
+use error::{NativeError, guarded};
 
 /// `static native String coreVersion()`: the version of the Rust core in this library.
 #[unsafe(no_mangle)]
@@ -31,8 +31,9 @@ pub extern "system" fn Java_io_flightpickle_Native_coreVersion<'caller>(
     mut env: EnvUnowned<'caller>,
     _class: JClass<'caller>,
 ) -> JString<'caller> {
-    env.with_env(|env| JString::from_str(env, flightpickle_core::VERSION).map_err(NativeError::from))
-        .resolve::<ThrowNativeException>()
+    guarded(&mut env, |env| {
+        JString::from_str(env, flightpickle_core::VERSION).map_err(NativeError::from)
+    })
 }
 
 /// `static native String[] readEnvelope(byte[] frame)`: a frame's header, not verified.
@@ -42,12 +43,11 @@ pub extern "system" fn Java_io_flightpickle_Native_readEnvelope<'caller>(
     _class: JClass<'caller>,
     frame: JByteArray<'caller>,
 ) -> JObjectArray<'caller, JString<'caller>> {
-    env.with_env(|env| {
+    guarded(&mut env, |env| {
         let frame = bytes(env, &frame)?;
         let header = envelope::parse(&frame)?;
         results::to_java(env, &results::header_entries(&header))
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native String[] verifyEnvelope(byte[] frame, byte[] keyId, byte[] key, boolean requireSignature)`:
@@ -61,14 +61,13 @@ pub extern "system" fn Java_io_flightpickle_Native_verifyEnvelope<'caller>(
     key: JByteArray<'caller>,
     require_signature: jboolean,
 ) -> JObjectArray<'caller, JString<'caller>> {
-    env.with_env(|env| {
+    guarded(&mut env, |env| {
         let frame = bytes(env, &frame)?;
         let key = optional_key(env, &key_id, &key)?;
         let options = open_options(&key, require_signature);
         let opened = envelope::open(&frame, &options)?;
         results::to_java(env, &results::header_entries(&opened.header))
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native String[] inspectPickle(byte[] pickle)`: what loading a plain pickle imports and calls.
@@ -78,12 +77,11 @@ pub extern "system" fn Java_io_flightpickle_Native_inspectPickle<'caller>(
     _class: JClass<'caller>,
     pickle: JByteArray<'caller>,
 ) -> JObjectArray<'caller, JString<'caller>> {
-    env.with_env(|env| {
+    guarded(&mut env, |env| {
         let pickle = bytes(env, &pickle)?;
         let inspection = pickle::inspect(&pickle)?;
         results::to_java(env, &results::inspection_entries(&inspection))
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native String[] inspectCommand(byte[] command, byte[] keyId, byte[] key, boolean requireSignature)`:
@@ -97,7 +95,7 @@ pub extern "system" fn Java_io_flightpickle_Native_inspectCommand<'caller>(
     key: JByteArray<'caller>,
     require_signature: jboolean,
 ) -> JObjectArray<'caller, JString<'caller>> {
-    env.with_env(|env| {
+    guarded(&mut env, |env| {
         let command = bytes(env, &command)?;
         let key = optional_key(env, &key_id, &key)?;
         let options = open_options(&key, require_signature);
@@ -106,7 +104,6 @@ pub extern "system" fn Java_io_flightpickle_Native_inspectCommand<'caller>(
         entries.extend(results::inspection_entries(&report.inspection));
         results::to_java(env, &entries)
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native byte[] sealedFrame(byte[] command)`: the sealed frame a sealed command
@@ -117,14 +114,13 @@ pub extern "system" fn Java_io_flightpickle_Native_sealedFrame<'caller>(
     _class: JClass<'caller>,
     command: JByteArray<'caller>,
 ) -> JByteArray<'caller> {
-    env.with_env(|env| -> Result<JByteArray<'_>, NativeError> {
+    guarded(&mut env, |env| {
         let command = bytes(env, &command)?;
         match pickle::sealed_frame(&command)? {
             Some(frame) => Ok(env.byte_array_from_slice(frame)?),
             None => Ok(JByteArray::null()),
         }
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native void panicForTesting(byte[] message)`: panics with the message, so tests
@@ -135,11 +131,10 @@ pub extern "system" fn Java_io_flightpickle_Native_panicForTesting<'caller>(
     _class: JClass<'caller>,
     message: JByteArray<'caller>,
 ) {
-    env.with_env(|env| -> Result<(), NativeError> {
+    guarded(&mut env, |env| {
         let message = String::from_utf8_lossy(&bytes(env, &message)?).into_owned();
         panic!("{message}");
     })
-    .resolve::<ThrowNativeException>()
 }
 
 fn bytes(env: &Env<'_>, array: &JByteArray<'_>) -> Result<Vec<u8>, NativeError> {
@@ -195,14 +190,13 @@ pub extern "system" fn Java_io_flightpickle_Native_broadcastCommandHeader<'calle
     _class: JClass<'caller>,
     path: JByteArray<'caller>,
 ) -> JObjectArray<'caller, JString<'caller>> {
-    env.with_env(|env| {
+    guarded(&mut env, |env| {
         let path = String::from_utf8(bytes(env, &path)?)
             .map_err(|_| NativeError::invalid_argument("the broadcast file path is not UTF-8"))?;
         let frame = stream::frame_of_broadcast_file(std::path::Path::new(&path))
             .map_err(|why| NativeError::invalid_argument(&why))?;
         results::to_java(env, &results::header_entries(&envelope::parse(&frame)?))
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] broadcastFile,
@@ -227,7 +221,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
     timeout_millis: jlong,
     body_limit: jlong,
 ) -> jlong {
-    env.with_env(|env| {
+    guarded(&mut env, |env| {
         stream::open(stream::OpenRequest {
             socket: bytes(env, &socket)?,
             kind,
@@ -241,7 +235,6 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
             body_limit,
         })
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native void streamPush(long stream, long array, long schema)`: sends the batch
@@ -254,8 +247,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPush<'caller>(
     array: jlong,
     schema: jlong,
 ) {
-    env.with_env(|_| stream::push(handle, array, schema))
-        .resolve::<ThrowNativeException>()
+    guarded(&mut env, |_| stream::push(handle, array, schema))
 }
 
 /// `static native void streamFinish(long stream)`: every input batch was pushed.
@@ -265,8 +257,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamFinish<'caller>(
     _class: JClass<'caller>,
     handle: jlong,
 ) {
-    env.with_env(|_| stream::finish(handle))
-        .resolve::<ThrowNativeException>()
+    guarded(&mut env, |_| stream::finish(handle))
 }
 
 /// `static native boolean streamPull(long stream, long array, long schema, boolean wait)`: the
@@ -281,8 +272,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPull<'caller>(
     schema: jlong,
     wait: jboolean,
 ) -> jboolean {
-    env.with_env(|_| stream::pull(handle, array, schema, wait))
-        .resolve::<ThrowNativeException>()
+    guarded(&mut env, |_| stream::pull(handle, array, schema, wait))
 }
 
 /// `static native void streamCancel(long stream)`: cancels the stream from another thread; the
@@ -293,8 +283,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamCancel<'caller>(
     _class: JClass<'caller>,
     handle: jlong,
 ) {
-    env.with_env(|_| stream::cancel(handle))
-        .resolve::<ThrowNativeException>()
+    guarded(&mut env, |_| stream::cancel(handle))
 }
 
 /// `static native void streamClose(long stream)`: closes the connection and frees the stream.
@@ -304,11 +293,10 @@ pub extern "system" fn Java_io_flightpickle_Native_streamClose<'caller>(
     _class: JClass<'caller>,
     handle: jlong,
 ) {
-    env.with_env(|_| -> Result<(), NativeError> {
+    guarded(&mut env, |_| {
         stream::close(handle);
         Ok(())
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native void arrowExport(long struct, Object privateData, boolean isArray)`: Arrow
@@ -321,14 +309,9 @@ pub extern "system" fn Java_io_flightpickle_Native_arrowExport<'caller>(
     private_data: JObject<'caller>,
     is_array: jboolean,
 ) {
-    env.with_env(|env| {
-        if is_array {
-            arrow_bridge::export_array(env, address, &private_data)
-        } else {
-            arrow_bridge::export_schema(env, address, &private_data)
-        }
+    guarded(&mut env, |env| {
+        arrow_bridge::export(env, address, &private_data, is_array)
     })
-    .resolve::<ThrowNativeException>()
 }
 
 /// `static native void arrowRelease(long struct, boolean isArray)`: Arrow Java's
@@ -340,12 +323,5 @@ pub extern "system" fn Java_io_flightpickle_Native_arrowRelease<'caller>(
     address: jlong,
     is_array: jboolean,
 ) {
-    env.with_env(|_| {
-        if is_array {
-            arrow_bridge::release_array(address)
-        } else {
-            arrow_bridge::release_schema(address)
-        }
-    })
-    .resolve::<ThrowNativeException>()
+    guarded(&mut env, |_| arrow_bridge::release(address, is_array))
 }

@@ -8,14 +8,12 @@ import org.apache.spark.sql.catalyst.expressions.Attribute;
 import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
-import org.apache.spark.sql.catalyst.plans.physical.Partitioning;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import scala.collection.immutable.IndexedSeq;
 import scala.collection.immutable.Seq;
 import scala.jdk.javaapi.CollectionConverters;
-import scala.reflect.ClassTag$;
 
 /**
  * A scalar Python UDF (the Arrow-batched {@code udf}, or a scalar {@code pandas_udf}) through the
@@ -23,24 +21,19 @@ import scala.reflect.ClassTag$;
  * followed by the UDF's value for each, in the child's order. Only the UDF's arguments go to the
  * service; the rows wait in the task until their values come back (see {@link StreamedRows}).
  */
-public final class FlightPickleArrowEvalPythonExec extends SparkPlan {
+public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExec {
 
     private static final long serialVersionUID = 1L;
 
     private final Seq<PythonUDF> udfs;
     private final Seq<Attribute> resultAttrs;
-    private final SparkPlan child;
-    private final StreamedFunction function;
-    /** Made on first use, on the driver, as Spark's operators make theirs. */
-    private transient StreamMetrics streamMetrics;
 
     /** @param udfs exactly one UDF (what the rule replaces), kept as Spark's operator keeps them */
     public FlightPickleArrowEvalPythonExec(Seq<PythonUDF> udfs, Seq<Attribute> resultAttrs, SparkPlan child,
             StreamedFunction function) {
+        super(child, function);
         this.udfs = udfs;
         this.resultAttrs = resultAttrs;
-        this.child = child;
-        this.function = function;
     }
 
     @Override
@@ -56,19 +49,9 @@ public final class FlightPickleArrowEvalPythonExec extends SparkPlan {
     }
 
     @Override
-    public Seq<SparkPlan> children() {
-        return CollectionConverters.asScala(List.of(child)).toList();
-    }
-
-    @Override
     @SuppressWarnings("unchecked")
     public AttributeSet producedAttributes() {
         return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) resultAttrs);
-    }
-
-    @Override
-    public Partitioning outputPartitioning() {
-        return child.outputPartitioning();
     }
 
     @Override
@@ -83,33 +66,12 @@ public final class FlightPickleArrowEvalPythonExec extends SparkPlan {
         StructType result = new StructType(new StructField[] {
             new StructField("_0", udf.dataType(), true, org.apache.spark.sql.types.Metadata.empty())
         });
-        PartitionStreamer streamer = new PartitionStreamer(function, arguments, result, schema(),
-                new UdfArguments(udf.children(), child.output()), SparkShim.batchSettings(),
-                streamMetrics());
-        return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
-    }
-
-    @Override
-    public scala.collection.immutable.Map<String, org.apache.spark.sql.execution.metric.SQLMetric> metrics() {
-        return streamMetrics().byName();
-    }
-
-    private synchronized StreamMetrics streamMetrics() {
-        if (streamMetrics == null) {
-            streamMetrics = StreamMetrics.create(sparkContext());
-        }
-        return streamMetrics;
+        return streamPartitions(arguments, result, new UdfArguments(udf.children(), child.output()));
     }
 
     @Override
     public SparkPlan withNewChildrenInternal(IndexedSeq<SparkPlan> newChildren) {
         return new FlightPickleArrowEvalPythonExec(udfs, resultAttrs, newChildren.apply(0), function);
-    }
-
-    /** The function is not a product element (plans print and compare without it). */
-    @Override
-    public Seq<Object> otherCopyArgs() {
-        return CollectionConverters.asScala(List.<Object>of(function)).toList();
     }
 
     @Override
@@ -125,22 +87,5 @@ public final class FlightPickleArrowEvalPythonExec extends SparkPlan {
             case 2 -> child;
             default -> throw new IndexOutOfBoundsException(n);
         };
-    }
-
-    @Override
-    public boolean canEqual(Object other) {
-        return other instanceof FlightPickleArrowEvalPythonExec;
-    }
-
-    @Override
-    public boolean equals(Object other) {
-        return other instanceof FlightPickleArrowEvalPythonExec that && udfs.equals(that.udfs)
-                && resultAttrs.equals(that.resultAttrs) && child.equals(that.child)
-                && function.digest().equals(that.function.digest());
-    }
-
-    @Override
-    public int hashCode() {
-        return java.util.Objects.hash(udfs, resultAttrs, child, function.digest());
     }
 }

@@ -6,12 +6,9 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
 import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
-import org.apache.spark.sql.catalyst.plans.physical.Partitioning;
 import org.apache.spark.sql.execution.SparkPlan;
 import scala.collection.immutable.IndexedSeq;
 import scala.collection.immutable.Seq;
-import scala.jdk.javaapi.CollectionConverters;
-import scala.reflect.ClassTag$;
 
 /**
  * {@code mapInArrow} or {@code mapInPandas} through the flightpickle executor service, in place of
@@ -20,26 +17,21 @@ import scala.reflect.ClassTag$;
  * Spark's. The function's kind ({@code map_arrow}, {@code map_pandas}) says which, and names the
  * node in plans ({@code FlightPickleMapInArrow}, {@code FlightPickleMapInPandas}).
  *
- * <p>A plain {@link SparkPlan} rather than a subclass of Spark's operators: Scala's erased bridge
- * methods on them cannot be overridden from Java.
+ * <p>A {@link FlightPickleStreamExec}, a plain {@link SparkPlan} underneath, rather than a subclass
+ * of Spark's operators: Scala's erased bridge methods on them cannot be overridden from Java.
  */
-public final class FlightPickleMapInBatchExec extends SparkPlan {
+public final class FlightPickleMapInBatchExec extends FlightPickleStreamExec {
 
     private static final long serialVersionUID = 1L;
 
     private final Expression func;
     private final Seq<Attribute> output;
-    private final SparkPlan child;
-    private final StreamedFunction function;
-    /** Made on first use, on the driver, as Spark's operators make theirs. */
-    private transient StreamMetrics streamMetrics;
 
     public FlightPickleMapInBatchExec(Expression func, Seq<Attribute> output, SparkPlan child,
             StreamedFunction function) {
+        super(child, function);
         this.func = func;
         this.output = output;
-        this.child = child;
-        this.function = function;
     }
 
     @Override
@@ -61,11 +53,6 @@ public final class FlightPickleMapInBatchExec extends SparkPlan {
     }
 
     @Override
-    public Seq<SparkPlan> children() {
-        return CollectionConverters.asScala(java.util.List.of(child)).toList();
-    }
-
-    @Override
     @SuppressWarnings("unchecked")
     public AttributeSet producedAttributes() {
         // Scala's Seq is covariant; Java's generics are not.
@@ -73,39 +60,13 @@ public final class FlightPickleMapInBatchExec extends SparkPlan {
     }
 
     @Override
-    public Partitioning outputPartitioning() {
-        return child.outputPartitioning();
-    }
-
-    @Override
     public RDD<InternalRow> doExecute() {
-        PartitionStreamer streamer =
-                new PartitionStreamer(function, child.schema(), schema(), schema(), null, SparkShim.batchSettings(),
-                streamMetrics());
-        return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
-    }
-
-    @Override
-    public scala.collection.immutable.Map<String, org.apache.spark.sql.execution.metric.SQLMetric> metrics() {
-        return streamMetrics().byName();
-    }
-
-    private synchronized StreamMetrics streamMetrics() {
-        if (streamMetrics == null) {
-            streamMetrics = StreamMetrics.create(sparkContext());
-        }
-        return streamMetrics;
+        return streamPartitions(child.schema(), schema(), null);
     }
 
     @Override
     public SparkPlan withNewChildrenInternal(IndexedSeq<SparkPlan> newChildren) {
         return new FlightPickleMapInBatchExec(func, output, newChildren.apply(0), function);
-    }
-
-    /** The function is not a product element (plans print and compare without it). */
-    @Override
-    public Seq<Object> otherCopyArgs() {
-        return CollectionConverters.asScala(java.util.List.<Object>of(function)).toList();
     }
 
     @Override
@@ -121,21 +82,5 @@ public final class FlightPickleMapInBatchExec extends SparkPlan {
             case 2 -> child;
             default -> throw new IndexOutOfBoundsException(n);
         };
-    }
-
-    @Override
-    public boolean canEqual(Object other) {
-        return other instanceof FlightPickleMapInBatchExec;
-    }
-
-    @Override
-    public boolean equals(Object other) {
-        return other instanceof FlightPickleMapInBatchExec that && func.equals(that.func)
-                && output.equals(that.output) && child.equals(that.child) && function.digest().equals(that.function.digest());
-    }
-
-    @Override
-    public int hashCode() {
-        return java.util.Objects.hash(func, output, child, function.digest());
     }
 }

@@ -1,0 +1,102 @@
+package io.flightpickle.spark.sql;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.rdd.RDD;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.plans.physical.Partitioning;
+import org.apache.spark.sql.execution.SparkPlan;
+import org.apache.spark.sql.execution.metric.SQLMetric;
+import org.apache.spark.sql.types.StructType;
+import scala.collection.immutable.Map;
+import scala.collection.immutable.Seq;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.reflect.ClassTag$;
+
+/**
+ * What the flightpickle SQL operators share: one child whose partitions stream through the
+ * executor service, the {@link StreamedFunction} they stream through, and the operator's SQL
+ * metrics.
+ *
+ * <p>The function is a copy argument beside the product elements, not one of them: plans print
+ * and compare without it, and Catalyst's {@code makeCopy} still passes it to the subclass's
+ * constructor, which therefore takes the product elements followed by the function. A copy
+ * gets its own metrics, made on first use, as Spark's operators get theirs.
+ */
+public abstract class FlightPickleStreamExec extends SparkPlan {
+
+    private static final long serialVersionUID = 1L;
+
+    protected final SparkPlan child;
+    protected final StreamedFunction function;
+    /** Made on first use, on the driver, as Spark's operators make theirs. */
+    private transient StreamMetrics streamMetrics;
+
+    protected FlightPickleStreamExec(SparkPlan child, StreamedFunction function) {
+        this.child = child;
+        this.function = function;
+    }
+
+    @Override
+    public Seq<SparkPlan> children() {
+        return CollectionConverters.asScala(List.of(child)).toList();
+    }
+
+    @Override
+    public Partitioning outputPartitioning() {
+        return child.outputPartitioning();
+    }
+
+    @Override
+    public Map<String, SQLMetric> metrics() {
+        return streamMetrics().byName();
+    }
+
+    /** The function is not a product element (plans print and compare without it). */
+    @Override
+    public final Seq<Object> otherCopyArgs() {
+        return CollectionConverters.asScala(List.<Object>of(function)).toList();
+    }
+
+    /**
+     * The child's partitions through the service: each task sends rows of the {@code input}
+     * schema (picked from the child's rows by {@code arguments}, or the rows themselves when it
+     * is null) and gets back rows of the {@code result} schema, making rows of this plan's schema.
+     */
+    protected final RDD<InternalRow> streamPartitions(StructType input, StructType result, UdfArguments arguments) {
+        PartitionStreamer streamer = new PartitionStreamer(function, input, result, schema(), arguments,
+                SparkShim.batchSettings(), streamMetrics());
+        return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
+    }
+
+    @Override
+    public final boolean canEqual(Object other) {
+        return other != null && other.getClass() == getClass();
+    }
+
+    /** Equal product elements, and the same function as its digest names it. */
+    @Override
+    public final boolean equals(Object other) {
+        return canEqual(other) && identity().equals(((FlightPickleStreamExec) other).identity());
+    }
+
+    @Override
+    public final int hashCode() {
+        return identity().hashCode();
+    }
+
+    /** The product elements followed by the function's digest. */
+    private List<Object> identity() {
+        List<Object> identity = new ArrayList<>(productArity() + 1);
+        CollectionConverters.asJava(productIterator()).forEachRemaining(identity::add);
+        identity.add(function.digest());
+        return identity;
+    }
+
+    private synchronized StreamMetrics streamMetrics() {
+        if (streamMetrics == null) {
+            streamMetrics = StreamMetrics.create(sparkContext());
+        }
+        return streamMetrics;
+    }
+}
