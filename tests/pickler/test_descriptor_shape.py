@@ -142,3 +142,19 @@ def test_bad_input_to_make_descriptor_raises_python_errors(call, error, message)
 def test_kind_codes_are_the_wire_format(kind, wrapper):
     made = _reconstruct.make_descriptor(kind, len)
     assert type(made) is wrapper
+
+
+@pytest.mark.parametrize("wrapper", [staticmethod, classmethod, property])
+def test_inspection_names_the_wrapper_the_loader_calls(wrapper):
+    # The Rust inspector reads the kind codes that the writer writes: the
+    # two must agree, or a policy would see the wrong builtin called.
+    from flightpickle.inspection import inspect_payload
+
+    def helper():
+        return 1
+
+    calls = inspect_payload(flightpickle.dumps(wrapper(helper))).calls
+    others = {staticmethod, classmethod, property} - {wrapper}
+    assert calls["flightpickle._reconstruct.make_descriptor"] == 1
+    assert calls[f"builtins.{wrapper.__name__}"] == 1
+    assert not any(f"builtins.{other.__name__}" in calls for other in others)
