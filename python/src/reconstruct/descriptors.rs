@@ -69,6 +69,9 @@ impl DescriptorKind {
 /// `staticmethod`, `classmethod` or `property`, by `kind`, called with `parts`.
 #[pyfunction]
 #[pyo3(signature = (kind, *parts))]
-pub(crate) fn make_descriptor<'py>(kind: &Bound<'py, PyAny>, parts: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn make_descriptor<'py>(
+    kind: &Bound<'py, PyAny>,
+    parts: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
     DescriptorKind::from_code(kind)?.wrapper_type(kind.py())?.call1(parts)
 }
