@@ -26,6 +26,11 @@ function_setstate = _impl.function_setstate
 new_function = _impl.new_function
 fill_function = _impl.fill_function
 
+# Class bodies' descriptors, the native writer's shape (see
+# reconstruct/descriptors.rs): make_descriptor(kind, *parts) calls
+# staticmethod (kind 0), classmethod (1) or property (2) with parts.
+make_descriptor = _impl.make_descriptor
+
 # Closure cells: make_cell(value), make_empty_cell().
 make_cell = _impl.make_cell
 make_empty_cell = _impl.make_empty_cell

@@ -27,6 +27,8 @@ imported! {
     getattr_fn = "builtins"."getattr";
     bytes_type = "builtins"."bytes";
     property_type = "builtins"."property";
+    classmethod_type = "builtins"."classmethod";
+    staticmethod_type = "builtins"."staticmethod";
     abc_meta = "abc"."ABCMeta";
     abc_get_dump = "abc"."_get_dump";
     enum_type = "enum"."Enum";

@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::{objects, tracker, version};
 
+pub(crate) mod descriptors;
 mod functions;
 
 /// The name of the Python module that holds these functions.
@@ -415,6 +416,7 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_function(wrap_pyfunction!(function_setstate, &m)?)?;
     m.add_function(wrap_pyfunction!(functions::new_function, &m)?)?;
     m.add_function(wrap_pyfunction!(functions::fill_function, &m)?)?;
+    m.add_function(wrap_pyfunction!(descriptors::make_descriptor, &m)?)?;
     m.add_function(wrap_pyfunction!(make_cell, &m)?)?;
     m.add_function(wrap_pyfunction!(make_empty_cell, &m)?)?;
     m.add_function(wrap_pyfunction!(builtin_type, &m)?)?;

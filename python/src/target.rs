@@ -134,6 +134,7 @@ reconstructor_table! {
         make_newtype: "make_newtype";
         new_function: "new_function";
         fill_function: "fill_function";
+        make_descriptor: "make_descriptor";
     }
 }
 

@@ -70,6 +70,7 @@ type TextDict = Rc<RefCell<Vec<(Rc<str>, Rc<str>)>>>;
 #[derive(Clone)]
 enum Value {
     Text(Rc<str>),
+    Int(i64),
     Global(Rc<GlobalName>),
     Tuple(Rc<[Value]>, u16),
     Dict(TextDict),
@@ -321,6 +322,14 @@ impl Machine {
                 }
                 Value::Other
             }
+            Some(Role::Descriptor) => {
+                if let Some(Value::Int(kind)) = tuple_item(args, 0)
+                    && let Some(wrapper) = descriptor_wrapper(kind)
+                {
+                    *self.found.calls.entry(wrapper).or_default() += 1;
+                }
+                Value::Other
+            }
             None => Value::Other,
         }
     }
@@ -463,6 +472,7 @@ fn int_arg(arg: &Arg<'_>) -> Option<i64> {
 fn plain_value(arg: Arg<'_>) -> Value {
     match arg {
         Arg::Text(text) => Value::Text(Rc::from(text)),
+        Arg::Int(value) => Value::Int(value),
         _ => Value::Other,
     }
 }
@@ -471,6 +481,9 @@ enum Role {
     Make(ByValueKind),
     SetState,
     Import { by_value: bool },
+    /// `make_descriptor(kind, *parts)`: calls the builtin wrapper type that
+    /// `kind` names, which a policy should see as a call.
+    Descriptor,
 }
 
 /// The reconstructors of every wire target, recognised by name: flightpickle's own
@@ -491,8 +504,24 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
         "function_setstate" | "fill_function" | "class_setstate" => Some(Role::SetState),
         "subimport" => Some(Role::Import { by_value: false }),
         "dynamic_subimport" => Some(Role::Import { by_value: true }),
+        "make_descriptor" if ours => Some(Role::Descriptor),
         _ => None,
     }
+}
+
+/// The builtin that `make_descriptor` calls for `kind`: the codes are
+/// `flightpickle._reconstruct`'s wire format (0, 1, 2).
+fn descriptor_wrapper(kind: i64) -> Option<GlobalName> {
+    let name = match kind {
+        0 => "staticmethod",
+        1 => "classmethod",
+        2 => "property",
+        _ => return None,
+    };
+    Some(GlobalName {
+        module: "builtins".into(),
+        name: name.into(),
+    })
 }
 
 /// The name a class or enum skeleton is made with: its second argument, or its

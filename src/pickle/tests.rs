@@ -306,3 +306,47 @@ fn a_pickle_of_one_bytes_object_gives_its_bytes() {
     assert_eq!(pickled_bytes(b"\x8c\x01a.").unwrap(), None);
     assert_eq!(pickled_bytes(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap(), None);
 }
+
+#[test]
+fn make_descriptor_lists_the_builtin_it_calls() {
+    // make_descriptor(kind, *parts) calls staticmethod, classmethod or property
+    // for kind 0, 1 or 2: a policy sees that call, though no global names it.
+    for (kind, wrapper) in [(0, "staticmethod"), (1, "classmethod"), (2, "property")] {
+        let pickle = format!("cflightpickle._reconstruct\nmake_descriptor\n(I{kind}\ncbuiltins\nlen\ntR.");
+        let found = inspect(pickle.as_bytes()).unwrap();
+        let expected = [
+            (global("builtins", wrapper), 1),
+            (global("flightpickle._reconstruct", "make_descriptor"), 1),
+        ];
+        assert_eq!(found.calls, expected.into());
+        assert!(!found.globals.contains_key(&global("builtins", wrapper)));
+    }
+}
+
+#[test]
+fn make_descriptor_of_an_unknown_kind_or_module_calls_no_builtin() {
+    for pickle in [
+        "cflightpickle._reconstruct\nmake_descriptor\n(I9\ncbuiltins\nlen\ntR.",
+        "cflightpickle._reconstruct\nmake_descriptor\n(S'2'\ncbuiltins\nlen\ntR.",
+        "celsewhere\nmake_descriptor\n(I2\ncbuiltins\nlen\ntR.",
+    ] {
+        let found = inspect(pickle.as_bytes()).unwrap();
+        assert_eq!(found.calls.len(), 1, "{pickle}: {:?}", found.calls);
+    }
+}
+
+#[test]
+fn a_native_class_body_calls_its_descriptors_through_one_reconstructor() {
+    let found = inspect(&fixture("descriptors.native")).unwrap();
+    let calls = names(found.calls.keys().cloned());
+    for name in [
+        "flightpickle._reconstruct.make_descriptor",
+        "builtins.property",
+        "builtins.classmethod",
+        "builtins.staticmethod",
+    ] {
+        assert!(calls.contains(&name.to_string()), "{name}: {calls:?}");
+    }
+    assert!(!found.globals.keys().any(|g| g.module == "builtins"), "{:?}", found.globals);
+    assert_eq!(found.by_value.first().and_then(|item| item.name.as_deref()), Some("Tool"));
+}

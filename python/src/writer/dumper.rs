@@ -10,6 +10,7 @@
 
 mod code;
 mod containers;
+mod descriptors;
 mod functions;
 mod reduce;
 mod references;

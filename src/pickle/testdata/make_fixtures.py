@@ -37,6 +37,20 @@ class Shape:
         return 0
 
 
+class Tool:
+    @property
+    def size(self):
+        return 1
+
+    @classmethod
+    def named(cls):
+        return cls.__name__
+
+    @staticmethod
+    def unit():
+        return "cm"
+
+
 class Colour(enum.Enum):
     RED = 1
 
@@ -50,9 +64,11 @@ FIXTURES = {
     "enum": Colour,
     "dynamic_module": plugins,
     "recursive": fibonacci,
+    "descriptors": Tool,
 }
+NATIVE_ONLY = {"recursive", "descriptors"}
 
 for name, obj in FIXTURES.items():
-    for target in ("native", "cloudpickle") if name != "recursive" else ("native",):
+    for target in ("native",) if name in NATIVE_ONLY else ("native", "cloudpickle"):
         data = flightpickle.dumps(obj, protocol=5, target=target)
         (HERE / f"{name}.{target}.pkl").write_bytes(data)

@@ -124,12 +124,9 @@ impl<'py> Dumper<'_, 'py> {
                 self.out.write(&[NONE])?;
             }
             self.out.write(&[TUPLE3, REDUCE])?;
-            if let Some(index) = self.memo.get(func) {
-                // Made while its arguments were written: that one is it.
-                self.out.write(&[POP])?;
-                return self.write_get(index);
+            if self.memoize_made(func)? {
+                return Ok(());
             }
-            self.memoize(func)?;
             if !one_call {
                 self.save(names.fill_function(py, "a function")?)?;
                 self.save(func)?;

@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::Dumper;
 use crate::objects;
+use crate::reconstruct::descriptors::DescriptorKind;
 use crate::reducers::{self, class, function};
 use crate::target::Target;
 use crate::writer::globals;
@@ -47,6 +48,9 @@ impl<'py> Dumper<'_, 'py> {
         // SAFETY: a type check on a live object.
         if unsafe { ffi::PyModule_CheckExact(obj.as_ptr()) } != 0 && self.module_by_reference(obj)? {
             return self.save_module_by_name(obj);
+        }
+        if native && let Some(descriptor) = DescriptorKind::of_exact_type(py, obj.get_type().as_any())? {
+            return self.save_descriptor(obj, descriptor);
         }
         let ours = if is_function {
             function::reduce(self.state, obj)?
@@ -166,14 +170,10 @@ impl<'py> Dumper<'_, 'py> {
                 self.out.write(&[REDUCE])?;
             }
         }
-        if let Some(obj) = obj {
-            if let Some(index) = self.memo.get(obj) {
-                // Made while its own arguments were written: a cycle through
-                // the arguments; the memoized one is the object.
-                self.out.write(&[POP])?;
-                return self.write_get(index);
-            }
-            self.memoize(obj)?;
+        if let Some(obj) = obj
+            && self.memoize_made(obj)?
+        {
+            return Ok(());
         }
         if let Some(items) = list_items {
             self.save_appends(&items)?;
@@ -195,6 +195,19 @@ impl<'py> Dumper<'_, 'py> {
             }
             (None, _) => Ok(()),
         }
+    }
+
+    /// Memoizes `obj`, just made on the stack; true when writing its
+    /// arguments had already made and memoized it (a cycle through the
+    /// arguments): the memoized one is the object, this one is dropped.
+    pub(super) fn memoize_made(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        if let Some(index) = self.memo.get(obj) {
+            self.out.write(&[POP])?;
+            self.write_get(index)?;
+            return Ok(true);
+        }
+        self.memoize(obj)?;
+        Ok(false)
     }
 
     fn save_newobj(&mut self, args: &Bound<'py, PyTuple>, obj: Option<&Bound<'py, PyAny>>) -> PyResult<()> {
