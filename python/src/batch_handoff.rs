@@ -36,7 +36,10 @@ pub(crate) fn batch_to_send(value: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
     // and last offsets it slices value buffers with are in bounds.
     let batch = unsafe { RecordBatch::from_pyarrow_bound_unchecked(value) }?;
     for column in batch.columns() {
-        column.to_data().validate().map_err(|e| PyValueError::new_err(format!("invalid batch to send: {e}")))?;
+        column
+            .to_data()
+            .validate()
+            .map_err(|e| PyValueError::new_err(format!("invalid batch to send: {e}")))?;
     }
     Ok(batch)
 }
@@ -54,7 +57,10 @@ impl IncomingSchema {
         // object declared it, this is a `pyarrow.Schema` with exactly the
         // types batches are decoded with.
         let pyarrow = schema.to_pyarrow(py)?.unbind();
-        Ok(Self { arrow: shared(schema), pyarrow })
+        Ok(Self {
+            arrow: shared(schema),
+            pyarrow,
+        })
     }
 
     /// `batch`, decoded with this schema, as a `pyarrow.RecordBatch` sharing its buffers.

@@ -16,9 +16,7 @@ use arrow_array::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::{Schema, SchemaRef};
 use flightpickle_core::transport::batch::{decode_batch, decode_schema, encode_batch, encode_schema, shared};
-use flightpickle_core::transport::codec::{
-    self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode,
-};
+use flightpickle_core::transport::codec::{self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode};
 use flightpickle_core::transport::unix::{self, FrameReader, FrameWriter, Listener as CoreListener};
 use flightpickle_core::transport::wire::{Frame, OutgoingFrame, WireError};
 use pyo3::create_exception;
@@ -75,7 +73,10 @@ impl Listener {
     #[staticmethod]
     #[pyo3(signature = (path, *, body_limit))]
     fn bind(path: PathBuf, body_limit: u64) -> PyResult<Self> {
-        Ok(Self { inner: CoreListener::bind(&path).map_err(io_error)?, body_limit })
+        Ok(Self {
+            inner: CoreListener::bind(&path).map_err(io_error)?,
+            body_limit,
+        })
     }
 
     /// Takes over a listening socket inherited from the parent process.
@@ -123,7 +124,8 @@ impl Connection {
 
     fn send(&self, py: Python<'_>, kind: FrameKind, meta: &[u8], body: &[u8], timeout: f64) -> PyResult<()> {
         let timeout = seconds(timeout)?;
-        py.detach(|| locked(&self.writer).send(kind, meta, body, timeout)).map_err(transport_error)
+        py.detach(|| locked(&self.writer).send(kind, meta, body, timeout))
+            .map_err(transport_error)
     }
 
     fn schema(slot: &Mutex<Option<SchemaRef>>, which: &str) -> PyResult<SchemaRef> {
@@ -141,7 +143,8 @@ impl Connection {
             if frame.kind != FrameKind::Batch {
                 return Ok((frame, None));
             }
-            let schema = incoming.ok_or_else(|| CodecError::Invalid("a batch arrived before the stream was opened".into()))?;
+            let schema =
+                incoming.ok_or_else(|| CodecError::Invalid("a batch arrived before the stream was opened".into()))?;
             let (seq, message) = codec::decode_batch_meta(&frame.meta)?;
             let batch = decode_batch(message, &frame.body, &schema.arrow)?;
             Ok((frame, Some(Received { seq, batch, schema })))
@@ -173,7 +176,11 @@ fn open_dict<'py>(py: Python<'py>, open: &Open) -> PyResult<Bound<'py, PyDict>> 
 }
 
 fn body_or_none<'py>(py: Python<'py>, frame: &Frame) -> Bound<'py, PyAny> {
-    if frame.body.is_empty() { py.None().into_bound(py) } else { PyBytes::new(py, frame.body.as_slice()).into_any() }
+    if frame.body.is_empty() {
+        py.None().into_bound(py)
+    } else {
+        PyBytes::new(py, frame.body.as_slice()).into_any()
+    }
 }
 
 #[pymethods]
@@ -260,7 +267,13 @@ impl Connection {
         };
         *locked(&self.outgoing) = Some(shared(input));
         *locked(&self.incoming) = Some(Arc::new(IncomingSchema::new(py, output)?));
-        self.send(py, FrameKind::Open, &open.encode(), envelope.unwrap_or_default(), timeout)
+        self.send(
+            py,
+            FrameKind::Open,
+            &open.encode(),
+            envelope.unwrap_or_default(),
+            timeout,
+        )
     }
 
     fn send_body(&self, py: Python<'_>, envelope: &[u8], timeout: f64) -> PyResult<()> {
@@ -294,9 +307,18 @@ impl Connection {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
         let ack_meta = ack.map(codec::encode_u64_meta);
-        let mut frames = vec![OutgoingFrame { kind: FrameKind::Batch, meta: &meta, body: &encoded.body }];
-        frames.extend(ack_meta.as_deref().map(|meta| OutgoingFrame { kind: FrameKind::Ack, meta, body: &[] }));
-        py.detach(|| locked(&self.writer).send_frames(&frames, timeout)).map_err(transport_error)
+        let mut frames = vec![OutgoingFrame {
+            kind: FrameKind::Batch,
+            meta: &meta,
+            body: &encoded.body,
+        }];
+        frames.extend(ack_meta.as_deref().map(|meta| OutgoingFrame {
+            kind: FrameKind::Ack,
+            meta,
+            body: &[],
+        }));
+        py.detach(|| locked(&self.writer).send_frames(&frames, timeout))
+            .map_err(transport_error)
     }
 
     fn send_ack(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<()> {
@@ -310,13 +332,20 @@ impl Connection {
     fn send_status(&self, py: Python<'_>, code: &str, message: &str, timeout: f64) -> PyResult<()> {
         let code =
             StatusCode::from_name(code).ok_or_else(|| PyValueError::new_err(format!("unknown status {code:?}")))?;
-        self.send(py, FrameKind::Status, &codec::encode_status_meta(code, message), &[], timeout)
+        self.send(
+            py,
+            FrameKind::Status,
+            &codec::encode_status_meta(code, message),
+            &[],
+            timeout,
+        )
     }
 
     /// Sends raw bytes, for tests of how the peer handles malformed input.
     fn send_raw(&self, py: Python<'_>, data: &[u8], timeout: f64) -> PyResult<()> {
         let timeout = seconds(timeout)?;
-        py.detach(|| locked(&self.writer).send_raw(data, timeout)).map_err(transport_error)
+        py.detach(|| locked(&self.writer).send_raw(data, timeout))
+            .map_err(transport_error)
     }
 
     fn close(&self) {

@@ -480,7 +480,9 @@ fn plain_value(arg: Arg<'_>) -> Value {
 enum Role {
     Make(ByValueKind),
     SetState,
-    Import { by_value: bool },
+    Import {
+        by_value: bool,
+    },
     /// `make_descriptor(kind, *parts)`: calls the builtin wrapper type that
     /// `kind` names, which a policy should see as a call.
     Descriptor,

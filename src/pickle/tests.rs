@@ -347,6 +347,13 @@ fn a_native_class_body_calls_its_descriptors_through_one_reconstructor() {
     ] {
         assert!(calls.contains(&name.to_string()), "{name}: {calls:?}");
     }
-    assert!(!found.globals.keys().any(|g| g.module == "builtins"), "{:?}", found.globals);
-    assert_eq!(found.by_value.first().and_then(|item| item.name.as_deref()), Some("Tool"));
+    assert!(
+        !found.globals.keys().any(|g| g.module == "builtins"),
+        "{:?}",
+        found.globals
+    );
+    assert_eq!(
+        found.by_value.first().and_then(|item| item.name.as_deref()),
+        Some("Tool")
+    );
 }

@@ -44,10 +44,18 @@ pub fn encode_batch(batch: &RecordBatch, schema: &Schema) -> Result<EncodedBatch
     check_types(batch.schema_ref(), schema)?;
     let mut tracker = DictionaryTracker::new(false);
     let (dictionaries, encoded) = IpcDataGenerator::default()
-        .encode(batch, &mut tracker, &IpcWriteOptions::default(), &mut IpcWriteContext::default())
+        .encode(
+            batch,
+            &mut tracker,
+            &IpcWriteOptions::default(),
+            &mut IpcWriteContext::default(),
+        )
         .map_err(|e| CodecError::Invalid(format!("cannot encode batch: {e}")))?;
     debug_assert!(dictionaries.is_empty(), "schemas with dictionaries are refused");
-    Ok(EncodedBatch { ipc_message: encoded.ipc_message, body: encoded.arrow_data })
+    Ok(EncodedBatch {
+        ipc_message: encoded.ipc_message,
+        body: encoded.arrow_data,
+    })
 }
 
 /// Decodes a batch of `schema` from its IPC message and body; the body's
@@ -59,12 +67,19 @@ pub fn decode_batch(ipc_message: &[u8], body: &Buffer, schema: &SchemaRef) -> Re
         .header_as_record_batch()
         .ok_or_else(|| bad(format!("header is {:?}, not a record batch", message.header_type())))?;
     if usize::try_from(message.bodyLength()).ok() != Some(body.len()) {
-        return Err(bad(format!("message says {} body bytes, frame has {}", message.bodyLength(), body.len())));
+        return Err(bad(format!(
+            "message says {} body bytes, frame has {}",
+            message.bodyLength(),
+            body.len()
+        )));
     }
     let nodes = header.nodes().map_or(0, |n| n.len());
     let expected: usize = schema.fields().iter().map(|f| node_count(f.data_type())).sum();
     if nodes != expected {
-        return Err(bad(format!("it has {nodes} field nodes, the stream's schema {} needs {expected}", describe(schema))));
+        return Err(bad(format!(
+            "it has {nodes} field nodes, the stream's schema {} needs {expected}",
+            describe(schema)
+        )));
     }
     arrow_ipc::reader::read_record_batch(body, header, schema.clone(), &HashMap::new(), None, &message.version())
         .map_err(|e| bad(e.to_string()))
@@ -89,7 +104,11 @@ fn node_count(data_type: &DataType) -> usize {
 }
 
 fn refuse_dictionaries(schema: &Schema) -> Result<(), CodecError> {
-    match schema.fields().iter().find(|f| matches!(f.data_type(), DataType::Dictionary(..))) {
+    match schema
+        .fields()
+        .iter()
+        .find(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+    {
         Some(field) => Err(CodecError::Invalid(format!(
             "column {:?} is dictionary-encoded, which the executor protocol does not carry; decode it first",
             field.name()
@@ -111,7 +130,11 @@ fn check_types(actual: &SchemaRef, expected: &Schema) -> Result<(), CodecError> 
 }
 
 fn describe(schema: &Schema) -> String {
-    let fields: Vec<String> = schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
+    let fields: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect();
     format!("({})", fields.join(", "))
 }
 

@@ -19,9 +19,9 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -69,7 +69,9 @@ impl FunctionBody {
     fn envelope(&self) -> Result<Vec<u8>, ClientError> {
         match self {
             Self::Envelope(envelope) => Ok(envelope.clone()),
-            Self::Deferred(load) => load().map_err(|why| ClientError::Usage(format!("cannot get the sealed function: {why}"))),
+            Self::Deferred(load) => {
+                load().map_err(|why| ClientError::Usage(format!("cannot get the sealed function: {why}")))
+            }
         }
     }
 }
@@ -125,7 +127,10 @@ impl fmt::Display for ClientError {
             Self::Status(StatusCode::UdfError, traceback) => write!(f, "the Python function failed:\n{traceback}"),
             Self::Status(code, message) => write!(f, "the executor ended the stream ({}): {message}", code.name()),
             Self::WorkerLost(why) => {
-                write!(f, "the executor closed the stream without a status (its worker died?): {why}")
+                write!(
+                    f,
+                    "the executor closed the stream without a status (its worker died?): {why}"
+                )
             }
             Self::TimedOut(what) => write!(f, "no answer from the executor: {what}"),
             Self::Protocol(why) | Self::Io(why) | Self::Usage(why) => write!(f, "{why}"),
@@ -315,7 +320,9 @@ impl Stream {
     fn send(&mut self, kind: FrameKind, meta: &[u8], body: &[u8]) -> Result<(), ClientError> {
         if let Err(error) = self.writer.send(kind, meta, body, self.spec.timeout) {
             // A service that stopped reading usually said why: prefer its status.
-            let failure = self.reason_for_broken_send().unwrap_or_else(|| wire_error(error, "the send", self.spec.timeout));
+            let failure = self
+                .reason_for_broken_send()
+                .unwrap_or_else(|| wire_error(error, "the send", self.spec.timeout));
             return Err(self.fail(failure));
         }
         Ok(())
@@ -335,14 +342,20 @@ impl Stream {
     fn check_failed(&self) -> Result<(), ClientError> {
         match &self.outcome {
             Some(Err(error)) => Err(error.clone()),
-            Some(Ok(())) => Err(ClientError::Protocol("the executor ended the stream before its input did".into())),
+            Some(Ok(())) => Err(ClientError::Protocol(
+                "the executor ended the stream before its input did".into(),
+            )),
             None => Ok(()),
         }
     }
 
     fn fail(&mut self, error: ClientError) -> ClientError {
         // A cancelled stream's connection breaks: say why rather than how.
-        let error = if self.canceller.cancelled.load(Ordering::SeqCst) { ClientError::Cancelled } else { error };
+        let error = if self.canceller.cancelled.load(Ordering::SeqCst) {
+            ClientError::Cancelled
+        } else {
+            error
+        };
         self.outcome = Some(Err(error.clone()));
         error
     }
@@ -352,7 +365,9 @@ impl Stream {
         if let Some(outcome) = &self.outcome {
             return match outcome {
                 Err(error) => Err(error.clone()),
-                Ok(()) => Err(ClientError::Protocol(format!("the stream ended while waiting for {waiting_for}"))),
+                Ok(()) => Err(ClientError::Protocol(format!(
+                    "the stream ended while waiting for {waiting_for}"
+                ))),
             };
         }
         // The reading thread has its own deadline per frame; this one only
@@ -360,7 +375,10 @@ impl Stream {
         let event = match self.events.recv_timeout(self.spec.timeout + Duration::from_secs(5)) {
             Ok(event) => event,
             Err(RecvTimeoutError::Timeout) => {
-                return Err(self.fail(ClientError::TimedOut(format!("waited {:?} for {waiting_for}", self.spec.timeout))));
+                return Err(self.fail(ClientError::TimedOut(format!(
+                    "waited {:?} for {waiting_for}",
+                    self.spec.timeout
+                ))));
             }
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(self.fail(ClientError::WorkerLost("the stream's reader stopped".into())));
@@ -415,7 +433,9 @@ fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSp
         output_schema: encode_schema(&spec.output_schema)?,
     };
     let send = |writer: &mut FrameWriter, kind, meta: &[u8], body: &[u8]| {
-        writer.send(kind, meta, body, spec.timeout).map_err(|e| wire_error(e, "the service to read", spec.timeout))
+        writer
+            .send(kind, meta, body, spec.timeout)
+            .map_err(|e| wire_error(e, "the service to read", spec.timeout))
     };
     send(writer, FrameKind::Open, &open.encode(), &[])?;
     let mut reply = receive(reader, "the answer to open", spec.timeout)?;
@@ -462,7 +482,12 @@ fn to_event(frame: Frame, output: &SchemaRef) -> Result<Event, ClientError> {
             let (code, message) = codec::decode_status_meta(&frame.meta)?;
             Event::Status(code, message)
         }
-        other => return Err(ClientError::Protocol(format!("unexpected {} from the executor", other.name()))),
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "unexpected {} from the executor",
+                other.name()
+            )));
+        }
     })
 }
 

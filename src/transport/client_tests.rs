@@ -57,7 +57,10 @@ impl Service {
         let open = Open::decode(&frame.meta).unwrap();
         writer.send(FrameKind::NeedBody, &[], &[], TIMEOUT).unwrap();
         let body = reader.recv(TIMEOUT).unwrap();
-        assert_eq!((body.kind, body.body.as_slice()), (FrameKind::Body, &b"sealed function"[..]));
+        assert_eq!(
+            (body.kind, body.body.as_slice()),
+            (FrameKind::Body, &b"sealed function"[..])
+        );
         writer.send(FrameKind::Ready, &[], &[], TIMEOUT).unwrap();
         Self { reader, writer, open }
     }
@@ -76,7 +79,9 @@ impl Service {
     fn send_result(&mut self, seq: u64, batch: &RecordBatch) {
         let encoded = encode_batch(batch, &schema()).unwrap();
         let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
-        self.writer.send(FrameKind::Batch, &meta, &encoded.body, TIMEOUT).unwrap();
+        self.writer
+            .send(FrameKind::Batch, &meta, &encoded.body, TIMEOUT)
+            .unwrap();
     }
 
     fn send(&mut self, kind: FrameKind, meta: &[u8]) {
@@ -91,7 +96,13 @@ fn with_service(window: u32, serve: impl FnOnce(Service) + Send + 'static) -> (S
 }
 
 fn values(batch: &RecordBatch) -> Vec<i64> {
-    batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()
+    batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
 }
 
 #[test]
@@ -101,7 +112,10 @@ fn batches_go_through_in_order_within_the_window() {
         let mut unacknowledged = Vec::new();
         while let Some((seq, input)) = service.next_batch() {
             unacknowledged.push(seq);
-            assert!(unacknowledged.len() <= 2, "the client exceeded its window: {unacknowledged:?}");
+            assert!(
+                unacknowledged.len() <= 2,
+                "the client exceeded its window: {unacknowledged:?}"
+            );
             let doubled: Vec<i64> = values(&input).iter().map(|v| v * 2).collect();
             service.send_result(seq, &batch(&doubled));
             // Acknowledge late, so that the client has to wait for room.
@@ -135,11 +149,17 @@ fn batches_go_through_in_order_within_the_window() {
 fn a_failing_function_ends_the_stream_with_its_traceback() {
     let (mut stream, service) = with_service(4, |mut service| {
         service.next_batch().unwrap();
-        service.send(FrameKind::Status, &encode_status_meta(StatusCode::UdfError, "Traceback ...\nZeroDivisionError"));
+        service.send(
+            FrameKind::Status,
+            &encode_status_meta(StatusCode::UdfError, "Traceback ...\nZeroDivisionError"),
+        );
     });
     stream.push(&batch(&[1])).unwrap();
     let error = stream.pull().unwrap_err();
-    assert_eq!(error, ClientError::Status(StatusCode::UdfError, "Traceback ...\nZeroDivisionError".into()));
+    assert_eq!(
+        error,
+        ClientError::Status(StatusCode::UdfError, "Traceback ...\nZeroDivisionError".into())
+    );
     assert!(error.to_string().contains("ZeroDivisionError"));
     assert_eq!(stream.pull().unwrap_err(), error, "a failed stream repeats its error");
     service.join().unwrap();
@@ -165,7 +185,10 @@ fn results_out_of_order_are_a_protocol_error() {
     });
     stream.push(&batch(&[1])).unwrap();
     let error = stream.pull().unwrap_err();
-    assert!(matches!(&error, ClientError::Protocol(why) if why.contains("result 1 arrived where 0 was due")), "{error}");
+    assert!(
+        matches!(&error, ClientError::Protocol(why) if why.contains("result 1 arrived where 0 was due")),
+        "{error}"
+    );
     stream.close();
     service.join().unwrap();
 }
@@ -268,7 +291,11 @@ fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
     });
     // Would wait for TIMEOUT (10 s) without the cancel; the test's own bound is that.
     assert_eq!(stream.pull().unwrap_err(), ClientError::Cancelled);
-    assert_eq!(stream.push(&batch(&[2])).unwrap_err(), ClientError::Cancelled, "a cancelled stream stays so");
+    assert_eq!(
+        stream.push(&batch(&[2])).unwrap_err(),
+        ClientError::Cancelled,
+        "a cancelled stream stays so"
+    );
     cancelling.join().unwrap();
     service.join().unwrap();
 }

@@ -127,9 +127,16 @@ impl FrameHeader {
             return Err(CodecError::MetaTooLarge(meta_len));
         }
         if body_len > body_limit {
-            return Err(CodecError::BodyTooLarge { len: body_len, limit: body_limit });
+            return Err(CodecError::BodyTooLarge {
+                len: body_len,
+                limit: body_limit,
+            });
         }
-        Ok(Self { kind, meta_len, body_len })
+        Ok(Self {
+            kind,
+            meta_len,
+            body_len,
+        })
     }
 
     /// Zero bytes between the metadata and the body that put the body on a
@@ -332,16 +339,22 @@ impl<'a> MetaReader<'a> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(CodecError::Invalid(format!("{} unexpected trailing bytes in {what}", self.0.len())))
+            Err(CodecError::Invalid(format!(
+                "{} unexpected trailing bytes in {what}",
+                self.0.len()
+            )))
         }
     }
 }
 
 impl Open {
     pub fn encode(&self) -> Vec<u8> {
-        let keys = self.group_keys.iter().fold(MetaWriter::default().u32(self.group_keys.len() as u32), |w, k| {
-            w.bytes(k.as_bytes())
-        });
+        let keys = self
+            .group_keys
+            .iter()
+            .fold(MetaWriter::default().u32(self.group_keys.len() as u32), |w, k| {
+                w.bytes(k.as_bytes())
+            });
         MetaWriter(keys.finish())
             .u16(self.version)
             .u8(self.kind as u8)
@@ -359,7 +372,9 @@ impl Open {
         if key_count > 4096 {
             return Err(CodecError::Invalid(format!("{key_count} group keys is too many")));
         }
-        let group_keys = (0..key_count).map(|_| r.string("group key")).collect::<Result<_, _>>()?;
+        let group_keys = (0..key_count)
+            .map(|_| r.string("group key"))
+            .collect::<Result<_, _>>()?;
         let version = r.u16("protocol version")?;
         let kind_byte = r.u8("evaluation kind")?;
         let kind = EvalKind::from_byte(kind_byte)
@@ -377,7 +392,16 @@ impl Open {
         let input_schema = r.bytes("input schema")?.to_vec();
         let output_schema = r.bytes("output schema")?.to_vec();
         r.finish("open")?;
-        Ok(Self { version, kind, row_errors, window, digest, group_keys, input_schema, output_schema })
+        Ok(Self {
+            version,
+            kind,
+            row_errors,
+            window,
+            digest,
+            group_keys,
+            input_schema,
+            output_schema,
+        })
     }
 }
 
@@ -413,8 +437,7 @@ pub fn encode_status_meta(code: StatusCode, message: &str) -> Vec<u8> {
 pub fn decode_status_meta(meta: &[u8]) -> Result<(StatusCode, String), CodecError> {
     let mut r = MetaReader::new(meta);
     let byte = r.u8("status code")?;
-    let code = StatusCode::from_byte(byte)
-        .ok_or_else(|| CodecError::Invalid(format!("unknown status code {byte}")))?;
+    let code = StatusCode::from_byte(byte).ok_or_else(|| CodecError::Invalid(format!("unknown status code {byte}")))?;
     let message = r.string("status message")?;
     r.finish("status")?;
     Ok((code, message))

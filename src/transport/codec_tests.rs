@@ -31,16 +31,29 @@ fn sample() -> RecordBatch {
 
 #[test]
 fn header_round_trips_and_pads_the_body_to_64_bytes() {
-    let header = FrameHeader { kind: FrameKind::Batch, meta_len: 13, body_len: 100 };
+    let header = FrameHeader {
+        kind: FrameKind::Batch,
+        meta_len: 13,
+        body_len: 100,
+    };
     assert_eq!(FrameHeader::decode(&header.encode(), LIMIT).unwrap(), header);
     assert_eq!((HEADER_LEN + 13 + header.padding_len()) % BODY_ALIGNMENT, 0);
-    let bodiless = FrameHeader { kind: FrameKind::Ack, meta_len: 8, body_len: 0 };
+    let bodiless = FrameHeader {
+        kind: FrameKind::Ack,
+        meta_len: 8,
+        body_len: 0,
+    };
     assert_eq!(bodiless.padding_len(), 0);
 }
 
 #[test]
 fn header_refuses_bad_magic_kind_reserved_and_sizes() {
-    let good = FrameHeader { kind: FrameKind::Open, meta_len: 1, body_len: 1 }.encode();
+    let good = FrameHeader {
+        kind: FrameKind::Open,
+        meta_len: 1,
+        body_len: 1,
+    }
+    .encode();
     let mut bad = good;
     bad[0] = b'X';
     assert!(matches!(FrameHeader::decode(&bad, LIMIT), Err(CodecError::BadMagic(_))));
@@ -50,12 +63,28 @@ fn header_refuses_bad_magic_kind_reserved_and_sizes() {
     bad = good;
     bad[13] = 1;
     assert_eq!(FrameHeader::decode(&bad, LIMIT), Err(CodecError::NonZeroReserved));
-    let huge_meta = FrameHeader { kind: FrameKind::Open, meta_len: MAX_META_LEN + 1, body_len: 0 }.encode();
-    assert_eq!(FrameHeader::decode(&huge_meta, LIMIT), Err(CodecError::MetaTooLarge(MAX_META_LEN + 1)));
-    let huge_body = FrameHeader { kind: FrameKind::Body, meta_len: 0, body_len: LIMIT + 1 }.encode();
+    let huge_meta = FrameHeader {
+        kind: FrameKind::Open,
+        meta_len: MAX_META_LEN + 1,
+        body_len: 0,
+    }
+    .encode();
+    assert_eq!(
+        FrameHeader::decode(&huge_meta, LIMIT),
+        Err(CodecError::MetaTooLarge(MAX_META_LEN + 1))
+    );
+    let huge_body = FrameHeader {
+        kind: FrameKind::Body,
+        meta_len: 0,
+        body_len: LIMIT + 1,
+    }
+    .encode();
     assert_eq!(
         FrameHeader::decode(&huge_body, LIMIT),
-        Err(CodecError::BodyTooLarge { len: LIMIT + 1, limit: LIMIT })
+        Err(CodecError::BodyTooLarge {
+            len: LIMIT + 1,
+            limit: LIMIT
+        })
     );
 }
 
@@ -81,7 +110,12 @@ fn open_refuses_unknown_kinds_flags_and_an_empty_window() {
     let kind_at = 4 + (4 + 1) + (4 + "ü".len()) + 2;
     let mut bad_kind = encoded.clone();
     bad_kind[kind_at] = 42;
-    assert!(Open::decode(&bad_kind).unwrap_err().to_string().contains("evaluation kind 42"));
+    assert!(
+        Open::decode(&bad_kind)
+            .unwrap_err()
+            .to_string()
+            .contains("evaluation kind 42")
+    );
     let mut bad_flag = encoded;
     bad_flag[kind_at + 1] = 2;
     assert!(Open::decode(&bad_flag).is_err());
@@ -108,7 +142,10 @@ fn small_messages_round_trip() {
     assert_eq!(decode_u64_meta(&encode_u64_meta(42), "ack").unwrap(), 42);
     assert!(decode_u64_meta(&[1, 2, 3], "ack").is_err());
     let meta = encode_status_meta(StatusCode::UdfError, "Traceback ...");
-    assert_eq!(decode_status_meta(&meta).unwrap(), (StatusCode::UdfError, "Traceback ...".into()));
+    assert_eq!(
+        decode_status_meta(&meta).unwrap(),
+        (StatusCode::UdfError, "Traceback ...".into())
+    );
     assert!(decode_status_meta(&[9, 0, 0, 0, 0]).is_err());
 }
 
@@ -118,7 +155,13 @@ fn batches_round_trip_through_frames_with_aligned_bodies() {
     let schema = shared(decode_schema(&encode_schema(&batch.schema()).unwrap()).unwrap());
     let encoded = encode_batch(&batch, &schema).unwrap();
     let mut wire = Vec::new();
-    write_frame(&mut wire, FrameKind::Batch, &encode_batch_meta(3, &encoded.ipc_message), &encoded.body).unwrap();
+    write_frame(
+        &mut wire,
+        FrameKind::Batch,
+        &encode_batch_meta(3, &encoded.ipc_message),
+        &encoded.body,
+    )
+    .unwrap();
     let frame = read_frame(&mut Cursor::new(&wire), LIMIT).unwrap();
     assert_eq!(frame.kind, FrameKind::Batch);
     assert_eq!(frame.body.as_ptr() as usize % BODY_ALIGNMENT, 0);
@@ -135,7 +178,10 @@ fn batches_round_trip_through_frames_with_aligned_bodies() {
 #[test]
 fn batches_of_another_type_are_refused_on_both_ends() {
     let batch = sample();
-    let other = Schema::new(vec![Field::new("id", DataType::Int32, true), Field::new("name", DataType::Utf8, true)]);
+    let other = Schema::new(vec![
+        Field::new("id", DataType::Int32, true),
+        Field::new("name", DataType::Utf8, true),
+    ]);
     let err = encode_batch(&batch, &other).unwrap_err().to_string();
     assert!(err.contains("schema mismatch"), "{err}");
     let encoded = encode_batch(&batch, &batch.schema()).unwrap();
@@ -167,7 +213,12 @@ fn dictionary_columns_are_refused_with_a_clear_error() {
         DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
         true,
     )]);
-    assert!(encode_schema(&schema).unwrap_err().to_string().contains("dictionary-encoded"));
+    assert!(
+        encode_schema(&schema)
+            .unwrap_err()
+            .to_string()
+            .contains("dictionary-encoded")
+    );
 }
 
 #[test]
@@ -178,7 +229,10 @@ fn reading_stops_cleanly_between_frames_and_fails_inside_one() {
     assert_eq!(read_frame(&mut cursor, LIMIT).unwrap().kind, FrameKind::End);
     assert!(matches!(read_frame(&mut cursor, LIMIT), Err(WireError::Closed)));
     for cut in 1..wire.len() {
-        assert!(matches!(read_frame(&mut Cursor::new(&wire[..cut]), LIMIT), Err(WireError::Codec(_))));
+        assert!(matches!(
+            read_frame(&mut Cursor::new(&wire[..cut]), LIMIT),
+            Err(WireError::Codec(_))
+        ));
     }
 }
 
@@ -204,15 +258,26 @@ fn frames_survive_partial_writes() {
     write_frame(&mut trickle, FrameKind::Body, b"meta", &[9u8; 100]).unwrap();
     assert_eq!(trickle.0, whole);
     let frame = read_frame(&mut Cursor::new(&whole), LIMIT).unwrap();
-    assert_eq!((frame.meta.as_slice(), frame.body.as_slice()), (&b"meta"[..], &[9u8; 100][..]));
+    assert_eq!(
+        (frame.meta.as_slice(), frame.body.as_slice()),
+        (&b"meta"[..], &[9u8; 100][..])
+    );
 }
 
 #[test]
 fn frames_written_together_read_back_one_by_one() {
     let body = [3u8; 70];
     let frames = [
-        OutgoingFrame { kind: FrameKind::Body, meta: b"first", body: &body },
-        OutgoingFrame { kind: FrameKind::Ack, meta: &encode_u64_meta(4), body: &[] },
+        OutgoingFrame {
+            kind: FrameKind::Body,
+            meta: b"first",
+            body: &body,
+        },
+        OutgoingFrame {
+            kind: FrameKind::Ack,
+            meta: &encode_u64_meta(4),
+            body: &[],
+        },
     ];
     let mut together = Trickle(Vec::new());
     write_frames(&mut together, &frames).unwrap();
@@ -223,7 +288,10 @@ fn frames_written_together_read_back_one_by_one() {
     assert_eq!(together.0, one_by_one);
     let mut cursor = Cursor::new(&together.0);
     let first = read_frame(&mut cursor, LIMIT).unwrap();
-    assert_eq!((first.kind, first.meta.as_slice(), first.body.as_slice()), (FrameKind::Body, &b"first"[..], &body[..]));
+    assert_eq!(
+        (first.kind, first.meta.as_slice(), first.body.as_slice()),
+        (FrameKind::Body, &b"first"[..], &body[..])
+    );
     let second = read_frame(&mut cursor, LIMIT).unwrap();
     assert_eq!((second.kind, second.meta), (FrameKind::Ack, encode_u64_meta(4)));
     assert!(matches!(read_frame(&mut cursor, LIMIT), Err(WireError::Closed)));

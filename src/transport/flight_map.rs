@@ -192,10 +192,18 @@ pub fn body_follows(first: &FlightData) -> Result<bool, CodecError> {
 /// `body_follows` says so: a `Body` message with a non-empty envelope.
 pub fn eager_body(message: &FlightData) -> Result<Bytes, CodecError> {
     match caller_frame(message) {
-        Ok(ForwardFrame { kind: FrameKind::Body, body, .. }) if !body.is_empty() => Ok(body),
+        Ok(ForwardFrame {
+            kind: FrameKind::Body,
+            body,
+            ..
+        }) if !body.is_empty() => Ok(body),
         Ok(frame) => Err(invalid(format!(
             "body_follows: the message after the input schema must be a Body with the sealed function, not {}",
-            if frame.kind == FrameKind::Body { "an empty Body" } else { frame.kind.name() }
+            if frame.kind == FrameKind::Body {
+                "an empty Body"
+            } else {
+                frame.kind.name()
+            }
         ))),
         Err(e) => Err(invalid(format!("body_follows: {e}"))),
     }

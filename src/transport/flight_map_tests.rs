@@ -263,7 +263,10 @@ fn long_grpc_messages_are_cut_on_a_character_boundary() {
 }
 
 fn metadata_message(app_metadata: &[u8]) -> FlightData {
-    FlightData { app_metadata: Bytes::copy_from_slice(app_metadata), ..Default::default() }
+    FlightData {
+        app_metadata: Bytes::copy_from_slice(app_metadata),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -279,7 +282,10 @@ fn a_body_follows_only_when_the_document_says_so() {
 
 #[test]
 fn the_eager_body_is_a_body_message_with_the_function() {
-    assert_eq!(eager_body(&metadata_message(b"\x03sealed")).unwrap(), Bytes::from_static(b"sealed"));
+    assert_eq!(
+        eager_body(&metadata_message(b"\x03sealed")).unwrap(),
+        Bytes::from_static(b"sealed")
+    );
     let refused = |message: FlightData| eager_body(&message).unwrap_err().to_string();
     assert!(refused(metadata_message(b"\x03")).contains("an empty Body"));
     assert!(refused(metadata_message(b"\x07\x01\0\0\0\0\0\0\0")).contains("not end"));

@@ -106,8 +106,15 @@ pub struct FrameWriter {
 
 /// Splits a connection so that one thread can send while another receives.
 pub fn split(stream: UnixStream, body_limit: u64) -> io::Result<(FrameReader, FrameWriter)> {
-    let writer = FrameWriter { stream: stream.try_clone()?, timeout: None };
-    let reader = FrameReader { stream: BufReader::with_capacity(READ_BUFFER, stream), body_limit, timeout: None };
+    let writer = FrameWriter {
+        stream: stream.try_clone()?,
+        timeout: None,
+    };
+    let reader = FrameReader {
+        stream: BufReader::with_capacity(READ_BUFFER, stream),
+        body_limit,
+        timeout: None,
+    };
     Ok((reader, writer))
 }
 

@@ -17,14 +17,21 @@ fn frames_cross_a_socket_both_ways() {
         let stream = listener.accept(Duration::from_secs(10)).unwrap().expect("a client");
         let (mut reader, mut writer) = split(stream, 1 << 20).unwrap();
         let frame = reader.recv(Duration::from_secs(10)).unwrap();
-        writer.send(frame.kind, &frame.meta, frame.body.as_slice(), Duration::from_secs(10)).unwrap();
+        writer
+            .send(frame.kind, &frame.meta, frame.body.as_slice(), Duration::from_secs(10))
+            .unwrap();
     });
     let stream = connect(&path, Duration::from_secs(10)).unwrap();
     let (mut reader, mut writer) = split(stream, 1 << 20).unwrap();
     let body = vec![7u8; 100_000];
-    writer.send(FrameKind::Body, &encode_u64_meta(5), &body, Duration::from_secs(10)).unwrap();
+    writer
+        .send(FrameKind::Body, &encode_u64_meta(5), &body, Duration::from_secs(10))
+        .unwrap();
     let echoed = reader.recv(Duration::from_secs(10)).unwrap();
-    assert_eq!((echoed.kind, echoed.meta, echoed.body.as_slice()), (FrameKind::Body, encode_u64_meta(5), &body[..]));
+    assert_eq!(
+        (echoed.kind, echoed.meta, echoed.body.as_slice()),
+        (FrameKind::Body, encode_u64_meta(5), &body[..])
+    );
     server.join().unwrap();
     assert!(matches!(reader.recv(Duration::from_secs(10)), Err(WireError::Closed)));
     std::fs::remove_file(&path).unwrap();
@@ -39,7 +46,10 @@ fn waiting_is_bounded() {
     let _client = connect(&path, Duration::from_secs(10)).unwrap();
     let stream = listener.accept(Duration::from_secs(10)).unwrap().unwrap();
     let (mut reader, _writer) = split(stream, 1 << 20).unwrap();
-    assert!(matches!(reader.recv(Duration::from_millis(20)), Err(WireError::TimedOut)));
+    assert!(matches!(
+        reader.recv(Duration::from_millis(20)),
+        Err(WireError::TimedOut)
+    ));
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -51,14 +61,19 @@ fn a_changed_timeout_applies_to_the_next_wait() {
     let client = connect(&path, Duration::from_secs(10)).unwrap();
     let stream = listener.accept(Duration::from_secs(10)).unwrap().unwrap();
     let (mut reader, _writer) = split(stream, 1 << 20).unwrap();
-    assert!(matches!(reader.recv(Duration::from_millis(20)), Err(WireError::TimedOut)));
+    assert!(matches!(
+        reader.recv(Duration::from_millis(20)),
+        Err(WireError::TimedOut)
+    ));
     assert_eq!(socket_read_timeout(&reader), Some(Duration::from_millis(20)));
     // A longer wait than the last one is not cut short by it: a frame sent
     // after the old timeout passed still arrives.
     let sender = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
         let (_r, mut writer) = split(client, 1 << 20).unwrap();
-        writer.send(FrameKind::Ready, &[], &[], Duration::from_secs(10)).unwrap();
+        writer
+            .send(FrameKind::Ready, &[], &[], Duration::from_secs(10))
+            .unwrap();
     });
     assert_eq!(reader.recv(Duration::from_secs(10)).unwrap().kind, FrameKind::Ready);
     assert_eq!(socket_read_timeout(&reader), Some(Duration::from_secs(10)));

@@ -18,7 +18,11 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(kind: FrameKind, meta: Vec<u8>) -> Self {
-        Self { kind, meta, body: Buffer::from_vec(Vec::<u8>::new()) }
+        Self {
+            kind,
+            meta,
+            body: Buffer::from_vec(Vec::<u8>::new()),
+        }
     }
 }
 
@@ -86,7 +90,11 @@ pub fn read_frame(reader: &mut impl Read, body_limit: u64) -> Result<Frame, Wire
     // it point into it instead of copying.
     let mut body = MutableBuffer::from_len_zeroed(body_len);
     reader.read_exact(body.as_slice_mut())?;
-    Ok(Frame { kind: header.kind, meta, body: body.into() })
+    Ok(Frame {
+        kind: header.kind,
+        meta,
+        body: body.into(),
+    })
 }
 
 /// One frame to send: its kind, metadata and body.
@@ -108,8 +116,11 @@ pub fn write_frames(writer: &mut impl Write, frames: &[OutgoingFrame<'_>]) -> Re
     let prefixes = frames.iter().map(frame_prefix).collect::<Result<Vec<_>, _>>()?;
     // Each body right after its prefix; two writes for one frame would let
     // the reader wake up for the prefix alone and then wait for the body.
-    let mut slices: Vec<IoSlice<'_>> =
-        prefixes.iter().zip(frames).flat_map(|(prefix, frame)| [IoSlice::new(prefix), IoSlice::new(frame.body)]).collect();
+    let mut slices: Vec<IoSlice<'_>> = prefixes
+        .iter()
+        .zip(frames)
+        .flat_map(|(prefix, frame)| [IoSlice::new(prefix), IoSlice::new(frame.body)])
+        .collect();
     write_all_gathered(writer, &mut slices)?;
     writer.flush()?;
     Ok(())
@@ -118,7 +129,11 @@ pub fn write_frames(writer: &mut impl Write, frames: &[OutgoingFrame<'_>]) -> Re
 /// A frame's header, metadata and padding.
 fn frame_prefix(frame: &OutgoingFrame<'_>) -> Result<Vec<u8>, WireError> {
     let meta_len = u32::try_from(frame.meta.len()).map_err(|_| CodecError::MetaTooLarge(u32::MAX))?;
-    let header = FrameHeader { kind: frame.kind, meta_len, body_len: frame.body.len() as u64 };
+    let header = FrameHeader {
+        kind: frame.kind,
+        meta_len,
+        body_len: frame.body.len() as u64,
+    };
     let mut prefix = Vec::with_capacity(HEADER_LEN + frame.meta.len() + BODY_ALIGNMENT);
     prefix.extend_from_slice(&header.encode());
     prefix.extend_from_slice(frame.meta);

@@ -57,7 +57,10 @@ impl DescriptorKind {
                 code.get_type().name()?
             )));
         };
-        let known = code.extract::<u8>().ok().and_then(|code| Self::ALL.get(usize::from(code)));
+        let known = code
+            .extract::<u8>()
+            .ok()
+            .and_then(|code| Self::ALL.get(usize::from(code)));
         known.copied().ok_or_else(|| {
             PyValueError::new_err(format!(
                 "make_descriptor: unknown descriptor kind {code} (0 staticmethod, 1 classmethod, 2 property)"

@@ -23,7 +23,11 @@ impl<'py> Dumper<'_, 'py> {
         for part in &parts {
             self.save(part)?;
         }
-        let make_tuple = if arg_count > 3 { TUPLE } else { TUPLE1 + arg_count as u8 - 1 };
+        let make_tuple = if arg_count > 3 {
+            TUPLE
+        } else {
+            TUPLE1 + arg_count as u8 - 1
+        };
         self.out.write(&[make_tuple, REDUCE])?;
         self.memoize_made(descriptor).map(drop)
     }
@@ -37,7 +41,12 @@ fn descriptor_parts<'py>(descriptor: &Bound<'py, PyAny>, kind: DescriptorKind) -
         return Ok(vec![descriptor.getattr(intern!(py, "__func__"))?]);
     }
     let mut parts = Vec::with_capacity(4);
-    for name in [intern!(py, "fget"), intern!(py, "fset"), intern!(py, "fdel"), intern!(py, "__doc__")] {
+    for name in [
+        intern!(py, "fget"),
+        intern!(py, "fset"),
+        intern!(py, "fdel"),
+        intern!(py, "__doc__"),
+    ] {
         parts.push(descriptor.getattr(name)?);
     }
     while parts.last().is_some_and(|part| part.is_none()) {
