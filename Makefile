@@ -89,8 +89,10 @@ demo: setup
 
 test: setup test-rust test-java test-python test-fuzz
 
+# Formatting is checked first: it takes a second and keeps diffs about what changed.
 test-rust: $(STAMPS)/requirements
-	@$(call timed,test: Rust (cargo test --workspace),cargo test --workspace)
+	@$(call timed,test: Rust (cargo fmt --check and cargo test --workspace),\
+	  cargo fmt --all --check && cargo test --workspace)
 
 test-java: $(STAMPS)/extension
 	@$(call timed,test: Java (mvn test),\
