@@ -32,14 +32,14 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.flight as flight
 
 import flightpickle.executor as executor
 from flightpickle import _native, sealing
-from flightpickle.executor.flight_connection import FlightConnection
 from flightpickle.executor.launch import LocalService
 
 TIMEOUT = 120.0
+#: Largest reply body a bare connection accepts.
+BARE_BODY_LIMIT = 1 << 30
 WARM_UP_TRIPS = 20
 
 
@@ -106,8 +106,9 @@ def identity_batches(batches):
 def open_connection(uri: str):
     """A bare connection to the service at ``uri``, local or Flight."""
     if uri.startswith("grpc://"):
-        return FlightConnection(flight.FlightClient(uri), flight.FlightCallOptions())
-    return _native.Connection.connect(uri[len("unix://") :], timeout=TIMEOUT, body_limit=1 << 30)
+        # The client's own channel, so its receive limit is the one named.
+        return executor.connect(uri, timeout=TIMEOUT, body_limit=BARE_BODY_LIMIT)._connect()
+    return _native.Connection.connect(uri[len("unix://") :], timeout=TIMEOUT, body_limit=BARE_BODY_LIMIT)
 
 
 def open_window_of_one(conn, func, kind: str, input_schema: pa.Schema, output_schema: pa.Schema) -> None:

@@ -359,3 +359,28 @@ def test_concurrent_calls_share_the_workers(service):
     for thread in threads:
         thread.join(TIMEOUT)
     assert outcomes == {n: [n, 2 * n, 3 * n] * 5 for n in range(1, 5)}
+
+
+def grow_to(rows):
+    def grown(iterator):
+        for _ in iterator:
+            yield pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+
+    return grown
+
+
+def test_the_body_limit_bounds_the_replies_a_client_accepts(service):
+    # body_limit 0 leaves the 2 MiB a message's header may take: a 4 MB
+    # reply is over it, a 1.6 MB one within it.
+    strict = executor.connect(service.uri, timeout=TIMEOUT, body_limit=0)
+    with pytest.raises(executor.WorkerLostError, match="body_limit of 0 bytes"):
+        list(strict.map(grow_to(500_000), [ONE], kind="map_arrow", schema=ONE.schema))
+    assert [b.num_rows for b in strict.map(grow_to(200_000), [ONE], kind="map_arrow", schema=ONE.schema)] == [200_000]
+    roomy = executor.connect(service.uri, timeout=TIMEOUT, body_limit=8 << 20)
+    assert [b.num_rows for b in roomy.map(grow_to(500_000), [ONE], kind="map_arrow", schema=ONE.schema)] == [500_000]
+
+
+@pytest.mark.parametrize("uri", ["grpc://127.0.0.1:1", "unix:///nonexistent/executor.sock"])
+def test_a_negative_body_limit_is_refused(uri):
+    with pytest.raises(ValueError, match="body_limit is a number of bytes"):
+        executor.connect(uri, body_limit=-1)

@@ -90,6 +90,12 @@ def test_results_are_converted_to_the_return_type(service):
     [
         ("scalar_row", lambda x, s: s, {"return_type": pa.int64()}, "cannot be converted to int64"),
         ("scalar_pandas", lambda x, s: x.head(2), {"return_type": pa.int64()}, "not the required length"),
+        (
+            "scalar_pandas",
+            lambda x, s: pd.to_datetime(x, unit="s"),
+            {"return_type": pa.int32()},
+            r"returned Series \(Series of datetime64\[ns\]\) cannot be converted to int32",
+        ),
         ("map_pandas", lambda it: (f[["x"]] for f in it), {"schema": pa.schema([("y", pa.int64())])}, "Missing: y"),
         ("map_arrow", lambda it: (f.to_pandas() for f in it), {"schema": pa.schema([("x", pa.int64())])}, "RecordBatch"),
     ],

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from flightpickle.executor.kinds import column_to_pandas, to_arrow
+from flightpickle.executor.kinds import column_to_pandas, conform_columns, converted, to_arrow
 
 COLUMNS = [
     pa.array([1, 2, 3], pa.int64()),
@@ -81,3 +81,66 @@ def outcome(convert):
         return convert()
     except Exception as error:  # noqa: BLE001 - compared, not handled
         return error
+
+
+# Results of every sort that pyarrow refuses, each with the error type pyarrow
+# raises for it: all must reach the caller as the same conversion error.
+UNFIT = {
+    "datetimes-as-int32": (pd.Series(pd.to_datetime(["2024-01-01"])), pa.int32(), pa.ArrowNotImplementedError),
+    "floats-as-dates": (pd.Series([1.5]), pa.date32(), pa.ArrowNotImplementedError),
+    "ints-as-lists": (pd.Series([1, 2]), pa.list_(pa.int64()), pa.ArrowNotImplementedError),
+    "ints-as-structs": (pd.Series([1, 2]), pa.struct([("a", pa.int64())]), pa.ArrowTypeError),
+    "strings-as-ints": (pd.Series(["a"]), pa.int64(), pa.ArrowInvalid),
+    "too-big-ints": (pd.Series([2**70]), pa.int64(), OverflowError),
+    "a-list-of-ints-as-lists": ([1, None], pa.list_(pa.int64()), pa.ArrowTypeError),
+    "a-list-of-mixed-as-ints": (["a", 1], pa.int64(), pa.ArrowInvalid),
+}
+RETURNED = {
+    "datetimes-as-int32": "Series of datetime64[ns]",
+    "floats-as-dates": "Series of float64",
+    "ints-as-lists": "Series of int64",
+    "ints-as-structs": "Series of int64",
+    "strings-as-ints": "Series of object",
+    "too-big-ints": "Series of object",
+    "a-list-of-ints-as-lists": "list of int",
+    "a-list-of-mixed-as-ints": "list of int, str",
+}
+
+
+@pytest.mark.parametrize("case", UNFIT)
+def test_every_conversion_failure_is_the_same_clear_error(case):
+    values, data_type, raised = UNFIT[case]
+    with pytest.raises(TypeError) as failure:
+        to_arrow(values, data_type, "the returned Series")
+    message = str(failure.value)
+    assert type(failure.value) is TypeError
+    assert message.startswith(f"the returned Series ({RETURNED[case]}) cannot be converted to {data_type}: ")
+    assert message.endswith(f"Return values of {data_type}, or declare the type that is returned.")
+    assert isinstance(failure.value.__cause__, raised)
+
+
+@pytest.mark.parametrize(
+    ("column", "data_type", "raised"),
+    [
+        (pa.array([1, 2]), pa.struct([("a", pa.int64())]), pa.ArrowNotImplementedError),
+        (pa.array([[1]]), pa.int64(), pa.ArrowNotImplementedError),
+        (pa.array(["x"]), pa.int64(), pa.ArrowInvalid),
+    ],
+    ids=["int64-as-struct", "list-as-int64", "string-as-int64"],
+)
+def test_arrow_columns_that_cannot_be_cast_fail_the_same_way(column, data_type, raised):
+    schema = pa.schema([("y", data_type)])
+    with pytest.raises(TypeError) as failure:
+        conform_columns({"y": column}, [column], schema, "the returned RecordBatch")
+    assert str(failure.value).startswith(
+        f"column 'y' of the returned RecordBatch (Arrow {column.type}) cannot be converted to {data_type}: "
+    )
+    assert isinstance(failure.value.__cause__, raised)
+
+
+def test_running_out_of_memory_is_not_called_a_conversion_failure():
+    def exhausted():
+        raise pa.ArrowMemoryError("malloc of 1 GiB failed")
+
+    with pytest.raises(pa.ArrowMemoryError):
+        converted(exhausted, [1], pa.int64(), "the function's results")

@@ -42,13 +42,22 @@ def connect(
     """A client of the executor service at ``uri``: ``unix:///path``, or
     ``grpc://host:port`` / ``grpc+tls://host:port`` for its Arrow Flight front.
 
+    ``body_limit`` is the largest result body the client accepts from the
+    service, in bytes, over either transport: over a Unix socket the body of
+    one frame, over Flight one gRPC message less the 2 MiB its header may take
+    (the allowance the service's Flight front makes too). A larger reply fails
+    the stream: with ProtocolError over a Unix socket, over Flight with
+    WorkerLostError (gRPC reports it as a cancelled call).
+
     ``token`` is the Flight service's bearer token; ``tls_root_certs`` (PEM)
     the certificates to trust for ``grpc+tls://`` instead of the system's.
     """
     if uri.startswith(FLIGHT_SCHEMES):
         from .flight_client import FlightClient
 
-        return FlightClient(uri, timeout=timeout, window=window, token=token, tls_root_certs=tls_root_certs)
+        return FlightClient(
+            uri, timeout=timeout, window=window, body_limit=body_limit, token=token, tls_root_certs=tls_root_certs
+        )
     if token is not None or tls_root_certs is not None:
         raise ValueError("a token and TLS certificates are for grpc:// and grpc+tls:// services")
     return Client(unix_path(uri), timeout=timeout, window=window, body_limit=body_limit)
@@ -58,6 +67,8 @@ class Client:
     def __init__(self, path, *, timeout: float, window: int, body_limit: int):
         if window < 1:
             raise ValueError("window must be at least 1")
+        if body_limit < 0:
+            raise ValueError(f"body_limit is a number of bytes, at least 0, not {body_limit}")
         self.path = path
         self.timeout = timeout
         self.window = window

@@ -7,15 +7,27 @@ import pyarrow.flight as flight
 
 from .client import Client
 from .flight_connection import FlightConnection
+from .settings import FLIGHT_MESSAGE_OVERHEAD
 
 REMEMBERED_DIGESTS = 4096
+#: gRPC takes its message size limits as a C int.
+GRPC_LARGEST_LIMIT = 2**31 - 1
 
 
 class FlightClient(Client):
-    def __init__(self, uri: str, *, timeout: float, window: int, token: str | None, tls_root_certs: bytes | None):
-        super().__init__(None, timeout=timeout, window=window, body_limit=0)
+    def __init__(
+        self, uri: str, *, timeout: float, window: int, body_limit: int, token: str | None, tls_root_certs: bytes | None
+    ):
+        super().__init__(None, timeout=timeout, window=window, body_limit=body_limit)
         self.uri = uri
-        self.flight = flight.FlightClient(uri, tls_root_certs=tls_root_certs)
+        # gRPC refuses a larger reply message before reading it, as the local
+        # transport refuses a frame whose length is over the limit.
+        receive_limit = min(body_limit + FLIGHT_MESSAGE_OVERHEAD, GRPC_LARGEST_LIMIT)
+        self.flight = flight.FlightClient(
+            uri,
+            tls_root_certs=tls_root_certs,
+            generic_options=[("grpc.max_receive_message_length", receive_limit)],
+        )
         headers = [(b"authorization", b"Bearer " + token.encode())] if token is not None else []
         self.options = flight.FlightCallOptions(headers=headers)
         #: Digests of the functions this client sent with an opening.
@@ -33,7 +45,7 @@ class FlightClient(Client):
         return envelope
 
     def _connect(self) -> FlightConnection:
-        return FlightConnection(self.flight, self.options)
+        return FlightConnection(self.flight, self.options, self.body_limit)
 
     def close(self) -> None:
         self.flight.close()

@@ -124,9 +124,10 @@ class Watchdog:
 
 
 class FlightConnection:
-    def __init__(self, client: flight.FlightClient, options: flight.FlightCallOptions):
+    def __init__(self, client: flight.FlightClient, options: flight.FlightCallOptions, body_limit: int):
         self.client = client
         self.options = options
+        self.body_limit = body_limit
         self.writer = None
         self.reader = None
         self.write_lock = threading.Lock()
@@ -175,6 +176,15 @@ class FlightConnection:
             chunk = self.reader.read_chunk()
         except StopIteration:
             raise WorkerLostError("the executor ended the call without a status") from None
+        except flight.FlightCancelledError as error:
+            if self.watchdog.expired:
+                raise translate(error, True) from None
+            # gRPC cancels the call, with no message, when a reply is over the
+            # receive limit; the service may cancel it too: name both causes.
+            raise WorkerLostError(
+                f"the call was cancelled, by the service or because a reply was larger than this client's "
+                f"body_limit of {self.body_limit} bytes: {error}"
+            ) from None
         except (flight.FlightError, pa.ArrowException) as error:
             raise translate(error, self.watchdog.expired) from None
         finally:

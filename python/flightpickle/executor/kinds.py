@@ -50,14 +50,46 @@ class StreamSpec:
             raise ValueError(f"group keys are only for grouped_map_pandas, not {self.kind}")
 
 
+#: What converting a function's results can raise when they do not fit the
+#: declared type: every pyarrow error (invalid values, unsupported or
+#: mismatched types, a cast pyarrow lacks, ...) and Python's own.
+CONVERSION_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
+
+
 def to_arrow(values, data_type: pa.DataType, what: str) -> pa.Array:
     """Converts a function's results to ``data_type``, as Spark's Arrow path does."""
+    if hasattr(values, "dtype") or hasattr(values, "__array__"):
+        return converted(lambda: pa.Array.from_pandas(_numpy_values(values), type=data_type), values, data_type, what)
+    return converted(lambda: pa.array(values, type=data_type), values, data_type, what)
+
+
+def converted(convert: Callable[[], pa.Array], values, data_type: pa.DataType, what: str) -> pa.Array:
+    """``convert()``, any failure of it a TypeError that says what was
+    returned, what was declared and what to do; running out of memory stays
+    itself, being no fault of the results."""
     try:
-        if hasattr(values, "dtype") or hasattr(values, "__array__"):
-            return pa.Array.from_pandas(_numpy_values(values), type=data_type)
-        return pa.array(values, type=data_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as error:
-        raise TypeError(f"{what} cannot be converted to {data_type}: {error}") from error
+        return convert()
+    except MemoryError:
+        raise
+    except CONVERSION_ERRORS as error:
+        raise TypeError(
+            f"{what} ({returned_type(values)}) cannot be converted to {data_type}: {error}. "
+            f"Return values of {data_type}, or declare the type that is returned."
+        ) from error
+
+
+def returned_type(values) -> str:
+    """The type of a function's results, in words: an Arrow array's type, a
+    Series's or array's dtype, or the Python types in a list."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return f"Arrow {values.type}"
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None:
+        return f"{type(values).__name__} of {dtype}"
+    if not isinstance(values, (list, tuple)):
+        return type(values).__name__  # iterating it might consume or fail
+    names = sorted({type(value).__name__ for value in values if value is not None})
+    return f"{type(values).__name__} of {', '.join(names) or 'None'}"
 
 
 def _numpy_values(values):
@@ -198,10 +230,7 @@ def _convert_column(column, field: pa.Field, what: str) -> pa.Array:
     if isinstance(column, pa.Array):
         if column.type == field.type:
             return column
-        try:
-            return column.cast(field.type, safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise TypeError(f"column {field.name!r} of {what} is {column.type}, not {field.type}: {error}") from error
+        return converted(lambda: column.cast(field.type, safe=True), column, field.type, f"column {field.name!r} of {what}")
     return to_arrow(column, field.type, f"column {field.name!r} of {what}")
 
 

@@ -6,6 +6,9 @@ import json
 from dataclasses import asdict, dataclass
 
 DEFAULT_BODY_LIMIT = 256 << 20
+#: What a gRPC message of the Flight front may carry beyond a body: its IPC
+#: header and app_metadata (the front's MESSAGE_OVERHEAD, flight_front.rs).
+FLIGHT_MESSAGE_OVERHEAD = 2 << 20
 
 
 @dataclass(frozen=True)
