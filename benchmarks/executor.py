@@ -11,7 +11,10 @@ Measures, in one run, against the targets of issue 9:
   next to the speed-up two plain processes get on the same work (the control:
   on a shared machine the second core may simply not be there);
 - the same throughput, round trip and row-wise measures through the service's
-  Arrow Flight front (``grpc://127.0.0.1``, loopback TCP), next to the local ones.
+  Arrow Flight front (``grpc://127.0.0.1``, loopback TCP), next to the local ones;
+- with ``--arrow-udf``, the row-wise measure against PyPI arrow-udf's Flight
+  server on the same function and batches (``benchmarks.arrow_udf_rival``),
+  with the ratios and the verdict against the 3x target.
 
 ``--quick`` runs a smoke-sized version. Prints a table; ``--json FILE`` also
 writes the numbers. Timings are this machine's, which is shared and noisy:
@@ -34,6 +37,7 @@ from pathlib import Path
 import pyarrow as pa
 
 import flightpickle.executor as executor
+from benchmarks import arrow_udf_rival
 from flightpickle import _native, sealing
 from flightpickle.executor.launch import LocalService
 
@@ -41,6 +45,8 @@ TIMEOUT = 120.0
 #: Largest reply body a bare connection accepts.
 BARE_BODY_LIMIT = 1 << 30
 WARM_UP_TRIPS = 20
+#: Issue 9: row-wise rows/s at least this many times arrow-udf's.
+ARROW_UDF_TARGET = 3.0
 
 
 def sample_batch(rows: int) -> pa.RecordBatch:
@@ -133,7 +139,7 @@ def open_window_of_one(conn, func, kind: str, input_schema: pa.Schema, output_sc
 
 def round_trips(uri: str, rows: int, count: int) -> list[float]:
     """Per-batch round trips on one open stream, one batch in flight."""
-    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    batch = int64_batch(rows)
     conn = open_connection(uri)
     open_window_of_one(conn, identity_column, "scalar_pandas", batch.schema, pa.schema([("result", pa.int64())]))
     times = []
@@ -155,8 +161,12 @@ def identity_column(x):
     return x
 
 
+def int64_batch(rows: int) -> pa.RecordBatch:
+    return pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+
+
 def row_wise_rows_per_second(uri: str, rows: int, count: int) -> float:
-    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    batch = int64_batch(rows)
     client = executor.connect(uri, timeout=TIMEOUT)
     plus_one = lambda x: x + 1  # noqa: E731
     list(client.map(plus_one, [batch], return_type=pa.int64()))
@@ -174,7 +184,7 @@ def cpu_bound(x):
 
 
 def concurrent_rows_per_second(uri: str, streams: int, rows: int, count: int) -> float:
-    batch = pa.record_batch({"x": pa.array(range(rows), pa.int64())})
+    batch = int64_batch(rows)
     client = executor.connect(uri, timeout=TIMEOUT)
 
     def together(batches_per_stream: int) -> float:
@@ -215,10 +225,34 @@ def plain_process_scaling(rows: int) -> float:
     return serial / parallel
 
 
+def against_arrow_udf(results: dict, rows: int, count: int) -> dict:
+    """arrow-udf's rows/s on the row-wise measure's batches, and ours (local and Flight) over it."""
+    theirs = arrow_udf_rival.row_wise_rows_per_second(int64_batch(rows), count, TIMEOUT)
+    return {
+        "arrow_udf_row_wise_plus_one_rows_per_s": theirs,
+        "row_wise_vs_arrow_udf": results["row_wise_plus_one_rows_per_s"] / theirs,
+        "flight_row_wise_vs_arrow_udf": results["flight_row_wise_plus_one_rows_per_s"] / theirs,
+    }
+
+
+def arrow_udf_verdict(results: dict) -> str:
+    def verdict(ratio: float) -> str:
+        return f"{ratio:.2f}x, {'met' if ratio >= ARROW_UDF_TARGET else 'missed'}"
+
+    local, over_flight = results["row_wise_vs_arrow_udf"], results["flight_row_wise_vs_arrow_udf"]
+    return f"row-wise vs arrow-udf (target >= {ARROW_UDF_TARGET:g}x): local {verdict(local)}; Flight {verdict(over_flight)}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.executor", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--arrow-udf",
+        action="store_true",
+        help="also measure PyPI arrow-udf's Flight server on the row-wise function "
+        "(makes its own venv under benchmarks/ on first use, which needs the package registry)",
+    )
     args = parser.parse_args(argv)
     scale = 0.05 if args.quick else 1.0
     count = lambda n: max(2, int(n * scale))  # noqa: E731
@@ -250,8 +284,13 @@ def main(argv=None) -> int:
         results["cpu_bound_2_streams_2_workers_rows_per_s"] / results["cpu_bound_2_streams_1_worker_rows_per_s"]
     )
     results["control_plain_processes_2_vs_1"] = plain_process_scaling(2000 * count(40))
+    if args.arrow_udf:
+        results.update(against_arrow_udf(results, 10_000, count(100)))
     for name, value in results.items():
         print(f"{name:45} {value:14.3f}" if value is not None else f"{name:45} {'-':>14}")
+    if args.arrow_udf:
+        results["arrow_udf_verdict"] = arrow_udf_verdict(results)
+        print(results["arrow_udf_verdict"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
