@@ -41,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # The Spark tests' cluster settings and jar lookup, so both run the same cluster.
 sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "spark")]
 
-from spark_cluster import EXECUTORS, JVM_FAST_START, MASTER, PLUGIN, spark_test_environment  # noqa: E402
+from spark_cluster import EXECUTORS, MASTER, cluster_conf, spark_test_environment  # noqa: E402
 from support import plugin_jar  # noqa: E402
 
 TRANSPORT = "spark.flightpickle.transport"
@@ -60,13 +60,7 @@ def start_session(partitions: int):
 
     os.environ.update(spark_test_environment())
     confs = {
-        "spark.master": MASTER,
-        "spark.jars": str(plugin_jar()),
-        "spark.plugins": PLUGIN,
-        "spark.executor.memory": "512m",
-        "spark.driver.extraJavaOptions": JVM_FAST_START,
-        "spark.executor.extraJavaOptions": JVM_FAST_START,
-        "spark.ui.enabled": "false",
+        **cluster_conf(str(plugin_jar())),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(partitions),
         TRANSPORT: "local",

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from spark_cluster import EXECUTORS, JVM_FAST_START, MASTER, PLUGIN, spark_test_environment
+from spark_cluster import EXECUTORS, cluster_conf, spark_test_environment
 from support import plugin_jar
 
 EXECUTOR_WAIT_SECONDS = 180
@@ -20,16 +20,7 @@ EXECUTOR_WAIT_SECONDS = 180
 
 def shared_conf() -> dict[str, str]:
     """Confs of every module's session."""
-    return {
-        "spark.master": MASTER,
-        "spark.jars": str(plugin_jar()),
-        "spark.plugins": PLUGIN,
-        "spark.executor.memory": "512m",
-        "spark.driver.extraJavaOptions": JVM_FAST_START,
-        "spark.executor.extraJavaOptions": JVM_FAST_START,
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "4",
-    }
+    return cluster_conf(str(plugin_jar()))
 
 
 def launch_driver_jvm() -> None:

@@ -19,3 +19,17 @@ def spark_test_environment() -> dict[str, str]:
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
+
+
+def cluster_conf(jar: str) -> dict[str, str]:
+    """Confs of a session on the tests' cluster with the plugin jar at ``jar``."""
+    return {
+        "spark.master": MASTER,
+        "spark.jars": jar,
+        "spark.plugins": PLUGIN,
+        "spark.executor.memory": "512m",
+        "spark.driver.extraJavaOptions": JVM_FAST_START,
+        "spark.executor.extraJavaOptions": JVM_FAST_START,
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+    }
