@@ -19,7 +19,10 @@ import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
 import org.apache.spark.sql.execution.python.ArrowEvalPythonExec;
+import org.apache.spark.sql.execution.python.FlatMapCoGroupsInBatchExec;
+import org.apache.spark.sql.execution.python.FlatMapGroupsInBatchExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInPandasExec;
+import org.apache.spark.sql.execution.python.streaming.FlatMapGroupsInPandasWithStateExec;
 import org.apache.spark.sql.execution.python.MapInArrowExec;
 import org.apache.spark.sql.execution.python.MapInPandasExec;
 import org.apache.spark.sql.internal.SQLConf;
@@ -79,6 +82,11 @@ final class SparkShim {
         }
         if (plan instanceof FlatMapGroupsInPandasExec grouped) {
             return Optional.of(groupedMap(grouped));
+        }
+        if (plan instanceof FlatMapGroupsInBatchExec || plan instanceof FlatMapCoGroupsInBatchExec
+                || plan instanceof FlatMapGroupsInPandasWithStateExec) {
+            // applyInArrow, cogroup's applyInPandas and applyInArrow, applyInPandasWithState.
+            return Optional.of(Replacement.fallback(plan, "flightpickle has no operator for it yet"));
         }
         return Optional.empty();
     }
