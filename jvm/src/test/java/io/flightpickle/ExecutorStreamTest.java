@@ -92,6 +92,52 @@ class ExecutorStreamTest {
         }
     }
 
+    private static final String KEY_TIMES_ROWS = String.join("\n",
+            "import pandas as pd",
+            "def key_times_rows(key, frame):",
+            "    return pd.DataFrame({'y': [int(key[0]) * len(frame)]})");
+
+    @Test
+    void aGroupedStreamGetsItsKeysAndTheServiceReportsItsStats() throws Exception {
+        Sealed function = Sealed.function(KEY_TIMES_ROWS, "key_times_rows");
+        List<ExecutorStream.Stats> stats = new ArrayList<>();
+        for (int attempt = 0; attempt < 2; attempt++) {
+            List<Long> results = new ArrayList<>();
+            try (BufferAllocator allocator = new RootAllocator();
+                    ExecutorStream stream = ExecutorStream.open(service.socket(),
+                            ExecutorStream.Kind.GROUPED_MAP_PANDAS, ExecutorStream.Body.of(function.envelope()),
+                            function.digest(), List.of("x"), INPUT, OUTPUT, OPTIONS, allocator);
+                    VectorSchemaRoot group = VectorSchemaRoot.create(INPUT, allocator)) {
+                for (long key = 1; key <= 3; key++) { // group k: k rows of value k
+                    BigIntVector column = (BigIntVector) group.getVector(0);
+                    column.allocateNew((int) key);
+                    for (int row = 0; row < key; row++) {
+                        column.set(row, key);
+                    }
+                    group.setRowCount((int) key);
+                    stream.push(group);
+                }
+                assertTrue(stream.stats().isEmpty(), "no stats before the status");
+                stream.finish();
+                drain(stream, true, results);
+                stats.add(stream.stats().orElseThrow());
+            }
+            assertEquals(List.of(1L, 4L, 9L), results);
+        }
+        assertTrue(stats.get(0).functionNanos() > 0 && stats.get(1).functionNanos() > 0, stats.toString());
+        assertEquals(List.of(false, true), stats.stream().map(ExecutorStream.Stats::functionCached).toList(),
+                "the second stream finds the function the first opened");
+    }
+
+    @Test
+    void aGroupKeyNameWithANulIsRefusedBeforeAnythingIsSent() {
+        try (BufferAllocator allocator = new RootAllocator()) {
+            assertThrows(IllegalArgumentException.class, () -> ExecutorStream.open(service.socket(),
+                    ExecutorStream.Kind.GROUPED_MAP_PANDAS, ExecutorStream.Body.of(new byte[] {1}), "0".repeat(64),
+                    List.of("a\0b"), INPUT, OUTPUT, OPTIONS, allocator));
+        }
+    }
+
     @Test
     void aFunctionInALargeCommandsBroadcastFileIsReadOnlyWhenTheServiceAsksForIt() throws Exception {
         Path file = Sealed.broadcastFile(DOUBLE, "double");
