@@ -21,6 +21,7 @@ from . import spark_commands
 from .errors import StreamFailure
 from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
+from .spark_kinds import SPARK_KINDS
 
 #: Seconds between looks at the stop flag while no client connects.
 ACCEPT_WAIT = 0.1
@@ -71,14 +72,16 @@ class Functions:
                 raise StreamFailure(
                     "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
                 )
-            func = spark_commands.function_of(sealing.load_sealed(envelope))
+            loaded = sealing.load_sealed(envelope)
         except sealing.SealedPayloadError as refusal:
             raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
         except StreamFailure:
             raise
         except Exception:
             raise StreamFailure("udf_error", traceback.format_exc()) from None
-        if not callable(func):
+        # A PySpark command is kept whole: its return type decides conversions.
+        func = spark_commands.command_of(loaded) or loaded
+        if not callable(getattr(func, "func", func)):
             raise StreamFailure("protocol_error", f"the sealed object is a {type(func).__name__}, not a function")
         self._by_digest[digest] = func
         while len(self._by_digest) > self._size:
@@ -194,7 +197,7 @@ def _function(conn, functions: Functions, digest: str, envelope, deadlines: Dead
 
 
 def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines) -> None:
-    results = KINDS[spec.kind](func, spec, iter(inputs))
+    results = _kind(func, spec.kind)(spec, iter(inputs))
     # Result n of these kinds is all that comes of input n: its ack travels
     # in the same write, and the caller wakes once for both.
     ack_with_results = spec.kind in ONE_RESULT_PER_BATCH
@@ -210,6 +213,17 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
             raise StreamFailure("udf_error", traceback.format_exc()) from None
         conn.send_batch(seq, batch, deadlines.idle, ack=inputs.take_ack() if ack_with_results else None)
         seq += 1
+
+
+def _kind(func, kind: str):
+    """The evaluation of ``kind`` for ``func``: a PySpark command's with
+    PySpark's conversions where they differ from plain Arrow's."""
+    if isinstance(func, spark_commands.SparkCommand):
+        spark_kind = SPARK_KINDS.get(kind)
+        if spark_kind is not None:
+            return lambda spec, batches: spark_kind(func, spec, batches)
+        func = func.func
+    return lambda spec, batches: KINDS[kind](func, spec, batches)
 
 
 def run(fd: int, settings: Settings, ready_fd: int | None = None) -> None:

@@ -1,0 +1,242 @@
+"""Evaluation kinds for PySpark UDF commands: the conversions of PySpark 4.x's
+own worker, so that a UDF gives through the service exactly what it gives
+through Spark's operators, for every type the plugin sends here.
+
+PySpark's worker converts a SQL UDF's arguments and results with helpers
+whose behaviour is the definition of "what Spark does": how a timestamp
+becomes a local naive ``datetime`` for a row-wise ``udf`` but a session-time
+pandas column for a ``pandas_udf``, how a struct becomes a ``Row``, a dict or
+a DataFrame, how a returned value is coerced to a declared ``DecimalType``.
+Rather than restate those rules, these kinds call the same helpers
+(``pyspark.sql.conversion``, ``pyspark.sql.pandas.types``), with the settings
+PySpark uses by default. The Spark plugin sends a UDF here only under those
+defaults (its ``SparkShim`` falls back to Spark's operator otherwise), and the
+settings the stream itself says are read from its schemas: the session time
+zone is the zone of its timestamps, large string types are its output's.
+
+These helpers are PySpark internals, as the JVM side's are Spark internals:
+this module is the one place that names them.
+
+Each kind is ``(command, spec, batches) -> iterator of output batches`` like
+those of :mod:`.kinds`, for a :class:`~.spark_commands.SparkCommand`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+
+from .kinds import StreamSpec, converted
+from .spark_commands import SparkCommand
+
+#: The zone PySpark gives Arrow when the stream carries no timestamp, so that
+#: none is converted (any zone would do).
+NO_ZONE = "UTC"
+
+
+def session_time_zone(*schemas: pa.Schema) -> str:
+    """The session time zone: the zone of the first zone-aware timestamp in
+    the schemas (Spark gives every ``TimestampType`` column the session's)."""
+    for schema in schemas:
+        for field in schema:
+            zone = _zone_in(field.type)
+            if zone is not None:
+                return zone
+    return NO_ZONE
+
+
+def _zone_in(data_type: pa.DataType) -> str | None:
+    if pa.types.is_timestamp(data_type):
+        return data_type.tz
+    for i in range(data_type.num_fields):
+        zone = _zone_in(data_type.field(i).type)
+        if zone is not None:
+            return zone
+    return None
+
+
+def uses_large_types(schema: pa.Schema) -> bool:
+    """Whether Spark made ``schema`` with ``spark.sql.execution.arrow.useLargeVarTypes``."""
+    return any(_has_large_type(field.type) for field in schema)
+
+
+def _has_large_type(data_type: pa.DataType) -> bool:
+    if pa.types.is_large_string(data_type) or pa.types.is_large_binary(data_type):
+        return True
+    return any(_has_large_type(data_type.field(i).type) for i in range(data_type.num_fields))
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch``, converted by PySpark, as the declared ``schema``: the same
+    values, relabelled where Arrow's names differ from the JVM's (PySpark
+    builds results with UTC timestamps and ``item`` list children; Spark
+    declares the session zone and ``element``). Any other difference is a
+    result that does not fit its declared type."""
+    if batch.schema.equals(schema):
+        return batch
+    arrays = [
+        column
+        if column.type == field.type
+        else converted(lambda column=column, field=field: column.cast(field.type), column, field.type, "the results")
+        for column, field in zip(batch.columns, schema)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def scalar_row(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The Arrow-batched ``udf``: one call per row with PySpark's Python values
+    (``Row`` for structs, local naive ``datetime`` for timestamps, ...), the
+    results converted to the return type as PySpark converts them."""
+    from pyspark.sql.conversion import ArrowTableToRowsConversion, LocalDataToArrowConversion
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
+    from pyspark.worker import verify_result_row_count
+
+    to_python = [
+        ArrowTableToRowsConversion._create_converter(field.dataType, none_on_identity=True, binary_as_bytes=True)
+        for field in from_arrow_schema(spec.input_schema)
+    ]
+    to_result = LocalDataToArrowConversion._create_converter(command.return_type, none_on_identity=True)
+    result_type = to_arrow_type(
+        command.return_type, timezone="UTC", prefers_large_types=uses_large_types(spec.output_schema)
+    )
+    func = command.func
+    for batch in batches:
+        columns = [
+            ArrowTableToRowsConversion._to_pylist(column) if convert is None else
+            [convert(value) for value in ArrowTableToRowsConversion._to_pylist(column)]
+            for column, convert in zip(batch.columns, to_python)
+        ]
+        rows = zip(*columns) if columns else [()] * batch.num_rows
+        results = [func(*row) for row in rows]
+        verify_result_row_count(len(results), batch.num_rows)
+        values = results if to_result is None else _to_spark_values(results, to_result, command.return_type)
+        array = _arrow_array(values, result_type)
+        yield conform(pa.RecordBatch.from_arrays([array], names=["_0"]), spec.output_schema)
+
+
+def _to_spark_values(results: list, to_result, return_type) -> list:
+    """PySpark's coercion of a udf's results to its return type (rounding
+    decimals to their scale, rows and tuples to structs, ...). PySpark fails
+    on a value of another type with a bare assertion; here it says which."""
+    from pyspark.errors import PySparkValueError
+
+    try:
+        return [to_result(value) for value in results]
+    except (AssertionError, PySparkValueError, TypeError, ValueError) as error:
+        raise TypeError(
+            f"the function's results ({_python_types(results)}) do not fit its return type "
+            f"{return_type.simpleString()}{': ' + str(error) if str(error) else ''}. "
+            "Return values of the UDF's declared type, or declare the type that is returned."
+        ) from error
+
+
+def _arrow_array(values: list, result_type: pa.DataType) -> pa.Array:
+    """PySpark's conversion of a udf's converted results: with the type, or,
+    when Arrow finds the values invalid for it, inferred and cast unsafely
+    (``spark.sql.execution.pandas.convertToArrowArraySafely`` is off by
+    default); a value of another type altogether is a TypeError."""
+    try:
+        return pa.array(values, type=result_type)
+    except pa.ArrowInvalid:
+        return converted(lambda: pa.array(values).cast(result_type, safe=False), values, result_type, "the results")
+    except pa.ArrowTypeError as error:
+        raise TypeError(
+            f"the function's results ({_python_types(values)}) cannot be converted to {result_type}: {error}. "
+            "Return values of the UDF's declared type, or declare the type that is returned."
+        ) from error
+
+
+def _python_types(values: list) -> str:
+    names = sorted({type(value).__name__ for value in values if value is not None})
+    return f"list of {', '.join(names) or 'None'}"
+
+
+def scalar_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The scalar ``pandas_udf``: one call per batch with PySpark's pandas
+    columns (session-time timestamps, DataFrames for structs), a Series (or a
+    DataFrame for a struct return type) converted back as PySpark does."""
+    import pandas as pd
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.types import StructField, StructType
+
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    result_schema = StructType([StructField("_0", command.return_type)])
+    struct_return = isinstance(command.return_type, StructType)
+    for batch in batches:
+        arguments = (
+            ArrowBatchTransformer.to_pandas(batch, timezone=zone, struct_in_pandas="dict", df_for_struct=True)
+            if batch.num_columns
+            else []
+        )
+        result = command.func(*arguments)
+        _check_pandas_result(result, batch.num_rows, struct_return, pd)
+        yield conform(_from_pandas([result], result_schema, zone, spec.output_schema), spec.output_schema)
+
+
+def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
+    expected = "pandas.DataFrame" if struct_return else "pandas.Series"
+    if not hasattr(result, "__len__"):
+        raise TypeError(f"a pandas UDF must return a {expected}, not {type(result).__name__}")
+    if len(result) != rows:
+        raise ValueError(f"Result vector from pandas_udf was not the required length: expected {rows}, got {len(result)}")
+    if struct_return and not isinstance(result, pd.DataFrame):
+        raise ValueError(
+            "Invalid return type. Please make sure that the UDF returns a pandas.DataFrame "
+            "when the specified return type is StructType."
+        )
+
+
+def _from_pandas(results: list, schema, zone: str, output_schema: pa.Schema) -> pa.RecordBatch:
+    """PySpark's conversion of returned pandas data to Arrow, with its defaults."""
+    from pyspark.sql.conversion import PandasToArrowConversion
+
+    return PandasToArrowConversion.convert(
+        results,
+        schema,
+        timezone=zone,
+        safecheck=False,
+        arrow_cast=True,
+        prefers_large_types=uses_large_types(output_schema),
+        assign_cols_by_name=True,
+    )
+
+
+def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """``mapInPandas``: each batch as the DataFrame PySpark makes of it, each
+    returned DataFrame checked and converted back as PySpark does."""
+    import pandas as pd
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.types import StructField, StructType
+    from pyspark.worker import verify_pandas_result
+
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    result_schema = StructType([StructField("_0", command.return_type)])
+
+    def frames():
+        for batch in batches:
+            yield ArrowBatchTransformer.to_pandas(
+                ArrowBatchTransformer.wrap_struct(batch), timezone=zone, df_for_struct=True
+            )[0]
+
+    results = command.func(frames())
+    if not isinstance(results, Iterator):
+        raise TypeError(f"mapInPandas functions must return an iterator of pandas.DataFrame, not {type(results).__name__}")
+    for frame in results:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"mapInPandas functions must return an iterator of pandas.DataFrame, not of {type(frame).__name__}"
+            )
+        verify_pandas_result(frame, command.return_type, assign_cols_by_name=True, truncate_return_schema=True)
+        wrapped = _from_pandas([frame], result_schema, zone, spec.output_schema)
+        yield conform(ArrowBatchTransformer.flatten_struct(wrapped), spec.output_schema)
+
+
+#: The kinds whose conversions differ from :mod:`.kinds`' for a PySpark
+#: command; a command of another kind (``mapInArrow``: batches in, batches
+#: out) is evaluated by :mod:`.kinds` with its function.
+SPARK_KINDS = {
+    "scalar_row": scalar_row,
+    "scalar_pandas": scalar_pandas,
+    "map_pandas": map_pandas,
+}
