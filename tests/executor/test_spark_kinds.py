@@ -37,7 +37,8 @@ from pyspark.sql.types import (
 import flightpickle.executor as executor
 from flightpickle.executor.kinds import StreamSpec
 from flightpickle.executor.spark_commands import SparkCommand
-from flightpickle.executor.spark_kinds import SPARK_KINDS, session_time_zone
+from flightpickle.executor.spark_kinds import BUNDLE_KINDS, COMMAND_KINDS, session_time_zone
+from flightpickle.executor.udf_bundle import UdfBundle
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -82,7 +83,10 @@ def run(kind, func, return_type, batch):
     command = SparkCommand(func, return_type)
     if kind == "map_pandas":
         spec = StreamSpec(kind, batch.schema, to_arrow_schema(return_type, timezone=SESSION_ZONE), False, [])
-    results = list(SPARK_KINDS[kind](command, spec, iter([batch])))
+    if kind in BUNDLE_KINDS:
+        results = list(BUNDLE_KINDS[kind](UdfBundle.of(command, batch.num_columns), spec, iter([batch])))
+    else:
+        results = list(COMMAND_KINDS[kind](command, spec, iter([batch])))
     for result in results:
         assert result.schema.equals(spec.output_schema), "results have exactly the declared types"
     return results

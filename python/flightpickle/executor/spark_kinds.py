@@ -18,7 +18,9 @@ These helpers are PySpark internals, as the JVM side's are Spark internals:
 this module is the one place that names them.
 
 Each kind is ``(command, spec, batches) -> iterator of output batches`` like
-those of :mod:`.kinds`, for a :class:`~.spark_commands.SparkCommand`.
+those of :mod:`.kinds`: the scalar kinds for a :class:`~.udf_bundle.UdfBundle`
+(one command is a bundle of one), ``mapInPandas`` for a
+:class:`~.spark_commands.SparkCommand`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pyarrow as pa
 
 from .kinds import StreamSpec, converted
 from .spark_commands import SparkCommand
+from .udf_bundle import UdfBundle
 
 #: The zone PySpark gives Arrow when the stream carries no timestamp, so that
 #: none is converted (any zone would do).
@@ -84,10 +87,10 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def scalar_row(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
     """The Arrow-batched ``udf``: one call per row with PySpark's Python values
     (``Row`` for structs, local naive ``datetime`` for timestamps, ...), the
-    results converted to the return type as PySpark converts them."""
+    results converted to each UDF's return type as PySpark converts them."""
     from pyspark.sql.conversion import ArrowTableToRowsConversion, LocalDataToArrowConversion
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
     from pyspark.worker import verify_result_row_count
@@ -96,23 +99,29 @@ def scalar_row(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
         ArrowTableToRowsConversion._create_converter(field.dataType, none_on_identity=True, binary_as_bytes=True)
         for field in from_arrow_schema(spec.input_schema)
     ]
-    to_result = LocalDataToArrowConversion._create_converter(command.return_type, none_on_identity=True)
-    result_type = to_arrow_type(
-        command.return_type, timezone="UTC", prefers_large_types=uses_large_types(spec.output_schema)
-    )
-    func = command.func
+    large = uses_large_types(spec.output_schema)
+    outputs = [
+        (
+            call,
+            LocalDataToArrowConversion._create_converter(call.return_type, none_on_identity=True),
+            to_arrow_type(call.return_type, timezone="UTC", prefers_large_types=large),
+        )
+        for call in bundle.calls
+    ]
     for batch in batches:
         columns = [
             ArrowTableToRowsConversion._to_pylist(column) if convert is None else
             [convert(value) for value in ArrowTableToRowsConversion._to_pylist(column)]
             for column, convert in zip(batch.columns, to_python)
         ]
-        rows = zip(*columns) if columns else [()] * batch.num_rows
-        results = [func(*row) for row in rows]
-        verify_result_row_count(len(results), batch.num_rows)
-        values = results if to_result is None else _to_spark_values(results, to_result, command.return_type)
-        array = _arrow_array(values, result_type)
-        yield conform(pa.RecordBatch.from_arrays([array], names=["_0"]), spec.output_schema)
+        rows = list(zip(*columns)) if columns else [()] * batch.num_rows
+        arrays = []
+        for call, to_result, result_type in outputs:
+            results = [call(row) for row in rows]
+            verify_result_row_count(len(results), batch.num_rows)
+            values = results if to_result is None else _to_spark_values(results, to_result, call.return_type)
+            arrays.append(_arrow_array(values, result_type))
+        yield conform(pa.RecordBatch.from_arrays(arrays, names=[f"_{i}" for i in range(len(arrays))]), spec.output_schema)
 
 
 def _to_spark_values(results: list, to_result, return_type) -> list:
@@ -152,7 +161,7 @@ def _python_types(values: list) -> str:
     return f"list of {', '.join(names) or 'None'}"
 
 
-def scalar_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+def scalar_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
     """The scalar ``pandas_udf``: one call per batch with PySpark's pandas
     columns (session-time timestamps, DataFrames for structs), a Series (or a
     DataFrame for a struct return type) converted back as PySpark does."""
@@ -161,17 +170,19 @@ def scalar_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.
     from pyspark.sql.types import StructField, StructType
 
     zone = session_time_zone(spec.input_schema, spec.output_schema)
-    result_schema = StructType([StructField("_0", command.return_type)])
-    struct_return = isinstance(command.return_type, StructType)
+    result_schema = StructType([StructField(f"_{i}", call.return_type) for i, call in enumerate(bundle.calls)])
     for batch in batches:
         arguments = (
             ArrowBatchTransformer.to_pandas(batch, timezone=zone, struct_in_pandas="dict", df_for_struct=True)
             if batch.num_columns
             else []
         )
-        result = command.func(*arguments)
-        _check_pandas_result(result, batch.num_rows, struct_return, pd)
-        yield conform(_from_pandas([result], result_schema, zone, spec.output_schema), spec.output_schema)
+        results = []
+        for call in bundle.calls:
+            result = call(arguments)
+            _check_pandas_result(result, batch.num_rows, isinstance(call.return_type, StructType), pd)
+            results.append(result)
+        yield conform(_from_pandas(results, result_schema, zone, spec.output_schema), spec.output_schema)
 
 
 def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
@@ -235,8 +246,5 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
 #: The kinds whose conversions differ from :mod:`.kinds`' for a PySpark
 #: command; a command of another kind (``mapInArrow``: batches in, batches
 #: out) is evaluated by :mod:`.kinds` with its function.
-SPARK_KINDS = {
-    "scalar_row": scalar_row,
-    "scalar_pandas": scalar_pandas,
-    "map_pandas": map_pandas,
-}
+BUNDLE_KINDS = {"scalar_row": scalar_row, "scalar_pandas": scalar_pandas}
+COMMAND_KINDS = {"map_pandas": map_pandas}

@@ -17,11 +17,11 @@ from typing import Iterator
 import pyarrow as pa
 
 from .. import _native, sealing
-from . import spark_commands
+from . import spark_commands, udf_bundle
 from .errors import StreamFailure
 from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
-from .spark_kinds import SPARK_KINDS
+from .spark_kinds import BUNDLE_KINDS, COMMAND_KINDS
 
 #: Seconds between looks at the stop flag while no client connects.
 ACCEPT_WAIT = 0.1
@@ -65,28 +65,50 @@ class Functions:
             self._by_digest.move_to_end(digest)
         return func
 
-    def open(self, envelope: bytes, digest: str):
-        try:
-            header = sealing.read_header(envelope)
-            if header.digest != digest:
-                raise StreamFailure(
-                    "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
-                )
-            loaded = sealing.load_sealed(envelope)
-        except sealing.SealedPayloadError as refusal:
-            raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
-        except StreamFailure:
-            raise
-        except Exception:
-            raise StreamFailure("udf_error", traceback.format_exc()) from None
-        # A PySpark command is kept whole: its return type decides conversions.
-        func = spark_commands.command_of(loaded) or loaded
-        if not callable(getattr(func, "func", func)):
-            raise StreamFailure("protocol_error", f"the sealed object is a {type(func).__name__}, not a function")
+    def open(self, body: bytes, digest: str):
+        """The function a sealed envelope, or a bundle of UDF commands, holds."""
+        if udf_bundle.is_bundle(body):
+            func = _loading(lambda: udf_bundle.read_bundle(body, digest, _load_command))
+        else:
+            loaded = _loading(lambda: _load_sealed(body, digest))
+            # A PySpark command is kept whole: its return type decides conversions.
+            func = spark_commands.command_of(loaded) or loaded
+            if not callable(getattr(func, "func", func)):
+                raise StreamFailure("protocol_error", f"the sealed object is a {type(func).__name__}, not a function")
         self._by_digest[digest] = func
         while len(self._by_digest) > self._size:
             self._by_digest.popitem(last=False)
         return func
+
+
+def _load_sealed(envelope: bytes, digest: str):
+    header = sealing.read_header(envelope)
+    if header.digest != digest:
+        raise StreamFailure("protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open")
+    return sealing.load_sealed(envelope)
+
+
+def _load_command(envelope: bytes) -> spark_commands.SparkCommand:
+    """A command of a bundle: a sealed PySpark UDF command, checked as a single function's envelope is."""
+    command = spark_commands.command_of(_load_sealed(envelope, sealing.read_header(envelope).digest))
+    if command is None:
+        raise udf_bundle.BundleError("a bundle holds a sealed object that is not a PySpark UDF command")
+    return command
+
+
+def _loading(load):
+    """``load()``, its failures as the stream's: a refused envelope or bundle
+    is the caller's error, an exception while unpickling the function's."""
+    try:
+        return load()
+    except sealing.SealedPayloadError as refusal:
+        raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
+    except udf_bundle.BundleError as refusal:
+        raise StreamFailure("protocol_error", f"the UDF bundle was refused: {refusal}") from None
+    except StreamFailure:
+        raise
+    except Exception:
+        raise StreamFailure("udf_error", traceback.format_exc()) from None
 
 
 def expect(message: tuple, *names: str) -> tuple:
@@ -177,6 +199,7 @@ def _run(conn, functions: Functions, deadlines: Deadlines) -> tuple[str, str]:
     except ValueError as error:
         raise StreamFailure("protocol_error", str(error)) from None
     func = _function(conn, functions, info["digest"], envelope, deadlines)
+    _check_function(func, spec)
     conn.set_incoming_schema(spec.input_schema)
     conn.set_outgoing_schema(spec.output_schema)
     conn.send_ready(deadlines.idle)
@@ -197,7 +220,7 @@ def _function(conn, functions: Functions, digest: str, envelope, deadlines: Dead
 
 
 def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines) -> None:
-    results = _kind(func, spec.kind)(spec, iter(inputs))
+    results = _evaluation(func, spec, iter(inputs))
     # Result n of these kinds is all that comes of input n: its ack travels
     # in the same write, and the caller wakes once for both.
     ack_with_results = spec.kind in ONE_RESULT_PER_BATCH
@@ -215,15 +238,34 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
         seq += 1
 
 
-def _kind(func, kind: str):
-    """The evaluation of ``kind`` for ``func``: a PySpark command's with
-    PySpark's conversions where they differ from plain Arrow's."""
+def _check_function(func, spec: StreamSpec) -> None:
+    """Refuses a stream whose output columns are not one per UDF (and the
+    row error column), or a bundle whose arguments are not input columns."""
+    outputs = 1
+    try:
+        if isinstance(func, udf_bundle.UdfBundle):
+            if spec.kind not in BUNDLE_KINDS or spec.row_errors:
+                raise ValueError(f"a UDF bundle is for {' and '.join(BUNDLE_KINDS)} without row errors")
+            func.check_columns(len(spec.input_schema))
+            outputs = len(func.calls)
+        spec.check_outputs(outputs)
+    except ValueError as error:
+        raise StreamFailure("protocol_error", str(error)) from None
+
+
+def _evaluation(func, spec: StreamSpec, batches):
+    """The results of ``func`` over ``batches``: a PySpark command's (or a
+    bundle's) with PySpark's conversions where they differ from plain Arrow's.
+    Row errors are a service feature, not Spark's: they keep Arrow's."""
+    if isinstance(func, spark_commands.SparkCommand) and spec.kind in BUNDLE_KINDS and not spec.row_errors:
+        func = udf_bundle.UdfBundle.of(func, len(spec.input_schema))
+    if isinstance(func, udf_bundle.UdfBundle):
+        return BUNDLE_KINDS[spec.kind](func, spec, batches)
     if isinstance(func, spark_commands.SparkCommand):
-        spark_kind = SPARK_KINDS.get(kind)
-        if spark_kind is not None:
-            return lambda spec, batches: spark_kind(func, spec, batches)
+        if spec.kind in COMMAND_KINDS:
+            return COMMAND_KINDS[spec.kind](func, spec, batches)
         func = func.func
-    return lambda spec, batches: KINDS[kind](func, spec, batches)
+    return KINDS[spec.kind](func, spec, batches)
 
 
 def run(fd: int, settings: Settings, ready_fd: int | None = None) -> None:
