@@ -11,6 +11,7 @@ back are checked against what PySpark's worker gives for the same eval type.
 from __future__ import annotations
 
 import datetime
+import json
 import decimal
 import os
 import time
@@ -289,3 +290,37 @@ def test_the_service_converts_a_sealed_command_as_pyspark_does(service):
     batch = spark_batch({TimestampType(): [INSTANT]})
     assert values(client.map((is_naive, BooleanType()), [batch], return_type=pa.bool_())) == [True]
     assert values(client.map(is_naive, [batch], return_type=pa.bool_())) == [False]
+
+
+def with_confs(batch: pa.RecordBatch, **confs: str) -> pa.RecordBatch:
+    """``batch`` with the session's conversion confs, as the Spark plugin sends them."""
+    keys = {
+        "binary_as_bytes": "spark.sql.execution.pyspark.binaryAsBytes",
+        "safecheck": "spark.sql.execution.pandas.convertToArrowArraySafely",
+    }
+    return batch.replace_schema_metadata({b"flightpickle.spark.conf": json.dumps({keys[k]: v for k, v in confs.items()})})
+
+
+def test_the_sessions_conversion_confs_travel_with_the_input_schema():
+    seen = []
+    binary = spark_batch({BinaryType(): [b"ab"]})
+    run("scalar_row", lambda value: seen.append(value) or bytes(value), BinaryType(), with_confs(binary, binary_as_bytes="false"))
+    assert type(seen[0]) is bytearray, "binaryAsBytes=false gives bytearrays, as in PySpark"
+
+    def sevenths(ids):
+        return pd.Series([decimal.Decimal(1) / 7] * len(ids))
+
+    numbers = spark_batch({LongType(): [1]})
+    assert values(run("scalar_pandas", sevenths, DecimalType(12, 4), with_confs(numbers, safecheck="false"))) == [
+        decimal.Decimal("0.1428")
+    ]
+    with pytest.raises(Exception, match="unsafe conversions"):
+        run("scalar_pandas", sevenths, DecimalType(12, 4), with_confs(numbers, safecheck="true"))
+
+
+def test_a_result_whose_spark_type_differs_from_the_declared_one_fails_as_in_spark():
+    """A DataFrame returned for a struct has nullable fields: Spark refuses it for a struct whose
+    fields are not nullable (ARROW_TYPE_MISMATCH), and so does the service."""
+    strict = StructType([StructField("x", LongType(), False)])
+    with pytest.raises(TypeError, match="Invalid schema from the Python function"):
+        run("scalar_pandas", lambda ids: pd.DataFrame({"x": ids}), strict, spark_batch({LongType(): [1]}))

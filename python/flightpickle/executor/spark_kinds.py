@@ -9,10 +9,11 @@ pandas column for a ``pandas_udf``, how a struct becomes a ``Row``, a dict or
 a DataFrame, how a returned value is coerced to a declared ``DecimalType``.
 Rather than restate those rules, these kinds call the same helpers
 (``pyspark.sql.conversion``, ``pyspark.sql.pandas.types``), with the settings
-PySpark uses by default. The Spark plugin sends a UDF here only under those
-defaults (its ``SparkShim`` falls back to Spark's operator otherwise), and the
-settings the stream itself says are read from its schemas: the session time
-zone is the zone of its timestamps, large string types are its output's.
+PySpark's worker reads from the SQL conf: the Spark plugin sends their session
+values in the input schema's metadata (``ConversionSettings``), and the rest is
+read from the schemas themselves: the session time zone is the zone of their
+timestamps, large string types are the output's. (The one conf not followed,
+PySpark's legacy pandas conversions, keeps Spark's operator.)
 
 These helpers are PySpark internals, as the JVM side's are Spark internals:
 this module is the one place that names them.
@@ -25,7 +26,9 @@ those of :mod:`.kinds`: the scalar kinds for a :class:`~.udf_bundle.UdfBundle`
 
 from __future__ import annotations
 
-from typing import Iterator
+import json
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
 
 import pyarrow as pa
 
@@ -36,6 +39,40 @@ from .udf_bundle import UdfBundle
 #: The zone PySpark gives Arrow when the stream carries no timestamp, so that
 #: none is converted (any zone would do).
 NO_ZONE = "UTC"
+#: The input schema's metadata key for the session's conversion confs.
+CONVERSION_CONFS_KEY = b"flightpickle.spark.conf"
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """The SQL confs PySpark's worker converts by, as the Spark plugin sends
+    them with a stream (its input schema's metadata, a JSON object); a conf
+    not sent has PySpark's own default."""
+
+    safecheck: bool = False
+    assign_cols_by_name: bool = True
+    binary_as_bytes: bool = True
+    int_to_decimal_coercion: bool = False
+    prefer_int_ext_dtype: bool = False
+
+    CONFS: ClassVar[dict[str, str]] = {
+        "spark.sql.execution.pandas.convertToArrowArraySafely": "safecheck",
+        "spark.sql.legacy.execution.pandas.groupedMap.assignColumnsByName": "assign_cols_by_name",
+        "spark.sql.execution.pyspark.binaryAsBytes": "binary_as_bytes",
+        "spark.sql.execution.pythonUDF.pandas.intToDecimalCoercionEnabled": "int_to_decimal_coercion",
+        "spark.sql.execution.pythonUDF.pandas.preferIntExtensionDtype": "prefer_int_ext_dtype",
+    }
+
+    @classmethod
+    def of(cls, schema: pa.Schema) -> "ConversionSettings":
+        sent = (schema.metadata or {}).get(CONVERSION_CONFS_KEY)
+        if sent is None:
+            return cls()
+        try:
+            confs = json.loads(sent)
+        except ValueError as error:
+            raise ValueError(f"the input schema's {CONVERSION_CONFS_KEY.decode()} is not JSON: {error}") from None
+        return cls(**{field: str(confs[key]).lower() == "true" for key, field in cls.CONFS.items() if key in confs})
 
 
 def session_time_zone(*schemas: pa.Schema) -> str:
@@ -71,20 +108,35 @@ def _has_large_type(data_type: pa.DataType) -> bool:
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch``, converted by PySpark, as the declared ``schema``: the same
-    values, relabelled where Arrow's names differ from the JVM's (PySpark
-    builds results with UTC timestamps and ``item`` list children; Spark
-    declares the session zone and ``element``). Any other difference is a
-    result that does not fit its declared type."""
+    """``batch``, converted by PySpark, as the declared ``schema``.
+
+    Spark compares the Spark types of what Python returns with the declared
+    ones, nested nullability included, and fails the task on a difference (a
+    struct returned as a pandas DataFrame has nullable fields, say). Arrow's
+    names may differ where Spark's types do not (PySpark builds results with
+    UTC timestamps and ``item`` list children; Spark declares the session
+    zone and ``element``): those are relabelled to the declared types."""
     if batch.schema.equals(schema):
         return batch
-    arrays = [
-        column
-        if column.type == field.type
-        else converted(lambda column=column, field=field: column.cast(field.type), column, field.type, "the results")
-        for column, field in zip(batch.columns, schema)
-    ]
+    arrays = []
+    for column, field in zip(batch.columns, schema):
+        if column.type != field.type:
+            _check_spark_type(column.type, field)
+            column = converted(lambda c=column, f=field: c.cast(f.type), column, field.type, "the results")
+        arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _check_spark_type(returned: pa.DataType, field: pa.Field) -> None:
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    expected, got = from_arrow_type(field.type), from_arrow_type(returned)
+    if expected != got:
+        raise TypeError(
+            f"Invalid schema from the Python function: expected {expected.simpleString()}, got "
+            f"{got.simpleString()} ({expected!r} and {got!r} differ, nullability included), as Spark finds it "
+            "(ARROW_TYPE_MISMATCH). Declare the type the function returns."
+        )
 
 
 def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
@@ -95,15 +147,20 @@ def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordB
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
     from pyspark.worker import verify_result_row_count
 
+    settings = ConversionSettings.of(spec.input_schema)
     to_python = [
-        ArrowTableToRowsConversion._create_converter(field.dataType, none_on_identity=True, binary_as_bytes=True)
+        ArrowTableToRowsConversion._create_converter(
+            field.dataType, none_on_identity=True, binary_as_bytes=settings.binary_as_bytes
+        )
         for field in from_arrow_schema(spec.input_schema)
     ]
     large = uses_large_types(spec.output_schema)
     outputs = [
         (
             call,
-            LocalDataToArrowConversion._create_converter(call.return_type, none_on_identity=True),
+            LocalDataToArrowConversion._create_converter(
+                call.return_type, none_on_identity=True, int_to_decimal_coercion_enabled=settings.int_to_decimal_coercion
+            ),
             to_arrow_type(call.return_type, timezone="UTC", prefers_large_types=large),
         )
         for call in bundle.calls
@@ -120,7 +177,7 @@ def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordB
             results = [call(row) for row in rows]
             verify_result_row_count(len(results), batch.num_rows)
             values = results if to_result is None else _to_spark_values(results, to_result, call.return_type)
-            arrays.append(_arrow_array(values, result_type))
+            arrays.append(_arrow_array(values, result_type, settings.safecheck))
         yield conform(pa.RecordBatch.from_arrays(arrays, names=[f"_{i}" for i in range(len(arrays))]), spec.output_schema)
 
 
@@ -140,15 +197,15 @@ def _to_spark_values(results: list, to_result, return_type) -> list:
         ) from error
 
 
-def _arrow_array(values: list, result_type: pa.DataType) -> pa.Array:
+def _arrow_array(values: list, result_type: pa.DataType, safe: bool) -> pa.Array:
     """PySpark's conversion of a udf's converted results: with the type, or,
-    when Arrow finds the values invalid for it, inferred and cast unsafely
-    (``spark.sql.execution.pandas.convertToArrowArraySafely`` is off by
-    default); a value of another type altogether is a TypeError."""
+    when Arrow finds the values invalid for it, inferred and cast (safely
+    under ``spark.sql.execution.pandas.convertToArrowArraySafely``); a value
+    of another type altogether is a TypeError."""
     try:
         return pa.array(values, type=result_type)
     except pa.ArrowInvalid:
-        return converted(lambda: pa.array(values).cast(result_type, safe=False), values, result_type, "the results")
+        return converted(lambda: pa.array(values).cast(result_type, safe=safe), values, result_type, "the results")
     except pa.ArrowTypeError as error:
         raise TypeError(
             f"the function's results ({_python_types(values)}) cannot be converted to {result_type}: {error}. "
@@ -170,10 +227,17 @@ def scalar_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.Reco
     from pyspark.sql.types import StructField, StructType
 
     zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
     result_schema = StructType([StructField(f"_{i}", call.return_type) for i, call in enumerate(bundle.calls)])
     for batch in batches:
         arguments = (
-            ArrowBatchTransformer.to_pandas(batch, timezone=zone, struct_in_pandas="dict", df_for_struct=True)
+            ArrowBatchTransformer.to_pandas(
+                batch,
+                timezone=zone,
+                struct_in_pandas="dict",
+                prefer_int_ext_dtype=settings.prefer_int_ext_dtype,
+                df_for_struct=True,
+            )
             if batch.num_columns
             else []
         )
@@ -182,7 +246,7 @@ def scalar_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.Reco
             result = call(arguments)
             _check_pandas_result(result, batch.num_rows, isinstance(call.return_type, StructType), pd)
             results.append(result)
-        yield conform(_from_pandas(results, result_schema, zone, spec.output_schema), spec.output_schema)
+        yield conform(_from_pandas(results, result_schema, zone, spec, settings), spec.output_schema)
 
 
 def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
@@ -198,18 +262,19 @@ def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
         )
 
 
-def _from_pandas(results: list, schema, zone: str, output_schema: pa.Schema) -> pa.RecordBatch:
-    """PySpark's conversion of returned pandas data to Arrow, with its defaults."""
+def _from_pandas(results: list, schema, zone: str, spec: StreamSpec, settings: ConversionSettings) -> pa.RecordBatch:
+    """PySpark's conversion of returned pandas data to Arrow."""
     from pyspark.sql.conversion import PandasToArrowConversion
 
     return PandasToArrowConversion.convert(
         results,
         schema,
         timezone=zone,
-        safecheck=False,
+        safecheck=settings.safecheck,
         arrow_cast=True,
-        prefers_large_types=uses_large_types(output_schema),
-        assign_cols_by_name=True,
+        prefers_large_types=uses_large_types(spec.output_schema),
+        assign_cols_by_name=settings.assign_cols_by_name,
+        int_to_decimal_coercion_enabled=settings.int_to_decimal_coercion,
     )
 
 
@@ -222,12 +287,16 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
     from pyspark.worker import verify_pandas_result
 
     zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
     result_schema = StructType([StructField("_0", command.return_type)])
 
     def frames():
         for batch in batches:
             yield ArrowBatchTransformer.to_pandas(
-                ArrowBatchTransformer.wrap_struct(batch), timezone=zone, df_for_struct=True
+                ArrowBatchTransformer.wrap_struct(batch),
+                timezone=zone,
+                prefer_int_ext_dtype=settings.prefer_int_ext_dtype,
+                df_for_struct=True,
             )[0]
 
     results = command.func(frames())
@@ -239,7 +308,7 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
                 f"mapInPandas functions must return an iterator of pandas.DataFrame, not of {type(frame).__name__}"
             )
         verify_pandas_result(frame, command.return_type, assign_cols_by_name=True, truncate_return_schema=True)
-        wrapped = _from_pandas([frame], result_schema, zone, spec.output_schema)
+        wrapped = _from_pandas([frame], result_schema, zone, spec, settings)
         yield conform(ArrowBatchTransformer.flatten_struct(wrapped), spec.output_schema)
 
 
