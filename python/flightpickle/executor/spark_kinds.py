@@ -171,10 +171,9 @@ def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordB
             [convert(value) for value in ArrowTableToRowsConversion._to_pylist(column)]
             for column, convert in zip(batch.columns, to_python)
         ]
-        rows = list(zip(*columns)) if columns else [()] * batch.num_rows
         arrays = []
         for call, to_result, result_type in outputs:
-            results = [call(row) for row in rows]
+            results = call.per_row(columns, batch.num_rows)
             verify_result_row_count(len(results), batch.num_rows)
             values = results if to_result is None else _to_spark_values(results, to_result, call.return_type)
             arrays.append(_arrow_array(values, result_type, settings.safecheck))

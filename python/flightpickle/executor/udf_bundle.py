@@ -20,6 +20,8 @@ import hashlib
 import json
 import struct
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import repeat
 from typing import Callable
 
 from .spark_commands import SparkCommand
@@ -43,12 +45,34 @@ class UdfCall:
     kwargs: dict[str, int]
     return_type: object
 
+    @cached_property
+    def function(self) -> Callable:
+        """The chain as one function: each result passed on as it is."""
+        if len(self.functions) == 1:
+            return self.functions[0]
+        first, outer = self.functions[0], self.functions[1:]
+
+        def chained(*args, **kwargs):
+            value = first(*args, **kwargs)
+            for function in outer:
+                value = function(value)
+            return value
+
+        return chained
+
     def __call__(self, columns):
-        """The UDF on ``columns`` (values, or Series, by input column)."""
-        value = self.functions[0](*(columns[i] for i in self.args), **{k: columns[i] for k, i in self.kwargs.items()})
-        for outer in self.functions[1:]:
-            value = outer(value)
-        return value
+        """The UDF once on ``columns`` (pandas Series, by input column)."""
+        return self.function(*(columns[i] for i in self.args), **{k: columns[i] for k, i in self.kwargs.items()})
+
+    def per_row(self, columns: list[list], rows: int) -> list:
+        """The UDF on each of ``rows`` rows of ``columns`` (Python values, by input column)."""
+        function = self.function
+        positional = zip(*(columns[i] for i in self.args)) if self.args else repeat((), rows)
+        if not self.kwargs:
+            return [function(*row) for row in positional]
+        names = tuple(self.kwargs)
+        keywords = zip(*(columns[i] for i in self.kwargs.values()))
+        return [function(*row, **dict(zip(names, values))) for row, values in zip(positional, keywords)]
 
 
 @dataclass(frozen=True)
