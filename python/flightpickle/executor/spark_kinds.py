@@ -159,7 +159,9 @@ def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordB
         (
             call,
             LocalDataToArrowConversion._create_converter(
-                call.return_type, none_on_identity=True, int_to_decimal_coercion_enabled=settings.int_to_decimal_coercion
+                call.return_type,
+                none_on_identity=True,
+                int_to_decimal_coercion_enabled=settings.int_to_decimal_coercion,
             ),
             to_arrow_type(call.return_type, timezone="UTC", prefers_large_types=large),
         )
@@ -177,7 +179,8 @@ def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordB
             verify_result_row_count(len(results), batch.num_rows)
             values = results if to_result is None else _to_spark_values(results, to_result, call.return_type)
             arrays.append(_arrow_array(values, result_type, settings.safecheck))
-        yield conform(pa.RecordBatch.from_arrays(arrays, names=[f"_{i}" for i in range(len(arrays))]), spec.output_schema)
+        names = [f"_{i}" for i in range(len(arrays))]
+        yield conform(pa.RecordBatch.from_arrays(arrays, names=names), spec.output_schema)
 
 
 def _to_spark_values(results: list, to_result, return_type) -> list:
@@ -253,7 +256,9 @@ def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
     if not hasattr(result, "__len__"):
         raise TypeError(f"a pandas UDF must return a {expected}, not {type(result).__name__}")
     if len(result) != rows:
-        raise ValueError(f"Result vector from pandas_udf was not the required length: expected {rows}, got {len(result)}")
+        raise ValueError(
+            f"Result vector from pandas_udf was not the required length: expected {rows}, got {len(result)}"
+        )
     if struct_return and not isinstance(result, pd.DataFrame):
         raise ValueError(
             "Invalid return type. Please make sure that the UDF returns a pandas.DataFrame "
@@ -300,7 +305,9 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
 
     results = command.func(frames())
     if not isinstance(results, Iterator):
-        raise TypeError(f"mapInPandas functions must return an iterator of pandas.DataFrame, not {type(results).__name__}")
+        raise TypeError(
+            f"mapInPandas functions must return an iterator of pandas.DataFrame, not {type(results).__name__}"
+        )
     for frame in results:
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(

@@ -84,7 +84,9 @@ class Functions:
 def _load_sealed(envelope: bytes, digest: str):
     header = sealing.read_header(envelope)
     if header.digest != digest:
-        raise StreamFailure("protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open")
+        raise StreamFailure(
+            "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
+        )
     return sealing.load_sealed(envelope)
 
 
