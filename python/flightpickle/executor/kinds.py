@@ -31,18 +31,10 @@ class StreamSpec:
     group_keys: list[str]
 
     def check(self) -> None:
-        """Refuses declarations no evaluation could satisfy (a protocol error)."""
-        scalar = self.kind in ("scalar_row", "scalar_pandas")
+        """Refuses declarations no evaluation could satisfy (a protocol error);
+        the output columns are checked against the function (``check_outputs``)."""
         if self.row_errors and self.kind != "scalar_row":
             raise ValueError(f"row errors are only reported for scalar_row, not {self.kind}")
-        if scalar:
-            want = 2 if self.row_errors else 1
-            if len(self.output_schema) != want:
-                raise ValueError(f"{self.kind} needs an output schema of {want} column(s), got {self.output_schema}")
-        if self.row_errors:
-            error = self.output_schema.field(1)
-            if error.name != ERROR_COLUMN or error.type != pa.string() or not error.nullable:
-                raise ValueError(f"the row error column must be a nullable string named {ERROR_COLUMN!r}")
         missing = [k for k in self.group_keys if k not in self.input_schema.names]
         if missing:
             raise ValueError(f"group keys {missing} are not input columns {self.input_schema.names}")
@@ -51,6 +43,20 @@ class StreamSpec:
             raise ValueError(f"group keys {ambiguous} name more than one input column")
         if self.group_keys and self.kind != "grouped_map_pandas":
             raise ValueError(f"group keys are only for grouped_map_pandas, not {self.kind}")
+
+
+    def check_outputs(self, functions: int) -> None:
+        """Refuses a scalar output schema that is not one column per function
+        (one, or a bundle's UDFs), then the row error column if asked for."""
+        if self.kind not in ("scalar_row", "scalar_pandas"):
+            return
+        want = functions + 1 if self.row_errors else functions
+        if len(self.output_schema) != want:
+            raise ValueError(f"{self.kind} needs an output schema of {want} column(s), got {self.output_schema}")
+        if self.row_errors:
+            error = self.output_schema.field(functions)
+            if error.name != ERROR_COLUMN or error.type != pa.string() or not error.nullable:
+                raise ValueError(f"the row error column must be a nullable string named {ERROR_COLUMN!r}")
 
 
 #: What converting a function's results can raise when they do not fit the

@@ -17,10 +17,11 @@ from typing import Iterator
 import pyarrow as pa
 
 from .. import _native, sealing
-from . import spark_commands
+from . import spark_commands, udf_bundle
 from .errors import StreamFailure
 from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
+from .spark_kinds import BUNDLE_KINDS, COMMAND_KINDS
 
 #: Seconds between looks at the stop flag while no client connects.
 ACCEPT_WAIT = 0.1
@@ -64,22 +65,16 @@ class Functions:
             self._by_digest.move_to_end(digest)
         return func
 
-    def open(self, envelope: bytes, digest: str):
-        try:
-            header = sealing.read_header(envelope)
-            if header.digest != digest:
-                raise StreamFailure(
-                    "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
-                )
-            func = spark_commands.function_of(sealing.load_sealed(envelope))
-        except sealing.SealedPayloadError as refusal:
-            raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
-        except StreamFailure:
-            raise
-        except Exception:
-            raise StreamFailure("udf_error", traceback.format_exc()) from None
-        if not callable(func):
-            raise StreamFailure("protocol_error", f"the sealed object is a {type(func).__name__}, not a function")
+    def open(self, body: bytes, digest: str):
+        """The function a sealed envelope, or a bundle of UDF commands, holds."""
+        if udf_bundle.is_bundle(body):
+            func = _loading(lambda: udf_bundle.read_bundle(body, digest, _load_command))
+        else:
+            loaded = _loading(lambda: _load_sealed(body, digest))
+            # A PySpark command is kept whole: its return type decides conversions.
+            func = spark_commands.command_of(loaded) or loaded
+            if not callable(getattr(func, "func", func)):
+                raise StreamFailure("protocol_error", f"the sealed object is a {type(func).__name__}, not a function")
         self._by_digest[digest] = func
         while len(self._by_digest) > self._size:
             self._by_digest.popitem(last=False)
@@ -100,6 +95,38 @@ class StreamStats:
         if self.function_cached is None:
             return {}
         return {"function_nanos": self.function_nanos, "function_cached": self.function_cached}
+
+
+def _load_sealed(envelope: bytes, digest: str):
+    header = sealing.read_header(envelope)
+    if header.digest != digest:
+        raise StreamFailure(
+            "protocol_error", f"the envelope's digest {header.digest} is not the digest {digest} in open"
+        )
+    return sealing.load_sealed(envelope)
+
+
+def _load_command(envelope: bytes) -> spark_commands.SparkCommand:
+    """A command of a bundle: a sealed PySpark UDF command, checked as a single function's envelope is."""
+    command = spark_commands.command_of(_load_sealed(envelope, sealing.read_header(envelope).digest))
+    if command is None:
+        raise udf_bundle.BundleError("a bundle holds a sealed object that is not a PySpark UDF command")
+    return command
+
+
+def _loading(load):
+    """``load()``, its failures as the stream's: a refused envelope or bundle
+    is the caller's error, an exception while unpickling the function's."""
+    try:
+        return load()
+    except sealing.SealedPayloadError as refusal:
+        raise StreamFailure("protocol_error", f"the sealed function was refused: {refusal}") from None
+    except udf_bundle.BundleError as refusal:
+        raise StreamFailure("protocol_error", f"the UDF bundle was refused: {refusal}") from None
+    except StreamFailure:
+        raise
+    except Exception:
+        raise StreamFailure("udf_error", traceback.format_exc()) from None
 
 
 def expect(message: tuple, *names: str) -> tuple:
@@ -197,6 +224,7 @@ def _run(conn, functions: Functions, deadlines: Deadlines, stats: StreamStats) -
     except ValueError as error:
         raise StreamFailure("protocol_error", str(error)) from None
     func, stats.function_cached = _function(conn, functions, info["digest"], envelope, deadlines)
+    _check_function(func, spec)
     conn.set_incoming_schema(spec.input_schema)
     conn.set_outgoing_schema(spec.output_schema)
     conn.send_ready(deadlines.idle)
@@ -218,7 +246,7 @@ def _function(conn, functions: Functions, digest: str, envelope, deadlines: Dead
 
 
 def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines, stats: StreamStats) -> None:
-    results = KINDS[spec.kind](func, spec, iter(inputs))
+    results = _evaluation(func, spec, iter(inputs))
     # Result n of these kinds is all that comes of input n: its ack travels
     # in the same write, and the caller wakes once for both.
     ack_with_results = spec.kind in ONE_RESULT_PER_BATCH
@@ -239,6 +267,36 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
             stats.function_nanos += max(0, time.perf_counter_ns() - started - (inputs.waited_nanos - waited))
         conn.send_batch(seq, batch, deadlines.idle, ack=inputs.take_ack() if ack_with_results else None)
         seq += 1
+
+
+def _check_function(func, spec: StreamSpec) -> None:
+    """Refuses a stream whose output columns are not one per UDF (and the
+    row error column), or a bundle whose arguments are not input columns."""
+    outputs = 1
+    try:
+        if isinstance(func, udf_bundle.UdfBundle):
+            if spec.kind not in BUNDLE_KINDS or spec.row_errors:
+                raise ValueError(f"a UDF bundle is for {' and '.join(BUNDLE_KINDS)} without row errors")
+            func.check_columns(len(spec.input_schema))
+            outputs = len(func.calls)
+        spec.check_outputs(outputs)
+    except ValueError as error:
+        raise StreamFailure("protocol_error", str(error)) from None
+
+
+def _evaluation(func, spec: StreamSpec, batches):
+    """The results of ``func`` over ``batches``: a PySpark command's (or a
+    bundle's) with PySpark's conversions where they differ from plain Arrow's.
+    Row errors are a service feature, not Spark's: they keep Arrow's."""
+    if isinstance(func, spark_commands.SparkCommand) and spec.kind in BUNDLE_KINDS and not spec.row_errors:
+        func = udf_bundle.UdfBundle.of(func, len(spec.input_schema))
+    if isinstance(func, udf_bundle.UdfBundle):
+        return BUNDLE_KINDS[spec.kind](func, spec, batches)
+    if isinstance(func, spark_commands.SparkCommand):
+        if spec.kind in COMMAND_KINDS:
+            return COMMAND_KINDS[spec.kind](func, spec, batches)
+        func = func.func
+    return KINDS[spec.kind](func, spec, batches)
 
 
 def run(fd: int, settings: Settings, ready_fd: int | None = None) -> None:

@@ -9,6 +9,8 @@ import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.execution.SparkPlan;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.Metadata;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import scala.collection.immutable.IndexedSeq;
@@ -16,9 +18,9 @@ import scala.collection.immutable.Seq;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * A scalar Python UDF (the Arrow-batched {@code udf}, or a scalar {@code pandas_udf}) through the
+ * Scalar Python UDFs (the Arrow-batched {@code udf}, or scalar {@code pandas_udf}s) through the
  * flightpickle executor service, in place of Spark's {@code ArrowEvalPythonExec}: the child's rows
- * followed by the UDF's value for each, in the child's order. Only the UDF's arguments go to the
+ * followed by each UDF's value for each, in the child's order. Only the UDFs' arguments go to the
  * service; the rows wait in the task until their values come back (see {@link StreamedRows}).
  */
 public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExec {
@@ -28,7 +30,7 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
     private final Seq<PythonUDF> udfs;
     private final Seq<Attribute> resultAttrs;
 
-    /** @param udfs exactly one UDF (what the rule replaces), kept as Spark's operator keeps them */
+    /** @param udfs the UDFs of the operator replaced, kept as Spark's operator keeps them */
     public FlightPickleArrowEvalPythonExec(Seq<PythonUDF> udfs, Seq<Attribute> resultAttrs, SparkPlan child,
             StreamedFunction function) {
         super(child, function);
@@ -54,19 +56,29 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
         return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) resultAttrs);
     }
 
+    /**
+     * Each task sends the arguments of every UDF (their columns in the order {@link UdfBundle}
+     * numbers them; a single UDF's are its arguments) and gets one column per UDF back.
+     */
     @Override
     public RDD<InternalRow> doExecute() {
-        PythonUDF udf = udfs.head();
+        List<PythonUDF> all = CollectionConverters.asJava(udfs);
+        List<Expression> argumentExpressions = UdfBundle.arguments(all);
         List<StructField> argumentFields = new ArrayList<>();
-        for (Expression argument : CollectionConverters.asJava(udf.children())) {
-            argumentFields.add(new StructField("_" + argumentFields.size(), argument.dataType(), true,
-                    org.apache.spark.sql.types.Metadata.empty()));
+        for (Expression argument : argumentExpressions) {
+            argumentFields.add(field(argumentFields.size(), argument.dataType()));
         }
-        StructType arguments = new StructType(argumentFields.toArray(new StructField[0]));
-        StructType result = new StructType(new StructField[] {
-            new StructField("_0", udf.dataType(), true, org.apache.spark.sql.types.Metadata.empty())
-        });
-        return streamPartitions(arguments, result, new UdfArguments(udf.children(), child.output()));
+        List<StructField> resultFields = new ArrayList<>();
+        for (PythonUDF udf : all) {
+            resultFields.add(field(resultFields.size(), udf.dataType()));
+        }
+        return streamPartitions(new StructType(argumentFields.toArray(new StructField[0])),
+                new StructType(resultFields.toArray(new StructField[0])),
+                new UdfArguments(CollectionConverters.asScala(argumentExpressions).toList(), child.output()));
+    }
+
+    private static StructField field(int position, DataType type) {
+        return new StructField("_" + position, type, true, Metadata.empty());
     }
 
     @Override

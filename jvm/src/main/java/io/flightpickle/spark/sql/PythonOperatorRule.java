@@ -16,9 +16,9 @@ import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * The physical rule of {@code spark.flightpickle.transport=local}: replaces Spark's Python
- * operators that flightpickle runs ({@code ArrowEvalPythonExec} for one scalar UDF,
- * {@code MapInArrowExec}, {@code MapInPandasExec} and {@code FlatMapGroupsInPandasExec}) with
- * flightpickle's, and leaves the others, and any it cannot take, to Spark. It runs before Spark
+ * operators that flightpickle runs ({@code ArrowEvalPythonExec}, {@code MapInArrowExec},
+ * {@code MapInPandasExec} and {@code FlatMapGroupsInPandasExec}) with flightpickle's, and leaves
+ * the others, and any it cannot take, to Spark. It runs before Spark
  * inserts its columnar transitions, with and without adaptive execution.
  */
 public final class PythonOperatorRule extends Rule<SparkPlan> {
@@ -34,14 +34,20 @@ public final class PythonOperatorRule extends Rule<SparkPlan> {
 
     @Override
     public SparkPlan apply(SparkPlan plan) {
-        return SparkShim.sessionTransport().equals("local") ? replace(plan) : plan;
+        return SparkShim.sessionTransport().equals("local") ? replace(plan, new Stage()) : plan;
     }
 
-    private SparkPlan replace(SparkPlan plan) {
+    /**
+     * Replaces bottom up, at most one operator per stage: a task streams through one executor
+     * service worker per flightpickle operator it runs, and a service has one worker per core, so
+     * two operators in one task (stacked, or on both sides of a join without an exchange between)
+     * could each hold a worker while waiting for the other's. The first one met keeps the stage.
+     */
+    private SparkPlan replace(SparkPlan plan, Stage stage) {
         List<SparkPlan> children = new ArrayList<>();
         boolean changed = false;
         for (SparkPlan child : CollectionConverters.asJava(plan.children())) {
-            SparkPlan replaced = replace(child);
+            SparkPlan replaced = replace(child, SparkShim.startsStage(child) ? new Stage() : stage);
             changed |= replaced != child;
             children.add(replaced);
         }
@@ -50,8 +56,22 @@ public final class PythonOperatorRule extends Rule<SparkPlan> {
         if (replacement.isEmpty()) {
             return withChildren;
         }
-        replacement.filter(r -> r.replacement().isEmpty()).ifPresent(PythonOperatorRule::logFallback);
-        return replacement.get().replacement().orElse(withChildren);
+        SparkShim.Replacement chosen = replacement.get();
+        if (chosen.replacement().isPresent() && stage.streams) {
+            chosen = SparkShim.Replacement.fallback(withChildren, "another flightpickle operator runs in the same"
+                    + " tasks, and a task streams through one executor service worker at a time");
+        }
+        if (chosen.replacement().isEmpty()) {
+            logFallback(chosen);
+            return withChildren;
+        }
+        stage.streams = true;
+        return chosen.replacement().get();
+    }
+
+    /** Whether a flightpickle operator already runs in the tasks of the stage being replaced. */
+    private static final class Stage {
+        boolean streams;
     }
 
     /**

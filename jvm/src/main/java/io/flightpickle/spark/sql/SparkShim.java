@@ -11,9 +11,9 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.types.pojo.Schema;
 import java.util.List;
+import java.util.Map;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
 import org.apache.spark.sql.catalyst.expressions.Expression;
-import org.apache.spark.sql.catalyst.expressions.NamedArgumentExpression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
@@ -48,13 +48,19 @@ final class SparkShim {
     /** ... of {@code applyInPandas} with a function of one DataFrame, or of a key and a DataFrame. */
     static final int GROUPED_MAP_PANDAS_UDF = 201;
     /**
-     * Types whose values the service converts exactly as PySpark does, for scalar UDFs' arguments
-     * and results; for others (dates, timestamps, decimals, nested types) PySpark's conversions
-     * differ from pyarrow's in details, so those UDFs stay on Spark's operator for now.
+     * SQL confs that PySpark's worker reads to convert UDF arguments and results. Each stream's
+     * input schema carries their values (metadata {@link #CONVERSION_CONFS_KEY}, a JSON object),
+     * and the service converts as PySpark does under them ({@code flightpickle/executor/spark_kinds.py}).
      */
-    private static final List<DataType> SCALAR_TYPES = List.of(DataTypes.BooleanType, DataTypes.ByteType,
-            DataTypes.ShortType, DataTypes.IntegerType, DataTypes.LongType, DataTypes.FloatType,
-            DataTypes.DoubleType, DataTypes.StringType, DataTypes.BinaryType);
+    private static final List<String> CONVERSION_CONFS = List.of(
+            "spark.sql.execution.pandas.convertToArrowArraySafely",
+            "spark.sql.legacy.execution.pandas.groupedMap.assignColumnsByName",
+            "spark.sql.execution.pyspark.binaryAsBytes",
+            "spark.sql.execution.pythonUDF.pandas.intToDecimalCoercionEnabled",
+            "spark.sql.execution.pythonUDF.pandas.preferIntExtensionDtype");
+    static final String CONVERSION_CONFS_KEY = "flightpickle.spark.conf";
+    /** PySpark's legacy pandas conversions for the Arrow-batched udf, which the service does not make. */
+    private static final String LEGACY_CONVERSION = "spark.sql.legacy.execution.pythonUDF.pandas.conversion.enabled";
 
     /**
      * Column types of the DataFrames that grouped functions get and return, which pyarrow converts
@@ -138,6 +144,11 @@ final class SparkShim {
         return new FlatMapGroupsInPandasExec(grouping, func, output, child);
     }
 
+    /**
+     * One UDF with positional arguments streams its own sealed frame (which may travel as a
+     * broadcast); several UDFs, chains and keyword arguments stream as one {@link UdfBundle}, which
+     * the service evaluates as PySpark does, all in one call per batch.
+     */
     private static Replacement arrowEval(ArrowEvalPythonExec eval) {
         ExecutorStream.Kind kind = switch (eval.evalType()) {
             case ARROW_BATCHED_UDF -> ExecutorStream.Kind.SCALAR_ROW;
@@ -147,16 +158,21 @@ final class SparkShim {
         if (kind == null) {
             return Replacement.fallback(eval, "eval type " + eval.evalType() + " is not supported yet");
         }
-        java.util.List<PythonUDF> udfs = CollectionConverters.asJava(eval.udfs());
-        if (udfs.size() != 1) {
-            return Replacement.fallback(eval, "it evaluates " + udfs.size() + " UDFs at once; one is supported yet");
+        Optional<String> settings = unsupportedConversionSettings();
+        if (settings.isPresent()) {
+            return Replacement.fallback(eval, settings.get());
         }
-        PythonUDF udf = udfs.get(0);
-        Optional<String> unsupported = unsupportedScalar(udf);
-        if (unsupported.isPresent()) {
-            return Replacement.fallback(eval, unsupported.get());
+        List<PythonUDF> udfs = CollectionConverters.asJava(eval.udfs());
+        for (PythonUDF udf : udfs) {
+            Optional<String> unsupported = unsupportedScalar(udf);
+            if (unsupported.isPresent()) {
+                return Replacement.fallback(eval, (udfs.size() == 1 ? "" : "its UDF " + udf.name() + ": ")
+                        + unsupported.get());
+            }
         }
-        StreamedFunction.Result function = streamedFunction(udf, kind);
+        StreamedFunction.Result function = udfs.size() == 1 && !UdfBundle.needsBundle(udfs.get(0))
+                ? streamedFunction(udfs.get(0), kind)
+                : UdfBundle.of(udfs, kind);
         if (function.function().isEmpty()) {
             return Replacement.fallback(eval, function.reason());
         }
@@ -164,20 +180,20 @@ final class SparkShim {
                 function.function().get()));
     }
 
+    /** Why the service cannot evaluate {@code udf} (its column's type, its arguments' types), if it cannot. */
     private static Optional<String> unsupportedScalar(PythonUDF udf) {
-        if (!SCALAR_TYPES.contains(udf.dataType())) {
-            return Optional.of("its return type " + udf.dataType().simpleString() + " is not supported yet");
+        Optional<String> result = StreamedTypes.whyNot(udf.dataType(), "its return type");
+        if (result.isPresent()) {
+            return result;
         }
-        for (Expression argument : CollectionConverters.asJava(udf.children())) {
-            if (argument instanceof PythonUDF) {
-                return Optional.of("chained Python UDFs are not supported yet");
-            }
-            if (argument instanceof NamedArgumentExpression) {
-                return Optional.of("keyword arguments are not supported yet");
-            }
-            if (!SCALAR_TYPES.contains(argument.dataType())) {
-                return Optional.of("an argument of type " + argument.dataType().simpleString()
-                        + " is not supported yet");
+        Optional<String> layout = UdfBundle.unsupportedArguments(udf);
+        if (layout.isPresent()) {
+            return layout;
+        }
+        for (Expression argument : UdfBundle.arguments(udf)) {
+            Optional<String> type = StreamedTypes.whyNot(argument.dataType(), "an argument");
+            if (type.isPresent()) {
+                return type;
             }
         }
         return Optional.empty();
@@ -193,6 +209,13 @@ final class SparkShim {
 
     static StructType schemaOf(scala.collection.immutable.Seq<Attribute> attributes) {
         return org.apache.spark.sql.catalyst.types.DataTypeUtils.fromAttributes(attributes);
+    }
+
+    /** Why the session's SQL confs ask for conversions the service does not make, if they do. */
+    private static Optional<String> unsupportedConversionSettings() {
+        String legacy = SQLConf.get().getConfString(LEGACY_CONVERSION, "false").trim();
+        return legacy.equalsIgnoreCase("false") ? Optional.empty()
+                : Optional.of(LEGACY_CONVERSION + " is " + legacy + "; PySpark's legacy conversions are not supported");
     }
 
     static UnsafeProjection argumentProjection(
@@ -211,12 +234,38 @@ final class SparkShim {
         if (!(func instanceof PythonUDF udf) || udf.evalType() != evalType) {
             return Replacement.fallback(map, "its function is not a Python UDF of eval type " + evalType);
         }
+        SparkPlan child = map.children().head();
+        if (kind == ExecutorStream.Kind.MAP_PANDAS) {
+            Optional<String> conversions = unsupportedPandasFrames(child, map);
+            if (conversions.isPresent()) {
+                return Replacement.fallback(map, conversions.get());
+            }
+        }
         StreamedFunction.Result function = streamedFunction(udf, kind);
         if (function.function().isEmpty()) {
             return Replacement.fallback(map, function.reason());
         }
-        SparkPlan child = map.children().head();
         return Replacement.of(new FlightPickleMapInBatchExec(func, map.output(), child, function.function().get()));
+    }
+
+    /**
+     * Why the rows of {@code child} or of {@code map} cannot be the pandas DataFrames PySpark makes
+     * of them in the service, if they cannot. {@code mapInArrow} needs no such check: its function
+     * gets and returns the Arrow batches as they are.
+     */
+    private static Optional<String> unsupportedPandasFrames(SparkPlan child, SparkPlan map) {
+        Optional<String> settings = unsupportedConversionSettings();
+        if (settings.isPresent()) {
+            return settings;
+        }
+        return unsupportedColumn(child.output(), "its input column ")
+                .or(() -> unsupportedColumn(map.output(), "its output column "));
+    }
+
+    private static Optional<String> unsupportedColumn(scala.collection.immutable.Seq<Attribute> columns, String what) {
+        return CollectionConverters.asJava(columns).stream()
+                .flatMap(column -> StreamedTypes.whyNot(column.dataType(), what + column.name()).stream())
+                .findFirst();
     }
 
     private static StreamedFunction.Result streamedFunction(PythonUDF udf, ExecutorStream.Kind kind) {
@@ -261,11 +310,39 @@ final class SparkShim {
     static BatchSettings batchSettings() {
         SQLConf conf = SQLConf.get();
         return new BatchSettings(conf.sessionLocalTimeZone(), conf.arrowMaxRecordsPerBatch(),
-                conf.arrowUseLargeVarTypes());
+                conf.arrowUseLargeVarTypes(), conversionConfs(conf));
+    }
+
+    /** The conversion confs' values in the session (set, or Spark's defaults) as a JSON object. */
+    private static String conversionConfs(SQLConf conf) {
+        StringBuilder json = new StringBuilder("{");
+        for (String key : CONVERSION_CONFS) {
+            String value;
+            try {
+                value = conf.getConfString(key);
+            } catch (java.util.NoSuchElementException notInThisSpark) {
+                continue; // the service then takes PySpark's default
+            }
+            json.append(json.length() == 1 ? "" : ",").append(UdfBundle.jsonString(key)).append(':')
+                    .append(UdfBundle.jsonString(value.trim().toLowerCase(java.util.Locale.ROOT)));
+        }
+        return json.append('}').toString();
     }
 
     static Schema arrowSchema(StructType schema, BatchSettings settings) {
         return ArrowUtils.toArrowSchema(schema, settings.timeZone(), true, settings.largeVarTypes(), false);
+    }
+
+    /** {@link #arrowSchema} with the conversion confs: what a stream's input batches declare. */
+    static Schema inputArrowSchema(StructType schema, BatchSettings settings) {
+        return new Schema(arrowSchema(schema, settings).getFields(),
+                Map.of(CONVERSION_CONFS_KEY, settings.conversionConfs()));
+    }
+
+    /** Whether {@code plan}'s rows come from another stage (an exchange, or an adaptive query stage). */
+    static boolean startsStage(SparkPlan plan) {
+        return plan instanceof org.apache.spark.sql.execution.exchange.Exchange
+                || plan instanceof org.apache.spark.sql.execution.adaptive.QueryStageExec;
     }
 
     static ArrowWriter arrowWriter(VectorSchemaRoot root) {
@@ -288,8 +365,9 @@ final class SparkShim {
      * @param timeZone the session time zone, which Arrow timestamps carry
      * @param maxRecordsPerBatch {@code spark.sql.execution.arrow.maxRecordsPerBatch}
      * @param largeVarTypes {@code spark.sql.execution.arrow.useLargeVarTypes}
+     * @param conversionConfs the confs of PySpark's conversions, a JSON object
      */
-    record BatchSettings(String timeZone, int maxRecordsPerBatch, boolean largeVarTypes)
+    record BatchSettings(String timeZone, int maxRecordsPerBatch, boolean largeVarTypes, String conversionConfs)
             implements java.io.Serializable {}
 
     /** A flightpickle operator for a Spark one, or the reason Spark's stays. */

@@ -1,0 +1,325 @@
+"""Evaluation kinds for PySpark UDF commands: the conversions of PySpark 4.x's
+own worker, so that a UDF gives through the service exactly what it gives
+through Spark's operators, for every type the plugin sends here.
+
+PySpark's worker converts a SQL UDF's arguments and results with helpers
+whose behaviour is the definition of "what Spark does": how a timestamp
+becomes a local naive ``datetime`` for a row-wise ``udf`` but a session-time
+pandas column for a ``pandas_udf``, how a struct becomes a ``Row``, a dict or
+a DataFrame, how a returned value is coerced to a declared ``DecimalType``.
+Rather than restate those rules, these kinds call the same helpers
+(``pyspark.sql.conversion``, ``pyspark.sql.pandas.types``), with the settings
+PySpark's worker reads from the SQL conf: the Spark plugin sends their session
+values in the input schema's metadata (``ConversionSettings``), and the rest is
+read from the schemas themselves: the session time zone is the zone of their
+timestamps, large string types are the output's. (The one conf not followed,
+PySpark's legacy pandas conversions, keeps Spark's operator.)
+
+These helpers are PySpark internals, as the JVM side's are Spark internals:
+this module is the one place that names them.
+
+Each kind is ``(command, spec, batches) -> iterator of output batches`` like
+those of :mod:`.kinds`: the scalar kinds for a :class:`~.udf_bundle.UdfBundle`
+(one command is a bundle of one), ``mapInPandas`` for a
+:class:`~.spark_commands.SparkCommand`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+import pyarrow as pa
+
+from .kinds import StreamSpec, converted
+from .spark_commands import SparkCommand
+from .udf_bundle import UdfBundle
+
+#: The zone PySpark gives Arrow when the stream carries no timestamp, so that
+#: none is converted (any zone would do).
+NO_ZONE = "UTC"
+#: The input schema's metadata key for the session's conversion confs.
+CONVERSION_CONFS_KEY = b"flightpickle.spark.conf"
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """The SQL confs PySpark's worker converts by, as the Spark plugin sends
+    them with a stream (its input schema's metadata, a JSON object); a conf
+    not sent has PySpark's own default."""
+
+    safecheck: bool = False
+    assign_cols_by_name: bool = True
+    binary_as_bytes: bool = True
+    int_to_decimal_coercion: bool = False
+    prefer_int_ext_dtype: bool = False
+
+    CONFS: ClassVar[dict[str, str]] = {
+        "spark.sql.execution.pandas.convertToArrowArraySafely": "safecheck",
+        "spark.sql.legacy.execution.pandas.groupedMap.assignColumnsByName": "assign_cols_by_name",
+        "spark.sql.execution.pyspark.binaryAsBytes": "binary_as_bytes",
+        "spark.sql.execution.pythonUDF.pandas.intToDecimalCoercionEnabled": "int_to_decimal_coercion",
+        "spark.sql.execution.pythonUDF.pandas.preferIntExtensionDtype": "prefer_int_ext_dtype",
+    }
+
+    @classmethod
+    def of(cls, schema: pa.Schema) -> "ConversionSettings":
+        sent = (schema.metadata or {}).get(CONVERSION_CONFS_KEY)
+        if sent is None:
+            return cls()
+        try:
+            confs = json.loads(sent)
+        except ValueError as error:
+            raise ValueError(f"the input schema's {CONVERSION_CONFS_KEY.decode()} is not JSON: {error}") from None
+        return cls(**{field: str(confs[key]).lower() == "true" for key, field in cls.CONFS.items() if key in confs})
+
+
+def session_time_zone(*schemas: pa.Schema) -> str:
+    """The session time zone: the zone of the first zone-aware timestamp in
+    the schemas (Spark gives every ``TimestampType`` column the session's)."""
+    for schema in schemas:
+        for field in schema:
+            zone = _zone_in(field.type)
+            if zone is not None:
+                return zone
+    return NO_ZONE
+
+
+def _zone_in(data_type: pa.DataType) -> str | None:
+    if pa.types.is_timestamp(data_type):
+        return data_type.tz
+    for i in range(data_type.num_fields):
+        zone = _zone_in(data_type.field(i).type)
+        if zone is not None:
+            return zone
+    return None
+
+
+def uses_large_types(schema: pa.Schema) -> bool:
+    """Whether Spark made ``schema`` with ``spark.sql.execution.arrow.useLargeVarTypes``."""
+    return any(_has_large_type(field.type) for field in schema)
+
+
+def _has_large_type(data_type: pa.DataType) -> bool:
+    if pa.types.is_large_string(data_type) or pa.types.is_large_binary(data_type):
+        return True
+    return any(_has_large_type(data_type.field(i).type) for i in range(data_type.num_fields))
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch``, converted by PySpark, as the declared ``schema``.
+
+    Spark compares the Spark types of what Python returns with the declared
+    ones, nested nullability included, and fails the task on a difference (a
+    struct returned as a pandas DataFrame has nullable fields, say). Arrow's
+    names may differ where Spark's types do not (PySpark builds results with
+    UTC timestamps and ``item`` list children; Spark declares the session
+    zone and ``element``): those are relabelled to the declared types."""
+    if batch.schema.equals(schema):
+        return batch
+    arrays = []
+    for column, field in zip(batch.columns, schema):
+        if column.type != field.type:
+            _check_spark_type(column.type, field)
+            column = converted(lambda c=column, f=field: c.cast(f.type), column, field.type, "the results")
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _check_spark_type(returned: pa.DataType, field: pa.Field) -> None:
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    expected, got = from_arrow_type(field.type), from_arrow_type(returned)
+    if expected != got:
+        raise TypeError(
+            f"Invalid schema from the Python function: expected {expected.simpleString()}, got "
+            f"{got.simpleString()} ({expected!r} and {got!r} differ, nullability included), as Spark finds it "
+            "(ARROW_TYPE_MISMATCH). Declare the type the function returns."
+        )
+
+
+def scalar_row(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The Arrow-batched ``udf``: one call per row with PySpark's Python values
+    (``Row`` for structs, local naive ``datetime`` for timestamps, ...), the
+    results converted to each UDF's return type as PySpark converts them."""
+    from pyspark.sql.conversion import ArrowTableToRowsConversion, LocalDataToArrowConversion
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
+    from pyspark.worker import verify_result_row_count
+
+    settings = ConversionSettings.of(spec.input_schema)
+    to_python = [
+        ArrowTableToRowsConversion._create_converter(
+            field.dataType, none_on_identity=True, binary_as_bytes=settings.binary_as_bytes
+        )
+        for field in from_arrow_schema(spec.input_schema)
+    ]
+    large = uses_large_types(spec.output_schema)
+    outputs = [
+        (
+            call,
+            LocalDataToArrowConversion._create_converter(
+                call.return_type,
+                none_on_identity=True,
+                int_to_decimal_coercion_enabled=settings.int_to_decimal_coercion,
+            ),
+            to_arrow_type(call.return_type, timezone="UTC", prefers_large_types=large),
+        )
+        for call in bundle.calls
+    ]
+    for batch in batches:
+        columns = [
+            ArrowTableToRowsConversion._to_pylist(column) if convert is None else
+            [convert(value) for value in ArrowTableToRowsConversion._to_pylist(column)]
+            for column, convert in zip(batch.columns, to_python)
+        ]
+        arrays = []
+        for call, to_result, result_type in outputs:
+            results = call.per_row(columns, batch.num_rows)
+            verify_result_row_count(len(results), batch.num_rows)
+            values = results if to_result is None else _to_spark_values(results, to_result, call.return_type)
+            arrays.append(_arrow_array(values, result_type, settings.safecheck))
+        names = [f"_{i}" for i in range(len(arrays))]
+        yield conform(pa.RecordBatch.from_arrays(arrays, names=names), spec.output_schema)
+
+
+def _to_spark_values(results: list, to_result, return_type) -> list:
+    """PySpark's coercion of a udf's results to its return type (rounding
+    decimals to their scale, rows and tuples to structs, ...). PySpark fails
+    on a value of another type with a bare assertion; here it says which."""
+    from pyspark.errors import PySparkValueError
+
+    try:
+        return [to_result(value) for value in results]
+    except (AssertionError, PySparkValueError, TypeError, ValueError) as error:
+        raise TypeError(
+            f"the function's results ({_python_types(results)}) do not fit its return type "
+            f"{return_type.simpleString()}{': ' + str(error) if str(error) else ''}. "
+            "Return values of the UDF's declared type, or declare the type that is returned."
+        ) from error
+
+
+def _arrow_array(values: list, result_type: pa.DataType, safe: bool) -> pa.Array:
+    """PySpark's conversion of a udf's converted results: with the type, or,
+    when Arrow finds the values invalid for it, inferred and cast (safely
+    under ``spark.sql.execution.pandas.convertToArrowArraySafely``); a value
+    of another type altogether is a TypeError."""
+    try:
+        return pa.array(values, type=result_type)
+    except pa.ArrowInvalid:
+        return converted(lambda: pa.array(values).cast(result_type, safe=safe), values, result_type, "the results")
+    except pa.ArrowTypeError as error:
+        raise TypeError(
+            f"the function's results ({_python_types(values)}) cannot be converted to {result_type}: {error}. "
+            "Return values of the UDF's declared type, or declare the type that is returned."
+        ) from error
+
+
+def _python_types(values: list) -> str:
+    names = sorted({type(value).__name__ for value in values if value is not None})
+    return f"list of {', '.join(names) or 'None'}"
+
+
+def scalar_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The scalar ``pandas_udf``: one call per batch with PySpark's pandas
+    columns (session-time timestamps, DataFrames for structs), a Series (or a
+    DataFrame for a struct return type) converted back as PySpark does."""
+    import pandas as pd
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.types import StructField, StructType
+
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
+    result_schema = StructType([StructField(f"_{i}", call.return_type) for i, call in enumerate(bundle.calls)])
+    for batch in batches:
+        arguments = (
+            ArrowBatchTransformer.to_pandas(
+                batch,
+                timezone=zone,
+                struct_in_pandas="dict",
+                prefer_int_ext_dtype=settings.prefer_int_ext_dtype,
+                df_for_struct=True,
+            )
+            if batch.num_columns
+            else []
+        )
+        results = []
+        for call in bundle.calls:
+            result = call(arguments)
+            _check_pandas_result(result, batch.num_rows, isinstance(call.return_type, StructType), pd)
+            results.append(result)
+        yield conform(_from_pandas(results, result_schema, zone, spec, settings), spec.output_schema)
+
+
+def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
+    expected = "pandas.DataFrame" if struct_return else "pandas.Series"
+    if not hasattr(result, "__len__"):
+        raise TypeError(f"a pandas UDF must return a {expected}, not {type(result).__name__}")
+    if len(result) != rows:
+        raise ValueError(
+            f"Result vector from pandas_udf was not the required length: expected {rows}, got {len(result)}"
+        )
+    if struct_return and not isinstance(result, pd.DataFrame):
+        raise ValueError(
+            "Invalid return type. Please make sure that the UDF returns a pandas.DataFrame "
+            "when the specified return type is StructType."
+        )
+
+
+def _from_pandas(results: list, schema, zone: str, spec: StreamSpec, settings: ConversionSettings) -> pa.RecordBatch:
+    """PySpark's conversion of returned pandas data to Arrow."""
+    from pyspark.sql.conversion import PandasToArrowConversion
+
+    return PandasToArrowConversion.convert(
+        results,
+        schema,
+        timezone=zone,
+        safecheck=settings.safecheck,
+        arrow_cast=True,
+        prefers_large_types=uses_large_types(spec.output_schema),
+        assign_cols_by_name=settings.assign_cols_by_name,
+        int_to_decimal_coercion_enabled=settings.int_to_decimal_coercion,
+    )
+
+
+def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """``mapInPandas``: each batch as the DataFrame PySpark makes of it, each
+    returned DataFrame checked and converted back as PySpark does."""
+    import pandas as pd
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.types import StructField, StructType
+    from pyspark.worker import verify_pandas_result
+
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
+    result_schema = StructType([StructField("_0", command.return_type)])
+
+    def frames():
+        for batch in batches:
+            yield ArrowBatchTransformer.to_pandas(
+                ArrowBatchTransformer.wrap_struct(batch),
+                timezone=zone,
+                prefer_int_ext_dtype=settings.prefer_int_ext_dtype,
+                df_for_struct=True,
+            )[0]
+
+    results = command.func(frames())
+    if not isinstance(results, Iterator):
+        raise TypeError(
+            f"mapInPandas functions must return an iterator of pandas.DataFrame, not {type(results).__name__}"
+        )
+    for frame in results:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"mapInPandas functions must return an iterator of pandas.DataFrame, not of {type(frame).__name__}"
+            )
+        verify_pandas_result(frame, command.return_type, assign_cols_by_name=True, truncate_return_schema=True)
+        wrapped = _from_pandas([frame], result_schema, zone, spec, settings)
+        yield conform(ArrowBatchTransformer.flatten_struct(wrapped), spec.output_schema)
+
+
+#: The kinds whose conversions differ from :mod:`.kinds`' for a PySpark
+#: command; a command of another kind (``mapInArrow``: batches in, batches
+#: out) is evaluated by :mod:`.kinds` with its function.
+BUNDLE_KINDS = {"scalar_row": scalar_row, "scalar_pandas": scalar_pandas}
+COMMAND_KINDS = {"map_pandas": map_pandas}

@@ -1,0 +1,326 @@
+"""PySpark UDF commands, ``(func, returnType)``, with the types the Spark
+plugin sends: dates, timestamps (with the session zone, and without),
+decimals, binary, arrays, structs and maps, as arguments and results of the
+row-wise ``udf``, the scalar ``pandas_udf`` and ``mapInPandas``.
+
+Batches are built as Spark builds them (``to_arrow_schema`` with the session
+zone, ``element`` list children), and what the function sees and what comes
+back are checked against what PySpark's worker gives for the same eval type.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import decimal
+import os
+import time
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pyspark.sql import Row
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    DateType,
+    DecimalType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
+
+import flightpickle.executor as executor
+from flightpickle.executor.kinds import StreamSpec
+from flightpickle.executor.spark_commands import SparkCommand
+from flightpickle.executor.spark_kinds import BUNDLE_KINDS, COMMAND_KINDS, session_time_zone
+from flightpickle.executor.udf_bundle import UdfBundle
+
+pytestmark = pytest.mark.timeout(120)
+
+SESSION_ZONE = "America/Los_Angeles"
+POINT = StructType([StructField("x", LongType()), StructField("label", StringType())])
+UTC = datetime.timezone.utc
+INSTANT = datetime.datetime(2024, 3, 1, 12, 30, 5, 250000, tzinfo=UTC)
+WALL_CLOCK = datetime.datetime(2024, 3, 1, 9, 15)
+
+
+@pytest.fixture(autouse=True)
+def process_zone():
+    """A process zone apart from UTC and the session's, as a worker's may be:
+    the row-wise udf shows timestamps in it, pandas_udf in the session's."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def spark_schema(*types) -> pa.Schema:
+    """The Arrow schema Spark declares for these types, in the session zone."""
+    struct = StructType([StructField(f"_{i}", t) for i, t in enumerate(types)])
+    return to_arrow_schema(struct, timezone=SESSION_ZONE)
+
+
+def spark_batch(columns: dict) -> pa.RecordBatch:
+    """A batch of Spark's types: ``{spark type: values}``, values as pyarrow takes them."""
+    schema = spark_schema(*columns)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(values, field.type) for values, field in zip(columns.values(), schema)], schema=schema
+    )
+
+
+def run(kind, func, return_type, batch):
+    spec = StreamSpec(kind, batch.schema, spark_schema(return_type), False, [])
+    command = SparkCommand(func, return_type)
+    if kind == "map_pandas":
+        spec = StreamSpec(kind, batch.schema, to_arrow_schema(return_type, timezone=SESSION_ZONE), False, [])
+    if kind in BUNDLE_KINDS:
+        results = list(BUNDLE_KINDS[kind](UdfBundle.of(command, batch.num_columns), spec, iter([batch])))
+    else:
+        results = list(COMMAND_KINDS[kind](command, spec, iter([batch])))
+    for result in results:
+        assert result.schema.equals(spec.output_schema), "results have exactly the declared types"
+    return results
+
+
+def values(results):
+    return [value for batch in results for value in batch.column(0).to_pylist()]
+
+
+ARGUMENTS = {
+    DateType(): [datetime.date(2024, 2, 29), None],
+    TimestampType(): [INSTANT, None],
+    TimestampNTZType(): [WALL_CLOCK, None],
+    DecimalType(10, 2): [decimal.Decimal("12.34"), None],
+    BinaryType(): [b"\x00\xffab", None],
+    ArrayType(LongType()): [[1, None, 3], None],
+    POINT: [{"x": 1, "label": "a"}, None],
+    MapType(StringType(), LongType()): [[("k", 7)], None],
+}
+
+def row_value(type_name: str):
+    """What the row-wise udf gets for the first value of each type in ARGUMENTS."""
+    if type_name == "timestamp":
+        return INSTANT.astimezone().replace(tzinfo=None)  # in the process's zone, naive
+    return ROW_VALUES[type_name]
+
+
+ROW_VALUES = {
+    "date": datetime.date(2024, 2, 29),
+    "timestamp_ntz": WALL_CLOCK,
+    "decimal(10,2)": decimal.Decimal("12.34"),
+    "binary": b"\x00\xffab",
+    "array<bigint>": [1, None, 3],
+    "struct<x:bigint,label:string>": Row(x=1, label="a"),
+    "map<string,bigint>": {"k": 7},
+}
+
+
+@pytest.mark.parametrize("spark_type", list(ARGUMENTS), ids=lambda t: t.simpleString())
+def test_a_row_udf_gets_pysparks_python_values_and_its_result_returns_unchanged(spark_type):
+    seen = []
+
+    def identity(value):
+        seen.append(value)
+        return value
+
+    batch = spark_batch({spark_type: ARGUMENTS[spark_type]})
+    results = run("scalar_row", identity, spark_type, batch)
+    expected = row_value(spark_type.simpleString())
+    assert seen == [expected, None] and type(seen[0]) is type(expected)
+    assert expected != INSTANT.replace(tzinfo=None) or spark_type != TimestampType(), "the zone mattered"
+    assert results[0].column(0).equals(batch.column(0)), "the value went back to what Spark sent"
+
+
+def test_a_row_udf_returns_each_type_from_python_values():
+    cases = [
+        (DateType(), datetime.date(2020, 1, 2), datetime.date(2020, 1, 2)),
+        (TimestampType(), datetime.datetime(2020, 1, 2, 3, 4, 5), datetime.datetime(2020, 1, 2, 3, 4, 5).astimezone(UTC)),
+        (TimestampNTZType(), datetime.datetime(2020, 1, 2, 3, 4, 5), datetime.datetime(2020, 1, 2, 3, 4, 5)),
+        (DecimalType(10, 2), decimal.Decimal("1.005"), decimal.Decimal("1.00")),  # rounded half even to the scale
+        (BinaryType(), bytearray(b"ab"), b"ab"),
+        (ArrayType(StringType()), ["a", None], ["a", None]),
+        (POINT, Row(x=2, label="b"), {"x": 2, "label": "b"}),
+        (POINT, (3, "c"), {"x": 3, "label": "c"}),
+        (MapType(StringType(), LongType()), {"a": 1}, [("a", 1)]),
+    ]
+    for spark_type, returned, expected in cases:
+        results = run("scalar_row", lambda _: returned, spark_type, spark_batch({LongType(): [1]}))
+        got = values(results)[0]
+        if isinstance(got, datetime.datetime) and got.tzinfo is not None:
+            got = got.astimezone(UTC)
+        assert got == expected, spark_type
+
+
+def test_a_row_udf_result_of_the_wrong_type_is_a_clear_error():
+    with pytest.raises(TypeError, match="cannot be converted to date32"):
+        run("scalar_row", lambda _: "not a date", DateType(), spark_batch({LongType(): [1]}))
+    with pytest.raises(TypeError, match=r"\(list of tuple\) do not fit its return type array<string>"):
+        run("scalar_row", lambda _: ("a", "b"), ArrayType(StringType()), spark_batch({LongType(): [1]}))
+
+
+#: What the pandas_udf gets for each type in ARGUMENTS: (dtype, first value).
+PANDAS_VALUES = {
+    "date": (object, datetime.date(2024, 2, 29)),
+    "timestamp": ("datetime64[ns]", pd.Timestamp(INSTANT).tz_convert(SESSION_ZONE).tz_localize(None)),
+    "timestamp_ntz": ("datetime64[ns]", pd.Timestamp(WALL_CLOCK)),
+    "decimal(10,2)": (object, decimal.Decimal("12.34")),
+    "binary": (object, b"\x00\xffab"),
+    "map<string,bigint>": (object, {"k": 7}),
+}
+
+
+@pytest.mark.parametrize("spark_type", [t for t in ARGUMENTS if t.simpleString() in PANDAS_VALUES], ids=str)
+def test_a_pandas_udf_gets_pysparks_series_and_its_result_returns_unchanged(spark_type):
+    seen = []
+
+    def identity(series):
+        seen.append(series)
+        return series
+
+    batch = spark_batch({spark_type: ARGUMENTS[spark_type]})
+    results = run("scalar_pandas", identity, spark_type, batch)
+    dtype, first = PANDAS_VALUES[spark_type.simpleString()]
+    assert seen[0].dtype == dtype
+    assert seen[0][0] == first and pd.isna(seen[0][1])
+    assert results[0].column(0).equals(batch.column(0))
+
+
+def test_a_pandas_udf_gets_a_struct_as_a_dataframe_and_returns_one():
+    seen = []
+
+    def swap_labels(points):
+        seen.append(points)
+        return pd.DataFrame({"label": points["label"].str.upper(), "x": points["x"] * 10})
+
+    batch = spark_batch({POINT: [{"x": 1, "label": "a"}, {"x": 2, "label": "b"}]})
+    results = run("scalar_pandas", swap_labels, POINT, batch)
+    assert isinstance(seen[0], pd.DataFrame) and list(seen[0].columns) == ["x", "label"]
+    assert values(results) == [{"x": 10, "label": "A"}, {"x": 20, "label": "B"}], "columns matched by name"
+
+
+def test_a_pandas_udf_gets_arrays_as_numpy_arrays_and_returns_lists():
+    seen = []
+
+    def lengths(arrays):
+        seen.append(arrays)
+        return arrays.map(lambda a: list(a) + [len(a)])
+
+    batch = spark_batch({ArrayType(LongType()): [[1, 2], [3]]})
+    results = run("scalar_pandas", lengths, ArrayType(LongType()), batch)
+    assert type(seen[0][0]).__name__ == "ndarray"
+    assert values(results) == [[1, 2, 2], [3, 1]]
+
+
+def test_a_pandas_udf_returns_timestamps_in_the_session_zone():
+    batch = spark_batch({LongType(): [1]})
+    results = run("scalar_pandas", lambda s: pd.Series([pd.Timestamp("2024-01-01 08:00")] * len(s)), TimestampType(), batch)
+    expected = pd.Timestamp("2024-01-01 08:00", tz=SESSION_ZONE)
+    assert values(results)[0] == expected.to_pydatetime()
+
+
+def test_a_pandas_udf_that_returns_a_series_for_a_struct_is_a_clear_error():
+    with pytest.raises(ValueError, match="returns a pandas.DataFrame when the specified return type is StructType"):
+        run("scalar_pandas", lambda s: s, POINT, spark_batch({LongType(): [1]}))
+
+
+def test_a_pandas_udf_result_of_the_wrong_type_is_a_clear_error():
+    with pytest.raises(TypeError, match="Cannot convert the output value"):
+        run("scalar_pandas", lambda s: pd.Series(["x"] * len(s)), DecimalType(10, 2), spark_batch({LongType(): [1]}))
+
+
+def test_map_in_pandas_gets_pysparks_frames_and_returns_each_type():
+    schema = StructType(
+        [StructField("id", LongType()), StructField("at", TimestampType()), StructField("point", POINT)]
+    )
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([1, 2]), pa.array([INSTANT, None]), pa.array([{"x": 5, "label": "e"}, None])],
+        schema=to_arrow_schema(schema, timezone=SESSION_ZONE),
+    )
+    seen = []
+
+    def shift(frames):
+        for frame in frames:
+            seen.append(frame)
+            yield frame.assign(at=frame["at"] + pd.Timedelta(hours=1))
+
+    results = run("map_pandas", shift, schema, batch)
+    assert str(seen[0]["at"].dtype) == "datetime64[ns]"
+    assert seen[0]["at"][0] == pd.Timestamp(INSTANT).tz_convert(SESSION_ZONE).tz_localize(None)
+    assert seen[0]["point"][0] == {"x": 5, "label": "e"}
+    assert results[0].column(1).to_pylist()[0].astimezone(UTC) == INSTANT + datetime.timedelta(hours=1)
+    assert results[0].column(2).to_pylist() == [{"x": 5, "label": "e"}, None]
+
+
+def test_map_in_pandas_with_missing_columns_is_a_clear_error():
+    schema = StructType([StructField("id", LongType()), StructField("day", DateType())])
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([1]), pa.array([datetime.date(2024, 1, 1)])], schema=to_arrow_schema(schema, timezone=SESSION_ZONE)
+    )
+    with pytest.raises(Exception, match="day"):
+        run("map_pandas", lambda frames: (f[["id"]] for f in frames), schema, batch)
+
+
+def test_the_session_zone_is_the_zone_of_the_streams_timestamps():
+    nested = pa.schema([("a", pa.list_(pa.struct([("t", pa.timestamp("us", tz="Europe/Paris"))])))])
+    assert session_time_zone(pa.schema([("x", pa.int64())]), nested) == "Europe/Paris"
+    assert session_time_zone(pa.schema([("x", pa.timestamp("us"))])) == "UTC", "no zone: nothing to convert"
+
+
+def test_the_service_converts_a_sealed_command_as_pyspark_does(service):
+    """A command's udf gets a naive local datetime, as in PySpark; a plain
+    function gets the zone-aware one pyarrow makes."""
+
+    def is_naive(moment):  # local, so that it travels by value
+        return moment.tzinfo is None
+
+    from pyspark.sql.types import BooleanType
+
+    client = executor.connect(service.uri, timeout=30)
+    batch = spark_batch({TimestampType(): [INSTANT]})
+    assert values(client.map((is_naive, BooleanType()), [batch], return_type=pa.bool_())) == [True]
+    assert values(client.map(is_naive, [batch], return_type=pa.bool_())) == [False]
+
+
+def with_confs(batch: pa.RecordBatch, **confs: str) -> pa.RecordBatch:
+    """``batch`` with the session's conversion confs, as the Spark plugin sends them."""
+    keys = {
+        "binary_as_bytes": "spark.sql.execution.pyspark.binaryAsBytes",
+        "safecheck": "spark.sql.execution.pandas.convertToArrowArraySafely",
+    }
+    return batch.replace_schema_metadata({b"flightpickle.spark.conf": json.dumps({keys[k]: v for k, v in confs.items()})})
+
+
+def test_the_sessions_conversion_confs_travel_with_the_input_schema():
+    seen = []
+    binary = spark_batch({BinaryType(): [b"ab"]})
+    run("scalar_row", lambda value: seen.append(value) or bytes(value), BinaryType(), with_confs(binary, binary_as_bytes="false"))
+    assert type(seen[0]) is bytearray, "binaryAsBytes=false gives bytearrays, as in PySpark"
+
+    def sevenths(ids):
+        return pd.Series([decimal.Decimal(1) / 7] * len(ids))
+
+    numbers = spark_batch({LongType(): [1]})
+    assert values(run("scalar_pandas", sevenths, DecimalType(12, 4), with_confs(numbers, safecheck="false"))) == [
+        decimal.Decimal("0.1428")
+    ]
+    with pytest.raises(Exception, match="unsafe conversions"):
+        run("scalar_pandas", sevenths, DecimalType(12, 4), with_confs(numbers, safecheck="true"))
+
+
+def test_a_result_whose_spark_type_differs_from_the_declared_one_fails_as_in_spark():
+    """A DataFrame returned for a struct has nullable fields: Spark refuses it for a struct whose
+    fields are not nullable (ARROW_TYPE_MISMATCH), and so does the service."""
+    strict = StructType([StructField("x", LongType(), False)])
+    with pytest.raises(TypeError, match="Invalid schema from the Python function"):
+        run("scalar_pandas", lambda ids: pd.DataFrame({"x": ids}), strict, spark_batch({LongType(): [1]}))

@@ -1,0 +1,43 @@
+"""What the SQL extension's Spark tests share: the executed plan, a query run
+with Spark's own operators in the same session, and the fallback log."""
+
+from __future__ import annotations
+
+TRANSPORT = "spark.flightpickle.transport"
+RULE_LOGGER = "io.flightpickle.spark.sql.PythonOperatorRule"
+
+
+def physical_plan(frame) -> str:
+    return frame._jdf.queryExecution().executedPlan().toString()
+
+
+def with_transport(spark, transport, run):
+    """``run()`` with ``spark.flightpickle.transport`` set to ``transport`` for the session."""
+    spark.conf.set(TRANSPORT, transport)
+    try:
+        return run()
+    finally:
+        spark.conf.unset(TRANSPORT)
+
+
+class FallbackLog:
+    """The driver's log lines of the SQL extension's rule (why an operator stays Spark's),
+    caught by an appender added to its logger through py4j for as long as this is open."""
+
+    def __init__(self, spark):
+        jvm = spark.sparkContext._jvm
+        core = jvm.org.apache.logging.log4j.core
+        self._writer = jvm.java.io.StringWriter()
+        self._appender = core.appender.WriterAppender.createAppender(
+            core.layout.PatternLayout.createDefaultLayout(), None, self._writer, "flightpickle-tests", False, True
+        )
+        self._appender.start()
+        self._logger = jvm.org.apache.logging.log4j.LogManager.getLogger(RULE_LOGGER)
+        self._logger.addAppender(self._appender)
+
+    def text(self) -> str:
+        return self._writer.toString()
+
+    def close(self) -> None:
+        self._logger.removeAppender(self._appender)
+        self._appender.stop()
