@@ -1,6 +1,7 @@
 //! The client against stand-in services that speak the codec on the other end
 //! of a socket pair; `tests/spark` and the JNI tests run it against the real
-//! Python service.
+//! Python service. The stand-in service also serves the Flight client's
+//! tests, behind the real Flight front.
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -16,18 +17,18 @@ use crate::transport::batch::{decode_batch, decode_schema, encode_batch};
 use crate::transport::codec::{encode_status_meta, encode_u64_meta};
 use crate::transport::unix::split;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn schema() -> SchemaRef {
+pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]))
 }
 
-fn batch(values: &[i64]) -> RecordBatch {
+pub(crate) fn batch(values: &[i64]) -> RecordBatch {
     let column: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
     RecordBatch::try_new(schema(), vec![column]).unwrap()
 }
 
-fn spec(window: u32) -> StreamSpec {
+pub(crate) fn spec(window: u32) -> StreamSpec {
     StreamSpec {
         kind: EvalKind::MapArrow,
         body: FunctionBody::Envelope(b"sealed function".to_vec()),
@@ -42,14 +43,14 @@ fn spec(window: u32) -> StreamSpec {
 }
 
 /// The service's end: reads `Open`, asks for the body, checks it, says ready.
-struct Service {
-    reader: FrameReader,
-    writer: FrameWriter,
-    open: Open,
+pub(crate) struct Service {
+    pub(crate) reader: FrameReader,
+    pub(crate) writer: FrameWriter,
+    pub(crate) open: Open,
 }
 
 impl Service {
-    fn accept(stream: UnixStream) -> Self {
+    pub(crate) fn accept(stream: UnixStream) -> Self {
         let (mut reader, mut writer) = split(stream, 1 << 20).unwrap();
         let frame = reader.recv(TIMEOUT).unwrap();
         assert_eq!(frame.kind, FrameKind::Open);
@@ -65,7 +66,7 @@ impl Service {
         Self { reader, writer, open }
     }
 
-    fn next_batch(&mut self) -> Option<(u64, RecordBatch)> {
+    pub(crate) fn next_batch(&mut self) -> Option<(u64, RecordBatch)> {
         let frame = self.reader.recv(TIMEOUT).unwrap();
         if frame.kind == FrameKind::End {
             return None;
@@ -76,7 +77,7 @@ impl Service {
         Some((seq, decode_batch(message, &frame.body, &schema).unwrap()))
     }
 
-    fn send_result(&mut self, seq: u64, batch: &RecordBatch) {
+    pub(crate) fn send_result(&mut self, seq: u64, batch: &RecordBatch) {
         let encoded = encode_batch(batch, &schema()).unwrap();
         let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
         self.writer
@@ -84,7 +85,7 @@ impl Service {
             .unwrap();
     }
 
-    fn send(&mut self, kind: FrameKind, meta: &[u8]) {
+    pub(crate) fn send(&mut self, kind: FrameKind, meta: &[u8]) {
         self.writer.send(kind, meta, &[], TIMEOUT).unwrap();
     }
 }
@@ -95,7 +96,7 @@ fn with_service(window: u32, serve: impl FnOnce(Service) + Send + 'static) -> (S
     (Stream::open_on(ours, spec(window)).unwrap(), service)
 }
 
-fn values(batch: &RecordBatch) -> Vec<i64> {
+pub(crate) fn values(batch: &RecordBatch) -> Vec<i64> {
     batch
         .column(0)
         .as_any()
