@@ -578,10 +578,15 @@ fn handshake(reader: &mut dyn FrameSource, writer: &mut dyn FrameSink, spec: &St
         input_schema: encode_schema(&spec.input_schema)?,
         output_schema: encode_schema(&spec.output_schema)?,
     };
-    writer.send_frame(FrameKind::Open, &open.encode(), Vec::new(), spec.timeout)?;
+    let send = |reader: &mut dyn FrameSource, writer: &mut dyn FrameSink, kind, meta: &[u8], body| {
+        writer
+            .send_frame(kind, meta, body, spec.timeout)
+            .map_err(|error| why_the_send_broke(reader, error))
+    };
+    send(reader, writer, FrameKind::Open, &open.encode(), Vec::new())?;
     let mut reply = reader.recv_frame("the answer to open", spec.timeout)?;
     if reply.kind == FrameKind::NeedBody {
-        writer.send_frame(FrameKind::Body, &[], spec.body.envelope()?, spec.timeout)?;
+        send(reader, writer, FrameKind::Body, &[], spec.body.envelope()?)?;
         reply = reader.recv_frame("the answer to the function", spec.timeout)?;
     }
     match reply.kind {
@@ -591,6 +596,20 @@ fn handshake(reader: &mut dyn FrameSource, writer: &mut dyn FrameSink, spec: &St
             Err(ClientError::Status(code, message))
         }
         other => Err(ClientError::Protocol(format!("expected ready, got {}", other.name()))),
+    }
+}
+
+/// A service that stopped taking messages while the stream opened usually
+/// said why (a status, or a pool that refused the token): that, when it
+/// comes within a moment, rather than the broken send.
+fn why_the_send_broke(reader: &mut dyn FrameSource, error: ClientError) -> ClientError {
+    match reader.recv_frame("the reason the send failed", Duration::from_secs(1)) {
+        Ok(frame) if frame.kind == FrameKind::Status => match codec::decode_status_meta(&frame.meta) {
+            Ok((code, message)) => ClientError::Status(code, message),
+            Err(_) => error,
+        },
+        Err(reason @ (ClientError::Unauthenticated(_) | ClientError::Io(_) | ClientError::Protocol(_))) => reason,
+        _ => error,
     }
 }
 

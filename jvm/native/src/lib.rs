@@ -199,9 +199,11 @@ pub extern "system" fn Java_io_flightpickle_Native_broadcastCommandHeader<'calle
     })
 }
 
-/// `static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] broadcastFile,
-/// byte[] digest, long inputSchema, long outputSchema, int window, long timeoutMillis,
-/// long bodyLimit)`: connects to the executor service and opens a stream of the sealed function
+/// `static native long streamOpen(byte[] endpoint, byte[] token, byte[] tlsCa, int kind,
+/// byte[] envelope, byte[] broadcastFile, byte[] digest, long inputSchema, long outputSchema,
+/// int window, long timeoutMillis, long bodyLimit)`: connects to the executor service (a Unix
+/// socket path, or a remote pool's grpc:// URI with its optional bearer token and TLS CA
+/// certificates; null when there are none) and opens a stream of the sealed function
 /// `envelope`, or of the one in a large command's `broadcastFile` (the other is null; the file is
 /// read only if the service asks for the function); the schemas are `ArrowSchema` structs the JVM
 /// exported, taken over by this call.
@@ -210,7 +212,9 @@ pub extern "system" fn Java_io_flightpickle_Native_broadcastCommandHeader<'calle
 pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
     mut env: EnvUnowned<'caller>,
     _class: JClass<'caller>,
-    socket: JByteArray<'caller>,
+    endpoint: JByteArray<'caller>,
+    token: JByteArray<'caller>,
+    tls_ca: JByteArray<'caller>,
     kind: jint,
     envelope: JByteArray<'caller>,
     broadcast_file: JByteArray<'caller>,
@@ -223,7 +227,9 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
 ) -> jlong {
     guarded(&mut env, |env| {
         stream::open(stream::OpenRequest {
-            socket: bytes(env, &socket)?,
+            endpoint: bytes(env, &endpoint)?,
+            token: optional_bytes(env, &token)?,
+            tls_ca: optional_bytes(env, &tls_ca)?,
             kind,
             envelope: optional_bytes(env, &envelope)?,
             broadcast_file: optional_bytes(env, &broadcast_file)?,

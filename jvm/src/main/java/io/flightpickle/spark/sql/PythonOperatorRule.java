@@ -1,5 +1,6 @@
 package io.flightpickle.spark.sql;
 
+import io.flightpickle.spark.FlightPickleConf;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -15,7 +16,7 @@ import org.slf4j.LoggerFactory;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * The physical rule of {@code spark.flightpickle.transport=local}: replaces Spark's Python
+ * The physical rule of {@code spark.flightpickle.transport=local} and {@code remote}: replaces Spark's Python
  * operators that flightpickle runs (so far {@code MapInArrowExec} and {@code MapInPandasExec}) with
  * flightpickle's, and leaves the others, and any it cannot take, to Spark. It runs before Spark
  * inserts its columnar transitions, with and without adaptive execution.
@@ -33,7 +34,7 @@ public final class PythonOperatorRule extends Rule<SparkPlan> {
 
     @Override
     public SparkPlan apply(SparkPlan plan) {
-        return SparkShim.sessionTransport().equals("local") ? replace(plan) : plan;
+        return FlightPickleConf.replacesPythonOperators(SparkShim.sessionTransport()) ? replace(plan) : plan;
     }
 
     private SparkPlan replace(SparkPlan plan) {

@@ -175,6 +175,11 @@ final class SparkShim {
         return SQLConf.get().getConfString(FlightPickleConf.TRANSPORT, "local").trim();
     }
 
+    /** {@code spark.flightpickle.executor.uri} as the session sees it (set at run time, or the application's). */
+    static Optional<String> sessionExecutorUri() {
+        return Optional.ofNullable(SQLConf.get().getConfString(FlightPickleConf.EXECUTOR_URI, null)).map(String::trim);
+    }
+
     /** What the operators need from the session's SQL conf, read on the driver. */
     static BatchSettings batchSettings() {
         SQLConf conf = SQLConf.get();
