@@ -374,9 +374,16 @@ fn call_failed(status: &Status, uri: &str) -> ClientError {
         Code::Unauthenticated => ClientError::Unauthenticated(format!(
             "the executor pool at {uri} refused this caller's bearer token: {message}"
         )),
-        Code::Unavailable => ClientError::Io(format!(
-            "cannot reach the executor pool at {uri} (is it running, and is the address right?): {message}"
-        )),
+        Code::Unavailable => {
+            let tls = if uri.starts_with("grpc+tls://") {
+                ", with a certificate that the given CA signs"
+            } else {
+                ""
+            };
+            ClientError::Io(format!(
+                "cannot reach the executor pool at {uri}: {message} (is it running at that address{tls}?)"
+            ))
+        }
         Code::DeadlineExceeded => ClientError::TimedOut(format!("the pool at {uri}: {message}")),
         Code::Aborted | Code::Cancelled => ClientError::WorkerLost(format!("the pool at {uri}: {message}")),
         Code::InvalidArgument => ClientError::Protocol(format!("the pool at {uri} refused the stream: {message}")),

@@ -5,7 +5,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 
 use super::*;
@@ -23,6 +23,16 @@ struct Pool {
 
 impl Pool {
     fn start(name: &str, token: Option<&str>, serve: impl FnOnce(Service) + Send + 'static) -> Self {
+        Self::start_with(name, token, None, serve)
+    }
+
+    /// With `tls`, the PEM certificate chain and key the front serves.
+    fn start_with(
+        name: &str,
+        token: Option<&str>,
+        tls: Option<(Vec<u8>, Vec<u8>)>,
+        serve: impl FnOnce(Service) + Send + 'static,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("fp-flight-client-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -37,7 +47,7 @@ impl Pool {
             body_limit: 1 << 20,
             idle_timeout: TIMEOUT,
             token: token.map(String::from),
-            tls: None,
+            tls,
         };
         let front = Front::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).unwrap();
         Self {
@@ -217,4 +227,90 @@ fn pool_addresses_are_checked_before_any_connection() {
         Endpoint::parse("grpc://h:1", Some("s3cret".into()), None).unwrap()
     );
     assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+/// A CA and a certificate for 127.0.0.1 that it signs, made with the
+/// `openssl` command: the CA's PEM, and the leaf's certificate and key.
+fn certificates(dir: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl command");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=flightpickle test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    (read("ca.pem"), read("leaf.pem"), read("leaf.key"))
+}
+
+#[test]
+fn a_tls_pool_is_reached_with_its_ca_and_refused_without_it() {
+    let dir = std::env::temp_dir().join(format!("fp-flight-client-certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, leaf, key) = certificates(&dir);
+    let mut pool = Pool::start_with("tls", None, Some((leaf.clone(), key)), doubler);
+    let uri = format!("grpc+tls://127.0.0.1:{}", pool.front.port());
+    // Trusting another CA (the leaf itself is not one): the handshake fails, and says where.
+    let untrusted = Endpoint::parse(&uri, None, Some(leaf)).unwrap();
+    let error = Stream::connect(&untrusted, spec(1)).err().expect("untrusted");
+    assert_eq!(error.kind(), "io", "{error}");
+    assert!(
+        error.to_string().contains(&uri) && error.to_string().contains("certificate"),
+        "{error}"
+    );
+    let mut stream = Stream::connect(&Endpoint::parse(&uri, None, Some(ca)).unwrap(), spec(1)).unwrap();
+    stream.push(&batch(&[21])).unwrap();
+    stream.finish().unwrap();
+    assert_eq!(values(&stream.pull().unwrap().unwrap()), vec![42]);
+    assert_eq!(stream.pull().unwrap(), None);
+    pool.join_worker();
+    let _ = std::fs::remove_dir_all(&dir);
 }
