@@ -126,30 +126,38 @@ public record FlightPickleConf(
     /** What is wrong with where the executors' operators stream to, each with what to do. */
     private static List<String> executorProblems(String transport, Optional<String> uri, Optional<String> tokenFile,
             Optional<String> tlsCaFile) {
+        return transport.equals("remote") ? remotePoolProblems(uri, tlsCaFile)
+                : localServiceProblems(uri, tokenFile, tlsCaFile);
+    }
+
+    private static List<String> remotePoolProblems(Optional<String> uri, Optional<String> tlsCaFile) {
         List<String> problems = new ArrayList<>();
-        if (transport.equals("remote")) {
-            if (uri.isEmpty()) {
-                problems.add(TRANSPORT + "=remote needs " + EXECUTOR_URI + "=grpc://host:port (or grpc+tls://) of"
-                        + " the pool that `python -m flightpickle.executor serve --listen grpc://...` runs");
-            }
-            uri.flatMap(FlightPickleConf::poolUriProblem).ifPresent(problems::add);
-            uri.filter(value -> value.startsWith("grpc+tls://") && tlsCaFile.isEmpty()).ifPresent(value ->
-                    problems.add(EXECUTOR_URI + "=" + value + " uses TLS: set " + EXECUTOR_TLS_CA_FILE
-                            + " to a PEM file, on the executors, with the CA certificates that sign the pool's"));
-            tlsCaFile.filter(file -> uri.filter(value -> value.startsWith("grpc+tls://")).isEmpty())
-                    .ifPresent(file -> problems.add(EXECUTOR_TLS_CA_FILE + " is only for a grpc+tls:// "
-                            + EXECUTOR_URI));
-            return problems;
+        if (uri.isEmpty()) {
+            problems.add(TRANSPORT + "=remote needs " + EXECUTOR_URI + "=grpc://host:port (or grpc+tls://) of"
+                    + " the pool that `python -m flightpickle.executor serve --listen grpc://...` runs");
         }
+        uri.flatMap(FlightPickleConf::poolUriProblem).ifPresent(problems::add);
+        boolean tls = uri.filter(value -> value.startsWith("grpc+tls://")).isPresent();
+        if (tls && tlsCaFile.isEmpty()) {
+            problems.add(EXECUTOR_URI + "=" + uri.get() + " uses TLS: set " + EXECUTOR_TLS_CA_FILE
+                    + " to a PEM file, on the executors, with the CA certificates that sign the pool's");
+        }
+        if (!tls && tlsCaFile.isPresent()) {
+            problems.add(EXECUTOR_TLS_CA_FILE + " is only for a grpc+tls:// " + EXECUTOR_URI);
+        }
+        return problems;
+    }
+
+    private static List<String> localServiceProblems(Optional<String> uri, Optional<String> tokenFile,
+            Optional<String> tlsCaFile) {
+        List<String> problems = new ArrayList<>();
         uri.filter(value -> value.startsWith("grpc")).ifPresent(value -> problems.add(EXECUTOR_URI + "=" + value
                 + " is a remote pool: set " + TRANSPORT + "=remote to stream to it"));
         uri.filter(value -> !value.startsWith("grpc") && !value.startsWith("unix:///")).ifPresent(value ->
                 problems.add(EXECUTOR_URI + "=" + value + " is not a Unix socket URI; use unix:///absolute/path"
                         + " (or grpc://host:port with " + TRANSPORT + "=remote)"));
-        for (Optional<String> remoteOnly : List.of(tokenFile, tlsCaFile)) {
-            remoteOnly.ifPresent(value -> problems.add((remoteOnly == tokenFile ? EXECUTOR_TOKEN_FILE
-                    : EXECUTOR_TLS_CA_FILE) + " is only used with " + TRANSPORT + "=remote"));
-        }
+        tokenFile.ifPresent(file -> problems.add(EXECUTOR_TOKEN_FILE + " is only used with " + TRANSPORT + "=remote"));
+        tlsCaFile.ifPresent(file -> problems.add(EXECUTOR_TLS_CA_FILE + " is only used with " + TRANSPORT + "=remote"));
         return problems;
     }
 
