@@ -16,7 +16,9 @@ use arrow_array::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::{Schema, SchemaRef};
 use flightpickle_core::transport::batch::{decode_batch, decode_schema, encode_batch, encode_schema, shared};
-use flightpickle_core::transport::codec::{self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode};
+use flightpickle_core::transport::codec::{
+    self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode, StreamStats,
+};
 use flightpickle_core::transport::unix::{self, FrameReader, FrameWriter, Listener as CoreListener};
 use flightpickle_core::transport::wire::{Frame, OutgoingFrame, WireError};
 use pyo3::create_exception;
@@ -160,6 +162,18 @@ struct Received {
     schema: Arc<IncomingSchema>,
 }
 
+/// A status's stats as Python sees them: a dict, or None when it has none.
+fn stats_object<'py>(py: Python<'py>, stats: Option<StreamStats>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    stats
+        .map(|stats| {
+            let dict = PyDict::new(py);
+            dict.set_item("function_nanos", stats.function_nanos)?;
+            dict.set_item("function_cached", stats.function_cached)?;
+            Ok(dict)
+        })
+        .transpose()
+}
+
 fn open_dict<'py>(py: Python<'py>, open: &Open) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("version", open.version)?;
@@ -208,7 +222,9 @@ impl Connection {
 
     /// The next message as a tuple whose first item names it: ("open", dict,
     /// body or None), ("need_body",), ("body", bytes), ("ready",), ("batch",
-    /// seq, RecordBatch), ("ack", seq), ("end", count), ("status", code, text).
+    /// seq, RecordBatch), ("ack", seq), ("end", count), ("status", code, text, stats): stats is a
+    /// dict of what the service measured (`function_nanos`, `function_cached`),
+    /// or None when the status carried none.
     fn recv<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyTuple>> {
         let (frame, received) = self.receive_frame(py, seconds(timeout)?)?;
         let name = frame.kind.name();
@@ -228,7 +244,8 @@ impl Connection {
             }
             FrameKind::Status => {
                 let (code, message) = codec::decode_status_meta(&frame.meta).map_err(protocol_error)?;
-                (name, code.name(), message).into_pyobject(py)
+                let stats = StreamStats::decode(frame.body.as_slice()).map_err(protocol_error)?;
+                (name, code.name(), message, stats_object(py, stats)?).into_pyobject(py)
             }
             FrameKind::NeedBody | FrameKind::Ready => (name,).into_pyobject(py),
         }
@@ -329,14 +346,34 @@ impl Connection {
         self.send(py, FrameKind::End, &codec::encode_u64_meta(count), &[], timeout)
     }
 
-    fn send_status(&self, py: Python<'_>, code: &str, message: &str, timeout: f64) -> PyResult<()> {
+    /// Sends the final status; with `function_nanos` and `function_cached`
+    /// (both or neither), the stream's stats in its body.
+    #[pyo3(signature = (code, message, timeout, *, function_nanos = None, function_cached = None))]
+    fn send_status(
+        &self,
+        py: Python<'_>,
+        code: &str,
+        message: &str,
+        timeout: f64,
+        function_nanos: Option<u64>,
+        function_cached: Option<bool>,
+    ) -> PyResult<()> {
         let code =
             StatusCode::from_name(code).ok_or_else(|| PyValueError::new_err(format!("unknown status {code:?}")))?;
+        let stats = match (function_nanos, function_cached) {
+            (Some(function_nanos), Some(function_cached)) => StreamStats {
+                function_nanos,
+                function_cached,
+            }
+            .encode(),
+            (None, None) => Vec::new(),
+            _ => return Err(PyValueError::new_err("function_nanos and function_cached go together")),
+        };
         self.send(
             py,
             FrameKind::Status,
             &codec::encode_status_meta(code, message),
-            &[],
+            &stats,
             timeout,
         )
     }

@@ -38,7 +38,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::batch::{decode_batch, encode_batch, encode_schema};
-use super::codec::{self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode};
+use super::codec::{self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode, StreamStats};
 use super::unix::{self, FrameReader, FrameWriter};
 use super::wire::{Frame, WireError};
 
@@ -291,7 +291,7 @@ impl FrameSource for FrameReader {
 enum Event {
     Ack(u64),
     Result(u64, RecordBatch),
-    Status(StatusCode, String),
+    Status(StatusCode, String, Option<StreamStats>),
     Failed(ClientError),
 }
 
@@ -327,6 +327,8 @@ pub struct Stream {
     /// Set once the final status arrived (`Ok`), or the stream failed; a
     /// failed stream repeats its error.
     outcome: Option<Result<(), ClientError>>,
+    /// What the service measured, from its final status.
+    stats: Option<StreamStats>,
 }
 
 impl Stream {
@@ -388,6 +390,7 @@ impl Stream {
             results: VecDeque::new(),
             ended: false,
             outcome: None,
+            stats: None,
         })
     }
 
@@ -452,6 +455,13 @@ impl Stream {
         }
     }
 
+    /// What the service measured serving the stream, once its final status
+    /// arrived (also a failed one); `None` before, or from a service that
+    /// sends none.
+    pub fn stats(&self) -> Option<StreamStats> {
+        self.stats
+    }
+
     /// A handle that cancels this stream from another thread.
     pub fn canceller(&self) -> Canceller {
         self.canceller.clone()
@@ -477,8 +487,8 @@ impl Stream {
     fn reason_for_broken_send(&mut self) -> Option<ClientError> {
         loop {
             match self.events.recv_timeout(Duration::from_secs(1)).ok()? {
-                Event::Status(StatusCode::Ok, _) => return None,
-                Event::Status(code, message) => return Some(ClientError::Status(code, message)),
+                Event::Status(StatusCode::Ok, ..) => return None,
+                Event::Status(code, message, _) => return Some(ClientError::Status(code, message)),
                 Event::Failed(error) => return Some(error),
                 Event::Ack(_) | Event::Result(..) => {}
             }
@@ -548,12 +558,18 @@ impl Stream {
                 let why = format!("result {seq} arrived where {} was due", self.received);
                 return Err(self.fail(ClientError::Protocol(why)));
             }
-            Event::Status(StatusCode::Ok, _) if !self.ended => {
+            Event::Status(StatusCode::Ok, ..) if !self.ended => {
                 let why = "the executor said ok before the input ended".to_string();
                 return Err(self.fail(ClientError::Protocol(why)));
             }
-            Event::Status(StatusCode::Ok, _) => self.outcome = Some(Ok(())),
-            Event::Status(code, message) => return Err(self.fail(ClientError::Status(code, message))),
+            Event::Status(StatusCode::Ok, _, stats) => {
+                self.stats = stats;
+                self.outcome = Some(Ok(()));
+            }
+            Event::Status(code, message, stats) => {
+                self.stats = stats;
+                return Err(self.fail(ClientError::Status(code, message)));
+            }
             Event::Failed(error) => return Err(self.fail(error)),
         }
         Ok(())
@@ -639,7 +655,7 @@ fn to_event(frame: Frame, output: &SchemaRef) -> Result<Event, ClientError> {
         }
         FrameKind::Status => {
             let (code, message) = codec::decode_status_meta(&frame.meta)?;
-            Event::Status(code, message)
+            Event::Status(code, message, StreamStats::decode(&frame.body)?)
         }
         other => {
             return Err(ClientError::Protocol(format!(

@@ -14,7 +14,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use super::*;
 use crate::transport::batch::{decode_batch, decode_schema, encode_batch};
-use crate::transport::codec::{encode_status_meta, encode_u64_meta};
+use crate::transport::codec::{StreamStats, encode_status_meta, encode_u64_meta};
 use crate::transport::unix::split;
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
@@ -163,6 +163,41 @@ fn a_failing_function_ends_the_stream_with_its_traceback() {
     );
     assert!(error.to_string().contains("ZeroDivisionError"));
     assert_eq!(stream.pull().unwrap_err(), error, "a failed stream repeats its error");
+    service.join().unwrap();
+}
+
+#[test]
+fn the_final_status_brings_the_services_stats_and_a_bare_one_none() {
+    let measured = StreamStats {
+        function_nanos: 42_000,
+        function_cached: false,
+    };
+    let (mut stream, service) = with_service(4, move |mut service| {
+        let (seq, input) = service.next_batch().unwrap();
+        service.send_result(seq, &input);
+        service.send(FrameKind::Ack, &encode_u64_meta(seq));
+        assert!(service.next_batch().is_none());
+        let status = encode_status_meta(StatusCode::Ok, "");
+        service
+            .writer
+            .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
+            .unwrap();
+    });
+    stream.push(&batch(&[7])).unwrap();
+    stream.finish().unwrap();
+    assert_eq!(stream.stats(), None, "no stats before the status");
+    assert_eq!(values(&stream.pull().unwrap().unwrap()), [7]);
+    assert_eq!(stream.pull().unwrap(), None);
+    assert_eq!(stream.stats(), Some(measured));
+    service.join().unwrap();
+
+    let (mut stream, service) = with_service(4, |mut service| {
+        service.next_batch().unwrap();
+        service.send(FrameKind::Status, &encode_status_meta(StatusCode::UdfError, "boom"));
+    });
+    stream.push(&batch(&[1])).unwrap();
+    assert!(stream.pull().is_err());
+    assert_eq!(stream.stats(), None, "a service that sends no stats");
     service.join().unwrap();
 }
 

@@ -443,6 +443,54 @@ pub fn decode_status_meta(meta: &[u8]) -> Result<(StatusCode, String), CodecErro
     Ok((code, message))
 }
 
+/// What the service measured while serving a stream, carried in the body of
+/// its final `Status` (an empty body: nothing measured, as from a service
+/// that predates it). Callers sum these into their metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Nanoseconds the worker spent in the function: calling it, converting
+    /// its inputs and results, but not waiting for the caller.
+    pub function_nanos: u64,
+    /// Whether the worker had the function by its digest (a cache hit),
+    /// rather than opening it from the body.
+    pub function_cached: bool,
+}
+
+/// Bytes of the fields of [`StreamStats`] this version knows.
+pub const STREAM_STATS_LEN: usize = 9;
+
+impl StreamStats {
+    pub fn encode(&self) -> Vec<u8> {
+        MetaWriter::default()
+            .u64(self.function_nanos)
+            .u8(u8::from(self.function_cached))
+            .finish()
+    }
+
+    /// The stats in a `Status` body: `None` for an empty body. Bytes after
+    /// the known fields are ignored, so that later versions can add fields.
+    pub fn decode(body: &[u8]) -> Result<Option<Self>, CodecError> {
+        if body.is_empty() {
+            return Ok(None);
+        }
+        let mut r = MetaReader::new(body);
+        let function_nanos = r.u64("stream stats: function time")?;
+        let function_cached = match r.u8("stream stats: function cached")? {
+            0 => false,
+            1 => true,
+            other => {
+                return Err(CodecError::Invalid(format!(
+                    "stream stats: function cached flag {other} is not 0 or 1"
+                )));
+            }
+        };
+        Ok(Some(Self {
+            function_nanos,
+            function_cached,
+        }))
+    }
+}
+
 #[cfg(test)]
 #[path = "codec_tests.rs"]
 mod tests;

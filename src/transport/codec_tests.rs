@@ -296,3 +296,26 @@ fn frames_written_together_read_back_one_by_one() {
     assert_eq!((second.kind, second.meta), (FrameKind::Ack, encode_u64_meta(4)));
     assert!(matches!(read_frame(&mut cursor, LIMIT), Err(WireError::Closed)));
 }
+
+#[test]
+fn stream_stats_round_trip_and_an_empty_body_has_none() {
+    let stats = StreamStats {
+        function_nanos: 1_234_567,
+        function_cached: true,
+    };
+    let body = stats.encode();
+    assert_eq!(body.len(), STREAM_STATS_LEN);
+    assert_eq!(StreamStats::decode(&body), Ok(Some(stats)));
+    assert_eq!(StreamStats::decode(b""), Ok(None));
+}
+
+#[test]
+fn stream_stats_ignore_later_fields_and_refuse_short_or_bad_ones() {
+    let mut longer = StreamStats::default().encode();
+    longer.extend_from_slice(b"a field of a later version");
+    assert_eq!(StreamStats::decode(&longer), Ok(Some(StreamStats::default())));
+    assert!(matches!(StreamStats::decode(&[1, 2, 3]), Err(CodecError::Truncated(_))));
+    let mut bad_flag = StreamStats::default().encode();
+    bad_flag[8] = 2;
+    assert!(matches!(StreamStats::decode(&bad_flag), Err(CodecError::Invalid(_))));
+}

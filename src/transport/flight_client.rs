@@ -28,8 +28,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint as TonicE
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::client::{ClientError, Connection, FrameSink, FrameSource};
-use super::codec::FrameKind;
-use super::flight_map::{caller_message, service_frame};
+use super::codec::{FrameKind, StreamStats};
+use super::flight_map::{caller_message, service_frame, service_stats, with_stats};
 use super::wire::Frame;
 
 /// Caller messages queued for gRPC: a couple, so that the window of batches
@@ -331,28 +331,34 @@ impl FlightSource {
             Replies::Pending(_) => unreachable!("opened above"),
         }
     }
-}
 
-impl FrameSource for FlightSource {
-    fn recv_frame(&mut self, waiting_for: &str, timeout: Duration) -> Result<Frame, ClientError> {
+    /// The pool's next message on the call.
+    fn next_message(&mut self, waiting_for: &str, timeout: Duration) -> Result<FlightData, ClientError> {
         let runtime = self.runtime.clone();
         let cancelled = self.cancelled.clone();
         let uri = self.uri.clone();
         let replies = self.open_replies(waiting_for, timeout)?;
+        let reply = wait(&runtime, &cancelled, timeout, replies.message())
+            .map_err(|why| interrupted(why, waiting_for, timeout))?;
+        match reply {
+            Ok(Some(data)) => Ok(data),
+            Ok(None) => Err(ClientError::WorkerLost(format!(
+                "the pool at {uri} ended the call without a status while the caller waited for {waiting_for}"
+            ))),
+            Err(status) => Err(call_failed(&status, &uri)),
+        }
+    }
+}
+
+impl FrameSource for FlightSource {
+    fn recv_frame(&mut self, waiting_for: &str, timeout: Duration) -> Result<Frame, ClientError> {
+        let mut stats: Option<StreamStats> = None;
         loop {
-            let reply = wait(&runtime, &cancelled, timeout, replies.message())
-                .map_err(|why| interrupted(why, waiting_for, timeout))?;
-            let data = match reply {
-                Ok(Some(data)) => data,
-                Ok(None) => {
-                    return Err(ClientError::WorkerLost(format!(
-                        "the pool at {uri} ended the call without a status while the caller waited for {waiting_for}"
-                    )));
-                }
-                Err(status) => return Err(call_failed(&status, &uri)),
-            };
-            if let Some(frame) = service_frame(&data)? {
-                return Ok(frame);
+            let data = self.next_message(waiting_for, timeout)?;
+            if let Some(measured) = service_stats(&data)? {
+                stats = Some(measured);
+            } else if let Some(frame) = service_frame(&data)? {
+                return Ok(with_stats(frame, stats)?);
             }
         }
     }

@@ -11,7 +11,7 @@ use std::thread;
 use super::*;
 use crate::transport::client::tests::{Service, TIMEOUT, batch, spec, values};
 use crate::transport::client::{Endpoint, Stream};
-use crate::transport::codec::{StatusCode, encode_status_meta, encode_u64_meta};
+use crate::transport::codec::{StatusCode, StreamStats, encode_status_meta, encode_u64_meta};
 use crate::transport::flight_front::{Front, FrontConfig};
 
 /// A front on loopback whose one worker connection is served by `serve`.
@@ -103,6 +103,34 @@ fn batches_go_through_a_pool_in_order_and_the_function_is_sent_when_asked() {
     let expected: Vec<Vec<i64>> = (0..7).map(|i| vec![2 * i, 2 * (i + 100)]).collect();
     assert_eq!(results, expected);
     assert_eq!(stream.pull().unwrap(), None, "the end repeats");
+    pool.join_worker();
+}
+
+/// The front forwards the worker's stats only to callers that ask; the
+/// client asks, and reads them as a Unix caller does.
+#[test]
+fn the_workers_stats_reach_the_caller_through_the_pool() {
+    let measured = StreamStats {
+        function_nanos: 31_000,
+        function_cached: true,
+    };
+    let mut pool = Pool::start("stats", None, move |mut service| {
+        let (seq, input) = service.next_batch().unwrap();
+        service.send_result(seq, &input);
+        service.send(FrameKind::Ack, &encode_u64_meta(seq));
+        assert!(service.next_batch().is_none());
+        let status = encode_status_meta(StatusCode::Ok, "");
+        service
+            .writer
+            .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
+            .unwrap();
+    });
+    let mut stream = Stream::connect(&pool.endpoint(None), spec(4)).unwrap();
+    stream.push(&batch(&[3])).unwrap();
+    stream.finish().unwrap();
+    assert_eq!(values(&stream.pull().unwrap().unwrap()), [3]);
+    assert_eq!(stream.pull().unwrap(), None);
+    assert_eq!(stream.stats(), Some(measured));
     pool.join_worker();
 }
 

@@ -42,7 +42,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::codec::{CodecError, FrameKind, StatusCode};
 use super::flight_map::{
     ForwardFrame, body_follows, caller_frame, carries_schema, eager_body, first_document, grpc_status, open_from,
-    service_reply, status_message,
+    service_reply, status_message, wants_stats,
 };
 use super::unix::{self, FrameReader, FrameWriter};
 use super::wire::WireError;
@@ -250,6 +250,7 @@ impl FlightService for Exchanges {
         } else {
             Bytes::new()
         };
+        let stats = wants_stats(&first).map_err(refuse)?;
         let socket = self.connect_worker().await?;
         let idle = self.config.idle_timeout;
         let (reader, writer) = unix::split(socket.try_clone()?, self.config.body_limit)?;
@@ -271,6 +272,7 @@ impl FlightService for Exchanges {
             socket: socket.clone(),
             idle,
             output_schema: open.output_schema,
+            stats,
         };
         spawn_named("flightpickle-downlink", move || downlink.run(reader))?;
         tokio::spawn(read_from_caller(incoming, uplink, replies, socket));
@@ -378,6 +380,8 @@ struct Downlink {
     socket: Arc<UnixStream>,
     idle: Duration,
     output_schema: Vec<u8>,
+    /// The caller asked for the service's measurements.
+    stats: bool,
 }
 
 impl Downlink {
@@ -390,7 +394,7 @@ impl Downlink {
                     return self.end(status);
                 }
             };
-            let reply = match service_reply(&frame, &self.output_schema) {
+            let reply = match service_reply(&frame, &self.output_schema, self.stats) {
                 Ok(reply) => reply,
                 Err(e) => return self.end((StatusCode::ProtocolError, format!("the worker sent a bad frame: {e}"))),
             };

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::batch::{decode_schema, encode_schema};
-use super::codec::{self, CodecError, EvalKind, FrameKind, Open, StatusCode};
+use super::codec::{self, CodecError, EvalKind, FrameKind, Open, StatusCode, StreamStats};
 use super::wire::Frame;
 
 /// Longest message put in a gRPC status: it travels in an HTTP/2 trailer,
@@ -31,8 +31,9 @@ use super::wire::Frame;
 pub const GRPC_MESSAGE_LIMIT: usize = 4096;
 
 /// Fields of the `Open` document in the descriptor's command.
-const OPEN_FIELDS: [&str; 8] = [
+const OPEN_FIELDS: [&str; 9] = [
     "body_follows",
+    "stats",
     "version",
     "kind",
     "digest",
@@ -190,6 +191,13 @@ pub fn body_follows(first: &FlightData) -> Result<bool, CodecError> {
     optional(&first_document(first)?, "body_follows", Value::as_bool, false)
 }
 
+/// Whether the caller asked for the service's measurements (the document's
+/// `stats`): a `Stats` message just before the final `Status`. Callers
+/// that do not ask never see the message, which they would not know.
+pub fn wants_stats(first: &FlightData) -> Result<bool, CodecError> {
+    optional(&first_document(first)?, "stats", Value::as_bool, false)
+}
+
 /// The sealed function from the message that follows the input schema when
 /// `body_follows` says so: a `Body` message with a non-empty envelope.
 pub fn eager_body(message: &FlightData) -> Result<Bytes, CodecError> {
@@ -273,10 +281,23 @@ pub fn status_message(code: StatusCode, message: &str) -> FlightData {
     metadata_only(meta)
 }
 
+/// App metadata kind of the `Stats` message, which only Flight has: over a
+/// Unix socket the stats are the body of the `Status` frame.
+pub const STATS_MESSAGE: u8 = 9;
+
+/// The `Stats` message: its kind byte, then the stats as a `Status` body
+/// carries them locally.
+pub fn stats_message(stats: &StreamStats) -> FlightData {
+    let mut meta = vec![STATS_MESSAGE];
+    meta.extend_from_slice(&stats.encode());
+    metadata_only(meta)
+}
+
 /// What the service's `frame` becomes; `output_schema` is the stream's
 /// output schema flatbuffer, sent with `Ready` so that Flight readers can
-/// decode the results.
-pub fn service_reply(frame: &Frame, output_schema: &[u8]) -> Result<Reply, CodecError> {
+/// decode the results. With `stats`, a final status that carries the
+/// service's measurements is preceded by a `Stats` message.
+pub fn service_reply(frame: &Frame, output_schema: &[u8], stats: bool) -> Result<Reply, CodecError> {
     let messages = |messages| Ok(Reply { messages, end: None });
     match frame.kind {
         FrameKind::NeedBody => messages(vec![metadata_only(vec![FrameKind::NeedBody as u8])]),
@@ -300,8 +321,11 @@ pub fn service_reply(frame: &Frame, output_schema: &[u8]) -> Result<Reply, Codec
         )]),
         FrameKind::Status => {
             let (code, message) = codec::decode_status_meta(&frame.meta)?;
+            let measured = StreamStats::decode(&frame.body)?.filter(|_| stats);
+            let mut messages: Vec<FlightData> = measured.iter().map(stats_message).collect();
+            messages.push(status_message(code, &message));
             Ok(Reply {
-                messages: vec![status_message(code, &message)],
+                messages,
                 end: Some((code, message)),
             })
         }
@@ -347,6 +371,9 @@ fn open_message(open: &Open) -> Result<FlightData, CodecError> {
         "window": open.window,
         "row_errors": open.row_errors,
         "group_keys": open.group_keys,
+        // The caller reads the service's measurements as a Unix caller
+        // does from the status body: it always asks for them.
+        "stats": true,
         "output_schema": base64::engine::general_purpose::STANDARD.encode(encapsulated(&open.output_schema)),
     });
     Ok(FlightData {
@@ -415,6 +442,34 @@ pub fn service_frame(data: &FlightData) -> Result<Option<Frame>, CodecError> {
             "app_metadata kind {other} is not one the executor sends (2, 4, 5, 6 or 8)"
         ))),
     }
+}
+
+/// The stats a `Stats` message carries (the caller asked for them in its
+/// open document); `None` for every other message.
+pub fn service_stats(data: &FlightData) -> Result<Option<StreamStats>, CodecError> {
+    match data.app_metadata.split_first() {
+        Some((&STATS_MESSAGE, rest)) => StreamStats::decode(rest)?
+            .map(Some)
+            .ok_or_else(|| invalid("a Stats message without stats")),
+        _ => Ok(None),
+    }
+}
+
+/// The service's frame after a `Stats` message, with the stats put back in
+/// the body of its `Status`, where a Unix caller finds them; the service
+/// sends `Stats` only right before `Status`.
+pub fn with_stats(mut frame: Frame, stats: Option<StreamStats>) -> Result<Frame, CodecError> {
+    let Some(stats) = stats else {
+        return Ok(frame);
+    };
+    if frame.kind != FrameKind::Status {
+        return Err(invalid(format!(
+            "the executor sent stats followed by {}, not the status",
+            frame.kind.name()
+        )));
+    }
+    frame.body = Buffer::from_vec(stats.encode());
+    Ok(frame)
 }
 
 /// The frame's aligned body as `Bytes` without a copy.

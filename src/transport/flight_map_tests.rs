@@ -207,9 +207,9 @@ fn frame(kind: FrameKind, meta: Vec<u8>, body: &[u8]) -> Frame {
 
 #[test]
 fn service_frames_become_flight_messages() {
-    let need = service_reply(&frame(FrameKind::NeedBody, vec![], b""), b"schema").unwrap();
+    let need = service_reply(&frame(FrameKind::NeedBody, vec![], b""), b"schema", false).unwrap();
     assert_eq!(need.messages[0].app_metadata, Bytes::from_static(b"\x02"));
-    let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema").unwrap();
+    let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema", false).unwrap();
     assert_eq!(ready.messages.len(), 2);
     assert_eq!(
         (
@@ -222,6 +222,7 @@ fn service_frames_become_flight_messages() {
     let batch = service_reply(
         &frame(FrameKind::Batch, codec::encode_batch_meta(2, b"hdr"), b"payload"),
         b"",
+        false,
     )
     .unwrap();
     let message = &batch.messages[0];
@@ -230,7 +231,7 @@ fn service_frames_become_flight_messages() {
         (&message.data_header[..], &message.data_body[..]),
         (&b"hdr"[..], &b"payload"[..])
     );
-    let ack = service_reply(&frame(FrameKind::Ack, codec::encode_u64_meta(4), b""), b"").unwrap();
+    let ack = service_reply(&frame(FrameKind::Ack, codec::encode_u64_meta(4), b""), b"", false).unwrap();
     assert_eq!(ack.messages[0].app_metadata.to_vec(), tag_and(6, 4));
     assert!(batch.end.is_none() && ack.end.is_none());
 }
@@ -238,7 +239,7 @@ fn service_frames_become_flight_messages() {
 #[test]
 fn the_status_is_a_message_and_ends_the_call() {
     let meta = codec::encode_status_meta(StatusCode::UdfError, "Traceback: boom");
-    let reply = service_reply(&frame(FrameKind::Status, meta, b""), b"").unwrap();
+    let reply = service_reply(&frame(FrameKind::Status, meta, b""), b"", false).unwrap();
     assert_eq!(&reply.messages[0].app_metadata[..], b"\x08\x01Traceback: boom");
     assert_eq!(reply.end, Some((StatusCode::UdfError, "Traceback: boom".into())));
     let status = grpc_status(StatusCode::UdfError, "Traceback: boom");
@@ -249,8 +250,38 @@ fn the_status_is_a_message_and_ends_the_call() {
 }
 
 #[test]
+fn stats_precede_the_status_only_for_a_caller_that_asked() {
+    let stats = codec::StreamStats {
+        function_nanos: 5_000,
+        function_cached: true,
+    };
+    let status = || {
+        frame(
+            FrameKind::Status,
+            codec::encode_status_meta(StatusCode::Ok, ""),
+            &stats.encode(),
+        )
+    };
+    let asked = service_reply(&status(), b"", true).unwrap();
+    assert_eq!(asked.messages.len(), 2);
+    let mut expected = vec![STATS_MESSAGE];
+    expected.extend_from_slice(&stats.encode());
+    assert_eq!(asked.messages[0].app_metadata.to_vec(), expected);
+    assert_eq!(&asked.messages[1].app_metadata[..], b"\x08\x00");
+    let not_asked = service_reply(&status(), b"", false).unwrap();
+    assert_eq!(not_asked.messages.len(), 1);
+    assert_eq!(&not_asked.messages[0].app_metadata[..], b"\x08\x00");
+    let bare = frame(FrameKind::Status, codec::encode_status_meta(StatusCode::Ok, ""), b"");
+    assert_eq!(
+        service_reply(&bare, b"", true).unwrap().messages.len(),
+        1,
+        "nothing measured, nothing sent"
+    );
+}
+
+#[test]
 fn a_worker_sending_caller_messages_is_a_protocol_error() {
-    let error = service_reply(&frame(FrameKind::End, codec::encode_u64_meta(0), b""), b"").unwrap_err();
+    let error = service_reply(&frame(FrameKind::End, codec::encode_u64_meta(0), b""), b"", false).unwrap_err();
     assert!(error.to_string().contains("only a caller sends"));
 }
 
@@ -292,6 +323,17 @@ fn the_eager_body_is_a_body_message_with_the_function() {
     assert!(refused(metadata_message(b"")).contains("body_follows"));
 }
 
+#[test]
+fn stats_are_sent_only_when_the_document_asks() {
+    let input = schema("x", DataType::Int64);
+    assert!(!wants_stats(&first_message(&open_document(), &input)).unwrap());
+    let mut document = open_document();
+    document["stats"] = json!(true);
+    assert!(wants_stats(&first_message(&document, &input)).unwrap());
+    document["stats"] = json!(1);
+    assert!(wants_stats(&first_message(&document, &input)).is_err());
+}
+
 /// The client's side of the mapping is the front's read backwards.
 #[test]
 fn a_callers_frames_become_messages_the_front_reads_back_as_the_same_frames() {
@@ -311,6 +353,7 @@ fn a_callers_frames_become_messages_the_front_reads_back_as_the_same_frames() {
         !body_follows(&first).unwrap(),
         "the function is sent only when asked for"
     );
+    assert!(wants_stats(&first).unwrap(), "the client reads the service's stats");
     let cases = [
         (FrameKind::Body, Vec::new(), &b"sealed"[..]),
         (FrameKind::Batch, codec::encode_batch_meta(5, b"header"), &b"body"[..]),
@@ -338,14 +381,14 @@ fn the_services_messages_become_the_frames_it_sent() {
         ),
     ];
     for sent in frames {
-        let reply = service_reply(&sent, b"").unwrap();
+        let reply = service_reply(&sent, b"", false).unwrap();
         let back = service_frame(&reply.messages[0]).unwrap().unwrap();
         assert_eq!(
             (back.kind, &back.meta, back.body.as_slice()),
             (sent.kind, &sent.meta, sent.body.as_slice())
         );
     }
-    let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema").unwrap();
+    let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema", false).unwrap();
     assert!(
         service_frame(&ready.messages[0]).unwrap().is_none(),
         "the output schema is skipped"
@@ -363,4 +406,33 @@ fn the_services_messages_become_the_frames_it_sent() {
         let error = service_frame(&bad).unwrap_err().to_string();
         assert!(error.contains(expected), "{expected}: {error}");
     }
+}
+
+#[test]
+fn a_stats_message_goes_back_into_the_status_body_it_came_from() {
+    let stats = StreamStats {
+        function_nanos: 7_000,
+        function_cached: false,
+    };
+    let sent = frame(
+        FrameKind::Status,
+        codec::encode_status_meta(StatusCode::Ok, ""),
+        &stats.encode(),
+    );
+    let reply = service_reply(&sent, b"", true).unwrap();
+    assert_eq!(service_stats(&reply.messages[0]).unwrap(), Some(stats));
+    assert_eq!(service_stats(&reply.messages[1]).unwrap(), None);
+    let status = service_frame(&reply.messages[1]).unwrap().unwrap();
+    let back = with_stats(status, Some(stats)).unwrap();
+    assert_eq!(
+        (back.kind, &back.meta, back.body.as_slice()),
+        (sent.kind, &sent.meta, sent.body.as_slice())
+    );
+    let ack = frame(FrameKind::Ack, codec::encode_u64_meta(1), b"");
+    let error = with_stats(ack, Some(stats)).unwrap_err().to_string();
+    assert!(error.contains("stats followed by ack"), "{error}");
+    let empty = service_stats(&metadata_message(&[STATS_MESSAGE]))
+        .unwrap_err()
+        .to_string();
+    assert!(empty.contains("without stats"), "{empty}");
 }

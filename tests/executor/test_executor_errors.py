@@ -82,7 +82,11 @@ def test_only_digest_is_sent_once_a_worker_has_the_function(service):
         assert result[:2] == ("batch", 0) and result[2].column(0).to_pylist() == [3, 6, 9]
         # Batch 0 is acknowledged once its result is out and the end is asked for.
         assert conn.recv(TIMEOUT) == ("ack", 0)
-        assert conn.recv(TIMEOUT) == ("status", "ok", "")
+        status = conn.recv(TIMEOUT)
+        assert status[:3] == ("status", "ok", "")
+        # Its stats: the first stream opened the function, the second found it by digest.
+        assert status[3]["function_cached"] is (attempt == 1)
+        assert status[3]["function_nanos"] > 0
         conn.close()
 
 

@@ -78,6 +78,30 @@ def test_grouped_map_pandas_gets_whole_groups_with_or_without_the_key(service):
         assert dict(zip(column(results, "s"), column(results, "total"))) == expected
 
 
+def test_grouped_map_pandas_passes_keys_and_takes_empty_results_as_spark_does(service):
+    """Spark passes each key value as pandas gives it (a numpy scalar), and takes a wholly
+    empty DataFrame (no rows, no columns) as no rows."""
+    schema = pa.schema([("s", pa.string()), ("key_type", pa.string())])
+
+    def key_types(key, frame):
+        if key[0] == "b":
+            return pd.DataFrame()
+        return pd.DataFrame({"s": [key[0]], "key_type": [type(frame["x"].iloc[0]).__name__]})
+
+    client = executor.connect(service.uri, timeout=30)
+    table = pa.table({"s": ["a", "b", "a", "c"], "x": pa.array([1, 2, 3, 4], pa.int64())})
+    results = list(client.map(key_types, table.to_batches(), kind="grouped_map_pandas", group_by=["s"], schema=schema))
+    assert [b.num_rows for b in results] == [1, 0, 1], "one result per group, the empty one too"
+    assert column(results, "s") == ["a", "c"]
+    assert column(results, "key_type") == ["int64", "int64"]
+
+    def numeric_key(key, frame):
+        return pd.DataFrame({"s": [str(key)], "key_type": [type(key[0]).__name__]})
+
+    results = list(client.map(numeric_key, table.to_batches(), kind="grouped_map_pandas", group_by=["x"], schema=schema))
+    assert column(results, "key_type") == ["int64"] * 4
+
+
 def test_results_are_converted_to_the_return_type(service):
     client = executor.connect(service.uri, timeout=30)
     results = list(client.map(lambda x, s: x, batches(1), return_type=pa.float64()))

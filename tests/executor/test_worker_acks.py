@@ -37,7 +37,7 @@ def run(kind, func, output_schema, group_keys=()):
     conn = RecordingConnection(batches)
     spec = StreamSpec(kind, batches[0].schema, output_schema, False, list(group_keys))
     deadlines = worker.Deadlines(Settings())
-    worker._evaluate(conn, func, spec, worker.Inputs(conn, deadlines), deadlines)
+    worker._evaluate(conn, func, spec, worker.Inputs(conn, deadlines), deadlines, worker.StreamStats())
     return conn.sent
 
 

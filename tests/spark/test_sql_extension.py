@@ -348,3 +348,187 @@ def test_a_broadcast_command_that_is_not_sealed_falls_back_to_sparks_operator(sp
     assert "FlightPickleArrowEvalPython" not in plan and "ArrowEvalPython" in plan
     rows = query.orderBy("id").collect()
     assert len(rows) == 5000 and rows[5].scored == 5 + int(model[5])
+
+
+# applyInPandas. Group 0 holds 3,000 rows, more than the batch size the grouped tests set: Spark
+# sends such a group in several Arrow batches but calls the function once with all of it, and so
+# must flightpickle. Groups 3 and 5 return no rows (a wholly empty DataFrame, and an empty one with
+# the result's columns), which Spark accepts.
+GROUPED_OUTPUT = "key long, rows long, total long, first_text string, key_type string, parent string"
+GROUPED_BATCH = "1000"
+EMPTY_GROUPS = (3, 5)
+
+
+def grouped_numbers(spark):
+    return numbers(spark).selectExpr("id", "text", "case when id < 3000 then 0 else id % 7 + 1 end as key")
+
+
+def summary(key, frame, key_type):
+    if key == 3:
+        return pd.DataFrame()
+    if key == 5:
+        return pd.DataFrame(columns=["key", "rows", "total", "first_text", "key_type", "parent"])
+    first = frame.sort_values("id")["text"].iloc[0]
+    return pd.DataFrame(
+        {
+            "key": [key],
+            "rows": [len(frame)],
+            "total": [frame["id"].sum()],
+            "first_text": [first],
+            "key_type": [key_type],
+            "parent": [parent_command()],
+        }
+    )
+
+
+def summarize_group(frame):
+    return summary(int(frame["key"].iloc[0]), frame, "none")
+
+
+def summarize_group_by_key(key, frame):
+    # Spark passes the key values as pandas gives them (numpy scalars): the type must match too.
+    return summary(int(key[0]), frame, type(key[0]).__name__)
+
+
+def raise_on_group_two(frame):
+    if frame["key"].iloc[0] == 2:
+        raise ValueError("group two is not welcome here")
+    return frame[["key"]]
+
+
+def find_node(plan, name: str):
+    """The first node of a physical plan (a py4j object) with this node name, depth first."""
+    if plan.nodeName() == name:
+        return plan
+    children = plan.children()
+    for index in range(children.size()):
+        found = find_node(children.apply(index), name)
+        if found is not None:
+            return found
+    return None
+
+
+def grouped_rows_and_parents(frame):
+    rows = frame.orderBy("key").collect()
+    return [tuple(row)[:-1] for row in rows], {row.parent for row in rows}
+
+
+@pytest.fixture
+def small_arrow_batches(spark):
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", GROUPED_BATCH)
+    yield
+    spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+
+
+@pytest.mark.parametrize("function", [summarize_group, summarize_group_by_key])
+def test_apply_in_pandas_runs_in_the_executor_service_with_sparks_results(spark, small_arrow_batches, function):
+    query = grouped_numbers(spark).groupBy("key").applyInPandas(function, GROUPED_OUTPUT)
+    ours, our_parents = grouped_rows_and_parents(query)
+    stock, stock_parents = with_transport(spark, "spark", lambda: grouped_rows_and_parents(query))
+    assert ours == stock
+    keys = [row[0] for row in ours]
+    assert keys == [k for k in range(8) if k not in EMPTY_GROUPS]
+    # Group 0 came whole, though larger than a batch: 3,000 rows, starting at n0.
+    assert ours[0][:4] == (0, 3000, sum(range(3000)), "n0")
+    assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
+    assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
+def test_the_plan_names_flightpickles_grouped_operator_and_its_metrics_add_up(spark, small_arrow_batches):
+    offset = uuid_offset()
+
+    def shifted_totals(frame):  # a new function, so that no service worker has it yet
+        return pd.DataFrame({"key": [frame["key"].iloc[0]], "total": [frame["id"].sum() + offset]})
+
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        def fresh_query():
+            return grouped_numbers(spark).groupBy("key").applyInPandas(shifted_totals, "key long, total long")
+
+        runs = []
+        for _ in range(2):  # the same function, in two fresh plans: workers keep it by digest
+            query = fresh_query()
+            assert "FlightPickleFlatMapGroupsInPandas" in physical_plan(query)
+            rows = query.collect()
+            runs.append(find_node(query._jdf.queryExecution().executedPlan(), "FlightPickleFlatMapGroupsInPandas"))
+        stock_plan = with_transport(spark, "spark", lambda: physical_plan(fresh_query()))
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
+    assert "FlightPickleFlatMapGroupsInPandas" not in stock_plan and "FlatMapGroupsInPandas" in stock_plan
+    assert sorted(rows) == sorted((k, t + offset) for k, t in expected_totals().items())
+    first, second = [{name: node.metrics().apply(name).value() for name in METRIC_NAMES} for node in runs]
+    for metrics in (first, second):
+        assert metrics["rowsSent"] == 5000 and metrics["rowsReceived"] == 8
+        # One batch per group, each way, however large the group.
+        assert metrics["batchesSent"] == 8 and metrics["batchesReceived"] == 8
+        assert metrics["functionTime"] > 0
+        streams = metrics["functionCacheHits"] + metrics["functionCacheMisses"]
+        assert 1 <= streams <= 8, metrics
+    # Each executor's one service worker opened the new function at most once, then kept it.
+    assert 1 <= first["functionCacheMisses"] <= 2, first
+    assert second["functionCacheMisses"] == 0 and second["functionCacheHits"] >= 1, second
+
+
+METRIC_NAMES = ("rowsSent", "rowsReceived", "batchesSent", "batchesReceived", "functionTime",
+                "functionCacheHits", "functionCacheMisses")
+
+
+def uuid_offset() -> int:
+    import uuid
+
+    return uuid.uuid4().int % 1_000_000
+
+
+def expected_totals() -> dict:
+    totals = {0: sum(range(3000))}
+    for i in range(3000, 5000):
+        totals[i % 7 + 1] = totals.get(i % 7 + 1, 0) + i
+    return totals
+
+
+def test_the_scalar_operators_report_function_time_and_cache_use_too(spark):
+    from pyspark.sql.functions import udf
+
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        query = numbers(spark).select(udf(label, "string")("id").alias("label"))
+        query.collect()
+        node = find_node(query._jdf.queryExecution().executedPlan(), "FlightPickleArrowEvalPython")
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
+    metrics = node.metrics()
+    assert metrics.apply("functionTime").value() > 0
+    # A stream per partition, each a hit or a miss.
+    assert metrics.apply("functionCacheHits").value() + metrics.apply("functionCacheMisses").value() == 4
+
+
+def test_a_grouped_function_that_raises_fails_the_task_with_its_python_traceback(spark):
+    query = grouped_numbers(spark).groupBy("key").applyInPandas(raise_on_group_two, "key long")
+    with pytest.raises(Exception) as failure:
+        query.collect()
+    message = str(failure.value)
+    assert "flightpickle executor service" in message
+    assert "Traceback" in message and "ValueError: group two is not welcome here" in message
+    assert "raise_on_group_two" in message, "the traceback names the function"
+
+
+def test_grouping_by_an_expression_and_cogroup_stay_sparks_operators(spark):
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        data = grouped_numbers(spark)
+        by_expression = data.groupBy(data.id % 3).applyInPandas(lambda f: f[["id"]].head(1), "id long")
+        plan = physical_plan(by_expression)
+        firsts = sorted(row.id for row in by_expression.collect())
+        cogrouped = (
+            data.groupBy("key")
+            .cogroup(data.groupBy("key"))
+            .applyInPandas(lambda left, right: pd.DataFrame({"n": [len(left) + len(right)]}), "n long")
+        )
+        cogroup_plan = physical_plan(cogrouped)
+        sizes = sorted(row.n for row in cogrouped.collect())
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
+    assert "FlightPickleFlatMapGroupsInPandas" not in plan and "FlatMapGroupsInPandas" in plan
+    assert len(firsts) == 3
+    assert "FlightPickle" not in cogroup_plan and "FlatMapCoGroupsInPandas" in cogroup_plan
+    assert sizes == sorted(2 * n for n in [3000] + [len(range(3000 + k, 5000, 7)) for k in range(7)])

@@ -1,6 +1,6 @@
 """The SQL extension with ``spark.flightpickle.transport=remote``: the executors
-stream ``udf``, ``pandas_udf``, ``mapInArrow`` and ``mapInPandas`` batches over
-Arrow Flight to a separate pool of Python executors, which the module starts on
+stream ``udf``, ``pandas_udf``, ``mapInArrow``, ``mapInPandas`` and grouped
+``applyInPandas`` batches over Arrow Flight to a separate pool of Python executors, which the module starts on
 loopback with a bearer token before its Spark session.
 
 Each query runs through the pool, then with ``spark.flightpickle.transport=spark``
@@ -170,6 +170,86 @@ def test_scalar_udfs_run_in_the_remote_pool_with_sparks_results(spark, kind):
     assert len(ours) == 4000 and ours[11] == (11, "n11", "33")
     assert_ran_in_the_pool(our_seen)
     assert_ran_in_spark(stock_seen)
+
+
+GROUPED_OUTPUT = "key long, rows long, total long, seen string"
+GROUPS = 5
+
+
+def grouped_numbers(spark):
+    return numbers(spark).selectExpr("id", f"id % {GROUPS} as key")
+
+
+def group_summary(key: int, frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"key": [key], "rows": [len(frame)], "total": [frame["id"].sum()], "seen": [where_it_ran()]})
+
+
+def summarize_group(frame):
+    return group_summary(int(frame["key"].iloc[0]), frame)
+
+
+def summarize_group_by_key(key, frame):
+    # The key comes from the group key names the open document carries to the pool.
+    return group_summary(int(key[0]), frame)
+
+
+def grouped_rows_and_seen(frame):
+    rows = frame.orderBy("key").collect()
+    return [(r.key, r.rows, r.total) for r in rows], {r.seen for r in rows}
+
+
+@pytest.mark.parametrize("function", [summarize_group, summarize_group_by_key])
+def test_apply_in_pandas_runs_in_the_remote_pool_with_sparks_results(spark, function):
+    query = grouped_numbers(spark).groupBy("key").applyInPandas(function, GROUPED_OUTPUT)
+    assert "FlightPickleFlatMapGroupsInPandas" in physical_plan(query)
+    ours, our_seen = grouped_rows_and_seen(query)
+    stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: grouped_rows_and_seen(query))
+    assert ours == stock
+    assert ours == [(k, 800, sum(range(k, 4000, GROUPS))) for k in range(GROUPS)]
+    assert_ran_in_the_pool(our_seen)
+    assert_ran_in_spark(stock_seen)
+
+
+def find_node(plan, name: str):
+    """The first node of a physical plan (a py4j object) with this node name, depth first."""
+    if plan.nodeName() == name:
+        return plan
+    children = plan.children()
+    for index in range(children.size()):
+        found = find_node(children.apply(index), name)
+        if found is not None:
+            return found
+    return None
+
+
+def metrics_of_a_run(spark, query, operator: str) -> dict:
+    """The operator's metrics once the query ran, without adaptive execution (whose final plan
+    would hide the node)."""
+
+    def run():
+        query.collect()
+        return find_node(query._jdf.queryExecution().executedPlan(), operator)
+
+    node = with_conf(spark, "spark.sql.adaptive.enabled", "false", run)
+    names = ("functionTime", "functionCacheHits", "functionCacheMisses", "batchesReceived")
+    return {name: node.metrics().apply(name).value() for name in names}
+
+
+def test_the_operators_report_the_pools_function_time_and_cache_use(spark):
+    from pyspark.sql.functions import udf
+
+    scalar = metrics_of_a_run(
+        spark, numbers(spark).select(udf(label, "string")("id").alias("label")), "FlightPickleArrowEvalPython"
+    )
+    assert scalar["functionTime"] > 0, scalar
+    # A stream per partition (task), each a hit or a miss in a pool worker.
+    assert scalar["functionCacheHits"] + scalar["functionCacheMisses"] == 4, scalar
+    grouped_query = grouped_numbers(spark).groupBy("key").applyInPandas(summarize_group, GROUPED_OUTPUT)
+    grouped = metrics_of_a_run(spark, grouped_query, "FlightPickleFlatMapGroupsInPandas")
+    assert grouped["functionTime"] > 0, grouped
+    assert grouped["batchesReceived"] == GROUPS, grouped
+    # A stream per task with groups (tasks without rows open none), each a hit or a miss.
+    assert 1 <= grouped["functionCacheHits"] + grouped["functionCacheMisses"] <= GROUPS, grouped
 
 
 def fail_on_seven(number):

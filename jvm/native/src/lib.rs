@@ -200,13 +200,14 @@ pub extern "system" fn Java_io_flightpickle_Native_broadcastCommandHeader<'calle
 }
 
 /// `static native long streamOpen(byte[] endpoint, byte[] token, byte[] tlsCa, int kind,
-/// byte[] envelope, byte[] broadcastFile, byte[] digest, long inputSchema, long outputSchema,
-/// int window, long timeoutMillis, long bodyLimit)`: connects to the executor service (a Unix
-/// socket path, or a remote pool's grpc:// URI with its optional bearer token and TLS CA
-/// certificates; null when there are none) and opens a stream of the sealed function
+/// byte[] envelope, byte[] broadcastFile, byte[] digest, byte[] groupKeys, long inputSchema,
+/// long outputSchema, int window, long timeoutMillis, long bodyLimit)`: connects to the executor
+/// service (a Unix socket path, or a remote pool's grpc:// URI with its optional bearer token and
+/// TLS CA certificates; null when there are none) and opens a stream of the sealed function
 /// `envelope`, or of the one in a large command's `broadcastFile` (the other is null; the file is
-/// read only if the service asks for the function); the schemas are `ArrowSchema` structs the JVM
-/// exported, taken over by this call.
+/// read only if the service asks for the function); `groupKeys` are the group key column names,
+/// each ended by a NUL byte; the schemas are `ArrowSchema` structs the JVM exported, taken over
+/// by this call.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
@@ -219,6 +220,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
     envelope: JByteArray<'caller>,
     broadcast_file: JByteArray<'caller>,
     digest: JByteArray<'caller>,
+    group_keys: JByteArray<'caller>,
     input_schema: jlong,
     output_schema: jlong,
     window: jint,
@@ -234,6 +236,7 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
             envelope: optional_bytes(env, &envelope)?,
             broadcast_file: optional_bytes(env, &broadcast_file)?,
             digest: bytes(env, &digest)?,
+            group_keys: bytes(env, &group_keys)?,
             input_schema,
             output_schema,
             window,
@@ -279,6 +282,18 @@ pub extern "system" fn Java_io_flightpickle_Native_streamPull<'caller>(
     wait: jboolean,
 ) -> jboolean {
     guarded(&mut env, |_| stream::pull(handle, array, schema, wait))
+}
+
+/// `static native String[] streamStats(long stream)`: what the service measured serving the
+/// stream, as `S<field>=<value>` entries, once its final status arrived; empty before, or when
+/// the service sent none.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_streamStats<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    handle: jlong,
+) -> JObjectArray<'caller, JString<'caller>> {
+    guarded(&mut env, |env| results::to_java(env, &stream::stats(handle)?))
 }
 
 /// `static native void streamCancel(long stream)`: cancels the stream from another thread; the

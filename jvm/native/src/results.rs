@@ -5,7 +5,8 @@
 //! - `H<field>=<value>`: a field of a sealed frame's header;
 //! - `M<module>`: a module that loading the pickle imports;
 //! - `G<module.name>`: a global the pickle names;
-//! - `C<module.name>`: a global the pickle calls.
+//! - `C<module.name>`: a global the pickle calls;
+//! - `S<field>=<value>`: a measurement of an executor stream.
 
 use flightpickle_core::envelope::{Header, PythonImplementation};
 use flightpickle_core::pickle::Inspection;

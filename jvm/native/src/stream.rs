@@ -34,6 +34,9 @@ pub struct OpenRequest {
     pub envelope: Option<Vec<u8>>,
     pub broadcast_file: Option<Vec<u8>>,
     pub digest: Vec<u8>,
+    /// Names of the group key columns (grouped kinds), each UTF-8 and ended
+    /// by a NUL byte; empty for none.
+    pub group_keys: Vec<u8>,
     pub input_schema: i64,
     pub output_schema: i64,
     pub window: i32,
@@ -43,6 +46,20 @@ pub struct OpenRequest {
 
 fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, NativeError> {
     String::from_utf8(bytes).map_err(|_| NativeError::invalid_argument(&format!("the {what} is not UTF-8")))
+}
+
+/// NUL-ended UTF-8 names, as `ExecutorStream` joins them (column names hold no NUL).
+fn group_keys(joined: Vec<u8>) -> Result<Vec<String>, NativeError> {
+    if joined.last().is_some_and(|last| *last != 0) {
+        return Err(NativeError::invalid_argument(
+            "the group key names do not end with a NUL byte",
+        ));
+    }
+    joined
+        .split(|byte| *byte == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| utf8(name.to_vec(), "group key name"))
+        .collect()
 }
 
 fn positive(value: i64, what: &str) -> Result<u64, NativeError> {
@@ -66,7 +83,7 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
         input_schema: shared(input),
         output_schema: shared(output),
         window: u32::try_from(positive(i64::from(request.window), "window")?).expect("from an i32"),
-        group_keys: Vec::new(),
+        group_keys: group_keys(request.group_keys)?,
         timeout: Duration::from_millis(positive(request.timeout_millis, "timeout")?),
         body_limit: positive(request.body_limit, "body limit")?,
     };
@@ -154,6 +171,20 @@ pub fn pull(handle: i64, array: i64, schema: i64, wait: bool) -> Result<bool, Na
         Some(batch) => arrow_bridge::export_batch(batch, array, schema).map(|()| true),
         None => Ok(false),
     }
+}
+
+/// What the service measured, as `S<field>=<value>` entries once the final
+/// status arrived; none before, or when the service sent none.
+pub fn stats(handle: i64) -> Result<Vec<String>, NativeError> {
+    Ok(stream(handle)?
+        .stats()
+        .map(|stats| {
+            vec![
+                format!("Sfunction_nanos={}", stats.function_nanos),
+                format!("Sfunction_cached={}", stats.function_cached),
+            ]
+        })
+        .unwrap_or_default())
 }
 
 /// Cancels the stream without waiting for its owner, who may be blocked in it.

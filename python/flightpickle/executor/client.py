@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
@@ -186,6 +187,24 @@ def _groups(table: pa.Table, keys: list[str]) -> Iterator[pa.RecordBatch]:
             start = i
 
 
+@dataclass(frozen=True)
+class StreamStats:
+    """What the service measured serving one stream (its final status says).
+
+    ``function_nanos``: time its worker spent in the function (calling it,
+    converting its inputs and results), not waiting for this client;
+    ``function_cached``: whether the worker had the function already, by its
+    digest, rather than opening the sealed function sent to it.
+    """
+
+    function_nanos: int
+    function_cached: bool
+
+    @classmethod
+    def of_status(cls, fields: dict | None) -> StreamStats | None:
+        return None if fields is None else cls(fields["function_nanos"], fields["function_cached"])
+
+
 def _receive(conn, timeout: float) -> tuple:
     try:
         return conn.recv(timeout)
@@ -203,10 +222,15 @@ def _status_error(code: str, message: str) -> ExecutorError:
 
 
 class _Stream:
-    """The results of one open stream, as an iterator; sends from a thread."""
+    """The results of one open stream, as an iterator; sends from a thread.
+
+    ``stats`` is what the service measured (``StreamStats``) once its final
+    status arrived, if it sent any; None until then.
+    """
 
     def __init__(self, conn, batches, window: int, timeout: float):
         self.conn = conn
+        self.stats: StreamStats | None = None
         self.timeout = timeout
         self.credit = threading.Semaphore(window)
         self.stop = threading.Event()
@@ -264,6 +288,7 @@ class _Stream:
                     expected += 1
                     yield message[2]
                 elif message[0] == "status":
+                    self.stats = StreamStats.of_status(message[3])
                     if message[1] != "ok":
                         raise _status_error(message[1], message[2])
                     self._raise_send_error()

@@ -31,6 +31,10 @@ from .errors import (
 PROTOCOL_VERSION = 1
 # The first byte of app_metadata: the local protocol's frame kinds.
 NEED_BODY, BODY, READY, BATCH, ACK, END, STATUS = 2, 3, 4, 5, 6, 7, 8
+#: A message only Flight has, sent just before the status when the open
+#: document asks for ``stats``: the service's measurements of the stream.
+STATS = 9
+STATS_FIELDS = struct.Struct("<QB")
 STATUS_NAMES = ("ok", "udf_error", "protocol_error", "unknown_digest", "deadline", "unavailable", "worker_lost")
 SEQUENCE = struct.Struct("<Q")
 
@@ -43,6 +47,7 @@ def open_document(kind, digest, output_schema, window, row_errors, group_keys, b
     """The JSON the descriptor's command carries to open a stream."""
     document = {
         "body_follows": body_follows,
+        "stats": True,
         "version": PROTOCOL_VERSION,
         "kind": kind,
         "digest": digest,
@@ -54,8 +59,9 @@ def open_document(kind, digest, output_schema, window, row_errors, group_keys, b
     return json.dumps(document).encode()
 
 
-def parse_reply(chunk) -> tuple:
-    """A reply chunk as the tuple ``_native.Connection.recv`` would give."""
+def parse_reply(chunk, stats: dict | None = None) -> tuple:
+    """A reply chunk as the tuple ``_native.Connection.recv`` would give;
+    ``stats``, from a ``Stats`` message before it, go with a status."""
     meta = chunk.app_metadata.to_pybytes() if chunk.app_metadata is not None else b""
     if not meta:
         raise ProtocolError("the executor sent a message without app_metadata")
@@ -67,7 +73,10 @@ def parse_reply(chunk) -> tuple:
     if kind == ACK and len(meta) == 9:
         return ("ack", SEQUENCE.unpack(meta[1:])[0])
     if kind == STATUS and len(meta) >= 2 and meta[1] < len(STATUS_NAMES):
-        return ("status", STATUS_NAMES[meta[1]], meta[2:].decode("utf-8", "replace"))
+        return ("status", STATUS_NAMES[meta[1]], meta[2:].decode("utf-8", "replace"), stats)
+    if kind == STATS and len(meta) >= 1 + STATS_FIELDS.size and meta[1 + 8] in (0, 1):
+        nanos, cached = STATS_FIELDS.unpack_from(meta, 1)
+        return ("stats", {"function_nanos": nanos, "function_cached": bool(cached)})
     raise ProtocolError(f"the executor sent a message this client does not understand (app_metadata {meta[:16]!r})")
 
 
@@ -171,6 +180,16 @@ class FlightConnection:
                 raise translate(error, False) from None
 
     def recv(self, timeout: float) -> tuple:
+        """The next message; a ``Stats`` message is folded into the status after it."""
+        reply = self._recv_one(timeout)
+        if reply[0] != "stats":
+            return reply
+        status = self._recv_one(timeout, stats=reply[1])
+        if status[0] != "status":
+            raise ProtocolError(f"the executor sent stats followed by {status[0]}, not the status")
+        return status
+
+    def _recv_one(self, timeout: float, stats: dict | None = None) -> tuple:
         self.watchdog.arm(timeout)
         try:
             chunk = self.reader.read_chunk()
@@ -189,7 +208,7 @@ class FlightConnection:
             raise translate(error, self.watchdog.expired) from None
         finally:
             self.watchdog.disarm()
-        return parse_reply(chunk)
+        return parse_reply(chunk, stats)
 
     def close(self) -> None:
         """Ends the call: cancels it unless it already ended, then releases it."""

@@ -46,6 +46,9 @@ class StreamSpec:
         missing = [k for k in self.group_keys if k not in self.input_schema.names]
         if missing:
             raise ValueError(f"group keys {missing} are not input columns {self.input_schema.names}")
+        ambiguous = [k for k in self.group_keys if self.input_schema.names.count(k) > 1]
+        if ambiguous:
+            raise ValueError(f"group keys {ambiguous} name more than one input column")
         if self.group_keys and self.kind != "grouped_map_pandas":
             raise ValueError(f"group keys are only for grouped_map_pandas, not {self.kind}")
 
@@ -179,11 +182,31 @@ def grouped_map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.Re
     for group in batches:
         frame = group.to_pandas()
         if with_key:
-            key = tuple(group.column(name)[0].as_py() for name in spec.group_keys) if group.num_rows else ()
-            result = func(key, frame)
+            result = func(_group_key(group, frame, spec.group_keys), frame)
         else:
             result = func(frame)
+        if _wholly_empty(result):  # no rows and no columns: Spark takes it as no rows
+            yield _empty_batch(spec.output_schema)
+            continue
         yield conform_frame(result, spec.output_schema)
+
+
+def _group_key(group: pa.RecordBatch, frame, keys: list[str]) -> tuple:
+    """The group's key as Spark passes it: the first row's key values as
+    pandas gives them (numpy scalars for numbers); () for an empty group."""
+    if not group.num_rows:
+        return ()
+    return tuple(frame.iloc[0, group.schema.get_field_index(name)] for name in keys)
+
+
+def _wholly_empty(result) -> bool:
+    import pandas as pd
+
+    return isinstance(result, pd.DataFrame) and result.empty and len(result.columns) == 0
+
+
+def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], type=field.type) for field in schema], schema=schema)
 
 
 def _takes_two_arguments(func) -> bool:

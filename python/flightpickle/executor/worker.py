@@ -86,6 +86,22 @@ class Functions:
         return func
 
 
+class StreamStats:
+    """What a stream's final status reports of the worker's side: the time
+    spent in the function, and whether the function came from this worker's
+    cache. ``function_cached`` stays None until the function is known, and
+    then nothing is reported (the stream was refused before it ran)."""
+
+    def __init__(self):
+        self.function_nanos = 0
+        self.function_cached: bool | None = None
+
+    def status_fields(self) -> dict:
+        if self.function_cached is None:
+            return {}
+        return {"function_nanos": self.function_nanos, "function_cached": self.function_cached}
+
+
 def expect(message: tuple, *names: str) -> tuple:
     if message[0] not in names:
         raise StreamFailure("protocol_error", f"expected {' or '.join(names)}, got {message[0]}")
@@ -107,6 +123,9 @@ class Inputs:
         #: Batches handed out, and how many of them were acknowledged.
         self.taken = 0
         self.acked = 0
+        #: Nanoseconds spent waiting on the caller (receiving, acknowledging),
+        #: which the function's time must not include.
+        self.waited_nanos = 0
 
     def take_ack(self) -> int | None:
         """The sequence number of the last batch handed out if it is not yet
@@ -122,6 +141,7 @@ class Inputs:
         # unless its result already carried the ack (take_ack). Either way
         # the ack follows the results of batch n that were sent by then.
         while True:
+            started = time.perf_counter_ns()
             try:
                 if self.acked < self.taken:
                     self.conn.send_ack(self.taken - 1, self.deadlines.idle)
@@ -136,6 +156,8 @@ class Inputs:
             except BaseException as failure:
                 self.failure = failure
                 raise
+            finally:
+                self.waited_nanos += time.perf_counter_ns() - started
             self.taken += 1
             yield message[2]
 
@@ -143,8 +165,9 @@ class Inputs:
 def serve_stream(conn, functions: Functions, settings: Settings) -> str:
     """Serves one stream to its end and returns the status code it sent."""
     deadlines = Deadlines(settings)
+    stats = StreamStats()
     try:
-        code, text = _run(conn, functions, deadlines)
+        code, text = _run(conn, functions, deadlines, stats)
     except StreamFailure as failure:
         code, text = failure.code, failure.message
     except _native.TransportError as error:
@@ -157,14 +180,14 @@ def serve_stream(conn, functions: Functions, settings: Settings) -> str:
     except Exception:  # a bug here must cost one stream, not the worker
         code, text = "protocol_error", f"the executor failed serving this stream:\n{traceback.format_exc()}"
     try:
-        conn.send_status(code, text, STATUS_SEND_TIMEOUT)
+        conn.send_status(code, text, STATUS_SEND_TIMEOUT, **stats.status_fields())
     except _native.TransportError:
         pass
     conn.close()
     return code
 
 
-def _run(conn, functions: Functions, deadlines: Deadlines) -> tuple[str, str]:
+def _run(conn, functions: Functions, deadlines: Deadlines, stats: StreamStats) -> tuple[str, str]:
     _, info, envelope = expect(conn.recv(deadlines.next_wait()), "open")
     if info["version"] != PROTOCOL_VERSION:
         raise StreamFailure("protocol_error", f"protocol version {info['version']} is not {PROTOCOL_VERSION}")
@@ -173,33 +196,37 @@ def _run(conn, functions: Functions, deadlines: Deadlines) -> tuple[str, str]:
         spec.check()
     except ValueError as error:
         raise StreamFailure("protocol_error", str(error)) from None
-    func = _function(conn, functions, info["digest"], envelope, deadlines)
+    func, stats.function_cached = _function(conn, functions, info["digest"], envelope, deadlines)
     conn.set_incoming_schema(spec.input_schema)
     conn.set_outgoing_schema(spec.output_schema)
     conn.send_ready(deadlines.idle)
-    _evaluate(conn, func, spec, Inputs(conn, deadlines), deadlines)
+    _evaluate(conn, func, spec, Inputs(conn, deadlines), deadlines, stats)
     return "ok", ""
 
 
-def _function(conn, functions: Functions, digest: str, envelope, deadlines: Deadlines):
+def _function(conn, functions: Functions, digest: str, envelope, deadlines: Deadlines) -> tuple[object, bool]:
+    """The stream's function, and whether it was this worker's already."""
     func = functions.get(digest)
     if func is not None:
-        return func
+        return func, True
     if envelope is None:
         conn.send_need_body(deadlines.idle)
         envelope = expect(conn.recv(deadlines.next_wait()), "body")[1]
         if not envelope:
             raise StreamFailure("unknown_digest", f"no function with digest {digest} here, and none was sent")
-    return functions.open(envelope, digest)
+    return functions.open(envelope, digest), False
 
 
-def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines) -> None:
+def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines, stats: StreamStats) -> None:
     results = KINDS[spec.kind](func, spec, iter(inputs))
     # Result n of these kinds is all that comes of input n: its ack travels
     # in the same write, and the caller wakes once for both.
     ack_with_results = spec.kind in ONE_RESULT_PER_BATCH
     seq = 0
     while True:
+        # The function's time is the time in next() less the time the kind
+        # spent waiting for input inside it (iterator kinds pull their input).
+        started, waited = time.perf_counter_ns(), inputs.waited_nanos
         try:
             batch = next(results)
         except StopIteration:
@@ -208,6 +235,8 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
             if inputs.failure is not None:
                 raise inputs.failure from None
             raise StreamFailure("udf_error", traceback.format_exc()) from None
+        finally:
+            stats.function_nanos += max(0, time.perf_counter_ns() - started - (inputs.waited_nanos - waited))
         conn.send_batch(seq, batch, deadlines.idle, ack=inputs.take_ack() if ack_with_results else None)
         seq += 1
 

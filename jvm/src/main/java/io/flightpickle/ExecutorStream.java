@@ -34,7 +34,8 @@ public final class ExecutorStream implements AutoCloseable {
         SCALAR_ROW(1),
         SCALAR_PANDAS(2),
         MAP_ARROW(3),
-        MAP_PANDAS(4);
+        MAP_PANDAS(4),
+        GROUPED_MAP_PANDAS(5);
 
         final int code;
 
@@ -95,6 +96,16 @@ public final class ExecutorStream implements AutoCloseable {
     /** How a stream is opened, apart from the function and the schemas. */
     public record Options(int window, Duration timeout, long bodyLimit) {}
 
+    /**
+     * What the service measured serving a stream.
+     *
+     * @param functionNanos time the service's worker spent in the function (calling it and
+     *     converting its data), not waiting for this side
+     * @param functionCached whether the worker had the function by its digest, rather than
+     *     opening it from the body
+     */
+    public record Stats(long functionNanos, boolean functionCached) {}
+
     private final BufferAllocator allocator;
     /** Zero once closed; volatile because {@link #cancel} reads it from another thread. */
     private volatile long handle;
@@ -120,6 +131,19 @@ public final class ExecutorStream implements AutoCloseable {
      */
     public static ExecutorStream open(Endpoint endpoint, Kind kind, Body body, String digest, Schema input,
             Schema output, Options options, BufferAllocator allocator) {
+        return open(endpoint, kind, body, digest, java.util.List.of(), input, output, options, allocator);
+    }
+
+    /**
+     * As {@link #open(Endpoint, Kind, Body, String, Schema, Schema, Options, BufferAllocator)}, for a
+     * grouped kind: {@code groupKeys} names the input columns that hold each group's key.
+     *
+     * @throws IllegalArgumentException if a key name holds a NUL character
+     */
+    public static ExecutorStream open(Endpoint endpoint, Kind kind, Body body, String digest,
+            java.util.List<String> groupKeys, Schema input, Schema output, Options options,
+            BufferAllocator allocator) {
+        byte[] keys = joinedKeys(groupKeys);
         NativeLibrary.load();
         try (ArrowSchema inputStruct = ArrowSchema.allocateNew(allocator);
                 ArrowSchema outputStruct = ArrowSchema.allocateNew(allocator)) {
@@ -127,8 +151,8 @@ public final class ExecutorStream implements AutoCloseable {
             Data.exportSchema(allocator, output, null, outputStruct);
             try {
                 long handle = Native.streamOpen(endpoint.address.getBytes(StandardCharsets.UTF_8), endpoint.token,
-                        endpoint.tlsCa, kind.code,
-                        body.envelope(), body.fileBytes(), digest.getBytes(StandardCharsets.UTF_8), inputStruct.memoryAddress(),
+                        endpoint.tlsCa, kind.code, body.envelope(), body.fileBytes(),
+                        digest.getBytes(StandardCharsets.UTF_8), keys, inputStruct.memoryAddress(),
                         outputStruct.memoryAddress(), options.window(), options.timeout().toMillis(),
                         options.bodyLimit());
                 return new ExecutorStream(allocator, handle);
@@ -138,6 +162,27 @@ public final class ExecutorStream implements AutoCloseable {
                 outputStruct.release();
             }
         }
+    }
+
+    /** The names, each in UTF-8 followed by a NUL byte, as the native side reads them. */
+    private static byte[] joinedKeys(java.util.List<String> groupKeys) {
+        java.io.ByteArrayOutputStream joined = new java.io.ByteArrayOutputStream();
+        for (String key : groupKeys) {
+            if (key.indexOf('\0') >= 0) {
+                throw new IllegalArgumentException("a group key name holds a NUL character: " + key);
+            }
+            joined.writeBytes(key.getBytes(StandardCharsets.UTF_8));
+            joined.write(0);
+        }
+        return joined.toByteArray();
+    }
+
+    /**
+     * What the service measured, once the final status arrived (after {@link #pull} returned null,
+     * or failed with the service's status); empty before, or from a service that sends none.
+     */
+    public java.util.Optional<Stats> stats() {
+        return NativeEntries.read(Native.streamStats(openHandle())).streamStats();
     }
 
     /** Sends one input batch, waiting while the service is a window of batches behind. */

@@ -64,13 +64,14 @@ public final class Native {
      * a stream of evaluation kind {@code kind} (the protocol's byte) for the function
      * with digest {@code digest}: the sealed frame {@code envelope}, or the one in the command
      * broadcast file {@code broadcastFile} (a UTF-8 path, read only if the service asks for the
-     * function); one of the two is null. The schemas are addresses of {@code ArrowSchema} structs
-     * the caller exported; this call takes them over. Returns the stream's handle, for
-     * {@link ExecutorStream} only.
+     * function); one of the two is null. {@code groupKeys} are the group key column names (grouped
+     * kinds), each in UTF-8 followed by a NUL byte; empty for none. The schemas are addresses of
+     * {@code ArrowSchema} structs the caller exported; this call takes them over. Returns the
+     * stream's handle, for {@link ExecutorStream} only.
      */
     static native long streamOpen(byte[] endpoint, byte[] token, byte[] tlsCa, int kind, byte[] envelope,
-            byte[] broadcastFile, byte[] digest, long inputSchema, long outputSchema, int window, long timeoutMillis,
-            long bodyLimit);
+            byte[] broadcastFile, byte[] digest, byte[] groupKeys, long inputSchema, long outputSchema, int window,
+            long timeoutMillis, long bodyLimit);
 
     /**
      * Sends the batch the caller exported (as a struct array) into the {@code ArrowArray} and
@@ -93,6 +94,12 @@ public final class Native {
      * means every result was pulled; not waiting, false means none has arrived yet.
      */
     static native boolean streamPull(long stream, long array, long schema, boolean wait);
+
+    /**
+     * What the service measured serving the stream, as tagged entries ({@code S<field>=<value>}),
+     * once its final status arrived; empty before that, or when the service sent none.
+     */
+    static native String[] streamStats(long stream);
 
     /** Closes the stream's connection and frees it; the handle is invalid afterwards. */
     static native void streamClose(long stream);

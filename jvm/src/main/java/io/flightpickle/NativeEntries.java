@@ -12,6 +12,7 @@ final class NativeEntries {
     private final TreeSet<String> modules = new TreeSet<>();
     private final TreeSet<String> globals = new TreeSet<>();
     private final TreeSet<String> calls = new TreeSet<>();
+    private final Map<String, String> streamStats = new HashMap<>();
 
     private NativeEntries() {}
 
@@ -29,18 +30,34 @@ final class NativeEntries {
         }
         String value = entry.substring(1);
         switch (entry.charAt(0)) {
-            case 'H' -> {
-                int equals = value.indexOf('=');
-                if (equals < 1) {
-                    throw unexpected(entry);
-                }
-                headerFields.put(value.substring(0, equals), value.substring(equals + 1));
-            }
+            case 'H' -> putField(headerFields, entry, value);
+            case 'S' -> putField(streamStats, entry, value);
             case 'M' -> modules.add(value);
             case 'G' -> globals.add(value);
             case 'C' -> calls.add(value);
             default -> throw unexpected(entry);
         }
+    }
+
+    private static void putField(Map<String, String> fields, String entry, String field) {
+        int equals = field.indexOf('=');
+        if (equals < 1) {
+            throw unexpected(entry);
+        }
+        fields.put(field.substring(0, equals), field.substring(equals + 1));
+    }
+
+    /** A stream's stats; empty when there were no such entries. */
+    Optional<ExecutorStream.Stats> streamStats() {
+        if (streamStats.isEmpty()) {
+            return Optional.empty();
+        }
+        String nanos = streamStats.get("function_nanos");
+        String cached = streamStats.get("function_cached");
+        if (nanos == null || cached == null) {
+            throw unexpected("S" + streamStats);
+        }
+        return Optional.of(new ExecutorStream.Stats(Long.parseLong(nanos), Boolean.parseBoolean(cached)));
     }
 
     Optional<EnvelopeHeader> header() {

@@ -1,6 +1,7 @@
 package io.flightpickle;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -89,6 +90,53 @@ class ExecutorStreamTest {
         assertEquals(5000, results.size());
         for (int i = 0; i < results.size(); i++) {
             assertEquals(2L * i, results.get(i));
+        }
+    }
+
+    private static final String KEY_TIMES_ROWS = String.join("\n",
+            "import pandas as pd",
+            "def key_times_rows(key, frame):",
+            "    return pd.DataFrame({'y': [int(key[0]) * len(frame)]})");
+
+    @Test
+    void aGroupedStreamGetsItsKeysAndTheServiceReportsItsStats() throws Exception {
+        Sealed function = Sealed.function(KEY_TIMES_ROWS, "key_times_rows");
+        List<ExecutorStream.Stats> stats = new ArrayList<>();
+        for (int attempt = 0; attempt < 2; attempt++) {
+            List<Long> results = new ArrayList<>();
+            try (BufferAllocator allocator = new RootAllocator();
+                    ExecutorStream stream = ExecutorStream.open(ExecutorStream.Endpoint.unix(service.socket()),
+                            ExecutorStream.Kind.GROUPED_MAP_PANDAS, ExecutorStream.Body.of(function.envelope()),
+                            function.digest(), List.of("x"), INPUT, OUTPUT, OPTIONS, allocator);
+                    VectorSchemaRoot group = VectorSchemaRoot.create(INPUT, allocator)) {
+                for (long key = 1; key <= 3; key++) { // group k: k rows of value k
+                    BigIntVector column = (BigIntVector) group.getVector(0);
+                    column.allocateNew((int) key);
+                    for (int row = 0; row < key; row++) {
+                        column.set(row, key);
+                    }
+                    group.setRowCount((int) key);
+                    stream.push(group);
+                }
+                assertTrue(stream.stats().isEmpty(), "no stats before the status");
+                stream.finish();
+                drain(stream, true, results);
+                stats.add(stream.stats().orElseThrow());
+            }
+            assertEquals(List.of(1L, 4L, 9L), results);
+        }
+        assertTrue(stats.get(0).functionNanos() > 0 && stats.get(1).functionNanos() > 0, stats.toString());
+        assertEquals(List.of(false, true), stats.stream().map(ExecutorStream.Stats::functionCached).toList(),
+                "the second stream finds the function the first opened");
+    }
+
+    @Test
+    void aGroupKeyNameWithANulIsRefusedBeforeAnythingIsSent() {
+        try (BufferAllocator allocator = new RootAllocator()) {
+            assertThrows(IllegalArgumentException.class, () -> ExecutorStream.open(
+                    ExecutorStream.Endpoint.unix(service.socket()), ExecutorStream.Kind.GROUPED_MAP_PANDAS,
+                    ExecutorStream.Body.of(new byte[] {1}), "0".repeat(64),
+                    List.of("a\0b"), INPUT, OUTPUT, OPTIONS, allocator));
         }
     }
 
@@ -241,6 +289,10 @@ class ExecutorStreamTest {
                 }
                 stream.finish();
                 drain(stream, true, results);
+                // The pool's worker opened the function from the body: a miss, with its time.
+                ExecutorStream.Stats stats = stream.stats().orElseThrow();
+                assertFalse(stats.functionCached());
+                assertTrue(stats.functionNanos() > 0, stats.toString());
             }
             assertEquals(300, results.size());
             assertEquals(2L * 299, results.get(299));

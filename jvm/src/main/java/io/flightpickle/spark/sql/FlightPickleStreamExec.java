@@ -65,8 +65,21 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
      * is null) and gets back rows of the {@code result} schema, making rows of this plan's schema.
      */
     protected final RDD<InternalRow> streamPartitions(StructType input, StructType result, UdfArguments arguments) {
-        PartitionStreamer streamer = new PartitionStreamer(function, input, result, schema(), arguments,
-                SparkShim.batchSettings(), streamMetrics(), remotePool());
+        return streamPartitions(new PartitionStreamer(function, input, result, schema(), arguments, null,
+                SparkShim.batchSettings(), streamMetrics(), remotePool()));
+    }
+
+    /**
+     * The child's partitions, sorted by the grouping columns, through the service one group per
+     * batch: each task sends the data rows of {@code grouping} and gets back rows of this plan's
+     * schema.
+     */
+    protected final RDD<InternalRow> streamGroups(GroupedInput grouping) {
+        return streamPartitions(new PartitionStreamer(function, grouping.dataSchema(), schema(), schema(), null,
+                grouping, SparkShim.batchSettings(), streamMetrics(), remotePool()));
+    }
+
+    private RDD<InternalRow> streamPartitions(PartitionStreamer streamer) {
         return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
     }
 

@@ -5,6 +5,7 @@ import io.flightpickle.spark.LocalExecutorService;
 import io.flightpickle.spark.RemoteExecutorPool;
 import java.io.Serializable;
 import java.time.Duration;
+import java.util.List;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.types.pojo.Schema;
@@ -37,6 +38,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
     private final StructType results;
     private final StructType output;
     private final UdfArguments arguments;
+    private final GroupedInput grouping;
     private final SparkShim.BatchSettings settings;
     private final StreamMetrics metrics;
     private final String remotePool;
@@ -45,17 +47,20 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
      * @param input the stream's input: the child's rows (map kinds) or the UDF's arguments
      * @param results the stream's output: the function's rows, or the UDF's one value per row
      * @param output the operator's rows
-     * @param arguments how to compute a scalar UDF's arguments from a child row; null for the map kinds
+     * @param arguments how to compute a scalar UDF's arguments from a child row; null for the other kinds
+     * @param grouping how the child's sorted rows form groups, one per batch; null for the ungrouped kinds
      * @param metrics the operator's, added to by every task
      * @param remotePool the remote pool's URI, or null for the executor's own service
      */
     PartitionStreamer(StreamedFunction function, StructType input, StructType results, StructType output,
-            UdfArguments arguments, SparkShim.BatchSettings settings, StreamMetrics metrics, String remotePool) {
+            UdfArguments arguments, GroupedInput grouping, SparkShim.BatchSettings settings, StreamMetrics metrics,
+            String remotePool) {
         this.function = function;
         this.input = input;
         this.results = results;
         this.output = output;
         this.arguments = arguments;
+        this.grouping = grouping;
         this.settings = settings;
         this.metrics = metrics;
         this.remotePool = remotePool;
@@ -63,6 +68,9 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
 
     @Override
     public Iterator<InternalRow> apply(Iterator<InternalRow> rows) {
+        if (grouping != null && !rows.hasNext()) {
+            return rows; // no group, no call: as Spark's grouped operators skip empty partitions
+        }
         TaskContext task = TaskContext.get();
         BufferAllocator allocator = SparkShim.childAllocator(
                 "flightpickle stream of task " + (task == null ? "?" : task.taskAttemptId()));
@@ -70,8 +78,8 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         Schema outputSchema = SparkShim.arrowSchema(results, settings);
         ExecutorStream stream;
         try {
-            stream = ExecutorStream.open(endpoint(), function.kind(),
-                    function.body(), function.digest(), inputSchema, outputSchema,
+            stream = ExecutorStream.open(endpoint(), function.kind(), function.body(), function.digest(),
+                    grouping == null ? List.of() : grouping.keyNames(), inputSchema, outputSchema,
                     new ExecutorStream.Options(WINDOW, TIMEOUT, BODY_LIMIT), allocator);
         } catch (io.flightpickle.NativeException failure) {
             allocator.close();
@@ -81,7 +89,9 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
             throw failure;
         }
         KilledTaskWatch.watch(stream, task);
-        StreamedRows results = new StreamedRows(CollectionConverters.asJava(rows), stream, allocator,
+        java.util.Iterator<InternalRow> input = grouping == null ? CollectionConverters.asJava(rows)
+                : grouping.rows(CollectionConverters.asJava(rows));
+        StreamedRows results = new StreamedRows(input, stream, allocator,
                 VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output,
                 arguments == null ? null : arguments.projection(), metrics);
         if (task != null) {

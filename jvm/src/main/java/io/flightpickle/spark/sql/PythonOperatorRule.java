@@ -16,8 +16,9 @@ import org.slf4j.LoggerFactory;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * The physical rule of {@code spark.flightpickle.transport=local} and {@code remote}: replaces Spark's Python
- * operators that flightpickle runs (so far {@code MapInArrowExec} and {@code MapInPandasExec}) with
+ * The physical rule of {@code spark.flightpickle.transport=local} and {@code remote}: replaces
+ * Spark's Python operators that flightpickle runs ({@code ArrowEvalPythonExec} for one scalar UDF,
+ * {@code MapInArrowExec}, {@code MapInPandasExec} and {@code FlatMapGroupsInPandasExec}) with
  * flightpickle's, and leaves the others, and any it cannot take, to Spark. It runs before Spark
  * inserts its columnar transitions, with and without adaptive execution.
  */

@@ -19,6 +19,10 @@ import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
 import org.apache.spark.sql.execution.python.ArrowEvalPythonExec;
+import org.apache.spark.sql.execution.python.FlatMapCoGroupsInBatchExec;
+import org.apache.spark.sql.execution.python.FlatMapGroupsInBatchExec;
+import org.apache.spark.sql.execution.python.FlatMapGroupsInPandasExec;
+import org.apache.spark.sql.execution.python.streaming.FlatMapGroupsInPandasWithStateExec;
 import org.apache.spark.sql.execution.python.MapInArrowExec;
 import org.apache.spark.sql.execution.python.MapInPandasExec;
 import org.apache.spark.sql.internal.SQLConf;
@@ -41,12 +45,23 @@ final class SparkShim {
     /** ... of the Arrow-batched {@code udf} and of the scalar {@code pandas_udf}. */
     static final int ARROW_BATCHED_UDF = 101;
     static final int SCALAR_PANDAS_UDF = 200;
+    /** ... of {@code applyInPandas} with a function of one DataFrame, or of a key and a DataFrame. */
+    static final int GROUPED_MAP_PANDAS_UDF = 201;
     /**
      * Types whose values the service converts exactly as PySpark does, for scalar UDFs' arguments
      * and results; for others (dates, timestamps, decimals, nested types) PySpark's conversions
      * differ from pyarrow's in details, so those UDFs stay on Spark's operator for now.
      */
     private static final List<DataType> SCALAR_TYPES = List.of(DataTypes.BooleanType, DataTypes.ByteType,
+            DataTypes.ShortType, DataTypes.IntegerType, DataTypes.LongType, DataTypes.FloatType,
+            DataTypes.DoubleType, DataTypes.StringType, DataTypes.BinaryType);
+
+    /**
+     * Column types of the DataFrames that grouped functions get and return, which pyarrow converts
+     * to and from pandas exactly as PySpark does; PySpark converts dates, timestamps, decimals and
+     * nested types its own way, so those operators stay Spark's for now.
+     */
+    private static final List<DataType> FRAME_TYPES = List.of(DataTypes.BooleanType, DataTypes.ByteType,
             DataTypes.ShortType, DataTypes.IntegerType, DataTypes.LongType, DataTypes.FloatType,
             DataTypes.DoubleType, DataTypes.StringType, DataTypes.BinaryType);
 
@@ -65,7 +80,62 @@ final class SparkShim {
         if (plan instanceof ArrowEvalPythonExec eval) {
             return Optional.of(arrowEval(eval));
         }
+        if (plan instanceof FlatMapGroupsInPandasExec grouped) {
+            return Optional.of(groupedMap(grouped));
+        }
+        if (plan instanceof FlatMapGroupsInBatchExec || plan instanceof FlatMapCoGroupsInBatchExec
+                || plan instanceof FlatMapGroupsInPandasWithStateExec) {
+            // applyInArrow, cogroup's applyInPandas and applyInArrow, applyInPandasWithState.
+            return Optional.of(Replacement.fallback(plan, "flightpickle has no operator for it yet"));
+        }
         return Optional.empty();
+    }
+
+    /**
+     * {@code applyInPandas}: its function through the service, one group per batch. Spark 4.3's
+     * operator has no barrier mode or resource profile to refuse; the stateful and cogrouped
+     * variants are other operators, which stay Spark's.
+     */
+    private static Replacement groupedMap(FlatMapGroupsInPandasExec grouped) {
+        if (!(grouped.func() instanceof PythonUDF udf) || udf.evalType() != GROUPED_MAP_PANDAS_UDF) {
+            return Replacement.fallback(grouped, "its function is not a Python UDF of eval type "
+                    + GROUPED_MAP_PANDAS_UDF);
+        }
+        GroupedInput.Result input = GroupedInput.of(grouped.groupingAttributes(), grouped.child().output());
+        if (input.input().isEmpty()) {
+            return Replacement.fallback(grouped, input.reason());
+        }
+        Optional<String> unsupported = unsupportedFrameColumn(input.input().get().data(), "a data column")
+                .or(() -> unsupportedFrameColumn(grouped.output(), "a result column"));
+        if (unsupported.isPresent()) {
+            return Replacement.fallback(grouped, unsupported.get());
+        }
+        StreamedFunction.Result function = streamedFunction(udf, ExecutorStream.Kind.GROUPED_MAP_PANDAS);
+        if (function.function().isEmpty()) {
+            return Replacement.fallback(grouped, function.reason());
+        }
+        return Replacement.of(new FlightPickleFlatMapGroupsInPandasExec(grouped.groupingAttributes(), grouped.func(),
+                grouped.output(), grouped.child(), function.function().get()));
+    }
+
+    private static Optional<String> unsupportedFrameColumn(scala.collection.immutable.Seq<Attribute> columns,
+            String what) {
+        for (Attribute column : CollectionConverters.asJava(columns)) {
+            if (!FRAME_TYPES.contains(column.dataType())) {
+                return Optional.of(what + " (" + column.name() + ") of type " + column.dataType().simpleString()
+                        + " is not supported yet");
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Spark's own operator for the same grouping, asked what it requires of its child, so that
+     * flightpickle's requires the same of it whatever this Spark version requires.
+     */
+    static FlatMapGroupsInPandasExec sparkGroupedMap(scala.collection.immutable.Seq<Attribute> grouping,
+            Expression func, scala.collection.immutable.Seq<Attribute> output, SparkPlan child) {
+        return new FlatMapGroupsInPandasExec(grouping, func, output, child);
     }
 
     private static Replacement arrowEval(ArrowEvalPythonExec eval) {
@@ -111,6 +181,18 @@ final class SparkShim {
             }
         }
         return Optional.empty();
+    }
+
+    /** The values of {@code attributes} from rows of {@code input}. */
+    @SuppressWarnings("unchecked")
+    static UnsafeProjection projection(
+            scala.collection.immutable.Seq<Attribute> attributes, scala.collection.immutable.Seq<Attribute> input) {
+        // Scala's Seq is covariant; Java's generics are not.
+        return UnsafeProjection.create((scala.collection.immutable.Seq<Expression>) (Object) attributes, input);
+    }
+
+    static StructType schemaOf(scala.collection.immutable.Seq<Attribute> attributes) {
+        return org.apache.spark.sql.catalyst.types.DataTypeUtils.fromAttributes(attributes);
     }
 
     static UnsafeProjection argumentProjection(

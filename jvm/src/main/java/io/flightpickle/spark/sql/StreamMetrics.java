@@ -12,12 +12,15 @@ import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * The SQL metrics of a flightpickle operator, shown with it in the Spark UI: batches, rows and
- * Arrow bytes each way, and the time tasks waited on the executor service (sending input it was
- * not ready for, and waiting for results: Python's time as the task sees it). Created on the
- * driver with the operator; tasks add to them as accumulators.
+ * Arrow bytes each way, the time tasks waited on the executor service (sending input it was not
+ * ready for, and waiting for results: Python's time as the task sees it), and what the service
+ * reports of each stream when it ends: the time its worker spent in the function, and whether the
+ * worker had the function already (a cache hit) or had to open it (a miss). Created on the driver
+ * with the operator; tasks add to them as accumulators.
  */
 record StreamMetrics(SQLMetric batchesSent, SQLMetric rowsSent, SQLMetric bytesSent, SQLMetric batchesReceived,
-        SQLMetric rowsReceived, SQLMetric bytesReceived, SQLMetric serviceTime) implements Serializable {
+        SQLMetric rowsReceived, SQLMetric bytesReceived, SQLMetric serviceTime, SQLMetric functionTime,
+        SQLMetric functionCacheHits, SQLMetric functionCacheMisses) implements Serializable {
 
     static StreamMetrics create(SparkContext context) {
         return new StreamMetrics(
@@ -27,7 +30,10 @@ record StreamMetrics(SQLMetric batchesSent, SQLMetric rowsSent, SQLMetric bytesS
                 SQLMetrics.createMetric(context, "batches received from Python"),
                 SQLMetrics.createMetric(context, "rows received from Python"),
                 SQLMetrics.createSizeMetric(context, "Arrow bytes received from Python", -1),
-                SQLMetrics.createNanoTimingMetric(context, "time waiting for the executor service", -1));
+                SQLMetrics.createNanoTimingMetric(context, "time waiting for the executor service", -1),
+                SQLMetrics.createNanoTimingMetric(context, "time in the Python function", -1),
+                SQLMetrics.createMetric(context, "function cache hits"),
+                SQLMetrics.createMetric(context, "function cache misses"));
     }
 
     /** By the keys Spark's UI and {@code SparkPlan.metrics} expect. */
@@ -40,6 +46,9 @@ record StreamMetrics(SQLMetric batchesSent, SQLMetric rowsSent, SQLMetric bytesS
         all.put("rowsReceived", rowsReceived);
         all.put("bytesReceived", bytesReceived);
         all.put("serviceTime", serviceTime);
+        all.put("functionTime", functionTime);
+        all.put("functionCacheHits", functionCacheHits);
+        all.put("functionCacheMisses", functionCacheMisses);
         return scala.collection.immutable.Map.from(CollectionConverters.asScala(all));
     }
 
@@ -58,6 +67,12 @@ record StreamMetrics(SQLMetric batchesSent, SQLMetric rowsSent, SQLMetric bytesS
 
     void waited(long nanos) {
         serviceTime.add(nanos);
+    }
+
+    /** What the service reported of a stream at its end. */
+    void reported(io.flightpickle.ExecutorStream.Stats stats) {
+        functionTime.add(stats.functionNanos());
+        (stats.functionCached() ? functionCacheHits : functionCacheMisses).add(1);
     }
 
     private static long bytes(VectorSchemaRoot batch) {

@@ -24,7 +24,10 @@ import org.apache.spark.sql.vectorized.ColumnarBatch;
  * One task's rows through an executor stream: input rows go out in Arrow batches, result rows come
  * back from the result batches, in the order the service sends them.
  *
- * <p>For the map kinds the result rows are the output. For the scalar kinds (a UDF's value per
+ * <p>Input batches hold up to the batch size of rows, or, when the input is {@link GroupedRows},
+ * exactly one group each, however large (the function gets each group whole, as Spark gives it).
+ *
+ * <p>For the map and grouped kinds the result rows are the output. For the scalar kinds (a UDF's value per
  * row) only the UDF's arguments go out, and each result batch answers one input batch row for
  * row: the input rows wait here, copied, until their results arrive, and each output row is the
  * input row followed by its result, as Spark's own operator lines them up.
@@ -79,6 +82,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 VectorSchemaRoot next = nextResult();
                 if (next == null) {
                     done = true;
+                    recordStats();
                     close();
                     return false;
                 }
@@ -88,6 +92,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
             }
             return true;
         } catch (NativeException failure) {
+            recordStats();
             close();
             if ("cancelled".equals(failure.kind())) {
                 SparkShim.stopIfKilled();
@@ -127,7 +132,8 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private void pushNextBatch() {
         List<InternalRow> waiting = arguments == null ? null : new ArrayList<>();
         int rows = 0;
-        while (rows < batchRows && input.hasNext()) {
+        GroupedRows groups = input instanceof GroupedRows grouped ? grouped : null;
+        while ((groups != null || rows < batchRows) && input.hasNext()) {
             InternalRow row = input.next();
             rows++;
             if (waiting == null) {
@@ -137,6 +143,9 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 // Spark reuses row objects: keep a copy until the result arrives.
                 waiting.add(row.copy());
             }
+            if (groups != null && groups.groupEnds()) {
+                break;
+            }
         }
         writer.finish();
         long started = System.nanoTime();
@@ -145,6 +154,13 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         writer.reset();
         if (waiting != null) {
             awaitingResults.add(waiting);
+        }
+    }
+
+    /** Adds what the service reported of the stream, if it ended with a report, to the metrics. */
+    private void recordStats() {
+        if (!closed) {
+            stream.stats().ifPresent(metrics::reported);
         }
     }
 
