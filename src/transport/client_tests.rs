@@ -129,8 +129,16 @@ fn batches_go_through_in_order_within_the_window() {
         }
         service.send(FrameKind::Status, &encode_status_meta(StatusCode::Ok, ""));
     });
+    assert_doubles_in_order(&mut stream, 6);
+    service.join().unwrap();
+}
+
+/// Pushes `count` batches `[i, i + 100]`, taking results as they come, then
+/// the rest after the end: a doubling service's results, in order, and the
+/// end repeats.
+pub(crate) fn assert_doubles_in_order(stream: &mut Stream, count: i64) {
     let mut results = Vec::new();
-    for i in 0..6 {
+    for i in 0..count {
         stream.push(&batch(&[i, i + 100])).unwrap();
         if let Some(result) = stream.try_pull().unwrap() {
             results.push(values(&result));
@@ -140,10 +148,9 @@ fn batches_go_through_in_order_within_the_window() {
     while let Some(result) = stream.pull().unwrap() {
         results.push(values(&result));
     }
-    let expected: Vec<Vec<i64>> = (0..6).map(|i| vec![2 * i, 2 * (i + 100)]).collect();
+    let expected: Vec<Vec<i64>> = (0..count).map(|i| vec![2 * i, 2 * (i + 100)]).collect();
     assert_eq!(results, expected);
     assert_eq!(stream.pull().unwrap(), None, "the end repeats");
-    service.join().unwrap();
 }
 
 #[test]
@@ -166,23 +173,26 @@ fn a_failing_function_ends_the_stream_with_its_traceback() {
     service.join().unwrap();
 }
 
+/// Echoes the one input batch, then ends with an ok status that carries `measured`.
+pub(crate) fn echo_one_then_measured_ok(mut service: Service, measured: StreamStats) {
+    let (seq, input) = service.next_batch().unwrap();
+    service.send_result(seq, &input);
+    service.send(FrameKind::Ack, &encode_u64_meta(seq));
+    assert!(service.next_batch().is_none());
+    let status = encode_status_meta(StatusCode::Ok, "");
+    service
+        .writer
+        .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
+        .unwrap();
+}
+
 #[test]
 fn the_final_status_brings_the_services_stats_and_a_bare_one_none() {
     let measured = StreamStats {
         function_nanos: 42_000,
         function_cached: false,
     };
-    let (mut stream, service) = with_service(4, move |mut service| {
-        let (seq, input) = service.next_batch().unwrap();
-        service.send_result(seq, &input);
-        service.send(FrameKind::Ack, &encode_u64_meta(seq));
-        assert!(service.next_batch().is_none());
-        let status = encode_status_meta(StatusCode::Ok, "");
-        service
-            .writer
-            .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
-            .unwrap();
-    });
+    let (mut stream, service) = with_service(4, move |service| echo_one_then_measured_ok(service, measured));
     stream.push(&batch(&[7])).unwrap();
     stream.finish().unwrap();
     assert_eq!(stream.stats(), None, "no stats before the status");

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 use super::*;
-use crate::transport::client::tests::{Service, TIMEOUT, batch, spec, values};
+use crate::transport::client::tests::{
+    Service, TIMEOUT, assert_doubles_in_order, batch, echo_one_then_measured_ok, spec, values,
+};
 use crate::transport::client::{Endpoint, Stream};
 use crate::transport::codec::{StatusCode, StreamStats, encode_status_meta, encode_u64_meta};
 use crate::transport::flight_front::{Front, FrontConfig};
@@ -89,20 +91,7 @@ fn doubler(mut service: Service) {
 fn batches_go_through_a_pool_in_order_and_the_function_is_sent_when_asked() {
     let mut pool = Pool::start("ok", Some("s3cret"), doubler);
     let mut stream = Stream::connect(&pool.endpoint(Some("s3cret")), spec(2)).unwrap();
-    let mut results = Vec::new();
-    for i in 0..7 {
-        stream.push(&batch(&[i, i + 100])).unwrap();
-        if let Some(result) = stream.try_pull().unwrap() {
-            results.push(values(&result));
-        }
-    }
-    stream.finish().unwrap();
-    while let Some(result) = stream.pull().unwrap() {
-        results.push(values(&result));
-    }
-    let expected: Vec<Vec<i64>> = (0..7).map(|i| vec![2 * i, 2 * (i + 100)]).collect();
-    assert_eq!(results, expected);
-    assert_eq!(stream.pull().unwrap(), None, "the end repeats");
+    assert_doubles_in_order(&mut stream, 7);
     pool.join_worker();
 }
 
@@ -114,16 +103,8 @@ fn the_workers_stats_reach_the_caller_through_the_pool() {
         function_nanos: 31_000,
         function_cached: true,
     };
-    let mut pool = Pool::start("stats", None, move |mut service| {
-        let (seq, input) = service.next_batch().unwrap();
-        service.send_result(seq, &input);
-        service.send(FrameKind::Ack, &encode_u64_meta(seq));
-        assert!(service.next_batch().is_none());
-        let status = encode_status_meta(StatusCode::Ok, "");
-        service
-            .writer
-            .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
-            .unwrap();
+    let mut pool = Pool::start("stats", None, move |service| {
+        echo_one_then_measured_ok(service, measured)
     });
     let mut stream = Stream::connect(&pool.endpoint(None), spec(4)).unwrap();
     stream.push(&batch(&[3])).unwrap();

@@ -19,6 +19,7 @@ import pytest
 import flightpickle
 import flightpickle.spark
 import unpickle_counter
+from spark_plans import find_node, physical_plan, with_conf
 
 pytestmark = pytest.mark.spark
 
@@ -91,16 +92,8 @@ def numbers(spark, partitions=4):
     return spark.range(0, 5000, numPartitions=partitions).selectExpr("id", "concat('n', cast(id as string)) as text")
 
 
-def physical_plan(frame) -> str:
-    return frame._jdf.queryExecution().executedPlan().toString()
-
-
 def with_transport(spark, transport, run):
-    spark.conf.set(TRANSPORT, transport)
-    try:
-        return run()
-    finally:
-        spark.conf.unset(TRANSPORT)
+    return with_conf(spark, TRANSPORT, transport, run)
 
 
 def rows_and_parents(frame):
@@ -394,18 +387,6 @@ def raise_on_group_two(frame):
     if frame["key"].iloc[0] == 2:
         raise ValueError("group two is not welcome here")
     return frame[["key"]]
-
-
-def find_node(plan, name: str):
-    """The first node of a physical plan (a py4j object) with this node name, depth first."""
-    if plan.nodeName() == name:
-        return plan
-    children = plan.children()
-    for index in range(children.size()):
-        found = find_node(children.apply(index), name)
-        if found is not None:
-            return found
-    return None
 
 
 def grouped_rows_and_parents(frame):

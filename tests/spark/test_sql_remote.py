@@ -20,6 +20,7 @@ import pytest
 import flightpickle
 import flightpickle.spark
 from flightpickle.executor.launch import LocalService
+from spark_plans import find_node, physical_plan, with_conf
 
 pytestmark = pytest.mark.spark
 
@@ -106,18 +107,6 @@ def double_frames(frames):
 
 def numbers(spark, partitions=4):
     return spark.range(0, 4000, numPartitions=partitions).selectExpr("id", "concat('n', cast(id as string)) as text")
-
-
-def physical_plan(frame) -> str:
-    return frame._jdf.queryExecution().executedPlan().toString()
-
-
-def with_conf(spark, key, value, run):
-    spark.conf.set(key, value)
-    try:
-        return run()
-    finally:
-        spark.conf.unset(key)
 
 
 def assert_ran_in_the_pool(seen: set[str]) -> None:
@@ -210,18 +199,6 @@ def test_apply_in_pandas_runs_in_the_remote_pool_with_sparks_results(spark, func
     assert ours == [(k, 800, sum(range(k, 4000, GROUPS))) for k in range(GROUPS)]
     assert_ran_in_the_pool(our_seen)
     assert_ran_in_spark(stock_seen)
-
-
-def find_node(plan, name: str):
-    """The first node of a physical plan (a py4j object) with this node name, depth first."""
-    if plan.nodeName() == name:
-        return plan
-    children = plan.children()
-    for index in range(children.size()):
-        found = find_node(children.apply(index), name)
-        if found is not None:
-            return found
-    return None
 
 
 def metrics_of_a_run(spark, query, operator: str) -> dict:
