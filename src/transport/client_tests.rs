@@ -329,13 +329,21 @@ fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
         service.next_batch().unwrap();
         assert!(service.reader.recv(TIMEOUT).is_err(), "the connection closes on cancel");
     });
+    assert_a_cancel_ends_the_wait(&mut stream);
+    service.join().unwrap();
+}
+
+/// Pushes a batch that the service never answers and cancels the stream
+/// from another thread while its owner waits for a result: the wait ends
+/// with `Cancelled` (it would last TIMEOUT, the test's own bound, without
+/// the cancel), and the stream stays cancelled.
+pub(crate) fn assert_a_cancel_ends_the_wait(stream: &mut Stream) {
     stream.push(&batch(&[1])).unwrap();
     let canceller = stream.canceller();
     let cancelling = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
         canceller.cancel();
     });
-    // Would wait for TIMEOUT (10 s) without the cancel; the test's own bound is that.
     assert_eq!(stream.pull().unwrap_err(), ClientError::Cancelled);
     assert_eq!(
         stream.push(&batch(&[2])).unwrap_err(),
@@ -343,5 +351,4 @@ fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
         "a cancelled stream stays so"
     );
     cancelling.join().unwrap();
-    service.join().unwrap();
 }

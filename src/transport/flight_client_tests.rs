@@ -10,7 +10,8 @@ use std::thread;
 
 use super::*;
 use crate::transport::client::tests::{
-    Service, TIMEOUT, assert_doubles_in_order, batch, echo_one_then_measured_ok, spec, values,
+    Service, TIMEOUT, assert_a_cancel_ends_the_wait, assert_doubles_in_order, batch, echo_one_then_measured_ok, spec,
+    values,
 };
 use crate::transport::client::{Endpoint, Stream};
 use crate::transport::codec::{StatusCode, StreamStats, encode_status_meta, encode_u64_meta};
@@ -187,16 +188,7 @@ fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
         );
     });
     let mut stream = Stream::connect(&pool.endpoint(None), spec(1)).unwrap();
-    stream.push(&batch(&[1])).unwrap();
-    let canceller = stream.canceller();
-    let cancelling = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(100));
-        canceller.cancel();
-    });
-    // Would wait for TIMEOUT (10 s) without the cancel.
-    assert_eq!(stream.pull().unwrap_err(), ClientError::Cancelled);
-    assert_eq!(stream.push(&batch(&[2])).unwrap_err(), ClientError::Cancelled);
-    cancelling.join().unwrap();
+    assert_a_cancel_ends_the_wait(&mut stream);
     pool.join_worker();
 }
 
