@@ -1,6 +1,12 @@
 //! The caller's side of one executor stream, blocking, for callers that are
 //! not Python (the Spark plugin, through JNI).
 //!
+//! One `Stream` serves both transports: a connection is a [`FrameSink`] and
+//! a [`FrameSource`] of local protocol frames, over a Unix socket here, or
+//! over an Arrow Flight `DoExchange` call (`flight_client`, which maps each
+//! frame onto `FlightData` with `flight_map`). Everything the caller sees
+//! (the handshake, the window, ordering, errors) is decided here, once.
+//!
 //! `Stream::open` connects, sends `Open` with the digest only and the sealed
 //! function when the service answers `NeedBody`, and waits for `Ready`.
 //! `push` sends input batches, keeping at most the window unacknowledged;
@@ -21,7 +27,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -104,6 +110,8 @@ pub enum ClientError {
     Usage(String),
     /// The caller cancelled the stream (its `Canceller`), from another thread.
     Cancelled,
+    /// A remote pool refused the caller's bearer token (or its lack of one).
+    Unauthenticated(String),
 }
 
 impl ClientError {
@@ -117,6 +125,7 @@ impl ClientError {
             Self::Io(_) => "io",
             Self::Usage(_) => "usage",
             Self::Cancelled => "cancelled",
+            Self::Unauthenticated(_) => "unauthenticated",
         }
     }
 }
@@ -133,7 +142,7 @@ impl fmt::Display for ClientError {
                 )
             }
             Self::TimedOut(what) => write!(f, "no answer from the executor: {what}"),
-            Self::Protocol(why) | Self::Io(why) | Self::Usage(why) => write!(f, "{why}"),
+            Self::Protocol(why) | Self::Io(why) | Self::Usage(why) | Self::Unauthenticated(why) => write!(f, "{why}"),
             Self::Cancelled => write!(f, "the stream was cancelled by its caller"),
         }
     }
@@ -162,6 +171,122 @@ fn is_disconnect(error: &std::io::Error) -> bool {
     matches!(error.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
+/// Where the service listens.
+#[derive(Clone)]
+pub enum Endpoint {
+    /// A service on this host, on a Unix socket.
+    Unix(PathBuf),
+    /// A remote pool over Arrow Flight.
+    #[cfg(feature = "flight")]
+    Flight(super::flight_client::FlightEndpoint),
+}
+
+impl Endpoint {
+    /// `grpc://host:port` or `grpc+tls://host:port` for a remote pool (with
+    /// its bearer token and the PEM CA certificates that sign its TLS
+    /// certificate, if any); `unix:///path` or a bare path for a local one.
+    pub fn parse(address: &str, token: Option<String>, tls_ca: Option<Vec<u8>>) -> Result<Self, ClientError> {
+        if address.starts_with("grpc://") || address.starts_with("grpc+tls://") {
+            return Self::flight(address, token, tls_ca);
+        }
+        if token.is_some() || tls_ca.is_some() {
+            return Err(ClientError::Usage(format!(
+                "a bearer token or TLS CA is for a grpc:// pool, not for the Unix socket {address}"
+            )));
+        }
+        let path = address.strip_prefix("unix://").unwrap_or(address);
+        if path.is_empty() || address.contains("://") && !address.starts_with("unix://") {
+            return Err(ClientError::Usage(format!(
+                "{address:?} is not an executor address: use unix:///path, grpc://host:port or grpc+tls://host:port"
+            )));
+        }
+        Ok(Self::Unix(PathBuf::from(path)))
+    }
+
+    #[cfg(feature = "flight")]
+    fn flight(address: &str, token: Option<String>, tls_ca: Option<Vec<u8>>) -> Result<Self, ClientError> {
+        super::flight_client::FlightEndpoint::parse(address, token, tls_ca).map(Self::Flight)
+    }
+
+    #[cfg(not(feature = "flight"))]
+    fn flight(address: &str, _: Option<String>, _: Option<Vec<u8>>) -> Result<Self, ClientError> {
+        Err(ClientError::Usage(format!(
+            "{address}: this build of flightpickle has no Arrow Flight client (feature `flight`)"
+        )))
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    /// Never shows the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+            #[cfg(feature = "flight")]
+            Self::Flight(endpoint) => write!(f, "{}", endpoint.uri()),
+        }
+    }
+}
+
+/// The sending half of a connection, as a stream uses it: whole local
+/// protocol frames, each sent within `timeout`.
+pub trait FrameSink: Send {
+    fn send_frame(&mut self, kind: FrameKind, meta: &[u8], body: Vec<u8>, timeout: Duration)
+    -> Result<(), ClientError>;
+    /// Abandons the connection: the service drops the stream.
+    fn close(&mut self);
+}
+
+/// The receiving half: the service's next frame, within `timeout`.
+pub trait FrameSource: Send + 'static {
+    fn recv_frame(&mut self, waiting_for: &str, timeout: Duration) -> Result<Frame, ClientError>;
+}
+
+/// One connection to the service: its two halves and how to cut it from
+/// another thread (which wakes a thread blocked on either half).
+pub struct Connection {
+    pub sink: Box<dyn FrameSink>,
+    pub source: Box<dyn FrameSource>,
+    pub cut: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Connection {
+    /// A connection over a connected Unix socket.
+    pub fn unix(socket: UnixStream, body_limit: u64) -> Result<Self, ClientError> {
+        let cut_socket = socket.try_clone().map_err(|e| ClientError::Io(e.to_string()))?;
+        let (reader, writer) = unix::split(socket, body_limit).map_err(|e| ClientError::Io(e.to_string()))?;
+        Ok(Self {
+            sink: Box::new(writer),
+            source: Box::new(reader),
+            cut: Arc::new(move || {
+                let _ = cut_socket.shutdown(Shutdown::Both);
+            }),
+        })
+    }
+}
+
+impl FrameSink for FrameWriter {
+    fn send_frame(
+        &mut self,
+        kind: FrameKind,
+        meta: &[u8],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        self.send(kind, meta, &body, timeout)
+            .map_err(|e| wire_error(e, "the service to read", timeout))
+    }
+
+    fn close(&mut self) {
+        FrameWriter::close(self);
+    }
+}
+
+impl FrameSource for FrameReader {
+    fn recv_frame(&mut self, waiting_for: &str, timeout: Duration) -> Result<Frame, ClientError> {
+        self.recv(timeout).map_err(|e| wire_error(e, waiting_for, timeout))
+    }
+}
+
 /// What the reading thread hands over, in the order the service sent it.
 enum Event {
     Ack(u64),
@@ -176,20 +301,20 @@ enum Event {
 /// connection closes.
 #[derive(Clone)]
 pub struct Canceller {
-    connection: Arc<UnixStream>,
+    cut: Arc<dyn Fn() + Send + Sync>,
     cancelled: Arc<AtomicBool>,
 }
 
 impl Canceller {
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let _ = self.connection.shutdown(Shutdown::Both);
+        (self.cut)();
     }
 }
 
 /// One open stream.
 pub struct Stream {
-    writer: FrameWriter,
+    writer: Box<dyn FrameSink>,
     canceller: Canceller,
     events: Receiver<Event>,
     reader: Option<JoinHandle<()>>,
@@ -207,22 +332,45 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Connects to the service at `socket` and opens a stream of `spec`.
+    /// Connects to the service at `endpoint` and opens a stream of `spec`.
+    pub fn connect(endpoint: &Endpoint, spec: StreamSpec) -> Result<Self, ClientError> {
+        match endpoint {
+            Endpoint::Unix(socket) => Self::open(socket, spec),
+            #[cfg(feature = "flight")]
+            Endpoint::Flight(pool) => {
+                let connection = super::flight_client::connect(pool, spec.timeout, spec.body_limit)?;
+                Self::open_with(connection, spec)
+            }
+        }
+    }
+
+    /// Connects to the service on the Unix socket `socket` and opens a stream of `spec`.
     pub fn open(socket: &Path, spec: StreamSpec) -> Result<Self, ClientError> {
         let connection = unix::connect(socket, spec.timeout)
             .map_err(|e| ClientError::Io(format!("cannot connect to the executor at {}: {e}", socket.display())))?;
         Self::open_on(connection, spec)
     }
 
-    /// Opens a stream on an established connection (tests use socket pairs).
+    /// Opens a stream on an established Unix connection (tests use socket pairs).
     pub fn open_on(connection: UnixStream, spec: StreamSpec) -> Result<Self, ClientError> {
+        Self::open_with(Connection::unix(connection, spec.body_limit)?, spec)
+    }
+
+    /// Opens a stream on any connection.
+    pub fn open_with(connection: Connection, spec: StreamSpec) -> Result<Self, ClientError> {
+        let Connection {
+            sink: mut writer,
+            source: mut reader,
+            cut,
+        } = connection;
         let canceller = Canceller {
-            connection: Arc::new(connection.try_clone().map_err(|e| ClientError::Io(e.to_string()))?),
+            cut,
             cancelled: Arc::new(AtomicBool::new(false)),
         };
-        let (mut reader, mut writer) =
-            unix::split(connection, spec.body_limit).map_err(|e| ClientError::Io(e.to_string()))?;
-        handshake(&mut reader, &mut writer, &spec)?;
+        if let Err(error) = handshake(reader.as_mut(), writer.as_mut(), &spec) {
+            writer.close();
+            return Err(error);
+        }
         let (sender, events) = mpsc::channel();
         let output = spec.output_schema.clone();
         let timeout = spec.timeout;
@@ -257,7 +405,7 @@ impl Stream {
         }
         self.check_failed()?;
         let meta = codec::encode_batch_meta(self.sent, &encoded.ipc_message);
-        self.send(FrameKind::Batch, &meta, &encoded.body)?;
+        self.send(FrameKind::Batch, &meta, encoded.body)?;
         self.sent += 1;
         Ok(())
     }
@@ -266,7 +414,7 @@ impl Stream {
     pub fn finish(&mut self) -> Result<(), ClientError> {
         if !self.ended {
             self.check_failed()?;
-            self.send(FrameKind::End, &codec::encode_u64_meta(self.sent), &[])?;
+            self.send(FrameKind::End, &codec::encode_u64_meta(self.sent), Vec::new())?;
             self.ended = true;
         }
         Ok(())
@@ -327,12 +475,10 @@ impl Stream {
         }
     }
 
-    fn send(&mut self, kind: FrameKind, meta: &[u8], body: &[u8]) -> Result<(), ClientError> {
-        if let Err(error) = self.writer.send(kind, meta, body, self.spec.timeout) {
+    fn send(&mut self, kind: FrameKind, meta: &[u8], body: Vec<u8>) -> Result<(), ClientError> {
+        if let Err(error) = self.writer.send_frame(kind, meta, body, self.spec.timeout) {
             // A service that stopped reading usually said why: prefer its status.
-            let failure = self
-                .reason_for_broken_send()
-                .unwrap_or_else(|| wire_error(error, "the send", self.spec.timeout));
+            let failure = self.reason_for_broken_send().unwrap_or(error);
             return Err(self.fail(failure));
         }
         Ok(())
@@ -437,7 +583,7 @@ impl Drop for Stream {
 }
 
 /// `Open` with the digest only; the body when asked; then `Ready`.
-fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSpec) -> Result<(), ClientError> {
+fn handshake(reader: &mut dyn FrameSource, writer: &mut dyn FrameSink, spec: &StreamSpec) -> Result<(), ClientError> {
     let open = Open {
         version: PROTOCOL_VERSION,
         kind: spec.kind,
@@ -448,16 +594,16 @@ fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSp
         input_schema: encode_schema(&spec.input_schema)?,
         output_schema: encode_schema(&spec.output_schema)?,
     };
-    let send = |writer: &mut FrameWriter, kind, meta: &[u8], body: &[u8]| {
+    let send = |reader: &mut dyn FrameSource, writer: &mut dyn FrameSink, kind, meta: &[u8], body| {
         writer
-            .send(kind, meta, body, spec.timeout)
-            .map_err(|e| wire_error(e, "the service to read", spec.timeout))
+            .send_frame(kind, meta, body, spec.timeout)
+            .map_err(|error| why_the_send_broke(reader, error))
     };
-    send(writer, FrameKind::Open, &open.encode(), &[])?;
-    let mut reply = receive(reader, "the answer to open", spec.timeout)?;
+    send(reader, writer, FrameKind::Open, &open.encode(), Vec::new())?;
+    let mut reply = reader.recv_frame("the answer to open", spec.timeout)?;
     if reply.kind == FrameKind::NeedBody {
-        send(writer, FrameKind::Body, &[], &spec.body.envelope()?)?;
-        reply = receive(reader, "the answer to the function", spec.timeout)?;
+        send(reader, writer, FrameKind::Body, &[], spec.body.envelope()?)?;
+        reply = reader.recv_frame("the answer to the function", spec.timeout)?;
     }
     match reply.kind {
         FrameKind::Ready => Ok(()),
@@ -469,14 +615,27 @@ fn handshake(reader: &mut FrameReader, writer: &mut FrameWriter, spec: &StreamSp
     }
 }
 
-fn receive(reader: &mut FrameReader, waiting_for: &str, timeout: Duration) -> Result<Frame, ClientError> {
-    reader.recv(timeout).map_err(|e| wire_error(e, waiting_for, timeout))
+/// A service that stopped taking messages while the stream opened usually
+/// said why (a status, or a pool that refused the token): that, when it
+/// comes within a moment, rather than the broken send.
+fn why_the_send_broke(reader: &mut dyn FrameSource, error: ClientError) -> ClientError {
+    match reader.recv_frame("the reason the send failed", Duration::from_secs(1)) {
+        Ok(frame) if frame.kind == FrameKind::Status => match codec::decode_status_meta(&frame.meta) {
+            Ok((code, message)) => ClientError::Status(code, message),
+            Err(_) => error,
+        },
+        Err(reason @ (ClientError::Unauthenticated(_) | ClientError::Io(_) | ClientError::Protocol(_))) => reason,
+        _ => error,
+    }
 }
 
 /// The reading thread: frames to events until the status or a failure.
-fn read_events(mut reader: FrameReader, output: SchemaRef, timeout: Duration, events: mpsc::Sender<Event>) {
+fn read_events(mut reader: Box<dyn FrameSource>, output: SchemaRef, timeout: Duration, events: mpsc::Sender<Event>) {
     loop {
-        let event = match receive(&mut reader, "the executor", timeout).and_then(|frame| to_event(frame, &output)) {
+        let event = match reader
+            .recv_frame("the executor", timeout)
+            .and_then(|frame| to_event(frame, &output))
+        {
             Ok(event) => event,
             Err(error) => Event::Failed(error),
         };
@@ -509,4 +668,4 @@ fn to_event(frame: Frame, output: &SchemaRef) -> Result<Event, ClientError> {
 
 #[cfg(test)]
 #[path = "client_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -1,6 +1,7 @@
 //! The client against stand-in services that speak the codec on the other end
 //! of a socket pair; `tests/spark` and the JNI tests run it against the real
-//! Python service.
+//! Python service. The stand-in service also serves the Flight client's
+//! tests, behind the real Flight front.
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -16,18 +17,18 @@ use crate::transport::batch::{decode_batch, decode_schema, encode_batch};
 use crate::transport::codec::{StreamStats, encode_status_meta, encode_u64_meta};
 use crate::transport::unix::split;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn schema() -> SchemaRef {
+pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]))
 }
 
-fn batch(values: &[i64]) -> RecordBatch {
+pub(crate) fn batch(values: &[i64]) -> RecordBatch {
     let column: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
     RecordBatch::try_new(schema(), vec![column]).unwrap()
 }
 
-fn spec(window: u32) -> StreamSpec {
+pub(crate) fn spec(window: u32) -> StreamSpec {
     StreamSpec {
         kind: EvalKind::MapArrow,
         body: FunctionBody::Envelope(b"sealed function".to_vec()),
@@ -42,14 +43,14 @@ fn spec(window: u32) -> StreamSpec {
 }
 
 /// The service's end: reads `Open`, asks for the body, checks it, says ready.
-struct Service {
-    reader: FrameReader,
-    writer: FrameWriter,
-    open: Open,
+pub(crate) struct Service {
+    pub(crate) reader: FrameReader,
+    pub(crate) writer: FrameWriter,
+    pub(crate) open: Open,
 }
 
 impl Service {
-    fn accept(stream: UnixStream) -> Self {
+    pub(crate) fn accept(stream: UnixStream) -> Self {
         let (mut reader, mut writer) = split(stream, 1 << 20).unwrap();
         let frame = reader.recv(TIMEOUT).unwrap();
         assert_eq!(frame.kind, FrameKind::Open);
@@ -65,7 +66,7 @@ impl Service {
         Self { reader, writer, open }
     }
 
-    fn next_batch(&mut self) -> Option<(u64, RecordBatch)> {
+    pub(crate) fn next_batch(&mut self) -> Option<(u64, RecordBatch)> {
         let frame = self.reader.recv(TIMEOUT).unwrap();
         if frame.kind == FrameKind::End {
             return None;
@@ -76,7 +77,7 @@ impl Service {
         Some((seq, decode_batch(message, &frame.body, &schema).unwrap()))
     }
 
-    fn send_result(&mut self, seq: u64, batch: &RecordBatch) {
+    pub(crate) fn send_result(&mut self, seq: u64, batch: &RecordBatch) {
         let encoded = encode_batch(batch, &schema()).unwrap();
         let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
         self.writer
@@ -84,7 +85,7 @@ impl Service {
             .unwrap();
     }
 
-    fn send(&mut self, kind: FrameKind, meta: &[u8]) {
+    pub(crate) fn send(&mut self, kind: FrameKind, meta: &[u8]) {
         self.writer.send(kind, meta, &[], TIMEOUT).unwrap();
     }
 }
@@ -95,7 +96,7 @@ fn with_service(window: u32, serve: impl FnOnce(Service) + Send + 'static) -> (S
     (Stream::open_on(ours, spec(window)).unwrap(), service)
 }
 
-fn values(batch: &RecordBatch) -> Vec<i64> {
+pub(crate) fn values(batch: &RecordBatch) -> Vec<i64> {
     batch
         .column(0)
         .as_any()
@@ -128,8 +129,16 @@ fn batches_go_through_in_order_within_the_window() {
         }
         service.send(FrameKind::Status, &encode_status_meta(StatusCode::Ok, ""));
     });
+    assert_doubles_in_order(&mut stream, 6);
+    service.join().unwrap();
+}
+
+/// Pushes `count` batches `[i, i + 100]`, taking results as they come, then
+/// the rest after the end: a doubling service's results, in order, and the
+/// end repeats.
+pub(crate) fn assert_doubles_in_order(stream: &mut Stream, count: i64) {
     let mut results = Vec::new();
-    for i in 0..6 {
+    for i in 0..count {
         stream.push(&batch(&[i, i + 100])).unwrap();
         if let Some(result) = stream.try_pull().unwrap() {
             results.push(values(&result));
@@ -139,10 +148,9 @@ fn batches_go_through_in_order_within_the_window() {
     while let Some(result) = stream.pull().unwrap() {
         results.push(values(&result));
     }
-    let expected: Vec<Vec<i64>> = (0..6).map(|i| vec![2 * i, 2 * (i + 100)]).collect();
+    let expected: Vec<Vec<i64>> = (0..count).map(|i| vec![2 * i, 2 * (i + 100)]).collect();
     assert_eq!(results, expected);
     assert_eq!(stream.pull().unwrap(), None, "the end repeats");
-    service.join().unwrap();
 }
 
 #[test]
@@ -165,23 +173,26 @@ fn a_failing_function_ends_the_stream_with_its_traceback() {
     service.join().unwrap();
 }
 
+/// Echoes the one input batch, then ends with an ok status that carries `measured`.
+pub(crate) fn echo_one_then_measured_ok(mut service: Service, measured: StreamStats) {
+    let (seq, input) = service.next_batch().unwrap();
+    service.send_result(seq, &input);
+    service.send(FrameKind::Ack, &encode_u64_meta(seq));
+    assert!(service.next_batch().is_none());
+    let status = encode_status_meta(StatusCode::Ok, "");
+    service
+        .writer
+        .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
+        .unwrap();
+}
+
 #[test]
 fn the_final_status_brings_the_services_stats_and_a_bare_one_none() {
     let measured = StreamStats {
         function_nanos: 42_000,
         function_cached: false,
     };
-    let (mut stream, service) = with_service(4, move |mut service| {
-        let (seq, input) = service.next_batch().unwrap();
-        service.send_result(seq, &input);
-        service.send(FrameKind::Ack, &encode_u64_meta(seq));
-        assert!(service.next_batch().is_none());
-        let status = encode_status_meta(StatusCode::Ok, "");
-        service
-            .writer
-            .send(FrameKind::Status, &status, &measured.encode(), TIMEOUT)
-            .unwrap();
-    });
+    let (mut stream, service) = with_service(4, move |service| echo_one_then_measured_ok(service, measured));
     stream.push(&batch(&[7])).unwrap();
     stream.finish().unwrap();
     assert_eq!(stream.stats(), None, "no stats before the status");
@@ -318,13 +329,21 @@ fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
         service.next_batch().unwrap();
         assert!(service.reader.recv(TIMEOUT).is_err(), "the connection closes on cancel");
     });
+    assert_a_cancel_ends_the_wait(&mut stream);
+    service.join().unwrap();
+}
+
+/// Pushes a batch that the service never answers and cancels the stream
+/// from another thread while its owner waits for a result: the wait ends
+/// with `Cancelled` (it would last TIMEOUT, the test's own bound, without
+/// the cancel), and the stream stays cancelled.
+pub(crate) fn assert_a_cancel_ends_the_wait(stream: &mut Stream) {
     stream.push(&batch(&[1])).unwrap();
     let canceller = stream.canceller();
     let cancelling = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
         canceller.cancel();
     });
-    // Would wait for TIMEOUT (10 s) without the cancel; the test's own bound is that.
     assert_eq!(stream.pull().unwrap_err(), ClientError::Cancelled);
     assert_eq!(
         stream.push(&batch(&[2])).unwrap_err(),
@@ -332,5 +351,4 @@ fn a_cancelled_stream_stops_waiting_at_once_and_says_so() {
         "a cancelled stream stays so"
     );
     cancelling.join().unwrap();
-    service.join().unwrap();
 }

@@ -332,22 +332,25 @@ async fn fail(replies: &Replies, code: StatusCode, message: &str) {
 }
 
 /// Reads the caller's messages and queues them for the worker. A caller that
-/// breaks the protocol or goes away ends the worker's stream too.
+/// breaks the protocol or goes away (or closes its side before `End`, which
+/// is how a caller abandons a stream) ends the worker's stream too.
 async fn read_from_caller(
     mut incoming: Streaming<FlightData>,
     uplink: mpsc::Sender<ForwardFrame>,
     replies: Replies,
     socket: Arc<UnixStream>,
 ) {
+    let mut ended = false;
     loop {
         let data = match incoming.message().await {
             Ok(Some(data)) => data,
-            // The caller is done sending; the worker has (or times out on) `End`.
-            Ok(None) => return,
-            Err(_) => break,
+            // The caller is done sending; the worker has `End`.
+            Ok(None) if ended => return,
+            Ok(None) | Err(_) => break,
         };
         match caller_frame(&data) {
             Ok(frame) => {
+                ended |= frame.kind == FrameKind::End;
                 if uplink.send(frame).await.is_err() {
                     return; // the worker side ended; its status is on the way
                 }

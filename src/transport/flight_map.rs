@@ -4,8 +4,10 @@
 //!
 //! Nothing here touches the network. The Flight front (`flight_front`) reads
 //! `FlightData` from gRPC and frames from a worker's Unix socket and asks this
-//! module what each one means on the other side, so every rule of the mapping
-//! is unit-tested on values.
+//! module what each one means on the other side; the Flight client
+//! (`flight_client`) asks the reverse: which `FlightData` a caller's frame
+//! becomes, and which frame a reply stands for. Every rule of the mapping is
+//! unit-tested on values.
 //!
 //! Batches are not decoded: the IPC `RecordBatch` header and body of a
 //! `FlightData` are the metadata and body of a local `Batch` frame, so the
@@ -332,6 +334,142 @@ pub fn service_reply(frame: &Frame, output_schema: &[u8], stats: bool) -> Result
             other.name()
         ))),
     }
+}
+
+/// The messages that carry a caller's local frame over Flight: `Open`
+/// becomes the descriptor with the open document on the input schema
+/// message (the function is never sent up front: `body_follows` stays
+/// false and the service asks for it with `NeedBody`); `Body`, `Batch` and
+/// `End` become tagged messages. The inverse of [`open_from`] and
+/// [`caller_frame`].
+pub fn caller_message(kind: FrameKind, meta: &[u8], body: Bytes) -> Result<FlightData, CodecError> {
+    match kind {
+        FrameKind::Open => open_message(&Open::decode(meta)?),
+        FrameKind::Body => {
+            let mut tagged = Vec::with_capacity(body.len() + 1);
+            tagged.push(FrameKind::Body as u8);
+            tagged.extend_from_slice(&body);
+            Ok(metadata_only(tagged))
+        }
+        FrameKind::Batch => {
+            let (seq, header) = codec::decode_batch_meta(meta)?;
+            let mut batch = tagged(FrameKind::Batch, seq);
+            batch.data_header = Bytes::copy_from_slice(header);
+            batch.data_body = body;
+            Ok(batch)
+        }
+        FrameKind::End => Ok(tagged(FrameKind::End, codec::decode_u64_meta(meta, "end count")?)),
+        other => Err(invalid(format!("{} is not a message a caller sends", other.name()))),
+    }
+}
+
+fn open_message(open: &Open) -> Result<FlightData, CodecError> {
+    let document = serde_json::json!({
+        "version": open.version,
+        "kind": open.kind.name(),
+        "digest": open.digest,
+        "window": open.window,
+        "row_errors": open.row_errors,
+        "group_keys": open.group_keys,
+        // The caller reads the service's measurements as a Unix caller
+        // does from the status body: it always asks for them.
+        "stats": true,
+        "output_schema": base64::engine::general_purpose::STANDARD.encode(encapsulated(&open.output_schema)),
+    });
+    Ok(FlightData {
+        flight_descriptor: Some(FlightDescriptor::new_cmd(document.to_string())),
+        data_header: Bytes::copy_from_slice(&open.input_schema),
+        ..Default::default()
+    })
+}
+
+/// A schema flatbuffer as an encapsulated IPC message (continuation marker,
+/// length, flatbuffer), what the open document carries.
+fn encapsulated(flatbuffer: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + flatbuffer.len());
+    out.extend_from_slice(&[0xff; 4]);
+    out.extend_from_slice(&(flatbuffer.len() as i32).to_le_bytes());
+    out.extend_from_slice(flatbuffer);
+    out
+}
+
+/// The local frame a reply from the service stands for; `None` for the
+/// message that carries the output schema before `Ready` (Flight readers
+/// need it; the caller has the schema already). The inverse of
+/// [`service_reply`].
+pub fn service_frame(data: &FlightData) -> Result<Option<Frame>, CodecError> {
+    let Some((&tag, rest)) = data.app_metadata.split_first() else {
+        if data.data_header.is_empty() {
+            return Err(invalid("the executor sent a message without app_metadata"));
+        }
+        return Ok(None);
+    };
+    let only = |kind: FrameKind| {
+        if rest.is_empty() {
+            Ok(Some(Frame::new(kind, Vec::new())))
+        } else {
+            Err(invalid(format!("{} carries unexpected bytes", kind.name())))
+        }
+    };
+    match tag {
+        2 => only(FrameKind::NeedBody),
+        4 => only(FrameKind::Ready),
+        5 => {
+            let seq = codec::decode_u64_meta(rest, "batch sequence number")?;
+            if data.data_header.is_empty() {
+                return Err(invalid("a result batch without an IPC record batch header"));
+            }
+            Ok(Some(Frame {
+                kind: FrameKind::Batch,
+                meta: codec::encode_batch_meta(seq, &data.data_header),
+                body: Buffer::from(data.data_body.clone()),
+            }))
+        }
+        6 => Ok(Some(Frame::new(
+            FrameKind::Ack,
+            codec::encode_u64_meta(codec::decode_u64_meta(rest, "ack")?),
+        ))),
+        8 => {
+            let (&code, message) = rest.split_first().ok_or(CodecError::Truncated("status code"))?;
+            let code = StatusCode::from_byte(code).ok_or_else(|| invalid(format!("unknown status code {code}")))?;
+            let message = String::from_utf8_lossy(message);
+            Ok(Some(Frame::new(
+                FrameKind::Status,
+                codec::encode_status_meta(code, &message),
+            )))
+        }
+        other => Err(invalid(format!(
+            "app_metadata kind {other} is not one the executor sends (2, 4, 5, 6 or 8)"
+        ))),
+    }
+}
+
+/// The stats a `Stats` message carries (the caller asked for them in its
+/// open document); `None` for every other message.
+pub fn service_stats(data: &FlightData) -> Result<Option<StreamStats>, CodecError> {
+    match data.app_metadata.split_first() {
+        Some((&STATS_MESSAGE, rest)) => StreamStats::decode(rest)?
+            .map(Some)
+            .ok_or_else(|| invalid("a Stats message without stats")),
+        _ => Ok(None),
+    }
+}
+
+/// The service's frame after a `Stats` message, with the stats put back in
+/// the body of its `Status`, where a Unix caller finds them; the service
+/// sends `Stats` only right before `Status`.
+pub fn with_stats(mut frame: Frame, stats: Option<StreamStats>) -> Result<Frame, CodecError> {
+    let Some(stats) = stats else {
+        return Ok(frame);
+    };
+    if frame.kind != FrameKind::Status {
+        return Err(invalid(format!(
+            "the executor sent stats followed by {}, not the status",
+            frame.kind.name()
+        )));
+    }
+    frame.body = Buffer::from_vec(stats.encode());
+    Ok(frame)
 }
 
 /// The frame's aligned body as `Bytes` without a copy.

@@ -333,3 +333,106 @@ fn stats_are_sent_only_when_the_document_asks() {
     document["stats"] = json!(1);
     assert!(wants_stats(&first_message(&document, &input)).is_err());
 }
+
+/// The client's side of the mapping is the front's read backwards.
+#[test]
+fn a_callers_frames_become_messages_the_front_reads_back_as_the_same_frames() {
+    let open = Open {
+        version: 1,
+        kind: EvalKind::MapPandas,
+        row_errors: false,
+        window: 3,
+        digest: "cafe".into(),
+        group_keys: vec!["k".into()],
+        input_schema: encode_schema(&schema("x", DataType::Int64)).unwrap(),
+        output_schema: encode_schema(&schema("y", DataType::Utf8)).unwrap(),
+    };
+    let first = caller_message(FrameKind::Open, &open.encode(), Bytes::new()).unwrap();
+    assert_eq!(open_from(&first, &first).unwrap(), open);
+    assert!(
+        !body_follows(&first).unwrap(),
+        "the function is sent only when asked for"
+    );
+    assert!(wants_stats(&first).unwrap(), "the client reads the service's stats");
+    let cases = [
+        (FrameKind::Body, Vec::new(), &b"sealed"[..]),
+        (FrameKind::Batch, codec::encode_batch_meta(5, b"header"), &b"body"[..]),
+        (FrameKind::End, codec::encode_u64_meta(6), &b""[..]),
+    ];
+    for (kind, meta, body) in cases {
+        let message = caller_message(kind, &meta, Bytes::copy_from_slice(body)).unwrap();
+        let back = caller_frame(&message).unwrap();
+        assert_eq!((back.kind, back.meta, &back.body[..]), (kind, meta, body));
+    }
+    let refused = caller_message(FrameKind::Ack, &codec::encode_u64_meta(0), Bytes::new()).unwrap_err();
+    assert!(refused.to_string().contains("not a message a caller sends"));
+}
+
+#[test]
+fn the_services_messages_become_the_frames_it_sent() {
+    let frames = [
+        frame(FrameKind::NeedBody, vec![], b""),
+        frame(FrameKind::Batch, codec::encode_batch_meta(2, b"hdr"), b"payload"),
+        frame(FrameKind::Ack, codec::encode_u64_meta(4), b""),
+        frame(
+            FrameKind::Status,
+            codec::encode_status_meta(StatusCode::UdfError, "Traceback: é"),
+            b"",
+        ),
+    ];
+    for sent in frames {
+        let reply = service_reply(&sent, b"", false).unwrap();
+        let back = service_frame(&reply.messages[0]).unwrap().unwrap();
+        assert_eq!(
+            (back.kind, &back.meta, back.body.as_slice()),
+            (sent.kind, &sent.meta, sent.body.as_slice())
+        );
+    }
+    let ready = service_reply(&frame(FrameKind::Ready, vec![], b""), b"schema", false).unwrap();
+    assert!(
+        service_frame(&ready.messages[0]).unwrap().is_none(),
+        "the output schema is skipped"
+    );
+    assert_eq!(
+        service_frame(&ready.messages[1]).unwrap().unwrap().kind,
+        FrameKind::Ready
+    );
+    for (bad, expected) in [
+        (metadata_message(b""), "without app_metadata"),
+        (metadata_message(b"\x07"), "kind 7 is not one the executor sends"),
+        (metadata_message(b"\x04extra"), "unexpected bytes"),
+        (metadata_message(b"\x08\x09"), "unknown status code 9"),
+    ] {
+        let error = service_frame(&bad).unwrap_err().to_string();
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+}
+
+#[test]
+fn a_stats_message_goes_back_into_the_status_body_it_came_from() {
+    let stats = StreamStats {
+        function_nanos: 7_000,
+        function_cached: false,
+    };
+    let sent = frame(
+        FrameKind::Status,
+        codec::encode_status_meta(StatusCode::Ok, ""),
+        &stats.encode(),
+    );
+    let reply = service_reply(&sent, b"", true).unwrap();
+    assert_eq!(service_stats(&reply.messages[0]).unwrap(), Some(stats));
+    assert_eq!(service_stats(&reply.messages[1]).unwrap(), None);
+    let status = service_frame(&reply.messages[1]).unwrap().unwrap();
+    let back = with_stats(status, Some(stats)).unwrap();
+    assert_eq!(
+        (back.kind, &back.meta, back.body.as_slice()),
+        (sent.kind, &sent.meta, sent.body.as_slice())
+    );
+    let ack = frame(FrameKind::Ack, codec::encode_u64_meta(1), b"");
+    let error = with_stats(ack, Some(stats)).unwrap_err().to_string();
+    assert!(error.contains("stats followed by ack"), "{error}");
+    let empty = service_stats(&metadata_message(&[STATS_MESSAGE]))
+        .unwrap_err()
+        .to_string();
+    assert!(empty.contains("without stats"), "{empty}");
+}

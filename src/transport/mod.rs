@@ -8,11 +8,14 @@
 //! Python (the Spark plugin, through JNI). With the `flight` feature,
 //! `flight_map` maps the same messages onto Arrow Flight `DoExchange` and
 //! `flight_front` serves it, forwarding each exchange to a worker over the
-//! local transport.
+//! local transport, and `flight_client` is the blocking client's connection
+//! to such a front (a remote pool).
 
 pub mod batch;
 pub mod client;
 pub mod codec;
+#[cfg(feature = "flight")]
+pub mod flight_client;
 #[cfg(feature = "flight")]
 pub mod flight_front;
 #[cfg(feature = "flight")]

@@ -1,5 +1,6 @@
-"""What the SQL extension's Spark tests share: the executed plan, a query run
-with Spark's own operators in the same session, and the fallback log."""
+"""What the SQL extension's Spark tests share (local and remote transports alike):
+the executed plan and its nodes, a query run under a session conf (Spark's own
+operators in the same session, say), and the fallback log."""
 
 from __future__ import annotations
 
@@ -11,13 +12,30 @@ def physical_plan(frame) -> str:
     return frame._jdf.queryExecution().executedPlan().toString()
 
 
-def with_transport(spark, transport, run):
-    """``run()`` with ``spark.flightpickle.transport`` set to ``transport`` for the session."""
-    spark.conf.set(TRANSPORT, transport)
+def find_node(plan, name: str):
+    """The first node of a physical plan (a py4j object) with this node name, depth first."""
+    if plan.nodeName() == name:
+        return plan
+    children = plan.children()
+    for index in range(children.size()):
+        found = find_node(children.apply(index), name)
+        if found is not None:
+            return found
+    return None
+
+
+def with_conf(spark, key: str, value: str, run):
+    """``run()`` with the session's ``key`` set to ``value``, then unset (back to the application's)."""
+    spark.conf.set(key, value)
     try:
         return run()
     finally:
-        spark.conf.unset(TRANSPORT)
+        spark.conf.unset(key)
+
+
+def with_transport(spark, transport, run):
+    """``run()`` with ``spark.flightpickle.transport`` set to ``transport`` for the session."""
+    return with_conf(spark, TRANSPORT, transport, run)
 
 
 class FallbackLog:

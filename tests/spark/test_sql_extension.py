@@ -19,7 +19,7 @@ import pytest
 import flightpickle
 import flightpickle.spark
 import unpickle_counter
-from sql_operators import TRANSPORT, physical_plan, with_transport
+from sql_operators import TRANSPORT, find_node, physical_plan, with_conf, with_transport
 
 pytestmark = pytest.mark.spark
 
@@ -382,18 +382,6 @@ def raise_on_group_two(frame):
     if frame["key"].iloc[0] == 2:
         raise ValueError("group two is not welcome here")
     return frame[["key"]]
-
-
-def find_node(plan, name: str):
-    """The first node of a physical plan (a py4j object) with this node name, depth first."""
-    if plan.nodeName() == name:
-        return plan
-    children = plan.children()
-    for index in range(children.size()):
-        found = find_node(children.apply(index), name)
-        if found is not None:
-            return found
-    return None
 
 
 def grouped_rows_and_parents(frame):

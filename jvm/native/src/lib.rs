@@ -199,19 +199,23 @@ pub extern "system" fn Java_io_flightpickle_Native_broadcastCommandHeader<'calle
     })
 }
 
-/// `static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] broadcastFile,
-/// byte[] digest, byte[] groupKeys, long inputSchema, long outputSchema, int window,
-/// long timeoutMillis, long bodyLimit)`: connects to the executor service and opens a stream of
-/// the sealed function `envelope`, or of the one in a large command's `broadcastFile` (the other
-/// is null; the file is read only if the service asks for the function); `groupKeys` are the
-/// group key column names, each ended by a NUL byte; the schemas are `ArrowSchema` structs the
-/// JVM exported, taken over by this call.
+/// `static native long streamOpen(byte[] endpoint, byte[] token, byte[] tlsCa, int kind,
+/// byte[] envelope, byte[] broadcastFile, byte[] digest, byte[] groupKeys, long inputSchema,
+/// long outputSchema, int window, long timeoutMillis, long bodyLimit)`: connects to the executor
+/// service (a Unix socket path, or a remote pool's grpc:// URI with its optional bearer token and
+/// TLS CA certificates; null when there are none) and opens a stream of the sealed function
+/// `envelope`, or of the one in a large command's `broadcastFile` (the other is null; the file is
+/// read only if the service asks for the function); `groupKeys` are the group key column names,
+/// each ended by a NUL byte; the schemas are `ArrowSchema` structs the JVM exported, taken over
+/// by this call.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
     mut env: EnvUnowned<'caller>,
     _class: JClass<'caller>,
-    socket: JByteArray<'caller>,
+    endpoint: JByteArray<'caller>,
+    token: JByteArray<'caller>,
+    tls_ca: JByteArray<'caller>,
     kind: jint,
     envelope: JByteArray<'caller>,
     broadcast_file: JByteArray<'caller>,
@@ -225,7 +229,9 @@ pub extern "system" fn Java_io_flightpickle_Native_streamOpen<'caller>(
 ) -> jlong {
     guarded(&mut env, |env| {
         stream::open(stream::OpenRequest {
-            socket: bytes(env, &socket)?,
+            endpoint: bytes(env, &endpoint)?,
+            token: optional_bytes(env, &token)?,
+            tls_ca: optional_bytes(env, &tls_ca)?,
             kind,
             envelope: optional_bytes(env, &envelope)?,
             broadcast_file: optional_bytes(env, &broadcast_file)?,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use flightpickle_core::command;
 use flightpickle_core::transport::batch::shared;
-use flightpickle_core::transport::client::{Canceller, FunctionBody, Stream, StreamSpec};
+use flightpickle_core::transport::client::{Canceller, Endpoint, FunctionBody, Stream, StreamSpec};
 use flightpickle_core::transport::codec::EvalKind;
 
 use crate::arrow_bridge;
@@ -23,7 +23,11 @@ use crate::error::NativeError;
 
 /// What `streamOpen` needs, once its arguments are converted.
 pub struct OpenRequest {
-    pub socket: Vec<u8>,
+    /// A Unix socket path, or a remote pool's `grpc://` or `grpc+tls://` URI.
+    pub endpoint: Vec<u8>,
+    /// The remote pool's bearer token and TLS CA certificates (PEM), if any.
+    pub token: Option<Vec<u8>>,
+    pub tls_ca: Option<Vec<u8>>,
     pub kind: i32,
     /// The sealed function, or (when null) the path of the broadcast file
     /// that holds its command: exactly one of the two.
@@ -83,8 +87,9 @@ pub fn open(request: OpenRequest) -> Result<i64, NativeError> {
         timeout: Duration::from_millis(positive(request.timeout_millis, "timeout")?),
         body_limit: positive(request.body_limit, "body limit")?,
     };
-    let socket = PathBuf::from(utf8(request.socket, "socket path")?);
-    let stream = Stream::open(&socket, spec)?;
+    let token = request.token.map(|token| utf8(token, "bearer token")).transpose()?;
+    let endpoint = Endpoint::parse(&utf8(request.endpoint, "executor address")?, token, request.tls_ca)?;
+    let stream = Stream::connect(&endpoint, spec)?;
     let handle = Handle {
         canceller: stream.canceller(),
         stream: Mutex::new(stream),

@@ -25,7 +25,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * Errors (the function raised, with its Python traceback; the worker died; a deadline passed; the
  * stream was cancelled) come out as {@link NativeException}s whose {@link NativeException#kind()}
  * is the protocol's status name or {@code worker_lost}, {@code timeout}, {@code io},
- * {@code cancelled}.
+ * {@code cancelled}, {@code unauthenticated} (a remote pool refused the token).
  */
 public final class ExecutorStream implements AutoCloseable {
 
@@ -63,6 +63,36 @@ public final class ExecutorStream implements AutoCloseable {
         }
     }
 
+    /**
+     * Where the service listens: a Unix socket of this host, or a remote pool's {@code grpc://host:port}
+     * or {@code grpc+tls://host:port} with its bearer token and the CA certificates (PEM) of its TLS,
+     * either null. The string form never shows the token.
+     */
+    public static final class Endpoint {
+        private final String address;
+        private final byte[] token;
+        private final byte[] tlsCa;
+
+        private Endpoint(String address, byte[] token, byte[] tlsCa) {
+            this.address = java.util.Objects.requireNonNull(address, "address");
+            this.token = token;
+            this.tlsCa = tlsCa;
+        }
+
+        public static Endpoint unix(Path socket) {
+            return new Endpoint(socket.toString(), null, null);
+        }
+
+        public static Endpoint remote(String uri, byte[] token, byte[] tlsCa) {
+            return new Endpoint(uri, token, tlsCa);
+        }
+
+        @Override
+        public String toString() {
+            return address + (token == null ? "" : " (with a bearer token)");
+        }
+    }
+
     /** How a stream is opened, apart from the function and the schemas. */
     public record Options(int window, Duration timeout, long bodyLimit) {}
 
@@ -85,25 +115,32 @@ public final class ExecutorStream implements AutoCloseable {
         this.handle = handle;
     }
 
-    /**
-     * Connects to the service on {@code socket} and opens a stream: the service gets the function
-     * by its digest, or from {@code body} when it has not opened it yet.
-     *
-     * @throws NativeException if the service cannot be reached or refuses the stream, or the body
-     *     it asked for cannot be read
-     */
+    /** {@link #open(Endpoint, Kind, Body, String, Schema, Schema, Options, BufferAllocator)} on a Unix socket. */
     public static ExecutorStream open(Path socket, Kind kind, Body body, String digest, Schema input,
             Schema output, Options options, BufferAllocator allocator) {
-        return open(socket, kind, body, digest, java.util.List.of(), input, output, options, allocator);
+        return open(Endpoint.unix(socket), kind, body, digest, input, output, options, allocator);
     }
 
     /**
-     * As {@link #open(Path, Kind, Body, String, Schema, Schema, Options, BufferAllocator)}, for a
+     * Connects to the service at {@code endpoint} and opens a stream: the service gets the function
+     * by its digest, or from {@code body} when it has not opened it yet.
+     *
+     * @throws NativeException if the service cannot be reached or refuses the stream (kind
+     *     {@code unauthenticated} when a remote pool refuses the token), or the body it asked for
+     *     cannot be read
+     */
+    public static ExecutorStream open(Endpoint endpoint, Kind kind, Body body, String digest, Schema input,
+            Schema output, Options options, BufferAllocator allocator) {
+        return open(endpoint, kind, body, digest, java.util.List.of(), input, output, options, allocator);
+    }
+
+    /**
+     * As {@link #open(Endpoint, Kind, Body, String, Schema, Schema, Options, BufferAllocator)}, for a
      * grouped kind: {@code groupKeys} names the input columns that hold each group's key.
      *
      * @throws IllegalArgumentException if a key name holds a NUL character
      */
-    public static ExecutorStream open(Path socket, Kind kind, Body body, String digest,
+    public static ExecutorStream open(Endpoint endpoint, Kind kind, Body body, String digest,
             java.util.List<String> groupKeys, Schema input, Schema output, Options options,
             BufferAllocator allocator) {
         byte[] keys = joinedKeys(groupKeys);
@@ -113,9 +150,9 @@ public final class ExecutorStream implements AutoCloseable {
             Data.exportSchema(allocator, input, null, inputStruct);
             Data.exportSchema(allocator, output, null, outputStruct);
             try {
-                long handle = Native.streamOpen(socket.toString().getBytes(StandardCharsets.UTF_8), kind.code,
-                        body.envelope(), body.fileBytes(), digest.getBytes(StandardCharsets.UTF_8), keys,
-                        inputStruct.memoryAddress(),
+                long handle = Native.streamOpen(endpoint.address.getBytes(StandardCharsets.UTF_8), endpoint.token,
+                        endpoint.tlsCa, kind.code, body.envelope(), body.fileBytes(),
+                        digest.getBytes(StandardCharsets.UTF_8), keys, inputStruct.memoryAddress(),
                         outputStruct.memoryAddress(), options.window(), options.timeout().toMillis(),
                         options.bodyLimit());
                 return new ExecutorStream(allocator, handle);

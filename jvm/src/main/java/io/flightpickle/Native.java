@@ -58,8 +58,10 @@ public final class Native {
     static native String[] broadcastCommandHeader(byte[] path);
 
     /**
-     * Connects to the executor service listening on the Unix socket {@code socket} (a UTF-8 path)
-     * and opens a stream of evaluation kind {@code kind} (the protocol's byte) for the function
+     * Connects to the executor service at {@code endpoint} (UTF-8: a Unix socket path, or a remote
+     * pool's {@code grpc://host:port} or {@code grpc+tls://host:port}, with its bearer token and
+     * PEM CA certificates in {@code token} and {@code tlsCa}, null when there are none) and opens
+     * a stream of evaluation kind {@code kind} (the protocol's byte) for the function
      * with digest {@code digest}: the sealed frame {@code envelope}, or the one in the command
      * broadcast file {@code broadcastFile} (a UTF-8 path, read only if the service asks for the
      * function); one of the two is null. {@code groupKeys} are the group key column names (grouped
@@ -67,8 +69,9 @@ public final class Native {
      * {@code ArrowSchema} structs the caller exported; this call takes them over. Returns the
      * stream's handle, for {@link ExecutorStream} only.
      */
-    static native long streamOpen(byte[] socket, int kind, byte[] envelope, byte[] broadcastFile, byte[] digest,
-            byte[] groupKeys, long inputSchema, long outputSchema, int window, long timeoutMillis, long bodyLimit);
+    static native long streamOpen(byte[] endpoint, byte[] token, byte[] tlsCa, int kind, byte[] envelope,
+            byte[] broadcastFile, byte[] digest, byte[] groupKeys, long inputSchema, long outputSchema, int window,
+            long timeoutMillis, long bodyLimit);
 
     /**
      * Sends the batch the caller exported (as a struct array) into the {@code ArrowArray} and

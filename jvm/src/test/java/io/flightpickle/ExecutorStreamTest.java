@@ -1,6 +1,7 @@
 package io.flightpickle;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -104,7 +105,7 @@ class ExecutorStreamTest {
         for (int attempt = 0; attempt < 2; attempt++) {
             List<Long> results = new ArrayList<>();
             try (BufferAllocator allocator = new RootAllocator();
-                    ExecutorStream stream = ExecutorStream.open(service.socket(),
+                    ExecutorStream stream = ExecutorStream.open(ExecutorStream.Endpoint.unix(service.socket()),
                             ExecutorStream.Kind.GROUPED_MAP_PANDAS, ExecutorStream.Body.of(function.envelope()),
                             function.digest(), List.of("x"), INPUT, OUTPUT, OPTIONS, allocator);
                     VectorSchemaRoot group = VectorSchemaRoot.create(INPUT, allocator)) {
@@ -132,8 +133,9 @@ class ExecutorStreamTest {
     @Test
     void aGroupKeyNameWithANulIsRefusedBeforeAnythingIsSent() {
         try (BufferAllocator allocator = new RootAllocator()) {
-            assertThrows(IllegalArgumentException.class, () -> ExecutorStream.open(service.socket(),
-                    ExecutorStream.Kind.GROUPED_MAP_PANDAS, ExecutorStream.Body.of(new byte[] {1}), "0".repeat(64),
+            assertThrows(IllegalArgumentException.class, () -> ExecutorStream.open(
+                    ExecutorStream.Endpoint.unix(service.socket()), ExecutorStream.Kind.GROUPED_MAP_PANDAS,
+                    ExecutorStream.Body.of(new byte[] {1}), "0".repeat(64),
                     List.of("a\0b"), INPUT, OUTPUT, OPTIONS, allocator));
         }
     }
@@ -259,6 +261,58 @@ class ExecutorStreamTest {
                     INPUT, OUTPUT, OPTIONS, allocator));
             assertEquals("io", failure.kind());
         }
+    }
+
+    @Test
+    void batchesGoThroughARemotePoolOverFlightWithItsToken() throws Exception {
+        Path token = Files.writeString(workDir.resolve("pool-token"), "pool-s3cret");
+        Process pool = new ProcessBuilder(Fixtures.python(), "-m", "flightpickle.executor", "serve", "--listen",
+                "grpc://127.0.0.1:0", "--workers", "1", "--token-file", token.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            String said = new java.io.BufferedReader(new java.io.InputStreamReader(pool.getInputStream(),
+                    java.nio.charset.StandardCharsets.UTF_8)).readLine();
+            java.util.regex.Matcher uri = java.util.regex.Pattern.compile("listening on (grpc://\\S+) ").matcher(
+                    String.valueOf(said));
+            assertTrue(uri.find(), "the pool did not start: " + said);
+            Sealed function = Sealed.function(DOUBLE, "double");
+            List<Long> results = new ArrayList<>();
+            byte[] right = "pool-s3cret".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            try (BufferAllocator allocator = new RootAllocator();
+                    ExecutorStream stream = openAt(ExecutorStream.Endpoint.remote(uri.group(1), right, null),
+                            function, allocator);
+                    VectorSchemaRoot input = VectorSchemaRoot.create(INPUT, allocator)) {
+                for (int batch = 0; batch < 3; batch++) {
+                    fill(input, batch * 100, 100);
+                    stream.push(input);
+                    drain(stream, false, results);
+                }
+                stream.finish();
+                drain(stream, true, results);
+                // The pool's worker opened the function from the body: a miss, with its time.
+                ExecutorStream.Stats stats = stream.stats().orElseThrow();
+                assertFalse(stats.functionCached());
+                assertTrue(stats.functionNanos() > 0, stats.toString());
+            }
+            assertEquals(300, results.size());
+            assertEquals(2L * 299, results.get(299));
+            try (BufferAllocator allocator = new RootAllocator()) {
+                byte[] wrong = "guess".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                NativeException refused = assertThrows(NativeException.class, () -> openAt(
+                        ExecutorStream.Endpoint.remote(uri.group(1), wrong, null), function, allocator));
+                assertEquals("unauthenticated", refused.kind(), refused.getMessage());
+            }
+        } finally {
+            pool.destroy();
+            if (!pool.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                pool.destroyForcibly();
+            }
+        }
+    }
+
+    private static ExecutorStream openAt(ExecutorStream.Endpoint endpoint, Sealed function, BufferAllocator allocator) {
+        return ExecutorStream.open(endpoint, ExecutorStream.Kind.MAP_ARROW, ExecutorStream.Body.of(function.envelope()),
+                function.digest(), INPUT, OUTPUT, OPTIONS, allocator);
     }
 
     private static ExecutorStream open(Sealed function, BufferAllocator allocator) {

@@ -24,9 +24,14 @@ import java.util.stream.Collectors;
  * @param signingSecretConfigured {@link #SIGNING_SECRET} is set, so commands are signed with a key
  *     derived from it
  * @param transport how Python operators exchange batches with Python: {@code spark} (Spark's own
- *     operators) or {@code local} (the SQL extension's operators, through the executor service)
+ *     operators), {@code local} (the SQL extension's operators, through a service on each executor)
+ *     or {@code remote} (the same operators, through a remote pool over Arrow Flight)
  * @param executorWorkers the executor service's Python processes; empty for the executor's cores
- * @param executorUri a service to use instead of starting one per executor ({@code unix:///path})
+ * @param executorUri with {@code local}, a service to use instead of starting one per executor
+ *     ({@code unix:///path}); with {@code remote}, the pool ({@code grpc://host:port} or
+ *     {@code grpc+tls://host:port})
+ * @param executorTokenFile a file on the executors holding the remote pool's bearer token
+ * @param executorTlsCaFile a PEM file on the executors with the CA certificates of the pool's TLS
  */
 public record FlightPickleConf(
         boolean pythonEnabled,
@@ -36,7 +41,9 @@ public record FlightPickleConf(
         boolean signingSecretConfigured,
         String transport,
         Optional<Integer> executorWorkers,
-        Optional<String> executorUri) {
+        Optional<String> executorUri,
+        Optional<String> executorTokenFile,
+        Optional<String> executorTlsCaFile) {
 
     static final String PREFIX = "spark.flightpickle.";
     public static final String PYTHON_ENABLED = PREFIX + "python.enabled";
@@ -50,14 +57,24 @@ public record FlightPickleConf(
     public static final String TRANSPORT = PREFIX + "transport";
     public static final String EXECUTOR_WORKERS = PREFIX + "executor.workers";
     public static final String EXECUTOR_URI = PREFIX + "executor.uri";
+    /** A path, never the token itself: confs show in the Spark UI. */
+    public static final String EXECUTOR_TOKEN_FILE = PREFIX + "executor.tokenFile";
+    public static final String EXECUTOR_TLS_CA_FILE = PREFIX + "executor.tlsCaFile";
+    /** Where executors take the remote pool's bearer token from when no token file is set. */
+    public static final String TOKEN_VARIABLE = "FLIGHTPICKLE_EXECUTOR_TOKEN";
 
     static final Set<String> KNOWN = new TreeSet<>(List.of(
             PYTHON_ENABLED, TARGET, PICKLE_BY_VALUE, PICKLE_LOCAL_MODULES, REQUIRE_SIGNED, ALLOWED_MODULES,
-            SIGNING_SECRET, TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI));
+            SIGNING_SECRET, TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI, EXECUTOR_TOKEN_FILE,
+            EXECUTOR_TLS_CA_FILE));
     static final List<String> TARGETS = List.of("native", "pyspark");
-    static final List<String> TRANSPORTS = List.of("spark", "local");
+    static final List<String> TRANSPORTS = List.of("spark", "local", "remote");
     /** What the executor plugins need; the driver passes these to them. */
-    static final List<String> EXECUTOR_KEYS = List.of(TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI);
+    static final List<String> EXECUTOR_KEYS = List.of(TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI, EXECUTOR_TOKEN_FILE,
+            EXECUTOR_TLS_CA_FILE);
+    /** A host name or IPv4 address, or an IPv6 address in brackets, then a port. */
+    private static final Pattern POOL_URI =
+            Pattern.compile("grpc(\\+tls)?://([^/:\\s\\[\\]]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}");
     private static final Pattern MODULE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*");
 
     /**
@@ -95,15 +112,68 @@ public record FlightPickleConf(
         String transport = transport(conf, target, problems);
         Optional<Integer> workers = positiveInt(conf, EXECUTOR_WORKERS, problems);
         Optional<String> uri = Optional.ofNullable(conf.get(EXECUTOR_URI)).map(String::trim);
-        uri.filter(value -> !value.startsWith("unix:///")).ifPresent(value -> problems.add(EXECUTOR_URI + "="
-                + value + " is not a Unix socket URI; use unix:///absolute/path (remote pools are not supported"
-                + " yet)"));
+        Optional<String> tokenFile = Optional.ofNullable(conf.get(EXECUTOR_TOKEN_FILE)).map(String::trim);
+        Optional<String> tlsCaFile = Optional.ofNullable(conf.get(EXECUTOR_TLS_CA_FILE)).map(String::trim);
+        executorProblems(transport, uri, tokenFile, tlsCaFile).forEach(problems::add);
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException("invalid flightpickle configuration:\n  - "
                     + String.join("\n  - ", problems));
         }
         return new FlightPickleConf(pythonEnabled, target, requireSigned, allowed, secretConfigured, transport,
-                workers, uri);
+                workers, uri, tokenFile, tlsCaFile);
+    }
+
+    /** What is wrong with where the executors' operators stream to, each with what to do. */
+    private static List<String> executorProblems(String transport, Optional<String> uri, Optional<String> tokenFile,
+            Optional<String> tlsCaFile) {
+        return transport.equals("remote") ? remotePoolProblems(uri, tlsCaFile)
+                : localServiceProblems(uri, tokenFile, tlsCaFile);
+    }
+
+    private static List<String> remotePoolProblems(Optional<String> uri, Optional<String> tlsCaFile) {
+        List<String> problems = new ArrayList<>();
+        if (uri.isEmpty()) {
+            problems.add(TRANSPORT + "=remote needs " + EXECUTOR_URI + "=grpc://host:port (or grpc+tls://) of"
+                    + " the pool that `python -m flightpickle.executor serve --listen grpc://...` runs");
+        }
+        uri.flatMap(FlightPickleConf::poolUriProblem).ifPresent(problems::add);
+        boolean tls = uri.filter(value -> value.startsWith("grpc+tls://")).isPresent();
+        if (tls && tlsCaFile.isEmpty()) {
+            problems.add(EXECUTOR_URI + "=" + uri.get() + " uses TLS: set " + EXECUTOR_TLS_CA_FILE
+                    + " to a PEM file, on the executors, with the CA certificates that sign the pool's");
+        }
+        if (!tls && tlsCaFile.isPresent()) {
+            problems.add(EXECUTOR_TLS_CA_FILE + " is only for a grpc+tls:// " + EXECUTOR_URI);
+        }
+        return problems;
+    }
+
+    private static List<String> localServiceProblems(Optional<String> uri, Optional<String> tokenFile,
+            Optional<String> tlsCaFile) {
+        List<String> problems = new ArrayList<>();
+        uri.filter(value -> value.startsWith("grpc")).ifPresent(value -> problems.add(EXECUTOR_URI + "=" + value
+                + " is a remote pool: set " + TRANSPORT + "=remote to stream to it"));
+        uri.filter(value -> !value.startsWith("grpc") && !value.startsWith("unix:///")).ifPresent(value ->
+                problems.add(EXECUTOR_URI + "=" + value + " is not a Unix socket URI; use unix:///absolute/path"
+                        + " (or grpc://host:port with " + TRANSPORT + "=remote)"));
+        tokenFile.ifPresent(file -> problems.add(EXECUTOR_TOKEN_FILE + " is only used with " + TRANSPORT + "=remote"));
+        tlsCaFile.ifPresent(file -> problems.add(EXECUTOR_TLS_CA_FILE + " is only used with " + TRANSPORT + "=remote"));
+        return problems;
+    }
+
+    /**
+     * Why {@code uri} is not a remote pool's address ({@code grpc://host:port} or
+     * {@code grpc+tls://host:port}), or empty when it is one.
+     */
+    public static Optional<String> poolUriProblem(String uri) {
+        if (POOL_URI.matcher(uri).matches()) {
+            int port = Integer.parseInt(uri.substring(uri.lastIndexOf(':') + 1));
+            if (port >= 1 && port <= 65535) {
+                return Optional.empty();
+            }
+        }
+        return Optional.of(EXECUTOR_URI + "=" + uri + " is not a pool address; use grpc://host:port or"
+                + " grpc+tls://host:port (port 1 to 65535, no path)");
     }
 
     /** Commands are signed when they must be, or when the user gave a secret to sign with. */
@@ -116,21 +186,29 @@ public record FlightPickleConf(
         return requireSigned || allowedModules.isPresent();
     }
 
-    /** The Python operators are replaced: {@code spark.flightpickle.transport=local}. */
+    /** The Python operators are replaced: {@code spark.flightpickle.transport=local} or {@code remote}. */
     public boolean replacesPythonOperators() {
-        return transport.equals("local");
+        return replacesPythonOperators(transport);
+    }
+
+    /** Whether a transport is one that flightpickle's operators serve. */
+    public static boolean replacesPythonOperators(String transport) {
+        return transport.equals("local") || transport.equals("remote");
+    }
+
+    /** Tasks stream to a remote pool: {@code spark.flightpickle.transport=remote}. */
+    public boolean streamsToRemotePool() {
+        return transport.equals("remote");
     }
 
     private static String transport(Map<String, String> conf, String target, List<String> problems) {
         String transport = conf.getOrDefault(TRANSPORT, "spark").trim();
-        if (transport.equals("remote")) {
-            problems.add(TRANSPORT + "=remote is not supported yet; use local (a service on each executor) or"
-                    + " spark (Spark's own Python operators)");
-        } else if (!TRANSPORTS.contains(transport)) {
+        if (!TRANSPORTS.contains(transport)) {
             problems.add(TRANSPORT + "=" + transport + " is not a transport; use one of "
                     + String.join(", ", TRANSPORTS));
-        } else if (transport.equals("local") && target.equals("pyspark")) {
-            problems.add(TRANSPORT + "=local needs sealed commands, which " + TARGET + "=pyspark does not write");
+        } else if (replacesPythonOperators(transport) && target.equals("pyspark")) {
+            problems.add(TRANSPORT + "=" + transport + " needs sealed commands, which " + TARGET
+                    + "=pyspark does not write");
         }
         return transport;
     }

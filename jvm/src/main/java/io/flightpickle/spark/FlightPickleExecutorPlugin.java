@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The executor side: loads the native core before the executor runs any task, counts tasks, and
- * with {@code spark.flightpickle.transport=local} runs the executor service tasks stream to.
+ * with {@code spark.flightpickle.transport=local} runs the executor service tasks stream to, or
+ * with {@code remote} reads the credentials they present to the remote pool (and starts nothing).
  */
 final class FlightPickleExecutorPlugin implements ExecutorPlugin {
 
@@ -48,6 +49,11 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
      */
     private static LocalExecutorService startService(PluginContext context, Map<String, String> driverConf) {
         FlightPickleConf conf = FlightPickleConf.from(driverConf);
+        if (conf.streamsToRemotePool()) {
+            RemoteExecutorPool.configure(conf, System.getenv());
+            LOG.info("flightpickle: tasks stream to the remote pool at {}", conf.executorUri().orElseThrow());
+            return null;
+        }
         if (!conf.replacesPythonOperators()) {
             return null;
         }

@@ -12,7 +12,7 @@ import scala.runtime.BoxedUnit;
 /**
  * The SQL extension of the plugin ({@code spark.sql.extensions}, which the driver plugin appends
  * to): a check rule that applies the command policy to every Python UDF at analysis, and, with
- * {@code spark.flightpickle.transport=local}, the physical rule that runs Python operators through
+ * {@code spark.flightpickle.transport=local} or {@code remote}, the physical rule that runs Python operators through
  * the executor service ({@link PythonOperatorRule}).
  */
 public final class FlightPickleExtensions extends AbstractFunction1<SparkSessionExtensions, BoxedUnit> {

@@ -59,16 +59,64 @@ class FlightPickleConfTest {
     @Test
     void aBadTransportOrServiceIsNamed() {
         String message = invalid(Map.of(
-                "spark.flightpickle.transport", "remote",
+                "spark.flightpickle.transport", "local",
                 "spark.flightpickle.executor.workers", "0",
                 "spark.flightpickle.executor.uri", "grpc://pool:8815"));
-        assertTrue(message.contains("spark.flightpickle.transport=remote is not supported yet"), message);
         assertTrue(message.contains("spark.flightpickle.executor.workers=0 is not a positive whole number"), message);
-        assertTrue(message.contains("spark.flightpickle.executor.uri=grpc://pool:8815 is not a Unix socket URI"),
-                message);
+        assertTrue(message.contains("spark.flightpickle.executor.uri=grpc://pool:8815 is a remote pool: set"
+                + " spark.flightpickle.transport=remote"), message);
+        String notUnix = invalid(Map.of("spark.flightpickle.transport", "local", "spark.flightpickle.executor.uri",
+                "/tmp/pool.sock"));
+        assertTrue(notUnix.contains("is not a Unix socket URI; use unix:///absolute/path"), notUnix);
         String sealedOnly = invalid(Map.of("spark.flightpickle.transport", "local", "spark.flightpickle.target", "pyspark"));
         assertTrue(sealedOnly.contains("transport=local needs sealed commands"), sealedOnly);
-        assertTrue(invalid(Map.of("spark.flightpickle.transport", "pipe")).contains("use one of spark, local"));
+        assertTrue(invalid(Map.of("spark.flightpickle.transport", "pipe")).contains("use one of spark, local, remote"));
+    }
+
+    @Test
+    void theRemoteTransportStreamsToThePoolItNames() {
+        Map<String, String> settings = Map.of(
+                "spark.flightpickle.transport", "remote",
+                "spark.flightpickle.executor.uri", " grpc+tls://pool.example:8815 ",
+                "spark.flightpickle.executor.tokenFile", "/etc/flightpickle/token",
+                "spark.flightpickle.executor.tlsCaFile", "/etc/flightpickle/ca.pem");
+        FlightPickleConf remote = FlightPickleConf.from(settings);
+        assertTrue(remote.replacesPythonOperators() && remote.streamsToRemotePool());
+        assertEquals(Optional.of("grpc+tls://pool.example:8815"), remote.executorUri());
+        assertEquals(Optional.of("/etc/flightpickle/token"), remote.executorTokenFile());
+        assertEquals(Optional.of("/etc/flightpickle/ca.pem"), remote.executorTlsCaFile());
+        assertEquals(settings, FlightPickleDriverPlugin.forExecutors(settings), "the executors get all four");
+        for (String uri : List.of("grpc://127.0.0.1:1", "grpc://[::1]:65535", "grpc://pool:8815")) {
+            assertEquals(Optional.empty(), FlightPickleConf.poolUriProblem(uri), uri);
+        }
+        assertFalse(FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local")).streamsToRemotePool());
+    }
+
+    @Test
+    void aRemoteTransportWithoutAGoodPoolAddressSaysWhatToSet() {
+        String missing = invalid(Map.of("spark.flightpickle.transport", "remote"));
+        assertTrue(missing.contains("spark.flightpickle.transport=remote needs spark.flightpickle.executor.uri"
+                + "=grpc://host:port"), missing);
+        for (String bad : List.of("unix:///tmp/pool.sock", "grpc://pool", "grpc://pool:0", "grpc://pool:70000",
+                "grpc://pool:8815/path", "http://pool:8815")) {
+            String message = invalid(Map.of("spark.flightpickle.transport", "remote",
+                    "spark.flightpickle.executor.uri", bad));
+            assertTrue(message.contains("spark.flightpickle.executor.uri=" + bad + " is not a pool address; use"
+                    + " grpc://host:port"), message);
+        }
+        String noCa = invalid(Map.of("spark.flightpickle.transport", "remote",
+                "spark.flightpickle.executor.uri", "grpc+tls://pool:8815"));
+        assertTrue(noCa.contains("uses TLS: set spark.flightpickle.executor.tlsCaFile"), noCa);
+        String caWithoutTls = invalid(Map.of("spark.flightpickle.transport", "remote",
+                "spark.flightpickle.executor.uri", "grpc://pool:8815", "spark.flightpickle.executor.tlsCaFile", "ca"));
+        assertTrue(caWithoutTls.contains("tlsCaFile is only for a grpc+tls://"), caWithoutTls);
+        String tokenWhenLocal = invalid(Map.of("spark.flightpickle.transport", "local",
+                "spark.flightpickle.executor.tokenFile", "/t"));
+        assertTrue(tokenWhenLocal.contains("spark.flightpickle.executor.tokenFile is only used with"
+                + " spark.flightpickle.transport=remote"), tokenWhenLocal);
+        String sealedOnly = invalid(Map.of("spark.flightpickle.transport", "remote", "spark.flightpickle.target",
+                "pyspark", "spark.flightpickle.executor.uri", "grpc://pool:8815"));
+        assertTrue(sealedOnly.contains("transport=remote needs sealed commands"), sealedOnly);
     }
 
     @Test

@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.flightpickle.BuildInfo;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.api.plugin.DriverPlugin;
@@ -13,6 +16,7 @@ import org.apache.spark.api.plugin.ExecutorPlugin;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class FlightPicklePluginTest {
 
@@ -103,6 +107,26 @@ class FlightPicklePluginTest {
         assertInstanceOf(NativeCoreReport.class, received);
         assertEquals(report, received);
         assertEquals("core 0.1.0, pid 1234", report.describe());
+    }
+
+    @Test
+    void withTheRemoteTransportAnExecutorStartsNoServiceAndReadsItsTokenFile(@TempDir Path dir) throws Exception {
+        Path token = Files.writeString(dir.resolve("token"), "pool-token\n");
+        Map<String, String> remote = Map.of("spark.flightpickle.transport", "remote",
+                "spark.flightpickle.executor.uri", "grpc://127.0.0.1:8815",
+                "spark.flightpickle.executor.tokenFile", token.toString());
+        // Starting a local service reads the executor's cores from context.conf(), which the fake refuses.
+        ExecutorPlugin executor = plugin.executorPlugin();
+        executor.init(new FakePluginContext("4", driver), remote);
+        assertEquals("grpc://127.0.0.1:8815 (with a bearer token)",
+                RemoteExecutorPool.endpoint("grpc://127.0.0.1:8815").toString());
+        executor.shutdown();
+        Map<String, String> missing = new java.util.HashMap<>(remote);
+        missing.put("spark.flightpickle.executor.tokenFile", dir.resolve("gone").toString());
+        UncheckedIOException failure = assertThrows(UncheckedIOException.class,
+                () -> plugin.executorPlugin().init(new FakePluginContext("5", driver), missing));
+        assertTrue(failure.getMessage().contains("cannot read spark.flightpickle.executor.tokenFile="),
+                failure.getMessage());
     }
 
     private FakePluginContext startExecutor(String executorId) {

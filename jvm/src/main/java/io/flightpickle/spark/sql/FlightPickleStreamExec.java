@@ -1,5 +1,6 @@
 package io.flightpickle.spark.sql;
 
+import io.flightpickle.spark.FlightPickleConf;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.rdd.RDD;
@@ -65,7 +66,7 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
      */
     protected final RDD<InternalRow> streamPartitions(StructType input, StructType result, UdfArguments arguments) {
         return streamPartitions(new PartitionStreamer(function, input, result, schema(), arguments, null,
-                SparkShim.batchSettings(), streamMetrics()));
+                SparkShim.batchSettings(), streamMetrics(), remotePool()));
     }
 
     /**
@@ -75,11 +76,31 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
      */
     protected final RDD<InternalRow> streamGroups(GroupedInput grouping) {
         return streamPartitions(new PartitionStreamer(function, grouping.dataSchema(), schema(), schema(), null,
-                grouping, SparkShim.batchSettings(), streamMetrics()));
+                grouping, SparkShim.batchSettings(), streamMetrics(), remotePool()));
     }
 
     private RDD<InternalRow> streamPartitions(PartitionStreamer streamer) {
         return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
+    }
+
+    /**
+     * The remote pool this query's tasks stream to, with {@code spark.flightpickle.transport=remote};
+     * null for each executor's own service. Read when the query runs, so that a session may point
+     * its queries at another pool at run time.
+     *
+     * @throws IllegalArgumentException when the session's pool address is missing or malformed
+     */
+    private static String remotePool() {
+        if (!SparkShim.sessionTransport().equals("remote")) {
+            return null;
+        }
+        String uri = SparkShim.sessionExecutorUri().orElseThrow(() -> new IllegalArgumentException(
+                "flightpickle: " + FlightPickleConf.TRANSPORT + "=remote needs " + FlightPickleConf.EXECUTOR_URI
+                        + "=grpc://host:port (or grpc+tls://host:port)"));
+        FlightPickleConf.poolUriProblem(uri).ifPresent(problem -> {
+            throw new IllegalArgumentException("flightpickle: " + problem);
+        });
+        return uri;
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.flightpickle.spark.sql;
 
 import io.flightpickle.ExecutorStream;
 import io.flightpickle.spark.LocalExecutorService;
+import io.flightpickle.spark.RemoteExecutorPool;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.List;
@@ -18,8 +19,9 @@ import scala.runtime.AbstractFunction1;
 
 /**
  * What a flightpickle operator runs for each partition, on the executor: opens a stream to the
- * executor's service for the operator's function and turns the partition's rows into the results'
- * rows. Built on the driver and sent with the tasks, so it holds only serializable settings.
+ * executor's service, or to the remote pool, for the operator's function and turns the partition's
+ * rows into the results' rows. Built on the driver and sent with the tasks, so it holds only
+ * serializable settings (a pool's address, never its credentials, which each executor holds).
  */
 final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, Iterator<InternalRow>>
         implements Serializable {
@@ -39,6 +41,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
     private final GroupedInput grouping;
     private final SparkShim.BatchSettings settings;
     private final StreamMetrics metrics;
+    private final String remotePool;
 
     /**
      * @param input the stream's input: the child's rows (map kinds) or the UDF's arguments
@@ -47,9 +50,11 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
      * @param arguments how to compute a scalar UDF's arguments from a child row; null for the other kinds
      * @param grouping how the child's sorted rows form groups, one per batch; null for the ungrouped kinds
      * @param metrics the operator's, added to by every task
+     * @param remotePool the remote pool's URI, or null for the executor's own service
      */
     PartitionStreamer(StreamedFunction function, StructType input, StructType results, StructType output,
-            UdfArguments arguments, GroupedInput grouping, SparkShim.BatchSettings settings, StreamMetrics metrics) {
+            UdfArguments arguments, GroupedInput grouping, SparkShim.BatchSettings settings, StreamMetrics metrics,
+            String remotePool) {
         this.function = function;
         this.input = input;
         this.results = results;
@@ -58,6 +63,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         this.grouping = grouping;
         this.settings = settings;
         this.metrics = metrics;
+        this.remotePool = remotePool;
     }
 
     @Override
@@ -72,9 +78,9 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         Schema outputSchema = SparkShim.arrowSchema(results, settings);
         ExecutorStream stream;
         try {
-            stream = ExecutorStream.open(LocalExecutorService.socketOfThisExecutor(), function.kind(),
-                    function.body(), function.digest(), grouping == null ? List.of() : grouping.keyNames(),
-                    inputSchema, outputSchema, new ExecutorStream.Options(WINDOW, TIMEOUT, BODY_LIMIT), allocator);
+            stream = ExecutorStream.open(endpoint(), function.kind(), function.body(), function.digest(),
+                    grouping == null ? List.of() : grouping.keyNames(), inputSchema, outputSchema,
+                    new ExecutorStream.Options(WINDOW, TIMEOUT, BODY_LIMIT), allocator);
         } catch (io.flightpickle.NativeException failure) {
             allocator.close();
             throw StreamFailures.forTask(failure);
@@ -92,5 +98,10 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
             task.addTaskCompletionListener((TaskCompletionListener) context -> results.close());
         }
         return CollectionConverters.asScala(results);
+    }
+
+    private ExecutorStream.Endpoint endpoint() {
+        return remotePool == null ? ExecutorStream.Endpoint.unix(LocalExecutorService.socketOfThisExecutor())
+                : RemoteExecutorPool.endpoint(remotePool);
     }
 }

@@ -1,5 +1,6 @@
 package io.flightpickle.spark.sql;
 
+import io.flightpickle.spark.FlightPickleConf;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -15,10 +16,10 @@ import org.slf4j.LoggerFactory;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * The physical rule of {@code spark.flightpickle.transport=local}: replaces Spark's Python
- * operators that flightpickle runs ({@code ArrowEvalPythonExec}, {@code MapInArrowExec},
- * {@code MapInPandasExec} and {@code FlatMapGroupsInPandasExec}) with flightpickle's, and leaves
- * the others, and any it cannot take, to Spark. It runs before Spark
+ * The physical rule of {@code spark.flightpickle.transport=local} and {@code remote}: replaces
+ * Spark's Python operators that flightpickle runs ({@code ArrowEvalPythonExec},
+ * {@code MapInArrowExec}, {@code MapInPandasExec} and {@code FlatMapGroupsInPandasExec}) with
+ * flightpickle's, and leaves the others, and any it cannot take, to Spark. It runs before Spark
  * inserts its columnar transitions, with and without adaptive execution.
  */
 public final class PythonOperatorRule extends Rule<SparkPlan> {
@@ -34,7 +35,8 @@ public final class PythonOperatorRule extends Rule<SparkPlan> {
 
     @Override
     public SparkPlan apply(SparkPlan plan) {
-        return SparkShim.sessionTransport().equals("local") ? replace(plan, new Stage()) : plan;
+        boolean replaces = FlightPickleConf.replacesPythonOperators(SparkShim.sessionTransport());
+        return replaces ? replace(plan, new Stage()) : plan;
     }
 
     /**

@@ -303,7 +303,19 @@ final class SparkShim {
 
     /** {@code spark.flightpickle.transport} as the session sees it (set at run time, or the application's). */
     static String sessionTransport() {
-        return SQLConf.get().getConfString(FlightPickleConf.TRANSPORT, "local").trim();
+        return sessionConf(FlightPickleConf.TRANSPORT).orElse("spark");
+    }
+
+    /** {@code spark.flightpickle.executor.uri} as the session sees it (set at run time, or the application's). */
+    static Optional<String> sessionExecutorUri() {
+        return sessionConf(FlightPickleConf.EXECUTOR_URI);
+    }
+
+    /** A conf set in the session, or else the application's (a session's unset goes back to that). */
+    private static Optional<String> sessionConf(String key) {
+        SparkEnv env = SparkEnv.get();
+        String application = env == null ? null : env.conf().get(key, null);
+        return Optional.ofNullable(SQLConf.get().getConfString(key, application)).map(String::trim);
     }
 
     /** What the operators need from the session's SQL conf, read on the driver. */
