@@ -42,7 +42,7 @@ from pathlib import Path
 
 from benchmarks import hsperfdata, spark_udfs
 from benchmarks.report import table
-from benchmarks.spark_processes import cluster_processes, resident_bytes
+from benchmarks.spark_processes import cluster_processes, resident_parts
 from benchmarks.spark_udfs import (
     MASTER,
     OURS,
@@ -105,13 +105,13 @@ def job_mix(spark, rows: int, partitions: int) -> dict:
     }
 
 
-def run_query(name: str, build, expected: int) -> None:
+def run_query(name: str, build, expected: int, transport: str) -> None:
     frame = build()
     total = frame.collect()[0].total
     # Read after running: adaptive execution plans flightpickle's operator as the query runs.
     plan = frame._jdf.queryExecution().executedPlan().toString()
-    if OURS not in plan:
-        raise SystemExit(f"{name} did not run flightpickle's operator; its plan:\n{plan}")
+    if (OURS in plan) != (transport == "local"):
+        raise SystemExit(f"{name} did not run the operator of transport={transport}; its plan:\n{plan}")
     if total != expected:
         raise SystemExit(f"{name} returned {total}, expected {expected}")
 
@@ -120,10 +120,10 @@ def sample_once(start: float) -> dict:
     """One sample: every cluster process's RSS and each executor JVM's heap counters."""
     processes = {}
     for process in cluster_processes():
-        rss = resident_bytes(process.pid)
-        if rss is None:
+        parts = resident_parts(process.pid)
+        if parts is None:
             continue
-        entry = {"role": process.role, "executor": process.executor, "pid": process.pid, "rss": rss}
+        entry = {"role": process.role, "executor": process.executor, "pid": process.pid, **parts}
         if process.role == "executor JVM":
             entry["heap"] = hsperfdata.heap_use(process.pid)
         processes[process.label] = entry
@@ -143,13 +143,13 @@ def cancel_after(spark, deadline: float, done: threading.Event) -> None:
         spark.sparkContext.cancelAllJobs()
 
 
-def run_mix(mix: dict, warm_up: float, seconds: float, origin: float, log) -> dict:
+def run_mix(mix: dict, transport: str, warm_up: float, seconds: float, origin: float, log) -> dict:
     """Rounds of the mix for at least ``warm_up`` seconds (one round at least), then
     rounds until ``seconds`` more have passed; times in the result count from ``origin``."""
     started = time.monotonic()
     while True:
         for name, (build, expected) in mix.items():
-            run_query(name, build, expected)
+            run_query(name, build, expected, transport)
         if time.monotonic() - started >= warm_up:
             break
     warm = time.monotonic()
@@ -159,7 +159,7 @@ def run_mix(mix: dict, warm_up: float, seconds: float, origin: float, log) -> di
         for name, (build, expected) in mix.items():
             if time.monotonic() - warm >= seconds:
                 break
-            run_query(name, build, expected)
+            run_query(name, build, expected, transport)
             counts[name] += 1
     return {
         "warm_up_s": warm - started,
@@ -199,6 +199,8 @@ def judge(points, first: tuple[float, float], last: tuple[float, float], toleran
 
 MEASURES = {
     "RSS": lambda entry: entry["rss"],
+    "RSS anonymous": lambda entry: entry.get("rss_anon"),
+    "RSS file-backed": lambda entry: entry.get("rss_file"),
     "heap used": lambda entry: (entry.get("heap") or {}).get("heap_used"),
     "old gen used": lambda entry: (entry.get("heap") or {}).get("old_gen_used"),
     "heap committed": lambda entry: (entry.get("heap") or {}).get("heap_committed"),
@@ -243,7 +245,7 @@ def print_table(rows: list[dict]) -> None:
     print(table(header, lines))
 
 
-def plot(samples: list, warm_end: float, path: Path) -> bool:
+def plot(samples: list, warm_end: float, transport: str, path: Path) -> bool:
     """RSS over time per process, if matplotlib is installed; False if it is not."""
     try:
         import matplotlib
@@ -260,7 +262,7 @@ def plot(samples: list, warm_end: float, path: Path) -> bool:
     axes.axvline(0, color="grey", linestyle="--", linewidth=1)
     axes.set_xlabel("minutes after warm-up (the dashed line)")
     axes.set_ylabel("RSS (MB)")
-    axes.set_title("Resident memory, transport=local, local-cluster[2,1,1024]")
+    axes.set_title(f"Resident memory, transport={transport}, local-cluster[2,1,1024]")
     axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -300,6 +302,8 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 minute, 300,000 rows, 20 s windows")
     parser.add_argument("--rows", type=int, help=f"rows per query (default {DEFAULT_ROWS:,})")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per query (default 4)")
+    parser.add_argument("--transport", choices=("local", "spark"), default="local",
+                        help="local (default), or spark: Spark's own operators, as a control")
     parser.add_argument("--warm-up", type=float, help="seconds of the mix before measuring (default 60; quick 15)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default 5)")
     parser.add_argument("--tolerance", type=float, default=5.0, help="growth %% still called flat (default 5)")
@@ -329,10 +333,12 @@ def main(argv=None) -> int:
     sampler = threading.Thread(target=sample_until, args=(stop, start, args.interval, samples), daemon=True)
     try:
         sampler.start()
+        # The session starts with transport=local, so every executor's service runs either way.
+        spark.conf.set(TRANSPORT, args.transport)
         mix = job_mix(spark, args.rows, args.partitions)
         watchdog_deadline = time.monotonic() + seconds + WATCHDOG_SLACK_SECONDS
         threading.Thread(target=cancel_after, args=(spark, watchdog_deadline, done), daemon=True).start()
-        run = run_mix(mix, args.warm_up, seconds, start, log)
+        run = run_mix(mix, args.transport, args.warm_up, seconds, start, log)
     finally:
         done.set()
         stop.set()
@@ -350,7 +356,7 @@ def main(argv=None) -> int:
     result = {
         "settings": {
             "master": MASTER,
-            TRANSPORT: "local",
+            TRANSPORT: args.transport,
             "rows": args.rows,
             "partitions": args.partitions,
             "minutes": args.minutes,
@@ -368,7 +374,7 @@ def main(argv=None) -> int:
     json_path.write_text(json.dumps(result, indent=1))
     print(f"\nJSON: {json_path}")
     png_path = json_path.with_suffix(".png")
-    if plot(samples, warm_end, png_path):
+    if plot(samples, warm_end, args.transport, png_path):
         print(f"PNG:  {png_path}")
     judged = [row for row in rows if row["measure"] == "RSS" and row["verdict"] in ("flat", "GREW")]
     return 1 if any(row["verdict"] == "GREW" for row in judged) else 0

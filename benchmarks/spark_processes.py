@@ -16,18 +16,19 @@ from pathlib import Path
 
 EXECUTOR_MAIN = "CoarseGrainedExecutorBackend"
 SERVICE_COMMAND = "flightpickle.executor serve"
+PYSPARK_DAEMON = "pyspark.daemon"  # Spark's own Python workers' parent (transport=spark)
 EXECUTOR_ID = re.compile(r"--executor-id (\S+)")
 
 
 @dataclass(frozen=True)
 class ClusterProcess:
     pid: int
-    role: str  # "executor JVM", "service supervisor" or "service worker"
+    role: str  # "executor JVM", "service supervisor", "service worker", "pyspark daemon" or "pyspark worker"
     executor: str  # the Spark executor id it belongs to
 
     @property
     def label(self) -> str:
-        if self.role == "service worker":
+        if self.role.endswith("worker"):
             return f"executor {self.executor} service worker {self.pid}"
         return f"executor {self.executor} {self.role}"
 
@@ -62,8 +63,9 @@ def descendants(root: int, table: dict[int, tuple[int, str]]) -> set[int]:
 
 
 def cluster_processes(root: int | None = None) -> list[ClusterProcess]:
-    """The executor JVMs, service supervisors and service workers started under ``root``
-    (this process by default), each tied to its executor's id."""
+    """The executor JVMs, service supervisors and service workers (and Spark's own Python
+    daemons and workers) started under ``root`` (this process by default), each tied to its
+    executor's id."""
     table = process_table()
     ours = descendants(os.getpid() if root is None else root, table)
     executor_of: dict[int, str] = {}
@@ -74,25 +76,40 @@ def cluster_processes(root: int | None = None) -> list[ClusterProcess]:
             match = EXECUTOR_ID.search(command)
             executor_of[pid] = match.group(1) if match else "?"
             found.append(ClusterProcess(pid, "executor JVM", executor_of[pid]))
-    supervisors = {}
+    parents = {}  # a supervisor or daemon pid -> (the role of its children, its executor)
     for pid in sorted(ours):
         parent, command = table[pid]
-        if SERVICE_COMMAND in command and parent in executor_of:
-            supervisors[pid] = executor_of[parent]
-            found.append(ClusterProcess(pid, "service supervisor", supervisors[pid]))
+        if parent not in executor_of:
+            continue
+        for marker, role, children in ((SERVICE_COMMAND, "service supervisor", "service worker"),
+                                       (PYSPARK_DAEMON, "pyspark daemon", "pyspark worker")):
+            if marker in command:
+                parents[pid] = (children, executor_of[parent])
+                found.append(ClusterProcess(pid, role, executor_of[parent]))
     for pid in sorted(ours):
         parent = table[pid][0]
-        if parent in supervisors:
-            found.append(ClusterProcess(pid, "service worker", supervisors[parent]))
+        if parent in parents:
+            found.append(ClusterProcess(pid, *parents[parent]))
     return found
+
+
+def resident_parts(pid: int) -> dict[str, int] | None:
+    """``VmRSS`` of ``pid`` and its anonymous and file-backed parts (``RssAnon``, ``RssFile``:
+    memory a process allocated, against mapped files such as libraries, jars and shuffle
+    files read through mmap), in bytes; None once it has ended."""
+    wanted = {"VmRSS:": "rss", "RssAnon:": "rss_anon", "RssFile:": "rss_file"}
+    parts = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(maxsplit=1)[0] if line else ""
+            if key in wanted:
+                parts[wanted[key]] = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return parts if "rss" in parts else None
 
 
 def resident_bytes(pid: int) -> int | None:
     """``VmRSS`` of ``pid``; None once it has ended."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    return None
+    parts = resident_parts(pid)
+    return None if parts is None else parts["rss"]
