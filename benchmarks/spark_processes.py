@@ -16,7 +16,9 @@ from pathlib import Path
 
 EXECUTOR_MAIN = "CoarseGrainedExecutorBackend"
 SERVICE_COMMAND = "flightpickle.executor serve"
-PYSPARK_DAEMON = "pyspark.daemon"  # Spark's own Python workers' parent (transport=spark)
+# The parent of Spark's own Python workers (transport=spark): pyspark.daemon, or the
+# plugin's flightpickle.spark.daemon that stands in for it.
+PYSPARK_DAEMON = "spark.daemon"
 EXECUTOR_ID = re.compile(r"--executor-id (\S+)")
 
 
@@ -29,7 +31,7 @@ class ClusterProcess:
     @property
     def label(self) -> str:
         if self.role.endswith("worker"):
-            return f"executor {self.executor} service worker {self.pid}"
+            return f"executor {self.executor} {self.role} {self.pid}"
         return f"executor {self.executor} {self.role}"
 
 
