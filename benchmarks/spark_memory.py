@@ -1,6 +1,7 @@
 """Memory soak of the SQL extension: ``python -m benchmarks.spark_memory``.
 
-Runs a mix of Python UDF queries with ``spark.flightpickle.transport=local`` on
+Runs a mix of Python UDF queries with ``spark.flightpickle.transport=local`` (or,
+with ``--transport spark``, through Spark's own operators, as a control) on
 ``local-cluster[2,1,1024]`` (the Spark tests' settings) for ``--minutes`` (10 by
 default), after a minute's warm-up, and samples every few seconds the
 resident memory (``VmRSS``) of each executor JVM, each executor's service
@@ -19,8 +20,8 @@ next grows past that.
 
 ``--quick`` runs one minute on fewer rows, with 20-second windows: a smoke run.
 Prints a table; writes JSON with every sample (and a PNG of RSS over time) to
-``--output`` (``benchmarks/results`` by default). Every query runs flightpickle's
-operator (checked in its plan) and its sum is checked. Bounded: the mix stops at
+``--output`` (``benchmarks/results`` by default). Every query runs the chosen
+transport's operator (checked in its plan) and its sum is checked. Bounded: the mix stops at
 the deadline, a watchdog cancels a query still running well after it, and on the
 way out the session is stopped and any process it started that outlived it is
 killed.
@@ -347,38 +348,41 @@ def main(argv=None) -> int:
     warm_end, end = run["warm_end_t_s"], run["end_t_s"]
     windows = {"first": (warm_end, warm_end + args.window), "last": (end - args.window, end)}
     rows = verdicts(samples, windows, args.tolerance)
-    print(f"{sum(run['queries'].values())} queries in {run['measured_s']:.0f} s after a {run['warm_up_s']:.0f} s warm-up: "
-          + ", ".join(f"{name} {count}" for name, count in run["queries"].items()))
-    print(f"windows of {args.window:.0f} s; flat = last-window median within {args.tolerance:g}% of the first's\n")
-    print_table(rows)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    args.output.mkdir(parents=True, exist_ok=True)
-    result = {
-        "settings": {
-            "master": MASTER,
-            TRANSPORT: args.transport,
-            "rows": args.rows,
-            "partitions": args.partitions,
-            "minutes": args.minutes,
-            "interval_s": args.interval,
-            "window_s": args.window,
-            "tolerance_pct": args.tolerance,
-            "commit": commit_id(),
-        },
-        "run": run,
-        "windows_s": windows,
-        "verdicts": rows,
-        "samples": samples,
-    }
-    json_path = args.output / f"spark-memory-{stamp}-{result['settings']['commit']}.json"
-    json_path.write_text(json.dumps(result, indent=1))
-    print(f"\nJSON: {json_path}")
-    png_path = json_path.with_suffix(".png")
-    if plot(samples, warm_end, args.transport, png_path):
-        print(f"PNG:  {png_path}")
+    print_summary(run, args, rows)
+    write_outputs(args, {"run": run, "windows_s": windows, "verdicts": rows, "samples": samples})
     judged = [row for row in rows if row["measure"] == "RSS" and row["verdict"] in ("flat", "GREW")]
     return 1 if any(row["verdict"] == "GREW" for row in judged) else 0
 
+
+def print_summary(run: dict, args, rows: list[dict]) -> None:
+    counts = ", ".join(f"{name} {count}" for name, count in run["queries"].items())
+    print(f"{sum(run['queries'].values())} queries in {run['measured_s']:.0f} s "
+          f"after a {run['warm_up_s']:.0f} s warm-up: {counts}")
+    print(f"windows of {args.window:.0f} s; flat = last-window median within {args.tolerance:g}% of the first's\n")
+    print_table(rows)
+
+
+def write_outputs(args, measured: dict) -> None:
+    """The JSON of the settings and every sample, and the PNG next to it."""
+    settings = {
+        "master": MASTER,
+        TRANSPORT: args.transport,
+        "rows": args.rows,
+        "partitions": args.partitions,
+        "minutes": args.minutes,
+        "interval_s": args.interval,
+        "window_s": args.window,
+        "tolerance_pct": args.tolerance,
+        "commit": commit_id(),
+    }
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    args.output.mkdir(parents=True, exist_ok=True)
+    json_path = args.output / f"spark-memory-{stamp}-{settings['commit']}.json"
+    json_path.write_text(json.dumps({"settings": settings, **measured}, indent=1))
+    print(f"\nJSON: {json_path}")
+    png_path = json_path.with_suffix(".png")
+    if plot(measured["samples"], measured["run"]["warm_end_t_s"], args.transport, png_path):
+        print(f"PNG:  {png_path}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,7 @@
 heap counters, finding this process's descendants, and the verdict. No memory figure
 of this machine is judged here."""
 
+import json
 import shutil
 import struct
 import subprocess
@@ -101,3 +102,34 @@ def test_verdict_compares_the_medians_of_the_two_windows():
 
     late = [(t, 50.0) for t in range(300, 600, 5)]
     assert "growth_pct" not in judge(late, (0, 60), (540, 600), tolerance=5.0)
+
+
+def test_report_of_synthetic_samples_writes_json_and_chart(tmp_path, capsys):
+    from benchmarks import spark_memory
+
+    def sample(t, jvm_rss):
+        return {"t_s": t, "processes": {
+            "executor 0 executor JVM": {"role": "executor JVM", "executor": "0", "pid": 1, "rss": jvm_rss,
+                                        "rss_anon": jvm_rss - 20, "rss_file": 20,
+                                        "heap": {"heap_used": 5, "old_gen_used": 2, "heap_committed": 9,
+                                                 "metaspace_used": 1}},
+            "executor 0 service supervisor": {"role": "service supervisor", "executor": "0", "pid": 2, "rss": 60},
+        }}
+
+    samples = [sample(t, 100 + (50 if t > 200 else 0)) for t in range(0, 300, 5)]
+    run = {"warm_up_s": 60.0, "measured_s": 240.0, "warm_end_t_s": 60.0, "end_t_s": 300.0,
+           "queries": {"udf": 3, "mapInArrow": 3}}
+    args = spark_memory.parse_args(["--minutes", "4", "--output", str(tmp_path)])
+    windows = {"first": (60.0, 120.0), "last": (240.0, 300.0)}
+    rows = spark_memory.verdicts(samples, windows, args.tolerance)
+    spark_memory.print_summary(run, args, rows)
+    spark_memory.write_outputs(args, {"run": run, "windows_s": windows, "verdicts": rows, "samples": samples})
+
+    printed = capsys.readouterr().out
+    assert "6 queries in 240 s" in printed and "GREW" in printed and "flat" in printed
+    (written,) = tmp_path.glob("spark-memory-*.json")
+    verdict_of = {(row["process"], row["measure"]): row["verdict"] for row in json.loads(written.read_text())["verdicts"]}
+    assert verdict_of[("executor 0 executor JVM", "RSS")] == "GREW"
+    assert verdict_of[("executor 0 executor JVM", "heap used")] == "(not judged)"
+    assert verdict_of[("executor 0 service supervisor", "RSS")] == "flat"
+    assert written.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
