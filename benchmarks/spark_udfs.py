@@ -44,6 +44,8 @@ sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "spark")]
 from spark_cluster import EXECUTORS, MASTER, cluster_conf, spark_test_environment  # noqa: E402
 from support import plugin_jar  # noqa: E402
 
+from benchmarks.spark_processes import cluster_processes, resident_bytes  # noqa: E402
+
 TRANSPORT = "spark.flightpickle.transport"
 TRANSPORTS = ("spark", "local")
 OURS = "FlightPickle"  # every flightpickle operator's class name starts with this
@@ -172,37 +174,16 @@ def measure_case(spark, build, rounds: int) -> dict:
 
 
 def process_groups() -> dict[str, list[int]]:
-    """Pids of the executor JVMs and of the flightpickle services with their workers."""
+    """Pids of this run's executor JVMs and of their flightpickle services with their workers."""
     groups: dict[str, list[int]] = {"executor JVMs": [], "flightpickle services": []}
-    services = set()
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if "CoarseGrainedExecutorBackend" in command:
-            groups["executor JVMs"].append(int(entry.name))
-        elif "flightpickle.executor serve" in command:
-            services.add(int(entry.name))
-    workers = [pid for pid, parent in parents.items() if parent in services]
-    groups["flightpickle services"] = sorted(services | set(workers))
+    for process in cluster_processes():
+        group = "executor JVMs" if process.role == "executor JVM" else "flightpickle services"
+        groups[group].append(process.pid)
     return groups
 
 
-def resident_bytes(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue  # the process ended between listing and reading
-    return total
+def total_resident_bytes(pids: list[int]) -> int:
+    return sum(resident_bytes(pid) or 0 for pid in pids)  # None: ended since it was listed
 
 
 def sample_rss(stop: threading.Event, samples: list) -> None:
@@ -210,7 +191,7 @@ def sample_rss(stop: threading.Event, samples: list) -> None:
     while not stop.is_set():
         groups = process_groups()
         samples.append(
-            {"t_s": time.monotonic() - start, **{name: resident_bytes(pids) for name, pids in groups.items()}}
+            {"t_s": time.monotonic() - start, **{name: total_resident_bytes(pids) for name, pids in groups.items()}}
         )
         stop.wait(RSS_SAMPLE_SECONDS)
 
