@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pandas as pd  # at module level: PySpark resolves pandas_udf type hints through it
 
+from sql_operators import with_transport
+
 
 class Size(enum.Enum):
     SMALL = 1
@@ -155,15 +157,19 @@ def rows(df):
     return sorted(tuple(row) for row in df.collect())
 
 
-def stock_and_flightpickle_rows(spark, query):
+def stock_and_flightpickle_rows(spark, query, stock_transport: str | None = None):
     """The query's rows with PySpark's pickling, then with flightpickle's hook.
 
-    Fails unless the second run pickled its commands through flightpickle.
+    ``stock_transport`` is ``spark.flightpickle.transport`` of the first run only
+    (``spark``: Spark's own operators, whatever the session's transport), for
+    classic sessions. Fails unless the second run pickled its commands through
+    flightpickle.
     """
     import flightpickle.spark
 
     flightpickle.spark.disable()
-    stock = rows(query(spark))
+    run_stock = lambda: rows(query(spark))  # noqa: E731
+    stock = with_transport(spark, stock_transport, run_stock) if stock_transport else run_stock()
     flightpickle.spark.enable(spark)
     try:
         before = flightpickle.spark.stats().commands
@@ -172,3 +178,4 @@ def stock_and_flightpickle_rows(spark, query):
     finally:
         flightpickle.spark.disable()
     return stock, ours
+
