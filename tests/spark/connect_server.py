@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from spark_cluster import JVM_FAST_START, MASTER, PLUGIN, spark_test_environment
+from spark_cluster import cluster_conf, spark_test_environment
 from support import plugin_jar
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -81,19 +81,14 @@ def _submit_command(port: int, conf: dict[str, str]) -> list[str]:
     settings = {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
-        "spark.plugins": PLUGIN,
-        "spark.executor.memory": "512m",
-        "spark.driver.extraJavaOptions": JVM_FAST_START,
-        "spark.executor.extraJavaOptions": JVM_FAST_START,
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "4",
+        **cluster_conf(str(plugin_jar())),
         # The first job waits for both executors, so work spreads over them.
         "spark.scheduler.minRegisteredResourcesRatio": "1.0",
         "spark.scheduler.maxRegisteredResourcesWaitingTime": "180s",
         **conf,
     }
     command = [str(Path(sys.executable).parent / "spark-submit"), "--class", SERVER_CLASS]
-    command += ["--name", "flightpickle-connect-tests", "--master", MASTER, "--jars", str(plugin_jar())]
+    command += ["--name", "flightpickle-connect-tests"]
     for key, value in settings.items():
         command += ["--conf", f"{key}={value}"]
     return command

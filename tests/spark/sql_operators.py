@@ -4,6 +4,11 @@ operators in the same session, say), and the fallback log."""
 
 from __future__ import annotations
 
+import contextlib
+
+import flightpickle
+import flightpickle.spark
+
 TRANSPORT = "spark.flightpickle.transport"
 RULE_LOGGER = "io.flightpickle.spark.sql.PythonOperatorRule"
 
@@ -31,6 +36,18 @@ def with_conf(spark, key: str, value: str, run):
         return run()
     finally:
         spark.conf.unset(key)
+
+
+@contextlib.contextmanager
+def shipped_by_value(spark, module):
+    """flightpickle enabled for ``spark``, with ``module`` pickled by value for the block:
+    the executors, or a remote pool, cannot import a test module."""
+    flightpickle.spark.enable(spark)
+    flightpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        flightpickle.unregister_pickle_by_value(module)
 
 
 def with_transport(spark, transport, run):

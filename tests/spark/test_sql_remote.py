@@ -17,14 +17,11 @@ import sys
 import pandas as pd
 import pytest
 
-import flightpickle
-import flightpickle.spark
 from flightpickle.executor.launch import LocalService
-from sql_operators import find_node, physical_plan, with_conf
+from sql_operators import TRANSPORT, find_node, physical_plan, shipped_by_value, with_conf
 
 pytestmark = pytest.mark.spark
 
-TRANSPORT = "spark.flightpickle.transport"
 URI = "spark.flightpickle.executor.uri"
 #: Set in the pool's environment only: a function that sees it ran in the pool.
 MARK = "FLIGHTPICKLE_TEST_POOL"
@@ -64,10 +61,8 @@ def spark(pool, spark):
 @pytest.fixture(scope="module", autouse=True)
 def by_value(spark):
     """The pool cannot import this module: its functions travel by value."""
-    flightpickle.spark.enable(spark)
-    flightpickle.register_pickle_by_value(sys.modules[__name__])
-    yield
-    flightpickle.unregister_pickle_by_value(sys.modules[__name__])
+    with shipped_by_value(spark, sys.modules[__name__]):
+        yield
 
 
 def where_it_ran() -> str:

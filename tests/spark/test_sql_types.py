@@ -19,9 +19,7 @@ import sys
 import pandas as pd
 import pytest
 
-import flightpickle
-import flightpickle.spark
-from sql_operators import TRANSPORT, FallbackLog, physical_plan, with_transport
+from sql_operators import TRANSPORT, FallbackLog, physical_plan, shipped_by_value, with_transport
 
 pytestmark = pytest.mark.spark
 
@@ -57,10 +55,8 @@ COLUMNS = {
 @pytest.fixture(scope="module", autouse=True)
 def by_value(spark):
     """Executors cannot import this module: its functions travel by value."""
-    flightpickle.spark.enable(spark)
-    flightpickle.register_pickle_by_value(sys.modules[__name__])
-    yield
-    flightpickle.unregister_pickle_by_value(sys.modules[__name__])
+    with shipped_by_value(spark, sys.modules[__name__]):
+        yield
 
 
 def typed_rows(spark, partitions=3):
