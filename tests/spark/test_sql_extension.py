@@ -19,7 +19,7 @@ import pytest
 import flightpickle
 import flightpickle.spark
 import unpickle_counter
-from sql_operators import TRANSPORT, find_node, physical_plan, with_conf, with_transport
+from sql_operators import TRANSPORT, FallbackLog, find_node, physical_plan, with_conf, with_transport
 
 pytestmark = pytest.mark.spark
 
@@ -508,3 +508,24 @@ def test_grouping_by_an_expression_and_cogroup_stay_sparks_operators(spark):
     assert len(firsts) == 3
     assert "FlightPickle" not in cogroup_plan and "FlatMapCoGroupsInPandas" in cogroup_plan
     assert sizes == sorted(2 * n for n in [3000] + [len(range(3000 + k, 5000, 7)) for k in range(7)])
+
+
+def test_a_grouped_aggregate_pandas_udf_stays_sparks_operator_and_the_reason_is_logged(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("double")
+    def mean_of(values: pd.Series) -> float:
+        return float(values.mean())
+
+    query = grouped_numbers(spark).groupBy("key").agg(mean_of("id").alias("mean"))
+    log = FallbackLog(spark)
+    try:
+        plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
+        assert "ArrowAggregatePython" in plan and "FlightPickle" not in plan, plan
+        reason = "ArrowAggregatePython stays Spark's operator: flightpickle has no operator for it yet"
+        assert reason in log.text(), log.text()
+    finally:
+        log.close()
+    ours = sorted((row.key, row["mean"]) for row in query.collect())
+    stock = with_transport(spark, "spark", lambda: sorted((row.key, row["mean"]) for row in query.collect()))
+    assert ours == stock and len(ours) == 8

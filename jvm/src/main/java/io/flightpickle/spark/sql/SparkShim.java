@@ -18,7 +18,12 @@ import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.execution.python.ArrowAggregatePythonExec;
 import org.apache.spark.sql.execution.python.ArrowEvalPythonExec;
+import org.apache.spark.sql.execution.python.ArrowEvalPythonUDTFExec;
+import org.apache.spark.sql.execution.python.ArrowWindowPythonExec;
+import org.apache.spark.sql.execution.python.BatchEvalPythonExec;
+import org.apache.spark.sql.execution.python.BatchEvalPythonUDTFExec;
 import org.apache.spark.sql.execution.python.FlatMapCoGroupsInBatchExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInBatchExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInPandasExec;
@@ -89,12 +94,24 @@ final class SparkShim {
         if (plan instanceof FlatMapGroupsInPandasExec grouped) {
             return Optional.of(groupedMap(grouped));
         }
-        if (plan instanceof FlatMapGroupsInBatchExec || plan instanceof FlatMapCoGroupsInBatchExec
-                || plan instanceof FlatMapGroupsInPandasWithStateExec) {
-            // applyInArrow, cogroup's applyInPandas and applyInArrow, applyInPandasWithState.
+        if (hasNoFlightPickleOperator(plan)) {
             return Optional.of(Replacement.fallback(plan, "flightpickle has no operator for it yet"));
         }
         return Optional.empty();
+    }
+
+    /**
+     * Spark 4.3's other Python operators, which keep Spark's operator with the reason logged:
+     * {@code applyInArrow}, cogroup's {@code applyInPandas} and {@code applyInArrow},
+     * {@code applyInPandasWithState}, the grouped-aggregate and window {@code pandas_udf}s
+     * ({@code groupBy().agg(...)}, {@code over(window)}), pickled (non-Arrow) {@code udf}s and UDTFs.
+     * A Python operator left out here would keep Spark's without a word.
+     */
+    private static boolean hasNoFlightPickleOperator(SparkPlan plan) {
+        return plan instanceof FlatMapGroupsInBatchExec || plan instanceof FlatMapCoGroupsInBatchExec
+                || plan instanceof FlatMapGroupsInPandasWithStateExec || plan instanceof ArrowAggregatePythonExec
+                || plan instanceof ArrowWindowPythonExec || plan instanceof BatchEvalPythonExec
+                || plan instanceof ArrowEvalPythonUDTFExec || plan instanceof BatchEvalPythonUDTFExec;
     }
 
     /**
