@@ -12,6 +12,7 @@ service's supervisor for flightpickle's operator and Spark's daemon otherwise.
 """
 
 import sys
+from typing import Iterator, Tuple
 
 import pandas as pd
 import pytest
@@ -508,6 +509,93 @@ def test_grouping_by_an_expression_and_cogroup_stay_sparks_operators(spark):
     assert len(firsts) == 3
     assert "FlightPickle" not in cogroup_plan and "FlatMapCoGroupsInPandas" in cogroup_plan
     assert sizes == sorted(2 * n for n in [3000] + [len(range(3000 + k, 5000, 7)) for k in range(7)])
+
+
+def relabelled(values: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    """Each value's label, a token of this call and the parent's command line; it takes three
+    batches before it answers, and answers in pieces of 50 rows, so that its results are split
+    unlike its input and must still line up with the input rows."""
+    import uuid
+
+    call, parent, pending = uuid.uuid4().hex, parent_command(), []
+    for series in values:
+        pending.append(series)
+        if len(pending) == 3:
+            yield from labelled_pieces(pending, call, parent)
+            pending = []
+    yield from labelled_pieces(pending, call, parent)
+
+
+def labelled_pieces(parts, call: str, parent: str):
+    if not parts:
+        return
+    whole = pd.concat(parts, ignore_index=True)
+    labels = whole.astype(str) + "|" + call + "|" + parent
+    for start in range(0, len(labels), 50):
+        yield labels[start : start + 50]
+
+
+def relabel_ids(ids: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    return relabelled(series * 3 for series in ids)
+
+
+def relabel_pairs(pairs: Iterator[Tuple[pd.Series, pd.Series]]) -> Iterator[pd.Series]:
+    return relabelled(ids.astype(str) + ":" + texts for ids, texts in pairs)
+
+
+def values_calls_and_parents(frame):
+    rows = frame.orderBy("id").collect()
+    parts = [row.label.split("|", 2) for row in rows]
+    values = [(row.id, row.text, value) for row, (value, _, _) in zip(rows, parts)]
+    return values, {call for _, call, _ in parts}, {parent for _, _, parent in parts}
+
+
+@pytest.mark.parametrize("function, arguments", [(relabel_ids, ["id"]), (relabel_pairs, ["id", "text"])])
+def test_iterator_pandas_udfs_run_in_the_executor_service_with_sparks_results(spark, function, arguments):
+    from pyspark.sql.functions import pandas_udf
+
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "97")
+    try:
+        query = numbers(spark).select("id", "text", pandas_udf(function, "string")(*arguments).alias("label"))
+        assert "FlightPickleArrowEvalPython" in with_conf(spark, "spark.sql.adaptive.enabled", "false",
+                                                          lambda: physical_plan(query))
+        ours, our_calls, our_parents = values_calls_and_parents(query)
+        stock, stock_calls, stock_parents = with_transport(spark, "spark", lambda: values_calls_and_parents(query))
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert ours == stock
+    assert len(ours) == 5000 and ours[11] == ((11, "n11", "33") if function is relabel_ids else (11, "n11", "11:n11"))
+    assert len(our_calls) == len(stock_calls) == 4, "the function is called once per task"
+    assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
+    assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
+def one_row_short(values: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    for series in values:
+        yield series.iloc[1:]
+
+
+def raise_on_seven_series(values: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    for series in values:
+        if (series == 7).any():
+            raise ValueError("seven is not welcome in this iterator")
+        yield series
+
+
+def test_an_iterator_pandas_udf_that_loses_rows_or_raises_fails_the_task_as_in_spark(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    short = numbers(spark).select("id", pandas_udf(one_row_short, "long")("id"))
+    for transport in ("local", "spark"):
+        with pytest.raises(Exception) as failure:
+            with_transport(spark, transport, short.collect)
+        assert "RESULT_ROWS_MISMATCH" in str(failure.value), (transport, str(failure.value))
+    with pytest.raises(Exception) as failure:
+        numbers(spark).select("id", pandas_udf(raise_on_seven_series, "long")("id")).collect()
+    message = str(failure.value)
+    assert "flightpickle executor service" in message
+    assert "Traceback" in message and "ValueError: seven is not welcome in this iterator" in message
+    assert "raise_on_seven_series" in message, "the traceback names the function"
 
 
 def test_a_grouped_aggregate_pandas_udf_stays_sparks_operator_and_the_reason_is_logged(spark):

@@ -27,6 +27,7 @@ SPARK_CONF = {**test_udf_kinds.SPARK_CONF, **test_udfs_on_cluster.SPARK_CONF, TR
 REPLACED = {
     udf_kinds.scalar_udf: "FlightPickleArrowEvalPython",
     udf_kinds.pandas_scalar_udf: "FlightPickleArrowEvalPython",
+    udf_kinds.pandas_iterator_udf: "FlightPickleArrowEvalPython",
     udf_kinds.map_in_arrow: "FlightPickleMapInArrow",
     udf_kinds.map_in_pandas: "FlightPickleMapInPandas",
     udf_kinds.apply_in_pandas: "FlightPickleFlatMapGroupsInPandas",

@@ -48,7 +48,7 @@ class StreamSpec:
     def check_outputs(self, functions: int) -> None:
         """Refuses a scalar output schema that is not one column per function
         (one, or a bundle's UDFs), then the row error column if asked for."""
-        if self.kind not in ("scalar_row", "scalar_pandas"):
+        if self.kind not in ("scalar_row", "scalar_pandas", "scalar_pandas_iter"):
             return
         want = functions + 1 if self.row_errors else functions
         if len(self.output_schema) != want:

@@ -50,6 +50,8 @@ final class SparkShim {
     /** ... of the Arrow-batched {@code udf} and of the scalar {@code pandas_udf}. */
     static final int ARROW_BATCHED_UDF = 101;
     static final int SCALAR_PANDAS_UDF = 200;
+    /** ... of the iterator {@code pandas_udf} ({@code Iterator[pd.Series] -> Iterator[pd.Series]}). */
+    static final int SCALAR_PANDAS_ITER_UDF = 204;
     /** ... of {@code applyInPandas} with a function of one DataFrame, or of a key and a DataFrame. */
     static final int GROUPED_MAP_PANDAS_UDF = 201;
     /**
@@ -170,6 +172,7 @@ final class SparkShim {
         ExecutorStream.Kind kind = switch (eval.evalType()) {
             case ARROW_BATCHED_UDF -> ExecutorStream.Kind.SCALAR_ROW;
             case SCALAR_PANDAS_UDF -> ExecutorStream.Kind.SCALAR_PANDAS;
+            case SCALAR_PANDAS_ITER_UDF -> ExecutorStream.Kind.SCALAR_PANDAS_ITER;
             default -> null;
         };
         if (kind == null) {
@@ -180,6 +183,11 @@ final class SparkShim {
             return Replacement.fallback(eval, settings.get());
         }
         List<PythonUDF> udfs = CollectionConverters.asJava(eval.udfs());
+        if (kind == ExecutorStream.Kind.SCALAR_PANDAS_ITER
+                && (udfs.size() != 1 || UdfBundle.needsBundle(udfs.get(0)))) {
+            // PySpark's worker takes one iterator UDF per operator, with positional arguments.
+            return Replacement.fallback(eval, "an iterator pandas_udf streams alone, with positional arguments only");
+        }
         for (PythonUDF udf : udfs) {
             Optional<String> unsupported = unsupportedScalar(udf);
             if (unsupported.isPresent()) {
