@@ -379,6 +379,17 @@ def test_an_iterator_pandas_udf_of_several_arguments_gets_tuples_and_may_split_i
     assert values(results) == [2 * i for i in range(9)]
 
 
+def test_an_iterator_pandas_udf_gets_structs_as_dataframes_and_returns_dataframes_for_a_struct():
+    def upper_labels(points):
+        for frame in points:
+            yield pd.DataFrame({"label": frame["label"].str.upper(), "x": frame["x"] + 1})
+
+    batches = [spark_batch({POINT: [{"x": 1, "label": "a"}]}), spark_batch({POINT: [{"x": 2, "label": "b"}]})]
+    assert values(run_iterator(upper_labels, POINT, batches)) == [{"x": 2, "label": "A"}, {"x": 3, "label": "B"}]
+    with pytest.raises(Exception, match="UDF_RETURN_TYPE"):
+        run_iterator(lambda points: (frame["x"] for frame in points), POINT, batches)
+
+
 def test_an_iterator_pandas_udf_returning_more_rows_than_it_took_fails_as_pyspark_does():
     def doubled_rows(series):
         for part in series:

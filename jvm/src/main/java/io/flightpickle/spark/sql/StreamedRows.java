@@ -31,7 +31,9 @@ import org.apache.spark.sql.vectorized.ColumnarBatch;
  * row followed by its result, as Spark's own operator lines them up. Results are paired by row, not
  * by batch, because an iterator {@code pandas_udf} may split its results differently from its
  * input (one result for two batches, or two for one); the service checks that the row counts
- * agree in all, and a stream that still breaks that fails the task here.
+ * agree in all, and a stream that still breaks that fails the task here. The waiting rows are held
+ * in memory, not spilled: for the one-result-per-batch kinds at most the window's batches of them,
+ * for an iterator {@code pandas_udf} as many as its function takes before it answers.
  *
  * <p>The task thread does both. Before each input batch it takes whatever results already arrived
  * without waiting, so a function that yields only after several batches neither blocks the task nor
