@@ -167,16 +167,20 @@ pub enum EvalKind {
     /// The iterator `pandas_udf`: one call per stream over an iterator of the
     /// arguments' Series, its results split as it likes, as many rows in all.
     ScalarPandasIter = 6,
+    /// The grouped-aggregate `pandas_udf`: one value per UDF for each input
+    /// batch, each batch one group.
+    GroupedAggPandas = 7,
 }
 
 impl EvalKind {
-    pub const ALL: [EvalKind; 6] = [
+    pub const ALL: [EvalKind; 7] = [
         Self::ScalarRow,
         Self::ScalarPandas,
         Self::MapArrow,
         Self::MapPandas,
         Self::GroupedMapPandas,
         Self::ScalarPandasIter,
+        Self::GroupedAggPandas,
     ];
 
     pub fn from_byte(byte: u8) -> Option<Self> {
@@ -191,6 +195,7 @@ impl EvalKind {
             Self::MapPandas => "map_pandas",
             Self::GroupedMapPandas => "grouped_map_pandas",
             Self::ScalarPandasIter => "scalar_pandas_iter",
+            Self::GroupedAggPandas => "grouped_agg_pandas",
         }
     }
 

@@ -450,3 +450,24 @@ def test_the_service_reports_an_iterator_pandas_udfs_failure_with_its_traceback(
         list(client.map((fails_on_second, LongType()), long_batches(2, 2), kind="scalar_pandas_iter", return_type=pa.int64()))
     with pytest.raises(executor.ProtocolError, match="PySpark UDF commands only"):
         list(client.map(lambda series: series, long_batches(2), kind="scalar_pandas_iter", return_type=pa.int64()))
+
+
+def test_a_grouped_aggregate_pandas_udf_answers_each_group_with_one_value_converted_as_pyspark_does():
+    seen = []
+
+    def mean_day(moments, numbers):
+        seen.append((moments, numbers))
+        return moments.min() + pd.Timedelta(days=float(numbers.mean()))
+
+    schema = spark_schema(TimestampType(), LongType())
+    groups = [
+        pa.RecordBatch.from_arrays([pa.array([INSTANT, None], schema.field(0).type), pa.array([1, 3])], schema=schema),
+        pa.RecordBatch.from_arrays([pa.array([INSTANT], schema.field(0).type), pa.array([0])], schema=schema),
+    ]
+    spec = StreamSpec("grouped_agg_pandas", schema, spark_schema(TimestampType()), False, [])
+    command = SparkCommand(mean_day, TimestampType())
+    results = list(BUNDLE_KINDS["grouped_agg_pandas"](UdfBundle.of(command, 2), spec, iter(groups)))
+    assert [batch.num_rows for batch in results] == [1, 1], "one row per group"
+    assert all(batch.schema.equals(spec.output_schema) for batch in results)
+    assert str(seen[0][0].dtype) == "datetime64[ns]", "session-zone wall clock, as for the scalar pandas_udf"
+    assert values(results) == [INSTANT + datetime.timedelta(days=2), INSTANT]

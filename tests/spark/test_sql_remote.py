@@ -195,6 +195,30 @@ def test_an_iterator_pandas_udf_runs_in_the_remote_pool_with_sparks_results(spar
     assert_ran_in_spark(stock_seen)
 
 
+def mean_where_it_ran(values: pd.Series) -> str:
+    return f"{values.mean()}|{where_it_ran()}"
+
+
+def test_a_grouped_aggregate_pandas_udf_runs_in_the_remote_pool_with_sparks_results(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    query = numbers(spark).selectExpr("id", "id % 5 as key").groupBy("key").agg(
+        pandas_udf(mean_where_it_ran, "string")("id").alias("mean")
+    )
+
+    def means_and_seen(frame):
+        pairs = [(row.key, *row.mean.split("|", 1)) for row in frame.orderBy("key").collect()]
+        return [(key, value) for key, value, _ in pairs], {seen for _, _, seen in pairs}
+
+    assert "FlightPickleArrowAggregatePython" in with_conf(spark, "spark.sql.adaptive.enabled", "false",
+                                                           lambda: physical_plan(query))
+    ours, our_seen = means_and_seen(query)
+    stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: means_and_seen(query))
+    assert ours == stock and ours == [(k, str(sum(range(k, 4000, 5)) / 800)) for k in range(5)]
+    assert_ran_in_the_pool(our_seen)
+    assert_ran_in_spark(stock_seen)
+
+
 GROUPED_OUTPUT = "key long, rows long, total long, seen string"
 GROUPS = 5
 

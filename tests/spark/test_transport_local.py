@@ -31,6 +31,7 @@ REPLACED = {
     udf_kinds.map_in_arrow: "FlightPickleMapInArrow",
     udf_kinds.map_in_pandas: "FlightPickleMapInPandas",
     udf_kinds.apply_in_pandas: "FlightPickleFlatMapGroupsInPandas",
+    udf_kinds.pandas_grouped_agg_udf: "FlightPickleArrowAggregatePython",
 }
 
 

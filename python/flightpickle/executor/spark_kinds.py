@@ -301,6 +301,29 @@ def scalar_pandas_iter(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa
     verify_iterator_exhausted(taken)
 
 
+def grouped_agg_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The grouped-aggregate ``pandas_udf`` (``groupBy(...).agg(f(col))``):
+    each batch is one whole group, each UDF is called once on its arguments'
+    Series and its one value becomes the group's row, converted as PySpark's
+    worker converts it for this eval type."""
+    import pandas as pd
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.types import StructField, StructType
+
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
+    result_schema = StructType([StructField(f"_{i}", call.return_type) for i, call in enumerate(bundle.calls)])
+    for group in batches:
+        # PySpark gives this eval type plain Series, structs as dicts (no DataFrames).
+        columns = (
+            ArrowBatchTransformer.to_pandas(group, timezone=zone, prefer_int_ext_dtype=settings.prefer_int_ext_dtype)
+            if group.num_columns
+            else []
+        )
+        values = [pd.Series([call(columns)]) for call in bundle.calls]
+        yield conform(_from_pandas(values, result_schema, zone, spec, settings), spec.output_schema)
+
+
 def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
     expected = "pandas.DataFrame" if struct_return else "pandas.Series"
     if not hasattr(result, "__len__"):
@@ -371,7 +394,12 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
 #: The kinds whose conversions differ from :mod:`.kinds`' for a PySpark
 #: command; a command of another kind (``mapInArrow``: batches in, batches
 #: out) is evaluated by :mod:`.kinds` with its function.
-BUNDLE_KINDS = {"scalar_row": scalar_row, "scalar_pandas": scalar_pandas, "scalar_pandas_iter": scalar_pandas_iter}
+BUNDLE_KINDS = {
+    "scalar_row": scalar_row,
+    "scalar_pandas": scalar_pandas,
+    "scalar_pandas_iter": scalar_pandas_iter,
+    "grouped_agg_pandas": grouped_agg_pandas,
+}
 #: The bundle kinds whose function takes the whole stream: a bundle of one UDF.
 SINGLE_UDF_KINDS = frozenset({"scalar_pandas_iter"})
 COMMAND_KINDS = {"map_pandas": map_pandas}

@@ -36,7 +36,8 @@ public final class ExecutorStream implements AutoCloseable {
         MAP_ARROW(3),
         MAP_PANDAS(4),
         GROUPED_MAP_PANDAS(5),
-        SCALAR_PANDAS_ITER(6);
+        SCALAR_PANDAS_ITER(6),
+        GROUPED_AGG_PANDAS(7);
 
         final int code;
 

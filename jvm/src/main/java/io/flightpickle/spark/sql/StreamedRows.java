@@ -13,7 +13,6 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
-import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.vectorized.ArrowColumnVector;
 import org.apache.spark.sql.vectorized.ColumnVector;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
@@ -35,6 +34,10 @@ import org.apache.spark.sql.vectorized.ColumnarBatch;
  * in memory, not spilled: for the one-result-per-batch kinds at most the window's batches of them,
  * for an iterator {@code pandas_udf} as many as its function takes before it answers.
  *
+ * <p>A grouped aggregate sends each group's arguments as one batch and gets one row of values per
+ * group: the group's key waits here instead of its rows, and each output row is the result
+ * expressions over the key followed by the values, as Spark's operator joins them.
+ *
  * <p>The task thread does both. Before each input batch it takes whatever results already arrived
  * without waiting, so a function that yields only after several batches neither blocks the task nor
  * lets results pile up; at the end of the input it waits for the rest. The service is at most the
@@ -51,6 +54,8 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private final UnsafeProjection toUnsafe;
     /** The UDF's arguments of an input row; null for the map kinds, which send whole rows. */
     private final UnsafeProjection arguments;
+    /** Whether each group's one result row follows the group's key (a grouped aggregate). */
+    private final boolean keysGroups;
     /** Input rows sent whose results have not arrived yet, oldest first (scalar kinds only). */
     private final Deque<InternalRow> awaitingResults = new ArrayDeque<>();
     private final JoinedRow joined = new JoinedRow();
@@ -62,16 +67,17 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private boolean closed;
 
     StreamedRows(Iterator<InternalRow> input, ExecutorStream stream, BufferAllocator allocator,
-            VectorSchemaRoot inputBatch, int batchRows, StructType output, UnsafeProjection arguments,
-            StreamMetrics metrics) {
+            VectorSchemaRoot inputBatch, int batchRows, UnsafeProjection toOutput, UnsafeProjection arguments,
+            boolean keysGroups, StreamMetrics metrics) {
         this.input = input;
         this.stream = stream;
         this.allocator = allocator;
         this.inputBatch = inputBatch;
         this.writer = SparkShim.arrowWriter(inputBatch);
         this.batchRows = Math.max(1, batchRows);
-        this.toUnsafe = SparkShim.toUnsafeRows(output);
+        this.toUnsafe = toOutput;
         this.arguments = arguments;
+        this.keysGroups = keysGroups;
         this.metrics = metrics;
     }
 
@@ -93,7 +99,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 }
                 metrics.received(next);
                 resultBatch = next;
-                resultRows = arguments == null ? rowsOf(next) : withInputs(rowsOf(next), next.getRowCount());
+                resultRows = pairsResults() ? withInputs(rowsOf(next), next.getRowCount()) : rowsOf(next);
             }
             return true;
         } catch (NativeException failure) {
@@ -148,6 +154,9 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 awaitingResults.add(row.copy());
             }
             if (groups != null && groups.groupEnds()) {
+                if (keysGroups) {
+                    awaitingResults.add(groups.groupKey());
+                }
                 break;
             }
         }
@@ -165,7 +174,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         }
     }
 
-    /** Each result row after the input row it answers: the oldest still waiting. */
+    /** Each result row after the input row (or group key) it answers: the oldest still waiting. */
     private Iterator<InternalRow> withInputs(Iterator<InternalRow> results, int count) {
         if (count > awaitingResults.size()) {
             throw new IllegalStateException("the executor service answered " + awaitingResults.size()
@@ -184,9 +193,14 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         };
     }
 
+    /** Whether result rows answer waiting input rows (scalar kinds) or group keys (aggregates). */
+    private boolean pairsResults() {
+        return arguments != null || keysGroups;
+    }
+
     /** Fails a stream that ended with input rows it gave no result for. */
     private void checkAllAnswered() {
-        if (arguments != null && !awaitingResults.isEmpty()) {
+        if (pairsResults() && !awaitingResults.isEmpty()) {
             throw new IllegalStateException("the executor service ended the stream with " + awaitingResults.size()
                     + " input rows unanswered");
         }
