@@ -54,6 +54,7 @@ MODEL_TASKS = 200
 EXECUTOR_WAIT_SECONDS = 180
 RSS_SAMPLE_SECONDS = 2.0
 MODEL_CASE = "udf with 50 MB model, 200 tasks"
+CASES = ("udf x + 1", "pandas_udf x + 1", "mapInArrow identity", MODEL_CASE)
 
 
 def start_session(partitions: int):
@@ -251,8 +252,14 @@ def main(argv=None) -> int:
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the scalar and map cases")
     parser.add_argument("--no-model", action="store_true", help="skip the 50 MB model case")
     parser.add_argument("--rss", type=float, metavar="SECONDS", help="also sample RSS over a run this long")
+    parser.add_argument(
+        "--case", action="append", metavar="NAME", help="run only this case (repeatable), e.g. 'pandas_udf x + 1'"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.case or ()) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; the cases are {list(CASES)}")
     rows = args.rows or (200_000 if args.quick else 10_000_000)
     rounds = args.rounds or (1 if args.quick else 3)
     model_rows = MODEL_TASKS * (10 if args.quick else 1000)
@@ -272,6 +279,9 @@ def main(argv=None) -> int:
     try:
         queries = case_queries(spark, rows, args.partitions, None if args.no_model else model_rows)
         for name, build in queries.items():
+            if args.case and name not in args.case:
+                results["cases"][name] = {"skipped": "--case"}
+                continue
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
             # The model case's tasks are slow under either transport: one round of it.
             results["cases"][name] = measure_case(spark, build, 1 if name == MODEL_CASE else rounds)

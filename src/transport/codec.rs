@@ -164,15 +164,23 @@ pub enum EvalKind {
     MapPandas = 4,
     /// `applyInPandas`: one DataFrame per group, each input batch one group.
     GroupedMapPandas = 5,
+    /// The iterator `pandas_udf`: one call per stream over an iterator of the
+    /// arguments' Series, its results split as it likes, as many rows in all.
+    ScalarPandasIter = 6,
+    /// The grouped-aggregate `pandas_udf`: one value per UDF for each input
+    /// batch, each batch one group.
+    GroupedAggPandas = 7,
 }
 
 impl EvalKind {
-    pub const ALL: [EvalKind; 5] = [
+    pub const ALL: [EvalKind; 7] = [
         Self::ScalarRow,
         Self::ScalarPandas,
         Self::MapArrow,
         Self::MapPandas,
         Self::GroupedMapPandas,
+        Self::ScalarPandasIter,
+        Self::GroupedAggPandas,
     ];
 
     pub fn from_byte(byte: u8) -> Option<Self> {
@@ -186,6 +194,8 @@ impl EvalKind {
             Self::MapArrow => "map_arrow",
             Self::MapPandas => "map_pandas",
             Self::GroupedMapPandas => "grouped_map_pandas",
+            Self::ScalarPandasIter => "scalar_pandas_iter",
+            Self::GroupedAggPandas => "grouped_agg_pandas",
         }
     }
 

@@ -11,6 +11,7 @@ back are checked against what PySpark's worker gives for the same eval type.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import decimal
 import os
@@ -324,3 +325,149 @@ def test_a_result_whose_spark_type_differs_from_the_declared_one_fails_as_in_spa
     strict = StructType([StructField("x", LongType(), False)])
     with pytest.raises(TypeError, match="Invalid schema from the Python function"):
         run("scalar_pandas", lambda ids: pd.DataFrame({"x": ids}), strict, spark_batch({LongType(): [1]}))
+
+
+def run_iterator(func, return_type, batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """An iterator ``pandas_udf`` over several batches, as one stream."""
+    spec = StreamSpec("scalar_pandas_iter", batches[0].schema, spark_schema(return_type), False, [])
+    command = SparkCommand(func, return_type)
+    results = list(BUNDLE_KINDS["scalar_pandas_iter"](UdfBundle.of(command, batches[0].num_columns), spec, iter(batches)))
+    for result in results:
+        assert result.schema.equals(spec.output_schema), "results have exactly the declared types"
+    return results
+
+
+def long_batches(*sizes: int) -> list[pa.RecordBatch]:
+    """Batches of one bigint column numbering their rows from 0 on, of these sizes."""
+    batches, start = [], 0
+    for size in sizes:
+        batches.append(spark_batch({LongType(): list(range(start, start + size))}))
+        start += size
+    return batches
+
+
+def test_an_iterator_pandas_udf_is_called_once_with_pysparks_series_of_every_batch():
+    calls, seen = [], []
+
+    def local_hours(moments):
+        calls.append(1)
+        for series in moments:
+            seen.append(series)
+            yield series.dt.hour
+
+    batches = [spark_batch({TimestampType(): [INSTANT, None]}), spark_batch({TimestampType(): [INSTANT]})]
+    results = run_iterator(local_hours, LongType(), batches)
+    assert len(calls) == 1 and len(seen) == 2
+    # As for the scalar pandas_udf: naive wall-clock time in the session zone.
+    assert str(seen[0].dtype) == "datetime64[ns]" and seen[0][0] == pd.Timestamp("2024-03-01 04:30:05.25")
+    assert values(results) == [4, None, 4], "12:30 UTC is 04:30 in the session zone"
+
+
+def test_an_iterator_pandas_udf_of_several_arguments_gets_tuples_and_may_split_its_results_its_own_way():
+    def sums_in_halves(pairs):
+        # Everything first, then the results in two pieces of other sizes than the batches'.
+        taken = [a + b for a, b in pairs]
+        whole = pd.concat(taken, ignore_index=True)
+        middle = len(whole) // 3
+        yield whole[:middle]
+        yield whole[middle:]
+
+    pairs = spark_schema(LongType(), LongType())
+    batches = [pa.RecordBatch.from_arrays([b.column(0), b.column(0)], schema=pairs) for b in long_batches(4, 5)]
+    results = run_iterator(sums_in_halves, LongType(), batches)
+    assert [batch.num_rows for batch in results] == [3, 6]
+    assert values(results) == [2 * i for i in range(9)]
+
+
+def test_an_iterator_pandas_udf_gets_structs_as_dataframes_and_returns_dataframes_for_a_struct():
+    def upper_labels(points):
+        for frame in points:
+            yield pd.DataFrame({"label": frame["label"].str.upper(), "x": frame["x"] + 1})
+
+    batches = [spark_batch({POINT: [{"x": 1, "label": "a"}]}), spark_batch({POINT: [{"x": 2, "label": "b"}]})]
+    assert values(run_iterator(upper_labels, POINT, batches)) == [{"x": 2, "label": "A"}, {"x": 3, "label": "B"}]
+    with pytest.raises(Exception, match="UDF_RETURN_TYPE"):
+        run_iterator(lambda points: (frame["x"] for frame in points), POINT, batches)
+
+
+def test_an_iterator_pandas_udf_returning_more_rows_than_it_took_fails_as_pyspark_does():
+    def doubled_rows(series):
+        for part in series:
+            yield pd.concat([part, part], ignore_index=True)
+
+    with pytest.raises(Exception, match="OUTPUT_EXCEEDS_INPUT_ROWS"):
+        run_iterator(doubled_rows, LongType(), long_batches(3, 3))
+
+
+def test_an_iterator_pandas_udf_returning_fewer_rows_than_it_took_fails_as_pyspark_does():
+    def first_rows(series):
+        for part in series:
+            yield part[:1]
+
+    with pytest.raises(Exception, match=r"RESULT_ROWS_MISMATCH.*\(2\).*\(6\)"):
+        run_iterator(first_rows, LongType(), long_batches(3, 3))
+
+
+def test_an_iterator_pandas_udf_that_leaves_input_unread_fails_as_pyspark_does():
+    def first_batch_only(series):
+        yield next(series)
+
+    with pytest.raises(Exception, match="INPUT_NOT_FULLY_CONSUMED"):
+        run_iterator(first_batch_only, LongType(), long_batches(3, 3))
+
+
+def test_an_iterator_pandas_udf_that_returns_no_iterator_fails_as_pyspark_does():
+    with pytest.raises(Exception, match="UDF_RETURN_TYPE"):
+        run_iterator(lambda series: [next(series)], LongType(), long_batches(2))
+
+
+def test_the_service_streams_an_iterator_pandas_udf_that_takes_everything_before_it_yields(service):
+    """More batches than the window, all taken before the first result: the
+    service acknowledges each as it is taken, so the client's sends never
+    wait on results that cannot come yet."""
+
+    def running_total(series):  # local, so that it travels by value
+        totals = pd.concat(list(series), ignore_index=True).cumsum()
+        for start in range(0, len(totals), 7):
+            yield totals[start : start + 7]
+
+    client = executor.connect(service.uri, timeout=30, window=2)
+    batches = long_batches(*[5] * 12)
+    results = list(client.map((running_total, LongType()), batches, kind="scalar_pandas_iter", return_type=pa.int64()))
+    assert values(results) == list(itertools.accumulate(range(60)))
+    assert [batch.num_rows for batch in results] == [7] * 8 + [4]
+
+
+def test_the_service_reports_an_iterator_pandas_udfs_failure_with_its_traceback(service):
+    def fails_on_second(series):
+        for index, part in enumerate(series):
+            if index == 1:
+                raise ArithmeticError("the second batch is not welcome")
+            yield part
+
+    client = executor.connect(service.uri, timeout=30)
+    with pytest.raises(executor.UdfError, match="(?s)Traceback.*fails_on_second.*the second batch is not welcome"):
+        list(client.map((fails_on_second, LongType()), long_batches(2, 2), kind="scalar_pandas_iter", return_type=pa.int64()))
+    with pytest.raises(executor.ProtocolError, match="PySpark UDF commands only"):
+        list(client.map(lambda series: series, long_batches(2), kind="scalar_pandas_iter", return_type=pa.int64()))
+
+
+def test_a_grouped_aggregate_pandas_udf_answers_each_group_with_one_value_converted_as_pyspark_does():
+    seen = []
+
+    def mean_day(moments, numbers):
+        seen.append((moments, numbers))
+        return moments.min() + pd.Timedelta(days=float(numbers.mean()))
+
+    schema = spark_schema(TimestampType(), LongType())
+    groups = [
+        pa.RecordBatch.from_arrays([pa.array([INSTANT, None], schema.field(0).type), pa.array([1, 3])], schema=schema),
+        pa.RecordBatch.from_arrays([pa.array([INSTANT], schema.field(0).type), pa.array([0])], schema=schema),
+    ]
+    spec = StreamSpec("grouped_agg_pandas", schema, spark_schema(TimestampType()), False, [])
+    command = SparkCommand(mean_day, TimestampType())
+    results = list(BUNDLE_KINDS["grouped_agg_pandas"](UdfBundle.of(command, 2), spec, iter(groups)))
+    assert [batch.num_rows for batch in results] == [1, 1], "one row per group"
+    assert all(batch.schema.equals(spec.output_schema) for batch in results)
+    assert str(seen[0][0].dtype) == "datetime64[ns]", "session-zone wall clock, as for the scalar pandas_udf"
+    assert values(results) == [INSTANT + datetime.timedelta(days=2), INSTANT]

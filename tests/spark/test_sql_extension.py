@@ -12,6 +12,7 @@ service's supervisor for flightpickle's operator and Spark's daemon otherwise.
 """
 
 import sys
+from typing import Iterator, Tuple
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ import pytest
 import flightpickle
 import flightpickle.spark
 import unpickle_counter
-from sql_operators import TRANSPORT, find_node, physical_plan, with_conf, with_transport
+from sql_operators import TRANSPORT, FallbackLog, find_node, physical_plan, with_conf, with_transport
 
 pytestmark = pytest.mark.spark
 
@@ -96,6 +97,16 @@ def rows_and_parents(frame):
     return [(r.id, r.doubled, r.text) for r in rows], {r.parent for r in rows}
 
 
+def assert_fails_with_traceback(run, error: str, function_name: str) -> None:
+    """``run()`` fails its job with the service's report of the function's Python traceback."""
+    with pytest.raises(Exception) as failure:
+        run()
+    message = str(failure.value)
+    assert "flightpickle executor service" in message
+    assert "Traceback" in message and error in message
+    assert function_name in message, "the traceback names the function"
+
+
 def test_map_in_arrow_runs_in_the_executor_service_with_sparks_results(spark):
     query = numbers(spark).mapInArrow(double_with_parent, OUTPUT)
     ours, our_parents = rows_and_parents(query)
@@ -165,12 +176,7 @@ def test_the_physical_plan_shows_flightpickles_operator(spark):
 
 def test_a_function_that_raises_fails_the_task_with_its_python_traceback(spark):
     query = numbers(spark).mapInArrow(raise_on_seven, "id long, text string")
-    with pytest.raises(Exception) as failure:
-        query.collect()
-    message = str(failure.value)
-    assert "flightpickle executor service" in message
-    assert "Traceback" in message and "ValueError: seven is not welcome here" in message
-    assert "raise_on_seven" in message, "the traceback names the function"
+    assert_fails_with_traceback(query.collect, "ValueError: seven is not welcome here", "raise_on_seven")
     # The service survives a failing function: the next query runs.
     assert numbers(spark).mapInArrow(double_with_parent, OUTPUT).count() == 5000
 
@@ -480,12 +486,7 @@ def test_the_scalar_operators_report_function_time_and_cache_use_too(spark):
 
 def test_a_grouped_function_that_raises_fails_the_task_with_its_python_traceback(spark):
     query = grouped_numbers(spark).groupBy("key").applyInPandas(raise_on_group_two, "key long")
-    with pytest.raises(Exception) as failure:
-        query.collect()
-    message = str(failure.value)
-    assert "flightpickle executor service" in message
-    assert "Traceback" in message and "ValueError: group two is not welcome here" in message
-    assert "raise_on_group_two" in message, "the traceback names the function"
+    assert_fails_with_traceback(query.collect, "ValueError: group two is not welcome here", "raise_on_group_two")
 
 
 def test_grouping_by_an_expression_and_cogroup_stay_sparks_operators(spark):
@@ -508,3 +509,151 @@ def test_grouping_by_an_expression_and_cogroup_stay_sparks_operators(spark):
     assert len(firsts) == 3
     assert "FlightPickle" not in cogroup_plan and "FlatMapCoGroupsInPandas" in cogroup_plan
     assert sizes == sorted(2 * n for n in [3000] + [len(range(3000 + k, 5000, 7)) for k in range(7)])
+
+
+def relabelled(values: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    """Each value's label, a token of this call and the parent's command line; it takes three
+    batches before it answers, and answers in pieces of 50 rows, so that its results are split
+    unlike its input and must still line up with the input rows."""
+    import uuid
+
+    call, parent, pending = uuid.uuid4().hex, parent_command(), []
+    for series in values:
+        pending.append(series)
+        if len(pending) == 3:
+            yield from labelled_pieces(pending, call, parent)
+            pending = []
+    yield from labelled_pieces(pending, call, parent)
+
+
+def labelled_pieces(parts, call: str, parent: str):
+    if not parts:
+        return
+    whole = pd.concat(parts, ignore_index=True)
+    labels = whole.astype(str) + "|" + call + "|" + parent
+    for start in range(0, len(labels), 50):
+        yield labels[start : start + 50]
+
+
+def relabel_ids(ids: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    return relabelled(series * 3 for series in ids)
+
+
+def relabel_pairs(pairs: Iterator[Tuple[pd.Series, pd.Series]]) -> Iterator[pd.Series]:
+    return relabelled(ids.astype(str) + ":" + texts for ids, texts in pairs)
+
+
+def values_calls_and_parents(frame):
+    rows = frame.orderBy("id").collect()
+    parts = [row.label.split("|", 2) for row in rows]
+    values = [(row.id, row.text, value) for row, (value, _, _) in zip(rows, parts)]
+    return values, {call for _, call, _ in parts}, {parent for _, _, parent in parts}
+
+
+@pytest.mark.parametrize("function, arguments", [(relabel_ids, ["id"]), (relabel_pairs, ["id", "text"])])
+def test_iterator_pandas_udfs_run_in_the_executor_service_with_sparks_results(spark, function, arguments):
+    from pyspark.sql.functions import pandas_udf
+
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "97")
+    try:
+        query = numbers(spark).select("id", "text", pandas_udf(function, "string")(*arguments).alias("label"))
+        assert "FlightPickleArrowEvalPython" in with_conf(spark, "spark.sql.adaptive.enabled", "false",
+                                                          lambda: physical_plan(query))
+        ours, our_calls, our_parents = values_calls_and_parents(query)
+        stock, stock_calls, stock_parents = with_transport(spark, "spark", lambda: values_calls_and_parents(query))
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert ours == stock
+    assert len(ours) == 5000 and ours[11] == ((11, "n11", "33") if function is relabel_ids else (11, "n11", "11:n11"))
+    assert len(our_calls) == len(stock_calls) == 4, "the function is called once per task"
+    assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
+    assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
+def one_row_short(values: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    for series in values:
+        yield series.iloc[1:]
+
+
+def raise_on_seven_series(values: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    for series in values:
+        if (series == 7).any():
+            raise ValueError("seven is not welcome in this iterator")
+        yield series
+
+
+def test_an_iterator_pandas_udf_that_loses_rows_or_raises_fails_the_task_as_in_spark(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    short = numbers(spark).select("id", pandas_udf(one_row_short, "long")("id"))
+    for transport in ("local", "spark"):
+        with pytest.raises(Exception) as failure:
+            with_transport(spark, transport, short.collect)
+        assert "RESULT_ROWS_MISMATCH" in str(failure.value), (transport, str(failure.value))
+    raising = numbers(spark).select("id", pandas_udf(raise_on_seven_series, "long")("id"))
+    assert_fails_with_traceback(raising.collect, "ValueError: seven is not welcome in this iterator", "raise_on_seven_series")
+
+
+def mean_with_parent(values: pd.Series, texts: pd.Series) -> str:
+    return f"{values.mean()}:{texts.min()}|{parent_command()}"
+
+
+def means_and_parents(frame):
+    rows = frame.orderBy("k").collect()
+    pairs = [row.mean.split("|", 1) for row in rows]
+    return [(row.k, row.plus, value) for row, (value, _) in zip(rows, pairs)], {parent for _, parent in pairs}
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped by an expression", "one group"])
+def test_a_grouped_aggregate_pandas_udf_runs_in_the_executor_service_with_sparks_results(spark, grouped):
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    mean_of = pandas_udf(mean_with_parent, "string")
+    data = grouped_numbers(spark)
+    keys = [(F.col("key") % 3).alias("k")] if grouped else []
+    # The result expressions use the key and the UDF's value: both must come back joined.
+    query = data.groupBy(*keys).agg(mean_of("id", "text").alias("mean"))
+    query = query.select(F.col("k") if grouped else F.lit(0).alias("k"), (F.col("k") + 1 if grouped else F.lit(1)).alias("plus"), "mean")
+    plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
+    assert "FlightPickleArrowAggregatePython" in plan, plan
+    ours, our_parents = means_and_parents(query)
+    stock, stock_parents = with_transport(spark, "spark", lambda: means_and_parents(query))
+    assert ours == stock and len(ours) == (3 if grouped else 1)
+    assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
+    assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
+def mean_unless_group_two(values: pd.Series) -> float:
+    if values.min() >= 3000 and (values % 7 == 1).all():  # key 2 of grouped_numbers
+        raise ValueError("group two has no mean here")
+    return float(values.mean())
+
+
+def test_a_grouped_aggregate_pandas_udf_that_raises_fails_the_task_with_its_python_traceback(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    query = grouped_numbers(spark).groupBy("key").agg(pandas_udf(mean_unless_group_two, "double")("id"))
+    assert_fails_with_traceback(query.collect, "ValueError: group two has no mean here", "mean_unless_group_two")
+
+
+def test_what_a_grouped_aggregate_cannot_stream_stays_sparks_operator_and_the_reason_is_logged(spark):
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("double")
+    def mean_of(values: pd.Series) -> float:
+        return float(values.mean())
+
+    query = grouped_numbers(spark).groupBy("key").agg(mean_of("id").alias("mean"), mean_of(F.col("id") * 2).alias("twice"))
+    log = FallbackLog(spark)
+    try:
+        plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
+        assert "ArrowAggregatePython" in plan and "FlightPickle" not in plan, plan
+        reason = "ArrowAggregatePython stays Spark's operator: several pandas_udfs in one aggregation are not supported yet"
+        assert reason in log.text(), log.text()
+    finally:
+        log.close()
+    ours = sorted((row.key, row["mean"], row.twice) for row in query.collect())
+    stock = with_transport(spark, "spark", lambda: sorted((row.key, row["mean"], row.twice) for row in query.collect()))
+    assert ours == stock and len(ours) == 8

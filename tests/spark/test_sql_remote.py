@@ -1,5 +1,5 @@
 """The SQL extension with ``spark.flightpickle.transport=remote``: the executors
-stream ``udf``, ``pandas_udf``, ``mapInArrow``, ``mapInPandas`` and grouped
+stream ``udf``, ``pandas_udf`` (scalar and iterator), ``mapInArrow``, ``mapInPandas`` and grouped
 ``applyInPandas`` batches over Arrow Flight to a separate pool of Python executors, which the module starts on
 loopback with a bearer token before its Spark session.
 
@@ -13,6 +13,7 @@ command line of its process's parent (the pool's supervisor, serving gRPC).
 import os
 import subprocess
 import sys
+from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -152,6 +153,68 @@ def test_scalar_udfs_run_in_the_remote_pool_with_sparks_results(spark, kind):
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
     assert ours == stock
     assert len(ours) == 4000 and ours[11] == (11, "n11", "33")
+    assert_ran_in_the_pool(our_seen)
+    assert_ran_in_spark(stock_seen)
+
+
+def labels_in_pieces(numbers: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    """An iterator pandas_udf that takes two batches before it answers, then answers them in
+    pieces of 30 rows: its results are split unlike its input and must still line up."""
+    pending = []
+    for series in numbers:
+        pending.append(series)
+        if len(pending) == 2:
+            yield from label_pieces(pending)
+            pending = []
+    yield from label_pieces(pending)
+
+
+def label_pieces(parts):
+    if not parts:
+        return
+    labels = label_series(pd.concat(parts, ignore_index=True))
+    for start in range(0, len(labels), 30):
+        yield labels[start : start + 30]
+
+
+def test_an_iterator_pandas_udf_runs_in_the_remote_pool_with_sparks_results(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "97")
+    try:
+        query = numbers(spark).select("id", "text", pandas_udf(labels_in_pieces, "string")("id").alias("label"))
+        assert "FlightPickleArrowEvalPython" in with_conf(spark, "spark.sql.adaptive.enabled", "false",
+                                                          lambda: physical_plan(query))
+        ours, our_seen = labels_and_seen(query)
+        stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: labels_and_seen(query))
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert ours == stock
+    assert len(ours) == 4000 and ours[11] == (11, "n11", "33")
+    assert_ran_in_the_pool(our_seen)
+    assert_ran_in_spark(stock_seen)
+
+
+def mean_where_it_ran(values: pd.Series) -> str:
+    return f"{values.mean()}|{where_it_ran()}"
+
+
+def test_a_grouped_aggregate_pandas_udf_runs_in_the_remote_pool_with_sparks_results(spark):
+    from pyspark.sql.functions import pandas_udf
+
+    query = numbers(spark).selectExpr("id", "id % 5 as key").groupBy("key").agg(
+        pandas_udf(mean_where_it_ran, "string")("id").alias("mean")
+    )
+
+    def means_and_seen(frame):
+        pairs = [(row.key, *row.mean.split("|", 1)) for row in frame.orderBy("key").collect()]
+        return [(key, value) for key, value, _ in pairs], {seen for _, _, seen in pairs}
+
+    assert "FlightPickleArrowAggregatePython" in with_conf(spark, "spark.sql.adaptive.enabled", "false",
+                                                           lambda: physical_plan(query))
+    ours, our_seen = means_and_seen(query)
+    stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: means_and_seen(query))
+    assert ours == stock and ours == [(k, str(sum(range(k, 4000, 5)) / 800)) for k in range(5)]
     assert_ran_in_the_pool(our_seen)
     assert_ran_in_spark(stock_seen)
 

@@ -27,9 +27,11 @@ SPARK_CONF = {**test_udf_kinds.SPARK_CONF, **test_udfs_on_cluster.SPARK_CONF, TR
 REPLACED = {
     udf_kinds.scalar_udf: "FlightPickleArrowEvalPython",
     udf_kinds.pandas_scalar_udf: "FlightPickleArrowEvalPython",
+    udf_kinds.pandas_iterator_udf: "FlightPickleArrowEvalPython",
     udf_kinds.map_in_arrow: "FlightPickleMapInArrow",
     udf_kinds.map_in_pandas: "FlightPickleMapInPandas",
     udf_kinds.apply_in_pandas: "FlightPickleFlatMapGroupsInPandas",
+    udf_kinds.pandas_grouped_agg_udf: "FlightPickleArrowAggregatePython",
 }
 
 

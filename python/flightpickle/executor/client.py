@@ -24,7 +24,7 @@ from .kinds import ERROR_COLUMN
 from .settings import DEFAULT_BODY_LIMIT
 from .supervisor import FLIGHT_SCHEMES, unix_path
 
-SCALAR_KINDS = ("scalar_row", "scalar_pandas")
+SCALAR_KINDS = ("scalar_row", "scalar_pandas", "scalar_pandas_iter", "grouped_agg_pandas")
 ALL_KINDS = SCALAR_KINDS + ("map_arrow", "map_pandas", "grouped_map_pandas")
 SEALED_CACHE_SIZE = 64
 #: Seconds the sender waits for window space before looking at the stop flag.

@@ -48,7 +48,7 @@ class StreamSpec:
     def check_outputs(self, functions: int) -> None:
         """Refuses a scalar output schema that is not one column per function
         (one, or a bundle's UDFs), then the row error column if asked for."""
-        if self.kind not in ("scalar_row", "scalar_pandas"):
+        if self.kind not in ("scalar_row", "scalar_pandas", "scalar_pandas_iter", "grouped_agg_pandas"):
             return
         want = functions + 1 if self.row_errors else functions
         if len(self.output_schema) != want:
@@ -265,7 +265,7 @@ def _convert_column(column, field: pa.Field, what: str) -> pa.Array:
 
 #: Kinds that call the function once per input batch and yield its one result
 #: before taking the next batch.
-ONE_RESULT_PER_BATCH = frozenset({"scalar_row", "scalar_pandas", "grouped_map_pandas"})
+ONE_RESULT_PER_BATCH = frozenset({"scalar_row", "scalar_pandas", "grouped_map_pandas", "grouped_agg_pandas"})
 
 KINDS = {
     "scalar_row": scalar_row,

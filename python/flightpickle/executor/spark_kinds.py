@@ -225,30 +225,103 @@ def scalar_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.Reco
     columns (session-time timestamps, DataFrames for structs), a Series (or a
     DataFrame for a struct return type) converted back as PySpark does."""
     import pandas as pd
-    from pyspark.sql.conversion import ArrowBatchTransformer
     from pyspark.sql.types import StructField, StructType
 
     zone = session_time_zone(spec.input_schema, spec.output_schema)
     settings = ConversionSettings.of(spec.input_schema)
     result_schema = StructType([StructField(f"_{i}", call.return_type) for i, call in enumerate(bundle.calls)])
     for batch in batches:
-        arguments = (
-            ArrowBatchTransformer.to_pandas(
-                batch,
-                timezone=zone,
-                struct_in_pandas="dict",
-                prefer_int_ext_dtype=settings.prefer_int_ext_dtype,
-                df_for_struct=True,
-            )
-            if batch.num_columns
-            else []
-        )
+        arguments = _pandas_arguments(batch, zone, settings)
         results = []
         for call in bundle.calls:
             result = call(arguments)
             _check_pandas_result(result, batch.num_rows, isinstance(call.return_type, StructType), pd)
             results.append(result)
         yield conform(_from_pandas(results, result_schema, zone, spec, settings), spec.output_schema)
+
+
+def _pandas_arguments(batch: pa.RecordBatch, zone: str, settings: ConversionSettings) -> list:
+    """A batch's columns as PySpark gives them to a ``pandas_udf``: Series,
+    DataFrames for structs, timestamps in the session zone."""
+    from pyspark.sql.conversion import ArrowBatchTransformer
+
+    if not batch.num_columns:
+        return []
+    return ArrowBatchTransformer.to_pandas(
+        batch,
+        timezone=zone,
+        struct_in_pandas="dict",
+        prefer_int_ext_dtype=settings.prefer_int_ext_dtype,
+        df_for_struct=True,
+    )
+
+
+def scalar_pandas_iter(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The iterator ``pandas_udf``: its function called once for the whole
+    stream with an iterator over each batch's arguments (a Series, or a tuple
+    of them for several arguments), converted as for the scalar
+    ``pandas_udf``. It may take several batches before it yields, and split
+    its results as it likes; PySpark's own checks hold it to as many rows in
+    all as it took (failing as soon as it returns more), and to taking every
+    batch."""
+    import pandas as pd
+    from pyspark.sql.types import StructField, StructType
+    from pyspark.worker import (
+        verify_iter_result_row_count,
+        verify_iterator_exhausted,
+        verify_output_row_limit,
+        verify_pandas_result,
+        verify_return_type,
+    )
+
+    (call,) = bundle.calls  # the worker refuses other bundles for this kind
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
+    result_schema = StructType([StructField("_0", call.return_type)])
+    returns = pd.DataFrame if isinstance(call.return_type, StructType) else pd.Series
+    rows_taken = 0
+
+    def arguments(batch: pa.RecordBatch):
+        nonlocal rows_taken
+        columns = _pandas_arguments(batch, zone, settings)
+        rows_taken += batch.num_rows
+        taken = tuple(columns[i] for i in call.args)
+        return taken[0] if len(taken) == 1 else taken
+
+    taken = map(arguments, batches)
+
+    def converted_results():
+        for result in verify_return_type(call.function(taken), Iterator[returns]):
+            verify_pandas_result(result, call.return_type, assign_cols_by_name=True, truncate_return_schema=True)
+            yield _from_pandas([result], result_schema, zone, spec, settings)
+
+    counted = verify_output_row_limit(converted_results(), lambda: rows_taken)
+    for batch in verify_iter_result_row_count(counted, lambda: rows_taken):
+        yield conform(batch, spec.output_schema)
+    verify_iterator_exhausted(taken)
+
+
+def grouped_agg_pandas(bundle: UdfBundle, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """The grouped-aggregate ``pandas_udf`` (``groupBy(...).agg(f(col))``):
+    each batch is one whole group, each UDF is called once on its arguments'
+    Series and its one value becomes the group's row, converted as PySpark's
+    worker converts it for this eval type."""
+    import pandas as pd
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.types import StructField, StructType
+
+    zone = session_time_zone(spec.input_schema, spec.output_schema)
+    settings = ConversionSettings.of(spec.input_schema)
+    result_schema = StructType([StructField(f"_{i}", call.return_type) for i, call in enumerate(bundle.calls)])
+    for group in batches:
+        # PySpark gives this eval type plain Series, structs as dicts (no DataFrames).
+        columns = (
+            ArrowBatchTransformer.to_pandas(group, timezone=zone, prefer_int_ext_dtype=settings.prefer_int_ext_dtype)
+            if group.num_columns
+            else []
+        )
+        values = [pd.Series([call(columns)]) for call in bundle.calls]
+        yield conform(_from_pandas(values, result_schema, zone, spec, settings), spec.output_schema)
 
 
 def _check_pandas_result(result, rows: int, struct_return: bool, pd) -> None:
@@ -321,5 +394,12 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
 #: The kinds whose conversions differ from :mod:`.kinds`' for a PySpark
 #: command; a command of another kind (``mapInArrow``: batches in, batches
 #: out) is evaluated by :mod:`.kinds` with its function.
-BUNDLE_KINDS = {"scalar_row": scalar_row, "scalar_pandas": scalar_pandas}
+BUNDLE_KINDS = {
+    "scalar_row": scalar_row,
+    "scalar_pandas": scalar_pandas,
+    "scalar_pandas_iter": scalar_pandas_iter,
+    "grouped_agg_pandas": grouped_agg_pandas,
+}
+#: The bundle kinds whose function takes the whole stream: a bundle of one UDF.
+SINGLE_UDF_KINDS = frozenset({"scalar_pandas_iter"})
 COMMAND_KINDS = {"map_pandas": map_pandas}

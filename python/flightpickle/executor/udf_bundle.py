@@ -79,6 +79,10 @@ class UdfCall:
 class UdfBundle:
     calls: tuple[UdfCall, ...]
 
+    def is_single_udf(self) -> bool:
+        """Whether this is one UDF, unchained, with positional arguments only."""
+        return len(self.calls) == 1 and len(self.calls[0].functions) == 1 and not self.calls[0].kwargs
+
     def check_columns(self, columns: int) -> None:
         """Refuses a bundle whose arguments are not among a stream's ``columns``."""
         for call in self.calls:

@@ -21,7 +21,7 @@ from . import spark_commands, udf_bundle
 from .errors import StreamFailure
 from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
-from .spark_kinds import BUNDLE_KINDS, COMMAND_KINDS
+from .spark_kinds import BUNDLE_KINDS, COMMAND_KINDS, SINGLE_UDF_KINDS
 
 #: Seconds between looks at the stop flag while no client connects.
 ACCEPT_WAIT = 0.1
@@ -278,6 +278,8 @@ def _check_function(func, spec: StreamSpec) -> None:
             if spec.kind not in BUNDLE_KINDS or spec.row_errors:
                 raise ValueError(f"a UDF bundle is for {' and '.join(BUNDLE_KINDS)} without row errors")
             func.check_columns(len(spec.input_schema))
+            if spec.kind in SINGLE_UDF_KINDS and not func.is_single_udf():
+                raise ValueError(f"{spec.kind} takes one UDF with positional arguments, not a chain or several")
             outputs = len(func.calls)
         spec.check_outputs(outputs)
     except ValueError as error:
@@ -296,6 +298,8 @@ def _evaluation(func, spec: StreamSpec, batches):
         if spec.kind in COMMAND_KINDS:
             return COMMAND_KINDS[spec.kind](func, spec, batches)
         func = func.func
+    if spec.kind not in KINDS:
+        raise StreamFailure("protocol_error", f"{spec.kind} evaluates PySpark UDF commands only, not plain functions")
     return KINDS[spec.kind](func, spec, batches)
 
 

@@ -35,7 +35,9 @@ public final class ExecutorStream implements AutoCloseable {
         SCALAR_PANDAS(2),
         MAP_ARROW(3),
         MAP_PANDAS(4),
-        GROUPED_MAP_PANDAS(5);
+        GROUPED_MAP_PANDAS(5),
+        SCALAR_PANDAS_ITER(6),
+        GROUPED_AGG_PANDAS(7);
 
         final int code;
 

@@ -79,6 +79,16 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
                 grouping, SparkShim.batchSettings(), streamMetrics(), remotePool()));
     }
 
+    /**
+     * The child's partitions, sorted by the grouping expressions, through the service one group per
+     * batch: each task sends the rows of {@code input} (the UDF's arguments) and gets back one row
+     * of {@code results} per group, which {@code aggregate} joins to the group's key.
+     */
+    protected final RDD<InternalRow> streamAggregate(AggregateInput aggregate, StructType input, StructType results) {
+        return streamPartitions(new PartitionStreamer(function, input, results, schema(), null, aggregate,
+                SparkShim.batchSettings(), streamMetrics(), remotePool()));
+    }
+
     private RDD<InternalRow> streamPartitions(PartitionStreamer streamer) {
         return child.execute().mapPartitionsInternal(streamer, false, ClassTag$.MODULE$.apply(InternalRow.class));
     }

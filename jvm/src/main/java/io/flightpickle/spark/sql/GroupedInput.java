@@ -1,6 +1,5 @@
 package io.flightpickle.spark.sql;
 
-import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
@@ -8,6 +7,7 @@ import java.util.List;
 import java.util.Optional;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
+import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.types.StructType;
 import scala.collection.immutable.Seq;
 import scala.jdk.javaapi.CollectionConverters;
@@ -27,7 +27,7 @@ import scala.jdk.javaapi.CollectionConverters;
  * @param keyNames the names of the data columns that hold the grouping attributes, in order
  */
 record GroupedInput(Seq<Attribute> grouping, Seq<Attribute> data, Seq<Attribute> childOutput, List<String> keyNames)
-        implements Serializable {
+        implements GroupedSource {
 
     /** The input of grouping {@code childOutput} by {@code grouping}, or why the service cannot take it. */
     static Result of(Seq<Attribute> grouping, Seq<Attribute> childOutput) {
@@ -72,8 +72,15 @@ record GroupedInput(Seq<Attribute> grouping, Seq<Attribute> data, Seq<Attribute>
     }
 
     /** The child's sorted rows as data rows that say where each group ends. */
-    GroupedRows rows(Iterator<InternalRow> sorted) {
+    @Override
+    public GroupedRows rows(Iterator<InternalRow> sorted) {
         return new GroupedRows(sorted, SparkShim.projection(grouping, childOutput), SparkShim.projection(data, childOutput));
+    }
+
+    /** The function's rows are the output. */
+    @Override
+    public Optional<UnsafeProjection> keyedResultProjection() {
+        return Optional.empty();
     }
 
     /** A grouped input, or the reason there is none. */

@@ -49,6 +49,14 @@ final class GroupedRows implements Iterator<InternalRow> {
     }
 
     /**
+     * The grouping values of the row returned last. A new group gets a new copy, so a key taken
+     * here stays valid after the group ends.
+     */
+    InternalRow groupKey() {
+        return groupKey;
+    }
+
+    /**
      * Whether the row returned last was the last of its group: the input ends, or the next row
      * has other grouping values. The upstream iterator keeps the next row valid until asked for
      * another, which happens only after that row was returned.

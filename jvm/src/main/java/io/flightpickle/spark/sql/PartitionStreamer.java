@@ -6,11 +6,13 @@ import io.flightpickle.spark.RemoteExecutorPool;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.types.pojo.Schema;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.util.TaskCompletionListener;
 import scala.collection.Iterator;
@@ -38,7 +40,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
     private final StructType results;
     private final StructType output;
     private final UdfArguments arguments;
-    private final GroupedInput grouping;
+    private final GroupedSource grouping;
     private final SparkShim.BatchSettings settings;
     private final StreamMetrics metrics;
     private final String remotePool;
@@ -53,7 +55,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
      * @param remotePool the remote pool's URI, or null for the executor's own service
      */
     PartitionStreamer(StreamedFunction function, StructType input, StructType results, StructType output,
-            UdfArguments arguments, GroupedInput grouping, SparkShim.BatchSettings settings, StreamMetrics metrics,
+            UdfArguments arguments, GroupedSource grouping, SparkShim.BatchSettings settings, StreamMetrics metrics,
             String remotePool) {
         this.function = function;
         this.input = input;
@@ -91,9 +93,11 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         KilledTaskWatch.watch(stream, task);
         java.util.Iterator<InternalRow> input = grouping == null ? CollectionConverters.asJava(rows)
                 : grouping.rows(CollectionConverters.asJava(rows));
+        Optional<UnsafeProjection> keyedResults = grouping == null ? Optional.empty() : grouping.keyedResultProjection();
         StreamedRows results = new StreamedRows(input, stream, allocator,
-                VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(), output,
-                arguments == null ? null : arguments.projection(), metrics);
+                VectorSchemaRoot.create(inputSchema, allocator), settings.maxRecordsPerBatch(),
+                keyedResults.orElseGet(() -> SparkShim.toUnsafeRows(output)),
+                arguments == null ? null : arguments.projection(), keyedResults.isPresent(), metrics);
         if (task != null) {
             task.addTaskCompletionListener((TaskCompletionListener) context -> results.close());
         }

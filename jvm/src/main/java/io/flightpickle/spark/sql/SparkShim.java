@@ -14,11 +14,18 @@ import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
 import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.NamedExpression;
+import org.apache.spark.sql.catalyst.expressions.aggregate.AggregateExpression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
+import org.apache.spark.sql.execution.python.ArrowAggregatePythonExec;
 import org.apache.spark.sql.execution.python.ArrowEvalPythonExec;
+import org.apache.spark.sql.execution.python.ArrowEvalPythonUDTFExec;
+import org.apache.spark.sql.execution.python.ArrowWindowPythonExec;
+import org.apache.spark.sql.execution.python.BatchEvalPythonExec;
+import org.apache.spark.sql.execution.python.BatchEvalPythonUDTFExec;
 import org.apache.spark.sql.execution.python.FlatMapCoGroupsInBatchExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInBatchExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInPandasExec;
@@ -45,8 +52,12 @@ final class SparkShim {
     /** ... of the Arrow-batched {@code udf} and of the scalar {@code pandas_udf}. */
     static final int ARROW_BATCHED_UDF = 101;
     static final int SCALAR_PANDAS_UDF = 200;
+    /** ... of the iterator {@code pandas_udf} ({@code Iterator[pd.Series] -> Iterator[pd.Series]}). */
+    static final int SCALAR_PANDAS_ITER_UDF = 204;
     /** ... of {@code applyInPandas} with a function of one DataFrame, or of a key and a DataFrame. */
     static final int GROUPED_MAP_PANDAS_UDF = 201;
+    /** ... of the grouped-aggregate {@code pandas_udf} ({@code pd.Series -> scalar}, in {@code groupBy().agg}). */
+    static final int GROUPED_AGG_PANDAS_UDF = 202;
     /**
      * SQL confs that PySpark's worker reads to convert UDF arguments and results. Each stream's
      * input schema carries their values (metadata {@link #CONVERSION_CONFS_KEY}, a JSON object),
@@ -89,12 +100,26 @@ final class SparkShim {
         if (plan instanceof FlatMapGroupsInPandasExec grouped) {
             return Optional.of(groupedMap(grouped));
         }
-        if (plan instanceof FlatMapGroupsInBatchExec || plan instanceof FlatMapCoGroupsInBatchExec
-                || plan instanceof FlatMapGroupsInPandasWithStateExec) {
-            // applyInArrow, cogroup's applyInPandas and applyInArrow, applyInPandasWithState.
+        if (plan instanceof ArrowAggregatePythonExec aggregate) {
+            return Optional.of(groupedAggregate(aggregate));
+        }
+        if (hasNoFlightPickleOperator(plan)) {
             return Optional.of(Replacement.fallback(plan, "flightpickle has no operator for it yet"));
         }
         return Optional.empty();
+    }
+
+    /**
+     * Spark 4.3's other Python operators, which keep Spark's operator with the reason logged:
+     * {@code applyInArrow}, cogroup's {@code applyInPandas} and {@code applyInArrow},
+     * {@code applyInPandasWithState}, the window {@code pandas_udf} ({@code over(window)}), pickled
+     * (non-Arrow) {@code udf}s and UDTFs.
+     * A Python operator left out here would keep Spark's without a word.
+     */
+    private static boolean hasNoFlightPickleOperator(SparkPlan plan) {
+        return plan instanceof FlatMapGroupsInBatchExec || plan instanceof FlatMapCoGroupsInBatchExec
+                || plan instanceof FlatMapGroupsInPandasWithStateExec || plan instanceof ArrowWindowPythonExec || plan instanceof BatchEvalPythonExec
+                || plan instanceof ArrowEvalPythonUDTFExec || plan instanceof BatchEvalPythonUDTFExec;
     }
 
     /**
@@ -122,6 +147,57 @@ final class SparkShim {
         }
         return Replacement.of(new FlightPickleFlatMapGroupsInPandasExec(grouped.groupingAttributes(), grouped.func(),
                 grouped.output(), grouped.child(), function.function().get()));
+    }
+
+    /**
+     * {@code groupBy(...).agg(...)} of one grouped-aggregate {@code pandas_udf} with positional
+     * arguments: through the service, one group per batch. Several UDFs in one aggregate, keyword
+     * arguments, chains, session windows, {@code DISTINCT} and {@code FILTER} stay Spark's.
+     */
+    private static Replacement groupedAggregate(ArrowAggregatePythonExec aggregate) {
+        if (aggregate.evalType() != GROUPED_AGG_PANDAS_UDF) {
+            return Replacement.fallback(aggregate, "eval type " + aggregate.evalType() + " is not supported yet");
+        }
+        if (aggregate.sessionWindowOption().isDefined()) {
+            return Replacement.fallback(aggregate, "session windows are not supported yet");
+        }
+        List<AggregateExpression> aggregates = CollectionConverters.asJava(aggregate.aggExpressions());
+        if (aggregates.size() != 1) {
+            return Replacement.fallback(aggregate, "several pandas_udfs in one aggregation are not supported yet");
+        }
+        AggregateExpression only = aggregates.get(0);
+        if (only.isDistinct() || only.filter().isDefined()
+                || !(only.aggregateFunction() instanceof org.apache.spark.sql.catalyst.expressions.PythonUDAF udf)) {
+            return Replacement.fallback(aggregate, "DISTINCT or FILTER in a pandas_udf aggregation is not supported yet");
+        }
+        Optional<String> unsupported = unsupportedConversionSettings()
+                .or(() -> StreamedTypes.whyNot(udf.dataType(), "its return type"));
+        for (Expression argument : CollectionConverters.asJava(udf.children())) {
+            if (unsupported.isPresent()) {
+                break;
+            }
+            unsupported = argument instanceof org.apache.spark.sql.catalyst.expressions.NamedArgumentExpression
+                    || argument.exists(e -> e instanceof org.apache.spark.sql.catalyst.expressions.PythonFuncExpression)
+                    ? Optional.of("keyword arguments and Python UDFs as arguments are not supported yet")
+                    : StreamedTypes.whyNot(argument.dataType(), "an argument");
+        }
+        if (unsupported.isPresent()) {
+            return Replacement.fallback(aggregate, unsupported.get());
+        }
+        StreamedFunction.Result function = StreamedFunction.of(io.flightpickle.spark.PythonCommands.bytes(udf.func()),
+                udf.func().broadcastVars(), ExecutorStream.Kind.GROUPED_AGG_PANDAS);
+        if (function.function().isEmpty()) {
+            return Replacement.fallback(aggregate, function.reason());
+        }
+        return Replacement.of(new FlightPickleArrowAggregatePythonExec(aggregate.groupingExpressions(),
+                aggregate.aggExpressions(), aggregate.resultExpressions(), aggregate.child(), function.function().get()));
+    }
+
+    /** Spark's own operator for the same aggregation, asked what it requires of its child. */
+    static ArrowAggregatePythonExec sparkAggregate(scala.collection.immutable.Seq<NamedExpression> grouping,
+            scala.collection.immutable.Seq<AggregateExpression> aggregates,
+            scala.collection.immutable.Seq<NamedExpression> results, SparkPlan child) {
+        return new ArrowAggregatePythonExec(grouping, aggregates, results, child, GROUPED_AGG_PANDAS_UDF);
     }
 
     private static Optional<String> unsupportedFrameColumn(scala.collection.immutable.Seq<Attribute> columns,
@@ -153,6 +229,7 @@ final class SparkShim {
         ExecutorStream.Kind kind = switch (eval.evalType()) {
             case ARROW_BATCHED_UDF -> ExecutorStream.Kind.SCALAR_ROW;
             case SCALAR_PANDAS_UDF -> ExecutorStream.Kind.SCALAR_PANDAS;
+            case SCALAR_PANDAS_ITER_UDF -> ExecutorStream.Kind.SCALAR_PANDAS_ITER;
             default -> null;
         };
         if (kind == null) {
@@ -163,6 +240,11 @@ final class SparkShim {
             return Replacement.fallback(eval, settings.get());
         }
         List<PythonUDF> udfs = CollectionConverters.asJava(eval.udfs());
+        if (kind == ExecutorStream.Kind.SCALAR_PANDAS_ITER
+                && (udfs.size() != 1 || UdfBundle.needsBundle(udfs.get(0)))) {
+            // PySpark's worker takes one iterator UDF per operator, with positional arguments.
+            return Replacement.fallback(eval, "an iterator pandas_udf streams alone, with positional arguments only");
+        }
         for (PythonUDF udf : udfs) {
             Optional<String> unsupported = unsupportedScalar(udf);
             if (unsupported.isPresent()) {

@@ -3,10 +3,8 @@ package io.flightpickle.spark.sql;
 import io.flightpickle.ExecutorStream;
 import io.flightpickle.NativeException;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Deque;
 import java.util.Iterator;
-import java.util.List;
 import java.util.NoSuchElementException;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.FieldVector;
@@ -15,7 +13,6 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.execution.arrow.ArrowWriter;
-import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.vectorized.ArrowColumnVector;
 import org.apache.spark.sql.vectorized.ColumnVector;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
@@ -28,9 +25,18 @@ import org.apache.spark.sql.vectorized.ColumnarBatch;
  * exactly one group each, however large (the function gets each group whole, as Spark gives it).
  *
  * <p>For the map and grouped kinds the result rows are the output. For the scalar kinds (a UDF's value per
- * row) only the UDF's arguments go out, and each result batch answers one input batch row for
- * row: the input rows wait here, copied, until their results arrive, and each output row is the
- * input row followed by its result, as Spark's own operator lines them up.
+ * row) only the UDF's arguments go out, and the results answer the input rows one for one, in order:
+ * the input rows wait here, copied, until their results arrive, and each output row is the input
+ * row followed by its result, as Spark's own operator lines them up. Results are paired by row, not
+ * by batch, because an iterator {@code pandas_udf} may split its results differently from its
+ * input (one result for two batches, or two for one); the service checks that the row counts
+ * agree in all, and a stream that still breaks that fails the task here. The waiting rows are held
+ * in memory, not spilled: for the one-result-per-batch kinds at most the window's batches of them,
+ * for an iterator {@code pandas_udf} as many as its function takes before it answers.
+ *
+ * <p>A grouped aggregate sends each group's arguments as one batch and gets one row of values per
+ * group: the group's key waits here instead of its rows, and each output row is the result
+ * expressions over the key followed by the values, as Spark's operator joins them.
  *
  * <p>The task thread does both. Before each input batch it takes whatever results already arrived
  * without waiting, so a function that yields only after several batches neither blocks the task nor
@@ -48,7 +54,10 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private final UnsafeProjection toUnsafe;
     /** The UDF's arguments of an input row; null for the map kinds, which send whole rows. */
     private final UnsafeProjection arguments;
-    private final Deque<List<InternalRow>> awaitingResults = new ArrayDeque<>();
+    /** Whether each group's one result row follows the group's key (a grouped aggregate). */
+    private final boolean keysGroups;
+    /** Input rows sent whose results have not arrived yet, oldest first (scalar kinds only). */
+    private final Deque<InternalRow> awaitingResults = new ArrayDeque<>();
     private final JoinedRow joined = new JoinedRow();
     private final StreamMetrics metrics;
     private VectorSchemaRoot resultBatch;
@@ -58,16 +67,17 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     private boolean closed;
 
     StreamedRows(Iterator<InternalRow> input, ExecutorStream stream, BufferAllocator allocator,
-            VectorSchemaRoot inputBatch, int batchRows, StructType output, UnsafeProjection arguments,
-            StreamMetrics metrics) {
+            VectorSchemaRoot inputBatch, int batchRows, UnsafeProjection toOutput, UnsafeProjection arguments,
+            boolean keysGroups, StreamMetrics metrics) {
         this.input = input;
         this.stream = stream;
         this.allocator = allocator;
         this.inputBatch = inputBatch;
         this.writer = SparkShim.arrowWriter(inputBatch);
         this.batchRows = Math.max(1, batchRows);
-        this.toUnsafe = SparkShim.toUnsafeRows(output);
+        this.toUnsafe = toOutput;
         this.arguments = arguments;
+        this.keysGroups = keysGroups;
         this.metrics = metrics;
     }
 
@@ -81,6 +91,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 }
                 VectorSchemaRoot next = nextResult();
                 if (next == null) {
+                    checkAllAnswered();
                     done = true;
                     recordStats();
                     close();
@@ -88,7 +99,7 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
                 }
                 metrics.received(next);
                 resultBatch = next;
-                resultRows = arguments == null ? rowsOf(next) : withInputs(rowsOf(next), next.getRowCount());
+                resultRows = pairsResults() ? withInputs(rowsOf(next), next.getRowCount()) : rowsOf(next);
             }
             return true;
         } catch (NativeException failure) {
@@ -130,20 +141,22 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
     }
 
     private void pushNextBatch() {
-        List<InternalRow> waiting = arguments == null ? null : new ArrayList<>();
         int rows = 0;
         GroupedRows groups = input instanceof GroupedRows grouped ? grouped : null;
         while ((groups != null || rows < batchRows) && input.hasNext()) {
             InternalRow row = input.next();
             rows++;
-            if (waiting == null) {
+            if (arguments == null) {
                 writer.write(row);
             } else {
                 writer.write(arguments.apply(row));
                 // Spark reuses row objects: keep a copy until the result arrives.
-                waiting.add(row.copy());
+                awaitingResults.add(row.copy());
             }
             if (groups != null && groups.groupEnds()) {
+                if (keysGroups) {
+                    awaitingResults.add(groups.groupKey());
+                }
                 break;
             }
         }
@@ -152,9 +165,6 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         stream.push(inputBatch);
         metrics.sent(inputBatch, System.nanoTime() - started);
         writer.reset();
-        if (waiting != null) {
-            awaitingResults.add(waiting);
-        }
     }
 
     /** Adds what the service reported of the stream, if it ended with a report, to the metrics. */
@@ -164,14 +174,12 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
         }
     }
 
-    /** Each result row after the input row it answers. */
+    /** Each result row after the input row (or group key) it answers: the oldest still waiting. */
     private Iterator<InternalRow> withInputs(Iterator<InternalRow> results, int count) {
-        List<InternalRow> inputs = awaitingResults.poll();
-        if (inputs == null || inputs.size() != count) {
-            throw new IllegalStateException("the executor service answered a batch of "
-                    + (inputs == null ? 0 : inputs.size()) + " rows with " + count + " results");
+        if (count > awaitingResults.size()) {
+            throw new IllegalStateException("the executor service answered " + awaitingResults.size()
+                    + " input rows still waiting with " + count + " results");
         }
-        Iterator<InternalRow> rows = inputs.iterator();
         return new Iterator<>() {
             @Override
             public boolean hasNext() {
@@ -180,9 +188,22 @@ final class StreamedRows implements Iterator<InternalRow>, AutoCloseable {
 
             @Override
             public InternalRow next() {
-                return joined.apply(rows.next(), results.next());
+                return joined.apply(awaitingResults.poll(), results.next());
             }
         };
+    }
+
+    /** Whether result rows answer waiting input rows (scalar kinds) or group keys (aggregates). */
+    private boolean pairsResults() {
+        return arguments != null || keysGroups;
+    }
+
+    /** Fails a stream that ended with input rows it gave no result for. */
+    private void checkAllAnswered() {
+        if (pairsResults() && !awaitingResults.isEmpty()) {
+            throw new IllegalStateException("the executor service ended the stream with " + awaitingResults.size()
+                    + " input rows unanswered");
+        }
     }
 
     private static Iterator<InternalRow> rowsOf(VectorSchemaRoot batch) {
