@@ -45,6 +45,8 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
         service = startService(context, conf);
         if (conf.trimsExecutorMemory()) {
             trimmer = MemoryTrimmer.start(conf.memoryTrimInterval(), metrics);
+            LOG.info("flightpickle: giving freed native memory back to the OS every {} ({})",
+                    conf.memoryTrimInterval(), FlightPickleConf.MEMORY_TRIM_INTERVAL);
         }
     }
 
