@@ -297,6 +297,14 @@ def stop_cluster(spark) -> None:
             pass  # it ended meanwhile
 
 
+def spark_conf(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of ``--conf``, as ``spark-submit`` takes it."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key.strip(), value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.spark_memory", description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="measured duration after warm-up (default 10)")
@@ -309,6 +317,8 @@ def parse_args(argv):
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default 5)")
     parser.add_argument("--tolerance", type=float, default=5.0, help="growth %% still called flat (default 5)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "results")
+    parser.add_argument("--conf", type=spark_conf, action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark conf set over the cluster's (repeatable), e.g. to probe an executor's JVM")
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes = 1.0
@@ -327,7 +337,7 @@ def main(argv=None) -> int:
 
     seconds = args.minutes * 60
     log("starting the cluster ...")
-    spark = start_session(args.partitions)
+    spark = start_session(args.partitions, dict(args.conf))
     start = time.monotonic()
     samples: list = []
     stop, done = threading.Event(), threading.Event()
@@ -373,6 +383,7 @@ def write_outputs(args, measured: dict) -> None:
         "interval_s": args.interval,
         "window_s": args.window,
         "tolerance_pct": args.tolerance,
+        "confs": dict(args.conf),
         "commit": commit_id(),
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
