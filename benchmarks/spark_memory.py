@@ -41,7 +41,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import hsperfdata, spark_udfs
+from benchmarks import hsperfdata, malloc_heaps, spark_udfs
 from benchmarks.report import table
 from benchmarks.spark_processes import cluster_processes, resident_parts
 from benchmarks.spark_udfs import (
@@ -118,7 +118,8 @@ def run_query(name: str, build, expected: int, transport: str) -> None:
 
 
 def sample_once(start: float) -> dict:
-    """One sample: every cluster process's RSS and each executor JVM's heap counters."""
+    """One sample: every cluster process's RSS, and each executor JVM's heap counters and
+    the part of its RSS that glibc's malloc holds."""
     processes = {}
     for process in cluster_processes():
         parts = resident_parts(process.pid)
@@ -127,6 +128,9 @@ def sample_once(start: float) -> dict:
         entry = {"role": process.role, "executor": process.executor, "pid": process.pid, **parts}
         if process.role == "executor JVM":
             entry["heap"] = hsperfdata.heap_use(process.pid)
+            held = malloc_heaps.malloc_heaps(process.pid)
+            if held is not None:
+                entry["malloc_rss"], entry["malloc_arena_heaps"] = held.rss, held.arena_heaps
         processes[process.label] = entry
     return {"t_s": time.monotonic() - start, "processes": processes}
 
@@ -202,6 +206,7 @@ MEASURES = {
     "RSS": lambda entry: entry["rss"],
     "RSS anonymous": lambda entry: entry.get("rss_anon"),
     "RSS file-backed": lambda entry: entry.get("rss_file"),
+    "RSS in malloc heaps": lambda entry: entry.get("malloc_rss"),
     "heap used": lambda entry: (entry.get("heap") or {}).get("heap_used"),
     "old gen used": lambda entry: (entry.get("heap") or {}).get("old_gen_used"),
     "heap committed": lambda entry: (entry.get("heap") or {}).get("heap_committed"),
