@@ -4,7 +4,7 @@ glibc's main arena grows the ``[heap]`` segment. Every other arena takes its mem
 that it maps itself: each starts at a multiple of 64 MiB (on 64-bit systems), is at most that
 large, and begins with a header, ``heap_info``: the arena's address, the previous heap, the
 heap's size and how much of it is writable. A writable anonymous mapping that starts on that
-boundary with a header whose size is the mapping's own is such a heap; nothing else in a JVM
+boundary with a header whose writable size is the mapping's own is such a heap; nothing else in a JVM
 (its Java heap, metaspace, code cache, thread stacks) has one. Reading the header takes
 ``/proc/<pid>/mem``, which the kernel opens only to a process allowed to trace the target, as
 a parent is its descendants: the benchmark reads the executors it started.
@@ -66,14 +66,20 @@ def mapping(header: list[str], sizes: dict[str, int]) -> Mapping:
     return Mapping(start, end, header[1].startswith("rw"), name, sizes.get("Rss:", 0), sizes.get("Anonymous:", 0))
 
 
+def could_be_heap(candidate: Mapping) -> bool:
+    """Anonymous, writable, on a heap boundary and no larger than a heap."""
+    return (not candidate.name and candidate.writable and candidate.start % HEAP_ALIGNMENT == 0
+            and candidate.size <= HEAP_ALIGNMENT)
+
+
 def is_arena_heap(candidate: Mapping, header: bytes) -> bool:
     """Whether the mapping, whose first bytes are ``header``, is a glibc arena's heap."""
-    if candidate.name or not candidate.writable or candidate.start % HEAP_ALIGNMENT:
-        return False
-    if candidate.size > HEAP_ALIGNMENT or len(header) < HEADER.size:
+    if not could_be_heap(candidate) or len(header) < HEADER.size:
         return False
     arena, _previous, size, writable_size = HEADER.unpack_from(header)
-    return arena != 0 and size == candidate.size and size <= writable_size <= HEAP_ALIGNMENT
+    # A heap that shrank keeps its pages writable (glibc only advises the kernel to drop
+    # them), so its mapping is the writable size, and its size in use may be less.
+    return arena != 0 and 0 < size <= writable_size == candidate.size
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def count(found: list[Mapping], memory) -> MallocHeaps:
 
 def first_bytes(memory, candidate: Mapping) -> bytes:
     """The header-sized start of a mapping that could be a heap; empty for any other."""
-    if candidate.name or not candidate.writable or candidate.start % HEAP_ALIGNMENT:
+    if not could_be_heap(candidate):
         return b""
     try:
         memory.seek(candidate.start)
