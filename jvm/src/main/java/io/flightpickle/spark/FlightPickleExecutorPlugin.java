@@ -47,6 +47,7 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
             trimmer = MemoryTrimmer.start(conf.memoryTrimInterval(), metrics);
             LOG.info("flightpickle: giving freed native memory back to the OS every {} ({})",
                     conf.memoryTrimInterval(), FlightPickleConf.MEMORY_TRIM_INTERVAL);
+            MemoryTrimmer.arenaAdvice(System.getenv()).ifPresent(LOG::info);
         }
     }
 

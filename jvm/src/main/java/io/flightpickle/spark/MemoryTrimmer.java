@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -23,6 +25,8 @@ final class MemoryTrimmer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(MemoryTrimmer.class);
     private static final Path STATUS = Path.of("/proc/self/status");
+    /** glibc's environment variable for the most malloc arenas it makes. */
+    static final String ARENA_MAX = "MALLOC_ARENA_MAX";
     /** A trim holds malloc's locks for milliseconds; a close waits for one in progress, no longer. */
     private static final long CLOSE_WAIT_SECONDS = 10;
 
@@ -95,6 +99,23 @@ final class MemoryTrimmer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Advice for an executor whose glibc arenas are not bounded, or empty. Trims give back what
+     * the arenas keep at one moment; between trims each of glibc's arenas (8 per core by
+     * default) refills to the most its threads used at once. Only the environment, read when the
+     * process starts, bounds them all: {@code mallopt} from a plugin could at most stop new ones,
+     * and glibc never retires those the JVM's threads made before.
+     */
+    static Optional<String> arenaAdvice(Map<String, String> environment) {
+        String tunables = environment.getOrDefault("GLIBC_TUNABLES", "");
+        if (environment.containsKey(ARENA_MAX) || tunables.contains("glibc.malloc.arena_max=")) {
+            return Optional.empty();
+        }
+        return Optional.of("flightpickle: glibc's malloc arenas are not bounded in this executor; set "
+                + "spark.executorEnv." + ARENA_MAX + "=2 (jvm/README.md, \"Executor memory\") to keep its "
+                + "resident size from growing with freed Arrow buffers");
     }
 
     /** This process's resident set size in bytes, from /proc; -1 where that cannot be read. */

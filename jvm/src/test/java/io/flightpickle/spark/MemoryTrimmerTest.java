@@ -34,6 +34,20 @@ class MemoryTrimmerTest {
     }
 
     @Test
+    void unboundedArenasGetAdviceNamingTheEnvironmentVariable() {
+        String advice = MemoryTrimmer.arenaAdvice(Map.of("PATH", "/usr/bin")).orElseThrow();
+        assertTrue(advice.contains("spark.executorEnv.MALLOC_ARENA_MAX="), advice);
+        assertTrue(MemoryTrimmer.arenaAdvice(Map.of("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")).isPresent());
+    }
+
+    @Test
+    void arenasBoundEitherWayGetNoAdvice() {
+        assertTrue(MemoryTrimmer.arenaAdvice(Map.of("MALLOC_ARENA_MAX", "2")).isEmpty());
+        assertTrue(MemoryTrimmer.arenaAdvice(
+                Map.of("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0:glibc.malloc.arena_max=4")).isEmpty());
+    }
+
+    @Test
     void theThreadTrimsUntilClosedAndThenStops() throws InterruptedException {
         NativeCore.loadMatchingVersion();
         ExecutorMetrics metrics = new ExecutorMetrics();
