@@ -4,8 +4,9 @@ glibc's main arena grows the ``[heap]`` segment. Every other arena takes its mem
 that it maps itself: each starts at a multiple of 64 MiB (on 64-bit systems), is at most that
 large, and begins with a header, ``heap_info``: the arena's address, the previous heap, the
 heap's size and how much of it is writable. A writable anonymous mapping that starts on that
-boundary with a header whose writable size is the mapping's own is such a heap; nothing else in a JVM
-(its Java heap, metaspace, code cache, thread stacks) has one. Reading the header takes
+boundary with a header whose writable size is the mapping's own is taken for such a heap; the
+JVM's own mappings (Java heap, metaspace, code cache, thread stacks) do not start with one
+that fits. Reading the header takes
 ``/proc/<pid>/mem``, which the kernel opens only to a process allowed to trace the target, as
 a parent is its descendants: the benchmark reads the executors it started.
 
@@ -20,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# glibc's HEAP_MAX_SIZE on 64-bit systems: twice the largest mmap threshold, 32 MiB.
+# glibc's HEAP_MAX_SIZE on 64-bit systems: twice the largest mmap threshold (32 MiB).
 HEAP_ALIGNMENT = 64 << 20
 # heap_info's first four fields on a 64-bit little-endian system: ar_ptr, prev, size, mprotect_size.
 HEADER = struct.Struct("<QQQQ")
