@@ -41,7 +41,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import hsperfdata, spark_udfs
+from benchmarks import hsperfdata, malloc_heaps, spark_udfs
 from benchmarks.report import table
 from benchmarks.spark_processes import cluster_processes, resident_parts
 from benchmarks.spark_udfs import (
@@ -118,7 +118,8 @@ def run_query(name: str, build, expected: int, transport: str) -> None:
 
 
 def sample_once(start: float) -> dict:
-    """One sample: every cluster process's RSS and each executor JVM's heap counters."""
+    """One sample: every cluster process's RSS, and each executor JVM's heap counters and
+    the part of its RSS that glibc's malloc holds."""
     processes = {}
     for process in cluster_processes():
         parts = resident_parts(process.pid)
@@ -127,6 +128,9 @@ def sample_once(start: float) -> dict:
         entry = {"role": process.role, "executor": process.executor, "pid": process.pid, **parts}
         if process.role == "executor JVM":
             entry["heap"] = hsperfdata.heap_use(process.pid)
+            held = malloc_heaps.malloc_heaps(process.pid)
+            if held is not None:
+                entry["malloc_rss"], entry["malloc_arena_heaps"] = held.rss, held.arena_heaps
         processes[process.label] = entry
     return {"t_s": time.monotonic() - start, "processes": processes}
 
@@ -202,6 +206,7 @@ MEASURES = {
     "RSS": lambda entry: entry["rss"],
     "RSS anonymous": lambda entry: entry.get("rss_anon"),
     "RSS file-backed": lambda entry: entry.get("rss_file"),
+    "RSS in malloc heaps": lambda entry: entry.get("malloc_rss"),
     "heap used": lambda entry: (entry.get("heap") or {}).get("heap_used"),
     "old gen used": lambda entry: (entry.get("heap") or {}).get("old_gen_used"),
     "heap committed": lambda entry: (entry.get("heap") or {}).get("heap_committed"),
@@ -297,6 +302,14 @@ def stop_cluster(spark) -> None:
             pass  # it ended meanwhile
 
 
+def spark_conf(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of ``--conf``, as ``spark-submit`` takes it."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key.strip(), value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.spark_memory", description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="measured duration after warm-up (default 10)")
@@ -309,6 +322,8 @@ def parse_args(argv):
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default 5)")
     parser.add_argument("--tolerance", type=float, default=5.0, help="growth %% still called flat (default 5)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "results")
+    parser.add_argument("--conf", type=spark_conf, action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark conf set over the cluster's (repeatable), e.g. to probe an executor's JVM")
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes = 1.0
@@ -327,7 +342,7 @@ def main(argv=None) -> int:
 
     seconds = args.minutes * 60
     log("starting the cluster ...")
-    spark = start_session(args.partitions)
+    spark = start_session(args.partitions, dict(args.conf))
     start = time.monotonic()
     samples: list = []
     stop, done = threading.Event(), threading.Event()
@@ -373,6 +388,7 @@ def write_outputs(args, measured: dict) -> None:
         "interval_s": args.interval,
         "window_s": args.window,
         "tolerance_pct": args.tolerance,
+        "confs": dict(args.conf),
         "commit": commit_id(),
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

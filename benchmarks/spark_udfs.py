@@ -57,8 +57,9 @@ MODEL_CASE = "udf with 50 MB model, 200 tasks"
 CASES = ("udf x + 1", "pandas_udf x + 1", "mapInArrow identity", MODEL_CASE)
 
 
-def start_session(partitions: int):
-    """A session on the Spark tests' cluster, starting every executor's service."""
+def start_session(partitions: int, extra_confs: dict[str, str] | None = None):
+    """A session on the Spark tests' cluster, starting every executor's service;
+    ``extra_confs`` are set over the cluster's own."""
     from pyspark.sql import SparkSession
 
     os.environ.update(spark_test_environment())
@@ -67,6 +68,7 @@ def start_session(partitions: int):
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(partitions),
         TRANSPORT: "local",
+        **(extra_confs or {}),
     }
     builder = SparkSession.builder.appName("flightpickle-benchmark-spark-udfs")
     for key, value in confs.items():

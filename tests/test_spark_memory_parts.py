@@ -1,16 +1,19 @@
 """The parts of ``benchmarks.spark_memory`` that need no Spark cluster: reading a JVM's
-heap counters, finding this process's descendants, and the verdict. No memory figure
+heap counters and its malloc heaps, finding this process's descendants, and the verdict. No memory figure
 of this machine is judged here."""
 
+import dataclasses
 import json
+import os
 import shutil
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
-from benchmarks import hsperfdata
+from benchmarks import hsperfdata, malloc_heaps
 from benchmarks.spark_memory import judge
 from benchmarks.spark_processes import descendants
 
@@ -69,7 +72,9 @@ def test_heap_use_of_a_live_serial_gc_jvm(tmp_path):
     try:
         deadline = time.monotonic() + 60
         heap = None
-        while heap is None and time.monotonic() < deadline and jvm.poll() is None:
+        # The counters appear before the first sample of the young generation's use, which a
+        # loaded machine can delay: wait for that sample too, within the same deadline.
+        while (heap is None or heap["heap_used"] == 0) and time.monotonic() < deadline and jvm.poll() is None:
             time.sleep(0.5)
             heap = hsperfdata.heap_use(jvm.pid)
         assert heap is not None, "the JVM published no heap counters"
@@ -133,3 +138,82 @@ def test_report_of_synthetic_samples_writes_json_and_chart(tmp_path, capsys):
     assert verdict_of[("executor 0 executor JVM", "heap used")] == "(not judged)"
     assert verdict_of[("executor 0 service supervisor", "RSS")] == "flat"
     assert written.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+
+
+SMAPS = """\
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0
+Size:                132 kB
+Rss:                 128 kB
+Anonymous:           124 kB
+7f0000021000-7f0004000000 ---p 00000000 00:00 0
+Rss:                   0 kB
+Anonymous:             0 kB
+55d0c0000000-55d0c0100000 rw-p 00000000 00:00 0                          [heap]
+Rss:                 512 kB
+Anonymous:           512 kB
+7f1000000000-7f1000200000 r-xp 00000000 08:01 42                         /usr/lib/libc.so.6
+Rss:                1024 kB
+Anonymous:             0 kB
+"""
+
+
+def test_smaps_mappings_keep_their_range_access_name_and_sizes():
+    first, reserved, main, library = malloc_heaps.mappings(SMAPS)
+    assert (first.start, first.size, first.writable, first.name) == (0x7F0000000000, 0x21000, True, "")
+    assert (first.rss, first.anonymous) == (128 * 1024, 124 * 1024)
+    assert not reserved.writable
+    assert (main.name, main.rss) == ("[heap]", 512 * 1024)
+    assert (library.name, library.anonymous) == ("/usr/lib/libc.so.6", 0)
+
+
+def test_an_arena_heap_is_known_by_its_alignment_and_header():
+    heap = malloc_heaps.mappings(SMAPS)[0]
+    header = malloc_heaps.HEADER.pack(heap.start + 32, 0, heap.size, heap.size)
+    assert malloc_heaps.is_arena_heap(heap, header)
+    assert not malloc_heaps.is_arena_heap(heap, malloc_heaps.HEADER.pack(0, 0, heap.size, heap.size))  # no arena
+    shrunk = malloc_heaps.HEADER.pack(heap.start + 32, 0, 4096, heap.size)  # in use: less than mapped
+    assert malloc_heaps.is_arena_heap(heap, shrunk)
+    assert not malloc_heaps.is_arena_heap(heap, malloc_heaps.HEADER.pack(1, 0, 4096, 8192))  # another size
+    assert not malloc_heaps.is_arena_heap(heap, malloc_heaps.HEADER.pack(1, 0, 2 * heap.size, heap.size))
+    assert not malloc_heaps.is_arena_heap(heap, header[:16])  # cut short
+    shifted = dataclasses.replace(heap, start=heap.start + 4096, end=heap.end + 4096)
+    assert not malloc_heaps.is_arena_heap(shifted, header)  # not on a 64 MiB boundary
+    named = dataclasses.replace(heap, name="/dev/shm/x")
+    assert not malloc_heaps.is_arena_heap(named, header)
+
+
+@pytest.mark.skipif(not malloc_heaps.SUPPORTED, reason="glibc's heap layout is read on 64-bit little-endian Linux")
+def test_memory_a_thread_mallocs_is_counted_in_this_process():
+    before = malloc_heaps.malloc_heaps(os.getpid())
+    assert before is not None
+    held, ready, release = [], threading.Event(), threading.Event()
+
+    def allocate():
+        # 100 kB blocks stay under malloc's mmap threshold, so they come from an arena.
+        held.extend(bytearray(100_000) for _ in range(400))
+        ready.set()
+        release.wait(30)
+
+    thread = threading.Thread(target=allocate)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        during = malloc_heaps.malloc_heaps(os.getpid())
+        assert during is not None and during.rss >= before.rss + 30_000_000
+    finally:
+        release.set()
+        thread.join(30)
+
+
+def test_malloc_heaps_of_no_such_process_is_none():
+    assert malloc_heaps.malloc_heaps(2**22 + 12345) is None
+
+
+def test_conf_option_takes_key_value_pairs_and_rejects_anything_else(capsys):
+    from benchmarks import spark_memory
+
+    args = spark_memory.parse_args(["--conf", "spark.executorEnv.X=a=b", "--conf", "spark.y="])
+    assert args.conf == [("spark.executorEnv.X", "a=b"), ("spark.y", "")]
+    with pytest.raises(SystemExit):
+        spark_memory.parse_args(["--conf", "no-equals-sign"])
+    assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -11,6 +11,7 @@
 
 mod arrow_bridge;
 mod error;
+mod memory;
 mod results;
 mod stream;
 
@@ -121,6 +122,17 @@ pub extern "system" fn Java_io_flightpickle_Native_sealedFrame<'caller>(
             None => Ok(JByteArray::null()),
         }
     })
+}
+
+/// `static native int mallocTrim()`: asks the C library to give freed heap memory back to
+/// the operating system; 1 when some was, 0 when none could be, -1 when this C library
+/// cannot (not glibc), in which case nothing was done.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_io_flightpickle_Native_mallocTrim<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+) -> jint {
+    guarded(&mut env, |_| Ok(memory::trim().code()))
 }
 
 /// `static native void panicForTesting(byte[] message)`: panics with the message, so tests

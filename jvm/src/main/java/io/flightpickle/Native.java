@@ -114,6 +114,12 @@ public final class Native {
     /** Calls the release callback of the {@code ArrowArray} (or {@code ArrowSchema}) at this address. */
     public static native void arrowRelease(long address, boolean isArray);
 
+    /**
+     * Asks the C library to give freed heap memory back to the operating system: 1 when some was,
+     * 0 when none could be, -1 when this C library cannot (not glibc) and nothing was done.
+     */
+    static native int mallocTrim();
+
     /** Panics in Rust with this message; exists so tests can show a panic becomes an exception. */
     static native void panicForTesting(byte[] message);
 }

@@ -1,5 +1,6 @@
 package io.flightpickle.spark;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -8,6 +9,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
@@ -32,6 +34,8 @@ import java.util.stream.Collectors;
  *     {@code grpc+tls://host:port})
  * @param executorTokenFile a file on the executors holding the remote pool's bearer token
  * @param executorTlsCaFile a PEM file on the executors with the CA certificates of the pool's TLS
+ * @param memoryTrimInterval with {@code local} or {@code remote}, how often each executor asks the
+ *     C library to give freed native memory back to the operating system; zero for never
  */
 public record FlightPickleConf(
         boolean pythonEnabled,
@@ -43,7 +47,8 @@ public record FlightPickleConf(
         Optional<Integer> executorWorkers,
         Optional<String> executorUri,
         Optional<String> executorTokenFile,
-        Optional<String> executorTlsCaFile) {
+        Optional<String> executorTlsCaFile,
+        Duration memoryTrimInterval) {
 
     static final String PREFIX = "spark.flightpickle.";
     public static final String PYTHON_ENABLED = PREFIX + "python.enabled";
@@ -60,21 +65,32 @@ public record FlightPickleConf(
     /** A path, never the token itself: confs show in the Spark UI. */
     public static final String EXECUTOR_TOKEN_FILE = PREFIX + "executor.tokenFile";
     public static final String EXECUTOR_TLS_CA_FILE = PREFIX + "executor.tlsCaFile";
+    public static final String MEMORY_TRIM_INTERVAL = PREFIX + "executor.memoryTrimInterval";
+    static final Duration DEFAULT_MEMORY_TRIM_INTERVAL = Duration.ofSeconds(60);
     /** Where executors take the remote pool's bearer token from when no token file is set. */
     public static final String TOKEN_VARIABLE = "FLIGHTPICKLE_EXECUTOR_TOKEN";
 
     static final Set<String> KNOWN = new TreeSet<>(List.of(
             PYTHON_ENABLED, TARGET, PICKLE_BY_VALUE, PICKLE_LOCAL_MODULES, REQUIRE_SIGNED, ALLOWED_MODULES,
             SIGNING_SECRET, TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI, EXECUTOR_TOKEN_FILE,
-            EXECUTOR_TLS_CA_FILE));
+            EXECUTOR_TLS_CA_FILE, MEMORY_TRIM_INTERVAL));
     static final List<String> TARGETS = List.of("native", "pyspark");
     static final List<String> TRANSPORTS = List.of("spark", "local", "remote");
     /** What the executor plugins need; the driver passes these to them. */
     static final List<String> EXECUTOR_KEYS = List.of(TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI, EXECUTOR_TOKEN_FILE,
-            EXECUTOR_TLS_CA_FILE);
+            EXECUTOR_TLS_CA_FILE, MEMORY_TRIM_INTERVAL);
     /** A host name or IPv4 address, or an IPv6 address in brackets, then a port. */
     private static final Pattern POOL_URI =
             Pattern.compile("grpc(\\+tls)?://([^/:\\s\\[\\]]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}");
+    /**
+     * A Spark time string: a whole number and an optional unit. Parsed here rather than with
+     * Spark's own helper, whose class needs Spark's logging set up before it can load. At most
+     * nine digits, so that any value fits in milliseconds.
+     */
+    private static final Pattern TIME = Pattern.compile("([0-9]{1,9})(us|ms|s|m|min|h|d)?");
+    private static final Map<String, Duration> TIME_UNITS = Map.of("us", Duration.ofNanos(1000), "ms",
+            Duration.ofMillis(1), "s", Duration.ofSeconds(1), "m", Duration.ofMinutes(1), "min",
+            Duration.ofMinutes(1), "h", Duration.ofHours(1), "d", Duration.ofDays(1));
     private static final Pattern MODULE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*");
 
     /**
@@ -115,12 +131,13 @@ public record FlightPickleConf(
         Optional<String> tokenFile = Optional.ofNullable(conf.get(EXECUTOR_TOKEN_FILE)).map(String::trim);
         Optional<String> tlsCaFile = Optional.ofNullable(conf.get(EXECUTOR_TLS_CA_FILE)).map(String::trim);
         executorProblems(transport, uri, tokenFile, tlsCaFile).forEach(problems::add);
+        Duration trimInterval = interval(conf, MEMORY_TRIM_INTERVAL, DEFAULT_MEMORY_TRIM_INTERVAL, problems);
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException("invalid flightpickle configuration:\n  - "
                     + String.join("\n  - ", problems));
         }
         return new FlightPickleConf(pythonEnabled, target, requireSigned, allowed, secretConfigured, transport,
-                workers, uri, tokenFile, tlsCaFile);
+                workers, uri, tokenFile, tlsCaFile, trimInterval);
     }
 
     /** What is wrong with where the executors' operators stream to, each with what to do. */
@@ -196,6 +213,14 @@ public record FlightPickleConf(
         return transport.equals("local") || transport.equals("remote");
     }
 
+    /**
+     * Whether executors should trim their native heap now and then: their JVMs move Arrow batches
+     * through native memory for flightpickle's operators, and the trim is not turned off.
+     */
+    public boolean trimsExecutorMemory() {
+        return replacesPythonOperators() && !memoryTrimInterval.isZero();
+    }
+
     /** Tasks stream to a remote pool: {@code spark.flightpickle.transport=remote}. */
     public boolean streamsToRemotePool() {
         return transport.equals("remote");
@@ -211,6 +236,22 @@ public record FlightPickleConf(
                     + "=pyspark does not write");
         }
         return transport;
+    }
+
+    /** A Spark time string ({@code 30s}, {@code 5min}, {@code 500ms}; a bare number is milliseconds), not negative. */
+    private static Duration interval(Map<String, String> conf, String key, Duration fallback, List<String> problems) {
+        String value = conf.get(key);
+        if (value == null) {
+            return fallback;
+        }
+        Matcher time = TIME.matcher(value.trim().toLowerCase(Locale.ROOT));
+        if (time.matches()) {
+            Duration unit = TIME_UNITS.get(time.group(2) == null ? "ms" : time.group(2));
+            return unit.multipliedBy(Long.parseLong(time.group(1)));
+        }
+        problems.add(key + "=" + value + " is not a time interval; use a Spark time such as 60s, 5min or 500ms,"
+                + " or 0 to turn it off");
+        return fallback;
     }
 
     private static Optional<Integer> positiveInt(Map<String, String> conf, String key, List<String> problems) {

@@ -16,6 +16,7 @@ import org.slf4j.LoggerFactory;
  * The executor side: loads the native core before the executor runs any task, counts tasks, and
  * with {@code spark.flightpickle.transport=local} runs the executor service tasks stream to, or
  * with {@code remote} reads the credentials they present to the remote pool (and starts nothing).
+ * With either, it also trims the executor's native heap now and then ({@link MemoryTrimmer}).
  */
 final class FlightPickleExecutorPlugin implements ExecutorPlugin {
 
@@ -23,6 +24,7 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
 
     private final ExecutorMetrics metrics = new ExecutorMetrics();
     private LocalExecutorService service;
+    private MemoryTrimmer trimmer;
 
     /**
      * Throws if the native core cannot be loaded or is of another version, which makes Spark
@@ -39,7 +41,14 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
         LOG.info("flightpickle {}: native core {} loaded in executor {} (pid {}) in {} ms",
                 BuildInfo.version(), coreVersion, report.executorId(), report.pid(), loadMillis);
         reportToDriver(context, report);
-        service = startService(context, extraConf);
+        FlightPickleConf conf = FlightPickleConf.from(extraConf);
+        service = startService(context, conf);
+        if (conf.trimsExecutorMemory()) {
+            trimmer = MemoryTrimmer.start(conf.memoryTrimInterval(), metrics);
+            LOG.info("flightpickle: giving freed native memory back to the OS every {} ({})",
+                    conf.memoryTrimInterval(), FlightPickleConf.MEMORY_TRIM_INTERVAL);
+            MemoryTrimmer.arenaAdvice(System.getenv()).ifPresent(LOG::info);
+        }
     }
 
     /**
@@ -47,8 +56,7 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
      * here (a failure to start fails the executor's start, as for the core), or the one
      * {@code spark.flightpickle.executor.uri} names. The confs come validated from the driver.
      */
-    private static LocalExecutorService startService(PluginContext context, Map<String, String> driverConf) {
-        FlightPickleConf conf = FlightPickleConf.from(driverConf);
+    private static LocalExecutorService startService(PluginContext context, FlightPickleConf conf) {
         if (conf.streamsToRemotePool()) {
             RemoteExecutorPool.configure(conf, System.getenv());
             LOG.info("flightpickle: tasks stream to the remote pool at {}", conf.executorUri().orElseThrow());
@@ -81,6 +89,9 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
 
     @Override
     public void shutdown() {
+        if (trimmer != null) {
+            trimmer.close();
+        }
         if (service != null) {
             service.close();
         }

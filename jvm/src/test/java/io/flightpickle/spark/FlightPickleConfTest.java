@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -54,6 +55,35 @@ class FlightPickleConfTest {
         assertEquals(Map.of("spark.flightpickle.transport", "local", "spark.flightpickle.executor.workers", "3"),
                 FlightPickleDriverPlugin.forExecutors(Map.of("spark.flightpickle.transport", "local",
                         "spark.flightpickle.executor.workers", "3", "spark.app.name", "x")));
+    }
+
+    @Test
+    void executorsTrimTheirNativeHeapOnlyWhenFlightpickleStreamsThroughThem() {
+        assertFalse(FlightPickleConf.from(Map.of()).trimsExecutorMemory());
+        FlightPickleConf local = FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local"));
+        assertTrue(local.trimsExecutorMemory());
+        assertEquals(Duration.ofSeconds(60), local.memoryTrimInterval());
+        FlightPickleConf often = FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local",
+                "spark.flightpickle.executor.memoryTrimInterval", " 2min "));
+        assertEquals(Duration.ofMinutes(2), often.memoryTrimInterval());
+        assertEquals(Duration.ofMillis(250), FlightPickleConf.from(Map.of(
+                "spark.flightpickle.executor.memoryTrimInterval", "250")).memoryTrimInterval());
+        assertEquals(Duration.ofHours(1), FlightPickleConf.from(Map.of(
+                "spark.flightpickle.executor.memoryTrimInterval", "1H")).memoryTrimInterval());
+        FlightPickleConf off = FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local",
+                "spark.flightpickle.executor.memoryTrimInterval", "0"));
+        assertFalse(off.trimsExecutorMemory());
+        assertEquals(Map.of("spark.flightpickle.executor.memoryTrimInterval", "0"),
+                FlightPickleDriverPlugin.forExecutors(Map.of("spark.flightpickle.executor.memoryTrimInterval", "0")));
+    }
+
+    @Test
+    void aMemoryTrimIntervalThatIsNoTimeIsNamed() {
+        for (String bad : List.of("often", "1.5s", "-5s", "10 parsecs", "", "9999999999d")) {
+            String message = invalid(Map.of("spark.flightpickle.executor.memoryTrimInterval", bad));
+            assertTrue(message.contains("spark.flightpickle.executor.memoryTrimInterval=" + bad
+                    + " is not a time interval; use a Spark time such as 60s"), message);
+        }
     }
 
     @Test

@@ -45,8 +45,8 @@ class PluginMetricsTest {
             FakePluginContext context = new FakePluginContext("4", driver);
             ExecutorPlugin executor = plugin.executorPlugin();
             executor.init(context, Map.of());
-            assertEquals(new TreeSet<>(List.of("nativeCore.loadMillis", "nativeCore.loaded",
-                    "pythonWorkers.cacheHits", "pythonWorkers.cacheMisses", "tasks.failed", "tasks.started",
+            assertEquals(new TreeSet<>(List.of("memoryTrim.count", "memoryTrim.returnedBytes",
+                    "nativeCore.loadMillis", "nativeCore.loaded", "pythonWorkers.cacheHits", "pythonWorkers.cacheMisses", "tasks.failed", "tasks.started",
                     "tasks.succeeded")), context.metrics.getNames());
             executor.onTaskStart();
             executor.onTaskSucceeded();
