@@ -218,12 +218,7 @@ fn fills_by_build(class: &Bound<'_, PyAny>, body: &Pairs<'_>) -> PyResult<bool> 
     {
         return Ok(false);
     }
-    for base in class.getattr(intern!(py, "__mro__"))?.cast_into::<PyTuple>()?.iter() {
-        if own_dict(&base)?.contains(intern!(py, "__setstate__"))? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(mro_lookup(class, intern!(py, "__setstate__"))?.is_none())
 }
 
 /// `type(None)`, `type(...)`, `type(NotImplemented)`: rebuilt as `type(x)`.
@@ -350,8 +345,12 @@ fn bases<'py>(class: &Bound<'py, PyAny>, own: &Bound<'py, PyDict>) -> PyResult<B
     }
 }
 
-/// `(member name, value)` in definition order, aliases left out.
+/// `(member name, value)` in definition order, aliases left out: what
+/// iterating the class gives, and each member's `name` and `value`.
 fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
+    if let Some(members) = standard_enum_members(class)? {
+        return Ok(members);
+    }
     let py = class.py();
     let mut members = Vec::new();
     for member in class.try_iter()? {
@@ -362,6 +361,53 @@ fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
         ));
     }
     Ok(members)
+}
+
+/// The members read from the attributes that `EnumType.__iter__` and
+/// `Enum`'s `name` and `value` properties read, when the class uses those
+/// three (each runs Python code per member); None when it overrides one.
+fn standard_enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Pairs<'py>>> {
+    let py = class.py();
+    let standard = |owner: &Bound<'py, PyAny>, name: &Bound<'py, PyString>| own_dict(owner)?.get_item(name);
+    let checks = [
+        (
+            class.get_type().into_any(),
+            objects::enum_meta(py)?,
+            intern!(py, "__iter__"),
+        ),
+        (class.clone(), objects::enum_type(py)?, intern!(py, "name")),
+        (class.clone(), objects::enum_type(py)?, intern!(py, "value")),
+    ];
+    for (kind, owner, name) in &checks {
+        let found = mro_lookup(kind, name)?;
+        if !matches!((found, standard(owner, name)?), (Some(found), Some(standard)) if found.is(&standard)) {
+            return Ok(None);
+        }
+    }
+    let names = class.getattr(intern!(py, "_member_names_"))?;
+    let by_name = class.getattr(intern!(py, "_member_map_"))?;
+    let mut members = Vec::new();
+    for name in names.try_iter()? {
+        let member = by_name.get_item(name?)?;
+        members.push((
+            member.getattr(intern!(py, "_name_"))?,
+            member.getattr(intern!(py, "_value_"))?,
+        ));
+    }
+    Ok(Some(members))
+}
+
+/// What `kind`'s MRO holds under `name`, no descriptor called (as
+/// `_PyType_Lookup`): an enum's `name` read off the class would look for a
+/// member of that name instead.
+fn mro_lookup<'py>(kind: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = kind.py();
+    for base in kind.getattr(intern!(py, "__mro__"))?.cast_into::<PyTuple>()?.iter() {
+        if let Some(found) = own_dict(&base)?.get_item(name)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 /// The class's own namespace sorted by name, minus the entries that are
