@@ -99,6 +99,9 @@ pub(crate) enum Skeleton<'py> {
 pub(crate) struct ByValue<'py> {
     pub(crate) skeleton: Skeleton<'py>,
     pub(crate) body: Pairs<'py>,
+    /// An ABC's `_abc_impl`, last in the body: the list of its virtual
+    /// subclasses, under the interned name (not a fresh copy), as always.
+    pub(crate) abc_registry: Option<Bound<'py, PyAny>>,
     /// Filled by BUILD with `(None, body)` (native target) rather than by
     /// `class_setstate(cls, (body, {}))`.
     pub(crate) fills_by_build: bool,
@@ -111,7 +114,7 @@ impl<'py> ByValue<'py> {
         let py = class.py();
         if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
             let members = enum_members(class)?;
-            let body = class_body(class, &ENUM_INTERNALS, &members)?;
+            let (body, abc_registry) = class_body(class, &ENUM_INTERNALS, &members)?;
             let skeleton = Skeleton::Enum {
                 bases: class.getattr(intern!(py, "__bases__"))?,
                 name: class.getattr(intern!(py, "__name__"))?,
@@ -123,14 +126,16 @@ impl<'py> ByValue<'py> {
             return Ok(Self {
                 skeleton,
                 body,
+                abc_registry,
                 fills_by_build: false,
             });
         }
-        let body = class_body(class, &[], &[])?;
-        let fills_by_build = dense && fills_by_build(class, &body)?;
+        let (body, abc_registry) = class_body(class, &[], &[])?;
+        let fills_by_build = dense && abc_registry.is_none() && fills_by_build(class, &body)?;
         Ok(Self {
             skeleton: class_skeleton(class, dense)?,
             body,
+            abc_registry,
             fills_by_build,
         })
     }
@@ -184,6 +189,9 @@ impl<'py> ByValue<'py> {
         for (key, value) in self.body {
             body.set_item(super::function::fresh_str(&key)?, pickler.stable(&value)?)?;
         }
+        if let Some(registry) = self.abc_registry {
+            body.set_item(abc_registry_name(py), registry)?;
+        }
         if self.fills_by_build {
             // BUILD sets the body attribute by attribute, as class_setstate
             // would, with no name for the loader to find.
@@ -208,7 +216,7 @@ fn dict_of<'py>(py: Python<'py>, pairs: Pairs<'py>) -> PyResult<Bound<'py, PyAny
 /// unless the object has a `__setstate__`, which a skeleton made by `type`
 /// could only inherit from a base (checked on the class's whole MRO, which
 /// holds more than the skeleton's). The ABC registry and `__firstlineno__`
-/// need `class_setstate`.
+/// need `class_setstate` (the caller checks for the registry).
 fn fills_by_build(class: &Bound<'_, PyAny>, body: &Pairs<'_>) -> PyResult<bool> {
     let py = class.py();
     if !class.get_type().is(py.get_type::<PyType>())
@@ -413,13 +421,13 @@ fn mro_lookup<'py>(kind: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyR
 /// The class's own namespace sorted by name, minus the entries that are
 /// the very objects a base provides under the same name, what Python
 /// recreates (`internals` too), the slot descriptors that `__slots__`
-/// makes again and the enum members (made with the skeleton). An ABC's
-/// registry comes last, as the list of its virtual subclasses.
+/// makes again and the enum members (made with the skeleton); and an
+/// ABC's registry (see `ByValue::abc_registry`).
 fn class_body<'py>(
     class: &Bound<'py, PyAny>,
     internals: &[&str],
     members: &[(Bound<'py, PyAny>, Bound<'py, PyAny>)],
-) -> PyResult<Pairs<'py>> {
+) -> PyResult<(Pairs<'py>, Option<Bound<'py, PyAny>>)> {
     let py = class.py();
     let own = own_dict(class)?;
     let abc = class.get_type().is_subclass(objects::abc_meta(py)?.cast::<PyType>()?)?;
@@ -457,10 +465,13 @@ fn class_body<'py>(
         body = retain_undropped(body, &dropped)?;
     }
     sort_by_name(&mut body)?;
-    if abc {
-        body.push((intern!(py, "_abc_impl").clone().into_any(), abc_registry(class)?));
-    }
-    Ok(body)
+    let registry = if abc { Some(abc_registry(class)?) } else { None };
+    Ok((body, registry))
+}
+
+/// The name an ABC's registry travels under.
+pub(crate) fn abc_registry_name(py: Python<'_>) -> &Bound<'_, PyString> {
+    intern!(py, "_abc_impl")
 }
 
 /// Whether `key` is a str found in one of `lists`.

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use super::Dumper;
-use crate::reducers::class::{ByValue, Pairs, Skeleton};
+use crate::reducers::class::{ByValue, Pairs, Skeleton, abc_registry_name};
 use crate::reducers::function::fresh_str;
 use crate::writer::opcodes::*;
 
@@ -41,7 +41,7 @@ impl<'py> Dumper<'_, 'py> {
                 for part in [metaclass, name, bases] {
                     self.save(part)?;
                 }
-                self.write_fresh_dict(type_kwargs, false)?;
+                self.write_fresh_dict(type_kwargs, false, None)?;
                 self.save(tracker_id)?;
                 self.out.write(&[NONE])?;
                 self.close_fresh_tuple(6)?;
@@ -59,7 +59,7 @@ impl<'py> Dumper<'_, 'py> {
                 for part in [bases, name, qualname] {
                     self.save(part)?;
                 }
-                self.write_fresh_dict(members, false)?;
+                self.write_fresh_dict(members, false, None)?;
                 self.save(module)?;
                 self.save(tracker_id)?;
                 self.out.write(&[NONE])?;
@@ -73,15 +73,15 @@ impl<'py> Dumper<'_, 'py> {
         if shape.fills_by_build {
             // (None, body), then BUILD.
             self.out.write(&[NONE])?;
-            self.write_fresh_dict(&shape.body, true)?;
+            self.write_body(shape)?;
             self.close_fresh_tuple(2)?;
             return self.out.write(&[BUILD]);
         }
         // class_setstate(class, (body, {})), its result discarded.
         self.save(names.class_setstate.bind(py))?;
         self.save(class)?;
-        self.write_fresh_dict(&shape.body, true)?;
-        self.write_fresh_dict(&Vec::new(), false)?;
+        self.write_body(shape)?;
+        self.write_fresh_dict(&Vec::new(), false, None)?;
         self.close_fresh_tuple(2)?;
         self.out.write(&[TUPLE2, REDUCE, POP])
     }
@@ -95,29 +95,53 @@ impl<'py> Dumper<'_, 'py> {
         self.out.opcode_boundary()
     }
 
-    /// A dict of `pairs`, batched as `save_dict` batches a new dict.
-    /// `body`: keys are class attribute names, written as fresh copies
-    /// (by text), and values as class state writes them.
-    fn write_fresh_dict(&mut self, pairs: &Pairs<'py>, body: bool) -> PyResult<()> {
+    /// The body's attributes, then an ABC's registry under its interned name.
+    fn write_body(&mut self, shape: &ByValue<'py>) -> PyResult<()> {
+        let registry = shape
+            .abc_registry
+            .as_ref()
+            .map(|registry| (abc_registry_name(self.py).clone().into_any(), registry));
+        self.write_fresh_dict(&shape.body, true, registry)
+    }
+
+    /// A dict of `pairs`, then `last`, batched as `save_dict` batches a new
+    /// dict. `body_names`: the keys are class attribute names, written as
+    /// fresh copies (by text), and the values as class state writes them.
+    fn write_fresh_dict(
+        &mut self,
+        pairs: &Pairs<'py>,
+        body_names: bool,
+        last: Option<(Bound<'py, PyAny>, &Bound<'py, PyAny>)>,
+    ) -> PyResult<()> {
         self.out.write(&[EMPTY_DICT])?;
         self.write_fresh_put()?;
-        if let [(key, value)] = pairs.as_slice() {
-            self.write_entry(key, value, body)?;
+        let count = pairs.len() + usize::from(last.is_some());
+        let mut entries = pairs
+            .iter()
+            .map(|(key, value)| (key, value, body_names))
+            .chain(last.iter().map(|(key, value)| (key, *value, false)));
+        if count == 1 {
+            if let Some((key, value, body_name)) = entries.next() {
+                self.write_entry(key, value, body_name)?;
+            }
             self.out.write(&[SETITEM])?;
             return self.out.opcode_boundary();
         }
-        if !pairs.is_empty() {
-            let mut batches = pairs.chunks(BATCH_SIZE);
+        if count > 1 {
             loop {
-                let batch = batches.next().unwrap_or_default();
                 self.out.write(&[MARK])?;
-                for (key, value) in batch {
-                    self.write_entry(key, value, body)?;
+                let mut written = 0;
+                while written < BATCH_SIZE {
+                    let Some((key, value, body_name)) = entries.next() else {
+                        break;
+                    };
+                    self.write_entry(key, value, body_name)?;
+                    written += 1;
                 }
                 self.out.write(&[SETITEMS])?;
                 // A full batch is followed by another, empty or not, as in
                 // `save_dict`.
-                if batch.len() < BATCH_SIZE {
+                if written < BATCH_SIZE {
                     break;
                 }
             }
@@ -125,8 +149,8 @@ impl<'py> Dumper<'_, 'py> {
         self.out.opcode_boundary()
     }
 
-    fn write_entry(&mut self, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, body: bool) -> PyResult<()> {
-        if !body {
+    fn write_entry(&mut self, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, body_name: bool) -> PyResult<()> {
+        if !body_name {
             self.save(key)?;
             return self.save(value);
         }
