@@ -417,3 +417,22 @@ def test_enum_members_are_what_iterating_the_class_gives(load_fresh):
     """
     data = flightpickle.dumps((Shade, Tone))
     assert load_fresh(data, check) == (["DARK", "LIGHT"], True, "LIGHT", ["LIGHT", "DARK"])
+
+
+@pytest.mark.parametrize("target", ["native", "cloudpickle"])
+def test_an_abc_registry_name_is_written_once_for_a_hierarchy(target):
+    # The registry travels under the interned `_abc_impl`, which the C
+    # pickler's identity memo finds again for the subclass.
+    class Base(abc.ABC):
+        @abc.abstractmethod
+        def area(self): ...
+
+    class Square(Base):
+        def area(self):
+            return 4
+
+    with io.BytesIO() as file:
+        flightpickle.Pickler(file, target=target).dump(Square)
+        through_pickler = file.getvalue()
+    assert through_pickler.count(b"_abc_impl") == 1
+    assert flightpickle.dumps(Square, target=target).count(b"_abc_impl") == 1
