@@ -32,6 +32,7 @@ imported! {
     abc_meta = "abc"."ABCMeta";
     abc_get_dump = "abc"."_get_dump";
     enum_type = "enum"."Enum";
+    enum_meta = "enum"."EnumMeta";
     weakset_type = "weakref"."WeakSet";
     get_logger = "logging"."getLogger";
     typevar_type = "typing"."TypeVar";

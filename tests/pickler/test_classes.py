@@ -379,3 +379,60 @@ def test_out_of_band_buffers_inside_a_dynamic_class(load_fresh):
     result = holder.total()
     """
     assert load_fresh(payload, check) == 1000.0
+
+
+def test_class_body_names_do_not_depend_on_interning():
+    # A body name is written by its text, never found by identity: the
+    # pickle is the same whether the str written before it is the class
+    # dict's own (interned) key or an equal copy.
+    class Holder:
+        rate = 2.5
+
+    interned = next(key for key in vars(Holder) if key == "rate")
+    copy = "".join(["ra", "te"])
+    assert copy is not interned
+    assert flightpickle.dumps((interned, Holder)) == flightpickle.dumps((copy, Holder))
+
+
+def test_enum_members_are_what_iterating_the_class_gives(load_fresh):
+    # The standard iteration is read from the class's member tables; a
+    # metaclass with an iteration of its own is asked for the members.
+    class Shade(enum.Enum):
+        DARK = 1
+        LIGHT = 2
+        DIM = 1
+
+    class Backwards(enum.EnumMeta):
+        def __iter__(cls):
+            return reversed(list(super().__iter__()))
+
+    class Tone(enum.Enum, metaclass=Backwards):
+        DARK = 1
+        LIGHT = 2
+
+    check = """
+    shade, tone = obj
+    result = ([m.name for m in shade], shade.DIM is shade.DARK, shade(2).name,
+              [m.name for m in tone])
+    """
+    data = flightpickle.dumps((Shade, Tone))
+    assert load_fresh(data, check) == (["DARK", "LIGHT"], True, "LIGHT", ["LIGHT", "DARK"])
+
+
+@pytest.mark.parametrize("target", ["native", "cloudpickle"])
+def test_an_abc_registry_name_is_written_once_for_a_hierarchy(target):
+    # The registry travels under the interned `_abc_impl`, which the C
+    # pickler's identity memo finds again for the subclass.
+    class Base(abc.ABC):
+        @abc.abstractmethod
+        def area(self): ...
+
+    class Square(Base):
+        def area(self):
+            return 4
+
+    with io.BytesIO() as file:
+        flightpickle.Pickler(file, target=target).dump(Square)
+        through_pickler = file.getvalue()
+    assert through_pickler.count(b"_abc_impl") == 1
+    assert flightpickle.dumps(Square, target=target).count(b"_abc_impl") == 1

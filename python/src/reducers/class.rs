@@ -3,6 +3,11 @@
 //! name get a small call; the rest, by value: a skeleton made by the
 //! metaclass, then the class body as state. Enums get their members up
 //! front, because the enum metaclass must see them when it makes the class.
+//!
+//! What a class by value is made of is read once into a `ByValue`: the
+//! reducer turns it into a reduce tuple for the C pickler, and the native
+//! writer (`writer/dumper/classes.rs`) writes it as it stands, with the
+//! same bytes, so neither the body dict nor the tuples are built for it.
 
 use std::ffi::CStr;
 
@@ -26,43 +31,184 @@ const ENUM_INTERNALS: [&str; 5] = [
     "_value2member_map_",
 ];
 
-/// ABC caches: they describe the pickling process, not the class.
-const ABC_CACHES: [&str; 3] = ["_abc_cache", "_abc_negative_cache", "_abc_negative_cache_version"];
+/// An ABC's caches, which describe the pickling process, not the class,
+/// and its registry (`_abc_impl`), which travels apart (`abc_registry`).
+const ABC_INTERNALS: [&str; 4] = [
+    "_abc_impl",
+    "_abc_cache",
+    "_abc_negative_cache",
+    "_abc_negative_cache_version",
+];
+
+/// Never part of a body: Python makes these again for the new class.
+const ALWAYS_RECREATED: [&str; 2] = ["__weakref__", "__dict__"];
+
+/// (name, value) pairs, in the order they are written.
+pub(crate) type Pairs<'py> = Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>;
 
 pub(crate) fn reduce<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    match reduce_unless_by_value(pickler, class)? {
+        Some(reduced) => Ok(reduced),
+        None => ByValue::read(class, pickler.reconstructors().target == Target::Native)?.into_reduced(pickler),
+    }
+}
+
+/// What `reduce` returns for a class that does not travel by value (a
+/// small call, or `NotImplemented` for a global); None for one that does.
+pub(crate) fn reduce_unless_by_value<'py>(
+    pickler: &PicklerState,
+    class: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = class.py();
     let names = pickler.reconstructors();
     if let Some(singleton) = singleton_of(class)? {
-        return call(py.get_type::<PyType>().as_any(), (singleton,));
+        return call(py.get_type::<PyType>().as_any(), (singleton,)).map(Some);
     }
     if let Some(name) = builtin_type_names(py)?.get_item(class)? {
-        return call(names.builtin_type.bind(py), (name,));
+        return call(names.builtin_type.bind(py), (name,)).map(Some);
     }
     if builtin_by_name(class)? || byvalue::by_reference(class)? {
-        return Ok(py.NotImplemented().into_bound(py));
+        return Ok(Some(py.NotImplemented().into_bound(py)));
     }
-    if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
-        let state = enum_state(pickler, class)?;
-        call_then_set(
-            names.make_skeleton_enum.bind(py),
-            enum_args(class)?,
-            state,
-            names.class_setstate.bind(py),
-        )
-    } else {
-        let native = names.target == Target::Native;
-        let body = stable_body(pickler, class_body(class)?)?;
-        let args = class_args(class, native)?;
-        let make = names.make_skeleton_class.bind(py);
-        if native && fills_by_build(class, &body)? {
+    Ok(None)
+}
+
+/// How the skeleton of a class by value is made.
+pub(crate) enum Skeleton<'py> {
+    /// `make_skeleton_class(metaclass, name, bases, type_kwargs, tracker_id, None)`.
+    Class {
+        metaclass: Bound<'py, PyAny>,
+        name: Bound<'py, PyAny>,
+        bases: Bound<'py, PyAny>,
+        type_kwargs: Pairs<'py>,
+        tracker_id: Bound<'py, PyAny>,
+    },
+    /// `make_skeleton_enum(bases, name, qualname, members, module, tracker_id, None)`.
+    Enum {
+        bases: Bound<'py, PyAny>,
+        name: Bound<'py, PyAny>,
+        qualname: Bound<'py, PyAny>,
+        members: Pairs<'py>,
+        module: Bound<'py, PyAny>,
+        tracker_id: Bound<'py, PyAny>,
+    },
+}
+
+/// A class that travels by value, as read from the type: its skeleton's
+/// arguments, and its body (sorted by name, values not yet made stable).
+pub(crate) struct ByValue<'py> {
+    pub(crate) skeleton: Skeleton<'py>,
+    pub(crate) body: Pairs<'py>,
+    /// An ABC's `_abc_impl`, last in the body: the list of its virtual
+    /// subclasses, under the interned name (not a fresh copy), as always.
+    pub(crate) abc_registry: Option<Bound<'py, PyAny>>,
+    /// Filled by BUILD with `(None, body)` (native target) rather than by
+    /// `class_setstate(cls, (body, {}))`.
+    pub(crate) fills_by_build: bool,
+}
+
+impl<'py> ByValue<'py> {
+    /// `dense` (the native target) writes None for the metaclass `type` and
+    /// no bases for `(object,)`, and lets BUILD fill what it can.
+    pub(crate) fn read(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Self> {
+        let py = class.py();
+        if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
+            let members = enum_members(class)?;
+            let (body, abc_registry) = class_body(class, &ENUM_INTERNALS, &members)?;
+            let skeleton = Skeleton::Enum {
+                bases: class.getattr(intern!(py, "__bases__"))?,
+                name: class.getattr(intern!(py, "__name__"))?,
+                qualname: class.getattr(intern!(py, "__qualname__"))?,
+                members,
+                module: class.getattr(intern!(py, "__module__"))?,
+                tracker_id: tracker::id_of(class)?.into_any(),
+            };
+            return Ok(Self {
+                skeleton,
+                body,
+                abc_registry,
+                fills_by_build: false,
+            });
+        }
+        let (body, abc_registry) = class_body(class, &[], &[])?;
+        let fills_by_build = dense && abc_registry.is_none() && fills_by_build(class, &body)?;
+        Ok(Self {
+            skeleton: class_skeleton(class, dense)?,
+            body,
+            abc_registry,
+            fills_by_build,
+        })
+    }
+
+    /// The reduce tuple the C pickler writes.
+    fn into_reduced(self, pickler: &PicklerState) -> PyResult<Bound<'py, PyAny>> {
+        let names = pickler.reconstructors();
+        let (make, args) = match self.skeleton {
+            Skeleton::Class {
+                metaclass,
+                name,
+                bases,
+                type_kwargs,
+                tracker_id,
+            } => {
+                let py = name.py();
+                let items = [
+                    metaclass,
+                    name,
+                    bases,
+                    dict_of(py, type_kwargs)?,
+                    tracker_id,
+                    py.None().into_bound(py),
+                ];
+                (names.make_skeleton_class.bind(py), PyTuple::new(py, items)?)
+            }
+            Skeleton::Enum {
+                bases,
+                name,
+                qualname,
+                members,
+                module,
+                tracker_id,
+            } => {
+                let py = name.py();
+                let members = dict_of(py, members)?;
+                let items = [
+                    bases,
+                    name,
+                    qualname,
+                    members,
+                    module,
+                    tracker_id,
+                    py.None().into_bound(py),
+                ];
+                (names.make_skeleton_enum.bind(py), PyTuple::new(py, items)?)
+            }
+        };
+        let py = make.py();
+        let body = PyDict::new(py);
+        for (key, value) in self.body {
+            body.set_item(super::function::fresh_str(&key)?, pickler.stable(&value)?)?;
+        }
+        if let Some(registry) = self.abc_registry {
+            body.set_item(abc_registry_name(py), registry)?;
+        }
+        if self.fills_by_build {
             // BUILD sets the body attribute by attribute, as class_setstate
             // would, with no name for the loader to find.
             let state = PyTuple::new(py, [py.None().into_bound(py), body.into_any()])?;
-            return Ok(PyTuple::new(py, [make.clone(), args, state.into_any()])?.into_any());
+            return Ok(PyTuple::new(py, [make.clone(), args.into_any(), state.into_any()])?.into_any());
         }
         let state = PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any();
-        call_then_set(make, args, state, names.class_setstate.bind(py))
+        call_then_set(make, args.into_any(), state, names.class_setstate.bind(py))
     }
+}
+
+fn dict_of<'py>(py: Python<'py>, pairs: Pairs<'py>) -> PyResult<Bound<'py, PyAny>> {
+    let dict = PyDict::new(py);
+    for (key, value) in pairs {
+        dict.set_item(key, value)?;
+    }
+    Ok(dict.into_any())
 }
 
 /// Whether the C unpickler's BUILD, given `(None, body)`, fills the
@@ -70,21 +216,17 @@ pub(crate) fn reduce<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> 
 /// unless the object has a `__setstate__`, which a skeleton made by `type`
 /// could only inherit from a base (checked on the class's whole MRO, which
 /// holds more than the skeleton's). The ABC registry and `__firstlineno__`
-/// need `class_setstate`.
-fn fills_by_build(class: &Bound<'_, PyAny>, body: &Bound<'_, PyDict>) -> PyResult<bool> {
+/// need `class_setstate` (the caller checks for the registry).
+fn fills_by_build(class: &Bound<'_, PyAny>, body: &Pairs<'_>) -> PyResult<bool> {
     let py = class.py();
     if !class.get_type().is(py.get_type::<PyType>())
-        || body.contains(intern!(py, "_abc_impl"))?
-        || body.contains(intern!(py, "__firstlineno__"))?
+        || body
+            .iter()
+            .any(|(key, _)| name_is_in(key, &[&["_abc_impl", "__firstlineno__"]]))
     {
         return Ok(false);
     }
-    for base in class.getattr(intern!(py, "__mro__"))?.cast_into::<PyTuple>()?.iter() {
-        if own_dict(&base)?.contains(intern!(py, "__setstate__"))? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(mro_lookup(class, intern!(py, "__setstate__"))?.is_none())
 }
 
 /// `type(None)`, `type(...)`, `type(NotImplemented)`: rebuilt as `type(x)`.
@@ -144,31 +286,35 @@ fn builtin_type_names(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
     Ok(names.bind(py))
 }
 
-/// `(metaclass, name, bases, type_kwargs, tracker_id, None)`; `dense` (the
-/// native target) writes None for the metaclass `type` and no bases for
-/// `(object,)`, which the loader takes for those: two names fewer to find.
-fn class_args<'py>(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Bound<'py, PyAny>> {
+/// The skeleton's arguments; the type kwargs go beyond cloudpickle, which
+/// sets the qualname and slots after creation, where they no longer take
+/// effect: the qualname is kept (reprs, dataclasses) and slot classes come
+/// back with slots, not with a `__dict__` per instance.
+fn class_skeleton<'py>(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Skeleton<'py>> {
     let py = class.py();
     let own = own_dict(class)?;
-    let type_kwargs = PyDict::new(py);
+    let mut type_kwargs = Vec::with_capacity(4);
     if own.contains(intern!(py, "__module__"))? {
-        type_kwargs.set_item(intern!(py, "__module__"), class.getattr(intern!(py, "__module__"))?)?;
+        type_kwargs.push((
+            intern!(py, "__module__").clone().into_any(),
+            class.getattr(intern!(py, "__module__"))?,
+        ));
     }
-    // Beyond cloudpickle, which sets these after creation, where they no
-    // longer take effect: the qualname is kept (reprs, dataclasses) and slot
-    // classes come back with slots, not with a `__dict__` per instance.
-    type_kwargs.set_item(intern!(py, "__qualname__"), class.getattr(intern!(py, "__qualname__"))?)?;
+    type_kwargs.push((
+        intern!(py, "__qualname__").clone().into_any(),
+        class.getattr(intern!(py, "__qualname__"))?,
+    ));
     // Classes made through `__mro_entries__` (NamedTuple, TypedDict) are
     // rebuilt by a metaclass that sets `__slots__` itself and refuses ours.
     if !own.contains(intern!(py, "__orig_bases__"))?
         && let Some(slots) = own.get_item(intern!(py, "__slots__"))?
     {
-        type_kwargs.set_item(intern!(py, "__slots__"), slots)?;
+        type_kwargs.push((intern!(py, "__slots__").clone().into_any(), slots));
     }
     if let Some(dict_attr) = own.get_item(intern!(py, "__dict__"))?
         && dict_attr.is_exact_instance(objects::property_type(py)?.cast::<PyType>()?)
     {
-        type_kwargs.set_item(intern!(py, "__dict__"), dict_attr)?;
+        type_kwargs.push((intern!(py, "__dict__").clone().into_any(), dict_attr));
     }
     let mut metaclass = class.get_type().into_any();
     let mut bases = bases(class, &own)?;
@@ -180,15 +326,13 @@ fn class_args<'py>(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Bound<'py
             bases = PyTuple::empty(py).into_any();
         }
     }
-    let items = [
+    Ok(Skeleton::Class {
         metaclass,
-        class.getattr(intern!(py, "__name__"))?,
+        name: class.getattr(intern!(py, "__name__"))?,
         bases,
-        type_kwargs.into_any(),
-        tracker::id_of(class)?.into_any(),
-        py.None().into_bound(py),
-    ];
-    Ok(PyTuple::new(py, items)?.into_any())
+        type_kwargs,
+        tracker_id: tracker::id_of(class)?.into_any(),
+    })
 }
 
 /// Whether `bases` is `(object,)`.
@@ -209,104 +353,172 @@ fn bases<'py>(class: &Bound<'py, PyAny>, own: &Bound<'py, PyDict>) -> PyResult<B
     }
 }
 
-/// `(bases, name, qualname, {member: value}, module, tracker_id, None)`.
-fn enum_args<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// `(member name, value)` in definition order, aliases left out: what
+/// iterating the class gives, and each member's `name` and `value`.
+fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
+    if let Some(members) = standard_enum_members(class)? {
+        return Ok(members);
+    }
     let py = class.py();
-    let items = [
-        class.getattr(intern!(py, "__bases__"))?,
-        class.getattr(intern!(py, "__name__"))?,
-        class.getattr(intern!(py, "__qualname__"))?,
-        enum_members(class)?.into_any(),
-        class.getattr(intern!(py, "__module__"))?,
-        tracker::id_of(class)?.into_any(),
-        py.None().into_bound(py),
-    ];
-    Ok(PyTuple::new(py, items)?.into_any())
-}
-
-fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    let py = class.py();
-    let members = PyDict::new(py);
+    let mut members = Vec::new();
     for member in class.try_iter()? {
         let member = member?;
-        members.set_item(
+        members.push((
             member.getattr(intern!(py, "name"))?,
             member.getattr(intern!(py, "value"))?,
-        )?;
+        ));
     }
     Ok(members)
 }
 
-fn enum_state<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let body = class_body(class)?;
-    for name in ENUM_INTERNALS {
-        discard(&body, name)?;
-    }
-    for member in enum_members(class)?.keys() {
-        discard(&body, &member)?;
-    }
-    state_pair(pickler, body)
-}
-
-/// `(body, {})`, with the body's sets of strings written in sorted order.
-fn state_pair<'py>(pickler: &PicklerState, body: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
-    let py = body.py();
-    let body = stable_body(pickler, body)?;
-    Ok(PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any())
-}
-
-/// The body, its sets of strings replaced by stand-ins written in sorted order.
-fn stable_body<'py>(pickler: &PicklerState, body: Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
-    for (key, value) in body.iter() {
-        body.set_item(key, pickler.stable(&value)?)?;
-    }
-    Ok(body)
-}
-
-/// The class's own namespace, minus what its bases provide, what Python
-/// recreates, and the slot descriptors that `__slots__` makes again.
-fn class_body<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+/// The members read from the attributes that `EnumType.__iter__` and
+/// `Enum`'s `name` and `value` properties read, when the class uses those
+/// three (each runs Python code per member); None when it overrides one.
+fn standard_enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Pairs<'py>>> {
     let py = class.py();
-    let body = own_namespace(class)?;
-    discard(&body, "__weakref__")?;
-    if class.get_type().is_subclass(objects::abc_meta(py)?.cast::<PyType>()?)? {
-        replace_abc_registry(class, &body)?;
-    }
-    if body.contains(intern!(py, "__slots__"))? {
-        let slots = class.getattr(intern!(py, "__slots__"))?;
-        if slots.is_instance_of::<PyString>() {
-            discard(&body, &slots)?;
-        } else {
-            for slot in slots.try_iter()? {
-                discard(&body, &slot?)?;
-            }
+    let standard = |owner: &Bound<'py, PyAny>, name: &Bound<'py, PyString>| own_dict(owner)?.get_item(name);
+    let checks = [
+        (
+            class.get_type().into_any(),
+            objects::enum_meta(py)?,
+            intern!(py, "__iter__"),
+        ),
+        (class.clone(), objects::enum_type(py)?, intern!(py, "name")),
+        (class.clone(), objects::enum_type(py)?, intern!(py, "value")),
+    ];
+    for (kind, owner, name) in &checks {
+        let found = mro_lookup(kind, name)?;
+        if !matches!((found, standard(owner, name)?), (Some(found), Some(standard)) if found.is(&standard)) {
+            return Ok(None);
         }
     }
-    discard(&body, "__dict__")?;
-    for name in version::recreated_class_attrs(py) {
-        discard(&body, *name)?;
+    let names = class.getattr(intern!(py, "_member_names_"))?;
+    let by_name = class.getattr(intern!(py, "_member_map_"))?;
+    let mut members = Vec::new();
+    for name in names.try_iter()? {
+        let member = by_name.get_item(name?)?;
+        members.push((
+            member.getattr(intern!(py, "_name_"))?,
+            member.getattr(intern!(py, "_value_"))?,
+        ));
     }
-    Ok(body)
+    Ok(Some(members))
 }
 
-/// A sorted copy of `class.__dict__` without the entries that are the very
-/// objects a base provides under the same name.
-fn own_namespace<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+/// What `kind`'s MRO holds under `name`, no descriptor called (as
+/// `_PyType_Lookup`): an enum's `name` read off the class would look for a
+/// member of that name instead.
+fn mro_lookup<'py>(kind: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = kind.py();
+    for base in kind.getattr(intern!(py, "__mro__"))?.cast_into::<PyTuple>()?.iter() {
+        if let Some(found) = own_dict(&base)?.get_item(name)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// The class's own namespace sorted by name, minus the entries that are
+/// the very objects a base provides under the same name, what Python
+/// recreates (`internals` too), the slot descriptors that `__slots__`
+/// makes again and the enum members (made with the skeleton); and an
+/// ABC's registry (see `ByValue::abc_registry`).
+fn class_body<'py>(
+    class: &Bound<'py, PyAny>,
+    internals: &[&str],
+    members: &[(Bound<'py, PyAny>, Bound<'py, PyAny>)],
+) -> PyResult<(Pairs<'py>, Option<Bound<'py, PyAny>>)> {
     let py = class.py();
     let own = own_dict(class)?;
-    let keys = own.keys();
-    keys.sort()?;
+    let abc = class.get_type().is_subclass(objects::abc_meta(py)?.cast::<PyType>()?)?;
     let bases = class.getattr(intern!(py, "__bases__"))?.cast_into::<PyTuple>()?;
     let base_dicts = bases.iter().map(|base| own_dict(&base)).collect::<PyResult<Vec<_>>>()?;
-    let body = PyDict::new(py);
-    for key in keys.iter() {
-        let Some(value) = own.get_item(&key)? else { continue };
+    let abc_internals: &[&str] = if abc { &ABC_INTERNALS } else { &[] };
+    let recreated_names = [
+        &ALWAYS_RECREATED,
+        version::recreated_class_attrs(py),
+        internals,
+        abc_internals,
+    ];
+    let mut body = Vec::with_capacity(own.len());
+    for (key, value) in own.iter() {
+        if name_is_in(&key, &recreated_names) {
+            continue;
+        }
         if inherited(&base_dicts, &key)?.is_some_and(|base_value| base_value.is(&value)) {
             continue;
         }
-        body.set_item(super::function::fresh_str(&key)?, value)?;
+        body.push((key, value));
     }
-    Ok(body)
+    let mut dropped: Vec<Bound<'py, PyAny>> = members.iter().map(|(name, _)| name.clone()).collect();
+    if body.iter().any(|(key, _)| name_is_in(key, &[&["__slots__"]])) {
+        let slots = class.getattr(intern!(py, "__slots__"))?;
+        if slots.is_instance_of::<PyString>() {
+            dropped.push(slots);
+        } else {
+            for slot in slots.try_iter()? {
+                dropped.push(slot?);
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        body = retain_undropped(body, &dropped)?;
+    }
+    sort_by_name(&mut body)?;
+    let registry = if abc { Some(abc_registry(class)?) } else { None };
+    Ok((body, registry))
+}
+
+/// The name an ABC's registry travels under.
+pub(crate) fn abc_registry_name(py: Python<'_>) -> &Bound<'_, PyString> {
+    intern!(py, "_abc_impl")
+}
+
+/// Whether `key` is a str found in one of `lists`.
+fn name_is_in(key: &Bound<'_, PyAny>, lists: &[&[&str]]) -> bool {
+    let Some(name) = key.cast::<PyString>().ok().and_then(|key| key.to_str().ok()) else {
+        return false;
+    };
+    lists.iter().any(|names| names.contains(&name))
+}
+
+/// `body` without the entries whose key equals one of `dropped`.
+fn retain_undropped<'py>(body: Pairs<'py>, dropped: &[Bound<'py, PyAny>]) -> PyResult<Pairs<'py>> {
+    let mut kept = Vec::with_capacity(body.len());
+    'entries: for (key, value) in body {
+        for name in dropped {
+            if key.eq(name)? {
+                continue 'entries;
+            }
+        }
+        kept.push((key, value));
+    }
+    Ok(kept)
+}
+
+/// Sorts as `sorted()` sorts the names: for exact strs with UTF-8 text, by
+/// their bytes (UTF-8 keeps code point order) without calling Python;
+/// anything else through Python's comparison.
+fn sort_by_name(body: &mut Pairs<'_>) -> PyResult<()> {
+    let texts = body
+        .iter()
+        .map(|(key, _)| key.cast_exact::<PyString>().ok().and_then(|key| key.to_str().ok()))
+        .collect::<Option<Vec<_>>>();
+    if let Some(texts) = texts {
+        let mut order: Vec<usize> = (0..body.len()).collect();
+        order.sort_by_key(|&index| texts[index].as_bytes());
+        let mut slots: Vec<_> = std::mem::take(body).into_iter().map(Some).collect();
+        body.extend(order.into_iter().filter_map(|index| slots[index].take()));
+        return Ok(());
+    }
+    let mut failure = None;
+    body.sort_by(|(a, _), (b, _)| {
+        a.compare(b).unwrap_or_else(|error| {
+            failure.get_or_insert(error);
+            std::cmp::Ordering::Equal
+        })
+    });
+    failure.map_or(Ok(()), Err)
 }
 
 /// What the bases provide under `key`: the first base's entry that has one
@@ -320,14 +532,10 @@ fn inherited<'py>(base_dicts: &[Bound<'py, PyDict>], key: &Bound<'py, PyAny>) ->
     Ok(None)
 }
 
-/// `_abc_impl` becomes the list of registered virtual subclasses, which
-/// the loading side registers again; the caches are dropped.
-fn replace_abc_registry<'py>(class: &Bound<'py, PyAny>, body: &Bound<'py, PyDict>) -> PyResult<()> {
+/// An ABC's `_abc_impl` travels as the list of its registered virtual
+/// subclasses, which the loading side registers again.
+fn abc_registry<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
-    for name in ABC_CACHES {
-        discard(body, name)?;
-    }
-    discard(body, "_abc_impl")?;
     let dump = objects::abc_get_dump(py)?.call1((class,))?;
     let registry = dump.get_item(0)?;
     let subclasses = PyList::empty(py);
@@ -337,7 +545,7 @@ fn replace_abc_registry<'py>(class: &Bound<'py, PyAny>, body: &Bound<'py, PyDict
             subclasses.append(subclass)?;
         }
     }
-    body.set_item(intern!(py, "_abc_impl"), subclasses)
+    Ok(subclasses.into_any())
 }
 
 /// The class's own namespace, to read: the dict behind `cls.__dict__` (a
@@ -352,16 +560,6 @@ fn own_dict<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         }
     }
     objects::dict_copy(&class.getattr(intern!(class.py(), "__dict__"))?)
-}
-
-fn discard<'py, K: IntoPyObject<'py> + Copy>(dict: &Bound<'py, PyDict>, key: K) -> PyResult<()>
-where
-    PyErr: From<K::Error>,
-{
-    if dict.contains(key)? {
-        dict.del_item(key)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

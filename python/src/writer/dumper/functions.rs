@@ -245,7 +245,7 @@ impl<'py> Dumper<'_, 'py> {
 
     /// `value` as function state writes it: sets of strings sorted (the
     /// pickler's stand-in), anything else as it is.
-    fn stable(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    pub(super) fn stable(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         // SAFETY: type checks on a live object.
         let is_set = unsafe { ffi::PyAnySet_CheckExact(value.as_ptr()) } != 0;
         if is_set {

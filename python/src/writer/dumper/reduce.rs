@@ -55,7 +55,13 @@ impl<'py> Dumper<'_, 'py> {
         let ours = if is_function {
             function::reduce(self.state, obj)?
         } else if is_class {
-            class::reduce(self.state, obj)?
+            match class::reduce_unless_by_value(self.state, obj)? {
+                Some(reduced) => reduced,
+                None => {
+                    let shape = class::ByValue::read(obj, native)?;
+                    return self.save_class_by_value(obj, shape);
+                }
+            }
         } else {
             match reducers::registered(py)?.get_item(obj.get_type())? {
                 Some(reducer) => reducer.call1((obj,))?,
