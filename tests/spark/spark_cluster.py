@@ -10,11 +10,6 @@ EXECUTORS = 2
 PLUGIN = "io.flightpickle.spark.FlightPicklePlugin"
 # Serial GC and C1-only JIT halve JVM start-up on a two-core machine.
 JVM_FAST_START = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
-# glibc gives each thread that allocates at the same time as another its own malloc arena, up
-# to 8 per core, and each arena keeps the memory its threads freed for reuse: an executor JVM
-# holding 16 arenas of freed Arrow buffers grows its RSS for minutes. Two arenas bound that, as
-# jvm/README.md recommends for deployments ("Executor memory").
-MALLOC_ARENAS = "2"
 
 
 def spark_test_environment() -> dict[str, str]:
@@ -35,7 +30,6 @@ def cluster_conf(jar: str) -> dict[str, str]:
         "spark.executor.memory": "512m",
         "spark.driver.extraJavaOptions": JVM_FAST_START,
         "spark.executor.extraJavaOptions": JVM_FAST_START,
-        "spark.executorEnv.MALLOC_ARENA_MAX": MALLOC_ARENAS,
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "4",
     }

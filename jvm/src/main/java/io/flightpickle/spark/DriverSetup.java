@@ -37,7 +37,22 @@ final class DriverSetup {
             conf.set(SQL_EXTENSIONS, value);
             set.add(SQL_EXTENSIONS + "=" + value);
         }
+        boundExecutorArenas(conf, settings, set);
         return set;
+    }
+
+    /**
+     * Gives executors {@code MALLOC_ARENA_MAX} when flightpickle's operators run and the user
+     * bounded the arenas neither that way nor with {@code GLIBC_TUNABLES}. glibc reads it only
+     * when a process starts, so the executor plugin is too late to set it for its own JVM; the
+     * driver's init runs before the cluster manager starts any executor.
+     */
+    private static void boundExecutorArenas(SettableConf conf, FlightPickleConf settings, List<String> set) {
+        if (settings.boundsExecutorArenas() && !MemoryTrimmer.boundsArenas(conf.executorEnvironment())) {
+            String value = Integer.toString(settings.executorMallocArenaMax());
+            conf.setExecutorEnvironment(MemoryTrimmer.ARENA_MAX, value);
+            set.add(SettableConf.EXECUTOR_ENV_PREFIX + MemoryTrimmer.ARENA_MAX + "=" + value);
+        }
     }
 
     private static void setIfMissing(SettableConf conf, String key, String value, List<String> set) {

@@ -36,6 +36,9 @@ import java.util.stream.Collectors;
  * @param executorTlsCaFile a PEM file on the executors with the CA certificates of the pool's TLS
  * @param memoryTrimInterval with {@code local} or {@code remote}, how often each executor asks the
  *     C library to give freed native memory back to the operating system; zero for never
+ * @param executorMallocArenaMax with {@code local} or {@code remote}, the most malloc arenas glibc
+ *     makes in each executor process the cluster manager starts (the driver gives executors
+ *     {@code MALLOC_ARENA_MAX} unless the user bounded them); zero to leave glibc's own bound
  */
 public record FlightPickleConf(
         boolean pythonEnabled,
@@ -48,7 +51,8 @@ public record FlightPickleConf(
         Optional<String> executorUri,
         Optional<String> executorTokenFile,
         Optional<String> executorTlsCaFile,
-        Duration memoryTrimInterval) {
+        Duration memoryTrimInterval,
+        int executorMallocArenaMax) {
 
     static final String PREFIX = "spark.flightpickle.";
     public static final String PYTHON_ENABLED = PREFIX + "python.enabled";
@@ -67,13 +71,16 @@ public record FlightPickleConf(
     public static final String EXECUTOR_TLS_CA_FILE = PREFIX + "executor.tlsCaFile";
     public static final String MEMORY_TRIM_INTERVAL = PREFIX + "executor.memoryTrimInterval";
     static final Duration DEFAULT_MEMORY_TRIM_INTERVAL = Duration.ofSeconds(60);
+    public static final String EXECUTOR_MALLOC_ARENA_MAX = PREFIX + "executor.mallocArenaMax";
+    /** Two arenas kept the benchmark's executors flat over 10 minutes; glibc's own 8 per core did not. */
+    static final int DEFAULT_EXECUTOR_MALLOC_ARENA_MAX = 2;
     /** Where executors take the remote pool's bearer token from when no token file is set. */
     public static final String TOKEN_VARIABLE = "FLIGHTPICKLE_EXECUTOR_TOKEN";
 
     static final Set<String> KNOWN = new TreeSet<>(List.of(
             PYTHON_ENABLED, TARGET, PICKLE_BY_VALUE, PICKLE_LOCAL_MODULES, REQUIRE_SIGNED, ALLOWED_MODULES,
             SIGNING_SECRET, TRANSPORT, EXECUTOR_WORKERS, EXECUTOR_URI, EXECUTOR_TOKEN_FILE,
-            EXECUTOR_TLS_CA_FILE, MEMORY_TRIM_INTERVAL));
+            EXECUTOR_TLS_CA_FILE, MEMORY_TRIM_INTERVAL, EXECUTOR_MALLOC_ARENA_MAX));
     static final List<String> TARGETS = List.of("native", "pyspark");
     static final List<String> TRANSPORTS = List.of("spark", "local", "remote");
     /** What the executor plugins need; the driver passes these to them. */
@@ -132,12 +139,13 @@ public record FlightPickleConf(
         Optional<String> tlsCaFile = Optional.ofNullable(conf.get(EXECUTOR_TLS_CA_FILE)).map(String::trim);
         executorProblems(transport, uri, tokenFile, tlsCaFile).forEach(problems::add);
         Duration trimInterval = interval(conf, MEMORY_TRIM_INTERVAL, DEFAULT_MEMORY_TRIM_INTERVAL, problems);
+        int arenaMax = arenaMax(conf, problems);
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException("invalid flightpickle configuration:\n  - "
                     + String.join("\n  - ", problems));
         }
         return new FlightPickleConf(pythonEnabled, target, requireSigned, allowed, secretConfigured, transport,
-                workers, uri, tokenFile, tlsCaFile, trimInterval);
+                workers, uri, tokenFile, tlsCaFile, trimInterval, arenaMax);
     }
 
     /** What is wrong with where the executors' operators stream to, each with what to do. */
@@ -221,6 +229,15 @@ public record FlightPickleConf(
         return replacesPythonOperators() && !memoryTrimInterval.isZero();
     }
 
+    /**
+     * Whether the driver should bound the malloc arenas of the executors it has started: their
+     * JVMs move Arrow batches through native memory for flightpickle's operators, and the bound
+     * is not turned off.
+     */
+    public boolean boundsExecutorArenas() {
+        return replacesPythonOperators() && executorMallocArenaMax > 0;
+    }
+
     /** Tasks stream to a remote pool: {@code spark.flightpickle.transport=remote}. */
     public boolean streamsToRemotePool() {
         return transport.equals("remote");
@@ -252,6 +269,25 @@ public record FlightPickleConf(
         problems.add(key + "=" + value + " is not a time interval; use a Spark time such as 60s, 5min or 500ms,"
                 + " or 0 to turn it off");
         return fallback;
+    }
+
+    /** glibc takes any positive count; zero here means "do not set it". */
+    private static int arenaMax(Map<String, String> conf, List<String> problems) {
+        String value = conf.get(EXECUTOR_MALLOC_ARENA_MAX);
+        if (value == null) {
+            return DEFAULT_EXECUTOR_MALLOC_ARENA_MAX;
+        }
+        try {
+            int parsed = Integer.parseInt(value.trim());
+            if (parsed >= 0) {
+                return parsed;
+            }
+        } catch (NumberFormatException notANumber) {
+            // reported below
+        }
+        problems.add(EXECUTOR_MALLOC_ARENA_MAX + "=" + value + " is not a count of malloc arenas; use a whole number"
+                + " such as 2, or 0 to leave glibc's own bound (8 per core)");
+        return DEFAULT_EXECUTOR_MALLOC_ARENA_MAX;
     }
 
     private static Optional<Integer> positiveInt(Map<String, String> conf, String key, List<String> problems) {

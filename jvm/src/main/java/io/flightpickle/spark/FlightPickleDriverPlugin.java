@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The driver side: loads the native core, validates the {@code spark.flightpickle.*} confs, sets
- * what flightpickle needs (the daemon module, the Python switch, the SQL extension), registers the
+ * what flightpickle needs (the daemon module, the Python switch, the SQL extension, the executors'
+ * malloc arena bound), registers the
  * command metrics, and collects what the executors report.
  */
 final class FlightPickleDriverPlugin implements DriverPlugin {
@@ -36,7 +37,7 @@ final class FlightPickleDriverPlugin implements DriverPlugin {
     public Map<String, String> init(SparkContext sparkContext, PluginContext context) {
         String coreVersion = NativeCore.loadMatchingVersion();
         // Outside Spark (unit tests) there is no SparkContext; its conf is then empty.
-        SettableConf conf = sparkContext == null ? SettableConf.of(new HashMap<>()) : SettableConf.of(sparkContext.conf());
+        SettableConf conf = sparkContext == null ? SettableConf.of(new HashMap<>()) : SettableConf.of(sparkContext);
         state = DriverState.start(conf.all());
         List<String> set = DriverSetup.apply(conf, state.conf);
         // A previous SparkContext in this JVM that never shut its plugins down must not leave

@@ -109,13 +109,18 @@ final class MemoryTrimmer implements AutoCloseable {
      * and glibc never retires those the JVM's threads made before.
      */
     static Optional<String> arenaAdvice(Map<String, String> environment) {
-        String tunables = environment.getOrDefault("GLIBC_TUNABLES", "");
-        if (environment.containsKey(ARENA_MAX) || tunables.contains("glibc.malloc.arena_max=")) {
+        if (boundsArenas(environment)) {
             return Optional.empty();
         }
-        return Optional.of("flightpickle: glibc's malloc arenas are not bounded in this executor; set "
-                + "spark.executorEnv." + ARENA_MAX + "=2 (jvm/README.md, \"Executor memory\") to keep its "
-                + "resident size from growing with freed Arrow buffers");
+        return Optional.of("flightpickle: glibc's malloc arenas are not bounded in this executor, so its resident"
+                + " size can grow with freed Arrow buffers; unless " + FlightPickleConf.EXECUTOR_MALLOC_ARENA_MAX
+                + "=0 was meant, set spark.executorEnv." + ARENA_MAX + "=2 (jvm/README.md, \"Executor memory\")");
+    }
+
+    /** Whether a process started with {@code environment} has its malloc arenas bounded. */
+    static boolean boundsArenas(Map<String, String> environment) {
+        String tunables = environment.getOrDefault("GLIBC_TUNABLES", "");
+        return environment.containsKey(ARENA_MAX) || tunables.contains("glibc.malloc.arena_max=");
     }
 
     /** This process's resident set size in bytes, from /proc; -1 where that cannot be read. */

@@ -78,6 +78,31 @@ class FlightPickleConfTest {
     }
 
     @Test
+    void executorArenasAreBoundedByDefaultOnlyWhenFlightpickleStreamsThroughThem() {
+        assertFalse(FlightPickleConf.from(Map.of()).boundsExecutorArenas());
+        FlightPickleConf local = FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local"));
+        assertTrue(local.boundsExecutorArenas());
+        assertEquals(2, local.executorMallocArenaMax());
+        FlightPickleConf four = FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local",
+                "spark.flightpickle.executor.mallocArenaMax", " 4 "));
+        assertEquals(4, four.executorMallocArenaMax());
+        FlightPickleConf off = FlightPickleConf.from(Map.of("spark.flightpickle.transport", "local",
+                "spark.flightpickle.executor.mallocArenaMax", "0"));
+        assertFalse(off.boundsExecutorArenas());
+        // Only the driver acts on it, before any executor starts.
+        assertEquals(Map.of(), FlightPickleDriverPlugin.forExecutors(Map.of("spark.flightpickle.executor.mallocArenaMax", "4")));
+    }
+
+    @Test
+    void anArenaCountThatIsNoCountIsNamed() {
+        for (String bad : List.of("two", "-1", "1.5", "", "99999999999")) {
+            String message = invalid(Map.of("spark.flightpickle.executor.mallocArenaMax", bad));
+            assertTrue(message.contains("spark.flightpickle.executor.mallocArenaMax=" + bad
+                    + " is not a count of malloc arenas; use a whole number such as 2, or 0 to leave glibc's own"), message);
+        }
+    }
+
+    @Test
     void aMemoryTrimIntervalThatIsNoTimeIsNamed() {
         for (String bad : List.of("often", "1.5s", "-5s", "10 parsecs", "", "9999999999d")) {
             String message = invalid(Map.of("spark.flightpickle.executor.memoryTrimInterval", bad));
