@@ -561,3 +561,9 @@ KEYED_COUNT_EMPTY = pa.table({"key": pa.array([], pa.int64()), "n": pa.array([],
 def test_apply_in_arrow_results_that_do_not_fit_the_schema_fail_as_pyspark_does(kind, func, error):
     with pytest.raises(Exception, match=error):
         run_grouped_arrow(kind, func, KEYED_COUNT)
+
+
+def test_apply_in_arrow_rows_without_columns_are_a_clear_error_and_an_empty_table_is_no_rows():
+    assert [b.num_rows for b in run_grouped_arrow("grouped_map_arrow", lambda table: pa.table({}), KEYED_COUNT)] == [0, 0]
+    with pytest.raises(TypeError, match="rows without columns"):
+        run_grouped_arrow("grouped_map_arrow", lambda table: table.select([]), KEYED_COUNT)

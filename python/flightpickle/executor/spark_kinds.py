@@ -429,8 +429,8 @@ def _grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterato
     settings = ConversionSettings.of(spec.input_schema)
     # The schema PySpark's worker holds results to: its timestamps are UTC,
     # relabelled to the declared session zone by conform().
-    declared = to_arrow_type(command.return_type, timezone="UTC", prefers_large_types=uses_large_types(spec.output_schema))
-    declared = pa.schema(list(declared))
+    large = uses_large_types(spec.output_schema)
+    declared = pa.schema(list(to_arrow_type(command.return_type, timezone="UTC", prefers_large_types=large)))
     with_key = takes_two_arguments(command.func)
     for group in batches:
         arguments = (_arrow_key(group, spec.group_keys), group) if with_key else (group,)
@@ -453,12 +453,15 @@ def _arrow_key(group: pa.RecordBatch, keys: list[str]) -> tuple:
 def _one_batch(results: list, schema: pa.Schema) -> pa.RecordBatch:
     """Returned tables or batches, already of the declared types (their
     names may differ when columns are matched by position), as one batch.
-    A result without columns counts as no rows, as Spark takes it."""
+    A result with neither columns nor rows (``pa.table({})``) is no rows;
+    rows without columns cannot be the declared ones, and fail."""
     tables = []
     for result in results:
         if result.num_columns == 0:
             if result.num_rows:
-                raise TypeError(f"the function returned {result.num_rows} rows without columns; the schema has {len(schema)}")
+                raise TypeError(
+                    f"the function returned {result.num_rows} rows without columns; the schema has {len(schema)}"
+                )
             continue
         table = result if isinstance(result, pa.Table) else pa.Table.from_batches([result])
         tables.append(table.rename_columns(schema.names).cast(schema))
