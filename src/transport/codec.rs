@@ -170,10 +170,16 @@ pub enum EvalKind {
     /// The grouped-aggregate `pandas_udf`: one value per UDF for each input
     /// batch, each batch one group.
     GroupedAggPandas = 7,
+    /// `applyInArrow` with a function of a `pyarrow.Table`: one table per
+    /// input batch, each batch one group.
+    GroupedMapArrow = 8,
+    /// `applyInArrow` with a function of an iterator of record batches: one
+    /// call per input batch, each batch one group.
+    GroupedMapArrowIter = 9,
 }
 
 impl EvalKind {
-    pub const ALL: [EvalKind; 7] = [
+    pub const ALL: [EvalKind; 9] = [
         Self::ScalarRow,
         Self::ScalarPandas,
         Self::MapArrow,
@@ -181,6 +187,8 @@ impl EvalKind {
         Self::GroupedMapPandas,
         Self::ScalarPandasIter,
         Self::GroupedAggPandas,
+        Self::GroupedMapArrow,
+        Self::GroupedMapArrowIter,
     ];
 
     pub fn from_byte(byte: u8) -> Option<Self> {
@@ -196,6 +204,8 @@ impl EvalKind {
             Self::GroupedMapPandas => "grouped_map_pandas",
             Self::ScalarPandasIter => "scalar_pandas_iter",
             Self::GroupedAggPandas => "grouped_agg_pandas",
+            Self::GroupedMapArrow => "grouped_map_arrow",
+            Self::GroupedMapArrowIter => "grouped_map_arrow_iter",
         }
     }
 

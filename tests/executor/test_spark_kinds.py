@@ -471,3 +471,99 @@ def test_a_grouped_aggregate_pandas_udf_answers_each_group_with_one_value_conver
     assert all(batch.schema.equals(spec.output_schema) for batch in results)
     assert str(seen[0][0].dtype) == "datetime64[ns]", "session-zone wall clock, as for the scalar pandas_udf"
     assert values(results) == [INSTANT + datetime.timedelta(days=2), INSTANT]
+
+
+def grouped_arrow_input():
+    """Two groups keyed by column ``_0`` (longs), with a timestamp column, as Spark sends them."""
+    schema = spark_schema(LongType(), TimestampType())
+    return [
+        pa.RecordBatch.from_arrays([pa.array([1, 1]), pa.array([INSTANT, None], schema.field(1).type)], schema=schema),
+        pa.RecordBatch.from_arrays([pa.array([2]), pa.array([INSTANT], schema.field(1).type)], schema=schema),
+    ]
+
+
+def run_grouped_arrow(kind, func, return_type: StructType):
+    groups = grouped_arrow_input()
+    spec = StreamSpec(kind, groups[0].schema, to_arrow_schema(return_type, timezone=SESSION_ZONE), False, ["_0"])
+    results = list(COMMAND_KINDS[kind](SparkCommand(func, return_type), spec, iter(groups)))
+    assert len(results) == len(groups), "one result batch per group"
+    for result in results:
+        assert result.schema.equals(spec.output_schema), "results have exactly the declared types"
+    return results
+
+
+KEYED_COUNT = StructType([StructField("key", LongType()), StructField("n", LongType()), StructField("nulls", LongType())])
+
+
+def test_apply_in_arrow_gets_each_group_as_a_table_and_its_columns_are_matched_by_name():
+    seen = []
+
+    def count(table):
+        seen.append(table)
+        # Columns in another order than declared: PySpark matches them by name.
+        return pa.table({"n": [table.num_rows], "nulls": [table.column("_1").null_count], "key": table.column("_0").slice(0, 1)})
+
+    results = run_grouped_arrow("grouped_map_arrow", count, KEYED_COUNT)
+    assert all(isinstance(table, pa.Table) for table in seen)
+    assert seen[0].schema.field("_1").type.tz == SESSION_ZONE, "Arrow data as Spark sends it, no conversions"
+    assert [batch.to_pylist() for batch in results] == [
+        [{"key": 1, "n": 2, "nulls": 1}],
+        [{"key": 2, "n": 1, "nulls": 0}],
+    ]
+
+
+def test_apply_in_arrow_with_two_parameters_gets_the_key_as_a_tuple_of_arrow_scalars():
+    keys = []
+
+    def count(key, table):
+        keys.append(key)
+        return pa.table({"key": [key[0].as_py()], "n": [table.num_rows], "nulls": [table.column("_1").null_count]})
+
+    results = run_grouped_arrow("grouped_map_arrow", count, KEYED_COUNT)
+    assert [type(key) for key in keys] == [tuple, tuple]
+    assert all(isinstance(key[0], pa.Int64Scalar) for key in keys)
+    assert [key[0].as_py() for key in keys] == [1, 2]
+    assert [batch.column("n").to_pylist() for batch in results] == [[2], [1]]
+
+
+def test_apply_in_arrow_of_an_iterator_gets_each_group_and_may_yield_several_batches():
+    def halves(key, batches):
+        for batch in batches:
+            for row in range(batch.num_rows):
+                yield pa.RecordBatch.from_pydict(
+                    {"key": [key[0].as_py()], "n": [row], "nulls": [int(not batch.column(1)[row].is_valid)]}
+                )
+
+    results = run_grouped_arrow("grouped_map_arrow_iter", halves, KEYED_COUNT)
+    assert [batch.to_pylist() for batch in results] == [
+        [{"key": 1, "n": 0, "nulls": 0}, {"key": 1, "n": 1, "nulls": 1}],
+        [{"key": 2, "n": 0, "nulls": 0}],
+    ]
+
+
+def test_apply_in_arrow_may_return_no_rows_for_a_group():
+    results = run_grouped_arrow("grouped_map_arrow", lambda table: KEYED_COUNT_EMPTY, KEYED_COUNT)
+    assert [batch.num_rows for batch in results] == [0, 0]
+
+
+KEYED_COUNT_EMPTY = pa.table({"key": pa.array([], pa.int64()), "n": pa.array([], pa.int64()), "nulls": pa.array([], pa.int64())})
+
+
+@pytest.mark.parametrize(
+    "kind, func, error",
+    [
+        ("grouped_map_arrow", lambda table: pa.table({"key": [1], "n": [2]}), "RESULT_COLUMN_NAMES_MISMATCH"),
+        ("grouped_map_arrow", lambda table: pa.table({"key": [1], "n": ["2"], "nulls": [0]}), "RESULT_COLUMN_TYPES_MISMATCH"),
+        ("grouped_map_arrow", lambda table: table.to_batches()[0], "UDF_RETURN_TYPE"),
+        ("grouped_map_arrow_iter", lambda batches: [pa.table({"key": [1]})], "UDF_RETURN_TYPE"),
+    ],
+)
+def test_apply_in_arrow_results_that_do_not_fit_the_schema_fail_as_pyspark_does(kind, func, error):
+    with pytest.raises(Exception, match=error):
+        run_grouped_arrow(kind, func, KEYED_COUNT)
+
+
+def test_apply_in_arrow_rows_without_columns_are_a_clear_error_and_an_empty_table_is_no_rows():
+    assert [b.num_rows for b in run_grouped_arrow("grouped_map_arrow", lambda table: pa.table({}), KEYED_COUNT)] == [0, 0]
+    with pytest.raises(TypeError, match="rows without columns"):
+        run_grouped_arrow("grouped_map_arrow", lambda table: table.select([]), KEYED_COUNT)

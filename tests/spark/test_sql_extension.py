@@ -15,6 +15,7 @@ import sys
 from typing import Iterator, Tuple
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import flightpickle
@@ -657,3 +658,139 @@ def test_what_a_grouped_aggregate_cannot_stream_stays_sparks_operator_and_the_re
     ours = sorted((row.key, row["mean"], row.twice) for row in query.collect())
     stock = with_transport(spark, "spark", lambda: sorted((row.key, row["mean"], row.twice) for row in query.collect()))
     assert ours == stock and len(ours) == 8
+
+
+# applyInArrow, over the grouped data of applyInPandas: a function of a pyarrow.Table, of the key
+# and a table, and the iterator forms of both (PySpark 4.x's documented signatures).
+ARROW_GROUPED_OUTPUT = "key long, rows long, total long, first_text string, key_type string, parent string"
+
+
+def arrow_summary(key: int, tables, key_type: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.concat_tables(tables)
+    if key == 3:
+        return []
+    first = table.sort_by("id").column("text")[0].as_py()
+    return [
+        pa.table(
+            {
+                "key": [key],
+                "rows": [table.num_rows],
+                "total": [pc.sum(table.column("id")).as_py()],
+                "first_text": [first],
+                "key_type": [key_type],
+                "parent": [parent_command()],
+            }
+        )
+    ]
+
+
+def arrow_one_table(tables):
+    import pyarrow as pa
+
+    return tables[0] if tables else pa.table({name: [] for name in ARROW_COLUMNS}).cast(ARROW_SCHEMA())
+
+
+ARROW_COLUMNS = ("key", "rows", "total", "first_text", "key_type", "parent")
+
+
+def ARROW_SCHEMA():  # noqa: N802 - pyarrow is imported where the function runs
+    import pyarrow as pa
+
+    return pa.schema([(n, pa.int64()) for n in ARROW_COLUMNS[:3]] + [(n, pa.string()) for n in ARROW_COLUMNS[3:]])
+
+
+def summarize_table(table):
+    return arrow_one_table(arrow_summary(table.column("key")[0].as_py(), [table], "none"))
+
+
+def summarize_table_by_key(key, table):
+    # Spark passes the key as a tuple of pyarrow scalars: their type must match too.
+    return arrow_one_table(arrow_summary(key[0].as_py(), [table], type(key[0]).__name__))
+
+
+def summarize_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    # The type hints make it PySpark's iterator form (eval type 215).
+    tables = [pa.Table.from_batches([batch]) for batch in batches]
+    for table in arrow_summary(tables[0].column("key")[0].as_py(), tables, "none"):
+        yield from table.to_batches()
+
+
+def summarize_batches_by_key(key: Tuple[pa.Scalar, ...], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    tables = [pa.Table.from_batches([batch]) for batch in batches]
+    for table in arrow_summary(key[0].as_py(), tables, type(key[0]).__name__):
+        yield from table.to_batches()
+
+
+def arrow_rows_and_parents(frame):
+    rows = frame.orderBy("key").collect()
+    return [tuple(row)[:-1] for row in rows], {row.parent for row in rows}
+
+
+@pytest.mark.parametrize(
+    "function", [summarize_table, summarize_table_by_key, summarize_batches, summarize_batches_by_key]
+)
+def test_apply_in_arrow_runs_in_the_executor_service_with_sparks_results(spark, small_arrow_batches, function):
+    query = grouped_numbers(spark).groupBy("key").applyInArrow(function, ARROW_GROUPED_OUTPUT)
+    plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
+    assert "FlightPickleFlatMapGroupsInArrow" in plan, plan
+    ours, our_parents = arrow_rows_and_parents(query)
+    stock, stock_parents = with_transport(spark, "spark", lambda: arrow_rows_and_parents(query))
+    assert ours == stock
+    assert [row[0] for row in ours] == [k for k in range(8) if k != 3]
+    # Group 0 came whole, though larger than a batch: 3,000 rows, starting at n0.
+    assert ours[0][:4] == (0, 3000, sum(range(3000)), "n0")
+    if "by_key" in function.__name__:
+        assert ours[0][4] == "Int64Scalar"
+    assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
+    assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
+def raise_on_arrow_group_two(table):
+    if table.column("key")[0].as_py() == 2:
+        raise ValueError("group two is not welcome in Arrow either")
+    return table.select(["key"])
+
+
+def test_an_apply_in_arrow_function_that_raises_fails_the_task_with_its_python_traceback(spark):
+    query = grouped_numbers(spark).groupBy("key").applyInArrow(raise_on_arrow_group_two, "key long")
+    assert_fails_with_traceback(query.collect, "ValueError: group two is not welcome in Arrow either",
+                                "raise_on_arrow_group_two")
+
+
+def keys_only(table):
+    return table.select(["key"])
+
+
+@pytest.mark.parametrize(
+    "schema, error", [("key long, missing long", "RESULT_COLUMN_NAMES_MISMATCH"), ("key string", "RESULT_COLUMN_TYPES_MISMATCH")]
+)
+def test_an_apply_in_arrow_result_that_does_not_fit_the_schema_fails_as_in_spark(spark, schema, error):
+    query = grouped_numbers(spark).groupBy("key").applyInArrow(keys_only, schema)
+    assert "FlightPickleFlatMapGroupsInArrow" in with_conf(spark, "spark.sql.adaptive.enabled", "false",
+                                                          lambda: physical_plan(query))
+    with pytest.raises(Exception) as failure:  # PySpark's check fails it, after the function returned
+        query.collect()
+    assert "flightpickle executor service" in str(failure.value) and error in str(failure.value)
+    with pytest.raises(Exception, match=error):
+        with_transport(spark, "spark", lambda: query.orderBy("key").collect())  # a new plan, Spark's
+
+
+def first_id(table):
+    return table.select(["id"]).slice(0, 1)
+
+
+def test_apply_in_arrow_grouped_by_an_expression_stays_sparks_operator_and_the_reason_is_logged(spark):
+    data = grouped_numbers(spark)
+    query = data.groupBy(data.id % 3).applyInArrow(first_id, "id long")
+    log = FallbackLog(spark)
+    try:
+        plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
+        assert "FlatMapGroupsInArrow" in plan and "FlightPickle" not in plan, plan
+        reason = "FlatMapGroupsInArrow stays Spark's operator: it groups by an expression"
+        assert reason in log.text(), log.text()
+    finally:
+        log.close()
+    assert len(query.collect()) == 3

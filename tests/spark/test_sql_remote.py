@@ -1,6 +1,6 @@
 """The SQL extension with ``spark.flightpickle.transport=remote``: the executors
 stream ``udf``, ``pandas_udf`` (scalar and iterator), ``mapInArrow``, ``mapInPandas`` and grouped
-``applyInPandas`` batches over Arrow Flight to a separate pool of Python executors, which the module starts on
+``applyInPandas`` and ``applyInArrow`` batches over Arrow Flight to a separate pool of Python executors, which the module starts on
 loopback with a bearer token before its Spark session.
 
 Each query runs through the pool, then with ``spark.flightpickle.transport=spark``
@@ -251,6 +251,37 @@ def test_apply_in_pandas_runs_in_the_remote_pool_with_sparks_results(spark, func
     # Adaptive execution shows its first plan, before the rule that replaces operators after shuffles.
     plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
     assert "FlightPickleFlatMapGroupsInPandas" in plan
+    ours, our_seen = grouped_rows_and_seen(query)
+    stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: grouped_rows_and_seen(query))
+    assert ours == stock
+    assert ours == [(k, 800, sum(range(k, 4000, GROUPS))) for k in range(GROUPS)]
+    assert_ran_in_the_pool(our_seen)
+    assert_ran_in_spark(stock_seen)
+
+
+def arrow_group_summary(key: int, table) -> "pa.Table":  # noqa: F821
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pa.table(
+        {"key": [key], "rows": [table.num_rows], "total": [pc.sum(table.column("id")).as_py()], "seen": [where_it_ran()]}
+    )
+
+
+def summarize_table(table):
+    return arrow_group_summary(table.column("key")[0].as_py(), table)
+
+
+def summarize_table_by_key(key, table):
+    # The key (pyarrow scalars) comes from the group key names the open document carries to the pool.
+    return arrow_group_summary(key[0].as_py(), table)
+
+
+@pytest.mark.parametrize("function", [summarize_table, summarize_table_by_key])
+def test_apply_in_arrow_runs_in_the_remote_pool_with_sparks_results(spark, function):
+    query = grouped_numbers(spark).groupBy("key").applyInArrow(function, GROUPED_OUTPUT)
+    plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
+    assert "FlightPickleFlatMapGroupsInArrow" in plan
     ours, our_seen = grouped_rows_and_seen(query)
     stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: grouped_rows_and_seen(query))
     assert ours == stock

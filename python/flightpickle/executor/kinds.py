@@ -17,6 +17,9 @@ import numpy as np
 import pyarrow as pa
 
 ERROR_COLUMN = "error"
+#: The kinds whose function may take each group's key, read from the input
+#: columns the stream's group keys name.
+KEYED_KINDS = frozenset({"grouped_map_pandas", "grouped_map_arrow", "grouped_map_arrow_iter"})
 #: numpy dtype kinds pyarrow converts from a pandas Series by its numpy values:
 #: signed and unsigned integers, floats, booleans.
 NUMPY_NATIVE_KINDS = "iufb"
@@ -41,8 +44,8 @@ class StreamSpec:
         ambiguous = [k for k in self.group_keys if self.input_schema.names.count(k) > 1]
         if ambiguous:
             raise ValueError(f"group keys {ambiguous} name more than one input column")
-        if self.group_keys and self.kind != "grouped_map_pandas":
-            raise ValueError(f"group keys are only for grouped_map_pandas, not {self.kind}")
+        if self.group_keys and self.kind not in KEYED_KINDS:
+            raise ValueError(f"group keys are only for {', '.join(sorted(KEYED_KINDS))}, not {self.kind}")
 
 
     def check_outputs(self, functions: int) -> None:
@@ -184,7 +187,7 @@ def map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatc
 
 
 def grouped_map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
-    with_key = _takes_two_arguments(func)
+    with_key = takes_two_arguments(func)
     for group in batches:
         frame = group.to_pandas()
         if with_key:
@@ -192,7 +195,7 @@ def grouped_map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.Re
         else:
             result = func(frame)
         if _wholly_empty(result):  # no rows and no columns: Spark takes it as no rows
-            yield _empty_batch(spec.output_schema)
+            yield empty_batch(spec.output_schema)
             continue
         yield conform_frame(result, spec.output_schema)
 
@@ -211,11 +214,11 @@ def _wholly_empty(result) -> bool:
     return isinstance(result, pd.DataFrame) and result.empty and len(result.columns) == 0
 
 
-def _empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], type=field.type) for field in schema], schema=schema)
 
 
-def _takes_two_arguments(func) -> bool:
+def takes_two_arguments(func) -> bool:
     try:
         parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
@@ -265,7 +268,9 @@ def _convert_column(column, field: pa.Field, what: str) -> pa.Array:
 
 #: Kinds that call the function once per input batch and yield its one result
 #: before taking the next batch.
-ONE_RESULT_PER_BATCH = frozenset({"scalar_row", "scalar_pandas", "grouped_map_pandas", "grouped_agg_pandas"})
+ONE_RESULT_PER_BATCH = frozenset(
+    {"scalar_row", "scalar_pandas", "grouped_map_pandas", "grouped_agg_pandas", "grouped_map_arrow", "grouped_map_arrow_iter"}
+)
 
 KINDS = {
     "scalar_row": scalar_row,

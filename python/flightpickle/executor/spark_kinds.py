@@ -32,7 +32,7 @@ from typing import ClassVar, Iterator
 
 import pyarrow as pa
 
-from .kinds import StreamSpec, converted
+from .kinds import StreamSpec, converted, empty_batch, takes_two_arguments
 from .spark_commands import SparkCommand
 from .udf_bundle import UdfBundle
 
@@ -391,6 +391,86 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
         yield conform(ArrowBatchTransformer.flatten_struct(wrapped), spec.output_schema)
 
 
+def grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """``applyInArrow`` with a function of a ``pyarrow.Table`` (or of the
+    group's key and the table): each batch is one whole group, the returned
+    table is checked against the declared schema as PySpark's worker checks
+    it, and all of it becomes the group's one result batch."""
+    from pyspark.worker import verify_return_type
+
+    def results(function, arguments):
+        *key, group = arguments
+        return [verify_return_type(function(*key, pa.Table.from_batches([group])), pa.Table)]
+
+    return _grouped_map_arrow(command, spec, batches, results)
+
+
+def grouped_map_arrow_iter(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
+    """``applyInArrow`` with a function of an iterator of record batches (or
+    of the key and one): called once per group with an iterator over that
+    group's one batch; every batch it yields is checked as PySpark does."""
+    from pyspark.worker import verify_return_type
+
+    def results(function, arguments):
+        *key, group = arguments
+        return list(verify_return_type(function(*key, iter([group])), Iterator[pa.RecordBatch]))
+
+    return _grouped_map_arrow(command, spec, batches, results)
+
+
+def _grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch], results):
+    """The loop of both ``applyInArrow`` kinds: the key as PySpark passes it
+    (a tuple of the first row's ``pyarrow.Scalar``s of the grouping columns),
+    to a function of two parameters; ``results(function, arguments)`` calls
+    it and returns its tables or batches."""
+    from pyspark.sql.conversion import ArrowBatchTransformer
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    settings = ConversionSettings.of(spec.input_schema)
+    # The schema PySpark's worker holds results to: its timestamps are UTC,
+    # relabelled to the declared session zone by conform().
+    large = uses_large_types(spec.output_schema)
+    declared = pa.schema(list(to_arrow_type(command.return_type, timezone="UTC", prefers_large_types=large)))
+    with_key = takes_two_arguments(command.func)
+    for group in batches:
+        arguments = (_arrow_key(group, spec.group_keys), group) if with_key else (group,)
+        checked = [
+            ArrowBatchTransformer.enforce_schema(
+                result, declared, arrow_cast=False, reorder_by_name=settings.assign_cols_by_name
+            )
+            for result in results(command.func, arguments)
+        ]
+        yield conform(_one_batch(checked, declared), spec.output_schema)
+
+
+def _arrow_key(group: pa.RecordBatch, keys: list[str]) -> tuple:
+    """The group's key: the first row's scalars of its key columns; () for an empty group."""
+    if not group.num_rows:
+        return ()
+    return tuple(group.column(name)[0] for name in keys)
+
+
+def _one_batch(results: list, schema: pa.Schema) -> pa.RecordBatch:
+    """Returned tables or batches, already of the declared types (their
+    names may differ when columns are matched by position), as one batch.
+    A result with neither columns nor rows (``pa.table({})``) is no rows;
+    rows without columns cannot be the declared ones, and fail."""
+    tables = []
+    for result in results:
+        if result.num_columns == 0:
+            if result.num_rows:
+                raise TypeError(
+                    f"the function returned {result.num_rows} rows without columns; the schema has {len(schema)}"
+                )
+            continue
+        table = result if isinstance(result, pa.Table) else pa.Table.from_batches([result])
+        tables.append(table.rename_columns(schema.names).cast(schema))
+    if not tables:
+        return empty_batch(schema)
+    whole = pa.concat_tables(tables)
+    return pa.RecordBatch.from_arrays([column.combine_chunks() for column in whole.columns], schema=schema)
+
+
 #: The kinds whose conversions differ from :mod:`.kinds`' for a PySpark
 #: command; a command of another kind (``mapInArrow``: batches in, batches
 #: out) is evaluated by :mod:`.kinds` with its function.
@@ -402,4 +482,8 @@ BUNDLE_KINDS = {
 }
 #: The bundle kinds whose function takes the whole stream: a bundle of one UDF.
 SINGLE_UDF_KINDS = frozenset({"scalar_pandas_iter"})
-COMMAND_KINDS = {"map_pandas": map_pandas}
+COMMAND_KINDS = {
+    "map_pandas": map_pandas,
+    "grouped_map_arrow": grouped_map_arrow,
+    "grouped_map_arrow_iter": grouped_map_arrow_iter,
+}

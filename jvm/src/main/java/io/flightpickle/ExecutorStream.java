@@ -37,7 +37,9 @@ public final class ExecutorStream implements AutoCloseable {
         MAP_PANDAS(4),
         GROUPED_MAP_PANDAS(5),
         SCALAR_PANDAS_ITER(6),
-        GROUPED_AGG_PANDAS(7);
+        GROUPED_AGG_PANDAS(7),
+        GROUPED_MAP_ARROW(8),
+        GROUPED_MAP_ARROW_ITER(9);
 
         final int code;
 

@@ -18,7 +18,8 @@ import scala.jdk.javaapi.CollectionConverters;
 /**
  * The physical rule of {@code spark.flightpickle.transport=local} and {@code remote}: replaces
  * Spark's Python operators that flightpickle runs ({@code ArrowEvalPythonExec},
- * {@code MapInArrowExec}, {@code MapInPandasExec} and {@code FlatMapGroupsInPandasExec}) with
+ * {@code MapInArrowExec}, {@code MapInPandasExec}, {@code FlatMapGroupsInPandasExec},
+ * {@code FlatMapGroupsInArrowExec} and {@code ArrowAggregatePythonExec}) with
  * flightpickle's, and leaves the others, and any it cannot take, to Spark. It runs before Spark
  * inserts its columnar transitions, with and without adaptive execution.
  */

@@ -27,6 +27,7 @@ import org.apache.spark.sql.execution.python.ArrowWindowPythonExec;
 import org.apache.spark.sql.execution.python.BatchEvalPythonExec;
 import org.apache.spark.sql.execution.python.BatchEvalPythonUDTFExec;
 import org.apache.spark.sql.execution.python.FlatMapCoGroupsInBatchExec;
+import org.apache.spark.sql.execution.python.FlatMapGroupsInArrowExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInBatchExec;
 import org.apache.spark.sql.execution.python.FlatMapGroupsInPandasExec;
 import org.apache.spark.sql.execution.python.streaming.FlatMapGroupsInPandasWithStateExec;
@@ -56,6 +57,9 @@ final class SparkShim {
     static final int SCALAR_PANDAS_ITER_UDF = 204;
     /** ... of {@code applyInPandas} with a function of one DataFrame, or of a key and a DataFrame. */
     static final int GROUPED_MAP_PANDAS_UDF = 201;
+    /** ... of {@code applyInArrow} with a function of a table, or of an iterator of record batches. */
+    static final int GROUPED_MAP_ARROW_UDF = 209;
+    static final int GROUPED_MAP_ARROW_ITER_UDF = 215;
     /** ... of the grouped-aggregate {@code pandas_udf} ({@code pd.Series -> scalar}, in {@code groupBy().agg}). */
     static final int GROUPED_AGG_PANDAS_UDF = 202;
     /**
@@ -98,7 +102,10 @@ final class SparkShim {
             return Optional.of(arrowEval(eval));
         }
         if (plan instanceof FlatMapGroupsInPandasExec grouped) {
-            return Optional.of(groupedMap(grouped));
+            return Optional.of(groupedMap(grouped, FlightPickleFlatMapGroupsExec.Api.PANDAS));
+        }
+        if (plan instanceof FlatMapGroupsInArrowExec grouped) {
+            return Optional.of(groupedMap(grouped, FlightPickleFlatMapGroupsExec.Api.ARROW));
         }
         if (plan instanceof ArrowAggregatePythonExec aggregate) {
             return Optional.of(groupedAggregate(aggregate));
@@ -111,7 +118,7 @@ final class SparkShim {
 
     /**
      * Spark 4.3's other Python operators, which keep Spark's operator with the reason logged:
-     * {@code applyInArrow}, cogroup's {@code applyInPandas} and {@code applyInArrow},
+     * cogroup's {@code applyInPandas} and {@code applyInArrow},
      * {@code applyInPandasWithState}, the window {@code pandas_udf} ({@code over(window)}), pickled
      * (non-Arrow) {@code udf}s and UDTFs.
      * A Python operator left out here would keep Spark's without a word.
@@ -123,30 +130,49 @@ final class SparkShim {
     }
 
     /**
-     * {@code applyInPandas}: its function through the service, one group per batch. Spark 4.3's
-     * operator has no barrier mode or resource profile to refuse; the stateful and cogrouped
-     * variants are other operators, which stay Spark's.
+     * {@code applyInPandas} and {@code applyInArrow}: the function through the service, one group
+     * per batch. Spark 4.3's operators have no barrier mode or resource profile to refuse; the
+     * stateful and cogrouped variants are other operators, which stay Spark's.
      */
-    private static Replacement groupedMap(FlatMapGroupsInPandasExec grouped) {
-        if (!(grouped.func() instanceof PythonUDF udf) || udf.evalType() != GROUPED_MAP_PANDAS_UDF) {
-            return Replacement.fallback(grouped, "its function is not a Python UDF of eval type "
-                    + GROUPED_MAP_PANDAS_UDF);
+    private static Replacement groupedMap(FlatMapGroupsInBatchExec grouped, FlightPickleFlatMapGroupsExec.Api api) {
+        SparkPlan plan = (SparkPlan) grouped;
+        ExecutorStream.Kind kind = grouped.func() instanceof PythonUDF udf ? groupedMapKind(api, udf.evalType()) : null;
+        if (kind == null) {
+            return Replacement.fallback(plan, "its function is not a Python UDF of eval type "
+                    + (api == FlightPickleFlatMapGroupsExec.Api.PANDAS ? String.valueOf(GROUPED_MAP_PANDAS_UDF)
+                            : GROUPED_MAP_ARROW_UDF + " or " + GROUPED_MAP_ARROW_ITER_UDF));
         }
         GroupedInput.Result input = GroupedInput.of(grouped.groupingAttributes(), grouped.child().output());
         if (input.input().isEmpty()) {
-            return Replacement.fallback(grouped, input.reason());
+            return Replacement.fallback(plan, input.reason());
         }
-        Optional<String> unsupported = unsupportedFrameColumn(input.input().get().data(), "a data column")
-                .or(() -> unsupportedFrameColumn(grouped.output(), "a result column"));
+        Optional<String> unsupported = api == FlightPickleFlatMapGroupsExec.Api.PANDAS
+                ? unsupportedFrameColumn(input.input().get().data(), "a data column")
+                        .or(() -> unsupportedFrameColumn(grouped.output(), "a result column"))
+                // No pandas in between: the function gets and returns Arrow data as Spark makes it.
+                : unsupportedColumn(input.input().get().data(), "its data column ")
+                        .or(() -> unsupportedColumn(grouped.output(), "its result column "));
         if (unsupported.isPresent()) {
-            return Replacement.fallback(grouped, unsupported.get());
+            return Replacement.fallback(plan, unsupported.get());
         }
-        StreamedFunction.Result function = streamedFunction(udf, ExecutorStream.Kind.GROUPED_MAP_PANDAS);
+        StreamedFunction.Result function = streamedFunction((PythonUDF) grouped.func(), kind);
         if (function.function().isEmpty()) {
-            return Replacement.fallback(grouped, function.reason());
+            return Replacement.fallback(plan, function.reason());
         }
-        return Replacement.of(new FlightPickleFlatMapGroupsInPandasExec(grouped.groupingAttributes(), grouped.func(),
-                grouped.output(), grouped.child(), function.function().get()));
+        return Replacement.of(new FlightPickleFlatMapGroupsExec(grouped.groupingAttributes(), grouped.func(),
+                grouped.output(), grouped.child(), api, function.function().get()));
+    }
+
+    /** The service's kind for a grouped map function of {@code evalType}; null for one it has none for. */
+    private static ExecutorStream.Kind groupedMapKind(FlightPickleFlatMapGroupsExec.Api api, int evalType) {
+        if (api == FlightPickleFlatMapGroupsExec.Api.PANDAS) {
+            return evalType == GROUPED_MAP_PANDAS_UDF ? ExecutorStream.Kind.GROUPED_MAP_PANDAS : null;
+        }
+        return switch (evalType) {
+            case GROUPED_MAP_ARROW_UDF -> ExecutorStream.Kind.GROUPED_MAP_ARROW;
+            case GROUPED_MAP_ARROW_ITER_UDF -> ExecutorStream.Kind.GROUPED_MAP_ARROW_ITER;
+            default -> null;
+        };
     }
 
     /**
@@ -215,9 +241,12 @@ final class SparkShim {
      * Spark's own operator for the same grouping, asked what it requires of its child, so that
      * flightpickle's requires the same of it whatever this Spark version requires.
      */
-    static FlatMapGroupsInPandasExec sparkGroupedMap(scala.collection.immutable.Seq<Attribute> grouping,
-            Expression func, scala.collection.immutable.Seq<Attribute> output, SparkPlan child) {
-        return new FlatMapGroupsInPandasExec(grouping, func, output, child);
+    static SparkPlan sparkGroupedMap(FlightPickleFlatMapGroupsExec.Api api,
+            scala.collection.immutable.Seq<Attribute> grouping, Expression func,
+            scala.collection.immutable.Seq<Attribute> output, SparkPlan child) {
+        return api == FlightPickleFlatMapGroupsExec.Api.PANDAS
+                ? new FlatMapGroupsInPandasExec(grouping, func, output, child)
+                : new FlatMapGroupsInArrowExec(grouping, func, output, child);
     }
 
     /**

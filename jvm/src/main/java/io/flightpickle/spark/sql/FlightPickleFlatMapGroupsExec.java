@@ -12,24 +12,41 @@ import scala.collection.immutable.IndexedSeq;
 import scala.collection.immutable.Seq;
 
 /**
- * {@code groupBy(...).applyInPandas(f, schema)} through the flightpickle executor service, in
- * place of Spark's {@code FlatMapGroupsInPandasExec}: the same grouping, function, output and
- * child, and the same required child distribution and ordering (asked of Spark's operator), so
- * each task's rows come clustered and sorted by the grouping columns. Each group goes to the
- * service as one batch, whole, however many rows it has (the function gets each group whole in
- * Spark too); the rows the function returns for the groups are the output, group after group.
+ * {@code groupBy(...).applyInPandas(f, schema)} and {@code groupBy(...).applyInArrow(f, schema)}
+ * through the flightpickle executor service, in place of Spark's {@code FlatMapGroupsInPandasExec}
+ * and {@code FlatMapGroupsInArrowExec}: the same grouping, function, output and child, and the
+ * same required child distribution and ordering (asked of Spark's operator), so each task's rows
+ * come clustered and sorted by the grouping columns. Each group goes to the service as one batch,
+ * whole, however many rows it has (the function gets each group whole in Spark too, but for the
+ * iterator form of {@code applyInArrow}, which Spark feeds in batches of
+ * {@code spark.sql.execution.arrow.maxRecordsPerBatch} rows); the rows the function returns for
+ * the groups are the output, group after group.
  */
-public final class FlightPickleFlatMapGroupsInPandasExec extends FlightPickleStreamExec {
+public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec {
+
+    /** Which of Spark's grouped map operators this one replaces. */
+    enum Api {
+        PANDAS("FlightPickleFlatMapGroupsInPandas"),
+        ARROW("FlightPickleFlatMapGroupsInArrow");
+
+        final String nodeName;
+
+        Api(String nodeName) {
+            this.nodeName = nodeName;
+        }
+    }
 
     private static final long serialVersionUID = 1L;
 
     private final Seq<Attribute> groupingAttributes;
     private final Expression func;
     private final Seq<Attribute> output;
+    private final Api api;
 
-    public FlightPickleFlatMapGroupsInPandasExec(Seq<Attribute> groupingAttributes, Expression func,
-            Seq<Attribute> output, SparkPlan child, StreamedFunction function) {
+    public FlightPickleFlatMapGroupsExec(Seq<Attribute> groupingAttributes, Expression func,
+            Seq<Attribute> output, SparkPlan child, Api api, StreamedFunction function) {
         super(child, function);
+        this.api = api;
         this.groupingAttributes = groupingAttributes;
         this.func = func;
         this.output = output;
@@ -37,7 +54,7 @@ public final class FlightPickleFlatMapGroupsInPandasExec extends FlightPickleStr
 
     @Override
     public String nodeName() {
-        return "FlightPickleFlatMapGroupsInPandas";
+        return api.nodeName;
     }
 
     public Seq<Attribute> groupingAttributes() {
@@ -66,12 +83,12 @@ public final class FlightPickleFlatMapGroupsInPandasExec extends FlightPickleStr
 
     @Override
     public Seq<Distribution> requiredChildDistribution() {
-        return SparkShim.sparkGroupedMap(groupingAttributes, func, output, child).requiredChildDistribution();
+        return SparkShim.sparkGroupedMap(api, groupingAttributes, func, output, child).requiredChildDistribution();
     }
 
     @Override
     public Seq<Seq<SortOrder>> requiredChildOrdering() {
-        return SparkShim.sparkGroupedMap(groupingAttributes, func, output, child).requiredChildOrdering();
+        return SparkShim.sparkGroupedMap(api, groupingAttributes, func, output, child).requiredChildOrdering();
     }
 
     @Override
@@ -83,13 +100,13 @@ public final class FlightPickleFlatMapGroupsInPandasExec extends FlightPickleStr
 
     @Override
     public SparkPlan withNewChildrenInternal(IndexedSeq<SparkPlan> newChildren) {
-        return new FlightPickleFlatMapGroupsInPandasExec(groupingAttributes, func, output, newChildren.apply(0),
+        return new FlightPickleFlatMapGroupsExec(groupingAttributes, func, output, newChildren.apply(0), api,
                 function);
     }
 
     @Override
     public int productArity() {
-        return 4;
+        return 5;
     }
 
     @Override
@@ -99,6 +116,7 @@ public final class FlightPickleFlatMapGroupsInPandasExec extends FlightPickleStr
             case 1 -> func;
             case 2 -> output;
             case 3 -> child;
+            case 4 -> api;
             default -> throw new IndexOutOfBoundsException(n);
         };
     }
