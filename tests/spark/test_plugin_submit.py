@@ -117,3 +117,11 @@ def test_an_invalid_conf_fails_the_start_with_a_message_naming_it(tmp_path):
     assert "spark.flightpickle.requireSigned=yes is not a boolean; use true or false" in output
     assert "(did you mean spark.flightpickle.allowedModules?)" in output
     assert "RESULT" not in result.stdout
+
+
+def test_transport_local_runs_a_submitted_apps_udfs_in_the_executor_service(tmp_path):
+    """A user's app, unchanged, with one more conf line: each kind gives its rows through flightpickle's operator."""
+    results = submit("sql_app.py", tmp_path, "spark.flightpickle.transport=local")
+    for kind in ("udf", "pandas_udf", "map_in_arrow", "apply_in_pandas"):
+        assert results[f"{kind}_correct"] == "True", (kind, results)
+        assert results[f"{kind}_operator"] == "True", (kind, results)
