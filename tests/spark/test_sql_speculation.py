@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import launch_driver_jvm, wait_for_executors
-from spark_cluster import JVM_FAST_START, PLUGIN, spark_test_environment
+from spark_cluster import JVM_FAST_START, cluster_conf, spark_test_environment
 from sql_operators import TRANSPORT, find_node, physical_plan
 from support import plugin_jar
 
@@ -111,15 +111,10 @@ def spark(standalone_master):
     os.environ.update(spark_test_environment())
     launch_driver_jvm()
     conf = {
+        **cluster_conf(str(plugin_jar())),
         "spark.master": standalone_master,
-        "spark.jars": str(plugin_jar()),
-        "spark.plugins": PLUGIN,
-        "spark.executor.memory": "512m",
         "spark.executor.cores": "1",
         "spark.driver.host": "127.0.0.1",
-        "spark.executor.extraJavaOptions": JVM_FAST_START,
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "2",
         TRANSPORT: "local",
         "spark.speculation": "true",
         "spark.speculation.interval": "100ms",
