@@ -5,6 +5,9 @@ local properties), and a task that fails is retried, its function seeing the
 new attempt. This module's session allows a second attempt per task."""
 
 import sys
+from typing import Iterator
+
+import pandas as pd
 
 import pytest
 
@@ -14,6 +17,8 @@ from sql_operators import TRANSPORT, physical_plan, shipped_by_value, with_trans
 pytestmark = pytest.mark.spark
 
 SPARK_CONF = {TRANSPORT: "local", "spark.task.maxFailures": "2"}
+#: A copy: a function here naming task_queries would ship that whole module by value.
+PROPERTY = task_queries.PROPERTY
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,3 +67,69 @@ def test_a_pandas_udf_task_that_fails_its_first_attempt_succeeds_on_the_retry(sp
     ours = sorted(tuple(row) for row in query.collect())
     assert ours == [(n, n + 1) for n in range(400)]
     assert ours == with_transport(spark, "spark", lambda: sorted(tuple(row) for row in query.collect()))
+
+
+def partition_and_attempt() -> str:
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    return f"{task.partitionId()}/{task.attemptNumber()}/{task.getLocalProperty(PROPERTY)}"
+
+
+def task_of_row(number):
+    return partition_and_attempt()
+
+
+def task_of_series(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+    for ids in batches:
+        yield pd.Series([partition_and_attempt()] * len(ids))
+
+
+def task_of_batches(batches):
+    import pyarrow as pa
+
+    for batch in batches:
+        yield pa.RecordBatch.from_arrays([batch.column(0), pa.array([partition_and_attempt()] * batch.num_rows)], ["id", "task"])
+
+
+def task_of_group(frame):
+    return pd.DataFrame({"id": [int(frame["key"].iloc[0])], "task": [partition_and_attempt()]})
+
+
+def task_of_aggregate(ids: pd.Series) -> str:
+    return partition_and_attempt()
+
+
+def every_kind(spark):
+    """A query of each other kind, with the task its function saw, as (id, task) rows."""
+    from pyspark.sql.functions import pandas_udf, udf
+
+    rows = task_queries.numbers(spark).select("id")
+    keyed = task_queries.numbers(spark).selectExpr("id", "text", "id % 7 as key")
+    return {
+        "FlightPickleArrowEvalPython udf": rows.select("id", udf(task_of_row, "string", useArrow=True)("id")),
+        "FlightPickleArrowEvalPython iterator": rows.select("id", pandas_udf(task_of_series, "string")("id")),
+        "FlightPickleMapInArrow": rows.mapInArrow(task_of_batches, "id long, task string"),
+        "FlightPickleFlatMapGroupsInPandas": keyed.groupBy("key").applyInPandas(task_of_group, "id long, task string"),
+        "FlightPickleArrowAggregatePython": keyed.groupBy("key").agg(pandas_udf(task_of_aggregate, "string")("id")),
+    }
+
+
+def seen_by_every_kind(spark, ours: bool) -> dict:
+    seen = {}
+    spark.sparkContext.setLocalProperty(PROPERTY, "pricing")
+    try:
+        for name, query in every_kind(spark).items():
+            seen[name] = sorted(tuple(row) for row in query.collect())
+            # After the run: under adaptive execution, the plan of a grouped query is final only then.
+            task_queries.assert_operator(query, name.split()[0] if ours else None)
+    finally:
+        spark.sparkContext.setLocalProperty(PROPERTY, None)
+    return seen
+
+
+def test_every_other_kind_sees_the_task_context_sparks_operator_gives(spark):
+    ours = seen_by_every_kind(spark, True)
+    assert ours == with_transport(spark, "spark", lambda: seen_by_every_kind(spark, False))
+    for name, rows in ours.items():
+        assert rows and all(task.split("/", 1)[1] == "0/pricing" for _, task in rows), (name, rows[:3])
