@@ -107,7 +107,13 @@ def test_the_context_is_cleared_after_a_function_that_raises(service):
 
 
 @pytest.mark.parametrize(
-    "raw", [b"not json", json.dumps({**TASK, "partitionId": "3"}).encode(), json.dumps({"stageId": 1}).encode()]
+    "raw",
+    [
+        b"not json",
+        json.dumps({**TASK, "partitionId": "3"}).encode(),
+        json.dumps({"stageId": 1}).encode(),
+        json.dumps({**TASK, "resources": {"gpu": {"name": "gpu", "addresses": "0"}}}).encode(),
+    ],
 )
 def test_a_task_context_that_is_not_one_is_a_clear_error_and_the_worker_serves_on(service, raw):
     client = executor.connect(service.uri, timeout=30)

@@ -60,10 +60,13 @@ def _resources(resources) -> dict:
 
     if not isinstance(resources, dict):
         raise TypeError("resources are not an object")
-    return {
-        name: ResourceInformation(str(resource["name"]), [str(a) for a in resource["addresses"]])
-        for name, resource in resources.items()
-    }
+    named = {}
+    for name, resource in resources.items():
+        addresses = resource["addresses"]
+        if not isinstance(resource["name"], str) or not isinstance(addresses, list):
+            raise TypeError(f"resource {name!r} is not a name and a list of addresses")
+        named[name] = ResourceInformation(resource["name"], [str(address) for address in addresses])
+    return named
 
 
 @contextlib.contextmanager
