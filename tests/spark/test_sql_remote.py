@@ -354,3 +354,11 @@ def test_a_pool_that_refuses_the_token_fails_the_job_with_a_clear_message(spark,
     message = str(failure.value)
     assert "the flightpickle executor pool refused this executor's token" in message, message
     assert f"the executor pool at {other.uri} refused this caller's bearer token" in message, message
+
+
+def test_functions_in_the_pool_see_the_task_context_sparks_operators_give(spark):
+    import task_queries
+
+    with shipped_by_value(spark, task_queries):
+        task_queries.assert_map_in_pandas_sees_sparks_task_context(spark, "FlightPickleMapInPandas")
+        task_queries.assert_pandas_udf_sees_sparks_task_context(spark, "FlightPickleArrowEvalPython")

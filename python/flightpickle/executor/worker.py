@@ -17,7 +17,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from .. import _native, sealing
-from . import spark_commands, udf_bundle
+from . import spark_commands, task_context, udf_bundle
 from .errors import StreamFailure
 from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
@@ -221,6 +221,7 @@ def _run(conn, functions: Functions, deadlines: Deadlines, stats: StreamStats) -
     spec = StreamSpec(info["kind"], info["input_schema"], info["output_schema"], info["row_errors"], info["group_keys"])
     try:
         spec.check()
+        task = task_context.sent_task(spec.input_schema)
     except ValueError as error:
         raise StreamFailure("protocol_error", str(error)) from None
     func, stats.function_cached = _function(conn, functions, info["digest"], envelope, deadlines)
@@ -228,7 +229,8 @@ def _run(conn, functions: Functions, deadlines: Deadlines, stats: StreamStats) -
     conn.set_incoming_schema(spec.input_schema)
     conn.set_outgoing_schema(spec.output_schema)
     conn.send_ready(deadlines.idle)
-    _evaluate(conn, func, spec, Inputs(conn, deadlines), deadlines, stats)
+    with task_context.running_as(task):
+        _evaluate(conn, func, spec, Inputs(conn, deadlines), deadlines, stats)
     return "ok", ""
 
 

@@ -76,7 +76,7 @@ final class PartitionStreamer extends AbstractFunction1<Iterator<InternalRow>, I
         TaskContext task = TaskContext.get();
         BufferAllocator allocator = SparkShim.childAllocator(
                 "flightpickle stream of task " + (task == null ? "?" : task.taskAttemptId()));
-        Schema inputSchema = SparkShim.inputArrowSchema(input, settings);
+        Schema inputSchema = SparkShim.inputArrowSchema(input, settings, task);
         Schema outputSchema = SparkShim.arrowSchema(results, settings);
         ExecutorStream stream;
         try {

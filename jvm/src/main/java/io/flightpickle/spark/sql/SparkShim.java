@@ -456,10 +456,11 @@ final class SparkShim {
         return ArrowUtils.toArrowSchema(schema, settings.timeZone(), true, settings.largeVarTypes(), false);
     }
 
-    /** {@link #arrowSchema} with the conversion confs: what a stream's input batches declare. */
-    static Schema inputArrowSchema(StructType schema, BatchSettings settings) {
-        return new Schema(arrowSchema(schema, settings).getFields(),
-                Map.of(CONVERSION_CONFS_KEY, settings.conversionConfs()));
+    /** {@link #arrowSchema} with the conversion confs and the task's context (if in a task): what a stream's input batches declare. */
+    static Schema inputArrowSchema(StructType schema, BatchSettings settings, TaskContext task) {
+        Map<String, String> metadata = task == null ? Map.of(CONVERSION_CONFS_KEY, settings.conversionConfs())
+                : Map.of(CONVERSION_CONFS_KEY, settings.conversionConfs(), TaskDescription.KEY, TaskDescription.json(task));
+        return new Schema(arrowSchema(schema, settings).getFields(), metadata);
     }
 
     /** Whether {@code plan}'s rows come from another stage (an exchange, or an adaptive query stage). */
