@@ -75,7 +75,8 @@ def test_a_failing_function_still_reports_its_stats(service):
     )
     assert conn.recv(TIMEOUT)[0] == "ready"
     conn.send_batch(0, ONE, TIMEOUT)
-    conn.send_end(1, TIMEOUT)
+    # No End: the service ends the stream with its status at the failing batch and may close
+    # the connection before an End could be written (that End then fails with a broken pipe).
     status = conn.recv(TIMEOUT)
     assert status[:2] == ("status", "udf_error") and "ZeroDivisionError" in status[2]
     assert status[3]["function_cached"] is False and status[3]["function_nanos"] > 0
