@@ -245,18 +245,24 @@ def grouped_rows_and_seen(frame):
     return [(r.key, r.rows, r.total) for r in rows], {r.seen for r in rows}
 
 
-@pytest.mark.parametrize("function", [summarize_group, summarize_group_by_key])
-def test_apply_in_pandas_runs_in_the_remote_pool_with_sparks_results(spark, function):
-    query = grouped_numbers(spark).groupBy("key").applyInPandas(function, GROUPED_OUTPUT)
+def assert_grouped_query_runs_in_the_pool(spark, query, operator: str) -> None:
+    """``query`` (one summary row per group) is planned as ``operator``, runs in the pool, and
+    gives Spark's rows."""
     # Adaptive execution shows its first plan, before the rule that replaces operators after shuffles.
     plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
-    assert "FlightPickleFlatMapGroupsInPandas" in plan
+    assert operator in plan
     ours, our_seen = grouped_rows_and_seen(query)
     stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: grouped_rows_and_seen(query))
     assert ours == stock
     assert ours == [(k, 800, sum(range(k, 4000, GROUPS))) for k in range(GROUPS)]
     assert_ran_in_the_pool(our_seen)
     assert_ran_in_spark(stock_seen)
+
+
+@pytest.mark.parametrize("function", [summarize_group, summarize_group_by_key])
+def test_apply_in_pandas_runs_in_the_remote_pool_with_sparks_results(spark, function):
+    query = grouped_numbers(spark).groupBy("key").applyInPandas(function, GROUPED_OUTPUT)
+    assert_grouped_query_runs_in_the_pool(spark, query, "FlightPickleFlatMapGroupsInPandas")
 
 
 def arrow_group_summary(key: int, table) -> "pa.Table":  # noqa: F821
@@ -280,14 +286,7 @@ def summarize_table_by_key(key, table):
 @pytest.mark.parametrize("function", [summarize_table, summarize_table_by_key])
 def test_apply_in_arrow_runs_in_the_remote_pool_with_sparks_results(spark, function):
     query = grouped_numbers(spark).groupBy("key").applyInArrow(function, GROUPED_OUTPUT)
-    plan = with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query))
-    assert "FlightPickleFlatMapGroupsInArrow" in plan
-    ours, our_seen = grouped_rows_and_seen(query)
-    stock, stock_seen = with_conf(spark, TRANSPORT, "spark", lambda: grouped_rows_and_seen(query))
-    assert ours == stock
-    assert ours == [(k, 800, sum(range(k, 4000, GROUPS))) for k in range(GROUPS)]
-    assert_ran_in_the_pool(our_seen)
-    assert_ran_in_spark(stock_seen)
+    assert_grouped_query_runs_in_the_pool(spark, query, "FlightPickleFlatMapGroupsInArrow")
 
 
 def metrics_of_a_run(spark, query, operator: str) -> dict:
