@@ -8,7 +8,7 @@ import os
 import shutil
 import struct
 import subprocess
-import threading
+import sys
 import time
 
 import pytest
@@ -182,27 +182,43 @@ def test_an_arena_heap_is_known_by_its_alignment_and_header():
     assert not malloc_heaps.is_arena_heap(named, header)
 
 
+# Run in a fresh interpreter: in pytest's own process, earlier tests leave freed chunks in the
+# arenas, and a new thread's blocks may reuse memory that is already resident.
+THREAD_MALLOCS = """
+import json, os, threading
+from benchmarks import malloc_heaps
+
+before = malloc_heaps.malloc_heaps(os.getpid())
+held, ready, release = [], threading.Event(), threading.Event()
+
+def allocate():
+    # 100 kB blocks stay under malloc's mmap threshold, so they come from the thread's arena.
+    held.extend(bytearray(100_000) for _ in range(400))
+    ready.set()
+    release.wait(30)
+
+thread = threading.Thread(target=allocate)
+thread.start()
+ready.wait(30)
+during = malloc_heaps.malloc_heaps(os.getpid())
+release.set()
+thread.join(30)
+print(json.dumps([None if h is None else [h.rss, h.arena_heaps] for h in (before, during)]))
+"""
+
+
 @pytest.mark.skipif(not malloc_heaps.SUPPORTED, reason="glibc's heap layout is read on 64-bit little-endian Linux")
-def test_memory_a_thread_mallocs_is_counted_in_this_process():
-    before = malloc_heaps.malloc_heaps(os.getpid())
-    assert before is not None
-    held, ready, release = [], threading.Event(), threading.Event()
-
-    def allocate():
-        # 100 kB blocks stay under malloc's mmap threshold, so they come from an arena.
-        held.extend(bytearray(100_000) for _ in range(400))
-        ready.set()
-        release.wait(30)
-
-    thread = threading.Thread(target=allocate)
-    thread.start()
-    try:
-        assert ready.wait(30)
-        during = malloc_heaps.malloc_heaps(os.getpid())
-        assert during is not None and during.rss >= before.rss + 30_000_000
-    finally:
-        release.set()
-        thread.join(30)
+def test_memory_a_thread_mallocs_is_counted_in_its_process():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # glibc's defaults, so that the thread gets an arena of its own
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
+    run = subprocess.run([sys.executable, "-c", THREAD_MALLOCS], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    before, during = json.loads(run.stdout)
+    assert before is not None and during is not None
+    assert during[0] >= before[0] + 30_000_000
+    assert during[1] > before[1]  # the thread's blocks sit in an arena heap of its own
 
 
 def test_malloc_heaps_of_no_such_process_is_none():
