@@ -5,7 +5,6 @@ import java.util.List;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
-import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.NamedExpression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDAF;
@@ -58,13 +57,6 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
     }
 
     @Override
-    @SuppressWarnings("unchecked")
-    public AttributeSet producedAttributes() {
-        // Scala's Seq is covariant; Java's generics are not.
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) output());
-    }
-
-    @Override
     public Seq<Distribution> requiredChildDistribution() {
         return SparkShim.sparkAggregate(groupingExpressions, aggExpressions, resultExpressions, child)
                 .requiredChildDistribution();
@@ -105,18 +97,7 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
     }
 
     @Override
-    public int productArity() {
-        return 4;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> groupingExpressions;
-            case 1 -> aggExpressions;
-            case 2 -> resultExpressions;
-            case 3 -> child;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(groupingExpressions, aggExpressions, resultExpressions, child);
     }
 }

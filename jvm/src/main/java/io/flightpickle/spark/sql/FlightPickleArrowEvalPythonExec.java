@@ -50,10 +50,10 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
         return CollectionConverters.asScala(all).toList();
     }
 
+    /** Only the UDFs' values: the child's columns pass through. */
     @Override
-    @SuppressWarnings("unchecked")
     public AttributeSet producedAttributes() {
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) resultAttrs);
+        return attributeSet(resultAttrs);
     }
 
     /**
@@ -87,17 +87,7 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
     }
 
     @Override
-    public int productArity() {
-        return 3;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> udfs;
-            case 1 -> resultAttrs;
-            case 2 -> child;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(udfs, resultAttrs, child);
     }
 }

@@ -1,9 +1,9 @@
 package io.flightpickle.spark.sql;
 
+import java.util.List;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
-import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.SortOrder;
 import org.apache.spark.sql.catalyst.plans.physical.Distribution;
@@ -65,20 +65,9 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
         return func;
     }
 
-    public SparkPlan child() {
-        return child;
-    }
-
     @Override
     public Seq<Attribute> output() {
         return output;
-    }
-
-    @Override
-    @SuppressWarnings("unchecked")
-    public AttributeSet producedAttributes() {
-        // Scala's Seq is covariant; Java's generics are not.
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) output);
     }
 
     @Override
@@ -105,19 +94,7 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
     }
 
     @Override
-    public int productArity() {
-        return 5;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> groupingAttributes;
-            case 1 -> func;
-            case 2 -> output;
-            case 3 -> child;
-            case 4 -> api;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(groupingAttributes, func, output, child, api);
     }
 }
