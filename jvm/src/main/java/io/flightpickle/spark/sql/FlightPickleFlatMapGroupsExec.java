@@ -17,10 +17,11 @@ import scala.collection.immutable.Seq;
  * and {@code FlatMapGroupsInArrowExec}: the same grouping, function, output and child, and the
  * same required child distribution and ordering (asked of Spark's operator), so each task's rows
  * come clustered and sorted by the grouping columns. Each group goes to the service as one batch,
- * whole, however many rows it has (the function gets each group whole in Spark too, but for the
- * iterator form of {@code applyInArrow}, which Spark feeds in batches of
- * {@code spark.sql.execution.arrow.maxRecordsPerBatch} rows); the rows the function returns for
- * the groups are the output, group after group.
+ * whole, however many rows it has (the function gets each group whole in Spark too; the iterator
+ * form of {@code applyInArrow} gets it from the service in batches of
+ * {@code spark.sql.execution.arrow.maxRecordsPerBatch} rows, as Spark feeds it, the session's value
+ * travelling with the stream's conversion confs); the rows the function returns for the groups are
+ * the output, group after group.
  */
 public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec {
 
