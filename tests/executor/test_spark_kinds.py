@@ -601,6 +601,50 @@ def test_a_max_records_conf_that_is_not_a_number_is_a_clear_error():
         list(COMMAND_KINDS["grouped_map_arrow_iter"](SparkCommand(batch_sizes, SIZES), spec, iter([group])))
 
 
+def totals_by_group(kind):
+    """A function of each group for ``kind``, made here so that it travels by value."""
+
+    def total_table(key, table):
+        return pa.table({"s": [key[0].as_py()], "total": [sum(table.column("x").to_pylist())]})
+
+    def total_batches(batches):
+        batches = list(batches)
+        total = sum(sum(batch.column("x").to_pylist()) for batch in batches)
+        yield pa.RecordBatch.from_pydict({"s": [batches[0].column("s")[0].as_py()], "total": [total]})
+
+    return total_table if kind == "grouped_map_arrow" else total_batches
+
+
+TOTALS = StructType([StructField("s", StringType()), StructField("total", LongType())])
+
+
+@pytest.mark.parametrize("kind", ["grouped_map_arrow", "grouped_map_arrow_iter"])
+def test_the_client_groups_its_input_for_apply_in_arrow_commands(service, kind):
+    table = pa.table({"s": ["a", "b", "a", "c", "b"], "x": pa.array([1, 2, 3, 4, 5], pa.int64())})
+    client = executor.connect(service.uri, timeout=30)
+    command = (totals_by_group(kind), TOTALS)
+    results = list(
+        client.map(command, table.to_batches(max_chunksize=2), kind=kind, group_by=["s"], schema=to_arrow_schema(TOTALS))
+    )
+    assert [batch.num_rows for batch in results] == [1, 1, 1], "one result batch per group"
+    assert [row for batch in results for row in batch.to_pylist()] == [
+        {"s": "a", "total": 4},
+        {"s": "b", "total": 7},
+        {"s": "c", "total": 4},
+    ]
+
+
+@pytest.mark.parametrize("kind", ["grouped_map_arrow", "grouped_map_arrow_iter"])
+def test_the_client_refuses_apply_in_arrow_without_group_columns_or_a_command(service, kind):
+    client = executor.connect(service.uri, timeout=30)
+    table = pa.table({"s": ["a"], "x": pa.array([1], pa.int64())})
+    function = totals_by_group(kind)
+    with pytest.raises(ValueError, match=f"{kind} needs group_by columns"):
+        client.map((function, TOTALS), table.to_batches(), kind=kind, schema=to_arrow_schema(TOTALS))
+    with pytest.raises(executor.ProtocolError, match="PySpark UDF commands only"):
+        list(client.map(function, table.to_batches(), kind=kind, group_by=["s"], schema=to_arrow_schema(TOTALS)))
+
+
 def test_a_map_in_pandas_command_that_returns_no_iterator_fails_as_pyspark_does():
     frames_in = [spark_batch({LongType(): [1, 2]})]
     spec = StreamSpec("map_pandas", frames_in[0].schema, spark_schema(LongType()), False, [])
