@@ -29,52 +29,54 @@ class PulledBatchTest {
     private static final Schema ONE_COLUMN = new Schema(List.of(bigint("x")));
     private static final Schema TWO_COLUMNS = new Schema(List.of(bigint("x"), bigint("y")));
 
+    /** What a test does with the structs of an export, before they are checked released. */
+    private interface Take {
+        void from(BufferAllocator allocator, ArrowArray array, ArrowSchema schema);
+    }
+
     @Test
     void aGoodBatchComesBackWithItsValuesAndIsReleasedWhenClosed() {
-        try (BufferAllocator allocator = new RootAllocator()) {
-            try (ArrowArray array = ArrowArray.allocateNew(allocator);
-                    ArrowSchema schema = ArrowSchema.allocateNew(allocator)) {
-                export(allocator, ONE_COLUMN, ONE_COLUMN, array, schema);
-                try (VectorSchemaRoot root = PulledBatch.take(allocator, array, schema)) {
-                    assertEquals(3, root.getRowCount());
-                    assertEquals(20L, ((BigIntVector) root.getVector("x")).get(2));
-                }
-                assertReleased(array, schema);
+        exportThenTake(ONE_COLUMN, ONE_COLUMN, (allocator, array, schema) -> {
+            try (VectorSchemaRoot root = PulledBatch.take(allocator, array, schema)) {
+                assertEquals(3, root.getRowCount());
+                assertEquals(20L, ((BigIntVector) root.getVector("x")).get(2));
             }
-            assertEquals(0, allocator.getAllocatedMemory(), "every exported buffer came back");
-        }
+        });
     }
 
     @Test
     void aSchemaArrowJavaCannotReadHandsTheArrayBackUntouched() {
-        try (BufferAllocator allocator = new RootAllocator();
-                ArrowBuf unknownFormat = allocator.buffer(2)) {
-            try (ArrowArray array = ArrowArray.allocateNew(allocator);
-                    ArrowSchema schema = ArrowSchema.allocateNew(allocator)) {
-                export(allocator, ONE_COLUMN, ONE_COLUMN, array, schema);
-                unknownFormat.setBytes(0, "?\0".getBytes(StandardCharsets.US_ASCII));
+        try (BufferAllocator elsewhere = new RootAllocator(); ArrowBuf unknownFormat = elsewhere.buffer(2)) {
+            unknownFormat.setBytes(0, "?\0".getBytes(StandardCharsets.US_ASCII));
+            exportThenTake(ONE_COLUMN, ONE_COLUMN, (allocator, array, schema) -> {
                 ArrowSchema.Snapshot tampered = schema.snapshot();
                 tampered.format = unknownFormat.memoryAddress();
                 schema.save(tampered);
-
                 RuntimeException refused = assertThrows(RuntimeException.class,
                         () -> PulledBatch.take(allocator, array, schema));
                 assertEquals(UnsupportedOperationException.class, refused.getClass(), refused.toString());
-                assertReleased(array, schema);
-            }
-            assertEquals(unknownFormat.capacity(), allocator.getAllocatedMemory(),
-                    "only the test's own buffer is left: the batch's buffers came back");
+            });
         }
     }
 
     @Test
     void anArrayThatDoesNotMatchItsSchemaIsReleasedByTheFailedImport() {
+        exportThenTake(ONE_COLUMN, TWO_COLUMNS, (allocator, array, schema) ->
+                assertThrows(RuntimeException.class, () -> PulledBatch.take(allocator, array, schema)));
+    }
+
+    /**
+     * Exports three rows of {@code rows}' columns, described by {@code described}, hands the structs
+     * to {@code take}, then checks that both were released and every exported buffer came back.
+     */
+    private static void exportThenTake(Schema rows, Schema described, Take take) {
         try (BufferAllocator allocator = new RootAllocator()) {
             try (ArrowArray array = ArrowArray.allocateNew(allocator);
                     ArrowSchema schema = ArrowSchema.allocateNew(allocator)) {
-                export(allocator, ONE_COLUMN, TWO_COLUMNS, array, schema);
-                assertThrows(RuntimeException.class, () -> PulledBatch.take(allocator, array, schema));
-                assertReleased(array, schema);
+                export(allocator, rows, described, array, schema);
+                take.from(allocator, array, schema);
+                assertEquals(0L, array.snapshot().release, "the array's release callback ran");
+                assertEquals(0L, schema.snapshot().release, "the schema's release callback ran");
             }
             assertEquals(0, allocator.getAllocatedMemory(), "every exported buffer came back");
         }
@@ -100,11 +102,5 @@ class PulledBatchTest {
             Data.exportVectorSchemaRoot(allocator, root, null, array);
         }
         Data.exportSchema(allocator, described, null, schema);
-    }
-
-    /** A released struct has no release callback left (the interface's mark of a released struct). */
-    private static void assertReleased(ArrowArray array, ArrowSchema schema) {
-        assertEquals(0L, array.snapshot().release, "the array's release callback ran");
-        assertEquals(0L, schema.snapshot().release, "the schema's release callback ran");
     }
 }
