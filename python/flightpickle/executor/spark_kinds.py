@@ -10,7 +10,7 @@ a DataFrame, how a returned value is coerced to a declared ``DecimalType``.
 Rather than restate those rules, these kinds call the same helpers
 (``pyspark.sql.conversion``, ``pyspark.sql.pandas.types``), with the settings
 PySpark's worker reads from the SQL conf: the Spark plugin sends their session
-values in the input schema's metadata (``ConversionSettings``), and the rest is
+values in the input schema's metadata (:mod:`.session_confs`), and the rest is
 read from the schemas themselves: the session time zone is the zone of their
 timestamps, large string types are the output's. (The one conf not followed,
 PySpark's legacy pandas conversions, keeps Spark's operator.)
