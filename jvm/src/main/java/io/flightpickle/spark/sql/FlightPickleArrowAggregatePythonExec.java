@@ -38,7 +38,7 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
     public FlightPickleArrowAggregatePythonExec(Seq<NamedExpression> groupingExpressions,
             Seq<AggregateExpression> aggExpressions, Seq<NamedExpression> resultExpressions, SparkPlan child,
             StreamedFunction function) {
-        super(child, function);
+        super(child, attributesOf(resultExpressions), function);
         this.groupingExpressions = groupingExpressions;
         this.aggExpressions = aggExpressions;
         this.resultExpressions = resultExpressions;
@@ -49,8 +49,8 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
         return "FlightPickleArrowAggregatePython";
     }
 
-    @Override
-    public Seq<Attribute> output() {
+    /** The result expressions' attributes, as Spark's operator outputs them. */
+    private static Seq<Attribute> attributesOf(Seq<NamedExpression> resultExpressions) {
         List<Attribute> all = new ArrayList<>();
         CollectionConverters.asJava(resultExpressions).forEach(expression -> all.add(expression.toAttribute()));
         return CollectionConverters.asScala(all).toList();

@@ -33,21 +33,21 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
     /** @param udfs the UDFs of the operator replaced, kept as Spark's operator keeps them */
     public FlightPickleArrowEvalPythonExec(Seq<PythonUDF> udfs, Seq<Attribute> resultAttrs, SparkPlan child,
             StreamedFunction function) {
-        super(child, function);
+        super(child, childColumnsThen(child, resultAttrs), function);
         this.udfs = udfs;
         this.resultAttrs = resultAttrs;
+    }
+
+    /** The child's columns followed by the UDFs' values, as Spark's operator outputs them. */
+    private static Seq<Attribute> childColumnsThen(SparkPlan child, Seq<Attribute> resultAttrs) {
+        List<Attribute> all = new ArrayList<>(CollectionConverters.asJava(child.output()));
+        all.addAll(CollectionConverters.asJava(resultAttrs));
+        return CollectionConverters.asScala(all).toList();
     }
 
     @Override
     public String nodeName() {
         return "FlightPickleArrowEvalPython";
-    }
-
-    @Override
-    public Seq<Attribute> output() {
-        List<Attribute> all = new ArrayList<>(CollectionConverters.asJava(child.output()));
-        all.addAll(CollectionConverters.asJava(resultAttrs));
-        return CollectionConverters.asScala(all).toList();
     }
 
     /** Only the UDFs' values: the child's columns pass through. */

@@ -41,16 +41,14 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
 
     private final Seq<Attribute> groupingAttributes;
     private final Expression func;
-    private final Seq<Attribute> output;
     private final Api api;
 
     public FlightPickleFlatMapGroupsExec(Seq<Attribute> groupingAttributes, Expression func,
             Seq<Attribute> output, SparkPlan child, Api api, StreamedFunction function) {
-        super(child, function);
+        super(child, output, function);
         this.api = api;
         this.groupingAttributes = groupingAttributes;
         this.func = func;
-        this.output = output;
     }
 
     @Override
@@ -64,11 +62,6 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
 
     public Expression func() {
         return func;
-    }
-
-    @Override
-    public Seq<Attribute> output() {
-        return output;
     }
 
     @Override

@@ -25,13 +25,11 @@ public final class FlightPickleMapInBatchExec extends FlightPickleStreamExec {
     private static final long serialVersionUID = 1L;
 
     private final Expression func;
-    private final Seq<Attribute> output;
 
     public FlightPickleMapInBatchExec(Expression func, Seq<Attribute> output, SparkPlan child,
             StreamedFunction function) {
-        super(child, function);
+        super(child, output, function);
         this.func = func;
-        this.output = output;
     }
 
     @Override
@@ -41,11 +39,6 @@ public final class FlightPickleMapInBatchExec extends FlightPickleStreamExec {
 
     public Expression func() {
         return func;
-    }
-
-    @Override
-    public Seq<Attribute> output() {
-        return output;
     }
 
     @Override

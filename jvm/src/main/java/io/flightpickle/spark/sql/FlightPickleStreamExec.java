@@ -32,18 +32,26 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
     private static final long serialVersionUID = 1L;
 
     protected final SparkPlan child;
+    /** The operator's columns, fixed when it is made (as Spark's operators' are by their arguments). */
+    protected final Seq<Attribute> output;
     protected final StreamedFunction function;
     /** Made on first use, on the driver, as Spark's operators make theirs. */
     private transient StreamMetrics streamMetrics;
 
-    protected FlightPickleStreamExec(SparkPlan child, StreamedFunction function) {
+    protected FlightPickleStreamExec(SparkPlan child, Seq<Attribute> output, StreamedFunction function) {
         this.child = child;
+        this.output = output;
         this.function = function;
     }
 
     /** The one child, by the name Spark's unary operators give it. */
     public final SparkPlan child() {
         return child;
+    }
+
+    @Override
+    public final Seq<Attribute> output() {
+        return output;
     }
 
     @Override
