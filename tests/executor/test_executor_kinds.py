@@ -3,6 +3,8 @@ run in plain Python; return types converted and checked as Spark does."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -186,3 +188,38 @@ def test_abandoning_a_stream_frees_the_worker_for_the_next(service):
     results.close()
     # The single worker is free again: the next stream is served.
     assert column(client.map(lambda x, s: x + 1, batches(1), return_type=pa.int64())) == [1, 2, 3, 4, 5]
+
+
+ANY_ITERABLE = "spark.sql.execution.pythonUDF.mapInBatch.legacy.acceptAnyIterable.enabled"
+
+
+def strict_about_iterators(batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """``batches`` under a session that turned Spark 4.3's leniency off (the Spark plugin sends its confs so)."""
+    confs = {b"flightpickle.spark.conf": json.dumps({ANY_ITERABLE: "false"})}
+    return [batch.replace_schema_metadata(confs) for batch in batches]
+
+
+def test_map_arrow_takes_an_iterable_of_batches_unless_the_session_asks_for_an_iterator(service):
+    schema = pa.schema([("x", pa.int64())])
+    client = executor.connect(service.uri, timeout=30)
+
+    def as_list(iterator):
+        return [batch.select(["x"]) for batch in iterator]
+
+    assert column(list(client.map(as_list, batches(), kind="map_arrow", schema=schema)), "x") == list(range(15))
+    with pytest.raises(executor.UdfError) as refused:
+        list(client.map(as_list, strict_about_iterators(batches()), kind="map_arrow", schema=schema))
+    message = str(refused.value)
+    assert "[UDF_RETURN_TYPE] Return type of the user-defined function should be iterator of pyarrow.RecordBatch, but is list" in message
+    assert f"{ANY_ITERABLE}=false" in message
+
+
+@pytest.mark.parametrize(
+    "kind, returned, element",
+    [("map_arrow", lambda batches: None, "pyarrow.RecordBatch"), ("map_pandas", lambda frames: 3, "pandas.DataFrame")],
+)
+def test_a_map_function_that_returns_no_iterable_fails_with_pysparks_error(service, kind, returned, element):
+    client = executor.connect(service.uri, timeout=30)
+    expected = f"should be iterator of {element}, but is {type(returned(None)).__name__}"
+    with pytest.raises(executor.UdfError, match=rf"UDF_RETURN_TYPE.*{expected}"):
+        list(client.map(returned, batches(), kind=kind, schema=pa.schema([("x", pa.int64())])))

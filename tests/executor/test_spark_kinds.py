@@ -298,6 +298,8 @@ def with_confs(batch: pa.RecordBatch, **confs: str) -> pa.RecordBatch:
     keys = {
         "binary_as_bytes": "spark.sql.execution.pyspark.binaryAsBytes",
         "safecheck": "spark.sql.execution.pandas.convertToArrowArraySafely",
+        "max_records": "spark.sql.execution.arrow.maxRecordsPerBatch",
+        "any_iterable": "spark.sql.execution.pythonUDF.mapInBatch.legacy.acceptAnyIterable.enabled",
     }
     return batch.replace_schema_metadata({b"flightpickle.spark.conf": json.dumps({keys[k]: v for k, v in confs.items()})})
 
@@ -567,3 +569,88 @@ def test_apply_in_arrow_rows_without_columns_are_a_clear_error_and_an_empty_tabl
     assert [b.num_rows for b in run_grouped_arrow("grouped_map_arrow", lambda table: pa.table({}), KEYED_COUNT)] == [0, 0]
     with pytest.raises(TypeError, match="rows without columns"):
         run_grouped_arrow("grouped_map_arrow", lambda table: table.select([]), KEYED_COUNT)
+
+
+def batch_sizes(key, batches):
+    yield pa.RecordBatch.from_pydict({"key": [key[0].as_py()], "sizes": [",".join(str(b.num_rows) for b in batches)]})
+
+
+SIZES = StructType([StructField("key", LongType()), StructField("sizes", StringType())])
+
+
+@pytest.mark.parametrize(
+    "max_records, sizes",
+    [(None, "5"), ("2", "2,2,1"), ("5", "5"), ("0", "5"), ("-1", "5")],
+)
+def test_apply_in_arrow_of_an_iterator_gets_a_group_in_batches_of_the_sessions_max_records(max_records, sizes):
+    """Spark hands the iterator form a group in batches of
+    spark.sql.execution.arrow.maxRecordsPerBatch rows (no limit at 0 or less;
+    10,000 when the stream does not say)."""
+    group = pa.record_batch({"_0": pa.array([7] * 5, pa.int64()), "_1": pa.array(range(5), pa.int64())})
+    if max_records is not None:
+        group = with_confs(group, max_records=max_records)
+    spec = StreamSpec("grouped_map_arrow_iter", group.schema, to_arrow_schema(SIZES), False, ["_0"])
+    results = list(COMMAND_KINDS["grouped_map_arrow_iter"](SparkCommand(batch_sizes, SIZES), spec, iter([group])))
+    assert [batch.to_pylist() for batch in results] == [[{"key": 7, "sizes": sizes}]]
+
+
+def test_a_max_records_conf_that_is_not_a_number_is_a_clear_error():
+    group = with_confs(pa.record_batch({"_0": [1]}), max_records="many")
+    spec = StreamSpec("grouped_map_arrow_iter", group.schema, to_arrow_schema(SIZES), False, ["_0"])
+    with pytest.raises(ValueError, match="maxRecordsPerBatch='many', not an integer"):
+        list(COMMAND_KINDS["grouped_map_arrow_iter"](SparkCommand(batch_sizes, SIZES), spec, iter([group])))
+
+
+def totals_by_group(kind):
+    """A function of each group for ``kind``, made here so that it travels by value."""
+
+    def total_table(key, table):
+        return pa.table({"s": [key[0].as_py()], "total": [sum(table.column("x").to_pylist())]})
+
+    def total_batches(batches):
+        batches = list(batches)
+        total = sum(sum(batch.column("x").to_pylist()) for batch in batches)
+        yield pa.RecordBatch.from_pydict({"s": [batches[0].column("s")[0].as_py()], "total": [total]})
+
+    return total_table if kind == "grouped_map_arrow" else total_batches
+
+
+TOTALS = StructType([StructField("s", StringType()), StructField("total", LongType())])
+
+
+@pytest.mark.parametrize("kind", ["grouped_map_arrow", "grouped_map_arrow_iter"])
+def test_the_client_groups_its_input_for_apply_in_arrow_commands(service, kind):
+    table = pa.table({"s": ["a", "b", "a", "c", "b"], "x": pa.array([1, 2, 3, 4, 5], pa.int64())})
+    client = executor.connect(service.uri, timeout=30)
+    command = (totals_by_group(kind), TOTALS)
+    results = list(
+        client.map(command, table.to_batches(max_chunksize=2), kind=kind, group_by=["s"], schema=to_arrow_schema(TOTALS))
+    )
+    assert [batch.num_rows for batch in results] == [1, 1, 1], "one result batch per group"
+    assert [row for batch in results for row in batch.to_pylist()] == [
+        {"s": "a", "total": 4},
+        {"s": "b", "total": 7},
+        {"s": "c", "total": 4},
+    ]
+
+
+@pytest.mark.parametrize("kind", ["grouped_map_arrow", "grouped_map_arrow_iter"])
+def test_the_client_refuses_apply_in_arrow_without_group_columns_or_a_command(service, kind):
+    client = executor.connect(service.uri, timeout=30)
+    table = pa.table({"s": ["a"], "x": pa.array([1], pa.int64())})
+    function = totals_by_group(kind)
+    with pytest.raises(ValueError, match=f"{kind} needs group_by columns"):
+        client.map((function, TOTALS), table.to_batches(), kind=kind, schema=to_arrow_schema(TOTALS))
+    with pytest.raises(executor.ProtocolError, match="PySpark UDF commands only"):
+        list(client.map(function, table.to_batches(), kind=kind, group_by=["s"], schema=to_arrow_schema(TOTALS)))
+
+
+def test_a_map_in_pandas_command_that_returns_no_iterator_fails_as_pyspark_does():
+    frames_in = [spark_batch({LongType(): [1, 2]})]
+    spec = StreamSpec("map_pandas", frames_in[0].schema, spark_schema(LongType()), False, [])
+    as_list = SparkCommand(lambda frames: list(frames), StructType([StructField("_0", LongType())]))
+    assert values(COMMAND_KINDS["map_pandas"](as_list, spec, iter(frames_in))) == [1, 2], "Spark 4.3's default"
+    strict = [with_confs(frames_in[0], any_iterable="false")]
+    strict_spec = StreamSpec("map_pandas", strict[0].schema, spec.output_schema, False, [])
+    with pytest.raises(TypeError, match=r"UDF_RETURN_TYPE.*iterator of pandas.DataFrame, but is list.*acceptAnyIterable"):
+        list(COMMAND_KINDS["map_pandas"](as_list, strict_spec, iter(strict)))

@@ -128,6 +128,34 @@ def test_map_in_pandas_runs_in_the_executor_service_with_sparks_results(spark):
     assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
 
 
+MAP_ACCEPTS_ANY_ITERABLE = "spark.sql.execution.pythonUDF.mapInBatch.legacy.acceptAnyIterable.enabled"
+
+
+def ids_as_a_list(batches):
+    return [batch.select(["id"]) for batch in batches]
+
+
+def test_map_in_arrow_may_return_a_list_unless_the_session_asks_for_an_iterator_as_in_spark(spark):
+    query = numbers(spark).mapInArrow(ids_as_a_list, "id long")
+    assert "FlightPickleMapInArrow" in physical_plan(query)
+
+    def ids():
+        return [row.id for row in query.orderBy("id").collect()]
+
+    assert ids() == with_transport(spark, "spark", ids) == list(range(5000)), "Spark 4.3's default takes any iterable"
+
+    def strictly(run):
+        return with_conf(spark, MAP_ACCEPTS_ANY_ITERABLE, "false", run)
+
+    with pytest.raises(Exception) as failure:
+        strictly(ids)
+    message = str(failure.value)
+    assert "flightpickle executor service" in message
+    assert "should be iterator of pyarrow.RecordBatch, but is list" in message and MAP_ACCEPTS_ANY_ITERABLE in message
+    with pytest.raises(Exception, match="UDF_RETURN_TYPE"):
+        strictly(lambda: with_transport(spark, "spark", ids))
+
+
 def labels_and_parents(frame):
     rows = frame.orderBy("id").collect()
     pairs = [row.label.split("|", 1) for row in rows]
@@ -746,6 +774,29 @@ def test_apply_in_arrow_runs_in_the_executor_service_with_sparks_results(spark, 
         assert ours[0][4] == "Int64Scalar"
     assert all("flightpickle.executor serve" in parent for parent in our_parents), our_parents
     assert not any("flightpickle.executor" in parent for parent in stock_parents), stock_parents
+
+
+def arrow_batch_sizes(key: Tuple[pa.Scalar, ...], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    sizes = [batch.num_rows for batch in batches]
+    yield pa.RecordBatch.from_pydict({"key": [key[0].as_py()], "sizes": [",".join(map(str, sizes))]})
+
+
+def test_apply_in_arrow_of_an_iterator_gets_each_group_in_batches_of_max_records_per_batch(spark):
+    query = grouped_numbers(spark).groupBy("key").applyInArrow(arrow_batch_sizes, "key long, sizes string")
+
+    def sizes_by_key():
+        return [tuple(row) for row in query.orderBy("key").collect()]
+
+    def under_small_batches(run):
+        return with_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", "97", run)
+
+    plan = under_small_batches(lambda: with_conf(spark, "spark.sql.adaptive.enabled", "false", lambda: physical_plan(query)))
+    assert "FlightPickleFlatMapGroupsInArrow" in plan, plan
+    ours = under_small_batches(sizes_by_key)
+    stock = under_small_batches(lambda: with_transport(spark, "spark", sizes_by_key))
+    assert ours == stock
+    # Group 0's 3,000 rows: 30 batches of 97 rows, then the 90 left.
+    assert ours[0] == (0, ",".join(["97"] * 30 + ["90"]))
 
 
 def raise_on_arrow_group_two(table):

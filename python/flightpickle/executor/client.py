@@ -20,12 +20,12 @@ import pyarrow as pa
 
 from .. import _native, sealing
 from .errors import BY_CODE, DeadlineError, ExecutorError, ProtocolError, WorkerLostError
-from .kinds import ERROR_COLUMN
+from .kinds import ERROR_COLUMN, KEYED_KINDS
 from .settings import DEFAULT_BODY_LIMIT
 from .supervisor import FLIGHT_SCHEMES, unix_path
 
 SCALAR_KINDS = ("scalar_row", "scalar_pandas", "scalar_pandas_iter", "grouped_agg_pandas")
-ALL_KINDS = SCALAR_KINDS + ("map_arrow", "map_pandas", "grouped_map_pandas")
+ALL_KINDS = SCALAR_KINDS + ("map_arrow", "map_pandas") + tuple(sorted(KEYED_KINDS))
 SEALED_CACHE_SIZE = 64
 #: Seconds the sender waits for window space before looking at the stop flag.
 WINDOW_POLL = 0.1
@@ -90,17 +90,21 @@ class Client:
         """Applies ``func`` to ``batches`` on the service; yields the result batches in order.
 
         Scalar kinds need ``return_type``, the others the output ``schema``.
-        ``grouped_map_pandas`` groups the input by the ``group_by`` columns
-        here first (all of it in memory) and sends one batch per group.
+        The grouped kinds (``grouped_map_pandas``, and ``grouped_map_arrow``
+        and ``grouped_map_arrow_iter``, which take a PySpark UDF command
+        ``(func, StructType)``) group the input by the ``group_by`` columns
+        here first (all of it in memory) and send one batch per group.
         """
         output = self._output_schema(kind, return_type, schema, row_errors)
         group_by = list(group_by)
+        if kind in KEYED_KINDS and not group_by:
+            raise ValueError(f"{kind} needs group_by columns")
         batches = iter(batches)
         first = next(batches, None)
         if first is None:
             return iter(())
         batches = itertools.chain([first], batches)
-        if kind == "grouped_map_pandas":
+        if kind in KEYED_KINDS:
             batches = _groups(pa.Table.from_batches(batches), group_by)
         return self._stream(func, first.schema, output, kind, group_by, row_errors, batches)
 
@@ -175,8 +179,6 @@ class Client:
 
 
 def _groups(table: pa.Table, keys: list[str]) -> Iterator[pa.RecordBatch]:
-    if not keys:
-        raise ValueError("grouped_map_pandas needs group_by columns")
     ordered = table.sort_by([(key, "ascending") for key in keys]).combine_chunks()
     key_rows = ordered.select(keys).to_pylist()
     start = 0

@@ -16,6 +16,8 @@ from typing import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from .session_confs import ConversionSettings
+
 ERROR_COLUMN = "error"
 #: The kinds whose function may take each group's key, read from the input
 #: columns the stream's group keys name.
@@ -166,8 +168,33 @@ def scalar_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordB
         yield pa.RecordBatch.from_arrays([to_arrow(result, result_type, "the returned Series")], schema=spec.output_schema)
 
 
+def returned_iterator(results, element: str, settings: ConversionSettings) -> Iterator:
+    """What a ``mapInArrow`` or ``mapInPandas`` function returned, as PySpark
+    4.3 takes it: an iterator, or, while the session keeps the leniency of
+    earlier versions (Spark's default), anything ``iter()`` accepts. Else the
+    stream fails with PySpark's error (``UDF_RETURN_TYPE``)."""
+    if isinstance(results, Iterator):
+        return results
+    if settings.map_accepts_any_iterable:
+        try:
+            return iter(results)
+        except TypeError:
+            pass
+        hint = "return (or yield from) an iterable"
+    else:
+        hint = (
+            "yield the results or return iter(...) of them: the session sets "
+            "spark.sql.execution.pythonUDF.mapInBatch.legacy.acceptAnyIterable.enabled=false"
+        )
+    raise TypeError(
+        f"[UDF_RETURN_TYPE] Return type of the user-defined function should be iterator of {element}, "
+        f"but is {type(results).__name__}; {hint}."
+    )
+
+
 def map_arrow(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
-    for result in func(batches):
+    settings = ConversionSettings.of(spec.input_schema)
+    for result in returned_iterator(func(batches), "pyarrow.RecordBatch", settings):
         if not isinstance(result, pa.RecordBatch):
             raise TypeError(f"mapInArrow functions must yield pyarrow.RecordBatch, not {type(result).__name__}")
         if result.schema.equals(spec.output_schema):  # the usual case, and nothing to convert
@@ -182,7 +209,8 @@ def map_arrow(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch
 
 
 def map_pandas(func: Callable, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
-    for frame in func(batch.to_pandas() for batch in batches):
+    settings = ConversionSettings.of(spec.input_schema)
+    for frame in returned_iterator(func(batch.to_pandas() for batch in batches), "pandas.DataFrame", settings):
         yield conform_frame(frame, spec.output_schema)
 
 

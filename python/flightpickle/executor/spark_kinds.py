@@ -10,7 +10,7 @@ a DataFrame, how a returned value is coerced to a declared ``DecimalType``.
 Rather than restate those rules, these kinds call the same helpers
 (``pyspark.sql.conversion``, ``pyspark.sql.pandas.types``), with the settings
 PySpark's worker reads from the SQL conf: the Spark plugin sends their session
-values in the input schema's metadata (``ConversionSettings``), and the rest is
+values in the input schema's metadata (:mod:`.session_confs`), and the rest is
 read from the schemas themselves: the session time zone is the zone of their
 timestamps, large string types are the output's. (The one conf not followed,
 PySpark's legacy pandas conversions, keeps Spark's operator.)
@@ -26,53 +26,18 @@ those of :mod:`.kinds`: the scalar kinds for a :class:`~.udf_bundle.UdfBundle`
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import Iterator
 
 import pyarrow as pa
 
-from .kinds import StreamSpec, converted, empty_batch, takes_two_arguments
+from .kinds import StreamSpec, converted, empty_batch, returned_iterator, takes_two_arguments
+from .session_confs import ConversionSettings
 from .spark_commands import SparkCommand
 from .udf_bundle import UdfBundle
 
 #: The zone PySpark gives Arrow when the stream carries no timestamp, so that
 #: none is converted (any zone would do).
 NO_ZONE = "UTC"
-#: The input schema's metadata key for the session's conversion confs.
-CONVERSION_CONFS_KEY = b"flightpickle.spark.conf"
-
-
-@dataclass(frozen=True)
-class ConversionSettings:
-    """The SQL confs PySpark's worker converts by, as the Spark plugin sends
-    them with a stream (its input schema's metadata, a JSON object); a conf
-    not sent has PySpark's own default."""
-
-    safecheck: bool = False
-    assign_cols_by_name: bool = True
-    binary_as_bytes: bool = True
-    int_to_decimal_coercion: bool = False
-    prefer_int_ext_dtype: bool = False
-
-    CONFS: ClassVar[dict[str, str]] = {
-        "spark.sql.execution.pandas.convertToArrowArraySafely": "safecheck",
-        "spark.sql.legacy.execution.pandas.groupedMap.assignColumnsByName": "assign_cols_by_name",
-        "spark.sql.execution.pyspark.binaryAsBytes": "binary_as_bytes",
-        "spark.sql.execution.pythonUDF.pandas.intToDecimalCoercionEnabled": "int_to_decimal_coercion",
-        "spark.sql.execution.pythonUDF.pandas.preferIntExtensionDtype": "prefer_int_ext_dtype",
-    }
-
-    @classmethod
-    def of(cls, schema: pa.Schema) -> "ConversionSettings":
-        sent = (schema.metadata or {}).get(CONVERSION_CONFS_KEY)
-        if sent is None:
-            return cls()
-        try:
-            confs = json.loads(sent)
-        except ValueError as error:
-            raise ValueError(f"the input schema's {CONVERSION_CONFS_KEY.decode()} is not JSON: {error}") from None
-        return cls(**{field: str(confs[key]).lower() == "true" for key, field in cls.CONFS.items() if key in confs})
 
 
 def session_time_zone(*schemas: pa.Schema) -> str:
@@ -376,11 +341,7 @@ def map_pandas(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.Rec
                 df_for_struct=True,
             )[0]
 
-    results = command.func(frames())
-    if not isinstance(results, Iterator):
-        raise TypeError(
-            f"mapInPandas functions must return an iterator of pandas.DataFrame, not {type(results).__name__}"
-        )
+    results = returned_iterator(command.func(frames()), "pandas.DataFrame", settings)
     for frame in results:
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(
@@ -398,7 +359,7 @@ def grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterator
     it, and all of it becomes the group's one result batch."""
     from pyspark.worker import verify_return_type
 
-    def results(function, arguments):
+    def results(function, arguments, settings):
         *key, group = arguments
         return [verify_return_type(function(*key, pa.Table.from_batches([group])), pa.Table)]
 
@@ -408,12 +369,14 @@ def grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterator
 def grouped_map_arrow_iter(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch]):
     """``applyInArrow`` with a function of an iterator of record batches (or
     of the key and one): called once per group with an iterator over that
-    group's one batch; every batch it yields is checked as PySpark does."""
+    group's rows in batches of ``spark.sql.execution.arrow.maxRecordsPerBatch``
+    rows, as Spark feeds it; every batch it yields is checked as PySpark does."""
     from pyspark.worker import verify_return_type
 
-    def results(function, arguments):
+    def results(function, arguments, settings):
         *key, group = arguments
-        return list(verify_return_type(function(*key, iter([group])), Iterator[pa.RecordBatch]))
+        batches = _in_batches(group, settings.max_records_per_batch)
+        return list(verify_return_type(function(*key, batches), Iterator[pa.RecordBatch]))
 
     return _grouped_map_arrow(command, spec, batches, results)
 
@@ -421,8 +384,8 @@ def grouped_map_arrow_iter(command: SparkCommand, spec: StreamSpec, batches: Ite
 def _grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterator[pa.RecordBatch], results):
     """The loop of both ``applyInArrow`` kinds: the key as PySpark passes it
     (a tuple of the first row's ``pyarrow.Scalar``s of the grouping columns),
-    to a function of two parameters; ``results(function, arguments)`` calls
-    it and returns its tables or batches."""
+    to a function of two parameters; ``results(function, arguments,
+    settings)`` calls it and returns its tables or batches."""
     from pyspark.sql.conversion import ArrowBatchTransformer
     from pyspark.sql.pandas.types import to_arrow_type
 
@@ -438,9 +401,18 @@ def _grouped_map_arrow(command: SparkCommand, spec: StreamSpec, batches: Iterato
             ArrowBatchTransformer.enforce_schema(
                 result, declared, arrow_cast=False, reorder_by_name=settings.assign_cols_by_name
             )
-            for result in results(command.func, arguments)
+            for result in results(command.func, arguments, settings)
         ]
         yield conform(_one_batch(checked, declared), spec.output_schema)
+
+
+def _in_batches(group: pa.RecordBatch, max_rows: int) -> Iterator[pa.RecordBatch]:
+    """The group's rows in order, in batches of at most ``max_rows`` rows
+    (slices of it, not copies), or whole when ``max_rows`` is zero or less; an
+    empty group is its one empty batch."""
+    if max_rows <= 0 or group.num_rows <= max_rows:
+        return iter([group])
+    return (group.slice(start, max_rows) for start in range(0, group.num_rows, max_rows))
 
 
 def _arrow_key(group: pa.RecordBatch, keys: list[str]) -> tuple:

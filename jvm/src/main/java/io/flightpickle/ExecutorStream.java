@@ -210,7 +210,8 @@ public final class ExecutorStream implements AutoCloseable {
 
     /**
      * The next result batch, owned by the caller (close it); null at the end of the results when
-     * {@code wait}, or when none has arrived yet when not.
+     * {@code wait}, or when none has arrived yet when not. A batch Arrow Java cannot import fails
+     * with Arrow's exception, its memory handed back to Rust.
      */
     public VectorSchemaRoot pull(boolean wait) {
         try (ArrowArray array = ArrowArray.allocateNew(allocator);
@@ -218,7 +219,7 @@ public final class ExecutorStream implements AutoCloseable {
             if (!Native.streamPull(openHandle(), array.memoryAddress(), schema.memoryAddress(), wait)) {
                 return null;
             }
-            return Data.importVectorSchemaRoot(allocator, array, schema, null);
+            return PulledBatch.take(allocator, array, schema);
         }
     }
 

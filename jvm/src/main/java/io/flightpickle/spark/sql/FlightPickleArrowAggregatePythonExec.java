@@ -5,7 +5,6 @@ import java.util.List;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
-import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.NamedExpression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDAF;
@@ -39,7 +38,7 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
     public FlightPickleArrowAggregatePythonExec(Seq<NamedExpression> groupingExpressions,
             Seq<AggregateExpression> aggExpressions, Seq<NamedExpression> resultExpressions, SparkPlan child,
             StreamedFunction function) {
-        super(child, function);
+        super(child, attributesOf(resultExpressions), function);
         this.groupingExpressions = groupingExpressions;
         this.aggExpressions = aggExpressions;
         this.resultExpressions = resultExpressions;
@@ -50,18 +49,11 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
         return "FlightPickleArrowAggregatePython";
     }
 
-    @Override
-    public Seq<Attribute> output() {
+    /** The result expressions' attributes, as Spark's operator outputs them. */
+    private static Seq<Attribute> attributesOf(Seq<NamedExpression> resultExpressions) {
         List<Attribute> all = new ArrayList<>();
         CollectionConverters.asJava(resultExpressions).forEach(expression -> all.add(expression.toAttribute()));
         return CollectionConverters.asScala(all).toList();
-    }
-
-    @Override
-    @SuppressWarnings("unchecked")
-    public AttributeSet producedAttributes() {
-        // Scala's Seq is covariant; Java's generics are not.
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) output());
     }
 
     @Override
@@ -105,18 +97,7 @@ public final class FlightPickleArrowAggregatePythonExec extends FlightPickleStre
     }
 
     @Override
-    public int productArity() {
-        return 4;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> groupingExpressions;
-            case 1 -> aggExpressions;
-            case 2 -> resultExpressions;
-            case 3 -> child;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(groupingExpressions, aggExpressions, resultExpressions, child);
     }
 }

@@ -33,9 +33,16 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
     /** @param udfs the UDFs of the operator replaced, kept as Spark's operator keeps them */
     public FlightPickleArrowEvalPythonExec(Seq<PythonUDF> udfs, Seq<Attribute> resultAttrs, SparkPlan child,
             StreamedFunction function) {
-        super(child, function);
+        super(child, childColumnsThen(child, resultAttrs), function);
         this.udfs = udfs;
         this.resultAttrs = resultAttrs;
+    }
+
+    /** The child's columns followed by the UDFs' values, as Spark's operator outputs them. */
+    private static Seq<Attribute> childColumnsThen(SparkPlan child, Seq<Attribute> resultAttrs) {
+        List<Attribute> all = new ArrayList<>(CollectionConverters.asJava(child.output()));
+        all.addAll(CollectionConverters.asJava(resultAttrs));
+        return CollectionConverters.asScala(all).toList();
     }
 
     @Override
@@ -43,17 +50,10 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
         return "FlightPickleArrowEvalPython";
     }
 
+    /** Only the UDFs' values: the child's columns pass through. */
     @Override
-    public Seq<Attribute> output() {
-        List<Attribute> all = new ArrayList<>(CollectionConverters.asJava(child.output()));
-        all.addAll(CollectionConverters.asJava(resultAttrs));
-        return CollectionConverters.asScala(all).toList();
-    }
-
-    @Override
-    @SuppressWarnings("unchecked")
     public AttributeSet producedAttributes() {
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) resultAttrs);
+        return attributeSet(resultAttrs);
     }
 
     /**
@@ -87,17 +87,7 @@ public final class FlightPickleArrowEvalPythonExec extends FlightPickleStreamExe
     }
 
     @Override
-    public int productArity() {
-        return 3;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> udfs;
-            case 1 -> resultAttrs;
-            case 2 -> child;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(udfs, resultAttrs, child);
     }
 }

@@ -1,9 +1,9 @@
 package io.flightpickle.spark.sql;
 
+import java.util.List;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
-import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.SortOrder;
 import org.apache.spark.sql.catalyst.plans.physical.Distribution;
@@ -17,10 +17,11 @@ import scala.collection.immutable.Seq;
  * and {@code FlatMapGroupsInArrowExec}: the same grouping, function, output and child, and the
  * same required child distribution and ordering (asked of Spark's operator), so each task's rows
  * come clustered and sorted by the grouping columns. Each group goes to the service as one batch,
- * whole, however many rows it has (the function gets each group whole in Spark too, but for the
- * iterator form of {@code applyInArrow}, which Spark feeds in batches of
- * {@code spark.sql.execution.arrow.maxRecordsPerBatch} rows); the rows the function returns for
- * the groups are the output, group after group.
+ * whole, however many rows it has (the function gets each group whole in Spark too; the iterator
+ * form of {@code applyInArrow} gets it from the service in batches of
+ * {@code spark.sql.execution.arrow.maxRecordsPerBatch} rows, as Spark feeds it, the session's value
+ * travelling with the stream's conversion confs); the rows the function returns for the groups are
+ * the output, group after group.
  */
 public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec {
 
@@ -40,16 +41,14 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
 
     private final Seq<Attribute> groupingAttributes;
     private final Expression func;
-    private final Seq<Attribute> output;
     private final Api api;
 
     public FlightPickleFlatMapGroupsExec(Seq<Attribute> groupingAttributes, Expression func,
             Seq<Attribute> output, SparkPlan child, Api api, StreamedFunction function) {
-        super(child, function);
+        super(child, output, function);
         this.api = api;
         this.groupingAttributes = groupingAttributes;
         this.func = func;
-        this.output = output;
     }
 
     @Override
@@ -63,22 +62,6 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
 
     public Expression func() {
         return func;
-    }
-
-    public SparkPlan child() {
-        return child;
-    }
-
-    @Override
-    public Seq<Attribute> output() {
-        return output;
-    }
-
-    @Override
-    @SuppressWarnings("unchecked")
-    public AttributeSet producedAttributes() {
-        // Scala's Seq is covariant; Java's generics are not.
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) output);
     }
 
     @Override
@@ -105,19 +88,7 @@ public final class FlightPickleFlatMapGroupsExec extends FlightPickleStreamExec 
     }
 
     @Override
-    public int productArity() {
-        return 5;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> groupingAttributes;
-            case 1 -> func;
-            case 2 -> output;
-            case 3 -> child;
-            case 4 -> api;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(groupingAttributes, func, output, child, api);
     }
 }

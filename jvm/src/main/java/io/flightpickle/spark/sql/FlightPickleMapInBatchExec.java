@@ -1,10 +1,10 @@
 package io.flightpickle.spark.sql;
 
 import io.flightpickle.ExecutorStream;
+import java.util.List;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
-import org.apache.spark.sql.catalyst.expressions.AttributeSet;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.execution.SparkPlan;
 import scala.collection.immutable.IndexedSeq;
@@ -25,13 +25,11 @@ public final class FlightPickleMapInBatchExec extends FlightPickleStreamExec {
     private static final long serialVersionUID = 1L;
 
     private final Expression func;
-    private final Seq<Attribute> output;
 
     public FlightPickleMapInBatchExec(Expression func, Seq<Attribute> output, SparkPlan child,
             StreamedFunction function) {
-        super(child, function);
+        super(child, output, function);
         this.func = func;
-        this.output = output;
     }
 
     @Override
@@ -41,22 +39,6 @@ public final class FlightPickleMapInBatchExec extends FlightPickleStreamExec {
 
     public Expression func() {
         return func;
-    }
-
-    public SparkPlan child() {
-        return child;
-    }
-
-    @Override
-    public Seq<Attribute> output() {
-        return output;
-    }
-
-    @Override
-    @SuppressWarnings("unchecked")
-    public AttributeSet producedAttributes() {
-        // Scala's Seq is covariant; Java's generics are not.
-        return AttributeSet.apply((scala.collection.Iterable<Expression>) (Object) output);
     }
 
     @Override
@@ -70,17 +52,7 @@ public final class FlightPickleMapInBatchExec extends FlightPickleStreamExec {
     }
 
     @Override
-    public int productArity() {
-        return 3;
-    }
-
-    @Override
-    public Object productElement(int n) {
-        return switch (n) {
-            case 0 -> func;
-            case 1 -> output;
-            case 2 -> child;
-            default -> throw new IndexOutOfBoundsException(n);
-        };
+    protected List<Object> productElements() {
+        return List.of(func, output, child);
     }
 }

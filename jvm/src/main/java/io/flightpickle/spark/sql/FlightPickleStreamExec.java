@@ -5,6 +5,9 @@ import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.Attribute;
+import org.apache.spark.sql.catalyst.expressions.AttributeSet;
+import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.plans.physical.Partitioning;
 import org.apache.spark.sql.execution.SparkPlan;
 import org.apache.spark.sql.execution.metric.SQLMetric;
@@ -29,13 +32,26 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
     private static final long serialVersionUID = 1L;
 
     protected final SparkPlan child;
+    /** The operator's columns, fixed when it is made (as Spark's operators' are by their arguments). */
+    protected final Seq<Attribute> output;
     protected final StreamedFunction function;
     /** Made on first use, on the driver, as Spark's operators make theirs. */
     private transient StreamMetrics streamMetrics;
 
-    protected FlightPickleStreamExec(SparkPlan child, StreamedFunction function) {
+    protected FlightPickleStreamExec(SparkPlan child, Seq<Attribute> output, StreamedFunction function) {
         this.child = child;
+        this.output = output;
         this.function = function;
+    }
+
+    /** The one child, by the name Spark's unary operators give it. */
+    public final SparkPlan child() {
+        return child;
+    }
+
+    @Override
+    public final Seq<Attribute> output() {
+        return output;
     }
 
     @Override
@@ -51,6 +67,35 @@ public abstract class FlightPickleStreamExec extends SparkPlan {
     @Override
     public Map<String, SQLMetric> metrics() {
         return streamMetrics().byName();
+    }
+
+    /** What the operator makes rather than passes on from its child: by default its whole output. */
+    @Override
+    public AttributeSet producedAttributes() {
+        return attributeSet(output());
+    }
+
+    protected static AttributeSet attributeSet(Seq<? extends Attribute> attributes) {
+        // Scala's Seq is covariant; Java's generics are not.
+        @SuppressWarnings("unchecked")
+        scala.collection.Iterable<Expression> expressions = (scala.collection.Iterable<Expression>) (Object) attributes;
+        return AttributeSet.apply(expressions);
+    }
+
+    /**
+     * The product elements in order: what plans print and compare the operator by, and the first
+     * arguments of its constructor (which {@code makeCopy} calls with them, then the function).
+     */
+    protected abstract List<Object> productElements();
+
+    @Override
+    public final int productArity() {
+        return productElements().size();
+    }
+
+    @Override
+    public final Object productElement(int n) {
+        return productElements().get(n);
     }
 
     /** The function is not a product element (plans print and compare without it). */

@@ -63,16 +63,20 @@ final class SparkShim {
     /** ... of the grouped-aggregate {@code pandas_udf} ({@code pd.Series -> scalar}, in {@code groupBy().agg}). */
     static final int GROUPED_AGG_PANDAS_UDF = 202;
     /**
-     * SQL confs that PySpark's worker reads to convert UDF arguments and results. Each stream's
-     * input schema carries their values (metadata {@link #CONVERSION_CONFS_KEY}, a JSON object),
-     * and the service converts as PySpark does under them ({@code flightpickle/executor/spark_kinds.py}).
+     * SQL confs that PySpark's worker reads to convert UDF arguments and results, to check what map
+     * functions return and to batch a group for the iterator form of {@code applyInArrow}. Each
+     * stream's input schema carries their values (metadata {@link #CONVERSION_CONFS_KEY}, a JSON
+     * object), and the service acts as PySpark does under them
+     * ({@code flightpickle/executor/session_confs.py}).
      */
     private static final List<String> CONVERSION_CONFS = List.of(
             "spark.sql.execution.pandas.convertToArrowArraySafely",
             "spark.sql.legacy.execution.pandas.groupedMap.assignColumnsByName",
             "spark.sql.execution.pyspark.binaryAsBytes",
             "spark.sql.execution.pythonUDF.pandas.intToDecimalCoercionEnabled",
-            "spark.sql.execution.pythonUDF.pandas.preferIntExtensionDtype");
+            "spark.sql.execution.pythonUDF.pandas.preferIntExtensionDtype",
+            "spark.sql.execution.pythonUDF.mapInBatch.legacy.acceptAnyIterable.enabled",
+            "spark.sql.execution.arrow.maxRecordsPerBatch");
     static final String CONVERSION_CONFS_KEY = "flightpickle.spark.conf";
     /** PySpark's legacy pandas conversions for the Arrow-batched udf, which the service does not make. */
     private static final String LEGACY_CONVERSION = "spark.sql.legacy.execution.pythonUDF.pandas.conversion.enabled";
