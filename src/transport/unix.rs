@@ -5,15 +5,17 @@
 //! nothing to multiplex; a blocking read with a timeout is the whole event
 //! loop, costs no runtime, and lets the Python side drop its lock around it.
 
-use std::io::{self, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use arrow_buffer::{Buffer, MutableBuffer};
+
 use super::codec::FrameKind;
-use super::wire::{Frame, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
+use super::wire::{Frame, FrameSource, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
 
 /// How often a waiting `accept` looks again; the listener is non-blocking so
 /// that several processes can share it and each can stop when asked.
@@ -136,6 +138,50 @@ fn set_timeout_once(
         *current = timeout;
     }
     Ok(())
+}
+
+impl FrameSource for BufReader<UnixStream> {
+    /// The body's first bytes from what the reader buffered with the
+    /// header, the rest read from the socket straight into the body's
+    /// memory, which is never zeroed: zeroing a batch of a megabyte or more
+    /// is a pass over all of it that the read overwrites at once.
+    fn read_body(&mut self, len: usize) -> io::Result<Buffer> {
+        let mut body = MutableBuffer::with_capacity(len);
+        let buffered = self.buffer();
+        let first = buffered.len().min(len);
+        body.extend_from_slice(&buffered[..first]);
+        self.consume(first);
+        let fd = self.get_ref().as_raw_fd();
+        while body.len() < len {
+            read_into_spare_capacity(fd, &mut body, len)?;
+        }
+        Ok(body.into())
+    }
+}
+
+/// One `read(2)` of at most `len - body.len()` bytes into `body`'s capacity
+/// past its length, which then counts them.
+fn read_into_spare_capacity(fd: RawFd, body: &mut MutableBuffer, len: usize) -> io::Result<()> {
+    let filled = body.len();
+    debug_assert!(len > filled && body.capacity() >= len);
+    // SAFETY: `body` has capacity for `len` bytes, so the `len - filled`
+    // bytes after its first `filled` are allocated and belong to it alone;
+    // the kernel writes into them and nothing reads them before `set_len`
+    // below counts exactly the bytes it wrote.
+    let got = unsafe { libc::read(fd, body.as_mut_ptr().add(filled).cast(), len - filled) };
+    match got {
+        0 => Err(io::ErrorKind::UnexpectedEof.into()),
+        n if n > 0 => {
+            // SAFETY: the kernel initialised `n` bytes after `filled`, and
+            // `n <= len - filled` keeps the length within the capacity.
+            unsafe { body.set_len(filled + n as usize) };
+            Ok(())
+        }
+        _ => match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            e => Err(e),
+        },
+    }
 }
 
 impl FrameReader {
