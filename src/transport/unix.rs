@@ -190,7 +190,43 @@ impl FrameReader {
     pub fn recv(&mut self, timeout: Duration) -> Result<Frame, WireError> {
         let stream = self.stream.get_ref();
         set_timeout_once(&mut self.timeout, timeout, |t| stream.set_read_timeout(t))?;
+        if self.stream.buffer().is_empty() && !wait_readable(stream.as_raw_fd(), timeout)? {
+            return Err(WireError::TimedOut);
+        }
         read_frame(&mut self.stream, self.body_limit)
+    }
+}
+
+/// Waits until `fd` has bytes to read (or its peer closed it) for at most
+/// `timeout`; false when it timed out.
+///
+/// Why not simply block in `read`: a thread asleep in `read` on a Unix socket
+/// is also woken each time the peer consumes what this side wrote (the kernel
+/// signals "room to write" on the same wait queue), finds nothing, and goes
+/// back to sleep. That happens once on most round trips whose peer reads its
+/// next message only after this side has gone to wait for the answer, as a
+/// worker running a function does. `poll` for input is woken only by input.
+fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    // Rounded up, as the kernel rounds a socket timeout: a wait cut short by
+    // a fraction of a millisecond would end before a deadline it was sized to reach.
+    let millis = i32::try_from(timeout.as_nanos().div_ceil(1_000_000).max(1)).unwrap_or(i32::MAX);
+    let mut entry = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `entry` is one valid `pollfd` that outlives the call.
+        match unsafe { libc::poll(&mut entry, 1, millis) } {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => match io::Error::last_os_error() {
+                // A signal cut the wait short; waiting the whole timeout again
+                // errs on the long side, as a read restarted after a signal would.
+                e if e.kind() == io::ErrorKind::Interrupted => {}
+                e => return Err(e),
+            },
+        }
     }
 }
 

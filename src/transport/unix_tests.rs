@@ -152,3 +152,14 @@ fn a_body_that_stops_coming_times_out() {
     ));
     drop(peer);
 }
+
+#[test]
+fn a_timed_out_wait_lasts_at_least_its_timeout() {
+    let (mut reader, _peer) = reader_and_raw_peer("whole-timeout");
+    // Not a whole number of milliseconds: rounding it down would end the
+    // wait before a deadline the caller sized it to reach.
+    let timeout = Duration::from_micros(20_700);
+    let started = std::time::Instant::now();
+    assert!(matches!(reader.recv(timeout), Err(WireError::TimedOut)));
+    assert!(started.elapsed() >= timeout);
+}
