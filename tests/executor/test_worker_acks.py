@@ -1,7 +1,8 @@
 """When the worker acknowledges input batches: with the result of the same
 batch, in one write, for the kinds that call the function once per batch;
-when the next batch is asked for, for the iterator kinds. Either way every
-input is acknowledged once, in order, after the results it led to."""
+when the next batch is asked for, for the iterator kinds, whose latest result
+waits for that moment and goes in the same write. Either way every input is
+acknowledged once, in order, after the results it led to."""
 
 from __future__ import annotations
 
