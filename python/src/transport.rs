@@ -155,6 +155,22 @@ impl Connection {
     }
 }
 
+/// Why a batch was not sent: it does not fit the stream (a `ValueError`,
+/// nothing was written), or the connection failed.
+enum SendError {
+    Invalid(CodecError),
+    Wire(WireError),
+}
+
+impl SendError {
+    fn into_py(self) -> PyErr {
+        match self {
+            Self::Invalid(e) => PyValueError::new_err(e.to_string()),
+            Self::Wire(e) => transport_error(e),
+        }
+    }
+}
+
 /// A batch as it was received: its sequence number, and the schema it was decoded with.
 struct Received {
     seq: u64,
@@ -319,23 +335,29 @@ impl Connection {
         let schema = Self::schema(&self.outgoing, "outgoing")?;
         let batch = batch_to_send(batch)?;
         let timeout = seconds(timeout)?;
-        let encoded = py
-            .detach(|| encode_batch(&batch, &schema))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
-        let ack_meta = ack.map(codec::encode_u64_meta);
-        let mut frames = vec![OutgoingFrame {
-            kind: FrameKind::Batch,
-            meta: &meta,
-            body: &encoded.body,
-        }];
-        frames.extend(ack_meta.as_deref().map(|meta| OutgoingFrame {
-            kind: FrameKind::Ack,
-            meta,
-            body: &[],
-        }));
-        py.detach(|| locked(&self.writer).send_frames(&frames, timeout))
-            .map_err(transport_error)
+        // Encoding and writing under one release of the interpreter lock:
+        // each release and re-take is a cost a small batch notices.
+        py.detach(|| {
+            let encoded = encode_batch(&batch, &schema).map_err(SendError::Invalid)?;
+            let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
+            let ack_meta = ack.map(codec::encode_u64_meta);
+            let batch_frame = OutgoingFrame {
+                kind: FrameKind::Batch,
+                meta: &meta,
+                body: &encoded.body,
+            };
+            let ack_frame = ack_meta.as_deref().map(|meta| OutgoingFrame {
+                kind: FrameKind::Ack,
+                meta,
+                body: &[],
+            });
+            let frames = [Some(batch_frame), ack_frame];
+            let frames: Vec<_> = frames.into_iter().flatten().collect();
+            locked(&self.writer)
+                .send_frames(&frames, timeout)
+                .map_err(SendError::Wire)
+        })
+        .map_err(SendError::into_py)
     }
 
     fn send_ack(&self, py: Python<'_>, seq: u64, timeout: f64) -> PyResult<()> {

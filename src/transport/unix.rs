@@ -5,15 +5,17 @@
 //! nothing to multiplex; a blocking read with a timeout is the whole event
 //! loop, costs no runtime, and lets the Python side drop its lock around it.
 
-use std::io::{self, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use arrow_buffer::{Buffer, MutableBuffer};
+
 use super::codec::FrameKind;
-use super::wire::{Frame, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
+use super::wire::{Frame, FrameSource, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
 
 /// How often a waiting `accept` looks again; the listener is non-blocking so
 /// that several processes can share it and each can stop when asked.
@@ -138,13 +140,93 @@ fn set_timeout_once(
     Ok(())
 }
 
+impl FrameSource for BufReader<UnixStream> {
+    /// The body's first bytes from what the reader buffered with the
+    /// header, the rest read from the socket straight into the body's
+    /// memory, which is never zeroed: zeroing a batch of a megabyte or more
+    /// is a pass over all of it that the read overwrites at once.
+    fn read_body(&mut self, len: usize) -> io::Result<Buffer> {
+        let mut body = MutableBuffer::with_capacity(len);
+        let buffered = self.buffer();
+        let first = buffered.len().min(len);
+        body.extend_from_slice(&buffered[..first]);
+        self.consume(first);
+        let fd = self.get_ref().as_raw_fd();
+        while body.len() < len {
+            read_into_spare_capacity(fd, &mut body, len)?;
+        }
+        Ok(body.into())
+    }
+}
+
+/// One `read(2)` of at most `len - body.len()` bytes into `body`'s capacity
+/// past its length, which then counts them.
+fn read_into_spare_capacity(fd: RawFd, body: &mut MutableBuffer, len: usize) -> io::Result<()> {
+    let filled = body.len();
+    debug_assert!(len > filled && body.capacity() >= len);
+    // SAFETY: `body` has capacity for `len` bytes, so the `len - filled`
+    // bytes after its first `filled` are allocated and belong to it alone;
+    // the kernel writes into them and nothing reads them before `set_len`
+    // below counts exactly the bytes it wrote.
+    let got = unsafe { libc::read(fd, body.as_mut_ptr().add(filled).cast(), len - filled) };
+    match got {
+        0 => Err(io::ErrorKind::UnexpectedEof.into()),
+        n if n > 0 => {
+            // SAFETY: the kernel initialised `n` bytes after `filled`, and
+            // `n <= len - filled` keeps the length within the capacity.
+            unsafe { body.set_len(filled + n as usize) };
+            Ok(())
+        }
+        _ => match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            e => Err(e),
+        },
+    }
+}
+
 impl FrameReader {
     /// Waits at most `timeout` for the next frame to start (and as long again
     /// between its parts).
     pub fn recv(&mut self, timeout: Duration) -> Result<Frame, WireError> {
         let stream = self.stream.get_ref();
         set_timeout_once(&mut self.timeout, timeout, |t| stream.set_read_timeout(t))?;
+        if self.stream.buffer().is_empty() && !wait_readable(stream.as_raw_fd(), timeout)? {
+            return Err(WireError::TimedOut);
+        }
         read_frame(&mut self.stream, self.body_limit)
+    }
+}
+
+/// Waits until `fd` has bytes to read (or its peer closed it) for at most
+/// `timeout`; false when it timed out.
+///
+/// Why not simply block in `read`: a thread asleep in `read` on a Unix socket
+/// is also woken each time the peer consumes what this side wrote (the kernel
+/// signals "room to write" on the same wait queue), finds nothing, and goes
+/// back to sleep. That happens once on most round trips whose peer reads its
+/// next message only after this side has gone to wait for the answer, as a
+/// worker running a function does. `poll` for input is woken only by input.
+fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    // Rounded up, as the kernel rounds a socket timeout: a wait cut short by
+    // a fraction of a millisecond would end before a deadline it was sized to reach.
+    let millis = i32::try_from(timeout.as_nanos().div_ceil(1_000_000).max(1)).unwrap_or(i32::MAX);
+    let mut entry = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `entry` is one valid `pollfd` that outlives the call.
+        match unsafe { libc::poll(&mut entry, 1, millis) } {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => match io::Error::last_os_error() {
+                // A signal cut the wait short; waiting the whole timeout again
+                // errs on the long side, as a read restarted after a signal would.
+                e if e.kind() == io::ErrorKind::Interrupted => {}
+                e => return Err(e),
+            },
+        }
     }
 }
 

@@ -84,3 +84,82 @@ fn a_changed_timeout_applies_to_the_next_wait() {
 fn socket_read_timeout(reader: &FrameReader) -> Option<Duration> {
     reader.stream.get_ref().read_timeout().unwrap()
 }
+
+/// A connected pair: the reading half of one end, and the other end raw.
+fn reader_and_raw_peer(name: &str) -> (FrameReader, UnixStream) {
+    let path = socket_path(name);
+    let _ = std::fs::remove_file(&path);
+    let listener = Listener::bind(&path).unwrap();
+    let peer = connect(&path, Duration::from_secs(10)).unwrap();
+    let stream = listener.accept(Duration::from_secs(10)).unwrap().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (split(stream, 1 << 24).unwrap().0, peer)
+}
+
+#[test]
+fn a_body_larger_than_the_read_buffer_arrives_whole_and_aligned_across_many_reads() {
+    let (mut reader, peer) = reader_and_raw_peer("large");
+    // Not a multiple of anything, with every byte position distinguishable,
+    // sent in pieces so that the body is read partly from the reader's
+    // buffer and partly straight from the socket, over several reads.
+    let body: Vec<u8> = (0..3 * READ_BUFFER + 4321).map(|i| (i % 251) as u8).collect();
+    let mut wire = Vec::new();
+    crate::transport::wire::write_frame(&mut wire, FrameKind::Body, b"m", &body).unwrap();
+    let sender = thread::spawn(move || {
+        use std::io::Write;
+        let mut peer = peer;
+        for piece in wire.chunks(50_000) {
+            peer.write_all(piece).unwrap();
+            thread::sleep(Duration::from_millis(5));
+        }
+        peer
+    });
+    let frame = reader.recv(Duration::from_secs(10)).unwrap();
+    assert_eq!(frame.body.as_slice(), &body[..]);
+    assert_eq!(frame.body.as_ptr() as usize % 64, 0);
+    drop(sender.join().unwrap());
+    assert!(matches!(reader.recv(Duration::from_secs(10)), Err(WireError::Closed)));
+}
+
+#[test]
+fn a_body_cut_short_by_the_peer_is_a_truncated_frame() {
+    let (mut reader, peer) = reader_and_raw_peer("cut");
+    let mut wire = Vec::new();
+    crate::transport::wire::write_frame(&mut wire, FrameKind::Body, b"", &vec![1u8; 2 * READ_BUFFER]).unwrap();
+    {
+        use std::io::Write;
+        let mut peer = peer;
+        peer.write_all(&wire[..wire.len() - 10]).unwrap();
+    }
+    assert!(matches!(
+        reader.recv(Duration::from_secs(10)),
+        Err(WireError::Codec(crate::transport::codec::CodecError::Truncated(_)))
+    ));
+}
+
+#[test]
+fn a_body_that_stops_coming_times_out() {
+    let (mut reader, peer) = reader_and_raw_peer("stalled");
+    let mut wire = Vec::new();
+    crate::transport::wire::write_frame(&mut wire, FrameKind::Body, b"", &vec![1u8; 2 * READ_BUFFER]).unwrap();
+    {
+        use std::io::Write;
+        (&peer).write_all(&wire[..READ_BUFFER + 100]).unwrap();
+    }
+    assert!(matches!(
+        reader.recv(Duration::from_millis(50)),
+        Err(WireError::TimedOut)
+    ));
+    drop(peer);
+}
+
+#[test]
+fn a_timed_out_wait_lasts_at_least_its_timeout() {
+    let (mut reader, _peer) = reader_and_raw_peer("whole-timeout");
+    // Not a whole number of milliseconds: rounding it down would end the
+    // wait before a deadline the caller sized it to reach.
+    let timeout = Duration::from_micros(20_700);
+    let started = std::time::Instant::now();
+    assert!(matches!(reader.recv(timeout), Err(WireError::TimedOut)));
+    assert!(started.elapsed() >= timeout);
+}

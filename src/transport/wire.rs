@@ -2,7 +2,7 @@
 //! serves sockets and in-memory tests.
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Cursor, IoSlice, Read, Write};
 
 use arrow_buffer::{Buffer, MutableBuffer};
 
@@ -66,8 +66,23 @@ impl From<io::Error> for WireError {
     }
 }
 
+/// Where frames are read from. A body is read into 64-byte aligned memory
+/// (`MutableBuffer`), so that Arrow arrays decoded from it point into it
+/// instead of copying. By default that memory is zeroed first; a socket
+/// overrides `read_body` to fill fresh memory directly (`unix.rs`), which
+/// saves writing every byte of a large body twice.
+pub trait FrameSource: Read {
+    fn read_body(&mut self, len: usize) -> io::Result<Buffer> {
+        let mut body = MutableBuffer::from_len_zeroed(len);
+        self.read_exact(body.as_slice_mut())?;
+        Ok(body.into())
+    }
+}
+
+impl<T: AsRef<[u8]>> FrameSource for Cursor<T> {}
+
 /// Reads one frame; `Closed` only when the stream ends exactly between frames.
-pub fn read_frame(reader: &mut impl Read, body_limit: u64) -> Result<Frame, WireError> {
+pub fn read_frame(reader: &mut impl FrameSource, body_limit: u64) -> Result<Frame, WireError> {
     let mut header_bytes = [0u8; HEADER_LEN];
     let first = loop {
         match reader.read(&mut header_bytes) {
@@ -86,14 +101,11 @@ pub fn read_frame(reader: &mut impl Read, body_limit: u64) -> Result<Frame, Wire
     let mut padding = [0u8; BODY_ALIGNMENT];
     reader.read_exact(&mut padding[..header.padding_len()])?;
     let body_len = usize::try_from(header.body_len).map_err(|_| CodecError::Invalid("body too large".into()))?;
-    // MutableBuffer allocates 64-byte aligned memory: Arrow arrays decoded from
-    // it point into it instead of copying.
-    let mut body = MutableBuffer::from_len_zeroed(body_len);
-    reader.read_exact(body.as_slice_mut())?;
+    let body = reader.read_body(body_len)?;
     Ok(Frame {
         kind: header.kind,
         meta,
-        body: body.into(),
+        body,
     })
 }
 

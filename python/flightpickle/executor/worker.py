@@ -143,9 +143,10 @@ class Inputs:
     blamed for it.
     """
 
-    def __init__(self, conn, deadlines: Deadlines):
+    def __init__(self, conn, deadlines: Deadlines, outbox: Outbox):
         self.conn = conn
         self.deadlines = deadlines
+        self.outbox = outbox
         self.failure: BaseException | None = None
         #: Batches handed out, and how many of them were acknowledged.
         self.taken = 0
@@ -166,12 +167,13 @@ class Inputs:
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         # Batch n is acknowledged when batch n+1 (or the end) is asked for,
         # unless its result already carried the ack (take_ack). Either way
-        # the ack follows the results of batch n that were sent by then.
+        # the ack follows the results of batch n that were sent by then; a
+        # result the outbox holds leaves with it, in one write.
         while True:
             started = time.perf_counter_ns()
             try:
                 if self.acked < self.taken:
-                    self.conn.send_ack(self.taken - 1, self.deadlines.idle)
+                    self.outbox.flush(self.taken - 1)
                     self.acked = self.taken
                 message = expect(self.conn.recv(self.deadlines.next_wait()), "batch", "end")
                 if message[0] == "end":
@@ -187,6 +189,48 @@ class Inputs:
                 self.waited_nanos += time.perf_counter_ns() - started
             self.taken += 1
             yield message[2]
+
+
+class Outbox:
+    """The result batches of a stream on their way to the caller.
+
+    An iterator kind's function may take its next input right after it
+    yields a result, and that is when the previous input is acknowledged.
+    Sent at once, the result and the ack would be two writes, and a caller
+    waiting for the result would often wake up for each. So the outbox
+    holds the latest result back until the function either asks for input
+    (the result then leaves in the same write as the ack), yields again, or
+    ends. A function that works between a yield and its next request for
+    input delays that result by as long; it never holds it for good.
+    """
+
+    def __init__(self, conn, deadlines: Deadlines):
+        self.conn = conn
+        self.deadlines = deadlines
+        self.sent = 0
+        self.held: pa.RecordBatch | None = None
+
+    def send(self, batch: pa.RecordBatch, ack: int | None = None) -> None:
+        """Sends ``batch`` now (after any held result), with ``Ack ack`` in the same write."""
+        self.flush()
+        self._send(batch, ack)
+
+    def hold(self, batch: pa.RecordBatch) -> None:
+        """Keeps ``batch`` back until the next ``flush`` (after sending any held result)."""
+        self.flush()
+        self.held = batch
+
+    def flush(self, ack: int | None = None) -> None:
+        """Sends the held result, if any, and ``Ack ack`` if given, in one write."""
+        batch, self.held = self.held, None
+        if batch is not None:
+            self._send(batch, ack)
+        elif ack is not None:
+            self.conn.send_ack(ack, self.deadlines.idle)
+
+    def _send(self, batch: pa.RecordBatch, ack: int | None) -> None:
+        self.conn.send_batch(self.sent, batch, self.deadlines.idle, ack=ack)
+        self.sent += 1
 
 
 def serve_stream(conn, functions: Functions, settings: Settings) -> str:
@@ -230,7 +274,7 @@ def _run(conn, functions: Functions, deadlines: Deadlines, stats: StreamStats) -
     conn.set_outgoing_schema(spec.output_schema)
     conn.send_ready(deadlines.idle)
     with task_context.running_as(task):
-        _evaluate(conn, func, spec, Inputs(conn, deadlines), deadlines, stats)
+        _evaluate(conn, func, spec, deadlines, stats)
     return "ok", ""
 
 
@@ -247,12 +291,14 @@ def _function(conn, functions: Functions, digest: str, envelope, deadlines: Dead
     return functions.open(envelope, digest), False
 
 
-def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines, stats: StreamStats) -> None:
+def _evaluate(conn, func, spec: StreamSpec, deadlines: Deadlines, stats: StreamStats) -> None:
+    outbox = Outbox(conn, deadlines)
+    inputs = Inputs(conn, deadlines, outbox)
     results = _evaluation(func, spec, iter(inputs))
     # Result n of these kinds is all that comes of input n: its ack travels
-    # in the same write, and the caller wakes once for both.
+    # in the same write, and the caller wakes once for both. The iterator
+    # kinds' results wait in the outbox for the ack instead.
     ack_with_results = spec.kind in ONE_RESULT_PER_BATCH
-    seq = 0
     while True:
         # The function's time is the time in next() less the time the kind
         # spent waiting for input inside it (iterator kinds pull their input).
@@ -260,15 +306,28 @@ def _evaluate(conn, func, spec: StreamSpec, inputs: Inputs, deadlines: Deadlines
         try:
             batch = next(results)
         except StopIteration:
-            return
+            break
         except Exception:
             if inputs.failure is not None:
-                raise inputs.failure from None
-            raise StreamFailure("udf_error", traceback.format_exc()) from None
+                failure = inputs.failure
+            else:
+                failure = StreamFailure("udf_error", traceback.format_exc())
+            _flush_before(failure, outbox)
+            raise failure from None
         finally:
             stats.function_nanos += max(0, time.perf_counter_ns() - started - (inputs.waited_nanos - waited))
-        conn.send_batch(seq, batch, deadlines.idle, ack=inputs.take_ack() if ack_with_results else None)
-        seq += 1
+        if ack_with_results:
+            outbox.send(batch, ack=inputs.take_ack())
+        else:
+            outbox.hold(batch)
+    outbox.flush()
+
+
+def _flush_before(failure: BaseException, outbox: Outbox) -> None:
+    """Sends a held result ahead of the failure's status, as it would have
+    gone had it not been held; not when the connection itself failed."""
+    if not isinstance(failure, _native.TransportError):
+        outbox.flush()
 
 
 def _check_function(func, spec: StreamSpec) -> None:
