@@ -11,11 +11,14 @@
 mod classes;
 mod code;
 mod containers;
+mod defaults;
 mod descriptors;
 mod functions;
 mod reduce;
 mod references;
 mod scalars;
+
+pub(crate) use defaults::set_native_default_reduce;
 
 use pyo3::ffi;
 use pyo3::prelude::*;

@@ -77,6 +77,7 @@ impl<'py> Dumper<'_, 'py> {
             match copyreg_table.get_item(obj.get_type())? {
                 Some(reducer) => reducer.call1((obj,))?,
                 None if is_class => return self.save_global(obj, None),
+                None if self.save_default_reduced(obj)? => return Ok(()),
                 None => self.reduce_ex(obj)?,
             }
         };
