@@ -86,9 +86,12 @@ impl<'py> Dumper<'_, 'py> {
     /// A module or qualified name. By text only inside by-value parts:
     /// elsewhere the bytes stay those of the C pickler.
     fn save_name(&mut self, name: &Bound<'py, PyString>) -> PyResult<()> {
+        if self.names_by_text > 0 {
+            return self.save_str(name.as_any(), true);
+        }
         match self.memo.get(name.as_any()) {
             Some(index) => self.write_get(index),
-            None => self.save_str(name.as_any(), self.names_by_text > 0),
+            None => self.save_str(name.as_any(), false),
         }
     }
 }
