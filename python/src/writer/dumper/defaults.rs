@@ -73,10 +73,12 @@ impl<'py> Dumper<'_, 'py> {
 }
 
 /// The type's `__slotnames__` (None or a list) and the instance dict (if
-/// the type has one), when the default reduction applies; None otherwise.
-fn default_reduced_parts<'py>(
-    obj: &Bound<'py, PyAny>,
-) -> PyResult<Option<(Bound<'py, PyAny>, Option<Bound<'py, PyDict>>)>> {
+/// the type has one).
+type StateParts<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyDict>>);
+
+/// What the state is made of, when the default reduction applies; None
+/// otherwise.
+fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateParts<'py>>> {
     let py = obj.py();
     if !ENABLED.load(Ordering::Relaxed) || !checks_apply(py) {
         return Ok(None);
@@ -89,8 +91,7 @@ fn default_reduced_parts<'py>(
     // SAFETY: reading the slots of live type objects.
     let plain = unsafe {
         address((*kind_ptr).tp_getattro) == address(Some(ffi::PyObject_GenericGetAttr))
-            && address((*ffi::Py_TYPE(kind.as_ptr())).tp_getattro)
-                == address((*(&raw mut ffi::PyType_Type)).tp_getattro)
+            && address((*ffi::Py_TYPE(kind.as_ptr())).tp_getattro) == address(ffi::PyType_Type.tp_getattro)
             && (*kind_ptr).tp_new.is_some()
             && (*kind_ptr).tp_itemsize == 0
             && ffi::PyList_Check(obj.as_ptr()) == 0
@@ -175,7 +176,7 @@ fn instance_layout_is_known(kind: &Bound<'_, PyType>, slot_names: &Bound<'_, PyA
             (*kind_ptr).tp_dictoffset,
             (*kind_ptr).tp_flags,
             (*kind_ptr).tp_weaklistoffset,
-            (*(&raw mut ffi::PyBaseObject_Type)).tp_basicsize,
+            ffi::PyBaseObject_Type.tp_basicsize,
         )
     };
     let mut expected = object_size;
