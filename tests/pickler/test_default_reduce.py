@@ -274,6 +274,22 @@ def test_a_table_entry_wins_over_the_default(monkeypatch):
     assert flightpickle.loads(flightpickle.dumps(Plain(a=1))).via == "table"
 
 
+def make_instance(cls):
+    """A stand-in for ``copyreg.__newobj__`` under another name: the old way
+    writes a call to it instead of NEWOBJ."""
+    return cls.__new__(cls)
+
+
+def test_a_replaced_copyreg_newobj_is_written_as_the_old_way_writes_it(monkeypatch):
+    obj = Plain(a=1)
+    flightpickle.dumps(obj)
+    monkeypatch.setattr(copyreg, "__newobj__", make_instance)
+    new, old = _dump_both_ways(obj, 5)
+    assert new == old
+    assert b"make_instance" in new
+    assert flightpickle.loads(new).a == 1
+
+
 def _error_of(obj, native):
     was_on = _native.set_native_default_reduce(native)
     try:

@@ -26,6 +26,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use super::Dumper;
+use crate::objects;
 use crate::writer::opcodes::*;
 
 unsafe extern "C" {
@@ -48,6 +49,28 @@ pub(crate) fn set_native_default_reduce(enabled: bool) -> bool {
 fn checks_apply(py: Python<'_>) -> bool {
     static IS_311: PyOnceLock<bool> = PyOnceLock::new();
     *IS_311.get_or_init(py, || py.version_info() >= (3, 11) && py.version_info() < (3, 12))
+}
+
+/// Whether `copyreg.__newobj__`, which the default reduction names and
+/// the C pickler recognises by its `__name__`, is still the function
+/// `copyreg` defines (as first seen, and so named), found where the
+/// default reduction finds it: a replacement would be written as a call.
+fn newobj_is_copyregs(py: Python<'_>) -> PyResult<bool> {
+    // The module, its namespace, and whether its `__newobj__` was so named.
+    static COPYREG: PyOnceLock<(Py<PyAny>, Py<PyDict>, bool)> = PyOnceLock::new();
+    let original = objects::copyreg_newobj(py)?;
+    let (module, namespace, named_so) = COPYREG.get_or_try_init(py, || {
+        let module = py.import(intern!(py, "copyreg"))?;
+        let name = original.getattr(intern!(py, "__name__"))?;
+        let named_so = name.extract::<&str>().is_ok_and(|name| name == "__newobj__");
+        Ok::<_, PyErr>((module.clone().into_any().unbind(), module.dict().unbind(), named_so))
+    })?;
+    let in_sys_modules = objects::sys_modules(py).get_item(intern!(py, "copyreg"))?;
+    if !*named_so || !in_sys_modules.is_some_and(|found| found.is(module)) {
+        return Ok(false);
+    }
+    let current = namespace.bind(py).get_item(intern!(py, "__newobj__"))?;
+    Ok(current.is_some_and(|current| current.is(original)))
 }
 
 impl<'py> Dumper<'_, 'py> {
@@ -80,7 +103,7 @@ type StateParts<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyDict>>);
 /// otherwise.
 fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateParts<'py>>> {
     let py = obj.py();
-    if !ENABLED.load(Ordering::Relaxed) || !checks_apply(py) {
+    if !ENABLED.load(Ordering::Relaxed) || !checks_apply(py) || !newobj_is_copyregs(py)? {
         return Ok(None);
     }
     let kind = obj.get_type();
