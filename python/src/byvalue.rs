@@ -11,12 +11,24 @@ use crate::{objects, registry};
 
 /// For a function or a class: can the loading side import it by name?
 pub(crate) fn by_reference(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(reference(obj)?.is_some())
+}
+
+/// The name by which a function or class travels by reference, if it does.
+pub(crate) fn reference<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Reference<'py>>> {
     // A registered module's objects travel by value whether or not the
     // name leads back to them: asked first, it spares that lookup.
-    match importable_module_unless(obj, None, registry::is_registered)? {
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
+    Ok(importable_module_unless(obj, None, registry::is_registered)?.map(|(_, found)| found))
+}
+
+/// Where an object that imports back to itself was found.
+pub(crate) struct Reference<'py> {
+    /// The module's name: the object's own `__module__`, unless
+    /// `module_searched`, when it was found by a search of `sys.modules`.
+    pub(crate) module_name: Bound<'py, PyAny>,
+    pub(crate) module_searched: bool,
+    /// The dotted name that leads from the module to the object.
+    pub(crate) qualname: Bound<'py, PyString>,
 }
 
 /// For a module: registered modules (and their submodules) travel by value,
@@ -36,7 +48,7 @@ pub(crate) fn importable_module<'py>(
     obj: &Bound<'py, PyAny>,
     name: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    importable_module_unless(obj, name, |_| Ok(false))
+    Ok(importable_module_unless(obj, name, |_| Ok(false))?.map(|(module, _)| module))
 }
 
 /// `importable_module`, but None as soon as `refused` says yes to the
@@ -45,7 +57,7 @@ fn importable_module_unless<'py>(
     obj: &Bound<'py, PyAny>,
     name: Option<&Bound<'py, PyAny>>,
     refused: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<bool>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
+) -> PyResult<Option<(Bound<'py, PyAny>, Reference<'py>)>> {
     let py = obj.py();
     let name = match name {
         Some(name) => name.clone(),
@@ -60,7 +72,7 @@ fn importable_module_unless<'py>(
     let Ok(name) = name.cast_into::<PyString>() else {
         return Ok(None);
     };
-    let Some(module_name) = which_module(obj, &name)? else {
+    let Some((module_name, module_searched)) = which_module(obj, &name)? else {
         return Ok(None);
     };
     if module_name
@@ -76,19 +88,30 @@ fn importable_module_unless<'py>(
         return Ok(None);
     }
     match dotted_getattr(&module, name.to_str()?)? {
-        Some(found) if found.is(obj) => Ok(Some(module)),
+        Some(found) if found.is(obj) => {
+            let reference = Reference {
+                module_name,
+                module_searched,
+                qualname: name,
+            };
+            Ok(Some((module, reference)))
+        }
         _ => Ok(None),
     }
 }
 
 /// `obj.__module__`, or else the first module in `sys.modules` that holds
 /// `obj` under `name`; unlike `pickle.whichmodule`, None when none does.
-fn which_module<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+/// True with the name when it was searched for.
+fn which_module<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<(Bound<'py, PyAny>, bool)>> {
     let py = obj.py();
     if let Some(module_name) = optional_attr(obj, intern!(py, "__module__"))?
         && !module_name.is_none()
     {
-        return Ok(Some(module_name));
+        return Ok(Some((module_name, false)));
     }
     let dotted = name.to_str()?;
     let snapshot = objects::sys_modules(py).copy()?;
@@ -100,7 +123,7 @@ fn which_module<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> Py
         if let Ok(Some(found)) = dotted_getattr(&module, dotted)
             && found.is(obj)
         {
-            return Ok(Some(module_name));
+            return Ok(Some((module_name, true)));
         }
     }
     Ok(None)

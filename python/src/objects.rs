@@ -39,6 +39,7 @@ imported! {
     ordered_dict = "collections"."OrderedDict";
     blake2b = "hashlib"."blake2b";
     copyreg_dispatch_table = "copyreg"."dispatch_table";
+    copyreg_newobj = "copyreg"."__newobj__";
     pickling_error = "pickle"."PicklingError";
     pickle_buffer_type = "pickle"."PickleBuffer";
     copyreg_extension_registry = "copyreg"."_extension_registry";

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import flightpickle
+
 SCRIPT = textwrap.dedent("""
     import hashlib, math, sys, flightpickle
     FACTOR = 3
@@ -31,3 +33,36 @@ def digest(seed):
 
 def test_function_pickles_do_not_depend_on_the_process():
     assert len({digest(seed) for seed in (0, 1, 12345)}) == 1
+
+
+def _equal_copy(text):
+    """An equal str that is not the interned one."""
+    copy = "".join([text[:1], text[1:]])
+    assert copy == text and copy is not text
+    return copy
+
+
+def test_function_pickles_do_not_depend_on_which_strings_are_interned():
+    # The names are written before the function, outside it: the function's
+    # own names must not be read back from there only when they are the
+    # very same (interned) objects.
+    def scaled_sum(values, factor=2):
+        return sum(values) * factor
+
+    names = [scaled_sum.__name__, scaled_sum.__qualname__, scaled_sum.__module__]
+    interned = flightpickle.dumps([*names, scaled_sum], protocol=5)
+    copies = flightpickle.dumps([*map(_equal_copy, names), scaled_sum], protocol=5)
+    assert interned == copies
+
+
+def test_function_names_that_are_not_interned_pickle_as_interned_ones():
+    def make(name):
+        def inner(x):
+            return x + 1
+        inner.__name__ = name
+        inner.__qualname__ = name
+        return inner
+
+    interned = make(sys.intern("renamed_function"))
+    copied = make(_equal_copy("renamed_function"))
+    assert flightpickle.dumps(["renamed_function", interned]) == flightpickle.dumps(["renamed_function", copied])

@@ -298,3 +298,28 @@ def test_a_lowered_default_protocol_is_obeyed(monkeypatch, dump):
         data = file.getvalue()
     assert data[:2] == b"\x80\x03"
     assert pickle.loads(data)() == 1
+
+
+class Outer:
+    class Inner:
+        pass
+
+
+class Searched:
+    """A class whose ``__module__`` is None: pickle finds its module by a
+    search of ``sys.modules``."""
+
+
+Searched.__module__ = None
+
+
+@pytest.mark.parametrize("proto", [2, 3, 4, 5])
+def test_classes_by_reference_are_the_c_picklers_bytes(proto):
+    import collections
+    import dataclasses
+
+    classes = [Pair, Outer, Outer.Inner, Searched, collections.UserDict, collections.OrderedDict,
+               dataclasses.Field, fractions.Fraction]
+    for cls in classes:
+        assert _native.fast_dump(cls, proto, None, None) == pickle.dumps(cls, proto), cls
+    assert _native.fast_dump(classes * 2, proto, None, None) == pickle.dumps(classes * 2, proto)

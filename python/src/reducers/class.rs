@@ -60,17 +60,39 @@ pub(crate) fn reduce_unless_by_value<'py>(
     class: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = class.py();
+    Ok(match travel(pickler, class)? {
+        Travel::Reduced(reduced) => Some(reduced),
+        Travel::ByName(_) => Some(py.NotImplemented().into_bound(py)),
+        Travel::ByValue => None,
+    })
+}
+
+/// How a class travels.
+pub(crate) enum Travel<'py> {
+    /// As a small call (a singleton's type, a builtin type without a name).
+    Reduced(Bound<'py, PyAny>),
+    /// As a global; with where it was found when that was looked up (a
+    /// `builtins` type is known by its name alone).
+    ByName(Option<byvalue::Reference<'py>>),
+    ByValue,
+}
+
+pub(crate) fn travel<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Travel<'py>> {
+    let py = class.py();
     let names = pickler.reconstructors();
     if let Some(singleton) = singleton_of(class)? {
-        return call(py.get_type::<PyType>().as_any(), (singleton,)).map(Some);
+        return call(py.get_type::<PyType>().as_any(), (singleton,)).map(Travel::Reduced);
     }
     if let Some(name) = builtin_type_names(py)?.get_item(class)? {
-        return call(names.builtin_type.bind(py), (name,)).map(Some);
+        return call(names.builtin_type.bind(py), (name,)).map(Travel::Reduced);
     }
-    if builtin_by_name(class)? || byvalue::by_reference(class)? {
-        return Ok(Some(py.NotImplemented().into_bound(py)));
+    if builtin_by_name(class)? {
+        return Ok(Travel::ByName(None));
     }
-    Ok(None)
+    Ok(match byvalue::reference(class)? {
+        Some(reference) => Travel::ByName(Some(reference)),
+        None => Travel::ByValue,
+    })
 }
 
 /// How the skeleton of a class by value is made.

@@ -11,11 +11,14 @@
 mod classes;
 mod code;
 mod containers;
+mod defaults;
 mod descriptors;
 mod functions;
 mod reduce;
 mod references;
 mod scalars;
+
+pub(crate) use defaults::set_native_default_reduce;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -120,11 +123,18 @@ impl<'a, 'py> Dumper<'a, 'py> {
                 return self.out.write(&op);
             }
         }
+        let is_str = kind == &raw mut ffi::PyUnicode_Type;
+        if is_str && self.names_by_text > 0 {
+            // By text alone, never by identity: an equal string met earlier
+            // outside by-value parts would otherwise be read back only if
+            // it happened to be the same (interned) object.
+            return self.save_str(obj, true);
+        }
         if let Some(index) = self.memo.get(obj) {
             return self.write_get(index);
         }
-        if kind == &raw mut ffi::PyUnicode_Type {
-            return self.save_str(obj, self.names_by_text > 0);
+        if is_str {
+            return self.save_str(obj, false);
         }
         if kind == &raw mut ffi::PyBytes_Type {
             return self.save_bytes(obj);

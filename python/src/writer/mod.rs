@@ -28,6 +28,7 @@ use crate::dispatch::DispatchTable;
 use crate::pickler::PicklerState;
 use crate::target::{self, Target};
 use dumper::Dumper;
+pub(crate) use dumper::set_native_default_reduce;
 use output::Output;
 
 create_exception!(

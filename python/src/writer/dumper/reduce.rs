@@ -11,7 +11,8 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use super::Dumper;
 use crate::objects;
 use crate::reconstruct::descriptors::DescriptorKind;
-use crate::reducers::{self, class, function};
+use crate::reducers::class::{self, Travel};
+use crate::reducers::{self, function};
 use crate::target::Target;
 use crate::writer::globals;
 use crate::writer::opcodes::*;
@@ -55,9 +56,15 @@ impl<'py> Dumper<'_, 'py> {
         let ours = if is_function {
             function::reduce(self.state, obj)?
         } else if is_class {
-            match class::reduce_unless_by_value(self.state, obj)? {
-                Some(reduced) => reduced,
-                None => {
+            match class::travel(self.state, obj)? {
+                Travel::Reduced(reduced) => reduced,
+                // A plain class (no metaclass that `copyreg`'s table could
+                // hold), found where the by-value decision looked it up.
+                Travel::ByName(Some(found)) if kind == &raw mut ffi::PyType_Type => {
+                    return self.save_found_global(obj, found);
+                }
+                Travel::ByName(_) => py.NotImplemented().into_bound(py),
+                Travel::ByValue => {
                     let shape = class::ByValue::read(obj, native)?;
                     return self.save_class_by_value(obj, shape);
                 }
@@ -77,6 +84,7 @@ impl<'py> Dumper<'_, 'py> {
             match copyreg_table.get_item(obj.get_type())? {
                 Some(reducer) => reducer.call1((obj,))?,
                 None if is_class => return self.save_global(obj, None),
+                None if self.save_default_reduced(obj)? => return Ok(()),
                 None => self.reduce_ex(obj)?,
             }
         };

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::Dumper;
+use crate::byvalue::Reference;
 use crate::objects;
 use crate::writer::globals::{self, GlobalName};
 use crate::writer::opcodes::*;
@@ -12,6 +13,27 @@ use crate::writer::opcodes::*;
 impl<'py> Dumper<'_, 'py> {
     pub(super) fn save_global(&mut self, obj: &Bound<'py, PyAny>, name: Option<&Bound<'py, PyString>>) -> PyResult<()> {
         let global = globals::resolve(obj, name)?;
+        self.write_global(obj, global)
+    }
+
+    /// A global found by the by-value decision, written without looking
+    /// it up again when that lookup settled everything `save_global`
+    /// checks: the module named by the object's own `__module__` (a str),
+    /// and, before protocol 4, a name without dots (which needs no parent).
+    pub(super) fn save_found_global(&mut self, obj: &Bound<'py, PyAny>, found: Reference<'py>) -> PyResult<()> {
+        let module_name = match found.module_name.cast_exact::<PyString>() {
+            Ok(name) if !found.module_searched => name.clone(),
+            _ => return self.save_global(obj, None),
+        };
+        if self.proto < 4 && found.qualname.to_str()?.contains('.') {
+            return self.save_global(obj, None);
+        }
+        let global = GlobalName {
+            module_name,
+            qualname: found.qualname,
+            parent: None,
+            last_name: None,
+        };
         self.write_global(obj, global)
     }
 
@@ -86,9 +108,12 @@ impl<'py> Dumper<'_, 'py> {
     /// A module or qualified name. By text only inside by-value parts:
     /// elsewhere the bytes stay those of the C pickler.
     fn save_name(&mut self, name: &Bound<'py, PyString>) -> PyResult<()> {
+        if self.names_by_text > 0 {
+            return self.save_str(name.as_any(), true);
+        }
         match self.memo.get(name.as_any()) {
             Some(index) => self.write_get(index),
-            None => self.save_str(name.as_any(), self.names_by_text > 0),
+            None => self.save_str(name.as_any(), false),
         }
     }
 }

@@ -1,0 +1,282 @@
+//! Objects that `object.__reduce_ex__` reduces: no reducer of ours or in
+//! `copyreg`'s table, and a type that keeps `object`'s `__reduce_ex__`,
+//! `__reduce__`, `__getstate__` and `__class__` and has no
+//! `__getnewargs(_ex)__`. The default reduction would return
+//! `(copyreg.__newobj__, (cls,), state, None, None)`; this writes what the
+//! C pickler writes for that tuple (`cls`, `()`, NEWOBJ, memo, `state`,
+//! BUILD) without the call, which imports `copyreg` and builds the tuple,
+//! nor the checks of the tuple that the C pickler makes after it.
+//!
+//! `state` is made as `object.__getstate__` makes it: None or the
+//! instance dict, and when slots hold values `(dict or None, slots)`.
+//!
+//! The checks are those of CPython 3.11's `object.__reduce_ex__` and
+//! `object.__getstate__`; an object that fails one of them, and any object
+//! on another Python, goes the old way (`__reduce_ex__` called), which also
+//! raises that path's errors. The checks read the type only, or the
+//! instance dict, so nothing runs twice when the old way is taken.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+
+use super::Dumper;
+use crate::objects;
+use crate::writer::opcodes::*;
+
+unsafe extern "C" {
+    // Exported by CPython (the MRO lookup, no descriptor called, borrowed
+    // result, no exception set on a miss); not declared by pyo3.
+    fn _PyType_Lookup(kind: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// Off only in tests, which compare this writer's bytes with the old way's.
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the native writing of default-reduced objects on or off; returns
+/// whether it was on. For tests that compare it with `__reduce_ex__`.
+#[pyfunction]
+pub(crate) fn set_native_default_reduce(enabled: bool) -> bool {
+    ENABLED.swap(enabled, Ordering::Relaxed)
+}
+
+/// Whether the running Python is the one whose checks are copied here.
+fn checks_apply(py: Python<'_>) -> bool {
+    static IS_311: PyOnceLock<bool> = PyOnceLock::new();
+    *IS_311.get_or_init(py, || py.version_info() >= (3, 11) && py.version_info() < (3, 12))
+}
+
+/// Whether `copyreg.__newobj__`, which the default reduction names and
+/// the C pickler recognises by its `__name__`, is still the function
+/// `copyreg` defines (as first seen, and so named), found where the
+/// default reduction finds it: a replacement would be written as a call.
+fn newobj_is_copyregs(py: Python<'_>) -> PyResult<bool> {
+    // The module, its namespace, and whether its `__newobj__` was so named.
+    static COPYREG: PyOnceLock<(Py<PyAny>, Py<PyDict>, bool)> = PyOnceLock::new();
+    let original = objects::copyreg_newobj(py)?;
+    let (module, namespace, named_so) = COPYREG.get_or_try_init(py, || {
+        let module = py.import(intern!(py, "copyreg"))?;
+        let name = original.getattr(intern!(py, "__name__"))?;
+        let named_so = name.extract::<&str>().is_ok_and(|name| name == "__newobj__");
+        Ok::<_, PyErr>((module.clone().into_any().unbind(), module.dict().unbind(), named_so))
+    })?;
+    let in_sys_modules = objects::sys_modules(py).get_item(intern!(py, "copyreg"))?;
+    if !*named_so || !in_sys_modules.is_some_and(|found| found.is(module)) {
+        return Ok(false);
+    }
+    let current = namespace.bind(py).get_item(intern!(py, "__newobj__"))?;
+    Ok(current.is_some_and(|current| current.is(original)))
+}
+
+impl<'py> Dumper<'_, 'py> {
+    /// Writes `obj` as its default reduction would be written; false (and
+    /// nothing written) when that reduction is not certain to be used.
+    pub(super) fn save_default_reduced(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let Some((slot_names, dict)) = default_reduced_parts(obj)? else {
+            return Ok(false);
+        };
+        let state = state_of(obj, slot_names, dict)?;
+        self.save(obj.get_type().as_any())?;
+        self.save(PyTuple::empty(self.py).as_any())?;
+        self.out.write(&[NEWOBJ])?;
+        if self.memoize_made(obj)? {
+            return Ok(true);
+        }
+        if let Some(state) = state {
+            self.save(&state)?;
+            self.out.write(&[BUILD])?;
+        }
+        Ok(true)
+    }
+}
+
+/// The type's `__slotnames__` (None or a list) and the instance dict (if
+/// the type has one).
+type StateParts<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyDict>>);
+
+/// What the state is made of, when the default reduction applies; None
+/// otherwise.
+fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateParts<'py>>> {
+    let py = obj.py();
+    if !ENABLED.load(Ordering::Relaxed) || !checks_apply(py) || !newobj_is_copyregs(py)? {
+        return Ok(None);
+    }
+    let kind = obj.get_type();
+    let kind_ptr = kind.as_type_ptr();
+    // Slot functions compared by address: CPython's own exported ones, one
+    // address each in the process (ELF makes imported addresses canonical).
+    let address = |slot: Option<ffi::getattrofunc>| slot.map(|f| f as usize);
+    // SAFETY: reading the slots of live type objects.
+    let plain = unsafe {
+        address((*kind_ptr).tp_getattro) == address(Some(ffi::PyObject_GenericGetAttr))
+            && address((*ffi::Py_TYPE(kind.as_ptr())).tp_getattro) == address(ffi::PyType_Type.tp_getattro)
+            && (*kind_ptr).tp_new.is_some()
+            && (*kind_ptr).tp_itemsize == 0
+            && ffi::PyList_Check(obj.as_ptr()) == 0
+            && ffi::PyDict_Check(obj.as_ptr()) == 0
+    };
+    if !plain || !keeps_objects_methods(&kind)? {
+        return Ok(None);
+    }
+    let Some(slot_names) = cached_slot_names(&kind)? else {
+        return Ok(None);
+    };
+    if !instance_layout_is_known(&kind, &slot_names) {
+        return Ok(None);
+    }
+    // SAFETY: reading a slot of a live type object.
+    let dict = if unsafe { (*kind_ptr).tp_dictoffset } != 0 {
+        // SAFETY: the type has a dict slot; a new reference or an error.
+        let dict = unsafe {
+            Bound::from_owned_ptr_or_err(py, ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()))?
+        };
+        let dict = dict.cast_into::<PyDict>()?;
+        // Instance attributes would be found before the type's methods.
+        for name in [intern!(py, "__reduce_ex__"), intern!(py, "__getstate__")] {
+            if dict.contains(name)? {
+                return Ok(None);
+            }
+        }
+        Some(dict)
+    } else {
+        None
+    };
+    Ok(Some((slot_names, dict)))
+}
+
+/// Whether `kind` finds `object`'s own `__reduce_ex__`, `__reduce__`,
+/// `__getstate__` and `__class__` on its MRO, no `__getnewargs_ex__` or
+/// `__getnewargs__`, and its metaclass no data descriptor `__reduce__`
+/// (which `type(obj).__reduce__` would find first).
+fn keeps_objects_methods(kind: &Bound<'_, PyType>) -> PyResult<bool> {
+    let py = kind.py();
+    let object = &raw mut ffi::PyBaseObject_Type;
+    let kind_ptr = kind.as_type_ptr();
+    let inherited = [
+        intern!(py, "__reduce_ex__"),
+        intern!(py, "__reduce__"),
+        intern!(py, "__getstate__"),
+        intern!(py, "__class__"),
+    ];
+    let absent = [intern!(py, "__getnewargs_ex__"), intern!(py, "__getnewargs__")];
+    // SAFETY: MRO lookups on live types with str names; borrowed results
+    // compared by address only.
+    unsafe {
+        for name in inherited {
+            let found = _PyType_Lookup(kind_ptr, name.as_ptr());
+            if found.is_null() || found != _PyType_Lookup(object, name.as_ptr()) {
+                return Ok(false);
+            }
+        }
+        for name in absent {
+            if !_PyType_Lookup(kind_ptr, name.as_ptr()).is_null() {
+                return Ok(false);
+            }
+        }
+        let meta_reduce = _PyType_Lookup(ffi::Py_TYPE(kind.as_ptr()), intern!(py, "__reduce__").as_ptr());
+        if !meta_reduce.is_null() && (*ffi::Py_TYPE(meta_reduce)).tp_descr_set.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `object.__getstate__`'s check that the instance holds nothing but its
+/// dict, weak references and named slots (its basic size adds up); a type
+/// that fails it gets that method's TypeError, from the old way.
+fn instance_layout_is_known(kind: &Bound<'_, PyType>, slot_names: &Bound<'_, PyAny>) -> bool {
+    let pointer = std::mem::size_of::<*mut ffi::PyObject>() as isize;
+    let kind_ptr = kind.as_type_ptr();
+    // SAFETY: reading the slots of live type objects.
+    let (basic_size, dict_offset, flags, weaklist_offset, object_size) = unsafe {
+        (
+            (*kind_ptr).tp_basicsize,
+            (*kind_ptr).tp_dictoffset,
+            (*kind_ptr).tp_flags,
+            (*kind_ptr).tp_weaklistoffset,
+            ffi::PyBaseObject_Type.tp_basicsize,
+        )
+    };
+    let mut expected = object_size;
+    if dict_offset != 0 && flags & ffi::Py_TPFLAGS_MANAGED_DICT == 0 {
+        expected += pointer;
+    }
+    if weaklist_offset != 0 {
+        expected += pointer;
+    }
+    if let Ok(list) = slot_names.cast::<PyList>() {
+        expected += pointer * list.len() as isize;
+    }
+    basic_size <= expected
+}
+
+/// The type's own `__slotnames__`, None or a list, as `copyreg._slotnames`
+/// caches it there; None when it is not cached yet (the old way computes
+/// and caches it) or is neither (the old way raises).
+fn cached_slot_names<'py>(kind: &Bound<'py, PyType>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = kind.py();
+    // SAFETY: a live type's own namespace, a dict; borrowed into a new reference.
+    let own = unsafe {
+        let dict = (*kind.as_type_ptr()).tp_dict;
+        if dict.is_null() {
+            return Ok(None);
+        }
+        Bound::from_borrowed_ptr(py, dict).cast_into_unchecked::<PyDict>()
+    };
+    Ok(own
+        .get_item(intern!(py, "__slotnames__"))?
+        .filter(|names| names.is_none() || names.is_instance_of::<PyList>()))
+}
+
+/// What `object.__getstate__` returns: None or the instance dict, paired
+/// with a dict of the slots that hold a value, if any do.
+fn state_of<'py>(
+    obj: &Bound<'py, PyAny>,
+    slot_names: Bound<'py, PyAny>,
+    dict: Option<Bound<'py, PyDict>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    let dict = dict.filter(|dict| !dict.is_empty()).map(Bound::into_any);
+    let Ok(slot_names) = slot_names.cast_into::<PyList>() else {
+        return Ok(dict);
+    };
+    let count = slot_names.len();
+    if count == 0 {
+        return Ok(dict);
+    }
+    let slots = PyDict::new(py);
+    let mut index = 0;
+    while index < count {
+        let name = slot_names.get_item(index)?;
+        if let Some(value) = optional_attr(obj, &name)? {
+            slots.set_item(&name, value)?;
+        }
+        // The list is the class's own, which a getter could change.
+        if slot_names.len() != count {
+            return Err(PyRuntimeError::new_err("__slotsname__ changed size during iteration"));
+        }
+        index += 1;
+    }
+    if slots.is_empty() {
+        return Ok(dict);
+    }
+    let dict = dict.unwrap_or_else(|| py.None().into_bound(py));
+    Ok(Some(PyTuple::new(py, [dict, slots.into_any()])?.into_any()))
+}
+
+/// `getattr(obj, name)` for any `name` (a slot name need not be a str:
+/// `getattr` then raises its TypeError), None on AttributeError.
+fn optional_attr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = obj.py();
+    // SAFETY: live objects; a new reference or an error.
+    match unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyObject_GetAttr(obj.as_ptr(), name.as_ptr())) } {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.is_instance_of::<PyAttributeError>(py) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
