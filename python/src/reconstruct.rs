@@ -368,14 +368,20 @@ fn dict_kind(py: Python<'_>, ordered: bool) -> PyResult<Bound<'_, PyAny>> {
 }
 
 /// The field-kind markers of `dataclasses`, which are compared by identity.
+/// Held once found: an import per call would cost more than the rest of it.
 #[pyfunction]
 fn get_dataclass_field_type_sentinel<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    if !matches!(name, "_FIELD" | "_FIELD_CLASSVAR" | "_FIELD_INITVAR") {
-        return Err(PyValueError::new_err(format!(
-            "unknown dataclass field marker {name:?}"
-        )));
-    }
-    py.import("dataclasses")?.getattr(name)
+    let marker = match name {
+        "_FIELD" => objects::dataclass_field(py)?,
+        "_FIELD_CLASSVAR" => objects::dataclass_field_classvar(py)?,
+        "_FIELD_INITVAR" => objects::dataclass_field_initvar(py)?,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown dataclass field marker {name:?}"
+            )));
+        }
+    };
+    Ok(marker.clone())
 }
 
 /// A TypeVar defined where no import can reach it, tracked like a class.

@@ -181,3 +181,10 @@ def test_skeleton_class_names_of_a_str_subclass_become_plain_strs():
     stored = next(name for name in made.__dict__ if name == "label")
     assert type(stored) is str
     assert made.label == 1
+
+
+@pytest.mark.parametrize("name", ["_FIELD", "_FIELD_CLASSVAR", "_FIELD_INITVAR"])
+def test_dataclass_field_markers_are_the_dataclasses_module_objects(name):
+    import dataclasses
+
+    assert _reconstruct.get_dataclass_field_type_sentinel(name) is getattr(dataclasses, name)
