@@ -47,6 +47,9 @@ imported! {
     reverse_import_mapping = "_compat_pickle"."REVERSE_IMPORT_MAPPING";
     codecs_encode = "_codecs"."encode";
     functools_partial = "functools"."partial";
+    dataclass_field = "dataclasses"."_FIELD";
+    dataclass_field_classvar = "dataclasses"."_FIELD_CLASSVAR";
+    dataclass_field_initvar = "dataclasses"."_FIELD_INITVAR";
 }
 
 /// The `types` module, for reconstructors that look classes up in it on

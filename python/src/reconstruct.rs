@@ -8,9 +8,10 @@
 //! `functions.rs` adds the native writer's own, denser, function shape.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::{objects, tracker, version};
 
@@ -144,7 +145,7 @@ fn require_cell(obj: &Bound<'_, PyAny>) -> PyResult<()> {
 #[pyfunction]
 fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     let found = objects::types_module(py)?.getattr(name)?;
-    if !found.is_instance_of::<pyo3::types::PyType>() {
+    if !found.is_instance_of::<PyType>() {
         return Err(PyValueError::new_err(format!("types.{name} is not a class")));
     }
     Ok(found)
@@ -165,24 +166,63 @@ fn make_skeleton_class<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let _ = extra;
     let py = name.py();
+    if plain_type_class(metaclass, bases) {
+        let namespace = PyDict::new(py);
+        copy_type_kwargs(type_kwargs, &namespace)?;
+        let class = py.get_type::<PyType>().call1((name, bases, namespace))?;
+        return track(class_tracker_id, class);
+    }
     let resolved = objects::resolve_bases(py)?.call1((bases,))?;
     let kwds = PyDict::new(py);
     if metaclass.is_none() {
-        kwds.set_item(intern!(py, "metaclass"), py.get_type::<pyo3::types::PyType>())?;
+        kwds.set_item(intern!(py, "metaclass"), py.get_type::<PyType>())?;
     } else {
         kwds.set_item(intern!(py, "metaclass"), metaclass)?;
     }
     let prepared = objects::prepare_class(py)?.call1((name, &resolved, kwds))?;
     let (meta, namespace, kwds) = prepared.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyDict>)>()?;
-    for (key, value) in type_kwargs.iter() {
-        let key = PyString::intern(py, key.cast::<PyString>()?.to_str()?);
-        namespace.set_item(key, value)?;
-    }
+    copy_type_kwargs(type_kwargs, &namespace)?;
     if !resolved.is(bases) {
         namespace.set_item(intern!(py, "__orig_bases__"), bases)?;
     }
     let class = meta.call((name, resolved, namespace), Some(&kwds))?;
     track(class_tracker_id, class)
+}
+
+/// Whether the class is made by `type` itself from a namespace that is a
+/// plain dict: the metaclass is `type` (None on the wire) and every base is
+/// a class whose own metaclass is exactly `type`. Then `resolve_bases`
+/// leaves the bases as they are and `prepare_class` picks `type`, whose
+/// `__prepare__` gives an empty dict, so neither Python function needs to
+/// run.
+fn plain_type_class(metaclass: &Bound<'_, PyAny>, bases: &Bound<'_, PyTuple>) -> bool {
+    let type_type = metaclass.py().get_type::<PyType>();
+    (metaclass.is_none() || metaclass.is(&type_type)) && bases.iter().all(|base| base.get_type().is(&type_type))
+}
+
+/// The skeleton's namespace entries (`__module__`, `__qualname__`, ...),
+/// their names interned as a class body's are.
+fn copy_type_kwargs<'py>(type_kwargs: &Bound<'py, PyDict>, namespace: &Bound<'py, PyAny>) -> PyResult<()> {
+    for (key, value) in type_kwargs.iter() {
+        namespace.set_item(interned(key.cast_into::<PyString>()?)?, value)?;
+    }
+    Ok(())
+}
+
+/// `name` interned: an exact str in place (no copy when it is already the
+/// interned one, or can become it), a str subclass as a new exact str.
+fn interned(name: Bound<'_, PyString>) -> PyResult<Bound<'_, PyString>> {
+    let py = name.py();
+    if !name.is_exact_instance_of::<PyString>() {
+        return Ok(PyString::intern(py, name.to_str()?));
+    }
+    let mut pointer = name.into_ptr();
+    // SAFETY: `pointer` is an owned reference to an exact str; interning
+    // swaps it for the interned one, still an owned reference.
+    unsafe {
+        ffi::PyUnicode_InternInPlace(&mut pointer);
+        Ok(Bound::from_owned_ptr(py, pointer).cast_into_unchecked())
+    }
 }
 
 /// An enum class with its members; the state adds the rest of its body.
@@ -328,14 +368,20 @@ fn dict_kind(py: Python<'_>, ordered: bool) -> PyResult<Bound<'_, PyAny>> {
 }
 
 /// The field-kind markers of `dataclasses`, which are compared by identity.
+/// Held once found: an import per call would cost more than the rest of it.
 #[pyfunction]
 fn get_dataclass_field_type_sentinel<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    if !matches!(name, "_FIELD" | "_FIELD_CLASSVAR" | "_FIELD_INITVAR") {
-        return Err(PyValueError::new_err(format!(
-            "unknown dataclass field marker {name:?}"
-        )));
-    }
-    py.import("dataclasses")?.getattr(name)
+    let marker = match name {
+        "_FIELD" => objects::dataclass_field(py)?,
+        "_FIELD_CLASSVAR" => objects::dataclass_field_classvar(py)?,
+        "_FIELD_INITVAR" => objects::dataclass_field_initvar(py)?,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown dataclass field marker {name:?}"
+            )));
+        }
+    };
+    Ok(marker.clone())
 }
 
 /// A TypeVar defined where no import can reach it, tracked like a class.

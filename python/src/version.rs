@@ -47,8 +47,19 @@ const CODE_ARGS_310: &[&str] = &[
     "co_cellvars",
 ];
 
+/// The running Python's (major, minor), read once: `version_info()` parses
+/// `sys.version` on every call (~0.5k instructions), and these questions
+/// are asked on every load of a function and every dump of a class.
+fn running(py: Python<'_>) -> (u8, u8) {
+    static VERSION: PyOnceLock<(u8, u8)> = PyOnceLock::new();
+    *VERSION.get_or_init(py, || {
+        let info = py.version_info();
+        (info.major, info.minor)
+    })
+}
+
 pub(crate) fn code_args(py: Python<'_>) -> &'static [&'static str] {
-    if py.version_info() >= (3, 11) {
+    if running(py) >= (3, 11) {
         CODE_ARGS_311
     } else {
         CODE_ARGS_310
@@ -58,7 +69,7 @@ pub(crate) fn code_args(py: Python<'_>) -> &'static [&'static str] {
 /// Class-dict entries that Python recreates by itself and that cannot be
 /// pickled (3.14's annotation function closes over the class namespace).
 pub(crate) fn recreated_class_attrs(py: Python<'_>) -> &'static [&'static str] {
-    if py.version_info() >= (3, 14) {
+    if running(py) >= (3, 14) {
         &["__annotate_func__"]
     } else {
         &[]
@@ -68,7 +79,7 @@ pub(crate) fn recreated_class_attrs(py: Python<'_>) -> &'static [&'static str] {
 /// Whether `setattr(cls, "__firstlineno__", v)` must be repeated (3.13+
 /// drops it when other attributes are set).
 pub(crate) fn restores_firstlineno(py: Python<'_>) -> bool {
-    py.version_info() >= (3, 13)
+    running(py) >= (3, 13)
 }
 
 /// The bytecode facts needed to list the globals a code object touches.
@@ -92,7 +103,7 @@ pub(crate) fn opcodes(py: Python<'_>) -> PyResult<&'static Opcodes> {
             store_global: op("STORE_GLOBAL")?,
             delete_global: op("DELETE_GLOBAL")?,
             extended_arg: op("EXTENDED_ARG")?,
-            load_global_shift: u32::from(py.version_info() >= (3, 11)),
+            load_global_shift: u32::from(running(py) >= (3, 11)),
         })
     })
 }

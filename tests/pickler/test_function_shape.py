@@ -309,3 +309,18 @@ def test_replayed_code_shares_strings_with_the_rest_of_the_pickle():
     assert data.count(b"values") == 1
     loaded_first, loaded_second = pickle.loads(data)
     assert loaded_first([1, 2]) == loaded_second([1, 2]) == [1, 2]
+
+
+@pytest.mark.parametrize("module, expected", [("m", "m"), (None, None)])
+def test_a_function_whose_globals_have_no_name_gets_the_module_of_its_state(module, expected):
+    state = ("f", "f", None, None, module, None, None, {}, None, (), None, None, None)
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {}, state)
+    assert func.__module__ == expected
+    assert func() == 1
+
+
+def test_state_that_differs_from_what_the_function_derives_is_set():
+    state = ("renamed", "Outer.renamed", None, None, "other", "the doc", None, {}, None, (), None, None, None)
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {"__name__": "m"}, state)
+    assert (func.__name__, func.__qualname__, func.__module__, func.__doc__) == (
+        "renamed", "Outer.renamed", "other", "the doc")

@@ -3,6 +3,7 @@
 import enum
 import io
 import pickle
+import sys
 import types
 
 import pytest
@@ -121,3 +122,69 @@ def test_subimport_does_not_accept_a_none_placeholder(monkeypatch):
     monkeypatch.setitem(sys.modules, "flightpickle_blocked_module", None)
     with pytest.raises(ImportError):
         _reconstruct.subimport("flightpickle_blocked_module")
+
+
+def fresh_str(text):
+    """An equal str that is not the interned one."""
+    return "".join(list(text))
+
+
+@pytest.mark.parametrize("metaclass", [None, type])
+def test_a_plain_skeleton_class_is_made_by_type(metaclass):
+    class Base:
+        pass
+
+    key = fresh_str("attribute_key")
+    made = _reconstruct.make_skeleton_class(
+        metaclass, "Thing", (Base,), {"__module__": "m", "__qualname__": "Outer.Thing", key: 5}, None)
+    assert type(made) is type
+    assert made.__bases__ == (Base,)
+    assert (made.__module__, made.__qualname__, made.attribute_key) == ("m", "Outer.Thing", 5)
+    assert "__orig_bases__" not in made.__dict__
+    # Interned as a class body's names are, whatever object the pickle made.
+    stored = next(name for name in made.__dict__ if name == "attribute_key")
+    assert stored is sys.intern("attribute_key")
+
+
+def test_a_skeleton_class_with_no_bases_derives_from_object():
+    made = _reconstruct.make_skeleton_class(None, "Thing", (), {}, None)
+    assert made.__bases__ == (object,)
+
+
+def test_a_skeleton_class_takes_its_metaclass_from_its_bases():
+    import abc
+
+    class Base(abc.ABC):
+        pass
+
+    made = _reconstruct.make_skeleton_class(None, "Thing", (Base,), {}, None)
+    assert type(made) is abc.ABCMeta
+    assert issubclass(made, Base)
+
+
+def test_a_skeleton_class_resolves_bases_that_are_not_classes():
+    import typing
+
+    T = typing.TypeVar("T")
+    bases = (typing.Generic[T],)
+    made = _reconstruct.make_skeleton_class(None, "Box", bases, {}, None)
+    assert made.__bases__ == (typing.Generic,)
+    assert made.__orig_bases__ == bases
+    assert made[int] is not None
+
+
+def test_skeleton_class_names_of_a_str_subclass_become_plain_strs():
+    class Name(str):
+        pass
+
+    made = _reconstruct.make_skeleton_class(None, "Thing", (), {Name("label"): 1}, None)
+    stored = next(name for name in made.__dict__ if name == "label")
+    assert type(stored) is str
+    assert made.label == 1
+
+
+@pytest.mark.parametrize("name", ["_FIELD", "_FIELD_CLASSVAR", "_FIELD_INITVAR"])
+def test_dataclass_field_markers_are_the_dataclasses_module_objects(name):
+    import dataclasses
+
+    assert _reconstruct.get_dataclass_field_type_sentinel(name) is getattr(dataclasses, name)

@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::{cell_of, set_cell, subimport};
-use crate::objects;
+use crate::{objects, version};
 
 /// Items of a `FunctionState` tuple.
 pub(crate) const STATE_LEN: usize = 13;
@@ -48,7 +48,7 @@ pub(crate) fn new_function<'py>(
     // SAFETY: `code` is a code object (made by its type); both pointers are
     // borrowed for the call, which returns a new reference or null.
     let func = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFunction_New(code.as_ptr(), globals.as_ptr()))? };
-    let free_vars = code.getattr(intern!(py, "co_freevars"))?.len()?;
+    let free_vars = free_var_count(code_fields)?;
     if free_vars > 0 {
         let cells = (0..free_vars)
             .map(|_| cell_of(py, None))
@@ -99,14 +99,14 @@ impl<'py> FunctionState<'py> {
     fn apply(&self, func: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = func.py();
         let derived = [
-            (intern!(py, "__name__"), 0),
-            (intern!(py, "__qualname__"), 1),
-            (intern!(py, "__module__"), 4),
-            (intern!(py, "__doc__"), 5),
+            (intern!(py, "__name__"), 0, DerivedField::Name),
+            (intern!(py, "__qualname__"), 1, DerivedField::Qualname),
+            (intern!(py, "__module__"), 4, DerivedField::Module),
+            (intern!(py, "__doc__"), 5, DerivedField::Doc),
         ];
-        for (name, index) in derived {
+        for (name, index, field) in derived {
             let value = self.item(index);
-            if !same_text(&func.getattr(name)?, &value)? {
+            if !same_text(&field.read(func), &value)? {
                 func.setattr(name, value)?;
             }
         }
@@ -158,6 +158,53 @@ impl<'py> FunctionState<'py> {
     }
 }
 
+/// The attributes `PyFunction_New` derives from the code and globals, read
+/// from the function's own fields: a `getattr` each would cost more than
+/// the comparison they feed.
+#[derive(Clone, Copy)]
+enum DerivedField {
+    Name,
+    Qualname,
+    Module,
+    Doc,
+}
+
+impl DerivedField {
+    fn read<'py>(self, func: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+        // SAFETY: `func` is a function (made by `new_function` or checked by
+        // `fill_function`), so its object is a `PyFunctionObject`. A null
+        // field (the module, when the globals have no `__name__`) reads as
+        // None, as the attribute does. The field is borrowed and made strong
+        // at once.
+        unsafe {
+            let object = func.as_ptr().cast::<ffi::PyFunctionObject>();
+            let field = match self {
+                Self::Name => (*object).func_name,
+                Self::Qualname => (*object).func_qualname,
+                Self::Module => (*object).func_module,
+                Self::Doc => (*object).func_doc,
+            };
+            if field.is_null() {
+                func.py().None().into_bound(func.py())
+            } else {
+                Bound::from_borrowed_ptr(func.py(), field)
+            }
+        }
+    }
+}
+
+/// How many free variables the code made from `code_fields` has: the
+/// length of its `co_freevars` argument, which the constructor has just
+/// checked (a tuple of strs), so the code's own (a tuple made afresh on
+/// each read) need not be asked.
+fn free_var_count(code_fields: &Bound<'_, PyTuple>) -> PyResult<usize> {
+    let index = version::code_args(code_fields.py())
+        .iter()
+        .position(|name| *name == "co_freevars")
+        .ok_or_else(|| PyValueError::new_err("this Python's CodeType has no co_freevars"))?;
+    code_fields.get_item(index)?.len()
+}
+
 /// The same object, or two equal exact strs (no user `__eq__` runs).
 fn same_text(current: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
     if current.is(value) {
@@ -178,6 +225,15 @@ fn function_globals<'py>(func: &Bound<'py, PyAny>) -> Bound<'py, PyDict> {
     }
 }
 
+/// The function's closure, None when it has none (read from the function,
+/// not through `__closure__`'s descriptor).
+fn function_closure<'py>(func: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: `func` is a function (made by `new_function` or checked by
+    // `fill_function`); its closure is a borrowed tuple or null, made strong
+    // at once.
+    unsafe { Bound::from_borrowed_ptr_or_opt(func.py(), ffi::PyFunction_GetClosure(func.as_ptr())) }
+}
+
 /// Puts the closure's values into the function's own cells, but those whose
 /// index is listed in `empty`, which stay empty.
 fn fill_cells(func: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, empty: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -190,9 +246,9 @@ fn fill_cells(func: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, empty: &Bound<
     let empty = empty
         .cast::<PyTuple>()
         .map_err(|_| PyTypeError::new_err("a function's empty cells must be a tuple"))?;
-    let cells = func.getattr(intern!(func.py(), "__closure__"))?;
-    let cells = match cells.cast_into::<PyTuple>() {
-        Ok(cells) if cells.len() == values.len() => cells,
+    let cells = function_closure(func);
+    let cells = match cells.map(Bound::cast_into::<PyTuple>) {
+        Some(Ok(cells)) if cells.len() == values.len() => cells,
         _ => return Err(PyValueError::new_err("closure size does not match the function's code")),
     };
     let empty = empty
