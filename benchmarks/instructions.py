@@ -24,7 +24,8 @@ OUTPUT = Path(tempfile.gettempdir()) / "flightpickle-callgrind"
 
 def count(case, library, op, calls):
     OUTPUT.mkdir(exist_ok=True)
-    out_file = OUTPUT / f"{case}-{library}-{op}-{calls}.out".replace(" ", "_")
+    # The process id keeps two counts of the same case, run at once, from sharing a file.
+    out_file = OUTPUT / f"{os.getpid()}-{case}-{library}-{op}-{calls}.out".replace(" ", "_")
     command = [
         "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
         sys.executable, "-m", "benchmarks.loop", case, library, op, str(calls),
