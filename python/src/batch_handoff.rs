@@ -8,6 +8,14 @@
 //! pass here did that work twice, and it cost more than the copy (a few
 //! hundred microseconds for a batch of 65,536 short strings).
 //!
+//! A stream's batches usually share one schema, yet `__arrow_c_array__`
+//! exports it with every batch and importing it again costs more than the
+//! batch's own buffers do for a small batch. `OutgoingSchema` remembers the
+//! last `pyarrow.Schema` it imported; a `pyarrow.RecordBatch` whose schema is
+//! that object or equal to it crosses as its array alone
+//! (`RecordBatch._export_to_c` without a schema), typed with the Rust schema
+//! imported before.
+//!
 //! In: `arrow_pyarrow`'s `RecordBatch::to_pyarrow` wraps every batch in a
 //! one-batch C stream: pyarrow then imports the stream, its schema and the
 //! batch, about 10 µs for a small batch. A stream's batches all have the
@@ -15,10 +23,12 @@
 //! (`IncomingSchema::new`) and each batch crosses as one C `ArrowArray`,
 //! imported with `pyarrow.RecordBatch._import_from_c(pointer, schema)`.
 
-use arrow_array::ffi::FFI_ArrowArray;
-use arrow_array::{Array, RecordBatch, StructArray};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arrow_array::ffi::{FFI_ArrowArray, from_ffi_and_data_type};
+use arrow_array::{Array, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_pyarrow::{FromPyArrowUnchecked, ToPyArrow};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{DataType, Schema, SchemaRef};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -35,12 +45,96 @@ pub(crate) fn batch_to_send(value: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
     // the buffers: each buffer is as long as the layout says, and the first
     // and last offsets it slices value buffers with are in bounds.
     let batch = unsafe { RecordBatch::from_pyarrow_bound_unchecked(value) }?;
+    check_for_encoding(&batch)?;
+    Ok(batch)
+}
+
+/// What encoding relies on: buffer sizes and the offsets it slices with.
+fn check_for_encoding(batch: &RecordBatch) -> PyResult<()> {
     for column in batch.columns() {
         column
             .to_data()
             .validate()
             .map_err(|e| PyValueError::new_err(format!("invalid batch to send: {e}")))?;
     }
+    Ok(())
+}
+
+/// The schema of the batches a connection last sent, as the `pyarrow.Schema`
+/// object they came with and as imported from it.
+struct SeenSchema {
+    pyarrow: Py<PyAny>,
+    arrow: SchemaRef,
+    struct_type: DataType,
+}
+
+/// Imports the batches a connection sends, their schema once while it stays the same.
+#[derive(Default)]
+pub(crate) struct SendImporter {
+    // Never held across a call into Python, which may let another thread
+    // take the interpreter lock and then wait here.
+    seen: Mutex<Option<Arc<SeenSchema>>>,
+}
+
+impl SendImporter {
+    /// `value` (see [`batch_to_send`]) as a batch to encode.
+    pub(crate) fn import(&self, value: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
+        let py = value.py();
+        if !value.get_type().is(record_batch_class(py)?) {
+            return batch_to_send(value);
+        }
+        let schema = value.getattr(pyo3::intern!(py, "schema"))?;
+        let known = self.seen().clone();
+        if let Some(known) = known.filter(|known| same_schema(&known.pyarrow, &schema).unwrap_or(false)) {
+            return import_array_only(value, &known);
+        }
+        let batch = batch_to_send(value)?;
+        *self.seen() = Some(Arc::new(SeenSchema {
+            pyarrow: schema.unbind(),
+            arrow: batch.schema(),
+            struct_type: DataType::Struct(batch.schema().fields().clone()),
+        }));
+        Ok(batch)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Option<Arc<SeenSchema>>> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Whether `schema` is `known`, or equal to it (names, types, nullability;
+/// metadata aside, which encoding does not carry).
+fn same_schema(known: &Py<PyAny>, schema: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let known = known.bind(schema.py());
+    if known.is(schema) {
+        return Ok(true);
+    }
+    known
+        .call_method1(pyo3::intern!(schema.py(), "equals"), (schema,))?
+        .is_truthy()
+}
+
+/// A `pyarrow.RecordBatch` of a schema equal to `known`'s, exporting and
+/// importing only its arrays.
+fn import_array_only(value: &Bound<'_, PyAny>, known: &SeenSchema) -> PyResult<RecordBatch> {
+    let mut exported = FFI_ArrowArray::empty();
+    let address = &raw mut exported as usize;
+    value.call_method1(pyo3::intern!(value.py(), "_export_to_c"), (address,))?;
+    // SAFETY: pyarrow filled `exported` with the batch as a struct array of
+    // the schema it has, which is equal to `known`'s, so the data type given
+    // here is the array's own. Importing checks buffer counts; what encoding
+    // reads is checked below before anything reads the buffers.
+    let data = unsafe { from_ffi_and_data_type(exported, known.struct_type.clone()) }
+        .map_err(|e| PyValueError::new_err(format!("cannot import the batch to send: {e}")))?;
+    let rows = data.len();
+    let (_, columns, nulls) = StructArray::from(data).into_parts();
+    if nulls.is_some_and(|n| n.null_count() > 0) {
+        return Err(PyValueError::new_err("a record batch cannot have null rows"));
+    }
+    let options = RecordBatchOptions::default().with_row_count(Some(rows));
+    let batch = RecordBatch::try_new_with_options(known.arrow.clone(), columns, &options)
+        .map_err(|e| PyValueError::new_err(format!("invalid batch to send: {e}")))?;
+    check_for_encoding(&batch)?;
     Ok(batch)
 }
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
-use arrow_schema::{Schema, SchemaRef};
-use flightpickle_core::transport::batch::{decode_batch, decode_schema, encode_batch, encode_schema, shared};
+use arrow_schema::Schema;
+use flightpickle_core::transport::batch::{BatchEncoder, decode_batch, decode_schema, encode_schema, shared};
 use flightpickle_core::transport::codec::{
     self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode, StreamStats,
 };
@@ -26,7 +26,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::batch_handoff::{IncomingSchema, batch_to_send};
+use crate::batch_handoff::{IncomingSchema, SendImporter};
 
 create_exception!(
     _native,
@@ -110,7 +110,8 @@ pub(crate) struct Connection {
     writer: Mutex<FrameWriter>,
     /// Schema of the batches this end receives, and of those it sends.
     incoming: Mutex<Option<Arc<IncomingSchema>>>,
-    outgoing: Mutex<Option<SchemaRef>>,
+    outgoing: Mutex<Option<BatchEncoder>>,
+    importer: SendImporter,
 }
 
 impl Connection {
@@ -121,6 +122,7 @@ impl Connection {
             writer: Mutex::new(writer),
             incoming: Mutex::new(None),
             outgoing: Mutex::new(None),
+            importer: SendImporter::default(),
         })
     }
 
@@ -130,10 +132,10 @@ impl Connection {
             .map_err(transport_error)
     }
 
-    fn schema(slot: &Mutex<Option<SchemaRef>>, which: &str) -> PyResult<SchemaRef> {
-        locked(slot)
-            .clone()
-            .ok_or_else(|| PyValueError::new_err(format!("no {which} schema set on this connection")))
+    fn set_outgoing(&self, schema: Schema) -> PyResult<()> {
+        let encoder = BatchEncoder::new(shared(schema)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        *locked(&self.outgoing) = Some(encoder);
+        Ok(())
     }
 
     /// The next frame and, for a batch, the batch decoded with the incoming
@@ -232,8 +234,7 @@ impl Connection {
 
     /// Sets the schema every batch sent on this connection must have.
     fn set_outgoing_schema(&self, schema: &Bound<'_, PyAny>) -> PyResult<()> {
-        *locked(&self.outgoing) = Some(shared(Schema::from_pyarrow_bound(schema)?));
-        Ok(())
+        self.set_outgoing(Schema::from_pyarrow_bound(schema)?)
     }
 
     /// The next message as a tuple whose first item names it: ("open", dict,
@@ -298,7 +299,7 @@ impl Connection {
             input_schema: encode_schema(&input).map_err(invalid)?,
             output_schema: encode_schema(&output).map_err(invalid)?,
         };
-        *locked(&self.outgoing) = Some(shared(input));
+        self.set_outgoing(input)?;
         *locked(&self.incoming) = Some(Arc::new(IncomingSchema::new(py, output)?));
         self.send(
             py,
@@ -332,19 +333,27 @@ impl Connection {
         timeout: f64,
         ack: Option<u64>,
     ) -> PyResult<()> {
-        let schema = Self::schema(&self.outgoing, "outgoing")?;
-        let batch = batch_to_send(batch)?;
+        if locked(&self.outgoing).is_none() {
+            return Err(PyValueError::new_err("no outgoing schema set on this connection"));
+        }
+        let batch = self.importer.import(batch)?;
         let timeout = seconds(timeout)?;
         // Encoding and writing under one release of the interpreter lock:
         // each release and re-take is a cost a small batch notices.
         py.detach(|| {
-            let encoded = encode_batch(&batch, &schema).map_err(SendError::Invalid)?;
+            let encoded = locked(&self.outgoing)
+                .as_mut()
+                .ok_or_else(|| SendError::Invalid(CodecError::Invalid("no outgoing schema".into())))?
+                .encode(&batch)
+                .map_err(SendError::Invalid)?;
             let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
             let ack_meta = ack.map(codec::encode_u64_meta);
+            // The arrays' own buffers go to the socket: no copy into one body.
+            let body = encoded.body_slices();
             let batch_frame = OutgoingFrame {
                 kind: FrameKind::Batch,
                 meta: &meta,
-                body: &encoded.body,
+                body: &body,
             };
             let ack_frame = ack_meta.as_deref().map(|meta| OutgoingFrame {
                 kind: FrameKind::Ack,

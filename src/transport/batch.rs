@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
-use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamEncoder};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
 use super::codec::CodecError;
@@ -56,6 +56,90 @@ pub fn encode_batch(batch: &RecordBatch, schema: &Schema) -> Result<EncodedBatch
         ipc_message: encoded.ipc_message,
         body: encoded.arrow_data,
     })
+}
+
+/// A batch ready for the wire whose body is the arrays' own buffers, with
+/// the padding between them, in order: nothing of the arrays is copied.
+#[derive(Debug)]
+pub struct BatchParts {
+    pub ipc_message: Buffer,
+    pub body: Vec<Buffer>,
+}
+
+impl BatchParts {
+    pub fn body_slices(&self) -> Vec<&[u8]> {
+        self.body.iter().map(|part| part.as_slice()).collect()
+    }
+}
+
+/// Encodes the batches of one stream as [`BatchParts`], the same bytes as
+/// [`encode_batch`] gives. It keeps arrow-ipc's stream encoder, the one
+/// encoder that hands out the arrays' buffers rather than copying them into
+/// one body; the stream's schema message it emits first is dropped (the
+/// protocol sends schemas in `Open`).
+pub struct BatchEncoder {
+    schema: SchemaRef,
+    stream: StreamEncoder,
+}
+
+impl BatchEncoder {
+    pub fn new(schema: SchemaRef) -> Result<Self, CodecError> {
+        refuse_dictionaries(&schema)?;
+        let stream = StreamEncoder::try_new(&schema).map_err(|e| CodecError::Invalid(format!("cannot encode: {e}")))?;
+        Ok(Self { schema, stream })
+    }
+
+    pub fn encode(&mut self, batch: &RecordBatch) -> Result<BatchParts, CodecError> {
+        check_types(batch.schema_ref(), &self.schema)?;
+        let buffers = self
+            .stream
+            .encode(batch)
+            .map_err(|e| CodecError::Invalid(format!("cannot encode batch: {e}")))?;
+        last_record_batch(buffers)
+    }
+}
+
+/// The record batch among the framed IPC messages a stream encoder gave:
+/// each message is an 8-byte prefix (continuation marker, padded metadata
+/// length), the flatbuffer, its padding if any, then buffers and padding
+/// adding up to the body length the flatbuffer states.
+fn last_record_batch(buffers: Vec<Buffer>) -> Result<BatchParts, CodecError> {
+    let bad = |why: &str| CodecError::Invalid(format!("unexpected stream encoder output: {why}"));
+    let mut parts = buffers.into_iter();
+    while let Some(prefix) = parts.next() {
+        let padded_len = match prefix.as_slice() {
+            [0xff, 0xff, 0xff, 0xff, len @ ..] if len.len() == 4 => {
+                u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize
+            }
+            _ => return Err(bad("no message prefix")),
+        };
+        let ipc_message = parts.next().ok_or_else(|| bad("no metadata"))?;
+        take_bytes(&mut parts, padded_len - padded_len.min(ipc_message.len()))
+            .ok_or_else(|| bad("short metadata padding"))?;
+        // SAFETY: the flatbuffer is one arrow-ipc's encoder wrote just now,
+        // not bytes from a peer; verifying it cost more than the rest of
+        // taking a small batch's message apart.
+        let message = unsafe { arrow_ipc::root_as_message_unchecked(&ipc_message) };
+        let body_len = usize::try_from(message.bodyLength()).map_err(|_| bad("negative body length"))?;
+        let is_batch = message.header_as_record_batch().is_some();
+        let body = take_bytes(&mut parts, body_len).ok_or_else(|| bad("short body"))?;
+        if is_batch {
+            return Ok(BatchParts { ipc_message, body });
+        }
+    }
+    Err(bad("no record batch message"))
+}
+
+/// The next buffers, which must add up to exactly `len` bytes.
+fn take_bytes(parts: &mut impl Iterator<Item = Buffer>, len: usize) -> Option<Vec<Buffer>> {
+    let mut taken = Vec::new();
+    let mut have = 0;
+    while have < len {
+        let part = parts.next()?;
+        have += part.len();
+        taken.push(part);
+    }
+    (have == len).then_some(taken)
 }
 
 /// Decodes a batch of `schema` from its IPC message and body; the body's

@@ -109,17 +109,34 @@ pub fn read_frame(reader: &mut impl FrameSource, body_limit: u64) -> Result<Fram
     })
 }
 
-/// One frame to send: its kind, metadata and body.
+/// One frame to send: its kind, metadata and body. The body is given in
+/// parts that go on the wire one after the other, so that a record batch's
+/// body can be its arrays' own buffers (and the padding between them)
+/// rather than a copy of them in one vector.
 #[derive(Clone, Copy, Debug)]
 pub struct OutgoingFrame<'a> {
     pub kind: FrameKind,
     pub meta: &'a [u8],
-    pub body: &'a [u8],
+    pub body: &'a [&'a [u8]],
+}
+
+impl OutgoingFrame<'_> {
+    fn body_len(&self) -> usize {
+        self.body.iter().map(|part| part.len()).sum()
+    }
 }
 
 /// Writes one frame: header, metadata, padding and body in one gathered write.
 pub fn write_frame(writer: &mut impl Write, kind: FrameKind, meta: &[u8], body: &[u8]) -> Result<(), WireError> {
-    write_frames(writer, &[OutgoingFrame { kind, meta, body }])
+    let body = [body];
+    write_frames(
+        writer,
+        &[OutgoingFrame {
+            kind,
+            meta,
+            body: &body,
+        }],
+    )
 }
 
 /// Writes frames one after the other in one gathered write, so that a peer
@@ -131,7 +148,9 @@ pub fn write_frames(writer: &mut impl Write, frames: &[OutgoingFrame<'_>]) -> Re
     let mut slices: Vec<IoSlice<'_>> = prefixes
         .iter()
         .zip(frames)
-        .flat_map(|(prefix, frame)| [IoSlice::new(prefix), IoSlice::new(frame.body)])
+        .flat_map(|(prefix, frame)| {
+            std::iter::once(IoSlice::new(prefix)).chain(frame.body.iter().map(|part| IoSlice::new(part)))
+        })
         .collect();
     write_all_gathered(writer, &mut slices)?;
     writer.flush()?;
@@ -144,7 +163,7 @@ fn frame_prefix(frame: &OutgoingFrame<'_>) -> Result<Vec<u8>, WireError> {
     let header = FrameHeader {
         kind: frame.kind,
         meta_len,
-        body_len: frame.body.len() as u64,
+        body_len: frame.body_len() as u64,
     };
     let mut prefix = Vec::with_capacity(HEADER_LEN + frame.meta.len() + BODY_ALIGNMENT);
     prefix.extend_from_slice(&header.encode());

@@ -126,3 +126,62 @@ def test_invalid_strings_are_refused_by_the_receiver(pair, offsets, data, why):
         receiver.recv(TIMEOUT)
     assert refused.value.args[0] == "protocol"
     assert why in refused.value.args[1].lower()
+
+
+class CapsuleOnly:
+    """Not a pyarrow object: only the Arrow PyCapsule interface."""
+
+    def __init__(self, batch: pa.RecordBatch):
+        self.batch = batch
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return self.batch.__arrow_c_array__(requested_schema)
+
+
+def int_and_text(values: list[int], names=("x", "s"), int_type=pa.int64()) -> pa.RecordBatch:
+    columns = [pa.array(values, int_type), pa.array([f"v{v}" for v in values])]
+    return pa.RecordBatch.from_arrays(columns, names=list(names))
+
+
+# The sender imports a stream's schema once and then only each batch's
+# arrays while the schema stays the same object or an equal one: whatever
+# order schemas come in, each batch must arrive as itself, and one of other
+# types must still be refused.
+def test_batches_of_a_stream_arrive_as_sent_whichever_schema_object_they_carry(pair):
+    sender, receiver = pair
+    first = int_and_text([1, 2, 3])
+    sender.set_outgoing_schema(first.schema)
+    receiver.set_incoming_schema(first.schema)
+    sequence = [
+        first,
+        first.slice(1, 2),  # the same schema object
+        int_and_text([4, None, 6]),  # an equal schema, another object
+        int_and_text([7], names=("y", "t")),  # other names, the same types
+        CapsuleOnly(int_and_text([8, 9])),
+        int_and_text([10, 11, 12, 13]),
+        pa.RecordBatch.from_arrays(
+            [pa.array([14], pa.int64()), pa.array(["v14"])],
+            schema=pa.schema([pa.field("x", pa.int64(), nullable=False), pa.field("s", pa.string())]),
+        ),
+        int_and_text([15]),
+    ]
+    for seq, batch in enumerate(sequence):
+        sender.send_batch(seq, batch, TIMEOUT)
+        name, got, received = receiver.recv(TIMEOUT)
+        sent = batch.batch if isinstance(batch, CapsuleOnly) else batch
+        assert (name, got) == ("batch", seq)
+        assert received.columns == sent.columns
+
+
+def test_a_batch_of_other_types_is_refused_after_batches_of_the_stream(pair):
+    sender, receiver = pair
+    batch = int_and_text([1, 2])
+    sender.set_outgoing_schema(batch.schema)
+    receiver.set_incoming_schema(batch.schema)
+    sender.send_batch(0, batch, TIMEOUT)
+    sender.send_batch(1, int_and_text([3]), TIMEOUT)
+    with pytest.raises(ValueError, match="schema mismatch"):
+        sender.send_batch(2, int_and_text([4, 5], int_type=pa.int32()), TIMEOUT)
+    sender.send_batch(2, int_and_text([6]), TIMEOUT)
+    received = [receiver.recv(TIMEOUT)[1:] for _ in range(3)]
+    assert [(seq, b.column(0).to_pylist()) for seq, b in received] == [(0, [1, 2]), (1, [3]), (2, [6])]
