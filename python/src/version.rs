@@ -50,7 +50,7 @@ const CODE_ARGS_310: &[&str] = &[
 /// The running Python's (major, minor), read once: `version_info()` parses
 /// `sys.version` on every call (~0.5k instructions), and these questions
 /// are asked on every load of a function and every dump of a class.
-fn running(py: Python<'_>) -> (u8, u8) {
+pub(crate) fn running(py: Python<'_>) -> (u8, u8) {
     static VERSION: PyOnceLock<(u8, u8)> = PyOnceLock::new();
     *VERSION.get_or_init(py, || {
         let info = py.version_info();

@@ -26,8 +26,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use super::Dumper;
-use crate::objects;
 use crate::writer::opcodes::*;
+use crate::{objects, version};
 
 unsafe extern "C" {
     // Exported by CPython (the MRO lookup, no descriptor called, borrowed
@@ -47,8 +47,7 @@ pub(crate) fn set_native_default_reduce(enabled: bool) -> bool {
 
 /// Whether the running Python is the one whose checks are copied here.
 fn checks_apply(py: Python<'_>) -> bool {
-    static IS_311: PyOnceLock<bool> = PyOnceLock::new();
-    *IS_311.get_or_init(py, || py.version_info() >= (3, 11) && py.version_info() < (3, 12))
+    version::running(py) == (3, 11)
 }
 
 /// Whether `copyreg.__newobj__`, which the default reduction names and
