@@ -3,7 +3,7 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PySet, PyString, PyTuple};
 
 use crate::code_cache::CodeCache;
 use crate::{objects, version};
@@ -120,10 +120,21 @@ pub(crate) fn imported_submodules<'py>(
 /// `"pkg."` when `obj` is a package (a module with a non-empty `__package__`).
 fn package_prefix(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     let py = obj.py();
-    if !obj.is_instance(objects::module_type(py)?)? {
+    let key = intern!(py, "__package__");
+    let in_dict = match obj.cast_exact::<PyModule>() {
+        // A plain module's `__package__` is in its dict (the type defines
+        // none): read there, without the attribute machinery.
+        Ok(module) => module.dict().get_item(key)?,
+        Err(_) => None,
+    };
+    let package = if in_dict.is_some() {
+        in_dict
+    } else if may_be_module(obj) && obj.is_instance(objects::module_type(py)?)? {
+        crate::byvalue::optional_attr(obj, key)?
+    } else {
         return Ok(None);
-    }
-    let Some(package) = crate::byvalue::optional_attr(obj, intern!(py, "__package__"))? else {
+    };
+    let Some(package) = package else {
         return Ok(None);
     };
     if !package.is_truthy()? {
@@ -131,6 +142,19 @@ fn package_prefix(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     }
     let name: String = obj.getattr(intern!(py, "__name__"))?.extract()?;
     Ok(Some(name + "."))
+}
+
+/// False when `isinstance(obj, ModuleType)` is sure to be: `obj`'s type
+/// is not a module type and is builtin (a builtin type has no `__class__`
+/// of its own for `isinstance` to ask, which would cost it an attribute
+/// lookup per global).
+fn may_be_module(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: type checks on a live object.
+    unsafe {
+        let kind = pyo3::ffi::Py_TYPE(obj.as_ptr());
+        pyo3::ffi::PyModule_Check(obj.as_ptr()) != 0
+            || pyo3::ffi::PyType_GetFlags(kind) & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0
+    }
 }
 
 #[cfg(test)]

@@ -79,16 +79,16 @@ pub(crate) fn is_registered(module: &Bound<'_, PyAny>) -> PyResult<bool> {
     if registered.contains(name)? {
         return Ok(true);
     }
+    // Then each parent package, from the nearest: a new str each, so
+    // the name itself is not asked again (a top-level module makes none).
     let mut prefix = name.to_str()?;
-    loop {
+    while let Some(dot) = prefix.rfind('.') {
+        prefix = &prefix[..dot];
         if registered.contains(prefix)? {
             return Ok(true);
         }
-        match prefix.rfind('.') {
-            Some(dot) => prefix = &prefix[..dot],
-            None => return Ok(false),
-        }
     }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -150,6 +150,25 @@ impl<'a, 'py> Dumper<'a, 'py> {
         self.decided_once(func, crate::byvalue::by_reference)
     }
 
+    /// A function in the native target: by value, or by reference from
+    /// where the by-value decision found it, without `save_global` looking
+    /// it up again (~2.6k a function: an enum's `__new__` and
+    /// `_generate_next_value_`, a class's inherited methods). A decision
+    /// made earlier in this dump kept no place, so that one looks it up.
+    fn save_function_as_decided(&mut self, func: &Bound<'py, PyAny>) -> PyResult<()> {
+        let key = func.as_ptr() as usize;
+        let found = match self.by_reference.get(&key) {
+            Some((_, true)) => return self.save_global(func, None),
+            Some((_, false)) => return self.save_function(func),
+            None => crate::byvalue::reference(func)?,
+        };
+        self.by_reference.insert(key, (func.clone(), found.is_some()));
+        match found {
+            Some(found) => self.save_found_global(func, found),
+            None => self.save_function(func),
+        }
+    }
+
     /// Whether a module travels by name, decided once per dump.
     fn module_by_reference(&mut self, module: &Bound<'py, PyAny>) -> PyResult<bool> {
         self.decided_once(module, crate::byvalue::module_by_reference)

@@ -9,21 +9,68 @@
 //! strings the process happened to intern.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
 use pyo3::prelude::*;
 
-use crate::quick_hash::QuickMap;
+use crate::quick_hash::{QuickMap, hash_text};
 
 const FIRST_CAPACITY: usize = 64;
+/// Maps up to this many entries go back to the thread's spares when a dump
+/// ends; a larger one (a dump of much data) is freed instead.
+const SPARE_CAPACITY: usize = 1024;
+
+type IdMap = QuickMap<usize, u32>;
+type TextMap = QuickMap<TextKey, u32>;
+
+thread_local! {
+    /// Emptied maps of the last dump on this thread: most dumps memoize a
+    /// little, and allocating and freeing the two maps cost a function
+    /// dump ~1.5k instructions. A dump inside a dump (a reducer that
+    /// pickles) finds none and makes its own.
+    static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextMap>)> = const { Cell::new((None, None)) };
+}
 
 pub(crate) struct Memo<'py> {
-    by_id: QuickMap<usize, u32>,
-    by_text: QuickMap<TextKey, u32>,
+    by_id: IdMap,
+    by_text: TextMap,
     /// Keeps every memoized object alive, so that no address is reused
     /// by a temporary made later in the same dump.
     alive: Vec<Bound<'py, PyAny>>,
     next: u32,
+}
+
+/// A name's UTF-8 bytes with their hash, made once: a code object's
+/// recording keeps the hash of each of its strings, so that replaying it
+/// looks them up without reading their bytes again.
+#[derive(Clone, Copy)]
+pub(crate) struct Text<'a> {
+    bytes: &'a [u8],
+    hash: u64,
+}
+
+impl<'a> Text<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            hash: hash_text(bytes),
+        }
+    }
+
+    /// `bytes` with the hash `Text::new` gave them earlier.
+    pub(crate) fn with_hash(bytes: &'a [u8], hash: u64) -> Self {
+        debug_assert_eq!(hash, hash_text(bytes));
+        Self { bytes, hash }
+    }
+
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
 }
 
 impl<'py> Memo<'py> {
@@ -43,36 +90,62 @@ impl<'py> Memo<'py> {
         self.by_id.get(&(obj.as_ptr() as usize)).copied()
     }
 
-    pub(crate) fn get_text(&self, text: &[u8]) -> Option<u32> {
-        self.by_text.get(text).copied()
+    pub(crate) fn get_text(&self, text: Text<'_>) -> Option<u32> {
+        if self.by_text.is_empty() {
+            return None;
+        }
+        self.by_text.get(&text as &dyn TextView).copied()
     }
 
     /// Gives `obj` the next index and returns it.
     pub(crate) fn put(&mut self, obj: &Bound<'py, PyAny>) -> u32 {
-        if self.alive.is_empty() {
-            // Skips the first few regrowths; none at all for atoms.
-            self.by_id.reserve(FIRST_CAPACITY);
-            self.alive.reserve(FIRST_CAPACITY);
+        if self.by_id.is_empty() {
+            self.prepare_ids();
         }
         let index = self.take_index();
         self.by_id.insert(obj.as_ptr() as usize, index);
-        self.alive.push(obj.clone());
+        self.keep_alive(obj);
         index
     }
 
     /// Records that the string at `index` reads `text`, which `owner`
     /// (kept alive here) holds.
-    pub(crate) fn put_text(&mut self, text: &[u8], owner: &Bound<'py, PyAny>, index: u32) {
-        if self.by_text.is_empty() {
-            self.by_text.reserve(FIRST_CAPACITY);
+    pub(crate) fn put_text(&mut self, text: Text<'_>, owner: &Bound<'py, PyAny>, index: u32) {
+        if self.by_text.is_empty() && self.by_text.capacity() == 0 {
+            self.by_text = take_spare(|spares| spares.1.take());
         }
-        self.alive.push(owner.clone());
-        self.by_text.insert(TextKey(text.as_ptr(), text.len()), index);
+        self.keep_alive(owner);
+        let key = TextKey {
+            start: text.bytes.as_ptr(),
+            len: text.bytes.len(),
+            hash: text.hash,
+        };
+        self.by_text.insert(key, index);
     }
 
     /// Records that `obj` is at `index`, given by a replayed recording.
     pub(crate) fn put_at(&mut self, obj: &Bound<'py, PyAny>, index: u32) {
+        if self.by_id.is_empty() {
+            self.prepare_ids();
+        }
         self.by_id.insert(obj.as_ptr() as usize, index);
+        self.keep_alive(obj);
+    }
+
+    /// Before the first object: the thread's spare map, or a new one that
+    /// skips the first few regrowths (none at all is made for atoms).
+    fn prepare_ids(&mut self) {
+        if self.by_id.capacity() == 0 {
+            self.by_id = take_spare(|spares| spares.0.take());
+        }
+    }
+
+    fn keep_alive(&mut self, obj: &Bound<'py, PyAny>) {
+        if self.alive.is_empty() {
+            // Whichever of the memo's writes comes first: a replayed code
+            // object's strings often do.
+            self.alive.reserve(FIRST_CAPACITY);
+        }
         self.alive.push(obj.clone());
     }
 
@@ -84,33 +157,112 @@ impl<'py> Memo<'py> {
     }
 }
 
-/// A name's UTF-8 bytes, borrowed from the object that holds them (a str or
-/// bytes object the memo keeps alive, so the bytes neither move nor change):
-/// no copy per name.
-struct TextKey(*const u8, usize);
+impl Drop for Memo<'_> {
+    fn drop(&mut self) {
+        // Emptied before `alive` lets go of the texts they point into.
+        let ids = reusable(std::mem::take(&mut self.by_id));
+        let texts = reusable(std::mem::take(&mut self.by_text));
+        if ids.is_none() && texts.is_none() {
+            return;
+        }
+        let _ = SPARE_MAPS.try_with(|spare| {
+            let (spare_ids, spare_texts) = spare.take();
+            spare.set((spare_ids.or(ids), spare_texts.or(texts)));
+        });
+    }
+}
 
-impl TextKey {
-    fn as_slice(&self) -> &[u8] {
+/// A spare map from `pick`, or a new one with room for the first entries.
+fn take_spare<K: Eq + Hash>(
+    pick: impl FnOnce(&mut (Option<IdMap>, Option<TextMap>)) -> Option<QuickMap<K, u32>>,
+) -> QuickMap<K, u32> {
+    let spare = SPARE_MAPS
+        .try_with(|spare| {
+            let mut spares = spare.take();
+            let picked = pick(&mut spares);
+            spare.set(spares);
+            picked
+        })
+        .ok()
+        .flatten();
+    spare.unwrap_or_else(|| QuickMap::with_capacity_and_hasher(FIRST_CAPACITY, Default::default()))
+}
+
+/// `map` emptied, if it is worth keeping for the next dump.
+fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
+    if map.capacity() == 0 || map.capacity() > SPARE_CAPACITY {
+        return None;
+    }
+    map.clear();
+    Some(map)
+}
+
+/// A name in the memo: its UTF-8 bytes, borrowed from the object that
+/// holds them (a str or bytes object the memo keeps alive, so the bytes
+/// neither move nor change: no copy per name), and their `hash_text`.
+struct TextKey {
+    start: *const u8,
+    len: usize,
+    hash: u64,
+}
+
+/// What the map hashes and compares, so that a key and a `Text` being
+/// looked up agree: the stored hash, and the bytes.
+trait TextView {
+    fn bytes(&self) -> &[u8];
+    fn text_hash(&self) -> u64;
+}
+
+impl TextView for TextKey {
+    fn bytes(&self) -> &[u8] {
         // SAFETY: see the type: the owner outlives the memo's maps.
-        unsafe { std::slice::from_raw_parts(self.0, self.1) }
+        unsafe { std::slice::from_raw_parts(self.start, self.len) }
+    }
+
+    fn text_hash(&self) -> u64 {
+        self.hash
     }
 }
 
-impl Borrow<[u8]> for TextKey {
-    fn borrow(&self) -> &[u8] {
-        self.as_slice()
+impl TextView for Text<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
+    fn text_hash(&self) -> u64 {
+        self.hash
     }
 }
+
+impl<'a> Borrow<dyn TextView + 'a> for TextKey {
+    fn borrow(&self) -> &(dyn TextView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn TextView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.text_hash());
+    }
+}
+
+impl PartialEq for dyn TextView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.text_hash() == other.text_hash() && self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for dyn TextView + '_ {}
 
 impl Hash for TextKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
+        (self as &dyn TextView).hash(state);
     }
 }
 
 impl PartialEq for TextKey {
     fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
+        (self as &dyn TextView) == (other as &dyn TextView)
     }
 }
 
@@ -130,15 +282,47 @@ mod tests {
             assert_eq!(memo.put(&first), 0);
             let owner = pyo3::types::PyBytes::new(py, b"builtins").into_any();
             let text_index = memo.take_index();
-            memo.put_text(
-                owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes(),
-                &owner,
-                text_index,
-            );
+            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            memo.put_text(Text::new(bytes), &owner, text_index);
             assert_eq!(memo.put(&second), 2);
             assert_eq!(memo.get(&first), Some(0));
-            assert_eq!(memo.get_text(b"builtins"), Some(1));
-            assert_eq!(memo.get_text(b"builtin"), None);
+            assert_eq!(memo.get_text(Text::new(b"builtins")), Some(1));
+            assert_eq!(memo.get_text(Text::new(b"builtin")), None);
+        });
+    }
+
+    #[test]
+    fn a_new_memo_remembers_nothing_of_the_last_dumps_maps() {
+        crate::testing::with_python(|py| {
+            let list = pyo3::types::PyList::empty(py).into_any();
+            let owner = pyo3::types::PyBytes::new(py, b"__name__").into_any();
+            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            let mut first = Memo::new();
+            first.put(&list);
+            let index = first.take_index();
+            first.put_text(Text::new(bytes), &owner, index);
+            drop(first);
+            // The second reuses the first's emptied maps.
+            let mut second = Memo::new();
+            assert_eq!(second.get(&list), None);
+            assert_eq!(second.get_text(Text::new(b"__name__")), None);
+            assert_eq!(second.put(&list), 0);
+            assert_eq!(second.get_text(Text::new(b"__name__")), None);
+        });
+    }
+
+    #[test]
+    fn texts_with_the_same_hash_are_told_apart_by_their_bytes() {
+        crate::testing::with_python(|py| {
+            let mut memo = Memo::new();
+            let owner = pyo3::types::PyBytes::new(py, b"ab").into_any();
+            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            let hash = Text::new(bytes).hash();
+            let index = memo.take_index();
+            // A forged hash: what a collision would look like to the map.
+            memo.put_text(Text { bytes, hash }, &owner, index);
+            assert_eq!(memo.get_text(Text { bytes: b"ba", hash }), None);
+            assert_eq!(memo.get_text(Text::new(b"ab")), Some(0));
         });
     }
 }

@@ -19,6 +19,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use super::Dumper;
 use crate::code_cache::CodeCache;
 use crate::reducers::code::code_fields;
+use crate::writer::memo::Text;
 use crate::writer::output::Output;
 
 /// What a recording notes beside its opcodes, in the order written.
@@ -33,6 +34,8 @@ pub(in crate::writer) enum Event {
         start: usize,
         end: usize,
         text: Py<PyBytes>,
+        /// `text`'s `Text` hash, made once for every replay.
+        hash: u64,
     },
 }
 
@@ -89,18 +92,18 @@ impl<'py> Dumper<'_, 'py> {
         let mut indexes: Vec<u32> = Vec::with_capacity(recording.events.len());
         let mut copied = 0;
         let mut held: Option<u32> = None;
-        let mut pending_text: Option<&Py<PyBytes>> = None;
+        let mut pending_text: Option<(&Py<PyBytes>, u64)> = None;
         let mut new_texts = Vec::with_capacity(recording.events.len());
         for event in &recording.events {
             match event {
-                Event::Text { start, end, text } => match self.memo.get_text(text.bind(py).as_bytes()) {
+                Event::Text { start, end, text, hash } => match self.memo.get_text(recorded_text(py, text, *hash)) {
                     Some(index) => {
                         self.out.write(&opcodes[copied..*start])?;
                         self.write_get(index)?;
                         copied = *end;
                         held = Some(index);
                     }
-                    None => pending_text = Some(text),
+                    None => pending_text = Some((text, *hash)),
                 },
                 Event::Put { after } => match held.take() {
                     Some(index) => {
@@ -127,9 +130,9 @@ impl<'py> Dumper<'_, 'py> {
         self.out.write(&opcodes[copied..])?;
         let tuple_index = self.replayed_index(&indexes, recording.tuple_index)?;
         self.memo.put_at(fields.as_any(), tuple_index);
-        for (text, index) in new_texts {
-            let owner = text.bind(py);
-            self.memo.put_text(owner.as_bytes(), owner.as_any(), index);
+        for ((text, hash), index) in new_texts {
+            self.memo
+                .put_text(recorded_text(py, text, hash), text.bind(py).as_any(), index);
         }
         Ok(())
     }
@@ -140,4 +143,10 @@ impl<'py> Dumper<'_, 'py> {
             .copied()
             .ok_or_else(|| self.error("a recorded code object reads a memo entry it never wrote".into()))
     }
+}
+
+/// A recorded string as the memo looks it up, with the hash it was
+/// recorded with.
+fn recorded_text<'a>(py: Python<'a>, text: &'a Py<PyBytes>, hash: u64) -> Text<'a> {
+    Text::with_hash(text.bind(py).as_bytes(), hash)
 }

@@ -40,11 +40,7 @@ impl<'py> Dumper<'_, 'py> {
         }
         let native = self.state.reconstructors().target == Target::Native;
         if is_function && native {
-            return if self.function_by_reference(obj)? {
-                self.save_global(obj, None)
-            } else {
-                self.save_function(obj)
-            };
+            return self.save_function_as_decided(obj);
         }
         // SAFETY: a type check on a live object.
         if unsafe { ffi::PyModule_CheckExact(obj.as_ptr()) } != 0 && self.module_by_reference(obj)? {
@@ -53,6 +49,7 @@ impl<'py> Dumper<'_, 'py> {
         if native && let Some(descriptor) = DescriptorKind::of_exact_type(py, obj.get_type().as_any())? {
             return self.save_descriptor(obj, descriptor);
         }
+        let mut found_by_name = None;
         let ours = if is_function {
             function::reduce(self.state, obj)?
         } else if is_class {
@@ -63,7 +60,12 @@ impl<'py> Dumper<'_, 'py> {
                 Travel::ByName(Some(found)) if kind == &raw mut ffi::PyType_Type => {
                     return self.save_found_global(obj, found);
                 }
-                Travel::ByName(_) => py.NotImplemented().into_bound(py),
+                Travel::ByName(found) => {
+                    // Written from there once `copyreg`'s table, below,
+                    // has no reducer for its metaclass (an enum's base).
+                    found_by_name = found;
+                    py.NotImplemented().into_bound(py)
+                }
                 Travel::ByValue => {
                     let shape = class::ByValue::read(obj, native)?;
                     return self.save_class_by_value(obj, shape);
@@ -83,7 +85,12 @@ impl<'py> Dumper<'_, 'py> {
             let copyreg_table = objects::copyreg_dispatch_table(py)?.cast::<PyDict>()?;
             match copyreg_table.get_item(obj.get_type())? {
                 Some(reducer) => reducer.call1((obj,))?,
-                None if is_class => return self.save_global(obj, None),
+                None if is_class => {
+                    return match found_by_name {
+                        Some(found) => self.save_found_global(obj, found),
+                        None => self.save_global(obj, None),
+                    };
+                }
                 None if self.save_default_reduced(obj)? => return Ok(()),
                 None => self.reduce_ex(obj)?,
             }

@@ -9,6 +9,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 
 use super::Dumper;
 use crate::objects;
+use crate::writer::memo::Text;
 use crate::writer::opcodes::*;
 
 unsafe extern "C" {
@@ -86,28 +87,37 @@ impl<'py> Dumper<'_, 'py> {
                 obj,
             )
         };
-        if by_text && let Some(index) = self.memo.get_text(text) {
+        if !by_text {
+            self.write_str_payload(obj, text)?;
+            return self.memoize(obj).map(drop);
+        }
+        // Hashed once, for the lookup and the memo write alike.
+        let text = Text::new(text);
+        if let Some(index) = self.memo.get_text(text) {
             return self.write_get(index);
         }
-        let header = self.str_header(text.len())?;
         let start = self.out.written();
-        self.out
-            .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))?;
-        if by_text && let Some(events) = &mut self.recording {
+        self.write_str_payload(obj, text.bytes())?;
+        if let Some(events) = &mut self.recording {
             events.push(super::code::Event::Text {
                 start,
                 end: self.out.written(),
-                text: PyBytes::new(self.py, text).unbind(),
+                text: PyBytes::new(self.py, text.bytes()).unbind(),
+                hash: text.hash(),
             });
         }
-        if by_text {
-            // Found again by its text, so not recorded by identity too.
-            let index = self.memo.take_index();
-            self.write_put(index)?;
-            self.memo.put_text(text, owner, index);
-            return Ok(());
-        }
-        self.memoize(obj).map(drop)
+        // Found again by its text, so not recorded by identity too.
+        let index = self.memo.take_index();
+        self.write_put(index)?;
+        self.memo.put_text(text, owner, index);
+        Ok(())
+    }
+
+    /// The string opcode for `text`'s size, then `text`.
+    fn write_str_payload(&mut self, obj: &Bound<'py, PyAny>, text: &[u8]) -> PyResult<()> {
+        let header = self.str_header(text.len())?;
+        self.out
+            .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))
     }
 
     fn str_header(&self, size: usize) -> PyResult<Header> {
