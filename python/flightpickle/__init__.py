@@ -71,7 +71,7 @@ class Pickler(pickle.Pickler):
             protocol = DEFAULT_PROTOCOL
         super().__init__(file, protocol=protocol, buffer_callback=buffer_callback)
         self.proto = int(protocol)
-        self._flightpickle_state = _native.PicklerState(self.proto, target)
+        self._flightpickle_state = _native.PicklerState(self.proto, target, file, buffer_callback)
 
     @property
     def target(self):
@@ -79,15 +79,41 @@ class Pickler(pickle.Pickler):
         return self._flightpickle_state.target
 
     def dump(self, obj):
+        # The native writer (as module-level dumps) where it writes what the
+        # C pickler would for this pickler; the C pickler otherwise.
+        self._dump(obj, natively=True)
+
+    def _dump(self, obj, natively):
         # The C pickler calls table reducers with the object alone: they
         # learn this pickler's target from the thread for the dump's length.
         previous = _native.enter_dump(self)
         try:
-            return super().dump(obj)
+            if not (natively and _native.dump_natively(self, obj)):
+                super().dump(obj)
         except Exception as e:
             _raise_pickling_failure(e, obj, type(self), self.proto)
         finally:
             _native.leave_dump(previous)
+
+    # A native dump keeps its memo to itself until the C pickler needs it
+    # (pickler_dump.rs): reading the memo hands it over first.
+    @property
+    def memo(self):
+        _native.hand_memo_over(self)
+        return _C_PICKLER_MEMO.__get__(self)
+
+    @memo.setter
+    def memo(self, memo):
+        _C_PICKLER_MEMO.__set__(self, memo)
+        _native.memo_reset(self, empty=False)
+
+    def clear_memo(self):
+        super().clear_memo()
+        _native.memo_reset(self, empty=True)
+
+
+# The C pickler's own memo accessors, which Pickler.memo wraps.
+_C_PICKLER_MEMO = pickle.Pickler.__dict__["memo"]
 
 
 def _raise_pickling_failure(error, obj, pickler_class, protocol):
@@ -114,14 +140,15 @@ dumps = _native.dumps
 dump = _native.dump
 
 
+# The native writer has declined these, so the C pickler dumps them.
 def _dumps_by_pickler(obj, protocol, buffer_callback, target):
     with io.BytesIO() as file:
-        Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
+        Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target)._dump(obj, natively=False)
         return file.getvalue()
 
 
 def _dump_by_pickler(obj, file, protocol, buffer_callback, target):
-    Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target).dump(obj)
+    Pickler(file, protocol=protocol, buffer_callback=buffer_callback, target=target)._dump(obj, natively=False)
 
 
 def _pickling_failed(error, obj, protocol):

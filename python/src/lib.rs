@@ -23,6 +23,7 @@ mod inspection;
 mod loading;
 mod objects;
 mod pickler;
+mod pickler_dump;
 mod quick_hash;
 mod reconstruct;
 mod reducers;
@@ -54,6 +55,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(target::get_default_target, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::enter_dump, m)?)?;
     m.add_function(wrap_pyfunction!(pickler::leave_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler_dump::dump_natively, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler_dump::hand_memo_over, m)?)?;
+    m.add_function(wrap_pyfunction!(pickler_dump::memo_reset, m)?)?;
     m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
     m.add_function(wrap_pyfunction!(dumping::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(dumping::dump, m)?)?;

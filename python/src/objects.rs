@@ -78,11 +78,37 @@ pub(crate) fn sys_modules(py: Python<'_>) -> Bound<'_, PyDict> {
 /// `flightpickle.Pickler.dispatch_table` shadows for attribute lookup.
 pub(crate) fn c_pickler_dispatch_table(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    CELL.get_or_try_init(py, || {
+    c_pickler_descriptor(py, &CELL, "dispatch_table")
+}
+
+/// The C pickler's own `persistent_id` (a getset: raises AttributeError
+/// when the pickler has none), `fast` flag and `memo` (getter and setter).
+pub(crate) fn c_pickler_persistent_id(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    c_pickler_descriptor(py, &CELL, "persistent_id")
+}
+
+pub(crate) fn c_pickler_fast(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    c_pickler_descriptor(py, &CELL, "fast")
+}
+
+pub(crate) fn c_pickler_memo(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CELL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    c_pickler_descriptor(py, &CELL, "memo")
+}
+
+/// `_pickle.Pickler.__dict__[name]`, found once into `cell`.
+fn c_pickler_descriptor<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || {
         let pickler = py.import("_pickle")?.getattr("Pickler")?;
-        Ok::<_, PyErr>(pickler.getattr("__dict__")?.get_item("dispatch_table")?.unbind())
+        Ok::<_, PyErr>(pickler.getattr("__dict__")?.get_item(name)?.unbind())
     })
-    .map(|member| member.bind(py))
+    .map(|descriptor| descriptor.bind(py))
 }
 
 /// `dict(mapping)`. Not pyo3's cast to `PyMapping`: that cast runs an

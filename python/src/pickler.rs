@@ -53,25 +53,54 @@ pub(crate) struct PicklerState {
     stable_values: Mutex<HashMap<usize, StandIn>>,
     /// Whether `reducer_override` consults our reducers itself (see above).
     owns_table: AtomicBool,
+    /// The file and buffer callback the pickler was made with (None for a
+    /// subclass that set itself up its own way), for native dumps.
+    pub(crate) output: Option<PicklerOutput>,
+    /// What the C pickler's memo holds or should hold (see `pickler_dump.rs`).
+    pub(crate) memo: Mutex<MemoState>,
+}
+
+/// Where a pickler writes: its file, and the callback for out-of-band buffers.
+pub(crate) struct PicklerOutput {
+    pub(crate) file: Py<PyAny>,
+    pub(crate) buffer_callback: Option<Py<PyAny>>,
+}
+
+/// A pickler's memo, as far as native dumps need to know it.
+#[derive(Default)]
+pub(crate) enum MemoState {
+    /// Empty: nothing dumped since the pickler was made or its memo cleared.
+    #[default]
+    Empty,
+    /// A native dump's memo, not handed to the C pickler yet.
+    Carried(crate::writer::CarriedMemo),
+    /// The C pickler's own, possibly holding entries.
+    InCPickler,
 }
 
 #[pymethods]
 impl PicklerState {
     /// `target` is a wire target's name; None means the process default.
+    /// `file` and `buffer_callback` are the pickler's, for native dumps.
     #[new]
-    #[pyo3(signature = (protocol, target = None))]
-    pub(crate) fn new(py: Python<'_>, protocol: i32, target: Option<&str>) -> PyResult<Self> {
-        Ok(Self {
-            protocol,
-            reconstructors: target::resolve(target)?.reconstructors(py)?,
-            shared_globals: Mutex::new(HashMap::new()),
-            stable_values: Mutex::new(HashMap::new()),
-            owns_table: AtomicBool::new(false),
-        })
+    #[pyo3(signature = (protocol, target = None, file = None, buffer_callback = None))]
+    fn py_new(
+        py: Python<'_>,
+        protocol: i32,
+        target: Option<&str>,
+        file: Option<Py<PyAny>>,
+        buffer_callback: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let mut state = Self::new(py, protocol, target)?;
+        state.output = file.map(|file| PicklerOutput {
+            file,
+            buffer_callback: buffer_callback.filter(|callback| !callback.is_none(py)),
+        });
+        Ok(state)
     }
 
     #[getter]
-    fn protocol(&self) -> i32 {
+    pub(crate) fn protocol(&self) -> i32 {
         self.protocol
     }
 
@@ -107,6 +136,26 @@ impl PicklerState {
 }
 
 impl PicklerState {
+    /// A state with no file: the module-level writer's, or a pickler's
+    /// whose `__init__` did not make one.
+    pub(crate) fn new(py: Python<'_>, protocol: i32, target: Option<&str>) -> PyResult<Self> {
+        Ok(Self {
+            protocol,
+            reconstructors: target::resolve(target)?.reconstructors(py)?,
+            shared_globals: Mutex::new(HashMap::new()),
+            stable_values: Mutex::new(HashMap::new()),
+            owns_table: AtomicBool::new(false),
+            output: None,
+            memo: Mutex::new(MemoState::Empty),
+        })
+    }
+
+    /// Whether `reducer_override` has taken over the pickler's table, which
+    /// the C pickler then no longer holds.
+    pub(crate) fn owns_table(&self) -> bool {
+        self.owns_table.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn reconstructors(&self) -> &'static Reconstructors {
         self.reconstructors
     }
@@ -185,7 +234,7 @@ impl ReducerOverride {
 
 /// The pickler's state, made on first use for picklers whose `__init__`
 /// did not make one (subclasses that set things up their own way).
-fn state_of<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PicklerState>> {
+pub(crate) fn state_of<'py>(pickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PicklerState>> {
     let py = pickler.py();
     let name = intern!(py, STATE_ATTR);
     if let Some(state) = crate::byvalue::optional_attr(pickler, name)?

@@ -10,6 +10,7 @@ object here is dumped both ways (the old one forced through
 import copyreg
 import dataclasses
 import enum
+import io
 import threading
 import weakref
 
@@ -206,26 +207,58 @@ def _shapes():
     }
 
 
-def _dump_both_ways(obj, protocol):
-    new = flightpickle.dumps(obj, protocol=protocol)
+def _pickler_dumps(obj, protocol):
+    """``obj`` through ``flightpickle.Pickler(file).dump``, the class path."""
+    with io.BytesIO() as file:
+        flightpickle.Pickler(file, protocol=protocol).dump(obj)
+        return file.getvalue()
+
+
+def _dump_both_ways(obj, protocol, dumps=flightpickle.dumps):
+    new = dumps(obj, protocol=protocol)
     was_on = _native.set_native_default_reduce(False)
     try:
-        old = flightpickle.dumps(obj, protocol=protocol)
+        old = dumps(obj, protocol=protocol)
     finally:
         _native.set_native_default_reduce(was_on)
     assert was_on
     return new, old
 
 
+@pytest.mark.parametrize("dumps", [flightpickle.dumps, _pickler_dumps], ids=["dumps", "Pickler"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("name", list(_shapes()))
-def test_the_bytes_are_those_of_reduce_ex(name, protocol):
+def test_the_bytes_are_those_of_reduce_ex(name, protocol, dumps):
     obj = _shapes()[name]
     # The old way caches `__slotnames__` on first use; dump once first so
     # that the comparison sees the native writer, not its fallback.
-    flightpickle.dumps(obj, protocol=protocol)
-    new, old = _dump_both_ways(obj, protocol)
+    dumps(obj, protocol=protocol)
+    new, old = _dump_both_ways(obj, protocol, dumps)
     assert new == old
+    assert new == flightpickle.dumps(obj, protocol=protocol)
+
+
+class OwnReducerOverride(flightpickle.Pickler):
+    """Its own ``reducer_override``, which sees every object: the C pickler's."""
+
+    def __init__(self, file, protocol=None):
+        super().__init__(file, protocol=protocol)
+        self.seen = []
+
+    def reducer_override(self, obj):
+        self.seen.append(type(obj))
+        return super().reducer_override(obj)
+
+
+@pytest.mark.parametrize("name", ["plain", "slots", "dataclass instance"])
+def test_a_pickler_with_its_own_reducer_override_sees_default_reduced_objects(name):
+    obj = _shapes()[name]
+    with io.BytesIO() as file:
+        pickler = OwnReducerOverride(file, protocol=5)
+        pickler.dump(obj)
+        payload = file.getvalue()
+    assert type(obj) in pickler.seen
+    assert payload == flightpickle.dumps(obj, protocol=5)
 
 
 def test_default_reduced_objects_round_trip():

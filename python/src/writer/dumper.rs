@@ -41,7 +41,7 @@ pub(crate) const MAX_DEPTH: usize = 1200;
 pub(crate) struct Dumper<'a, 'py> {
     py: Python<'py>,
     proto: u8,
-    pub(crate) out: Output<'py>,
+    out: Output<'py>,
     memo: Memo<'py>,
     state: &'a PicklerState,
     buffer_callback: Option<Bound<'py, PyAny>>,
@@ -78,6 +78,11 @@ impl<'a, 'py> Dumper<'a, 'py> {
             recording: None,
             by_reference: QuickMap::default(),
         }
+    }
+
+    /// The output and the memo, once the dump is over.
+    pub(crate) fn into_parts(self) -> (Output<'py>, Memo<'py>) {
+        (self.out, self.memo)
     }
 
     /// The whole pickle of `obj`: protocol header, the object, STOP.

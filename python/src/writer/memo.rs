@@ -13,9 +13,14 @@ use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 
 use crate::quick_hash::{QuickMap, hash_text};
 
+/// Room made at the first entry. 16 would keep the table in the C
+/// allocator's per-thread cache (~1k less for a small pickle), but a
+/// class's pickle, with a hundred or so entries, then regrows three more
+/// times: counted, class dumps +3.3k. Class dumps matter more.
 const FIRST_CAPACITY: usize = 64;
 /// Maps up to this many entries go back to the thread's spares when a dump
 /// ends; a larger one (a dump of much data) is freed instead.
@@ -154,6 +159,56 @@ impl<'py> Memo<'py> {
         let index = self.next;
         self.next += 1;
         index
+    }
+
+    /// What a `Pickler` keeps of this memo after its dump; None when the
+    /// pickle memoized nothing.
+    pub(crate) fn carry(mut self) -> Option<CarriedMemo> {
+        // Taken, not moved: `Drop` still runs and hands the emptied text map
+        // back for reuse; the carried objects keep its texts alive meanwhile.
+        (self.next > 0).then(|| CarriedMemo {
+            by_id: std::mem::take(&mut self.by_id),
+            _alive: std::mem::take(&mut self.alive).into_iter().map(Bound::unbind).collect(),
+            len: self.next,
+        })
+    }
+}
+
+/// The memo a `Pickler`'s native dump ended with. The C pickler keeps its
+/// memo across the dumps of one pickler, and a later pickle may refer to
+/// what an earlier one memoized; so the next dump that the C pickler makes
+/// starts from this memo (see `pickler_dump.rs`).
+pub(crate) struct CarriedMemo {
+    by_id: QuickMap<usize, u32>,
+    /// Keeps the memoized objects (and the owners of memoized texts) alive:
+    /// never read, only held.
+    _alive: Vec<Py<PyAny>>,
+    /// How many indexes the pickle used, and so how many entries the
+    /// unpickler's memo holds after loading it.
+    len: u32,
+}
+
+impl CarriedMemo {
+    /// This memo as the C pickler's `memo` setter takes it, `{i: (i, obj)}`,
+    /// with one entry per index: the C pickler numbers its next entry by
+    /// how many it holds. An index with no object of its own (a name
+    /// memoized by its text, a container made only for the pickle) gets a
+    /// new empty list, which no later object can be.
+    pub(crate) fn as_c_memo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let mut objects: Vec<Option<usize>> = vec![None; self.len as usize];
+        for (&address, &index) in &self.by_id {
+            objects[index as usize] = Some(address);
+        }
+        let memo = PyDict::new(py);
+        for (index, address) in objects.into_iter().enumerate() {
+            let obj = match address {
+                // SAFETY: `_alive` holds a reference to every object in `by_id`.
+                Some(address) => unsafe { Bound::from_borrowed_ptr(py, address as *mut pyo3::ffi::PyObject) },
+                None => PyList::empty(py).into_any(),
+            };
+            memo.set_item(index, (index, obj))?;
+        }
+        Ok(memo)
     }
 }
 

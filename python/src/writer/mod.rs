@@ -1,4 +1,5 @@
-//! The native writer behind module-level `dumps` and `dump`: it emits the
+//! The native writer behind module-level `dumps` and `dump`, and behind
+//! `Pickler.dump` where it applies (see `pickler_dump.rs`): it emits the
 //! pickle opcodes itself instead of handing reduce tuples to the C pickler,
 //! so a call costs about what plain `pickle.dumps` costs, and functions and
 //! classes skip the C pickler's per-name imports.
@@ -29,6 +30,8 @@ use crate::pickler::PicklerState;
 use crate::target::{self, Target};
 use dumper::Dumper;
 pub(crate) use dumper::set_native_default_reduce;
+pub(crate) use memo::CarriedMemo;
+use memo::Memo;
 use output::Output;
 
 create_exception!(
@@ -73,38 +76,73 @@ pub(crate) fn fast_dump<'py>(
     file: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let py = obj.py();
-    let proto = match protocol {
-        None => 5,
-        Some(protocol) => protocol
-            .extract::<u8>()
-            .ok()
-            .filter(|p| (2..=5).contains(p))
-            .ok_or_else(|| decline("protocol below 2 or not an int"))?,
+    let requested = match protocol {
+        None => Some(5),
+        Some(protocol) => protocol.extract::<i32>().ok(),
     };
     let buffer_callback = buffer_callback.filter(|callback| !callback.is_none());
-    if buffer_callback.is_some() && proto < 5 {
-        return Err(decline("buffer_callback below protocol 5"));
-    }
+    let proto = writable_protocol(requested, buffer_callback.is_some())?;
     if !pickler_is_default(py)? {
         return Err(decline("flightpickle.Pickler was changed"));
     }
     let sink = match file {
         None => None,
-        Some(file) => match crate::byvalue::optional_attr(file, intern!(py, "write"))? {
-            Some(write) => Some(write),
-            None => return Err(decline("file has no write method")),
-        },
+        Some(file) => Some(file_write(file)?),
     };
     let state = PicklerState::new(py, i32::from(proto), target)?;
+    write_pickle(obj, proto, &state, buffer_callback, sink).map(|(bytes, _memo)| bytes)
+}
+
+/// The protocol to write for `requested` (None: not an int), or the
+/// writer's refusal: protocols below 2, and a buffer callback below 5.
+pub(crate) fn writable_protocol(requested: Option<i32>, with_buffer_callback: bool) -> PyResult<u8> {
+    let proto = requested
+        .and_then(|p| u8::try_from(p).ok())
+        .filter(|p| (2..=5).contains(p))
+        .ok_or_else(|| decline("protocol below 2 or not an int"))?;
+    if with_buffer_callback && proto < 5 {
+        return Err(decline("buffer_callback below protocol 5"));
+    }
+    Ok(proto)
+}
+
+/// The file's bound `write`, which the writer calls as the C pickler does.
+pub(crate) fn file_write<'py>(file: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    crate::byvalue::optional_attr(file, intern!(file.py(), "write"))?.ok_or_else(|| decline("file has no write method"))
+}
+
+/// `Pickler.dump(obj)` by this writer, with the pickler's own state, into
+/// its file's `write`; returns what the pickle left in the memo.
+pub(crate) fn dump_for_pickler<'py>(
+    obj: &Bound<'py, PyAny>,
+    proto: u8,
+    state: &PicklerState,
+    buffer_callback: Option<Bound<'py, PyAny>>,
+    write: Bound<'py, PyAny>,
+) -> PyResult<Option<CarriedMemo>> {
+    let (_, memo) = write_pickle(obj, proto, state, buffer_callback, Some(write))?;
+    Ok(memo.carry())
+}
+
+/// The pickle of `obj`, as bytes or (with a `sink`) written through it,
+/// and the memo it ended with.
+fn write_pickle<'py>(
+    obj: &Bound<'py, PyAny>,
+    proto: u8,
+    state: &PicklerState,
+    buffer_callback: Option<Bound<'py, PyAny>>,
+    sink: Option<Bound<'py, PyAny>>,
+) -> PyResult<(Option<Bound<'py, PyBytes>>, Memo<'py>)> {
+    let py = obj.py();
     let _active = ActiveTarget::enter(state.reconstructors().target);
     let writing_to_file = sink.is_some();
     let output = Output::new(py, sink)?;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut dumper = Dumper::new(py, proto, &state, buffer_callback, output);
+        let mut dumper = Dumper::new(py, proto, state, buffer_callback, output);
         let result = dumper.dump(obj);
-        Ok::<_, PyErr>((result, dumper.out))
+        Ok::<_, PyErr>((result, dumper.into_parts()))
     }));
-    let (result, out) = match outcome {
+    let (result, (out, memo)) = match outcome {
         Ok(Ok(done)) => done,
         Ok(Err(err)) => return Err(err),
         Err(panic) => return Err(internal_error(panic)),
@@ -121,9 +159,9 @@ pub(crate) fn fast_dump<'py>(
     }
     if writing_to_file {
         out.finish_to_sink()?;
-        Ok(None)
+        Ok((None, memo))
     } else {
-        out.into_bytes().map(Some)
+        Ok((Some(out.into_bytes()?), memo))
     }
 }
 
@@ -147,6 +185,13 @@ fn pickler_is_default(py: Python<'_>) -> PyResult<bool> {
     let unchanged = class_attributes_are_default(py, default)?;
     UNCHANGED_AT_TAG.store(if unchanged { tag } else { 0 }, Ordering::Relaxed);
     Ok(unchanged && table.get().is_default_chain(py)?)
+}
+
+/// Whether `found` is `flightpickle.Pickler`'s own `reducer_override`.
+pub(crate) fn is_default_reducer_override(found: &Bound<'_, PyAny>) -> bool {
+    DEFAULT_PICKLER
+        .get(found.py())
+        .is_some_and(|default| found.is(default.reducer_override.bind(found.py())))
 }
 
 fn class_attributes_are_default(py: Python<'_>, default: &DefaultPickler) -> PyResult<bool> {

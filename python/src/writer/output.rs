@@ -23,7 +23,16 @@ const FRAME_HEADER_SIZE: usize = 9;
 pub(crate) const FRAME_SIZE_TARGET: usize = 64 * 1024;
 /// Frames smaller than this are not worth their header and are unframed.
 const FRAME_SIZE_MIN: usize = 4;
-const INITIAL_CAPACITY: usize = 4096;
+/// The buffer starts as large as CPython's small-object allocator serves
+/// (512 bytes, header included): most pickles fit, and making it and
+/// trimming it to the pickle's length then cost a fraction of what a 4 KiB
+/// buffer does (the C pickler's start, which takes `malloc` twice).
+const INITIAL_CAPACITY: usize = 512 - BYTES_HEADER_SIZE;
+/// The least a buffer grows to from its small start.
+const GROWN_CAPACITY: usize = 4096;
+/// What a `bytes` object takes besides its contents (its header and the
+/// trailing NUL).
+const BYTES_HEADER_SIZE: usize = std::mem::size_of::<ffi::PyBytesObject>();
 
 pub(crate) struct Output<'py> {
     py: Python<'py>,
@@ -196,7 +205,9 @@ impl<'py> Output<'py> {
         } else {
             needed / 2
         };
-        self.resize(needed.saturating_add(slack))
+        // Past the small start, straight to the C pickler's 4 KiB: a
+        // function's or class's pickle then regrows once, not five times.
+        self.resize(needed.saturating_add(slack).max(GROWN_CAPACITY))
     }
 
     fn resize(&mut self, capacity: usize) -> PyResult<()> {
