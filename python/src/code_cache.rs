@@ -6,7 +6,7 @@
 //! by-value decision) is still read on every dump.
 //!
 //! The writer also keeps here the pickled bytes of each code object's
-//! fields (see `writer/recording.rs`).
+//! fields (see `writer/dumper/code.rs`).
 //!
 //! An entry holds its code object, so the address that keys it cannot be
 //! reused; the cache is emptied when it reaches `CAPACITY` entries, which
