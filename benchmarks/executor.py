@@ -5,7 +5,9 @@ Measures, in one run, against the targets of issue 9:
 - local throughput: an identity ``map_arrow`` function over int64 + string
   batches through a one-worker service, against a raw echo of the same bytes
   over a Unix socket pair between two processes;
-- the round trip of one 1,000-row batch on an open stream (p50, p99);
+- the round trip of one 1,000-row batch on an open stream (p50, p99), through
+  an identity ``scalar_pandas`` function, and the p50 through an identity
+  ``map_arrow`` one (no pandas);
 - rows/s of a row-wise scalar function (``lambda x: x + 1``);
 - a CPU-bound function on two concurrent streams, with 1 and with 2 workers,
   next to the speed-up two plain processes get on the same work (the control:
@@ -44,6 +46,9 @@ from flightpickle.executor.launch import LocalService
 TIMEOUT = 120.0
 #: Largest reply body a bare connection accepts.
 BARE_BODY_LIMIT = 1 << 30
+#: The send buffer the service's connections ask for (``SEND_BUFFER`` in
+#: ``src/transport/unix.rs``), for an echo on equal terms.
+SERVICE_SEND_BUFFER = 4 << 20
 WARM_UP_TRIPS = 20
 #: Issue 9: row-wise rows/s at least this many times arrow-udf's.
 ARROW_UDF_TARGET = 3.0
@@ -67,9 +72,14 @@ def echo_server(sock: socket.socket) -> None:
         sock.sendall(view[:n])
 
 
-def raw_socket_copy(total: int, chunk: int) -> float:
-    """Seconds to send ``total`` bytes through a Unix socket echo in another process and get them back."""
+def raw_socket_copy(total: int, chunk: int, send_buffer: int | None = None) -> float:
+    """Seconds to send ``total`` bytes through a Unix socket echo in another
+    process and get them back; ``send_buffer`` sets both ends' ``SO_SNDBUF``
+    (None: the system's default)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    if send_buffer is not None:
+        for end in (ours, theirs):
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     child = os.fork()
     if child == 0:
         ours.close()
@@ -137,11 +147,16 @@ def open_window_of_one(conn, func, kind: str, input_schema: pa.Schema, output_sc
         assert conn.recv(TIMEOUT)[0] == "ready"
 
 
-def round_trips(uri: str, rows: int, count: int) -> list[float]:
-    """Per-batch round trips on one open stream, one batch in flight."""
+def round_trips(uri: str, rows: int, count: int, kind: str = "scalar_pandas") -> list[float]:
+    """Per-batch round trips on one open stream, one batch in flight, through
+    an identity function of ``kind``: ``scalar_pandas`` (through pandas) or
+    ``map_arrow`` (Arrow batches as they are)."""
     batch = int64_batch(rows)
     conn = open_connection(uri)
-    open_window_of_one(conn, identity_column, "scalar_pandas", batch.schema, pa.schema([("result", pa.int64())]))
+    if kind == "map_arrow":
+        open_window_of_one(conn, identity_batches, kind, batch.schema, batch.schema)
+    else:
+        open_window_of_one(conn, identity_column, kind, batch.schema, pa.schema([("result", pa.int64())]))
     times = []
     for seq in range(count + WARM_UP_TRIPS):
         start = time.perf_counter()
@@ -263,16 +278,23 @@ def main(argv=None) -> int:
     batches = count(400)
     raw = raw_socket_copy(per_batch * batches, per_batch)
     results["raw_socket_echo_gb_per_s"] = per_batch * batches / raw / 1e9
+    # The service's connections widen their send buffers; an echo with the
+    # same buffers is the like-for-like figure, the default one the old one.
+    raw_wide = raw_socket_copy(per_batch * batches, per_batch, SERVICE_SEND_BUFFER)
+    results["raw_socket_echo_same_buffers_gb_per_s"] = per_batch * batches / raw_wide / 1e9
     # The local service's measures keep their plain names; the Flight front's get "flight_".
     for prefix, listen in (("", None), ("flight_", "grpc://127.0.0.1:0")):
         with LocalService(1, listen=listen) as service:
             ours = executor_copy(service.uri, batch, batches)
             results[f"{prefix or 'executor_'}echo_gb_per_s"] = per_batch * batches / ours / 1e9
             results[f"{prefix or 'executor_'}vs_raw"] = raw / ours
+            results[f"{prefix or 'executor_'}vs_raw_same_buffers"] = raw_wide / ours
             trips = round_trips(service.uri, 1000, count(3000))
             results[f"{prefix}round_trip_1000_rows_p50_us"] = statistics.median(trips) * 1e6
             p99 = statistics.quantiles(trips, n=100)[98] * 1e6 if len(trips) > 1 else None
             results[f"{prefix}round_trip_1000_rows_p99_us"] = p99
+            arrow_trips = round_trips(service.uri, 1000, count(3000), kind="map_arrow")
+            results[f"{prefix}round_trip_map_arrow_1000_rows_p50_us"] = statistics.median(arrow_trips) * 1e6
             rows_per_s = row_wise_rows_per_second(service.uri, 10_000, count(100))
             results[f"{prefix}row_wise_plus_one_rows_per_s"] = rows_per_s
             if listen is None:

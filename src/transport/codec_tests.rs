@@ -399,3 +399,66 @@ fn stream_stats_ignore_later_fields_and_refuse_short_or_bad_ones() {
     bad_flag[8] = 2;
     assert!(matches!(StreamStats::decode(&bad_flag), Err(CodecError::Invalid(_))));
 }
+
+/// A string column built without checks, as a buggy or hostile peer might send it.
+fn unchecked_strings<O: arrow_array::OffsetSizeTrait>(offsets: Vec<O>, values: &[u8]) -> RecordBatch {
+    use arrow_array::GenericStringArray;
+    use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+    // SAFETY: only encoded, which copies bytes and reads no value as text.
+    let offsets = unsafe { OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets)) };
+    let array = unsafe { GenericStringArray::<O>::new_unchecked(offsets, arrow_buffer::Buffer::from(values), None) };
+    RecordBatch::try_from_iter([("s", Arc::new(array) as ArrayRef)]).unwrap()
+}
+
+fn decode_error(batch: &RecordBatch) -> String {
+    let encoded = encode_batch(batch, &batch.schema()).unwrap();
+    let body = arrow_buffer::Buffer::from_vec(encoded.body);
+    decode_batch(&encoded.ipc_message, &body, &batch.schema())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn string_columns_with_bad_text_or_offsets_are_refused_with_a_clear_error() {
+    let cases = [
+        (
+            unchecked_strings(vec![0i32, 2, 4], b"ab\xff\xfe"),
+            "invalid UTF-8 at byte 2",
+        ),
+        (
+            unchecked_strings(vec![0i64, 2, 4], b"ab\xff\xfe"),
+            "invalid UTF-8 at byte 2",
+        ),
+        // "é" is two bytes: offset 1 cuts it in half, though every byte is UTF-8.
+        (
+            unchecked_strings(vec![0i32, 1, 3], "éa".as_bytes()),
+            "offset 1 falls inside a UTF-8 character",
+        ),
+        (
+            unchecked_strings(vec![0i64, 1, 3], "éa".as_bytes()),
+            "offset 1 falls inside a UTF-8 character",
+        ),
+        (unchecked_strings(vec![0i32, 3, 1, 4], b"abcd"), "non-monotonic offset"),
+    ];
+    for (batch, why) in cases {
+        let err = decode_error(&batch);
+        assert!(err.contains(why), "{err:?} should say {why:?}");
+    }
+}
+
+#[test]
+fn text_that_is_not_ascii_round_trips_in_either_offset_width() {
+    use arrow_array::LargeStringArray;
+    let words = ["façade", "", "日本語", "a", "🦀 ok", "ü"];
+    let narrow: ArrayRef = Arc::new(StringArray::from(words.to_vec()));
+    let wide: ArrayRef = Arc::new(LargeStringArray::from(words.to_vec()));
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..6));
+    let batch = RecordBatch::try_from_iter([("n", narrow), ("id", ids), ("w", wide)]).unwrap();
+    for batch in [batch.clone(), batch.slice(2, 3), batch.slice(6, 0)] {
+        let encoded = encode_batch(&batch, &batch.schema()).unwrap();
+        let body = arrow_buffer::Buffer::from_vec(encoded.body);
+        let decoded = decode_batch(&encoded.ipc_message, &body, &batch.schema()).unwrap();
+        assert_eq!(decoded, batch);
+        assert_eq!(decoded.schema(), batch.schema());
+    }
+}

@@ -22,6 +22,13 @@ use super::wire::{Frame, FrameSource, OutgoingFrame, WireError, read_frame, writ
 const ACCEPT_POLL: Duration = Duration::from_millis(5);
 /// Large enough that a frame's header and metadata arrive in one read.
 const READ_BUFFER: usize = 64 * 1024;
+/// Bytes a connection asks to have in flight towards its peer (`SO_SNDBUF`;
+/// the kernel caps it at `net.core.wmem_max`). At the default of about
+/// 200 KB a batch of a megabyte or more crosses in many slices, and the two
+/// sides take turns waking each other for every one; with room for a whole
+/// batch or more, a sender writes it while the peer is still busy with the
+/// previous one, and the peer reads it in one go.
+pub const SEND_BUFFER: usize = 4 << 20;
 
 /// A listening socket, possibly shared by several processes.
 pub struct Listener {
@@ -108,6 +115,7 @@ pub struct FrameWriter {
 
 /// Splits a connection so that one thread can send while another receives.
 pub fn split(stream: UnixStream, body_limit: u64) -> io::Result<(FrameReader, FrameWriter)> {
+    widen_send_buffer(stream.as_raw_fd(), SEND_BUFFER)?;
     let writer = FrameWriter {
         stream: stream.try_clone()?,
         timeout: None,
@@ -118,6 +126,29 @@ pub fn split(stream: UnixStream, body_limit: u64) -> io::Result<(FrameReader, Fr
         timeout: None,
     };
     Ok((reader, writer))
+}
+
+/// Asks for `bytes` of send buffer on `fd`. On a Unix stream socket only the
+/// sender's buffer bounds what is in flight (the receiver's is not
+/// consulted), so both ends set theirs. A smaller cap than asked for is not
+/// an error: the kernel quietly gives what `net.core.wmem_max` allows.
+fn widen_send_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `value` is a live `c_int` and the length given is its size.
+    let done = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn at_least_a_millisecond(timeout: Duration) -> Duration {

@@ -163,3 +163,25 @@ fn a_timed_out_wait_lasts_at_least_its_timeout() {
     assert!(matches!(reader.recv(timeout), Err(WireError::TimedOut)));
     assert!(started.elapsed() >= timeout);
 }
+
+/// The send buffer the kernel reports for `fd` (Linux reports twice what
+/// was asked for, the rest being its own bookkeeping).
+fn send_buffer(fd: RawFd) -> usize {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and `len` is `value`'s size.
+    let done = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, (&raw mut value).cast(), &mut len) };
+    assert_eq!(done, 0, "getsockopt: {}", io::Error::last_os_error());
+    value as usize
+}
+
+#[test]
+fn a_connection_asks_for_room_to_send_a_whole_batch_ahead() {
+    let (ours, _theirs) = UnixStream::pair().unwrap();
+    let (_reader, writer) = split(ours, 1 << 20).unwrap();
+    let allowed = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+        .ok()
+        .and_then(|max| max.trim().parse::<usize>().ok())
+        .unwrap_or(SEND_BUFFER);
+    assert_eq!(send_buffer(writer.stream.as_raw_fd()), 2 * allowed.min(SEND_BUFFER));
+}

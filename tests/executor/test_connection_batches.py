@@ -113,8 +113,12 @@ def strings_from_buffers(offsets: list[int], data: bytes) -> pa.Array:
 # pass for these); the receiver validates every offset and string.
 @pytest.mark.parametrize(
     "offsets, data, why",
-    [([0, 2, 4], b"ab\xff\xfe", "utf"), ([0, 3, 1, 4], b"abcd", "offset")],
-    ids=["invalid UTF-8", "offsets out of order"],
+    [
+        ([0, 2, 4], b"ab\xff\xfe", "utf"),
+        ([0, 3, 1, 4], b"abcd", "offset"),
+        ([0, 1, 3], "éa".encode(), "inside a utf-8 character"),
+    ],
+    ids=["invalid UTF-8", "offsets out of order", "offset inside a character"],
 )
 def test_invalid_strings_are_refused_by_the_receiver(pair, offsets, data, why):
     sender, receiver = pair
