@@ -88,7 +88,7 @@ impl<'py> Dumper<'_, 'py> {
 
     /// Ends a tuple of `size` items written just before (after a MARK when
     /// there are more than three), as `save_tuple` ends a new tuple.
-    fn close_fresh_tuple(&mut self, size: usize) -> PyResult<()> {
+    pub(super) fn close_fresh_tuple(&mut self, size: usize) -> PyResult<()> {
         self.out
             .write(&[if size <= 3 { TUPLE1 + size as u8 - 1 } else { TUPLE }])?;
         self.write_fresh_put()?;
