@@ -93,7 +93,20 @@ impl<'py> FunctionValues<'py> {
 
     /// Every value the state refers to, but the names.
     fn referred(&self) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let mut values = vec![self.module.clone(), self.doc.clone(), self.defaults.clone()];
+        let dicts = [
+            Some(&self.kwdefaults),
+            self.annotations.as_ref().map(|d| d.as_any()),
+            self.attrs.as_ref().map(|d| d.as_any()),
+        ];
+        let dict_items: usize = dicts
+            .iter()
+            .flatten()
+            .map(|dict| dict.cast::<PyDict>().map_or(0, |dict| dict.len()))
+            .sum();
+        let cells = self.closure.as_ref().map_or(0, Vec::len);
+        // Made at its full size: growing it took a reallocation per dump.
+        let mut values = Vec::with_capacity(3 + dict_items + self.used_globals.len() + cells);
+        values.extend([self.module.clone(), self.doc.clone(), self.defaults.clone()]);
         for dict in [
             Some(&self.kwdefaults),
             self.annotations.as_ref().map(|d| d.as_any()),
@@ -196,7 +209,7 @@ impl<'py> Dumper<'_, 'py> {
             None => self.out.write(&[NONE])?,
         }
         let mut modules = Vec::new();
-        let mut others = Vec::new();
+        let mut others = Vec::with_capacity(values.used_globals.len());
         for (name, value) in &values.used_globals {
             // SAFETY: a type check on a live object.
             if unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)? {
