@@ -8,6 +8,7 @@
 //! per process instead of imported per dump (see `globals.rs`), and names
 //! are memoized by text (see `memo.rs`).
 
+mod builtin_methods;
 mod classes;
 mod code;
 mod containers;
