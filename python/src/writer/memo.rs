@@ -148,6 +148,7 @@ impl<'py> Memo<'py> {
         }
     }
 
+    #[inline]
     fn keep_alive(&mut self, obj: &Bound<'py, PyAny>) {
         if self.alive.capacity() == 0 {
             // Whichever of the memo's writes comes first: a replayed code
@@ -249,6 +250,8 @@ fn take_spare<K: Eq + Hash>(
 
 /// The thread's spare keep-alive list (empty), or a new one with room for
 /// the first entries.
+#[cold]
+#[inline(never)]
 fn spare_alive<'py>() -> Vec<Bound<'py, PyAny>> {
     let spare = SPARE_ALIVE.try_with(Cell::take).unwrap_or_default();
     if spare.capacity() == 0 {
