@@ -161,7 +161,7 @@ pub(crate) fn optional_attr<'py>(
     if let Some(found) = module_attr(obj, name)? {
         return Ok(found);
     }
-    match obj.getattr(name) {
+    match crate::class_attrs::getattr(obj, name) {
         Ok(value) => Ok(Some(value)),
         Err(err) if err.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
         Err(err) => Err(err),

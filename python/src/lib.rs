@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 
 mod batch_handoff;
 mod byvalue;
+mod class_attrs;
 mod code_cache;
 mod code_globals;
 mod dispatch;

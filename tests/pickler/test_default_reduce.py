@@ -137,6 +137,11 @@ class SlottedPoint:
     y: int = 0
 
 
+class SlotRepeated(Slotted):
+    # `__slotnames__` then names "a" twice; the state keeps it once.
+    __slots__ = ("a",)
+
+
 def _slotted(**values):
     made = Slotted()
     for name, value in values.items():
@@ -164,6 +169,13 @@ def _shapes():
     with_weakref = SlotsAndWeakref()
     with_weakref.a = [1]
     keep_alive = weakref.ref(with_weakref)
+    repeated = SlotRepeated(1, 2)
+    Slotted.a.__set__(repeated, "the base's")
+    slot_cycle = Slotted(b=2)
+    slot_cycle.a = [slot_cycle]
+    many_slots = type("ManySlots", (), {"__slots__": tuple(f"s{i}" for i in range(40))})()
+    for i in range(0, 40, 3):
+        setattr(many_slots, f"s{i}", i)
     tagged = Tagged([1, 2])
     tagged.label = "l"
     table = Table(a=1)
@@ -179,6 +191,9 @@ def _shapes():
         "slots unset": Slotted(),
         "slots partly set": Slotted(b=2),
         "private slot": _slotted(_Slotted__hidden="h"),
+        "slot repeated in a subclass": repeated,
+        "slot holding its object": slot_cycle,
+        "many slots": many_slots,
         "more slots": more,
         "slots and dict": slots_and_dict,
         "dict beside empty slots": only_dict,

@@ -323,3 +323,26 @@ def test_classes_by_reference_are_the_c_picklers_bytes(proto):
     for cls in classes:
         assert _native.fast_dump(cls, proto, None, None) == pickle.dumps(cls, proto), cls
     assert _native.fast_dump(classes * 2, proto, None, None) == pickle.dumps(classes * 2, proto)
+
+
+@pytest.mark.parametrize("proto", [2, 3, 4, 5])
+def test_builtin_functions_and_methods_are_the_c_picklers_bytes(proto):
+    """Reduced without calling ``__reduce_ex__``: a global when bound to a
+    module or nothing, ``getattr(owner, name)`` otherwise."""
+    owner = [1]
+    methods = [len, sys.getrecursionlimit, object.__new__, dict.fromkeys, "text".upper, owner.append,
+               (1.5).hex, int.from_bytes, enum.Enum.__dir__]
+    for method in methods:
+        assert _native.fast_dump(method, proto, None, None) == pickle.dumps(method, proto), method
+    assert _native.fast_dump(methods * 2, proto, None, None) == pickle.dumps(methods * 2, proto)
+
+
+def test_an_enum_by_value_round_trips_with_its_member_constructor(load_fresh):
+    class Local(enum.Enum):
+        RED = 1
+        GREEN = 2
+
+    assert Local._new_member_ is object.__new__
+    data = flightpickle.dumps(Local)
+    check = "result = ([(m.name, m.value) for m in obj], obj._new_member_ is object.__new__)"
+    assert load_fresh(data, check) == ([("RED", 1), ("GREEN", 2)], True)

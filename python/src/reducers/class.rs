@@ -20,7 +20,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use super::{call, call_then_set};
 use crate::pickler::PicklerState;
 use crate::target::Target;
-use crate::{byvalue, objects, registry, tracker, version};
+use crate::{byvalue, class_attrs, objects, registry, tracker, version};
 
 /// Enum bookkeeping that the enum metaclass rebuilds from the members.
 const ENUM_INTERNALS: [&str; 5] = [
@@ -138,11 +138,11 @@ impl<'py> ByValue<'py> {
             let members = enum_members(class)?;
             let (body, abc_registry) = class_body(class, &ENUM_INTERNALS, &members)?;
             let skeleton = Skeleton::Enum {
-                bases: class.getattr(intern!(py, "__bases__"))?,
-                name: class.getattr(intern!(py, "__name__"))?,
-                qualname: class.getattr(intern!(py, "__qualname__"))?,
+                bases: class_attrs::getattr(class, intern!(py, "__bases__"))?,
+                name: class_attrs::getattr(class, intern!(py, "__name__"))?,
+                qualname: class_attrs::getattr(class, intern!(py, "__qualname__"))?,
                 members,
-                module: class.getattr(intern!(py, "__module__"))?,
+                module: class_attrs::getattr(class, intern!(py, "__module__"))?,
                 tracker_id: tracker::id_of(class)?.into_any(),
             };
             return Ok(Self {
@@ -319,12 +319,12 @@ fn class_skeleton<'py>(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Skele
     if own.contains(intern!(py, "__module__"))? {
         type_kwargs.push((
             intern!(py, "__module__").clone().into_any(),
-            class.getattr(intern!(py, "__module__"))?,
+            class_attrs::getattr(class, intern!(py, "__module__"))?,
         ));
     }
     type_kwargs.push((
         intern!(py, "__qualname__").clone().into_any(),
-        class.getattr(intern!(py, "__qualname__"))?,
+        class_attrs::getattr(class, intern!(py, "__qualname__"))?,
     ));
     // Classes made through `__mro_entries__` (NamedTuple, TypedDict) are
     // rebuilt by a metaclass that sets `__slots__` itself and refuses ours.
@@ -350,7 +350,7 @@ fn class_skeleton<'py>(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Skele
     }
     Ok(Skeleton::Class {
         metaclass,
-        name: class.getattr(intern!(py, "__name__"))?,
+        name: class_attrs::getattr(class, intern!(py, "__name__"))?,
         bases,
         type_kwargs,
         tracker_id: tracker::id_of(class)?.into_any(),
@@ -370,8 +370,8 @@ fn only_object(bases: &Bound<'_, PyAny>) -> bool {
 fn bases<'py>(class: &Bound<'py, PyAny>, own: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
     match own.get_item(intern!(py, "__orig_bases__"))? {
-        Some(_) => class.getattr(intern!(py, "__orig_bases__")),
-        None => class.getattr(intern!(py, "__bases__")),
+        Some(_) => class_attrs::getattr(class, intern!(py, "__orig_bases__")),
+        None => class_attrs::getattr(class, intern!(py, "__bases__")),
     }
 }
 
@@ -414,8 +414,8 @@ fn standard_enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Pair
             return Ok(None);
         }
     }
-    let names = class.getattr(intern!(py, "_member_names_"))?;
-    let by_name = class.getattr(intern!(py, "_member_map_"))?;
+    let names = class_attrs::getattr(class, intern!(py, "_member_names_"))?;
+    let by_name = class_attrs::getattr(class, intern!(py, "_member_map_"))?;
     let mut members = Vec::new();
     for name in names.try_iter()? {
         let member = by_name.get_item(name?)?;
@@ -453,7 +453,7 @@ fn class_body<'py>(
     let py = class.py();
     let own = own_dict(class)?;
     let abc = class.get_type().is_subclass(objects::abc_meta(py)?.cast::<PyType>()?)?;
-    let bases = class.getattr(intern!(py, "__bases__"))?.cast_into::<PyTuple>()?;
+    let bases = class_attrs::getattr(class, intern!(py, "__bases__"))?.cast_into::<PyTuple>()?;
     let base_dicts = bases.iter().map(|base| own_dict(&base)).collect::<PyResult<Vec<_>>>()?;
     let abc_internals: &[&str] = if abc { &ABC_INTERNALS } else { &[] };
     let recreated_names = [
@@ -474,7 +474,7 @@ fn class_body<'py>(
     }
     let mut dropped: Vec<Bound<'py, PyAny>> = members.iter().map(|(name, _)| name.clone()).collect();
     if body.iter().any(|(key, _)| name_is_in(key, &[&["__slots__"]])) {
-        let slots = class.getattr(intern!(py, "__slots__"))?;
+        let slots = class_attrs::getattr(class, intern!(py, "__slots__"))?;
         if slots.is_instance_of::<PyString>() {
             dropped.push(slots);
         } else {

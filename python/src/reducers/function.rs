@@ -18,7 +18,7 @@ use crate::reconstruct::{cell_contents, new_cell};
 
 /// Keys of a module's globals that make relative imports work in the copy,
 /// as Python strings made once (a `&str` key is made and hashed per use).
-fn module_identity(py: Python<'_>) -> [&Bound<'_, PyString>; 4] {
+pub(crate) fn module_identity(py: Python<'_>) -> [&Bound<'_, PyString>; 4] {
     [
         intern!(py, "__package__"),
         intern!(py, "__name__"),

@@ -8,6 +8,7 @@
 //! per process instead of imported per dump (see `globals.rs`), and names
 //! are memoized by text (see `memo.rs`).
 
+mod builtin_methods;
 mod classes;
 mod code;
 mod containers;
@@ -56,6 +57,10 @@ pub(crate) struct Dumper<'a, 'py> {
     /// By-reference decisions on functions and modules made in this dump,
     /// which a function's state asks for before it writes them.
     by_reference: QuickMap<usize, (Bound<'py, PyAny>, bool)>,
+    /// Where the stand-in for each module's globals was written, by the
+    /// address of the globals (kept alive here); None when the pickler's
+    /// state keeps the stand-ins itself (see `functions.rs`).
+    globals_written: Option<QuickMap<usize, (Bound<'py, PyAny>, u32)>>,
 }
 
 impl<'a, 'py> Dumper<'a, 'py> {
@@ -77,7 +82,15 @@ impl<'a, 'py> Dumper<'a, 'py> {
             depth: 0,
             recording: None,
             by_reference: QuickMap::default(),
+            globals_written: None,
         }
+    }
+
+    /// For a state made for this one dump: stand-ins for module globals
+    /// are written without being made (see `functions.rs`).
+    pub(crate) fn one_dump_only(mut self) -> Self {
+        self.globals_written = Some(QuickMap::default());
+        self
     }
 
     /// The output and the memo, once the dump is over.

@@ -35,6 +35,9 @@ thread_local! {
     /// dump ~1.5k instructions. A dump inside a dump (a reducer that
     /// pickles) finds none and makes its own.
     static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextMap>)> = const { Cell::new((None, None)) };
+    /// The emptied keep-alive list of the last dump on this thread, kept
+    /// for the same reason (its room for 64 cost a malloc and a free).
+    static SPARE_ALIVE: Cell<Vec<Py<PyAny>>> = const { Cell::new(Vec::new()) };
 }
 
 pub(crate) struct Memo<'py> {
@@ -145,11 +148,12 @@ impl<'py> Memo<'py> {
         }
     }
 
+    #[inline]
     fn keep_alive(&mut self, obj: &Bound<'py, PyAny>) {
-        if self.alive.is_empty() {
+        if self.alive.capacity() == 0 {
             // Whichever of the memo's writes comes first: a replayed code
             // object's strings often do.
-            self.alive.reserve(FIRST_CAPACITY);
+            self.alive = spare_alive();
         }
         self.alive.push(obj.clone());
     }
@@ -217,6 +221,7 @@ impl Drop for Memo<'_> {
         // Emptied before `alive` lets go of the texts they point into.
         let ids = reusable(std::mem::take(&mut self.by_id));
         let texts = reusable(std::mem::take(&mut self.by_text));
+        keep_spare_alive(std::mem::take(&mut self.alive));
         if ids.is_none() && texts.is_none() {
             return;
         }
@@ -242,6 +247,39 @@ fn take_spare<K: Eq + Hash>(
         .flatten();
     spare.unwrap_or_else(|| QuickMap::with_capacity_and_hasher(FIRST_CAPACITY, Default::default()))
 }
+
+/// The thread's spare keep-alive list (empty), or a new one with room for
+/// the first entries.
+#[cold]
+#[inline(never)]
+fn spare_alive<'py>() -> Vec<Bound<'py, PyAny>> {
+    let spare = SPARE_ALIVE.try_with(Cell::take).unwrap_or_default();
+    if spare.capacity() == 0 {
+        return Vec::with_capacity(FIRST_CAPACITY);
+    }
+    let mut spare = std::mem::ManuallyDrop::new(spare);
+    // SAFETY: an empty list's room, handed from `Py` to `Bound`, which has
+    // the same size and alignment (a pointer; checked below).
+    unsafe { Vec::from_raw_parts(spare.as_mut_ptr().cast(), 0, spare.capacity()) }
+}
+
+/// Lets go of the objects in `alive`, and keeps its room for the next dump
+/// on this thread when it is not large.
+fn keep_spare_alive(mut alive: Vec<Bound<'_, PyAny>>) {
+    alive.clear();
+    if alive.capacity() == 0 || alive.capacity() > SPARE_CAPACITY {
+        return;
+    }
+    let mut alive = std::mem::ManuallyDrop::new(alive);
+    // SAFETY: as in `spare_alive`, the other way round.
+    let spare: Vec<Py<PyAny>> = unsafe { Vec::from_raw_parts(alive.as_mut_ptr().cast(), 0, alive.capacity()) };
+    let _ = SPARE_ALIVE.try_with(|cell| cell.set(spare));
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Bound<'static, PyAny>>() == std::mem::size_of::<Py<PyAny>>()
+        && std::mem::align_of::<Bound<'static, PyAny>>() == std::mem::align_of::<Py<PyAny>>()
+);
 
 /// `map` emptied, if it is worth keeping for the next dump.
 fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {

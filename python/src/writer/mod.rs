@@ -90,7 +90,7 @@ pub(crate) fn fast_dump<'py>(
         Some(file) => Some(file_write(file)?),
     };
     let state = PicklerState::new(py, i32::from(proto), target)?;
-    write_pickle(obj, proto, &state, buffer_callback, sink).map(|(bytes, _memo)| bytes)
+    write_pickle(obj, proto, &state, true, buffer_callback, sink).map(|(bytes, _memo)| bytes)
 }
 
 /// The protocol to write for `requested` (None: not an int), or the
@@ -120,16 +120,18 @@ pub(crate) fn dump_for_pickler<'py>(
     buffer_callback: Option<Bound<'py, PyAny>>,
     write: Bound<'py, PyAny>,
 ) -> PyResult<Option<CarriedMemo>> {
-    let (_, memo) = write_pickle(obj, proto, state, buffer_callback, Some(write))?;
+    let (_, memo) = write_pickle(obj, proto, state, false, buffer_callback, Some(write))?;
     Ok(memo.carry())
 }
 
 /// The pickle of `obj`, as bytes or (with a `sink`) written through it,
-/// and the memo it ended with.
+/// and the memo it ended with. `state_of_this_dump`: the state was made
+/// for this dump and is dropped after it (a pickler's lives on).
 fn write_pickle<'py>(
     obj: &Bound<'py, PyAny>,
     proto: u8,
     state: &PicklerState,
+    state_of_this_dump: bool,
     buffer_callback: Option<Bound<'py, PyAny>>,
     sink: Option<Bound<'py, PyAny>>,
 ) -> PyResult<(Option<Bound<'py, PyBytes>>, Memo<'py>)> {
@@ -139,6 +141,9 @@ fn write_pickle<'py>(
     let output = Output::new(py, sink)?;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let mut dumper = Dumper::new(py, proto, state, buffer_callback, output);
+        if state_of_this_dump {
+            dumper = dumper.one_dump_only();
+        }
         let result = dumper.dump(obj);
         Ok::<_, PyErr>((result, dumper.into_parts()))
     }));

@@ -88,7 +88,7 @@ impl<'py> Dumper<'_, 'py> {
 
     /// Ends a tuple of `size` items written just before (after a MARK when
     /// there are more than three), as `save_tuple` ends a new tuple.
-    fn close_fresh_tuple(&mut self, size: usize) -> PyResult<()> {
+    pub(super) fn close_fresh_tuple(&mut self, size: usize) -> PyResult<()> {
         self.out
             .write(&[if size <= 3 { TUPLE1 + size as u8 - 1 } else { TUPLE }])?;
         self.write_fresh_put()?;
@@ -101,20 +101,21 @@ impl<'py> Dumper<'_, 'py> {
             .abc_registry
             .as_ref()
             .map(|registry| (abc_registry_name(self.py).clone().into_any(), registry));
-        self.write_fresh_dict(&shape.body, true, registry)
+        self.write_fresh_dict(&shape.body, true, registry).map(drop)
     }
 
     /// A dict of `pairs`, then `last`, batched as `save_dict` batches a new
     /// dict. `body_names`: the keys are class attribute names, written as
     /// fresh copies (by text), and the values as class state writes them.
-    fn write_fresh_dict(
+    /// Returns the dict's memo index.
+    pub(super) fn write_fresh_dict(
         &mut self,
         pairs: &Pairs<'py>,
         body_names: bool,
         last: Option<(Bound<'py, PyAny>, &Bound<'py, PyAny>)>,
-    ) -> PyResult<()> {
+    ) -> PyResult<u32> {
         self.out.write(&[EMPTY_DICT])?;
-        self.write_fresh_put()?;
+        let index = self.write_fresh_put()?;
         let count = pairs.len() + usize::from(last.is_some());
         let mut entries = pairs
             .iter()
@@ -125,7 +126,8 @@ impl<'py> Dumper<'_, 'py> {
                 self.write_entry(key, value, body_name)?;
             }
             self.out.write(&[SETITEM])?;
-            return self.out.opcode_boundary();
+            self.out.opcode_boundary()?;
+            return Ok(index);
         }
         if count > 1 {
             loop {
@@ -146,7 +148,8 @@ impl<'py> Dumper<'_, 'py> {
                 }
             }
         }
-        self.out.opcode_boundary()
+        self.out.opcode_boundary()?;
+        Ok(index)
     }
 
     fn write_entry(&mut self, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, body_name: bool) -> PyResult<()> {
@@ -167,8 +170,9 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// The memo slot the C pickler gives a container made for this dump.
-    fn write_fresh_put(&mut self) -> PyResult<()> {
+    fn write_fresh_put(&mut self) -> PyResult<u32> {
         let index = self.memo.take_index();
-        self.write_put(index)
+        self.write_put(index)?;
+        Ok(index)
     }
 }

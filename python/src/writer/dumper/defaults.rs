@@ -26,6 +26,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use super::Dumper;
+use crate::reducers::class::Pairs;
 use crate::writer::opcodes::*;
 use crate::{objects, version};
 
@@ -86,12 +87,43 @@ impl<'py> Dumper<'_, 'py> {
         if self.memoize_made(obj)? {
             return Ok(true);
         }
-        if let Some(state) = state {
-            self.save(&state)?;
-            self.out.write(&[BUILD])?;
+        match state {
+            State::Nothing => return Ok(true),
+            State::Made(state) => self.save(&state)?,
+            State::WithSlots { dict, slots } => self.write_state_with_slots(dict, &slots)?,
         }
+        self.out.write(&[BUILD])?;
         Ok(true)
     }
+
+    /// `(dict or None, {slot: value})` as the C pickler writes that tuple,
+    /// without making the tuple or the slots dict: both would be made for
+    /// this dump only, so each gets the memo index the C pickler would give
+    /// it, with no object behind it (making and walking them cost a
+    /// dataclass `Field`, eleven slots, ~3k).
+    fn write_state_with_slots(&mut self, dict: Option<Bound<'py, PyAny>>, slots: &Pairs<'py>) -> PyResult<()> {
+        let py = self.py;
+        self.save(&dict.unwrap_or_else(|| py.None().into_bound(py)))?;
+        // Nested as the dict would have been, for the recursion checks.
+        self.enter()?;
+        let written = self.write_fresh_dict(slots, false, None);
+        self.leave();
+        written?;
+        self.close_fresh_tuple(2)
+    }
+}
+
+/// The state `object.__getstate__` would make, as far as it is made here.
+enum State<'py> {
+    /// None: no BUILD.
+    Nothing,
+    /// The instance dict.
+    Made(Bound<'py, PyAny>),
+    /// `(dict or None, slots)`, to be written without being made.
+    WithSlots {
+        dict: Option<Bound<'py, PyAny>>,
+        slots: Pairs<'py>,
+    },
 }
 
 /// The type's `__slotnames__` (None or a list) and the instance dict (if
@@ -235,27 +267,26 @@ fn cached_slot_names<'py>(kind: &Bound<'py, PyType>) -> PyResult<Option<Bound<'p
 }
 
 /// What `object.__getstate__` returns: None or the instance dict, paired
-/// with a dict of the slots that hold a value, if any do.
+/// with the slots that hold a value, if any do (in the order a dict of
+/// them would keep, one entry per name).
 fn state_of<'py>(
     obj: &Bound<'py, PyAny>,
     slot_names: Bound<'py, PyAny>,
     dict: Option<Bound<'py, PyDict>>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let py = obj.py();
+) -> PyResult<State<'py>> {
     let dict = dict.filter(|dict| !dict.is_empty()).map(Bound::into_any);
+    let just_dict = |dict: Option<Bound<'py, PyAny>>| dict.map_or(State::Nothing, State::Made);
     let Ok(slot_names) = slot_names.cast_into::<PyList>() else {
-        return Ok(dict);
+        return Ok(just_dict(dict));
     };
     let count = slot_names.len();
-    if count == 0 {
-        return Ok(dict);
-    }
-    let slots = PyDict::new(py);
+    let mut slots: Pairs<'py> = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
     let mut index = 0;
     while index < count {
         let name = slot_names.get_item(index)?;
         if let Some(value) = optional_attr(obj, &name)? {
-            slots.set_item(&name, value)?;
+            set_slot(&mut slots, &mut hashes, name, value)?;
         }
         // The list is the class's own, which a getter could change.
         if slot_names.len() != count {
@@ -264,10 +295,31 @@ fn state_of<'py>(
         index += 1;
     }
     if slots.is_empty() {
-        return Ok(dict);
+        return Ok(just_dict(dict));
     }
-    let dict = dict.unwrap_or_else(|| py.None().into_bound(py));
-    Ok(Some(PyTuple::new(py, [dict, slots.into_any()])?.into_any()))
+    Ok(State::WithSlots { dict, slots })
+}
+
+/// `slots[name] = value` as a dict would do it: a name already there keeps
+/// its place and takes the new value. Names are told apart as a dict tells
+/// them apart: identity, then the hash, then equality (`hashes` holds each
+/// name's hash, in step with `slots`).
+fn set_slot<'py>(
+    slots: &mut Pairs<'py>,
+    hashes: &mut Vec<isize>,
+    name: Bound<'py, PyAny>,
+    value: Bound<'py, PyAny>,
+) -> PyResult<()> {
+    let hash = name.hash()?;
+    for ((existing, old_value), existing_hash) in slots.iter_mut().zip(hashes.iter()) {
+        if existing.is(&name) || (*existing_hash == hash && existing.eq(&name)?) {
+            *old_value = value;
+            return Ok(());
+        }
+    }
+    slots.push((name, value));
+    hashes.push(hash);
+    Ok(())
 }
 
 /// `getattr(obj, name)` for any `name` (a slot name need not be a str:

@@ -17,7 +17,7 @@ use super::Dumper;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
 use crate::reconstruct::cell_contents;
-use crate::reducers::function::{Parts, module_globals};
+use crate::reducers::function::{Parts, module_globals, module_identity};
 use crate::writer::opcodes::*;
 
 /// Containers deeper than this are not searched for a way back.
@@ -93,7 +93,20 @@ impl<'py> FunctionValues<'py> {
 
     /// Every value the state refers to, but the names.
     fn referred(&self) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let mut values = vec![self.module.clone(), self.doc.clone(), self.defaults.clone()];
+        let dicts = [
+            Some(&self.kwdefaults),
+            self.annotations.as_ref().map(|d| d.as_any()),
+            self.attrs.as_ref().map(|d| d.as_any()),
+        ];
+        let dict_items: usize = dicts
+            .iter()
+            .flatten()
+            .map(|dict| dict.cast::<PyDict>().map_or(0, |dict| dict.len()))
+            .sum();
+        let cells = self.closure.as_ref().map_or(0, Vec::len);
+        // Made at its full size: growing it took a reallocation per dump.
+        let mut values = Vec::with_capacity(3 + dict_items + self.used_globals.len() + cells);
+        values.extend([self.module.clone(), self.doc.clone(), self.defaults.clone()]);
         for dict in [
             Some(&self.kwdefaults),
             self.annotations.as_ref().map(|d| d.as_any()),
@@ -124,7 +137,7 @@ impl<'py> Dumper<'_, 'py> {
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
             self.save_code_fields(&parts.code)?;
-            self.save(module_globals(self.state, &parts)?.as_any())?;
+            self.save_module_globals(&parts)?;
             if one_call {
                 self.write_function_state(&parts, &values)?;
             } else {
@@ -146,6 +159,41 @@ impl<'py> Dumper<'_, 'py> {
         result
     }
 
+    /// The dict that stands for the function's module globals (see
+    /// `module_globals`): the keys that make relative imports work, shared
+    /// by the functions of one module. When the pickler's state lives only
+    /// for this dump, nothing after the dump can refer to the stand-in, so
+    /// it is written as the dict would be, with a memo index of its own
+    /// and no dict made (making and filling it cost ~1.8k a dump).
+    fn save_module_globals(&mut self, parts: &Parts<'py>) -> PyResult<()> {
+        let Some(written) = &self.globals_written else {
+            return self.save(module_globals(self.state, parts)?.as_any());
+        };
+        if let Some((_, index)) = written.get(&(parts.globals.as_ptr() as usize)) {
+            let index = *index;
+            self.write_get(index)?;
+            return self.out.opcode_boundary();
+        }
+        let mut identity = Vec::with_capacity(4);
+        for key in module_identity(self.py) {
+            if let Some(value) = parts.globals.get_item(key)? {
+                identity.push((key.clone().into_any(), value));
+            }
+        }
+        // Nested as the dict would have been, for the recursion checks.
+        self.enter()?;
+        let index = self.write_fresh_dict(&identity, false, None);
+        self.leave();
+        let index = index?;
+        if let Some(written) = &mut self.globals_written {
+            written.insert(
+                parts.globals.as_ptr() as usize,
+                (parts.globals.clone().into_any(), index),
+            );
+        }
+        Ok(())
+    }
+
     /// The `FunctionState` tuple (see `reconstruct/functions.rs`), not
     /// memoized: nothing else refers to it.
     fn write_function_state(&mut self, parts: &Parts<'py>, values: &FunctionValues<'py>) -> PyResult<()> {
@@ -161,7 +209,7 @@ impl<'py> Dumper<'_, 'py> {
             None => self.out.write(&[NONE])?,
         }
         let mut modules = Vec::new();
-        let mut others = Vec::new();
+        let mut others = Vec::with_capacity(values.used_globals.len());
         for (name, value) in &values.used_globals {
             // SAFETY: a type check on a live object.
             if unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)? {

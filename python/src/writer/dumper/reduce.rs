@@ -92,7 +92,10 @@ impl<'py> Dumper<'_, 'py> {
                     };
                 }
                 None if self.save_default_reduced(obj)? => return Ok(()),
-                None => self.reduce_ex(obj)?,
+                None => match super::builtin_methods::reduction(obj)? {
+                    Some(reduced) => reduced,
+                    None => self.reduce_ex(obj)?,
+                },
             }
         };
         if let Ok(name) = reduced.cast::<PyString>() {
