@@ -48,7 +48,12 @@ class Library:
         return self.dumps(obj, protocol=PROTOCOL, buffer_callback=callback), buffers
 
     def load(self, payload, buffers):
-        return self.loads(payload, buffers=buffers)
+        # As a caller would: `buffers=` only when there are buffers (a
+        # keyword also costs each library a parse, and flightpickle's
+        # native loader takes only keyword-free calls).
+        if buffers:
+            return self.loads(payload, buffers=buffers)
+        return self.loads(payload)
 
 
 LIBRARIES = {
@@ -124,6 +129,8 @@ def numpy_array(megabytes=100):
 CASES = [
     # The fixed cost of one dumps and loads, which every small case pays.
     Case("None (fixed cost)", "overhead", lambda: None, plain_pickle=True),
+    Case("small dict", "overhead", lambda: {"name": "ann", "id": 7, "score": 2.5, "tags": ["a", "b"]}, plain_pickle=True),
+    Case("small list", "overhead", lambda: [1, 2.5, "three", None, True, b"six", (7, 8)], plain_pickle=True),
     Case("lambda", "code", lambda: subjects().square),
     Case("function+globals", "code", lambda: subjects().score),
     Case("closure", "code", lambda: subjects().closure),
