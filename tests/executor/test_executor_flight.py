@@ -119,6 +119,35 @@ def test_an_exception_fails_the_call_with_its_traceback(service):
     assert column(client.map(lambda x: x + 1, [ONE], return_type=pa.int64())) == [2, 3, 4]
 
 
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [("udf_error", executor.UdfError), ("protocol_error", executor.ProtocolError), ("deadline", executor.DeadlineError)],
+)
+def test_a_call_that_ends_without_its_status_message_still_gets_the_status_error(status, error_class):
+    # gRPC may hand the client the call's end without the Status message the
+    # front sent just before it; the gRPC status carries the same name and text.
+    from flightpickle.executor.flight_connection import translate
+
+    grpc_error = flight.FlightServerError(
+        f"Flight RPC failed with message: {status}: Traceback\nZeroDivisionError: boom\n"
+        f". gRPC client debug context: UNKNOWN:{status}. Client context: OK"
+    )
+    error = translate(grpc_error, False)
+    assert type(error) is error_class
+    assert error.message == "Traceback\nZeroDivisionError: boom"
+
+
+def test_a_grpc_failure_not_from_the_front_keeps_the_generic_translation():
+    from flightpickle.executor.flight_connection import translate
+
+    assert type(translate(flight.FlightServerError("Flight RPC failed with message: socket closed"), False)) is (
+        executor.ExecutorError
+    )
+    assert type(translate(flight.FlightServerError("Flight RPC failed with message: udf_error: late"), True)) is (
+        executor.DeadlineError
+    )
+
+
 # A plain pyarrow.flight client, written from PROTOCOL.md alone.
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from .errors import (
+    BY_CODE,
     DeadlineError,
     ExecutorError,
     ProtocolError,
@@ -83,6 +84,9 @@ def parse_reply(chunk, stats: dict | None = None) -> tuple:
 def translate(error: Exception, expired: bool) -> ExecutorError:
     """The client's error for a gRPC failure that came without a status message."""
     message = str(error)
+    ended_by_front = status_in_grpc_message(message)
+    if ended_by_front is not None and not expired:
+        return ended_by_front
     if expired or isinstance(error, flight.FlightTimedOutError):
         return DeadlineError(f"no answer from the executor in time: {message}")
     if isinstance(error, flight.FlightUnauthenticatedError):
@@ -94,6 +98,32 @@ def translate(error: Exception, expired: bool) -> ExecutorError:
     if isinstance(error, flight.FlightCancelledError):
         return WorkerLostError(f"the call was cancelled: {message}")
     return ExecutorError(message)
+
+
+# How pyarrow words a failed call: its prefix, then the gRPC status message,
+# then the gRPC library's own context.
+PYARROW_PREFIX = "Flight RPC failed with message: "
+GRPC_CONTEXT = ". gRPC client debug context:"
+
+
+def status_in_grpc_message(message: str) -> ExecutorError | None:
+    """The error a ``Status`` message would have raised, read from the gRPC
+    status the front ends a failed call with (``<status name>: <message>``,
+    PROTOCOL.md). The front sends both, the message first, but gRPC can
+    deliver the call's end without the message just before it when the
+    server finishes while the client is still sending; None when the text
+    is not the front's."""
+    if not message.startswith(PYARROW_PREFIX):
+        return None
+    text = message[len(PYARROW_PREFIX) :]
+    end = text.rfind(GRPC_CONTEXT)
+    if end >= 0:
+        text = text[:end].removesuffix("\n")
+    code, separator, detail = text.partition(": ")
+    error_class = BY_CODE.get(code)
+    if not separator or error_class is None:
+        return None
+    return error_class(detail)
 
 
 class Watchdog:
