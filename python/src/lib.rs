@@ -19,6 +19,7 @@ mod dumping;
 mod explain;
 mod fingerprint;
 mod flight;
+mod function_fields;
 mod inspection;
 mod loading;
 mod objects;
