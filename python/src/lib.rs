@@ -31,6 +31,7 @@ mod reducers;
 mod registry;
 mod sealing;
 mod stable;
+mod static_type_names;
 mod target;
 #[cfg(test)]
 mod testing;
