@@ -10,6 +10,7 @@
 
 use pyo3::prelude::*;
 
+mod arguments;
 mod batch_handoff;
 mod byvalue;
 mod code_cache;
@@ -61,8 +62,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pickler_dump::hand_memo_over, m)?)?;
     m.add_function(wrap_pyfunction!(pickler_dump::memo_reset, m)?)?;
     m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
-    m.add_function(wrap_pyfunction!(dumping::dumps, m)?)?;
-    m.add_function(wrap_pyfunction!(dumping::dump, m)?)?;
+    dumping::add_to(m)?;
     m.add_function(wrap_pyfunction!(dumping::use_package_namespace, m)?)?;
     loading::add_to(m)?;
     m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;
