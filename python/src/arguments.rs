@@ -41,14 +41,27 @@ pub(crate) unsafe fn call<const N: usize>(
     signature: &Signature<N>,
     body: impl for<'py> FnOnce(Arguments<'py, N>) -> PyResult<Bound<'py, PyAny>>,
 ) -> *mut ffi::PyObject {
-    // SAFETY: the interpreter calls fastcall functions attached.
-    let py = unsafe { Python::assume_attached() };
+    // `attach` (on a thread the interpreter has just called from: no real
+    // attaching) makes PyO3 count this thread as attached for the call, as
+    // its own functions do: without it every `Py` dropped in the writer would
+    // wait in PyO3's pool of deferred decrefs instead of being released.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller's contract.
-        let arguments = unsafe { read(py, args, nargs, kwnames, signature) }?;
-        body(arguments)
+        Python::attach(|py| {
+            // SAFETY: the caller's contract.
+            let result = unsafe { read(py, args, nargs, kwnames, signature) }.and_then(body);
+            into_return_value(py, result)
+        })
     }));
-    let result = outcome.unwrap_or_else(|payload| Err(panic_error(payload.as_ref())));
+    outcome.unwrap_or_else(|payload| {
+        // SAFETY: the interpreter calls fastcall functions attached.
+        let py = unsafe { Python::assume_attached() };
+        into_return_value(py, Err(panic_error(payload.as_ref())))
+    })
+}
+
+/// A fastcall function's return value: a new reference, or null with the
+/// exception set.
+fn into_return_value(py: Python<'_>, result: PyResult<Bound<'_, PyAny>>) -> *mut ffi::PyObject {
     match result {
         Ok(value) => value.into_ptr(),
         Err(err) => {
