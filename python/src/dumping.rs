@@ -5,10 +5,10 @@
 //! writer (a Python wrapper cost ~700 instructions a call, a sixth of
 //! `pickle.dumps(None)`), and raw `METH_FASTCALL | METH_KEYWORDS` functions
 //! that read their arguments themselves (`arguments.rs`): PyO3's generated
-//! parsing cost ~0.26k instructions a call more (`dumps(None)`, whole call). What is rare stays in
-//! Python, in the package's namespace: `_dumps_by_pickler` and
-//! `_dump_by_pickler` for declined dumps, `_pickling_failed` to explain a
-//! failure.
+//! parsing cost ~0.26k instructions a call more (`dumps(None)`, whole
+//! call). What is rare stays in Python, in the package's namespace:
+//! `_dumps_by_pickler` and `_dump_by_pickler` for declined dumps,
+//! `_pickling_failed` to explain a failure.
 
 use std::ffi::CStr;
 
