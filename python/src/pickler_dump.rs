@@ -126,11 +126,12 @@ fn c_pickler_would_defer(pickler: &Bound<'_, PyAny>, state: &PicklerState) -> Py
     }
 }
 
-/// Whether `pickler.reducer_override`, with the class's our descriptor,
+/// Whether `pickler.reducer_override` (the class's being our descriptor)
 /// finds the state's own method: false when the instance has an attribute
 /// of that name, which wins over a non-data descriptor. The lookup is the
-/// one the C pickler makes at the start of each dump; reading the instance
-/// `__dict__` instead would make one (from the inline attributes, or empty).
+/// one the C pickler makes at the start of each dump, and does what it does
+/// (our descriptor may take the dispatch table over); reading the instance
+/// `__dict__` instead would make one where there is none.
 fn finds_states_reducer_override(pickler: &Bound<'_, PyAny>, state: &PicklerState) -> PyResult<bool> {
     let py = pickler.py();
     let found = pickler.getattr(intern!(py, "reducer_override"))?;
