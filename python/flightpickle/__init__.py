@@ -70,7 +70,11 @@ class Pickler(pickle.Pickler):
         if protocol is None:
             protocol = DEFAULT_PROTOCOL
         super().__init__(file, protocol=protocol, buffer_callback=buffer_callback)
+        # As the C pickler reads it (which has just checked it): a negative
+        # protocol is the highest, which the native writer then writes too.
         self.proto = int(protocol)
+        if self.proto < 0:
+            self.proto = pickle.HIGHEST_PROTOCOL
         self._flightpickle_state = _native.PicklerState(self.proto, target, file, buffer_callback)
 
     @property

@@ -7,7 +7,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use crate::{objects, registry};
+use crate::{objects, registry, static_type_names};
 
 /// For a function or a class: can the loading side import it by name?
 pub(crate) fn by_reference(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -61,11 +61,14 @@ fn importable_module_unless<'py>(
     let py = obj.py();
     let name = match name {
         Some(name) => name.clone(),
-        None => match optional_attr(obj, intern!(py, "__qualname__"))? {
-            Some(name) => name,
-            None => match optional_attr(obj, intern!(py, "__name__"))? {
+        None => match static_type_names::qualname_of(obj) {
+            Some(name) => name.into_any(),
+            None => match optional_attr(obj, intern!(py, "__qualname__"))? {
                 Some(name) => name,
-                None => return Ok(None),
+                None => match optional_attr(obj, intern!(py, "__name__"))? {
+                    Some(name) => name,
+                    None => return Ok(None),
+                },
             },
         },
     };
@@ -87,7 +90,7 @@ fn importable_module_unless<'py>(
     if refused(&module)? {
         return Ok(None);
     }
-    match dotted_getattr(&module, name.to_str()?)? {
+    match dotted_getattr(&module, &name)? {
         Some(found) if found.is(obj) => {
             let reference = Reference {
                 module_name,
@@ -108,19 +111,21 @@ fn which_module<'py>(
     name: &Bound<'py, PyString>,
 ) -> PyResult<Option<(Bound<'py, PyAny>, bool)>> {
     let py = obj.py();
+    if let Some(module_name) = static_type_names::module_of(obj) {
+        return Ok(Some((module_name.into_any(), false)));
+    }
     if let Some(module_name) = optional_attr(obj, intern!(py, "__module__"))?
         && !module_name.is_none()
     {
         return Ok(Some((module_name, false)));
     }
-    let dotted = name.to_str()?;
     let snapshot = objects::sys_modules(py).copy()?;
     for (module_name, module) in snapshot.iter() {
         if skipped_in_search(&module_name, &module)? {
             continue;
         }
         // Any failure only means "not this module", as in cloudpickle.
-        if let Ok(Some(found)) = dotted_getattr(&module, dotted)
+        if let Ok(Some(found)) = dotted_getattr(&module, name)
             && found.is(obj)
         {
             return Ok(Some((module_name, true)));
@@ -139,7 +144,17 @@ fn skipped_in_search(name: &Bound<'_, PyAny>, module: &Bound<'_, PyAny>) -> PyRe
 
 /// `getattr` along a dotted path; None where a step is missing or is a
 /// function's `<locals>`, which no import can reach.
-fn dotted_getattr<'py>(root: &Bound<'py, PyAny>, dotted: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn dotted_getattr<'py>(root: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let dotted = name.to_str()?;
+    // A name without dots is looked up as the str it is (a qualname, whose
+    // hash is kept): a new str for it would be made and hashed on every dump.
+    if !dotted.contains('.') {
+        return if dotted == "<locals>" {
+            Ok(None)
+        } else {
+            optional_attr(root, name)
+        };
+    }
     let mut current = root.clone();
     for part in dotted.split('.') {
         if part == "<locals>" {

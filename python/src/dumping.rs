@@ -3,16 +3,23 @@
 //!
 //! They are native so that a call pays no Python frame on the way to the
 //! writer (a Python wrapper cost ~700 instructions a call, a sixth of
-//! `pickle.dumps(None)`). What is rare stays in Python, in the package's
-//! namespace: `_dumps_by_pickler` and `_dump_by_pickler` for declined
-//! dumps, `_pickling_failed` to explain a failure.
+//! `pickle.dumps(None)`), and raw `METH_FASTCALL | METH_KEYWORDS` functions
+//! that read their arguments themselves (`arguments.rs`): PyO3's generated
+//! parsing cost ~0.26k instructions a call more (`dumps(None)`, whole
+//! call). What is rare stays in Python, in the package's namespace:
+//! `_dumps_by_pickler` and `_dump_by_pickler` for declined dumps,
+//! `_pickling_failed` to explain a failure.
+
+use std::ffi::CStr;
 
 use pyo3::exceptions::{PyException, PySystemError};
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 
+use crate::arguments::{self, Signature, optional};
 use crate::writer::{self, FastPathDeclined};
 
 /// The `flightpickle` package's namespace, given once at its import.
@@ -24,10 +31,91 @@ pub(crate) fn use_package_namespace(namespace: &Bound<'_, PyDict>) {
     let _ = PACKAGE.set(namespace.py(), namespace.clone().unbind());
 }
 
+const DUMPS: Signature<4> = Signature {
+    function: "dumps",
+    names: ["obj", "protocol", "buffer_callback", "target"],
+    positional: 3,
+    required: 1,
+};
+
+const DUMP: Signature<5> = Signature {
+    function: "dump",
+    names: ["obj", "file", "protocol", "buffer_callback", "target"],
+    positional: 4,
+    required: 2,
+};
+
+const DUMPS_DOC: &CStr = c"dumps(obj, protocol=None, buffer_callback=None, *, target=None)
+--
+
+Pickle ``obj`` to bytes, functions and classes by value where needed.";
+
+const DUMP_DOC: &CStr = c"dump(obj, file, protocol=None, buffer_callback=None, *, target=None)
+--
+
+Pickle ``obj`` into ``file``, functions and classes by value where needed.";
+
+/// Adds `dumps` and `dump` to `module` (the extension module).
+pub(crate) fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("dumps", arguments::builtin(module, c"dumps", dumps_entry, DUMPS_DOC)?)?;
+    module.add("dump", arguments::builtin(module, c"dump", dump_entry, DUMP_DOC)?)?;
+    Ok(())
+}
+
+/// `dumps(obj, protocol=None, buffer_callback=None, *, target=None)`.
+unsafe extern "C" fn dumps_entry(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a fastcall function.
+    unsafe {
+        arguments::call(
+            args,
+            nargs,
+            kwnames,
+            &DUMPS,
+            |[obj, protocol, buffer_callback, target]| {
+                // `required` is 1: the parser has checked that `obj` is there.
+                let obj = obj.expect("a required argument");
+                dumps(&obj, optional(protocol), optional(buffer_callback), optional(target))
+            },
+        )
+    }
+}
+
+/// `dump(obj, file, protocol=None, buffer_callback=None, *, target=None)`.
+unsafe extern "C" fn dump_entry(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a fastcall function.
+    unsafe {
+        arguments::call(
+            args,
+            nargs,
+            kwnames,
+            &DUMP,
+            |[obj, file, protocol, buffer_callback, target]| {
+                // `required` is 2: the parser has checked that both are there.
+                let (obj, file) = (obj.expect("a required argument"), file.expect("a required argument"));
+                dump(
+                    &obj,
+                    &file,
+                    optional(protocol),
+                    optional(buffer_callback),
+                    optional(target),
+                )
+            },
+        )
+    }
+}
+
 /// Pickle ``obj`` to bytes, functions and classes by value where needed.
-#[pyfunction]
-#[pyo3(signature = (obj, protocol = None, buffer_callback = None, *, target = None))]
-pub(crate) fn dumps<'py>(
+fn dumps<'py>(
     obj: &Bound<'py, PyAny>,
     protocol: Option<Bound<'py, PyAny>>,
     buffer_callback: Option<Bound<'py, PyAny>>,
@@ -46,9 +134,7 @@ pub(crate) fn dumps<'py>(
 }
 
 /// Pickle ``obj`` into ``file``, functions and classes by value where needed.
-#[pyfunction]
-#[pyo3(signature = (obj, file, protocol = None, buffer_callback = None, *, target = None))]
-pub(crate) fn dump<'py>(
+fn dump<'py>(
     obj: &Bound<'py, PyAny>,
     file: &Bound<'py, PyAny>,
     protocol: Option<Bound<'py, PyAny>>,

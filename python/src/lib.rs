@@ -10,6 +10,7 @@
 
 use pyo3::prelude::*;
 
+mod arguments;
 mod batch_handoff;
 mod byvalue;
 mod class_attrs;
@@ -20,6 +21,7 @@ mod dumping;
 mod explain;
 mod fingerprint;
 mod flight;
+mod function_fields;
 mod inspection;
 mod loading;
 mod objects;
@@ -31,6 +33,7 @@ mod reducers;
 mod registry;
 mod sealing;
 mod stable;
+mod static_type_names;
 mod target;
 #[cfg(test)]
 mod testing;
@@ -60,8 +63,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pickler_dump::hand_memo_over, m)?)?;
     m.add_function(wrap_pyfunction!(pickler_dump::memo_reset, m)?)?;
     m.add_function(wrap_pyfunction!(writer::fast_dump, m)?)?;
-    m.add_function(wrap_pyfunction!(dumping::dumps, m)?)?;
-    m.add_function(wrap_pyfunction!(dumping::dump, m)?)?;
+    dumping::add_to(m)?;
     m.add_function(wrap_pyfunction!(dumping::use_package_namespace, m)?)?;
     loading::add_to(m)?;
     m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;

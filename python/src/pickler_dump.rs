@@ -17,11 +17,9 @@
 
 use std::sync::MutexGuard;
 
-use pyo3::exceptions::PyAttributeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 use crate::dispatch::DispatchTable;
 use crate::objects;
@@ -109,7 +107,7 @@ fn native_output<'py>(
 fn c_pickler_would_defer(pickler: &Bound<'_, PyAny>, state: &PicklerState) -> PyResult<bool> {
     let py = pickler.py();
     if !writer::is_default_reducer_override(&pickler.get_type().getattr(intern!(py, "reducer_override"))?)
-        || instance_dict_has(pickler, intern!(py, "reducer_override"))?
+        || !finds_states_reducer_override(pickler, state)?
     {
         return Ok(false);
     }
@@ -128,22 +126,34 @@ fn c_pickler_would_defer(pickler: &Bound<'_, PyAny>, state: &PicklerState) -> Py
     }
 }
 
-/// Whether the instance's own `__dict__` has `name` (which would win over
-/// a non-data descriptor of its class).
-fn instance_dict_has(obj: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>) -> PyResult<bool> {
-    // SAFETY: a live object; a new reference or an error.
-    let dict = unsafe {
-        Bound::from_owned_ptr_or_err(
-            obj.py(),
-            ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()),
-        )
+/// Whether `pickler.reducer_override` (the class's being our descriptor)
+/// finds the state's own method: false when the instance has an attribute
+/// of that name, which wins over a non-data descriptor. The lookup is the
+/// one the C pickler makes at the start of each dump, and does what it does
+/// (our descriptor may take the dispatch table over); reading the instance
+/// `__dict__` instead would make one where there is none.
+fn finds_states_reducer_override(pickler: &Bound<'_, PyAny>, state: &PicklerState) -> PyResult<bool> {
+    let py = pickler.py();
+    let found = pickler.getattr(intern!(py, "reducer_override"))?;
+    // SAFETY: a type check on a live object; then, for a builtin method,
+    // reads of its definition's name (a static C string) and of its owner
+    // (borrowed, made strong at once).
+    let owner = unsafe {
+        let found = found.as_ptr();
+        if ffi::PyCFunction_Check(found) == 0
+            || std::ffi::CStr::from_ptr((*(*found.cast::<ffi::PyCFunctionObject>()).m_ml).ml_name)
+                != c"reducer_override"
+        {
+            return Ok(false);
+        }
+        Bound::from_borrowed_ptr_or_opt(py, ffi::PyCFunction_GetSelf(found))
     };
-    match dict {
-        Ok(dict) => dict.cast::<PyDict>().map_or(Ok(false), |dict| dict.contains(name)),
-        // No instance dict at all.
-        Err(err) if err.is_instance_of::<PyAttributeError>(obj.py()) => Ok(false),
-        Err(err) => Err(err),
-    }
+    let is_states = owner.is_some_and(|owner| {
+        owner
+            .cast::<PicklerState>()
+            .is_ok_and(|owner| std::ptr::eq(owner.get(), state))
+    });
+    Ok(is_states)
 }
 
 /// What the C pickler's own attribute `member` holds for `pickler`; None

@@ -352,3 +352,58 @@ def _plain_values():
 def test_what_pickle_handles_is_written_as_pickle_writes_it(proto):
     for value in _plain_values():
         assert flightpickle.dumps(value, protocol=proto) == pickle.dumps(value, protocol=proto), value
+
+
+# dumps and dump read their own arguments (dumping.rs, arguments.rs); the
+# messages are those their earlier PyO3 signatures gave, word for word.
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: flightpickle.dumps(), "dumps() missing 1 required positional argument: 'obj'"),
+        (lambda: flightpickle.dumps(protocol=2), "dumps() missing 1 required positional argument: 'obj'"),
+        (lambda: flightpickle.dumps(1, bogus=2), "dumps() got an unexpected keyword argument 'bogus'"),
+        (lambda: flightpickle.dumps(1, obj=2), "dumps() got multiple values for argument 'obj'"),
+        (lambda: flightpickle.dumps(1, 2, protocol=2), "dumps() got multiple values for argument 'protocol'"),
+        (
+            lambda: flightpickle.dumps(1, 2, None, "native"),
+            "dumps() takes from 1 to 3 positional arguments but 4 were given",
+        ),
+        (lambda: flightpickle.dump(), "dump() missing 2 required positional arguments: 'obj' and 'file'"),
+        (lambda: flightpickle.dump(1), "dump() missing 1 required positional argument: 'file'"),
+        (lambda: flightpickle.dump(file=io.BytesIO()), "dump() missing 1 required positional argument: 'obj'"),
+        (lambda: flightpickle.dump(1, io.BytesIO(), file=3), "dump() got multiple values for argument 'file'"),
+        (lambda: flightpickle.dump(1, io.BytesIO(), bogus=3), "dump() got an unexpected keyword argument 'bogus'"),
+        (
+            lambda: flightpickle.dump(1, io.BytesIO(), 2, None, 5),
+            "dump() takes from 2 to 4 positional arguments but 5 were given",
+        ),
+    ],
+)
+def test_argument_errors_of_dumps_and_dump(call, message):
+    with pytest.raises(TypeError) as raised:
+        call()
+    assert str(raised.value) == message
+
+
+def test_dumps_and_dump_take_every_argument_by_keyword():
+    expected = pickle.dumps([1], protocol=2)
+    assert flightpickle.dumps(obj=[1], protocol=2, buffer_callback=None, target=None) == expected
+    file = io.BytesIO()
+    assert flightpickle.dump(target="native", protocol=2, file=file, obj=[1]) is None
+    assert file.getvalue() == expected
+    # None stands for the default, as before.
+    assert flightpickle.dumps([1], None, None, target=None) == flightpickle.dumps([1])
+
+
+def test_dumps_and_dump_describe_themselves():
+    for function in (flightpickle.dumps, flightpickle.dump):
+        assert function.__module__ == "flightpickle._native"
+        assert function.__doc__.startswith("Pickle ``obj``")
+        assert "target=None" in pydoc_text(function)
+    assert pickle.loads(pickle.dumps(flightpickle.dumps)) is flightpickle.dumps
+
+
+def pydoc_text(function):
+    import pydoc
+
+    return pydoc.render_doc(function, renderer=pydoc.plaintext)

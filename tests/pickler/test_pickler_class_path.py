@@ -243,3 +243,23 @@ def test_failures_name_the_path_as_before():
 
     with pytest.raises(pickle.PicklingError, match=r"obj\['lock'\]"):
         _pickler_dumps({"lock": threading.Lock()})
+
+
+def test_a_negative_protocol_is_the_highest_and_dumps_natively():
+    func = _closure()
+    pickler = flightpickle.Pickler(io.BytesIO(), protocol=-1)
+    assert pickler.proto == pickle.HIGHEST_PROTOCOL
+    assert _pickler_dumps(func, protocol=-1) == flightpickle.dumps(func, protocol=5)
+    assert _pickler_dumps(func, protocol=-1) != _c_pickler_dumps(func, protocol=5)
+    assert _pickler_dumps([1, "a"], protocol=-1) == pickle.dumps([1, "a"], protocol=-1)
+
+
+def test_an_instance_reducer_override_that_is_the_default_one_still_dumps_natively():
+    # The check reads the attribute as the C pickler does; an instance that
+    # holds the state's very own method is the default pickler.
+    func = _closure()
+    with io.BytesIO() as file:
+        pickler = flightpickle.Pickler(file)
+        pickler.reducer_override = pickler.reducer_override
+        pickler.dump(func)
+        assert file.getvalue() == flightpickle.dumps(func)

@@ -29,6 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::{cell_of, set_cell, subimport};
+use crate::function_fields::FunctionFields;
 use crate::{objects, version};
 
 /// Items of a `FunctionState` tuple.
@@ -98,15 +99,20 @@ impl<'py> FunctionState<'py> {
     /// and globals: a plain load sets only the globals it uses.
     fn apply(&self, func: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = func.py();
-        let derived = [
-            (intern!(py, "__name__"), 0, DerivedField::Name),
-            (intern!(py, "__qualname__"), 1, DerivedField::Qualname),
-            (intern!(py, "__module__"), 4, DerivedField::Module),
-            (intern!(py, "__doc__"), 5, DerivedField::Doc),
+        let fields = FunctionFields::of(func)
+            .ok_or_else(|| PyTypeError::new_err("a function's state applies to functions only"))?;
+        // What `PyFunction_New` derived from the code and globals, read from
+        // the function's own fields: a `getattr` each would cost more than
+        // the comparison they feed.
+        let derived: [(_, _, fn(&ffi::PyFunctionObject) -> *mut ffi::PyObject); 4] = [
+            (intern!(py, "__name__"), 0, |f| f.func_name),
+            (intern!(py, "__qualname__"), 1, |f| f.func_qualname),
+            (intern!(py, "__module__"), 4, |f| f.func_module),
+            (intern!(py, "__doc__"), 5, |f| f.func_doc),
         ];
-        for (name, index, field) in derived {
+        for (name, index, pick) in derived {
             let value = self.item(index);
-            if !same_text(&field.read(func), &value)? {
+            if !same_text(&fields.read_or_none(pick), &value)? {
                 func.setattr(name, value)?;
             }
         }
@@ -155,41 +161,6 @@ impl<'py> FunctionState<'py> {
             }
         }
         Ok(())
-    }
-}
-
-/// The attributes `PyFunction_New` derives from the code and globals, read
-/// from the function's own fields: a `getattr` each would cost more than
-/// the comparison they feed.
-#[derive(Clone, Copy)]
-enum DerivedField {
-    Name,
-    Qualname,
-    Module,
-    Doc,
-}
-
-impl DerivedField {
-    fn read<'py>(self, func: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
-        // SAFETY: `func` is a function (made by `new_function` or checked by
-        // `fill_function`), so its object is a `PyFunctionObject`. A null
-        // field (the module, when the globals have no `__name__`) reads as
-        // None, as the attribute does. The field is borrowed and made strong
-        // at once.
-        unsafe {
-            let object = func.as_ptr().cast::<ffi::PyFunctionObject>();
-            let field = match self {
-                Self::Name => (*object).func_name,
-                Self::Qualname => (*object).func_qualname,
-                Self::Module => (*object).func_module,
-                Self::Doc => (*object).func_doc,
-            };
-            if field.is_null() {
-                func.py().None().into_bound(func.py())
-            } else {
-                Bound::from_borrowed_ptr(func.py(), field)
-            }
-        }
     }
 }
 

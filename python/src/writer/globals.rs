@@ -15,8 +15,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::objects;
 use crate::quick_hash::QuickMap;
+use crate::{objects, static_type_names};
 
 /// Where a global is found: `module_name` imports to `module`, in which
 /// `qualname` leads to the object; `parent` holds it under `last_name`.
@@ -53,11 +53,11 @@ pub(crate) fn resolve<'py>(obj: &Bound<'py, PyAny>, name: Option<&Bound<'py, PyS
         Some(name) => name.clone(),
         None => qualname_of(obj)?,
     };
-    let dotted = qualname.to_str()?.to_owned();
+    let dotted = qualname.to_str()?;
     if dotted.split('.').any(|part| part == "<locals>") {
         return Err(error(py, format!("Can't pickle local object {}", obj.repr()?)));
     }
-    let module_name = which_module(obj, &dotted)?;
+    let module_name = which_module(obj, &qualname, dotted)?;
     let module = match import(&module_name) {
         Ok(module) => module,
         Err(cause) => {
@@ -72,7 +72,7 @@ pub(crate) fn resolve<'py>(obj: &Bound<'py, PyAny>, name: Option<&Bound<'py, PyS
         }
     };
     let (found, parent, last_name) =
-        deep_getattr(&module, &qualname, &dotted).map_err(|_| match (obj.repr(), qualname.repr(), module.repr()) {
+        deep_getattr(&module, &qualname, dotted).map_err(|_| match (obj.repr(), qualname.repr(), module.repr()) {
             (Ok(o), Ok(q), Ok(m)) => error(py, format!("Can't pickle {o}: attribute lookup {q} on {m} failed")),
             (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => e,
         })?;
@@ -165,6 +165,9 @@ fn remember_if_trusted(obj: &Bound<'_, PyAny>, global: &GlobalName<'_>) {
 /// `__qualname__`, else `__name__`, as a str.
 fn qualname_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
     let py = obj.py();
+    if let Some(name) = static_type_names::qualname_of(obj) {
+        return Ok(name);
+    }
     let name = match obj.getattr(intern!(py, "__qualname__")) {
         Ok(name) => name,
         Err(err) if err.is_instance_of::<PyAttributeError>(py) => obj.getattr(intern!(py, "__name__"))?,
@@ -175,15 +178,21 @@ fn qualname_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
 
 /// `obj.__module__`, else the module in `sys.modules` that holds `obj`
 /// under `dotted`, else `__main__` (as `pickle.whichmodule`).
-fn which_module<'py>(obj: &Bound<'py, PyAny>, dotted: &str) -> PyResult<Bound<'py, PyString>> {
+fn which_module<'py>(
+    obj: &Bound<'py, PyAny>,
+    qualname: &Bound<'py, PyString>,
+    dotted: &str,
+) -> PyResult<Bound<'py, PyString>> {
     let py = obj.py();
+    if let Some(module_name) = static_type_names::module_of(obj) {
+        return Ok(module_name);
+    }
     if let Some(module_name) = crate::byvalue::optional_attr(obj, intern!(py, "__module__"))?
         && !module_name.is_none()
     {
         return Ok(module_name.cast_into::<PyString>()?);
     }
     let snapshot = objects::sys_modules(py).copy()?;
-    let qualname = PyString::new(py, dotted);
     for (module_name, module) in snapshot.iter() {
         let name = module_name.extract::<&str>().unwrap_or("");
         if module.is_none() || name == "__main__" || name == "__mp_main__" {

@@ -8,6 +8,7 @@
 //! None)` makes a skeleton, the memo keeps it, and `fill_function(func,
 //! state)` fills it, so that the state may refer to it (recursion).
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -16,6 +17,7 @@ use pyo3::types::{PyDict, PyTuple};
 use super::Dumper;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
+use crate::function_fields::FunctionFields;
 use crate::reconstruct::cell_contents;
 use crate::reducers::function::{Parts, module_globals, module_identity};
 use crate::writer::opcodes::*;
@@ -61,9 +63,10 @@ impl<'py> FunctionValues<'py> {
             ),
             None => None,
         };
-        // The fields are read where the attributes would only return them
-        // (a `getattr` each cost ~0.3k, six per function).
-        let annotations = match field(func, |f| f.func_annotations) {
+        // The fields are read where the attributes would only return them.
+        let fields = FunctionFields::of(func)
+            .ok_or_else(|| PyTypeError::new_err("save_function was given something other than a function"))?;
+        let annotations = match fields.read(|f| f.func_annotations) {
             // Not made yet: the attribute would make an empty dict.
             None => None,
             Some(annotations) if annotations.is_exact_instance_of::<PyDict>() => Some(annotations),
@@ -73,17 +76,18 @@ impl<'py> FunctionValues<'py> {
         let annotations = annotations
             .and_then(|annotations| annotations.cast_into::<PyDict>().ok())
             .filter(|annotations| !annotations.is_empty());
-        let attrs = field(func, |f| f.func_dict)
+        let attrs = fields
+            .read(|f| f.func_dict)
             .and_then(|attrs| attrs.cast_into::<PyDict>().ok())
             .filter(|attrs| !attrs.is_empty());
         let none = || py.None().into_bound(py);
         Ok(Self {
-            name: field(func, |f| f.func_name).unwrap_or_else(none),
-            qualname: field(func, |f| f.func_qualname).unwrap_or_else(none),
-            defaults: field(func, |f| f.func_defaults).unwrap_or_else(none),
-            kwdefaults: field(func, |f| f.func_kwdefaults).unwrap_or_else(none),
-            module: field(func, |f| f.func_module).unwrap_or_else(none),
-            doc: field(func, |f| f.func_doc).unwrap_or_else(none),
+            name: fields.read(|f| f.func_name).unwrap_or_else(none),
+            qualname: fields.read(|f| f.func_qualname).unwrap_or_else(none),
+            defaults: fields.read(|f| f.func_defaults).unwrap_or_else(none),
+            kwdefaults: fields.read(|f| f.func_kwdefaults).unwrap_or_else(none),
+            module: fields.read(|f| f.func_module).unwrap_or_else(none),
+            doc: fields.read(|f| f.func_doc).unwrap_or_else(none),
             annotations,
             used_globals,
             closure,
@@ -367,21 +371,6 @@ impl<'py> Dumper<'_, 'py> {
             }
         }
         Ok(false)
-    }
-}
-
-/// A field of the function object `func`, None where it is null (where
-/// `__defaults__`, `__kwdefaults__`, `__module__` and `__doc__` read None).
-fn field<'py>(
-    func: &Bound<'py, PyAny>,
-    pick: impl FnOnce(&ffi::PyFunctionObject) -> *mut ffi::PyObject,
-) -> Option<Bound<'py, PyAny>> {
-    // SAFETY: the writer calls `save_function` only for objects of the
-    // exact type `function`, whose layout is `PyFunctionObject`; the field
-    // is borrowed from `func` and made strong at once.
-    unsafe {
-        let object = &*func.as_ptr().cast::<ffi::PyFunctionObject>();
-        Bound::from_borrowed_ptr_or_opt(func.py(), pick(object))
     }
 }
 
