@@ -8,8 +8,8 @@
 //! written once, the pickle is smaller, and its bytes do not depend on which
 //! strings the process happened to intern.
 
-use std::borrow::Borrow;
 use std::cell::Cell;
+use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
 use pyo3::prelude::*;
@@ -98,11 +98,11 @@ impl<'py> Memo<'py> {
         self.by_id.get(&(obj.as_ptr() as usize)).copied()
     }
 
-    pub(crate) fn get_text(&self, text: Text<'_>) -> Option<u32> {
-        if self.by_text.is_empty() {
-            return None;
-        }
-        self.by_text.get(&text as &dyn TextView).copied()
+    /// The index of `text`, if the pickle holds it (for tests: writers ask
+    /// `find_or_put_text`).
+    #[cfg(test)]
+    fn get_text(&self, text: Text<'_>) -> Option<u32> {
+        self.by_text.get(&TextKey::of(text)).copied()
     }
 
     /// Gives `obj` the next index and returns it.
@@ -116,19 +116,30 @@ impl<'py> Memo<'py> {
         index
     }
 
-    /// Records that the string at `index` reads `text`, which `owner`
-    /// (kept alive here) holds.
-    pub(crate) fn put_text(&mut self, text: Text<'_>, owner: &Bound<'py, PyAny>, index: u32) {
-        if self.by_text.is_empty() && self.by_text.capacity() == 0 {
+    /// The index of `text` if the pickle holds it already; else the next
+    /// index, now `text`'s, with `owner` (which holds `text`'s bytes) kept
+    /// alive. One probe of the map for both: a lookup, then an insert
+    /// when it missed, cost a new name two (~80 instructions each).
+    pub(crate) fn find_or_put_text(&mut self, text: Text<'_>, owner: &Bound<'py, PyAny>) -> TextSlot {
+        self.prepare_texts();
+        match self.by_text.entry(TextKey::of(text)) {
+            Entry::Occupied(found) => TextSlot::Found(*found.get()),
+            Entry::Vacant(slot) => {
+                let index = self.next;
+                self.next += 1;
+                slot.insert(index);
+                self.keep_alive(owner);
+                TextSlot::New(index)
+            }
+        }
+    }
+
+    /// Before the first text: the thread's spare map, or a new one.
+    #[inline]
+    fn prepare_texts(&mut self) {
+        if self.by_text.capacity() == 0 {
             self.by_text = take_spare(|spares| spares.1.take());
         }
-        self.keep_alive(owner);
-        let key = TextKey {
-            start: text.bytes.as_ptr(),
-            len: text.bytes.len(),
-            hash: text.hash,
-        };
-        self.by_text.insert(key, index);
     }
 
     /// Records that `obj` is at `index`, given by a replayed recording.
@@ -290,6 +301,14 @@ fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
     Some(map)
 }
 
+/// Where `Memo::find_or_put_text` left a text: at the index the pickle
+/// already holds it at, or at a new one that its writer must now fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TextSlot {
+    Found(u32),
+    New(u32),
+}
+
 /// A name in the memo: its UTF-8 bytes, borrowed from the object that
 /// holds them (a str or bytes object the memo keeps alive, so the bytes
 /// neither move nor change: no copy per name), and their `hash_text`.
@@ -299,63 +318,35 @@ struct TextKey {
     hash: u64,
 }
 
-/// What the map hashes and compares, so that a key and a `Text` being
-/// looked up agree: the stored hash, and the bytes.
-trait TextView {
-    fn bytes(&self) -> &[u8];
-    fn text_hash(&self) -> u64;
+impl TextKey {
+    /// The key of `text`: its caller keeps the bytes' owner alive.
+    fn of(text: Text<'_>) -> Self {
+        Self {
+            start: text.bytes.as_ptr(),
+            len: text.bytes.len(),
+            hash: text.hash,
+        }
+    }
 }
 
-impl TextView for TextKey {
+impl TextKey {
     fn bytes(&self) -> &[u8] {
         // SAFETY: see the type: the owner outlives the memo's maps.
         unsafe { std::slice::from_raw_parts(self.start, self.len) }
     }
-
-    fn text_hash(&self) -> u64 {
-        self.hash
-    }
 }
 
-impl TextView for Text<'_> {
-    fn bytes(&self) -> &[u8] {
-        self.bytes
-    }
-
-    fn text_hash(&self) -> u64 {
-        self.hash
-    }
-}
-
-impl<'a> Borrow<dyn TextView + 'a> for TextKey {
-    fn borrow(&self) -> &(dyn TextView + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn TextView + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.text_hash());
-    }
-}
-
-impl PartialEq for dyn TextView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.text_hash() == other.text_hash() && self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for dyn TextView + '_ {}
-
+/// The map hashes the hash `Text::new` made (mixed once by `QuickHasher`)
+/// and compares it before the bytes.
 impl Hash for TextKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn TextView).hash(state);
+        state.write_u64(self.hash);
     }
 }
 
 impl PartialEq for TextKey {
     fn eq(&self, other: &Self) -> bool {
-        (self as &dyn TextView) == (other as &dyn TextView)
+        self.hash == other.hash && self.bytes() == other.bytes()
     }
 }
 
@@ -365,6 +356,14 @@ impl Eq for TextKey {}
 mod tests {
     use super::*;
 
+    fn owner_of<'py>(py: Python<'py>, text: &[u8]) -> Bound<'py, PyAny> {
+        pyo3::types::PyBytes::new(py, text).into_any()
+    }
+
+    fn bytes_of<'a>(owner: &'a Bound<'_, PyAny>) -> &'a [u8] {
+        owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes()
+    }
+
     #[test]
     fn indexes_count_up_across_objects_and_texts() {
         crate::testing::with_python(|py| {
@@ -373,10 +372,11 @@ mod tests {
             let second = pyo3::types::PyList::empty(py).into_any();
             assert_eq!(memo.get(&first), None);
             assert_eq!(memo.put(&first), 0);
-            let owner = pyo3::types::PyBytes::new(py, b"builtins").into_any();
-            let text_index = memo.take_index();
-            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
-            memo.put_text(Text::new(bytes), &owner, text_index);
+            let owner = owner_of(py, b"builtins");
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&owner)), &owner),
+                TextSlot::New(1)
+            );
             assert_eq!(memo.put(&second), 2);
             assert_eq!(memo.get(&first), Some(0));
             assert_eq!(memo.get_text(Text::new(b"builtins")), Some(1));
@@ -385,15 +385,38 @@ mod tests {
     }
 
     #[test]
+    fn a_text_met_again_is_found_at_its_first_index() {
+        crate::testing::with_python(|py| {
+            let mut memo = Memo::new();
+            let first = owner_of(py, b"__name__");
+            let again = owner_of(py, b"__name__");
+            let other = owner_of(py, b"__qualname__");
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&first)), &first),
+                TextSlot::New(0)
+            );
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&other)), &other),
+                TextSlot::New(1)
+            );
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&again)), &again),
+                TextSlot::Found(0)
+            );
+            // Only the owners of new texts are kept alive.
+            assert_eq!(memo.alive.len(), 2);
+            assert_eq!(memo.take_index(), 2);
+        });
+    }
+
+    #[test]
     fn a_new_memo_remembers_nothing_of_the_last_dumps_maps() {
         crate::testing::with_python(|py| {
             let list = pyo3::types::PyList::empty(py).into_any();
-            let owner = pyo3::types::PyBytes::new(py, b"__name__").into_any();
-            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            let owner = owner_of(py, b"__name__");
             let mut first = Memo::new();
             first.put(&list);
-            let index = first.take_index();
-            first.put_text(Text::new(bytes), &owner, index);
+            first.find_or_put_text(Text::new(bytes_of(&owner)), &owner);
             drop(first);
             // The second reuses the first's emptied maps.
             let mut second = Memo::new();
@@ -401,6 +424,10 @@ mod tests {
             assert_eq!(second.get_text(Text::new(b"__name__")), None);
             assert_eq!(second.put(&list), 0);
             assert_eq!(second.get_text(Text::new(b"__name__")), None);
+            assert_eq!(
+                second.find_or_put_text(Text::new(bytes_of(&owner)), &owner),
+                TextSlot::New(1)
+            );
         });
     }
 
@@ -408,13 +435,18 @@ mod tests {
     fn texts_with_the_same_hash_are_told_apart_by_their_bytes() {
         crate::testing::with_python(|py| {
             let mut memo = Memo::new();
-            let owner = pyo3::types::PyBytes::new(py, b"ab").into_any();
-            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            let owner = owner_of(py, b"ab");
+            let bytes = bytes_of(&owner);
             let hash = Text::new(bytes).hash();
-            let index = memo.take_index();
             // A forged hash: what a collision would look like to the map.
-            memo.put_text(Text { bytes, hash }, &owner, index);
-            assert_eq!(memo.get_text(Text { bytes: b"ba", hash }), None);
+            let other = owner_of(py, b"ba");
+            let forged = Text {
+                bytes: bytes_of(&other),
+                hash,
+            };
+            assert_eq!(memo.find_or_put_text(Text { bytes, hash }, &owner), TextSlot::New(0));
+            assert_eq!(memo.get_text(forged), None);
+            assert_eq!(memo.find_or_put_text(forged, &other), TextSlot::New(1));
             assert_eq!(memo.get_text(Text::new(b"ab")), Some(0));
         });
     }
