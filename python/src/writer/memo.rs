@@ -9,13 +9,14 @@
 //! strings the process happened to intern.
 
 use std::cell::Cell;
-use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::quick_hash::{QuickMap, hash_text};
+pub(crate) use crate::writer::text_table::TextSlot;
+use crate::writer::text_table::TextTable;
 
 /// Room made at the first entry. 16 would keep the table in the C
 /// allocator's per-thread cache (~1k less for a small pickle), but a
@@ -27,14 +28,13 @@ const FIRST_CAPACITY: usize = 64;
 const SPARE_CAPACITY: usize = 1024;
 
 type IdMap = QuickMap<usize, u32>;
-type TextMap = QuickMap<TextKey, u32>;
 
 thread_local! {
     /// Emptied maps of the last dump on this thread: most dumps memoize a
     /// little, and allocating and freeing the two maps cost a function
     /// dump ~1.5k instructions. A dump inside a dump (a reducer that
     /// pickles) finds none and makes its own.
-    static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextMap>)> = const { Cell::new((None, None)) };
+    static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextTable>)> = const { Cell::new((None, None)) };
     /// The emptied keep-alive list of the last dump on this thread, kept
     /// for the same reason (its room for 64 cost a malloc and a free).
     static SPARE_ALIVE: Cell<Vec<Py<PyAny>>> = const { Cell::new(Vec::new()) };
@@ -42,7 +42,7 @@ thread_local! {
 
 pub(crate) struct Memo<'py> {
     by_id: IdMap,
-    by_text: TextMap,
+    by_text: TextTable,
     /// Keeps every memoized object alive, so that no address is reused
     /// by a temporary made later in the same dump.
     alive: Vec<Bound<'py, PyAny>>,
@@ -85,7 +85,7 @@ impl<'py> Memo<'py> {
     pub(crate) fn new() -> Self {
         Self {
             by_id: QuickMap::default(),
-            by_text: QuickMap::default(),
+            by_text: TextTable::new(),
             alive: Vec::new(),
             next: 0,
         }
@@ -102,7 +102,7 @@ impl<'py> Memo<'py> {
     /// `find_or_put_text`).
     #[cfg(test)]
     fn get_text(&self, text: Text<'_>) -> Option<u32> {
-        self.by_text.get(&TextKey::of(text)).copied()
+        self.by_text.get(text.bytes, text.hash)
     }
 
     /// Gives `obj` the next index and returns it.
@@ -118,27 +118,26 @@ impl<'py> Memo<'py> {
 
     /// The index of `text` if the pickle holds it already; else the next
     /// index, now `text`'s, with `owner` (which holds `text`'s bytes) kept
-    /// alive. One probe of the map for both: a lookup, then an insert
+    /// alive. One probe of the table for both: a lookup, then an insert
     /// when it missed, cost a new name two (~80 instructions each).
+    #[inline]
     pub(crate) fn find_or_put_text(&mut self, text: Text<'_>, owner: &Bound<'py, PyAny>) -> TextSlot {
         self.prepare_texts();
-        match self.by_text.entry(TextKey::of(text)) {
-            Entry::Occupied(found) => TextSlot::Found(*found.get()),
-            Entry::Vacant(slot) => {
-                let index = self.next;
-                self.next += 1;
-                slot.insert(index);
-                self.keep_alive(owner);
-                TextSlot::New(index)
-            }
+        // SAFETY: `owner` holds `text`'s bytes; when they are new, it is
+        // kept alive below until `drop` clears the table.
+        let slot = unsafe { self.by_text.find_or_insert(text.bytes, text.hash, self.next) };
+        if let TextSlot::New(_) = slot {
+            self.next += 1;
+            self.keep_alive(owner);
         }
+        slot
     }
 
     /// Before the first text: the thread's spare map, or a new one.
     #[inline]
     fn prepare_texts(&mut self) {
         if self.by_text.capacity() == 0 {
-            self.by_text = take_spare(|spares| spares.1.take());
+            self.by_text = take_spare_texts();
         }
     }
 
@@ -231,7 +230,7 @@ impl Drop for Memo<'_> {
     fn drop(&mut self) {
         // Emptied before `alive` lets go of the texts they point into.
         let ids = reusable(std::mem::take(&mut self.by_id));
-        let texts = reusable(std::mem::take(&mut self.by_text));
+        let texts = reusable_texts(std::mem::replace(&mut self.by_text, TextTable::new()));
         keep_spare_alive(std::mem::take(&mut self.alive));
         if ids.is_none() && texts.is_none() {
             return;
@@ -245,7 +244,7 @@ impl Drop for Memo<'_> {
 
 /// A spare map from `pick`, or a new one with room for the first entries.
 fn take_spare<K: Eq + Hash>(
-    pick: impl FnOnce(&mut (Option<IdMap>, Option<TextMap>)) -> Option<QuickMap<K, u32>>,
+    pick: impl FnOnce(&mut (Option<IdMap>, Option<TextTable>)) -> Option<QuickMap<K, u32>>,
 ) -> QuickMap<K, u32> {
     let spare = SPARE_MAPS
         .try_with(|spare| {
@@ -257,6 +256,19 @@ fn take_spare<K: Eq + Hash>(
         .ok()
         .flatten();
     spare.unwrap_or_else(|| QuickMap::with_capacity_and_hasher(FIRST_CAPACITY, Default::default()))
+}
+
+/// The thread's spare text table, or a new one with room for the first texts.
+fn take_spare_texts() -> TextTable {
+    let spare = SPARE_MAPS
+        .try_with(|spare| {
+            let (ids, texts) = spare.take();
+            spare.set((ids, None));
+            texts
+        })
+        .ok()
+        .flatten();
+    spare.unwrap_or_else(|| TextTable::with_capacity(FIRST_CAPACITY))
 }
 
 /// The thread's spare keep-alive list (empty), or a new one with room for
@@ -292,6 +304,15 @@ const _: () = assert!(
         && std::mem::align_of::<Bound<'static, PyAny>>() == std::mem::align_of::<Py<PyAny>>()
 );
 
+/// `table` emptied, if it is worth keeping for the next dump.
+fn reusable_texts(mut table: TextTable) -> Option<TextTable> {
+    if table.capacity() == 0 || table.capacity() > SPARE_CAPACITY {
+        return None;
+    }
+    table.clear();
+    Some(table)
+}
+
 /// `map` emptied, if it is worth keeping for the next dump.
 fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
     if map.capacity() == 0 || map.capacity() > SPARE_CAPACITY {
@@ -300,57 +321,6 @@ fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
     map.clear();
     Some(map)
 }
-
-/// Where `Memo::find_or_put_text` left a text: at the index the pickle
-/// already holds it at, or at a new one that its writer must now fill.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TextSlot {
-    Found(u32),
-    New(u32),
-}
-
-/// A name in the memo: its UTF-8 bytes, borrowed from the object that
-/// holds them (a str or bytes object the memo keeps alive, so the bytes
-/// neither move nor change: no copy per name), and their `hash_text`.
-struct TextKey {
-    start: *const u8,
-    len: usize,
-    hash: u64,
-}
-
-impl TextKey {
-    /// The key of `text`: its caller keeps the bytes' owner alive.
-    fn of(text: Text<'_>) -> Self {
-        Self {
-            start: text.bytes.as_ptr(),
-            len: text.bytes.len(),
-            hash: text.hash,
-        }
-    }
-}
-
-impl TextKey {
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: see the type: the owner outlives the memo's maps.
-        unsafe { std::slice::from_raw_parts(self.start, self.len) }
-    }
-}
-
-/// The map hashes the hash `Text::new` made (mixed once by `QuickHasher`)
-/// and compares it before the bytes.
-impl Hash for TextKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl PartialEq for TextKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for TextKey {}
 
 #[cfg(test)]
 mod tests {
