@@ -8,14 +8,15 @@
 //! written once, the pickle is smaller, and its bytes do not depend on which
 //! strings the process happened to intern.
 
-use std::borrow::Borrow;
 use std::cell::Cell;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::quick_hash::{QuickMap, hash_text};
+pub(crate) use crate::writer::text_table::TextSlot;
+use crate::writer::text_table::TextTable;
 
 /// Room made at the first entry. 16 would keep the table in the C
 /// allocator's per-thread cache (~1k less for a small pickle), but a
@@ -27,14 +28,13 @@ const FIRST_CAPACITY: usize = 64;
 const SPARE_CAPACITY: usize = 1024;
 
 type IdMap = QuickMap<usize, u32>;
-type TextMap = QuickMap<TextKey, u32>;
 
 thread_local! {
     /// Emptied maps of the last dump on this thread: most dumps memoize a
     /// little, and allocating and freeing the two maps cost a function
     /// dump ~1.5k instructions. A dump inside a dump (a reducer that
     /// pickles) finds none and makes its own.
-    static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextMap>)> = const { Cell::new((None, None)) };
+    static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextTable>)> = const { Cell::new((None, None)) };
     /// The emptied keep-alive list of the last dump on this thread, kept
     /// for the same reason (its room for 64 cost a malloc and a free).
     static SPARE_ALIVE: Cell<Vec<Py<PyAny>>> = const { Cell::new(Vec::new()) };
@@ -42,7 +42,7 @@ thread_local! {
 
 pub(crate) struct Memo<'py> {
     by_id: IdMap,
-    by_text: TextMap,
+    by_text: TextTable,
     /// Keeps every memoized object alive, so that no address is reused
     /// by a temporary made later in the same dump.
     alive: Vec<Bound<'py, PyAny>>,
@@ -85,7 +85,7 @@ impl<'py> Memo<'py> {
     pub(crate) fn new() -> Self {
         Self {
             by_id: QuickMap::default(),
-            by_text: QuickMap::default(),
+            by_text: TextTable::new(),
             alive: Vec::new(),
             next: 0,
         }
@@ -98,11 +98,11 @@ impl<'py> Memo<'py> {
         self.by_id.get(&(obj.as_ptr() as usize)).copied()
     }
 
-    pub(crate) fn get_text(&self, text: Text<'_>) -> Option<u32> {
-        if self.by_text.is_empty() {
-            return None;
-        }
-        self.by_text.get(&text as &dyn TextView).copied()
+    /// The index of `text`, if the pickle holds it (for tests: writers ask
+    /// `find_or_put_text`).
+    #[cfg(test)]
+    fn get_text(&self, text: Text<'_>) -> Option<u32> {
+        self.by_text.get(text.bytes, text.hash)
     }
 
     /// Gives `obj` the next index and returns it.
@@ -116,19 +116,29 @@ impl<'py> Memo<'py> {
         index
     }
 
-    /// Records that the string at `index` reads `text`, which `owner`
-    /// (kept alive here) holds.
-    pub(crate) fn put_text(&mut self, text: Text<'_>, owner: &Bound<'py, PyAny>, index: u32) {
-        if self.by_text.is_empty() && self.by_text.capacity() == 0 {
-            self.by_text = take_spare(|spares| spares.1.take());
+    /// The index of `text` if the pickle holds it already; else the next
+    /// index, now `text`'s, with `owner` (which holds `text`'s bytes) kept
+    /// alive. One probe of the table for both: a lookup, then an insert
+    /// when it missed, cost a new name two (~80 instructions each).
+    #[inline]
+    pub(crate) fn find_or_put_text(&mut self, text: Text<'_>, owner: &Bound<'py, PyAny>) -> TextSlot {
+        self.prepare_texts();
+        // SAFETY: `owner` holds `text`'s bytes; when they are new, it is
+        // kept alive below until `drop` clears the table.
+        let slot = unsafe { self.by_text.find_or_insert(text.bytes, text.hash, self.next) };
+        if let TextSlot::New(_) = slot {
+            self.next += 1;
+            self.keep_alive(owner);
         }
-        self.keep_alive(owner);
-        let key = TextKey {
-            start: text.bytes.as_ptr(),
-            len: text.bytes.len(),
-            hash: text.hash,
-        };
-        self.by_text.insert(key, index);
+        slot
+    }
+
+    /// Before the first text: the thread's spare map, or a new one.
+    #[inline]
+    fn prepare_texts(&mut self) {
+        if self.by_text.capacity() == 0 {
+            self.by_text = take_spare_texts();
+        }
     }
 
     /// Records that `obj` is at `index`, given by a replayed recording.
@@ -220,7 +230,7 @@ impl Drop for Memo<'_> {
     fn drop(&mut self) {
         // Emptied before `alive` lets go of the texts they point into.
         let ids = reusable(std::mem::take(&mut self.by_id));
-        let texts = reusable(std::mem::take(&mut self.by_text));
+        let texts = reusable_texts(std::mem::replace(&mut self.by_text, TextTable::new()));
         keep_spare_alive(std::mem::take(&mut self.alive));
         if ids.is_none() && texts.is_none() {
             return;
@@ -234,7 +244,7 @@ impl Drop for Memo<'_> {
 
 /// A spare map from `pick`, or a new one with room for the first entries.
 fn take_spare<K: Eq + Hash>(
-    pick: impl FnOnce(&mut (Option<IdMap>, Option<TextMap>)) -> Option<QuickMap<K, u32>>,
+    pick: impl FnOnce(&mut (Option<IdMap>, Option<TextTable>)) -> Option<QuickMap<K, u32>>,
 ) -> QuickMap<K, u32> {
     let spare = SPARE_MAPS
         .try_with(|spare| {
@@ -246,6 +256,19 @@ fn take_spare<K: Eq + Hash>(
         .ok()
         .flatten();
     spare.unwrap_or_else(|| QuickMap::with_capacity_and_hasher(FIRST_CAPACITY, Default::default()))
+}
+
+/// The thread's spare text table, or a new one with room for the first texts.
+fn take_spare_texts() -> TextTable {
+    let spare = SPARE_MAPS
+        .try_with(|spare| {
+            let (ids, texts) = spare.take();
+            spare.set((ids, None));
+            texts
+        })
+        .ok()
+        .flatten();
+    spare.unwrap_or_else(|| TextTable::with_capacity(FIRST_CAPACITY))
 }
 
 /// The thread's spare keep-alive list (empty), or a new one with room for
@@ -281,6 +304,15 @@ const _: () = assert!(
         && std::mem::align_of::<Bound<'static, PyAny>>() == std::mem::align_of::<Py<PyAny>>()
 );
 
+/// `table` emptied, if it is worth keeping for the next dump.
+fn reusable_texts(mut table: TextTable) -> Option<TextTable> {
+    if table.capacity() == 0 || table.capacity() > SPARE_CAPACITY {
+        return None;
+    }
+    table.clear();
+    Some(table)
+}
+
 /// `map` emptied, if it is worth keeping for the next dump.
 fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
     if map.capacity() == 0 || map.capacity() > SPARE_CAPACITY {
@@ -290,80 +322,17 @@ fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
     Some(map)
 }
 
-/// A name in the memo: its UTF-8 bytes, borrowed from the object that
-/// holds them (a str or bytes object the memo keeps alive, so the bytes
-/// neither move nor change: no copy per name), and their `hash_text`.
-struct TextKey {
-    start: *const u8,
-    len: usize,
-    hash: u64,
-}
-
-/// What the map hashes and compares, so that a key and a `Text` being
-/// looked up agree: the stored hash, and the bytes.
-trait TextView {
-    fn bytes(&self) -> &[u8];
-    fn text_hash(&self) -> u64;
-}
-
-impl TextView for TextKey {
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: see the type: the owner outlives the memo's maps.
-        unsafe { std::slice::from_raw_parts(self.start, self.len) }
-    }
-
-    fn text_hash(&self) -> u64 {
-        self.hash
-    }
-}
-
-impl TextView for Text<'_> {
-    fn bytes(&self) -> &[u8] {
-        self.bytes
-    }
-
-    fn text_hash(&self) -> u64 {
-        self.hash
-    }
-}
-
-impl<'a> Borrow<dyn TextView + 'a> for TextKey {
-    fn borrow(&self) -> &(dyn TextView + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn TextView + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.text_hash());
-    }
-}
-
-impl PartialEq for dyn TextView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.text_hash() == other.text_hash() && self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for dyn TextView + '_ {}
-
-impl Hash for TextKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn TextView).hash(state);
-    }
-}
-
-impl PartialEq for TextKey {
-    fn eq(&self, other: &Self) -> bool {
-        (self as &dyn TextView) == (other as &dyn TextView)
-    }
-}
-
-impl Eq for TextKey {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn owner_of<'py>(py: Python<'py>, text: &[u8]) -> Bound<'py, PyAny> {
+        pyo3::types::PyBytes::new(py, text).into_any()
+    }
+
+    fn bytes_of<'a>(owner: &'a Bound<'_, PyAny>) -> &'a [u8] {
+        owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes()
+    }
 
     #[test]
     fn indexes_count_up_across_objects_and_texts() {
@@ -373,10 +342,11 @@ mod tests {
             let second = pyo3::types::PyList::empty(py).into_any();
             assert_eq!(memo.get(&first), None);
             assert_eq!(memo.put(&first), 0);
-            let owner = pyo3::types::PyBytes::new(py, b"builtins").into_any();
-            let text_index = memo.take_index();
-            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
-            memo.put_text(Text::new(bytes), &owner, text_index);
+            let owner = owner_of(py, b"builtins");
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&owner)), &owner),
+                TextSlot::New(1)
+            );
             assert_eq!(memo.put(&second), 2);
             assert_eq!(memo.get(&first), Some(0));
             assert_eq!(memo.get_text(Text::new(b"builtins")), Some(1));
@@ -385,15 +355,38 @@ mod tests {
     }
 
     #[test]
+    fn a_text_met_again_is_found_at_its_first_index() {
+        crate::testing::with_python(|py| {
+            let mut memo = Memo::new();
+            let first = owner_of(py, b"__name__");
+            let again = owner_of(py, b"__name__");
+            let other = owner_of(py, b"__qualname__");
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&first)), &first),
+                TextSlot::New(0)
+            );
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&other)), &other),
+                TextSlot::New(1)
+            );
+            assert_eq!(
+                memo.find_or_put_text(Text::new(bytes_of(&again)), &again),
+                TextSlot::Found(0)
+            );
+            // Only the owners of new texts are kept alive.
+            assert_eq!(memo.alive.len(), 2);
+            assert_eq!(memo.take_index(), 2);
+        });
+    }
+
+    #[test]
     fn a_new_memo_remembers_nothing_of_the_last_dumps_maps() {
         crate::testing::with_python(|py| {
             let list = pyo3::types::PyList::empty(py).into_any();
-            let owner = pyo3::types::PyBytes::new(py, b"__name__").into_any();
-            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            let owner = owner_of(py, b"__name__");
             let mut first = Memo::new();
             first.put(&list);
-            let index = first.take_index();
-            first.put_text(Text::new(bytes), &owner, index);
+            first.find_or_put_text(Text::new(bytes_of(&owner)), &owner);
             drop(first);
             // The second reuses the first's emptied maps.
             let mut second = Memo::new();
@@ -401,6 +394,10 @@ mod tests {
             assert_eq!(second.get_text(Text::new(b"__name__")), None);
             assert_eq!(second.put(&list), 0);
             assert_eq!(second.get_text(Text::new(b"__name__")), None);
+            assert_eq!(
+                second.find_or_put_text(Text::new(bytes_of(&owner)), &owner),
+                TextSlot::New(1)
+            );
         });
     }
 
@@ -408,13 +405,18 @@ mod tests {
     fn texts_with_the_same_hash_are_told_apart_by_their_bytes() {
         crate::testing::with_python(|py| {
             let mut memo = Memo::new();
-            let owner = pyo3::types::PyBytes::new(py, b"ab").into_any();
-            let bytes = owner.cast::<pyo3::types::PyBytes>().unwrap().as_bytes();
+            let owner = owner_of(py, b"ab");
+            let bytes = bytes_of(&owner);
             let hash = Text::new(bytes).hash();
-            let index = memo.take_index();
             // A forged hash: what a collision would look like to the map.
-            memo.put_text(Text { bytes, hash }, &owner, index);
-            assert_eq!(memo.get_text(Text { bytes: b"ba", hash }), None);
+            let other = owner_of(py, b"ba");
+            let forged = Text {
+                bytes: bytes_of(&other),
+                hash,
+            };
+            assert_eq!(memo.find_or_put_text(Text { bytes, hash }, &owner), TextSlot::New(0));
+            assert_eq!(memo.get_text(forged), None);
+            assert_eq!(memo.find_or_put_text(forged, &other), TextSlot::New(1));
             assert_eq!(memo.get_text(Text::new(b"ab")), Some(0));
         });
     }

@@ -84,17 +84,43 @@ impl<'py> Output<'py> {
 
     #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) -> PyResult<()> {
-        if self.framing && self.frame_start.is_none() {
-            self.reserve(FRAME_HEADER_SIZE)?;
-            self.frame_start = Some(self.len);
-            self.len += FRAME_HEADER_SIZE;
-        }
+        self.open_frame()?;
         if self.len + data.len() > self.capacity {
             self.reserve(data.len())?;
         }
         // SAFETY: there is room for `data` after `len` in our buffer.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data.add(self.len), data.len()) };
         self.len += data.len();
+        Ok(())
+    }
+
+    /// Leaves room for a frame's header before the first write of a frame.
+    #[inline]
+    fn open_frame(&mut self) -> PyResult<()> {
+        if self.framing && self.frame_start.is_none() {
+            self.reserve(FRAME_HEADER_SIZE)?;
+            self.frame_start = Some(self.len);
+            self.len += FRAME_HEADER_SIZE;
+        }
+        Ok(())
+    }
+
+    /// `first` then `second`, with one check of the frame and of the room:
+    /// an opcode's header and a short payload (a name) are most writes.
+    #[inline]
+    fn write_both(&mut self, first: &[u8], second: &[u8]) -> PyResult<()> {
+        self.open_frame()?;
+        let size = first.len() + second.len();
+        if self.len + size > self.capacity {
+            self.reserve(size)?;
+        }
+        // SAFETY: there is room for both after `len` in our buffer.
+        unsafe {
+            let at = self.data.add(self.len);
+            std::ptr::copy_nonoverlapping(first.as_ptr(), at, first.len());
+            std::ptr::copy_nonoverlapping(second.as_ptr(), at.add(first.len()), second.len());
+        }
+        self.len += size;
         Ok(())
     }
 
@@ -108,8 +134,7 @@ impl<'py> Output<'py> {
         payload: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<()> {
         if data.len() < FRAME_SIZE_TARGET {
-            self.write(header)?;
-            return self.write(data);
+            return self.write_both(header, data);
         }
         self.commit_frame();
         let framing = std::mem::replace(&mut self.framing, false);

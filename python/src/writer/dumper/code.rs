@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use super::Dumper;
 use crate::code_cache::CodeCache;
 use crate::reducers::code::code_fields;
-use crate::writer::memo::Text;
+use crate::writer::memo::{Text, TextSlot};
 use crate::writer::output::Output;
 
 /// What a recording notes beside its opcodes, in the order written.
@@ -92,32 +92,31 @@ impl<'py> Dumper<'_, 'py> {
         let mut indexes: Vec<u32> = Vec::with_capacity(recording.events.len());
         let mut copied = 0;
         let mut held: Option<u32> = None;
-        let mut pending_text: Option<(&Py<PyBytes>, u64)> = None;
-        let mut new_texts = Vec::with_capacity(recording.events.len());
+        // A new string's index, taken when its text was looked up: its
+        // MEMOIZE is the next event.
+        let mut new_text: Option<u32> = None;
         for event in &recording.events {
             match event {
-                Event::Text { start, end, text, hash } => match self.memo.get_text(recorded_text(py, text, *hash)) {
-                    Some(index) => {
-                        self.out.write(&opcodes[copied..*start])?;
-                        self.write_get(index)?;
-                        copied = *end;
-                        held = Some(index);
+                Event::Text { start, end, text, hash } => {
+                    let owner = text.bind(py);
+                    match self.memo.find_or_put_text(recorded_text(owner, *hash), owner.as_any()) {
+                        TextSlot::Found(index) => {
+                            self.out.write(&opcodes[copied..*start])?;
+                            self.write_get(index)?;
+                            copied = *end;
+                            held = Some(index);
+                        }
+                        TextSlot::New(index) => new_text = Some(index),
                     }
-                    None => pending_text = Some((text, *hash)),
-                },
-                Event::Put { after } => match held.take() {
-                    Some(index) => {
+                }
+                Event::Put { after } => match (held.take(), new_text.take()) {
+                    (Some(index), _) => {
                         // The string's MEMOIZE, right after it, is dropped.
                         copied = *after;
                         indexes.push(index);
                     }
-                    None => {
-                        let index = self.memo.take_index();
-                        indexes.push(index);
-                        if let Some(text) = pending_text.take() {
-                            new_texts.push((text, index));
-                        }
-                    }
+                    (None, Some(index)) => indexes.push(index),
+                    (None, None) => indexes.push(self.memo.take_index()),
                 },
                 Event::Get { at, index } => {
                     self.out.write(&opcodes[copied..*at])?;
@@ -130,10 +129,6 @@ impl<'py> Dumper<'_, 'py> {
         self.out.write(&opcodes[copied..])?;
         let tuple_index = self.replayed_index(&indexes, recording.tuple_index)?;
         self.memo.put_at(fields.as_any(), tuple_index);
-        for ((text, hash), index) in new_texts {
-            self.memo
-                .put_text(recorded_text(py, text, hash), text.bind(py).as_any(), index);
-        }
         Ok(())
     }
 
@@ -147,6 +142,6 @@ impl<'py> Dumper<'_, 'py> {
 
 /// A recorded string as the memo looks it up, with the hash it was
 /// recorded with.
-fn recorded_text<'a>(py: Python<'a>, text: &'a Py<PyBytes>, hash: u64) -> Text<'a> {
-    Text::with_hash(text.bind(py).as_bytes(), hash)
+fn recorded_text<'a>(text: &'a Bound<'_, PyBytes>, hash: u64) -> Text<'a> {
+    Text::with_hash(text.as_bytes(), hash)
 }

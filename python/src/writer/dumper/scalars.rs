@@ -9,7 +9,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 
 use super::Dumper;
 use crate::objects;
-use crate::writer::memo::Text;
+use crate::writer::memo::{Text, TextSlot};
 use crate::writer::opcodes::*;
 
 unsafe extern "C" {
@@ -91,11 +91,13 @@ impl<'py> Dumper<'_, 'py> {
             self.write_str_payload(obj, text)?;
             return self.memoize(obj).map(drop);
         }
-        // Hashed once, for the lookup and the memo write alike.
+        // Hashed once, and found or given its index in one probe. Found
+        // again by its text, so not recorded by identity too.
         let text = Text::new(text);
-        if let Some(index) = self.memo.get_text(text) {
-            return self.write_get(index);
-        }
+        let index = match self.memo.find_or_put_text(text, owner) {
+            TextSlot::Found(index) => return self.write_get(index),
+            TextSlot::New(index) => index,
+        };
         let start = self.out.written();
         self.write_str_payload(obj, text.bytes())?;
         if let Some(events) = &mut self.recording {
@@ -106,11 +108,7 @@ impl<'py> Dumper<'_, 'py> {
                 hash: text.hash(),
             });
         }
-        // Found again by its text, so not recorded by identity too.
-        let index = self.memo.take_index();
-        self.write_put(index)?;
-        self.memo.put_text(text, owner, index);
-        Ok(())
+        self.write_put(index)
     }
 
     /// The string opcode for `text`'s size, then `text`.
