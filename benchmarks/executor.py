@@ -72,10 +72,10 @@ def echo_server(sock: socket.socket) -> None:
         sock.sendall(view[:n])
 
 
-def raw_socket_copy(total: int, chunk: int, send_buffer: int | None = None) -> float:
-    """Seconds to send ``total`` bytes through a Unix socket echo in another
-    process and get them back; ``send_buffer`` sets both ends' ``SO_SNDBUF``
-    (None: the system's default)."""
+def start_echo(send_buffer: int | None) -> tuple[socket.socket, int]:
+    """A Unix socket pair whose other end a forked process echoes; our end
+    and the echo's pid. ``send_buffer`` sets both ends' ``SO_SNDBUF`` (None:
+    the system's default)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     if send_buffer is not None:
         for end in (ours, theirs):
@@ -86,6 +86,14 @@ def raw_socket_copy(total: int, chunk: int, send_buffer: int | None = None) -> f
         echo_server(theirs)
         os._exit(0)
     theirs.close()
+    return ours, child
+
+
+def raw_socket_copy(total: int, chunk: int, send_buffer: int | None = None) -> float:
+    """Seconds to send ``total`` bytes through a Unix socket echo in another
+    process and get them back; ``send_buffer`` sets both ends' ``SO_SNDBUF``
+    (None: the system's default)."""
+    ours, child = start_echo(send_buffer)
     payload = memoryview(bytearray(os.urandom(min(chunk, 1 << 16)) * (chunk // min(chunk, 1 << 16) + 1))[:chunk])
     received = 0
     sink = bytearray(1 << 20)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.executor import SERVICE_SEND_BUFFER, batch_bytes, echo_server, executor_copy, sample_batch
+from benchmarks.executor import SERVICE_SEND_BUFFER, batch_bytes, executor_copy, sample_batch, start_echo
 from flightpickle.executor.launch import LocalService
 
 TICK_NANOS = 1e9 / os.sysconf("SC_CLK_TCK")
@@ -105,16 +104,7 @@ def executor_cpu(batch, count: int) -> None:
 def raw_echo_cpu(batch, count: int, send_buffer: int | None) -> None:
     """The raw echo of ``benchmarks.executor``, with its echo process's CPU."""
     chunk = batch_bytes(batch)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    if send_buffer is not None:
-        for end in (ours, theirs):
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-    child = os.fork()
-    if child == 0:
-        ours.close()
-        echo_server(theirs)
-        os._exit(0)
-    theirs.close()
+    ours, child = start_echo(send_buffer)
     payload = memoryview(os.urandom(chunk))
     sink = bytearray(1 << 20)
     before = {"caller": snapshot(os.getpid()), "echo": snapshot(child)}

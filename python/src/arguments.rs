@@ -90,6 +90,17 @@ pub(crate) fn builtin<'py>(
     function: ffi::PyCFunctionFastWithKeywords,
     doc: &'static CStr,
 ) -> PyResult<Bound<'py, PyAny>> {
+    builtin_owned_by(module, &module.name()?, name, function, doc)
+}
+
+/// [`builtin`] with `owner` as its `__module__`: the name it pickles under.
+pub(crate) fn builtin_owned_by<'py>(
+    module: &Bound<'py, PyModule>,
+    owner: &Bound<'py, PyString>,
+    name: &'static CStr,
+    function: ffi::PyCFunctionFastWithKeywords,
+    doc: &'static CStr,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = module.py();
     // The definition must outlive the function object: made once per
     // module initialisation, which happens once per process.
@@ -101,7 +112,6 @@ pub(crate) fn builtin<'py>(
         ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
         ml_doc: doc.as_ptr(),
     }));
-    let owner = module.name()?;
     // SAFETY: a leaked (so static) definition, a live module and a str;
     // the call returns a new reference or null with an exception set.
     unsafe {

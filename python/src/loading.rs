@@ -16,6 +16,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
+use crate::arguments::builtin_owned_by;
+
 /// `pickle.loads` and `pickle.load`, bound once (as a Python module binds
 /// a name it imports).
 static PICKLE: [PyOnceLock<Py<PyAny>>; 2] = [PyOnceLock::new(), PyOnceLock::new()];
@@ -39,37 +41,16 @@ pub(crate) fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let pickle = py.import("pickle")?;
     let _ = PICKLE[LOADS].set(py, pickle.getattr("loads")?.unbind());
     let _ = PICKLE[LOAD].set(py, pickle.getattr("load")?.unbind());
-    module.add("loads", builtin(module, c"loads", forward_to::<LOADS>, LOADS_DOC)?)?;
-    module.add("load", builtin(module, c"load", forward_to::<LOAD>, LOAD_DOC)?)?;
-    Ok(())
-}
-
-fn builtin<'py>(
-    module: &Bound<'py, PyModule>,
-    name: &'static CStr,
-    function: ffi::PyCFunctionFastWithKeywords,
-    doc: &'static CStr,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = module.py();
-    // The definition must outlive the function object: made once per
-    // module initialisation, which happens once per process.
-    let definition = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: function,
-        },
-        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-        ml_doc: doc.as_ptr(),
-    }));
     let owner = intern!(py, "flightpickle");
-    // SAFETY: a leaked (so static) definition, a live module and a str;
-    // the call returns a new reference or null with an exception set.
-    unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyCMethod_New(definition, module.as_ptr(), owner.as_ptr(), std::ptr::null_mut()),
-        )
-    }
+    module.add(
+        "loads",
+        builtin_owned_by(module, owner, c"loads", forward_to::<LOADS>, LOADS_DOC)?,
+    )?;
+    module.add(
+        "load",
+        builtin_owned_by(module, owner, c"load", forward_to::<LOAD>, LOAD_DOC)?,
+    )?;
+    Ok(())
 }
 
 /// `pickle.loads` or `pickle.load` (`TARGET` indexes `PICKLE`), called
