@@ -16,9 +16,24 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 unsafe extern "C" {
-    // Exported by CPython (the MRO lookup, no descriptor called, borrowed
-    // result, no exception set on a miss); not declared by pyo3.
+    // Exported by CPython (the MRO lookup through the method cache, no
+    // descriptor called, borrowed result, no exception set on a miss); not
+    // declared by pyo3.
     fn _PyType_Lookup(kind: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// Whether `metaclass` finds `type`'s own attribute `name` along its MRO
+/// (it defines none of its own in between).
+///
+/// # Safety
+/// `metaclass` is a live type; the caller is attached.
+pub(crate) unsafe fn inherits_types_own(metaclass: *mut ffi::PyTypeObject, name: &Bound<'_, PyString>) -> bool {
+    // SAFETY: live types and a str; both results are borrowed pointers (or
+    // null), compared only.
+    unsafe {
+        let found = _PyType_Lookup(metaclass, name.as_ptr());
+        !found.is_null() && found == _PyType_Lookup(&raw mut ffi::PyType_Type, name.as_ptr())
+    }
 }
 
 /// `getattr(obj, name)`.
@@ -58,8 +73,7 @@ fn hooked_metaclass_getattr<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, P
         if metaclass == type_type || address((*metaclass).tp_getattro) == address((*type_type).tp_getattro) {
             return None;
         }
-        let getattribute = intern!(py, "__getattribute__").as_ptr();
-        if _PyType_Lookup(metaclass, getattribute) != _PyType_Lookup(type_type, getattribute) {
+        if !inherits_types_own(metaclass, intern!(py, "__getattribute__")) {
             return None;
         }
         let found = _PyType_Lookup(metaclass, intern!(py, "__getattr__").as_ptr());

@@ -16,6 +16,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use crate::class_attrs::inherits_types_own;
 use crate::quick_hash::QuickMap;
 
 /// A static type's names by its address; the type is held, so the address
@@ -27,13 +28,6 @@ struct Names {
 }
 
 static NAMES: Mutex<Option<QuickMap<usize, Names>>> = Mutex::new(None);
-
-unsafe extern "C" {
-    /// The attribute `name` found along the MRO of `type_` (borrowed, or
-    /// null), through the interpreter's method cache; exported by every
-    /// CPython this extension builds for.
-    fn _PyType_Lookup(type_: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
 
 /// `obj.__module__`, when `obj` is a static type that reads it from its
 /// `tp_name`; None for anything else (whose attribute must be read).
@@ -99,12 +93,6 @@ fn getters_are_types_own(obj: &Bound<'_, PyAny>) -> bool {
     }
     [intern!(py, "__module__"), intern!(py, "__qualname__")]
         .into_iter()
-        .all(|name| {
-            // SAFETY: live types and a str; both lookups return borrowed
-            // pointers (or null), compared only.
-            unsafe {
-                let found = _PyType_Lookup(metatype, name.as_ptr());
-                !found.is_null() && found == _PyType_Lookup(&raw mut ffi::PyType_Type, name.as_ptr())
-            }
-        })
+        // SAFETY: a live object's type, attached.
+        .all(|name| unsafe { inherits_types_own(metatype, name) })
 }
