@@ -8,10 +8,12 @@ int64 batch at a time, window 1) into its parts:
   decoding, the hand-off to pyarrow), an ack each way, and one step of each
   evaluation kind's Python with an identity function;
 - across two processes: a plain socket echo of the same bytes, an echo through
-  the native connections, and the service's round trip for each kind, with
-  the CPU time each side's main thread spends per round trip, and how often
-  the caller's thread gives up the CPU (voluntary context switches), which a
-  busy machine blurs less than it blurs wall time.
+  the native connections, the worker's own stream loop in a child forked from
+  this process (the service's trip but for its worker being a process started
+  on its own), and the service's round trip for each kind, with the CPU time
+  each side's main thread spends per round trip, and how often the caller's
+  thread and the worker give up the CPU (voluntary context switches) and the
+  worker is preempted, which a busy machine blurs less than it blurs wall time.
 
 Medians in microseconds. ``--quick`` runs fewer trips (too few for CPU time,
 which the kernel counts in clock ticks).
@@ -35,6 +37,8 @@ from benchmarks.executor import open_window_of_one
 from flightpickle import _native
 from flightpickle.executor.kinds import KINDS, StreamSpec
 from flightpickle.executor.launch import LocalService
+from flightpickle.executor.settings import Settings
+from flightpickle.executor.worker import Functions, serve_stream
 
 TIMEOUT = 60.0
 ROWS = 1000
@@ -170,6 +174,44 @@ def connection_echo(count: int) -> float:
     return result
 
 
+def forked_worker_trips(count: int) -> dict[str, float]:
+    """``map_arrow`` round trips through the worker's own stream loop
+    (``serve_stream``) in a child forked from this process: the service's
+    trip but for its worker being a process started on its own. Also how
+    often per trip the child gave up the CPU (blocked) and was preempted."""
+    batch = the_batch()
+    with tempfile.TemporaryDirectory(prefix="fpx-", dir="/tmp") as directory:
+        listener = _native.Listener.bind(f"{directory}/worker.sock", body_limit=1 << 30)
+        child = os.fork()
+        if child == 0:
+            serve_stream(listener.accept(TIMEOUT), Functions(), Settings())
+            os._exit(0)
+        conn = _native.Connection.connect(f"{directory}/worker.sock", timeout=TIMEOUT, body_limit=1 << 30)
+        open_window_of_one(conn, identity_batches, "map_arrow", batch.schema, batch.schema)
+        times = []
+        for seq in range(count + WARM_UP):
+            if seq == WARM_UP:
+                before = context_switches(child)
+            start = time.perf_counter()
+            conn.send_batch(seq, batch, TIMEOUT)
+            while conn.recv(TIMEOUT)[0] != "batch":
+                pass
+            times.append(time.perf_counter() - start)
+        blocked, preempted = (after - first for after, first in zip(context_switches(child), before))
+        conn.send_end(count + WARM_UP, TIMEOUT)
+        while conn.recv(TIMEOUT)[0] != "status":
+            pass
+        conn.close()
+        os.waitpid(child, 0)
+    return {"p50": statistics.median(times[WARM_UP:]) * 1e6, "blocks": blocked / count, "preempted": preempted / count}
+
+
+def context_switches(pid: int) -> tuple[int, int]:
+    """Voluntary (blocked) and involuntary (preempted) context switches of a process's main thread."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines())
+    return int(fields["voluntary_ctxt_switches"]), int(fields["nonvoluntary_ctxt_switches"])
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of the process's main thread (not of the threads numpy's
     libraries keep, which have nothing to do with the stream)."""
@@ -196,6 +238,7 @@ def service_trips(service: LocalService, kind: str, func, count: int) -> dict[st
     for seq in range(count + WARM_UP):
         if seq == WARM_UP:
             ours, theirs = resource.getrusage(resource.RUSAGE_THREAD), cpu_seconds(worker)
+            switches = context_switches(worker)
         start = time.perf_counter()
         conn.send_batch(seq, batch, TIMEOUT)
         while conn.recv(TIMEOUT)[0] != "batch":
@@ -203,6 +246,7 @@ def service_trips(service: LocalService, kind: str, func, count: int) -> dict[st
         times.append(time.perf_counter() - start)
     after = resource.getrusage(resource.RUSAGE_THREAD)
     worker_cpu = cpu_seconds(worker) - theirs
+    worker_blocks, worker_preempted = (now - then for now, then in zip(context_switches(worker), switches))
     conn.send_end(count + WARM_UP, TIMEOUT)
     while conn.recv(TIMEOUT)[0] != "status":
         pass
@@ -212,6 +256,8 @@ def service_trips(service: LocalService, kind: str, func, count: int) -> dict[st
         "caller_cpu": (after.ru_utime + after.ru_stime - ours.ru_utime - ours.ru_stime) / count * 1e6,
         "worker_cpu": worker_cpu / count * 1e6,
         "caller_blocks": (after.ru_nvcsw - ours.ru_nvcsw) / count,
+        "worker_blocks": worker_blocks / count,
+        "worker_preempted": worker_preempted / count,
     }
 
 
@@ -226,6 +272,11 @@ def main(argv=None) -> int:
     print("across two processes (median us per round trip)")
     print(f"  {'plain socket echo':38} {socket_echo(count):8.1f}")
     print(f"  {'native connection echo':38} {connection_echo(count):8.1f}")
+    forked = forked_worker_trips(count)
+    print(
+        f"  {'worker loop in a forked child, map_arrow':38} {forked['p50']:8.1f}   worker blocks"
+        f" {forked['blocks']:.2f}, preempted {forked['preempted']:.2f} times"
+    )
     with LocalService(1) as service:
         for kind, func in (
             ("scalar_pandas", identity_column),
@@ -235,7 +286,8 @@ def main(argv=None) -> int:
             trips = service_trips(service, kind, func, count)
             print(
                 f"  {'service, ' + kind:38} {trips['p50']:8.1f}   CPU per trip: caller {trips['caller_cpu']:.1f},"
-                f" worker {trips['worker_cpu']:.1f}; caller blocks {trips['caller_blocks']:.2f} times"
+                f" worker {trips['worker_cpu']:.1f}; caller blocks {trips['caller_blocks']:.2f} times;"
+                f" worker blocks {trips['worker_blocks']:.2f}, preempted {trips['worker_preempted']:.2f} times"
             )
     return 0
 

@@ -193,6 +193,29 @@ def test_an_idle_stream_ends_at_the_idle_deadline(start_service):
         list(client.map(lambda x: x, slow_input(), return_type=pa.int64()))
 
 
+def test_a_function_sent_after_the_idle_deadline_gets_the_deadline_status(start_service, monkeypatch):
+    # The service gives up, sends its status and closes, so the late body
+    # meets a broken pipe: the caller must still learn why, from the status.
+    service = start_service(1, "--idle-timeout", "0.5")
+
+    class LateBody:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+        def send_body(self, envelope, timeout):
+            time.sleep(1.5)
+            self.conn.send_body(envelope, timeout)
+
+    client = executor.connect(service.uri, timeout=TIMEOUT)
+    connect = client._connect
+    monkeypatch.setattr(client, "_connect", lambda: LateBody(connect()))
+    with pytest.raises(executor.DeadlineError, match="idle"):
+        list(client.map(lambda x: x, [ONE], return_type=pa.int64()))
+
+
 def test_a_long_stream_ends_at_the_total_deadline(start_service):
     service = start_service(1, "--total-timeout", "1")
 

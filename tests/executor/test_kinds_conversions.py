@@ -144,3 +144,25 @@ def test_running_out_of_memory_is_not_called_a_conversion_failure():
 
     with pytest.raises(pa.ArrowMemoryError):
         converted(exhausted, [1], pa.int64(), "the function's results")
+
+
+def test_a_pandas_udf_sees_a_fresh_default_index_in_every_batch_and_argument():
+    # Spark makes every argument's Series anew for each batch: a function that
+    # names one's index names no other argument's, nor the next batch's.
+    # (Reusing row indexes between Series would save nothing: pandas spends
+    # as much taking an index as making a RangeIndex, 105k instructions either way.)
+    from flightpickle.executor.kinds import KINDS, StreamSpec
+
+    batch = pa.record_batch({"a": pa.array([1, 2, 3], pa.int64()), "b": pa.array([0.5, 1.5, 2.5])})
+    shorter = batch.slice(0, 2)
+    seen = []
+
+    def renames_its_first_index(a, b):
+        seen.append((type(a.index), a.index.name, b.index.name, len(a.index), a.index.equals(pd.RangeIndex(len(a)))))
+        a.index.name = "renamed"
+        return a
+
+    spec = StreamSpec("scalar_pandas", batch.schema, pa.schema([("result", pa.int64())]), False, [])
+    results = list(KINDS["scalar_pandas"](renames_its_first_index, spec, iter([batch, batch, shorter, batch])))
+    assert [r.column(0).to_pylist() for r in results] == [[1, 2, 3], [1, 2, 3], [1, 2], [1, 2, 3]]
+    assert seen == [(pd.RangeIndex, None, None, n, True) for n in (3, 3, 2, 3)]

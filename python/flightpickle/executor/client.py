@@ -151,6 +151,15 @@ class Client:
                 timeout=self.timeout,
             )
             self._handshake(conn, envelope)
+        except _native.TransportError as error:
+            # The service may have ended the stream with a status before the
+            # write failed (a caller slower than its idle deadline gets a
+            # broken pipe here): that status, not the pipe, says what happened.
+            status = _status_left_behind(conn, error)
+            conn.close()
+            if status is None:
+                raise
+            raise _status_error(status[1], status[2]) from None
         except BaseException:
             conn.close()
             raise
@@ -217,6 +226,21 @@ def _receive(conn, timeout: float) -> tuple:
         if kind in ("closed", "io"):
             raise WorkerLostError(f"the executor closed the stream without a status (its worker died?): {message}") from None
         raise ProtocolError(message) from None
+
+
+def _status_left_behind(conn, error: _native.TransportError) -> tuple | None:
+    """The final status the service sent before it closed the connection
+    whose write failed with ``error``, or None. Only a peer that is gone
+    (``io``, ``closed``) is asked: its last messages are already here or
+    never will be, so reading them cannot wait."""
+    if error.args[0] not in ("io", "closed"):
+        return None
+    try:
+        while (message := conn.recv(0.001))[0] != "status":
+            pass
+    except _native.TransportError:
+        return None
+    return message
 
 
 def _status_error(code: str, message: str) -> ExecutorError:

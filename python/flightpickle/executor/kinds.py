@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from .numpy_series import series_of
 from .session_confs import ConversionSettings
 
 ERROR_COLUMN = "error"
@@ -124,9 +125,7 @@ def column_to_pandas(column: pa.Array):
     same Series (numpy array, dtype, nulls as NaN or None, zero-copy and
     read-only when pyarrow's would be), about half the cost for small batches."""
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-        import pandas as pd
-
-        return pd.Series(column.to_numpy(zero_copy_only=False))
+        return series_of(column.to_numpy(zero_copy_only=False))
     return column.to_pandas()
 
 
