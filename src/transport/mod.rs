@@ -2,7 +2,8 @@
 //!
 //! The protocol is written down in `PROTOCOL.md` beside this file. `codec`
 //! turns messages into bytes and back, `batch` turns record batches into
-//! Arrow IPC messages and back, `wire` moves whole frames over any byte
+//! Arrow IPC messages and back (`batch_checks` holds what a received one
+//! must pass), `wire` moves whole frames over any byte
 //! stream, `unix` is the local transport over a Unix domain socket, and
 //! `client` is a blocking caller of one stream for callers that are not
 //! Python (the Spark plugin, through JNI). With the `flight` feature,
@@ -12,6 +13,7 @@
 //! to such a front (a remote pool).
 
 pub mod batch;
+mod batch_checks;
 pub mod client;
 pub mod codec;
 #[cfg(feature = "flight")]
