@@ -4,7 +4,8 @@
 //! turns messages into bytes and back, `batch` turns record batches into
 //! Arrow IPC messages and back (`batch_checks` holds what a received one
 //! must pass), `wire` moves whole frames over any byte
-//! stream, `unix` is the local transport over a Unix domain socket, and
+//! stream, `unix` is the local transport over a Unix domain socket (reading
+//! large bodies into memory from `body_pool`), and
 //! `client` is a blocking caller of one stream for callers that are not
 //! Python (the Spark plugin, through JNI). With the `flight` feature,
 //! `flight_map` maps the same messages onto Arrow Flight `DoExchange` and
@@ -14,6 +15,7 @@
 
 pub mod batch;
 mod batch_checks;
+mod body_pool;
 pub mod client;
 pub mod codec;
 #[cfg(feature = "flight")]
