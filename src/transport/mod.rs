@@ -2,8 +2,10 @@
 //!
 //! The protocol is written down in `PROTOCOL.md` beside this file. `codec`
 //! turns messages into bytes and back, `batch` turns record batches into
-//! Arrow IPC messages and back, `wire` moves whole frames over any byte
-//! stream, `unix` is the local transport over a Unix domain socket, and
+//! Arrow IPC messages and back (`batch_checks` holds what a received one
+//! must pass), `wire` moves whole frames over any byte
+//! stream, `unix` is the local transport over a Unix domain socket (reading
+//! large bodies into memory from `body_pool`), and
 //! `client` is a blocking caller of one stream for callers that are not
 //! Python (the Spark plugin, through JNI). With the `flight` feature,
 //! `flight_map` maps the same messages onto Arrow Flight `DoExchange` and
@@ -12,6 +14,8 @@
 //! to such a front (a remote pool).
 
 pub mod batch;
+mod batch_checks;
+mod body_pool;
 pub mod client;
 pub mod codec;
 #[cfg(feature = "flight")]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arrow_buffer::{Buffer, MutableBuffer};
 
+use super::body_pool::PooledBody;
 use super::codec::FrameKind;
 use super::wire::{Frame, FrameSource, OutgoingFrame, WireError, read_frame, write_frame, write_frames};
 
@@ -172,44 +173,61 @@ fn set_timeout_once(
 }
 
 impl FrameSource for BufReader<UnixStream> {
-    /// The body's first bytes from what the reader buffered with the
-    /// header, the rest read from the socket straight into the body's
-    /// memory, which is never zeroed: zeroing a batch of a megabyte or more
-    /// is a pass over all of it that the read overwrites at once.
+    /// The body read straight into its memory, which is never zeroed: zeroing a batch of a megabyte or more
+    /// is a pass over all of it that the read overwrites at once. Large
+    /// bodies get memory from [`PooledBody`], which is already mapped.
     fn read_body(&mut self, len: usize) -> io::Result<Buffer> {
+        if PooledBody::suits(len) {
+            let mut body = PooledBody::take(len);
+            let start = body.as_mut_ptr();
+            // SAFETY: the body's `len` bytes are its own to write.
+            unsafe { fill(self, start, len)? };
+            return Ok(body.into_buffer());
+        }
         let mut body = MutableBuffer::with_capacity(len);
-        let buffered = self.buffer();
-        let first = buffered.len().min(len);
-        body.extend_from_slice(&buffered[..first]);
-        self.consume(first);
-        let fd = self.get_ref().as_raw_fd();
-        while body.len() < len {
-            read_into_spare_capacity(fd, &mut body, len)?;
+        // SAFETY: `body` has capacity for `len` bytes, allocated and its own;
+        // `set_len` counts them only once `fill` has written every one.
+        unsafe {
+            fill(self, body.as_mut_ptr(), len)?;
+            body.set_len(len);
         }
         Ok(body.into())
     }
 }
 
-/// One `read(2)` of at most `len - body.len()` bytes into `body`'s capacity
-/// past its length, which then counts them.
-fn read_into_spare_capacity(fd: RawFd, body: &mut MutableBuffer, len: usize) -> io::Result<()> {
-    let filled = body.len();
-    debug_assert!(len > filled && body.capacity() >= len);
-    // SAFETY: `body` has capacity for `len` bytes, so the `len - filled`
-    // bytes after its first `filled` are allocated and belong to it alone;
-    // the kernel writes into them and nothing reads them before `set_len`
-    // below counts exactly the bytes it wrote.
-    let got = unsafe { libc::read(fd, body.as_mut_ptr().add(filled).cast(), len - filled) };
+/// Writes the next `len` bytes of `reader`'s stream to `start`: those it
+/// buffered with the header, then the rest straight from the socket.
+///
+/// # Safety
+/// `start` must be valid for writes of `len` bytes that nothing else reads
+/// or writes meanwhile.
+unsafe fn fill(reader: &mut BufReader<UnixStream>, start: *mut u8, len: usize) -> io::Result<()> {
+    let buffered = reader.buffer();
+    let mut filled = buffered.len().min(len);
+    // SAFETY: the caller gives `len` writable bytes; `filled <= len`.
+    unsafe { std::ptr::copy_nonoverlapping(buffered.as_ptr(), start, filled) };
+    reader.consume(filled);
+    let fd = reader.get_ref().as_raw_fd();
+    while filled < len {
+        // SAFETY: `filled < len`, so the rest lies inside what the caller gave.
+        filled += unsafe { read_some(fd, start.add(filled), len - filled)? };
+    }
+    Ok(())
+}
+
+/// One `read(2)` of at most `room` bytes to `at`: how many it wrote (none
+/// when a signal interrupted it).
+///
+/// # Safety
+/// `at` must be valid for writes of `room` bytes.
+unsafe fn read_some(fd: RawFd, at: *mut u8, room: usize) -> io::Result<usize> {
+    // SAFETY: the caller gives `room` writable bytes at `at`.
+    let got = unsafe { libc::read(fd, at.cast(), room) };
     match got {
         0 => Err(io::ErrorKind::UnexpectedEof.into()),
-        n if n > 0 => {
-            // SAFETY: the kernel initialised `n` bytes after `filled`, and
-            // `n <= len - filled` keeps the length within the capacity.
-            unsafe { body.set_len(filled + n as usize) };
-            Ok(())
-        }
+        n if n > 0 => Ok(n as usize),
         _ => match io::Error::last_os_error() {
-            e if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            e if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             e => Err(e),
         },
     }
