@@ -22,9 +22,12 @@ use super::codec::BODY_ALIGNMENT;
 /// the pool would only hold memory for them.
 pub const POOLED_FROM: usize = 256 << 10;
 /// Larger bodies are rare enough that holding their memory is not worth it.
-const POOLED_UP_TO: usize = 32 << 20;
-/// What the pool may hold while no body uses it, in bytes.
-const POOL_BYTES: usize = 64 << 20;
+const POOLED_UP_TO: usize = 8 << 20;
+/// What the pool may hold while no body uses it, in bytes: a few blocks of
+/// the largest pooled size. Every process that receives batches keeps this
+/// much at most until it exits (a Spark executor's JVM among them), so it is
+/// kept to what a stream's window of batches in flight needs.
+const POOL_BYTES: usize = 16 << 20;
 /// New blocks are rounded up to this, so bodies of nearly one size share.
 const BLOCK_GRANULE: usize = 64 << 10;
 
