@@ -15,7 +15,9 @@
 //!   method cache leaves tags alone on 3.11); once the counter is spent,
 //!   types get no valid tag, and then nothing is kept.
 //! - the metaclass's version tag, for what is read off the metaclass (its
-//!   `__iter__`, whether it is an ABC's), and the metaclass's identity.
+//!   `__iter__`, whether it is an ABC's), and the metaclass's identity. A
+//!   metaclass with its own `mro()` is left out: the MRO it makes can hold
+//!   classes that are not bases, whose changes do not reach the class.
 //! - the version of the class's own dict (`ma_version_tag`, which every
 //!   change of that dict's content moves, even one made without
 //!   `PyType_Modified`): the body is kept as positions in that dict, read
@@ -111,6 +113,12 @@ impl Stamp {
                 let metaclass = ffi::Py_TYPE(class.as_ptr());
                 let dict = (*kind).tp_dict;
                 if dict.is_null() || ffi::PyDict_CheckExact(dict) == 0 {
+                    return None;
+                }
+                // A metaclass's own `mro()` can put in the MRO classes that
+                // are not bases of this one, and their changes do not reach
+                // its tag.
+                if !crate::class_attrs::inherits_types_own(metaclass, pyo3::intern!(class.py(), "mro")) {
                     return None;
                 }
                 Some(Self {
