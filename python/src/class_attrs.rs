@@ -36,6 +36,21 @@ pub(crate) unsafe fn inherits_types_own(metaclass: *mut ffi::PyTypeObject, name:
     }
 }
 
+/// Gives `kind` a valid version tag if it can have one: CPython assigns
+/// tags lazily, on a method-cache lookup (a name of at most 100 characters
+/// that is an exact str), which is all this lookup is for.
+///
+/// # Safety
+/// `kind` is a live type; the caller is attached.
+#[cfg(not(Py_3_12))]
+pub(crate) unsafe fn assign_version_tag(py: Python<'_>, kind: *mut ffi::PyTypeObject) {
+    // SAFETY: a lookup on a live type with a str; the borrowed result is
+    // dropped unused, and a miss sets no exception.
+    unsafe {
+        _PyType_Lookup(kind, intern!(py, "__getattr__").as_ptr());
+    }
+}
+
 /// `getattr(obj, name)`.
 pub(crate) fn getattr<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     let Some(metaclass_getattr) = hooked_metaclass_getattr(obj) else {

@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
+use super::class_cache::{self, Known, KnownMembers, Stamp};
 use super::{call, call_then_set};
 use crate::pickler::PicklerState;
 use crate::target::Target;
@@ -132,34 +133,110 @@ pub(crate) struct ByValue<'py> {
 impl<'py> ByValue<'py> {
     /// `dense` (the native target) writes None for the metaclass `type` and
     /// no bases for `(object,)`, and lets BUILD fill what it can.
+    ///
+    /// What was decided about the class's namespace is kept while the class
+    /// cannot have changed (`class_cache`), and read again from there.
     pub(crate) fn read(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<Self> {
+        let stamp = Stamp::of(class);
+        if let Some(stamp) = &stamp
+            && let Some(known) = class_cache::lookup(class, dense, stamp)
+            && let Some(shape) = Self::read_known(class, dense, &known, stamp)?
+        {
+            return Ok(shape);
+        }
+        let (shape, known) = Self::read_afresh(class, dense)?;
+        // Kept only if the reading (which may run Python code) left the
+        // class as it found it.
+        if let (Some(stamp), Some(known)) = (stamp, known)
+            && Stamp::of(class) == Some(stamp)
+        {
+            class_cache::store(class, dense, stamp, known);
+        }
+        Ok(shape)
+    }
+
+    /// The class read through what was kept for it; None when what the
+    /// stamps do not cover (an enum's member names) no longer matches, or
+    /// the class changed while its members were read.
+    fn read_known(class: &Bound<'py, PyAny>, dense: bool, known: &Known, stamp: &Stamp) -> PyResult<Option<Self>> {
+        let members = match &known.enum_members {
+            Some(kept) => {
+                let members = if kept.from_tables {
+                    members_from_tables(class)?
+                } else {
+                    members_by_iterating(class)?
+                };
+                let same = members.len() == kept.names.len()
+                    && members.iter().zip(&kept.names).all(|((name, _), kept)| name.is(kept));
+                if !same {
+                    return Ok(None);
+                }
+                Some(members)
+            }
+            None => None,
+        };
+        if Stamp::of(class).as_ref() != Some(stamp) {
+            return Ok(None);
+        }
+        let Some(body) = class_cache::entries_at(own_dict(class)?.as_any(), &known.body_positions) else {
+            return Ok(None);
+        };
+        let abc_registry = if known.abc { Some(abc_registry(class)?) } else { None };
+        let skeleton = match members {
+            Some(members) => enum_skeleton(class, members)?,
+            None => class_skeleton(class, dense)?,
+        };
+        Ok(Some(Self {
+            skeleton,
+            body,
+            abc_registry,
+            fills_by_build: known.fills_by_build,
+        }))
+    }
+
+    /// The class read from its attributes, with what can be kept of it
+    /// (None for a class whose body is not filtered by its namespace alone).
+    fn read_afresh(class: &Bound<'py, PyAny>, dense: bool) -> PyResult<(Self, Option<Known>)> {
         let py = class.py();
         if class.cast::<PyType>()?.is_subclass(objects::enum_type(py)?)? {
-            let members = enum_members(class)?;
-            let (body, abc_registry) = class_body(class, &ENUM_INTERNALS, &members)?;
-            let skeleton = Skeleton::Enum {
-                bases: class_attrs::getattr(class, intern!(py, "__bases__"))?,
-                name: class_attrs::getattr(class, intern!(py, "__name__"))?,
-                qualname: class_attrs::getattr(class, intern!(py, "__qualname__"))?,
-                members,
-                module: class_attrs::getattr(class, intern!(py, "__module__"))?,
-                tracker_id: tracker::id_of(class)?.into_any(),
+            let from_tables = uses_member_tables(class)?;
+            let members = if from_tables {
+                members_from_tables(class)?
+            } else {
+                members_by_iterating(class)?
             };
-            return Ok(Self {
-                skeleton,
+            let (body, abc_registry) = class_body(class, &ENUM_INTERNALS, &members)?;
+            let kept_members = KnownMembers {
+                from_tables,
+                names: members.iter().map(|(name, _)| name.clone().unbind()).collect(),
+            };
+            let keepable = kept_members
+                .names
+                .iter()
+                .all(|name| name.bind(py).is_exact_instance_of::<PyString>());
+            let known = if keepable {
+                known_shape(class, &body, abc_registry.is_some(), false, Some(kept_members))?
+            } else {
+                None
+            };
+            let shape = Self {
+                skeleton: enum_skeleton(class, members)?,
                 body,
                 abc_registry,
                 fills_by_build: false,
-            });
+            };
+            return Ok((shape, known));
         }
         let (body, abc_registry) = class_body(class, &[], &[])?;
         let fills_by_build = dense && abc_registry.is_none() && fills_by_build(class, &body)?;
-        Ok(Self {
+        let known = known_shape(class, &body, abc_registry.is_some(), fills_by_build, None)?;
+        let shape = Self {
             skeleton: class_skeleton(class, dense)?,
             body,
             abc_registry,
             fills_by_build,
-        })
+        };
+        Ok((shape, known))
     }
 
     /// The reduce tuple the C pickler writes.
@@ -223,6 +300,62 @@ impl<'py> ByValue<'py> {
         let state = PyTuple::new(py, [body.into_any(), PyDict::new(py).into_any()])?.into_any();
         call_then_set(make, args.into_any(), state, names.class_setstate.bind(py))
     }
+}
+
+/// `make_skeleton_enum`'s arguments but the trailing None.
+fn enum_skeleton<'py>(class: &Bound<'py, PyAny>, members: Pairs<'py>) -> PyResult<Skeleton<'py>> {
+    let py = class.py();
+    Ok(Skeleton::Enum {
+        bases: class_attrs::getattr(class, intern!(py, "__bases__"))?,
+        name: class_attrs::getattr(class, intern!(py, "__name__"))?,
+        qualname: class_attrs::getattr(class, intern!(py, "__qualname__"))?,
+        members,
+        module: class_attrs::getattr(class, intern!(py, "__module__"))?,
+        tracker_id: tracker::id_of(class)?.into_any(),
+    })
+}
+
+/// What can be kept of a body read from `class`'s namespace: the
+/// positions of its entries. None when its names are not all exact strs
+/// (their filtering and order would ask Python's comparisons, which need
+/// not answer alike twice) or when `__slots__`, which filters the body,
+/// is a container that can change without the class changing.
+fn known_shape(
+    class: &Bound<'_, PyAny>,
+    body: &Pairs<'_>,
+    abc: bool,
+    fills_by_build: bool,
+    enum_members: Option<KnownMembers>,
+) -> PyResult<Option<Known>> {
+    if !body.iter().all(|(key, _)| key.is_exact_instance_of::<PyString>()) {
+        return Ok(None);
+    }
+    if let Some((_, slots)) = body.iter().find(|(key, _)| name_is_in(key, &[&["__slots__"]]))
+        && !fixed_names(slots)
+    {
+        return Ok(None);
+    }
+    let keys: Vec<&Bound<'_, PyAny>> = body.iter().map(|(key, _)| key).collect();
+    let Some(body_positions) = class_cache::positions_of(own_dict(class)?.as_any(), &keys) else {
+        return Ok(None);
+    };
+    Ok(Some(Known {
+        body_positions,
+        enum_members,
+        fills_by_build,
+        abc,
+    }))
+}
+
+/// Whether `slots` is a str or a tuple of strs (exact types), which cannot
+/// change.
+fn fixed_names(slots: &Bound<'_, PyAny>) -> bool {
+    if slots.is_exact_instance_of::<PyString>() {
+        return true;
+    }
+    slots
+        .cast_exact::<PyTuple>()
+        .is_ok_and(|names| names.iter().all(|name| name.is_exact_instance_of::<PyString>()))
 }
 
 fn dict_of<'py>(py: Python<'py>, pairs: Pairs<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -377,10 +510,7 @@ fn bases<'py>(class: &Bound<'py, PyAny>, own: &Bound<'py, PyDict>) -> PyResult<B
 
 /// `(member name, value)` in definition order, aliases left out: what
 /// iterating the class gives, and each member's `name` and `value`.
-fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
-    if let Some(members) = standard_enum_members(class)? {
-        return Ok(members);
-    }
+fn members_by_iterating<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
     let py = class.py();
     let mut members = Vec::new();
     for member in class.try_iter()? {
@@ -393,12 +523,11 @@ fn enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
     Ok(members)
 }
 
-/// The members read from the attributes that `EnumType.__iter__` and
-/// `Enum`'s `name` and `value` properties read, when the class uses those
-/// three (each runs Python code per member); None when it overrides one.
-fn standard_enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Pairs<'py>>> {
+/// Whether the class uses `EnumType.__iter__` and `Enum`'s `name` and
+/// `value` properties (each runs Python code per member), so that its
+/// members can be read from the attributes those read.
+fn uses_member_tables(class: &Bound<'_, PyAny>) -> PyResult<bool> {
     let py = class.py();
-    let standard = |owner: &Bound<'py, PyAny>, name: &Bound<'py, PyString>| own_dict(owner)?.get_item(name);
     let checks = [
         (
             class.get_type().into_any(),
@@ -410,10 +539,18 @@ fn standard_enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Pair
     ];
     for (kind, owner, name) in &checks {
         let found = mro_lookup(kind, name)?;
-        if !matches!((found, standard(owner, name)?), (Some(found), Some(standard)) if found.is(&standard)) {
-            return Ok(None);
+        if !matches!((found, own_dict(owner)?.get_item(name)?), (Some(found), Some(standard)) if found.is(&standard)) {
+            return Ok(false);
         }
     }
+    Ok(true)
+}
+
+/// The members as `members_by_iterating` finds them, read from
+/// `_member_names_`, `_member_map_` and each member's `_name_` and
+/// `_value_` (for a class that `uses_member_tables`).
+fn members_from_tables<'py>(class: &Bound<'py, PyAny>) -> PyResult<Pairs<'py>> {
+    let py = class.py();
     let names = class_attrs::getattr(class, intern!(py, "_member_names_"))?;
     let by_name = class_attrs::getattr(class, intern!(py, "_member_map_"))?;
     let mut members = Vec::new();
@@ -424,7 +561,7 @@ fn standard_enum_members<'py>(class: &Bound<'py, PyAny>) -> PyResult<Option<Pair
             member.getattr(intern!(py, "_value_"))?,
         ));
     }
-    Ok(Some(members))
+    Ok(members)
 }
 
 /// What `kind`'s MRO holds under `name`, no descriptor called (as
