@@ -28,6 +28,10 @@ from ._native import (
     unregister_pickle_by_value,
 )
 
+# The reconstructors that pickles name, bound here as ``flightpickle._<name>``:
+# a WIRE FORMAT (see _reconstruct.py, which keeps the names of older pickles).
+globals().update((name, value) for name, value in vars(_native._reconstruct).items() if not name.startswith("__"))
+
 __version__ = _native.__version__
 
 __all__ = [

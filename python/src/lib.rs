@@ -2,7 +2,8 @@
 //!
 //! `pickler` and `dispatch` are what `flightpickle.Pickler` is made of,
 //! `reducers` turn objects into reduce tuples, `reconstruct` rebuilds them
-//! at load time (exposed as `flightpickle._reconstruct`, a wire format).
+//! at load time (bound as `flightpickle._<name>`, and in
+//! `flightpickle._reconstruct` for older pickles: a wire format).
 //! `writer` writes whole pickles natively for module-level `dumps`/`dump`,
 //! `dumping` and `loading` are the module-level `dumps`/`dump` and `loads`/`load`.
 //! `sealing` and `inspection` bind the core's envelope and pickle reader,

@@ -1,7 +1,8 @@
-//! The load-time reconstructors. Pickles name them as
-//! `flightpickle._reconstruct.<name>`: those names and their argument
-//! shapes are a wire format. Adding a name is fine; renaming one or changing
-//! what it accepts breaks every pickle already written.
+//! The load-time reconstructors. Pickles name them as `flightpickle._<name>`
+//! (written before, as `flightpickle._reconstruct.<name>`, which still
+//! holds them): those names and their argument shapes are a wire format.
+//! Adding a name is fine; renaming one or changing what it accepts breaks
+//! every pickle already written.
 //!
 //! The argument and state shapes are cloudpickle 3.1's, so that a pickle
 //! for a process that only has cloudpickle differs only in these names;
@@ -18,11 +19,17 @@ use crate::{objects, tracker, version};
 pub(crate) mod descriptors;
 mod functions;
 
-/// The name of the Python module that holds these functions.
-pub(crate) const MODULE: &str = "flightpickle._reconstruct";
+/// Where pickles find these functions, as `_<name>`: the package itself.
+/// The unpickler imports a global's module on every load (`__import__`),
+/// and for a dotted module name it imports the front package again, so an
+/// undotted home costs each name the loader finds ~1.5k instructions less.
+/// A top-level module of its own would cost the same, but would be one more
+/// name in site-packages and in what policies allow.
+pub(crate) const HOME: &str = "flightpickle";
 
 /// A function from its code and a globals dict that the state fills later.
 #[pyfunction]
+#[pyo3(name = "_make_function")]
 fn make_function<'py>(
     code: &Bound<'py, PyAny>,
     globals: &Bound<'py, PyDict>,
@@ -39,6 +46,7 @@ fn make_function<'py>(
 /// `__globals__` and `__closure__` are read-only, so they are filled in place;
 /// cells that were empty when pickled stay empty.
 #[pyfunction]
+#[pyo3(name = "_function_setstate")]
 fn function_setstate<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
     let py = func.py();
     let (attrs, slots) = two_dicts(state)?;
@@ -87,11 +95,13 @@ fn two_dicts<'py>(state: &Bound<'py, PyTuple>) -> PyResult<(Bound<'py, PyDict>, 
 
 /// A new cell holding `value` (which may be None: that is not an empty cell).
 #[pyfunction]
+#[pyo3(name = "_make_cell")]
 fn make_cell<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     cell_of(value.py(), Some(value))
 }
 
 #[pyfunction]
+#[pyo3(name = "_make_empty_cell")]
 fn make_empty_cell(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     cell_of(py, None)
 }
@@ -143,6 +153,7 @@ fn require_cell(obj: &Bound<'_, PyAny>) -> PyResult<()> {
 /// A class of the `types` module, by name (code, method and cell types have
 /// no importable name of their own).
 #[pyfunction]
+#[pyo3(name = "_builtin_type")]
 fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     let found = objects::types_module(py)?.getattr(name)?;
     if !found.is_instance_of::<PyType>() {
@@ -155,6 +166,7 @@ fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>>
 /// state fills it. What `types.new_class` does, without its callback. The
 /// metaclass None stands for `type` (the native writer's shorter form).
 #[pyfunction]
+#[pyo3(name = "_make_skeleton_class")]
 #[pyo3(signature = (metaclass, name, bases, type_kwargs, class_tracker_id, extra = None))]
 fn make_skeleton_class<'py>(
     metaclass: &Bound<'py, PyAny>,
@@ -227,6 +239,7 @@ fn interned(name: Bound<'_, PyString>) -> PyResult<Bound<'_, PyString>> {
 
 /// An enum class with its members; the state adds the rest of its body.
 #[pyfunction]
+#[pyo3(name = "_make_skeleton_enum")]
 #[pyo3(signature = (bases, name, qualname, members, module, class_tracker_id, extra = None))]
 fn make_skeleton_enum<'py>(
     bases: &Bound<'py, PyTuple>,
@@ -265,6 +278,7 @@ fn track<'py>(id: Option<&str>, class: Bound<'py, PyAny>) -> PyResult<Bound<'py,
 
 /// Sets the class body; `_abc_impl` holds the virtual subclasses to register.
 #[pyfunction]
+#[pyo3(name = "_class_setstate")]
 fn class_setstate<'py>(class: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
     let (attrs, _slots) = two_dicts(state)?;
@@ -294,6 +308,7 @@ fn class_setstate<'py>(class: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -
 
 /// An importable module, imported.
 #[pyfunction]
+#[pyo3(name = "_subimport")]
 fn subimport<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     if let Some(module) = already_imported(name)? {
         return Ok(module);
@@ -320,6 +335,7 @@ fn already_imported<'py>(name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'
 
 /// A module shipped by value: a fresh module object with the given namespace.
 #[pyfunction]
+#[pyo3(name = "_dynamic_subimport")]
 fn dynamic_subimport<'py>(name: &Bound<'py, PyString>, vars: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
     let py = name.py();
     let module = objects::module_type(py)?.call1((name,))?;
@@ -330,6 +346,7 @@ fn dynamic_subimport<'py>(name: &Bound<'py, PyString>, vars: &Bound<'py, PyDict>
 }
 
 #[pyfunction]
+#[pyo3(name = "_make_dict_keys")]
 #[pyo3(signature = (keys, is_ordered = false))]
 fn make_dict_keys<'py>(keys: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<Bound<'py, PyAny>> {
     let py = keys.py();
@@ -338,6 +355,7 @@ fn make_dict_keys<'py>(keys: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<B
 }
 
 #[pyfunction]
+#[pyo3(name = "_make_dict_values")]
 #[pyo3(signature = (values, is_ordered = false))]
 fn make_dict_values<'py>(values: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<Bound<'py, PyAny>> {
     let py = values.py();
@@ -351,6 +369,7 @@ fn make_dict_values<'py>(values: &Bound<'py, PyAny>, is_ordered: bool) -> PyResu
 }
 
 #[pyfunction]
+#[pyo3(name = "_make_dict_items")]
 #[pyo3(signature = (items, is_ordered = false))]
 fn make_dict_items<'py>(items: &Bound<'py, PyAny>, is_ordered: bool) -> PyResult<Bound<'py, PyAny>> {
     let py = items.py();
@@ -370,6 +389,7 @@ fn dict_kind(py: Python<'_>, ordered: bool) -> PyResult<Bound<'_, PyAny>> {
 /// The field-kind markers of `dataclasses`, which are compared by identity.
 /// Held once found: an import per call would cost more than the rest of it.
 #[pyfunction]
+#[pyo3(name = "_get_dataclass_field_type_sentinel")]
 fn get_dataclass_field_type_sentinel<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     let marker = match name {
         "_FIELD" => objects::dataclass_field(py)?,
@@ -386,6 +406,7 @@ fn get_dataclass_field_type_sentinel<'py>(py: Python<'py>, name: &str) -> PyResu
 
 /// A TypeVar defined where no import can reach it, tracked like a class.
 #[pyfunction]
+#[pyo3(name = "_make_typevar")]
 fn make_typevar<'py>(
     name: &Bound<'py, PyAny>,
     bound: &Bound<'py, PyAny>,
@@ -410,6 +431,7 @@ fn make_typevar<'py>(
 }
 
 #[pyfunction]
+#[pyo3(name = "_make_paramspec")]
 fn make_paramspec<'py>(
     name: &Bound<'py, PyAny>,
     bound: &Bound<'py, PyAny>,
@@ -430,6 +452,7 @@ fn make_paramspec<'py>(
 }
 
 #[pyfunction]
+#[pyo3(name = "_make_typevartuple")]
 fn make_typevartuple<'py>(name: &Bound<'py, PyAny>, class_tracker_id: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
     let variable = name.py().import("typing")?.getattr("TypeVarTuple")?.call1((name,))?;
     track(class_tracker_id, variable)
@@ -437,6 +460,7 @@ fn make_typevartuple<'py>(name: &Bound<'py, PyAny>, class_tracker_id: Option<&st
 
 /// `NewType` takes its module from the caller's frame: set it explicitly.
 #[pyfunction]
+#[pyo3(name = "_make_newtype")]
 fn make_newtype<'py>(
     qualname: &Bound<'py, PyAny>,
     supertype: &Bound<'py, PyAny>,
@@ -451,13 +475,16 @@ fn make_newtype<'py>(
 
 /// A text file's content, already rebuilt as an `io.StringIO`.
 #[pyfunction]
+#[pyo3(name = "_file_reconstructor")]
 fn file_reconstructor<'py>(contents: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
     contents.clone()
 }
 
-/// The reconstructors, as the module that pickles name.
+/// The reconstructors, as a module named `HOME`, so that each reports the
+/// package as its `__module__` (pickle writes a global as its module and
+/// qualname); the package binds them (`flightpickle/__init__.py`).
 pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
-    let m = PyModule::new(py, MODULE)?;
+    let m = PyModule::new(py, HOME)?;
     m.add_function(wrap_pyfunction!(make_function, &m)?)?;
     m.add_function(wrap_pyfunction!(function_setstate, &m)?)?;
     m.add_function(wrap_pyfunction!(functions::new_function, &m)?)?;

@@ -1,7 +1,7 @@
 //! Wire targets: which module's reconstructors a pickle names, and so what
 //! the loading side needs installed.
 //!
-//! - `native`: `flightpickle._reconstruct`, the fastest to load;
+//! - `native`: `flightpickle._<name>`, the fastest to load;
 //! - `cloudpickle`: `cloudpickle.cloudpickle`, for processes with only stock
 //!   cloudpickle 3.1 (Dask, Ray workers);
 //! - `pyspark`: `pyspark.cloudpickle.cloudpickle`, for PySpark executors.
@@ -47,7 +47,7 @@ impl Target {
 
     fn module(self) -> &'static str {
         match self {
-            Target::Native => crate::reconstruct::MODULE,
+            Target::Native => crate::reconstruct::HOME,
             Target::Cloudpickle => "cloudpickle.cloudpickle",
             Target::Pyspark => "pyspark.cloudpickle.cloudpickle",
         }
@@ -111,30 +111,30 @@ macro_rules! reconstructor_table {
 
 reconstructor_table! {
     shared {
-        make_function: "make_function", "_make_function";
-        function_setstate: "function_setstate", "_function_setstate";
-        make_cell: "make_cell", "_make_cell";
-        make_empty_cell: "make_empty_cell", "_make_empty_cell";
-        builtin_type: "builtin_type", "_builtin_type";
-        make_skeleton_class: "make_skeleton_class", "_make_skeleton_class";
-        make_skeleton_enum: "make_skeleton_enum", "_make_skeleton_enum";
-        class_setstate: "class_setstate", "_class_setstate";
-        subimport: "subimport", "subimport";
-        dynamic_subimport: "dynamic_subimport", "dynamic_subimport";
-        make_dict_keys: "make_dict_keys", "_make_dict_keys";
-        make_dict_values: "make_dict_values", "_make_dict_values";
-        make_dict_items: "make_dict_items", "_make_dict_items";
-        get_dataclass_field_type_sentinel: "get_dataclass_field_type_sentinel", "_get_dataclass_field_type_sentinel";
-        make_typevar: "make_typevar", "_make_typevar";
-        file_reconstructor: "file_reconstructor", "_file_reconstructor";
+        make_function: "_make_function", "_make_function";
+        function_setstate: "_function_setstate", "_function_setstate";
+        make_cell: "_make_cell", "_make_cell";
+        make_empty_cell: "_make_empty_cell", "_make_empty_cell";
+        builtin_type: "_builtin_type", "_builtin_type";
+        make_skeleton_class: "_make_skeleton_class", "_make_skeleton_class";
+        make_skeleton_enum: "_make_skeleton_enum", "_make_skeleton_enum";
+        class_setstate: "_class_setstate", "_class_setstate";
+        subimport: "_subimport", "subimport";
+        dynamic_subimport: "_dynamic_subimport", "dynamic_subimport";
+        make_dict_keys: "_make_dict_keys", "_make_dict_keys";
+        make_dict_values: "_make_dict_values", "_make_dict_values";
+        make_dict_items: "_make_dict_items", "_make_dict_items";
+        get_dataclass_field_type_sentinel: "_get_dataclass_field_type_sentinel", "_get_dataclass_field_type_sentinel";
+        make_typevar: "_make_typevar", "_make_typevar";
+        file_reconstructor: "_file_reconstructor", "_file_reconstructor";
     }
     native_only {
-        make_paramspec: "make_paramspec";
-        make_typevartuple: "make_typevartuple";
-        make_newtype: "make_newtype";
-        new_function: "new_function";
-        fill_function: "fill_function";
-        make_descriptor: "make_descriptor";
+        make_paramspec: "_make_paramspec";
+        make_typevartuple: "_make_typevartuple";
+        make_newtype: "_make_newtype";
+        new_function: "_new_function";
+        fill_function: "_fill_function";
+        make_descriptor: "_make_descriptor";
     }
 }
 

@@ -489,10 +489,12 @@ enum Role {
 }
 
 /// The reconstructors of every wire target, recognised by name: flightpickle's own
-/// (`flightpickle._reconstruct`) and cloudpickle's (`cloudpickle.cloudpickle`,
+/// (`flightpickle._<name>`, and `flightpickle._reconstruct.<name>` in older
+/// pickles) and cloudpickle's (`cloudpickle.cloudpickle`,
 /// `pyspark.cloudpickle.cloudpickle`, and the old `cloudpickle_fast`).
 fn reconstructor_role(global: &GlobalName) -> Option<Role> {
-    let ours = global.module == "flightpickle._reconstruct";
+    let ours = global.module == "flightpickle._reconstruct"
+        || (global.module == "flightpickle" && global.name.starts_with('_'));
     let cloudpickles =
         global.module.ends_with("cloudpickle.cloudpickle") || global.module.ends_with("cloudpickle_fast");
     if !ours && !cloudpickles {
@@ -512,7 +514,7 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
 }
 
 /// The builtin that `make_descriptor` calls for `kind`: the codes are
-/// `flightpickle._reconstruct`'s wire format (0, 1, 2).
+/// flightpickle's wire format (0, 1, 2).
 fn descriptor_wrapper(kind: i64) -> Option<GlobalName> {
     let name = match kind {
         0 => "staticmethod",

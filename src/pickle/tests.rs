@@ -324,6 +324,27 @@ fn make_descriptor_lists_the_builtin_it_calls() {
 }
 
 #[test]
+fn reconstructors_are_recognised_in_the_package_where_pickles_name_them_now() {
+    // `flightpickle._<name>` since the package became their home; the older
+    // `flightpickle._reconstruct.<name>` is recognised by the tests above.
+    let pickle = b"cflightpickle\n_subimport\n(\x8c\x04jsontR.";
+    let found = inspect(pickle).unwrap();
+    assert!(found.modules.contains("json"), "{:?}", found.modules);
+    let pickle = b"cflightpickle\n_make_descriptor\n(I2\ncbuiltins\nlen\ntR.";
+    let found = inspect(pickle).unwrap();
+    assert_eq!(
+        found.calls.get(&global("builtins", "property")),
+        Some(&1),
+        "{:?}",
+        found.calls
+    );
+    // The package's other names (its API) are not reconstructors.
+    let pickle = b"cflightpickle\nsubimport\n(\x8c\x04jsontR.";
+    let found = inspect(pickle).unwrap();
+    assert!(!found.modules.contains("json"), "{:?}", found.modules);
+}
+
+#[test]
 fn make_descriptor_of_an_unknown_kind_or_module_calls_no_builtin() {
     for pickle in [
         "cflightpickle._reconstruct\nmake_descriptor\n(I9\ncbuiltins\nlen\ntR.",

@@ -63,7 +63,7 @@ def make_tool():
 
 def test_a_class_body_names_one_reconstructor_for_its_descriptors(protocol):
     found = names_found(flightpickle.dumps(make_tool(), protocol=protocol))
-    assert found.count("flightpickle._reconstruct.make_descriptor") == 1
+    assert found.count("flightpickle._make_descriptor") == 1
     wrappers = {"property", "classmethod", "staticmethod"}
     assert not [name for name in found if name.split(".")[-1] in wrappers]
 
@@ -162,6 +162,6 @@ def test_inspection_names_the_wrapper_the_loader_calls(wrapper):
 
     calls = inspect_payload(flightpickle.dumps(wrapper(helper))).calls
     others = {staticmethod, classmethod, property} - {wrapper}
-    assert calls["flightpickle._reconstruct.make_descriptor"] == 1
+    assert calls["flightpickle._make_descriptor"] == 1
     assert calls[f"builtins.{wrapper.__name__}"] == 1
     assert not any(f"builtins.{other.__name__}" in calls for other in others)

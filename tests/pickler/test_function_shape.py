@@ -18,7 +18,10 @@ import flightpickle
 from flightpickle import _reconstruct
 
 OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
-RECONSTRUCT = "flightpickle._reconstruct"
+# Where pickles name the reconstructors (as `_<name>`), and where pickles of
+# earlier releases did.
+HOME = "flightpickle"
+LEGACY_HOME = "flightpickle._reconstruct"
 
 
 class FindClassLog(pickle.Unpickler):
@@ -32,16 +35,48 @@ class FindClassLog(pickle.Unpickler):
 
 
 def names_found(data):
+    """The object, and the reconstructors it names (in either home, without
+    the underscore of the package's names)."""
     log = FindClassLog(data)
     obj = log.load()
-    return obj, [name for module, name in log.found if module == RECONSTRUCT]
+    return obj, [name.removeprefix("_") if module == HOME else name
+                 for module, name in log.found if module in (HOME, LEGACY_HOME)]
+
+
+def homes_found(data):
+    log = FindClassLog(data)
+    log.load()
+    return {module for module, _ in log.found}
 
 
 def test_a_lambda_is_one_call_and_one_name():
     offset = 3
-    func, found = names_found(flightpickle.dumps(lambda x: x + offset))
+    data = flightpickle.dumps(lambda x: x + offset)
+    func, found = names_found(data)
     assert found == ["new_function"]
+    assert homes_found(data) == {HOME}
     assert func(1) == 4
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_reconstructors_are_named_in_the_package(protocol):
+    # An undotted module: the unpickler imports a dotted one's front package
+    # again for every name it finds.
+    def countdown(n):
+        return 0 if n == 0 else countdown(n - 1) + 1
+
+    class Box:
+        @property
+        def size(self):
+            return countdown(2)
+
+    log = FindClassLog(flightpickle.dumps([countdown, Box], protocol=protocol))
+    func, cls = log.load()
+    assert func(3) == 3 and cls().size == 2
+    # (Protocol 2 also names `_codecs` and `__builtin__` for the bytes.)
+    assert {module for module, _ in log.found if "flightpickle" in module} == {HOME}
+    assert {name for module, name in log.found if module == HOME} == {
+        "_new_function", "_fill_function", "_make_skeleton_class", "_make_descriptor"}
 
 
 def test_a_recursive_function_is_filled_after_it_is_made(load_fresh):
@@ -162,6 +197,18 @@ def test_pickles_of_the_earlier_shape_still_load(load_fresh, name, check, expect
     data = (OLD_PICKLES / f"{name}.pkl").read_bytes()
     _, found = names_found(data)
     assert "make_function" in found and "new_function" not in found
+    assert load_fresh(data, check) == expected
+
+
+@pytest.mark.parametrize("name, check, expected", [
+    ("new_function_lambda", "result = (obj(4), obj.__name__)", (19, "<lambda>")),
+    ("new_function_closure", "result = (obj(1), obj.__qualname__)", (19, "make_scaler.<locals>.scaled")),
+])
+def test_pickles_naming_the_earlier_home_still_load(load_fresh, name, check, expected):
+    data = (OLD_PICKLES / f"{name}.pkl").read_bytes()
+    _, found = names_found(data)
+    assert found == ["new_function"]
+    assert homes_found(data) == {LEGACY_HOME}
     assert load_fresh(data, check) == expected
 
 

@@ -1,4 +1,6 @@
-"""`flightpickle._reconstruct` is a wire format: the names pickles refer to."""
+"""The reconstructors are a wire format: the names pickles refer to, as
+`flightpickle._<name>` and, in pickles of earlier releases, as
+`flightpickle._reconstruct.<name>`."""
 
 import enum
 import io
@@ -30,9 +32,11 @@ def test_wire_names_are_all_present():
 @pytest.mark.parametrize("name", sorted(WIRE_NAMES))
 def test_reconstructors_are_found_by_pickle_under_their_wire_name(name):
     func = getattr(_reconstruct, name)
-    assert func.__module__ == "flightpickle._reconstruct"
-    assert func.__qualname__ == name
+    assert getattr(flightpickle, f"_{name}") is func
+    assert func.__module__ == "flightpickle"
+    assert func.__qualname__ == f"_{name}"
     assert pickle.loads(pickle.dumps(func)) is func
+    assert pickle.loads(b"cflightpickle._reconstruct\n" + name.encode() + b"\n.") is func
 
 
 class FindClassLog(pickle.Unpickler):
@@ -63,7 +67,7 @@ def test_pickles_name_only_reconstructors_and_the_stdlib(protocol):
     modules = {module for module, _ in globals_named(sample, protocol)}
     # Protocol 2 spells builtins the Python 2 way and bytes through _codecs.
     stdlib = {"builtins", "__builtin__", "_codecs", "enum", "copyreg", "types"}
-    assert modules <= stdlib | {"flightpickle._reconstruct"}
+    assert modules <= stdlib | {"flightpickle"}
     assert not any(module.startswith("cloudpickle") for module in modules)
 
 

@@ -51,8 +51,8 @@ def test_notebook_udf_lists_its_modules_globals_and_functions(tmp_path):
         assert result.returncode == 0, result.stderr
         found = json.loads(result.stdout)
         # math and colorsys are imported by name on load; flightpickle's reconstructors too.
-        assert {"math", "colorsys", "flightpickle._reconstruct"} <= set(found["modules"]), found
-        assert "flightpickle._reconstruct.new_function" in found["calls"]
+        assert {"math", "colorsys", "flightpickle"} <= set(found["modules"]), found
+        assert "flightpickle._new_function" in found["calls"]
         names = sorted(item["name"] for item in found["by_value"] if item["kind"] == "function")
         assert names == ["brightness", "make_udf.<locals>.udf"], found["by_value"]
         assert all(item["bytes"] > 100 for item in found["by_value"])

@@ -78,7 +78,7 @@ def test_commands_are_sealed_payloads(hooked):
     assert inner.sealed.python[1:] == tuple(sys.version_info[:2])
     # One call makes the lambda, its code and its closure (`offset`).
     assert set(inner.globals) == {
-        "flightpickle._reconstruct.new_function",
+        "flightpickle._new_function",
         "pyspark.sql.types.LongType",
     }
 

@@ -14,7 +14,7 @@ import flightpickle
 from support import imported_globals
 
 TARGET_MODULES = {
-    "native": "flightpickle._reconstruct",
+    "native": "flightpickle",
     "cloudpickle": "cloudpickle.cloudpickle",
     "pyspark": "pyspark.cloudpickle.cloudpickle",
 }

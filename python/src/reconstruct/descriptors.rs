@@ -71,6 +71,7 @@ impl DescriptorKind {
 
 /// `staticmethod`, `classmethod` or `property`, by `kind`, called with `parts`.
 #[pyfunction]
+#[pyo3(name = "_make_descriptor")]
 #[pyo3(signature = (kind, *parts))]
 pub(crate) fn make_descriptor<'py>(
     kind: &Bound<'py, PyAny>,

@@ -36,6 +36,7 @@ use crate::{objects, version};
 pub(crate) const STATE_LEN: usize = 13;
 
 #[pyfunction]
+#[pyo3(name = "_new_function")]
 #[pyo3(signature = (code_fields, globals, state = None))]
 pub(crate) fn new_function<'py>(
     code_fields: &Bound<'py, PyTuple>,
@@ -63,6 +64,7 @@ pub(crate) fn new_function<'py>(
 }
 
 #[pyfunction]
+#[pyo3(name = "_fill_function")]
 pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, PyTuple>) -> PyResult<()> {
     // SAFETY: a type check on a live object.
     if unsafe { ffi::PyFunction_Check(func.as_ptr()) } == 0 {

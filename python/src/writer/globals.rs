@@ -29,7 +29,7 @@ pub(crate) struct GlobalName<'py> {
 
 /// Modules whose functions are the reconstructors of the wire targets.
 const TRUSTED_MODULES: [&str; 3] = [
-    crate::reconstruct::MODULE,
+    crate::reconstruct::HOME,
     "cloudpickle.cloudpickle",
     "pyspark.cloudpickle.cloudpickle",
 ];
