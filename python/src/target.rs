@@ -133,7 +133,6 @@ reconstructor_table! {
         make_typevartuple: "_make_typevartuple";
         make_newtype: "_make_newtype";
         new_function: "_new_function";
-        fill_function: "_fill_function";
         make_descriptor: "_make_descriptor";
     }
 }

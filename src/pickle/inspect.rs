@@ -290,7 +290,14 @@ impl Machine {
         };
         *self.found.calls.entry((**global).clone()).or_default() += 1;
         let bytes = end - callable.start;
-        match reconstructor_role(global) {
+        let role = match reconstructor_role(global) {
+            // `new_function(skeleton, state)` fills what an earlier call made.
+            Some(Role::Make(ByValueKind::Function)) if matches!(tuple_item(args, 0), Some(Value::Made(_))) => {
+                Some(Role::SetState)
+            }
+            role => role,
+        };
+        match role {
             Some(Role::Make(kind)) => {
                 if kind == ByValueKind::Function
                     && let Some(state) = tuple_item(args, 2)

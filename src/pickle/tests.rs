@@ -76,13 +76,25 @@ fn closure_lists_its_reconstructors_and_imported_modules() {
 
 #[test]
 fn a_recursive_function_is_named_once_and_sized_with_its_state() {
-    let pickle = fixture("recursive.native");
+    let pickle = fixture("recursive.native-v1");
     let found = inspect(&pickle).unwrap();
     assert!(
         found.calls.keys().any(|g| g.name == "fill_function"),
         "{:?}",
         found.calls
     );
+    assert_eq!(found.by_value.len(), 1, "{:?}", found.by_value);
+    assert_eq!(found.by_value[0].name.as_deref(), Some("fibonacci"));
+    assert!(found.by_value[0].bytes > pickle.len() / 2);
+}
+
+#[test]
+fn a_skeleton_filled_by_new_function_is_one_function() {
+    let pickle = fixture("recursive.native");
+    let found = inspect(&pickle).unwrap();
+    let new_function = found.calls.iter().find(|(g, _)| g.name == "_new_function");
+    assert_eq!(new_function.map(|(_, count)| *count), Some(2), "{:?}", found.calls);
+    assert!(!found.calls.keys().any(|g| g.name.ends_with("fill_function")));
     assert_eq!(found.by_value.len(), 1, "{:?}", found.by_value);
     assert_eq!(found.by_value[0].name.as_deref(), Some("fibonacci"));
     assert!(found.by_value[0].bytes > pickle.len() / 2);

@@ -1,6 +1,6 @@
 """The native writer's function shape: `new_function` makes and fills a
-function in one call, or makes a skeleton that `fill_function` fills when
-the function's state refers back to it. Pickles of the earlier shape
+function in one call, or makes a skeleton that a second `new_function` call
+fills when the function's state refers back to it. Pickles of the earlier shape
 (`make_function` + `function_setstate`) keep loading."""
 
 import io
@@ -8,6 +8,7 @@ import json
 import math
 import pathlib
 import pickle
+import pickletools
 import sys
 import types
 import xml.dom.minidom
@@ -76,7 +77,7 @@ def test_reconstructors_are_named_in_the_package(protocol):
     # (Protocol 2 also names `_codecs` and `__builtin__` for the bytes.)
     assert {module for module, _ in log.found if "flightpickle" in module} == {HOME}
     assert {name for module, name in log.found if module == HOME} == {
-        "_new_function", "_fill_function", "_make_skeleton_class", "_make_descriptor"}
+        "_new_function", "_make_skeleton_class", "_make_descriptor"}
 
 
 def test_a_recursive_function_is_filled_after_it_is_made(load_fresh):
@@ -85,9 +86,35 @@ def test_a_recursive_function_is_filled_after_it_is_made(load_fresh):
 
     data = flightpickle.dumps(countdown)
     func, found = names_found(data)
-    assert found == ["new_function", "fill_function"]
+    # `new_function` fills the skeleton too, read back from the memo: one
+    # name to find.
+    assert found == ["new_function"]
     assert func(4) == 4
     assert load_fresh(data, "result = obj(5)") == 5
+
+
+def test_a_recursive_function_of_the_earlier_shape_still_loads(load_fresh):
+    # Written when the skeleton was filled by `fill_function`, a second name.
+    data = (OLD_PICKLES / "fill_function_recursive.pkl").read_bytes()
+    func, found = names_found(data)
+    assert found == ["new_function", "fill_function"]
+    assert func(4) == 4
+    assert load_fresh(data, "result = (obj(5), obj.__name__)") == (5, "countdown")
+
+
+def test_new_function_fills_a_skeleton_it_is_given():
+    def outer():
+        value = 5
+
+        def inner():
+            return value
+
+        return inner
+
+    skeleton = _reconstruct.new_function(code_fields(outer().__code__), {"__name__": "m"})
+    state = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None, None)
+    assert _reconstruct.new_function(skeleton, state) is None
+    assert skeleton() == 7
 
 
 def test_mutually_recursive_functions_load(load_fresh):
@@ -241,6 +268,9 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, (1,)), ValueError, "13 items"),
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, "state"), TypeError, "state"),
     (lambda: _reconstruct.fill_function(42, plain_state()), TypeError, "expects a function"),
+    (lambda: _reconstruct.new_function(lambda: 1, "state"), TypeError, "state must be a tuple"),
+    (lambda: _reconstruct.new_function(lambda: 1, plain_state(), plain_state()), TypeError, "no third argument"),
+    (lambda: _reconstruct.new_function(lambda: 1, (1,)), ValueError, "13 items"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state(used_globals=[])), TypeError,
      "used globals must be a dict"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state(closure_values=(1,))), ValueError, "closure size"),
@@ -302,6 +332,36 @@ def test_a_replayed_code_reads_its_memo_after_other_objects(protocol, load_fresh
     data = flightpickle.dumps([shared, "text", shared, words, words], protocol=protocol)
     check = "result = (obj[0] is obj[2], obj[3] is obj[4], obj[3]('a b'), obj[1])"
     assert load_fresh(data, check) == (True, True, ["A", "B"], "text")
+
+
+def test_a_code_objects_unshared_parts_are_not_memoized():
+    def scale(values):
+        return [value * 2.5 for value in values if value]
+
+    data = flightpickle.dumps(scale)
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+    read = {arg for name, arg in ops if name == "BINGET"}
+    # Bytecode, line and exception tables: bytes that only a code object of
+    # the same recording (the comprehension's shares the empty table) can
+    # read; written without a memo entry unless it does.
+    memo_index = 0
+    unread_bytes = bytes_seen = 0
+    for (name, _), (following, _) in zip(ops, ops[1:]):
+        if name == "SHORT_BINBYTES":
+            bytes_seen += 1
+            if following == "MEMOIZE":
+                unread_bytes += memo_index not in read
+        memo_index += name == "MEMOIZE"
+    assert bytes_seen >= 5 and unread_bytes == 0
+    assert pickle.loads(data)([1, 0, 2]) == [2.5, 5.0]
+    assert flightpickle.dumps(scale) == data
+
+
+def test_an_empty_dict_in_a_functions_state_is_one_op():
+    data = flightpickle.dumps(lambda x: x + 1)
+    # The globals it uses: none, so EMPTY_DICT without MARK and SETITEMS.
+    assert b"}(u" not in data
+    assert pickle.loads(data)(1) == 2
 
 
 def test_functions_sharing_a_code_object_read_its_fields_back():

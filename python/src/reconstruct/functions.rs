@@ -8,7 +8,8 @@
 //!   the dict shared by the functions of one module (seeded with its
 //!   identity keys), `state` a `FunctionState` tuple, or None to leave the
 //!   function a skeleton whose closure cells are empty;
-//! - `fill_function(func, state)`: fills a skeleton afterwards, for a
+//! - `fill_function(func, state)`, or `new_function(func, state)` in the
+//!   pickles this release writes: fills a skeleton afterwards, for a
 //!   function whose state refers back to it (recursion, mutual references):
 //!   the pickle memoizes the skeleton before it writes the state.
 //!
@@ -39,10 +40,23 @@ pub(crate) const STATE_LEN: usize = 13;
 #[pyo3(name = "_new_function")]
 #[pyo3(signature = (code_fields, globals, state = None))]
 pub(crate) fn new_function<'py>(
-    code_fields: &Bound<'py, PyTuple>,
-    globals: &Bound<'py, PyDict>,
+    code_fields: &Bound<'py, PyAny>,
+    globals: &Bound<'py, PyAny>,
     state: Option<&Bound<'py, PyTuple>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    // `new_function(skeleton, state)` fills a skeleton: a pickle that has
+    // found `new_function` reads it back from its memo for the filling,
+    // where naming `fill_function` would cost a second `find_class`.
+    // SAFETY: a type check on a live object.
+    if unsafe { ffi::PyFunction_Check(code_fields.as_ptr()) } != 0 {
+        return fill_skeleton(code_fields, globals, state);
+    }
+    let code_fields = code_fields.cast::<PyTuple>().map_err(|_| {
+        PyTypeError::new_err("new_function's code_fields must be a tuple (or a skeleton function to fill)")
+    })?;
+    let globals = globals
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("new_function expects a dict of globals"))?;
     let py = globals.py();
     let state = state.map(FunctionState::read).transpose()?;
     let code = objects::code_type(py)?.call1(code_fields)?;
@@ -74,6 +88,25 @@ pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, Py
         )));
     }
     FunctionState::read(state)?.apply(func)
+}
+
+/// `new_function(skeleton, state)`: `fill_function` under the name the
+/// pickle has already found.
+fn fill_skeleton<'py>(
+    func: &Bound<'py, PyAny>,
+    state: &Bound<'py, PyAny>,
+    extra: Option<&Bound<'py, PyTuple>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if extra.is_some() {
+        return Err(PyTypeError::new_err(
+            "new_function(skeleton, state) takes no third argument",
+        ));
+    }
+    let state = state
+        .cast::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err("a function's state must be a tuple"))?;
+    fill_function(func, state)?;
+    Ok(func.py().None().into_bound(func.py()))
 }
 
 /// A `FunctionState` tuple, checked for its length.

@@ -5,7 +5,9 @@ Run from the repository root with the venv's Python after changing the pickler:
 The tests check names and counts, not bytes, so most pickler changes need no rerun.
 The `*.native-v0.pkl` files were written before the native writer's dense
 function shape (`new_function`); they stay as they are, to check that the
-inspector still reads the earlier shape.
+inspector still reads the earlier shape; `recursive.native-v1.pkl` was
+written while a recursive function's skeleton was filled by `fill_function`
+(now a second `new_function` call), and stays as it is for the same reason.
 """
 
 import enum

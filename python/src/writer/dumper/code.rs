@@ -49,6 +49,93 @@ struct Recording {
 
 static RECORDINGS: CodeCache<Recording> = CodeCache::new();
 
+impl Recording {
+    /// The recording without the memo writes nothing can read: a replay
+    /// gives them indexes no other part of the pickle knows (only the
+    /// fields tuple and the strings are shared with it), so a write that
+    /// the recording itself never reads back only costs the loader a memo
+    /// store (a code object's bytecode, line and exception tables, its
+    /// constants, names and variable names). Done once per code object,
+    /// when it is recorded, so dumps pay nothing for it. None when a read
+    /// names an index that was never written.
+    fn without_unread_puts(self) -> Option<Recording> {
+        let mut read = vec![false; self.put_count()];
+        *read.get_mut(self.tuple_index as usize)? = true;
+        for event in &self.events {
+            if let Event::Get { index, .. } = event {
+                *read.get_mut(*index as usize)? = true;
+            }
+        }
+        // Each old index's new one; the dropped MEMOIZE bytes' offsets.
+        let mut renumbered = vec![u32::MAX; read.len()];
+        let mut dropped = Vec::new();
+        let mut kept = 0u32;
+        let mut ordinal = 0usize;
+        let mut after_text = false;
+        for event in &self.events {
+            match event {
+                Event::Text { .. } => after_text = true,
+                Event::Put { after } => {
+                    if after_text || read[ordinal] {
+                        renumbered[ordinal] = kept;
+                        kept += 1;
+                    } else {
+                        dropped.push(after - 1);
+                    }
+                    after_text = false;
+                    ordinal += 1;
+                }
+                Event::Get { .. } => {}
+            }
+        }
+        Some(self.rewritten(&dropped, &renumbered))
+    }
+
+    fn put_count(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|event| matches!(event, Event::Put { .. }))
+            .count()
+    }
+
+    /// The recording with the bytes at `dropped` (ascending offsets, each a
+    /// MEMOIZE) taken out, and memo indexes renumbered.
+    fn rewritten(self, dropped: &[usize], renumbered: &[u32]) -> Recording {
+        let shift = |offset: usize| offset - dropped.partition_point(|&at| at < offset);
+        let mut opcodes = Vec::with_capacity(self.opcodes.len() - dropped.len());
+        let mut copied = 0;
+        for &at in dropped {
+            opcodes.extend_from_slice(&self.opcodes[copied..at]);
+            copied = at + 1;
+        }
+        opcodes.extend_from_slice(&self.opcodes[copied..]);
+        let dropped_puts: Vec<usize> = dropped.iter().map(|at| at + 1).collect();
+        let events = self
+            .events
+            .into_iter()
+            .filter_map(|event| match event {
+                Event::Put { after } if dropped_puts.binary_search(&after).is_ok() => None,
+                Event::Put { after } => Some(Event::Put { after: shift(after) }),
+                Event::Get { at, index } => Some(Event::Get {
+                    at: shift(at),
+                    index: renumbered[index as usize],
+                }),
+                Event::Text { start, end, text, hash } => Some(Event::Text {
+                    start: shift(start),
+                    end: shift(end),
+                    text,
+                    hash,
+                }),
+            })
+            .collect();
+        Recording {
+            opcodes,
+            events,
+            tuple_index: renumbered[self.tuple_index as usize],
+        }
+    }
+}
+
 impl<'py> Dumper<'_, 'py> {
     /// Writes the arguments of `types.CodeType(...)` that rebuild `code`.
     pub(super) fn save_code_fields(&mut self, code: &Bound<'py, PyAny>) -> PyResult<()> {
@@ -76,11 +163,14 @@ impl<'py> Dumper<'_, 'py> {
             .ok_or_else(|| self.error("a code object's fields were not memoized".into()))?;
         let events = recorder.recording.take().unwrap_or_default();
         let opcodes = recorder.out.into_bytes()?.as_bytes().to_vec();
-        Ok(Recording {
+        let recording = Recording {
             opcodes,
             events,
             tuple_index,
-        })
+        };
+        recording
+            .without_unread_puts()
+            .ok_or_else(|| self.error("a recorded code object reads a memo entry it never wrote".into()))
     }
 
     fn replay(&mut self, recording: &Recording, fields: &Bound<'py, PyTuple>) -> PyResult<()> {

@@ -5,8 +5,10 @@
 //! `new_function(code_fields, globals, state)` is one call when nothing in
 //! the state can lead back to the function before it exists (see
 //! `cannot_refer_back`); otherwise `new_function(code_fields, globals,
-//! None)` makes a skeleton, the memo keeps it, and `fill_function(func,
-//! state)` fills it, so that the state may refer to it (recursion).
+//! None)` makes a skeleton, the memo keeps it, and `new_function(func,
+//! state)` fills it, so that the state may refer to it (recursion); the
+//! second call reads `new_function` from the memo (pickles of earlier
+//! releases name `fill_function` for it, which still loads).
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -152,7 +154,9 @@ impl<'py> Dumper<'_, 'py> {
                 return Ok(());
             }
             if !one_call {
-                self.save(names.fill_function(py, "a function")?)?;
+                // `new_function` again, now a memo read: it fills the
+                // skeleton without a second name to find.
+                self.save(names.new_function(py, "a function")?)?;
                 self.save(func)?;
                 self.write_function_state(&parts, &values)?;
                 self.out.write(&[TUPLE2, REDUCE, POP])?;
@@ -269,8 +273,14 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// A dict made of `pairs`, values written as state writes them; not
-    /// memoized, since it is a copy nothing else refers to.
+    /// memoized, since it is a copy nothing else refers to. An empty one is
+    /// EMPTY_DICT alone: a MARK and an empty SETITEMS cost the loader two
+    /// more ops for nothing.
     fn write_pairs(&mut self, pairs: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>) -> PyResult<()> {
+        let mut pairs = pairs.peekable();
+        if pairs.peek().is_none() {
+            return self.out.write(&[EMPTY_DICT]);
+        }
         self.out.write(&[EMPTY_DICT, MARK])?;
         for (key, value) in pairs {
             self.save(&key)?;
