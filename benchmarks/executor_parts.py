@@ -188,22 +188,29 @@ def forked_worker_trips(count: int) -> dict[str, float]:
             os._exit(0)
         conn = _native.Connection.connect(f"{directory}/worker.sock", timeout=TIMEOUT, body_limit=1 << 30)
         open_window_of_one(conn, identity_batches, "map_arrow", batch.schema, batch.schema)
-        times = []
-        for seq in range(count + WARM_UP):
-            if seq == WARM_UP:
-                before = context_switches(child)
-            start = time.perf_counter()
-            conn.send_batch(seq, batch, TIMEOUT)
-            while conn.recv(TIMEOUT)[0] != "batch":
-                pass
-            times.append(time.perf_counter() - start)
+        times, before = timed_trips(conn, batch, count, lambda: context_switches(child))
         blocked, preempted = (after - first for after, first in zip(context_switches(child), before))
         conn.send_end(count + WARM_UP, TIMEOUT)
         while conn.recv(TIMEOUT)[0] != "status":
             pass
         conn.close()
         os.waitpid(child, 0)
-    return {"p50": statistics.median(times[WARM_UP:]) * 1e6, "blocks": blocked / count, "preempted": preempted / count}
+    return {"p50": statistics.median(times) * 1e6, "blocks": blocked / count, "preempted": preempted / count}
+
+
+def timed_trips(conn, batch, count: int, when_warm):
+    """Seconds per round trip of ``batch`` on ``conn`` (window 1) for ``count``
+    trips after the warm-up, and what ``when_warm()`` read as they began."""
+    times = []
+    for seq in range(count + WARM_UP):
+        if seq == WARM_UP:
+            at_warm = when_warm()
+        start = time.perf_counter()
+        conn.send_batch(seq, batch, TIMEOUT)
+        while conn.recv(TIMEOUT)[0] != "batch":
+            pass
+        times.append(time.perf_counter() - start)
+    return times[WARM_UP:], at_warm
 
 
 def context_switches(pid: int) -> tuple[int, int]:
@@ -234,16 +241,12 @@ def service_trips(service: LocalService, kind: str, func, count: int) -> dict[st
     conn = _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=1 << 30)
     open_window_of_one(conn, func, kind, batch.schema, output)
     worker = worker_pid(service)
-    times = []
-    for seq in range(count + WARM_UP):
-        if seq == WARM_UP:
-            ours, theirs = resource.getrusage(resource.RUSAGE_THREAD), cpu_seconds(worker)
-            switches = context_switches(worker)
-        start = time.perf_counter()
-        conn.send_batch(seq, batch, TIMEOUT)
-        while conn.recv(TIMEOUT)[0] != "batch":
-            pass
-        times.append(time.perf_counter() - start)
+    times, (ours, theirs, switches) = timed_trips(
+        conn,
+        batch,
+        count,
+        lambda: (resource.getrusage(resource.RUSAGE_THREAD), cpu_seconds(worker), context_switches(worker)),
+    )
     after = resource.getrusage(resource.RUSAGE_THREAD)
     worker_cpu = cpu_seconds(worker) - theirs
     worker_blocks, worker_preempted = (now - then for now, then in zip(context_switches(worker), switches))
@@ -252,7 +255,7 @@ def service_trips(service: LocalService, kind: str, func, count: int) -> dict[st
         pass
     conn.close()
     return {
-        "p50": statistics.median(times[WARM_UP:]) * 1e6,
+        "p50": statistics.median(times) * 1e6,
         "caller_cpu": (after.ru_utime + after.ru_stime - ours.ru_utime - ours.ru_stime) / count * 1e6,
         "worker_cpu": worker_cpu / count * 1e6,
         "caller_blocks": (after.ru_nvcsw - ours.ru_nvcsw) / count,

@@ -103,16 +103,8 @@ def test_a_recursive_function_of_the_earlier_shape_still_loads(load_fresh):
 
 
 def test_new_function_fills_a_skeleton_it_is_given():
-    def outer():
-        value = 5
-
-        def inner():
-            return value
-
-        return inner
-
-    skeleton = _reconstruct.new_function(code_fields(outer().__code__), {"__name__": "m"})
-    state = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None, None)
+    skeleton = closure_skeleton()
+    state = CLOSURE_STATE
     assert _reconstruct.new_function(skeleton, state) is None
     assert skeleton() == 7
 
@@ -253,6 +245,24 @@ def code_fields(code):
     return tuple(getattr(code, name) for name in names)
 
 
+def closure_skeleton():
+    """A function made from a closure's code alone: its one cell still empty."""
+
+    def outer():
+        value = 5
+
+        def inner():
+            return value
+
+        return inner
+
+    return _reconstruct.new_function(code_fields(outer().__code__), {"__name__": "m"})
+
+
+#: The state that fills `closure_skeleton()`'s function, its cell with 7.
+CLOSURE_STATE = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None, None)
+
+
 def plain_state(closure_values=None, used_globals=None):
     return ("f", "f", None, None, None, None, None, {} if used_globals is None else used_globals,
             closure_values, (), None, None, None)
@@ -288,20 +298,12 @@ def test_bad_input_is_a_clear_error(call, error, message):
 
 
 def test_a_skeleton_has_empty_cells_to_fill():
-    def outer():
-        value = 5
-
-        def inner():
-            return value
-
-        return inner
-
-    skeleton = _reconstruct.new_function(code_fields(outer().__code__), {"__name__": "m"})
+    skeleton = closure_skeleton()
     assert isinstance(skeleton, types.FunctionType)
     assert len(skeleton.__closure__) == 1
     with pytest.raises(ValueError):
         skeleton.__closure__[0].cell_contents
-    state = ("inner", "outer.<locals>.inner", None, None, "m", None, None, {}, (7,), (), None, None, None)
+    state = CLOSURE_STATE
     _reconstruct.fill_function(skeleton, state)
     assert skeleton() == 7
     assert skeleton.__module__ == "m"
