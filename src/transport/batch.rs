@@ -3,6 +3,7 @@
 //! the receiver reads into a 64-byte aligned buffer and decodes in place.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -174,9 +175,34 @@ pub fn decode_batch(ipc_message: &[u8], body: &Buffer, schema: &SchemaRef) -> Re
         return decode_flat(body, header, schema, &message.version()).map_err(bad);
     }
     let as_bytes = strings_as_bytes(schema);
-    let batch = arrow_ipc::reader::read_record_batch(body, header, as_bytes, &HashMap::new(), None, &message.version())
-        .map_err(|e| bad(e.to_string()))?;
+    let batch = read_nested(body, header, as_bytes, &message.version()).map_err(bad)?;
     texts_from_bytes(batch, schema).map_err(bad)
+}
+
+/// A batch with nested columns, read and validated by arrow-ipc. Some
+/// malformed bodies make arrow's own validation assert (an offsets buffer
+/// whose length is not a whole number of offsets, in a child column) rather
+/// than return an error; a peer's bytes must never take the process down, so
+/// such a panic is refused like any other bad batch.
+fn read_nested(
+    body: &Buffer,
+    header: arrow_ipc::RecordBatch<'_>,
+    schema: SchemaRef,
+    version: &arrow_ipc::MetadataVersion,
+) -> Result<RecordBatch, String> {
+    let no_dictionaries = HashMap::new();
+    let read = || arrow_ipc::reader::read_record_batch(body, header, schema, &no_dictionaries, None, version);
+    match catch_unwind(AssertUnwindSafe(read)) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no reason given".into());
+            Err(format!("its buffers do not fit its columns ({why})"))
+        }
+    }
 }
 
 /// A batch of flat columns, decoded without arrow's validation and checked

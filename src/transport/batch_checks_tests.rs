@@ -92,6 +92,17 @@ fn buffers_outside_the_body_are_refused_for_nested_columns_too() {
     assert_says(&err, "lies outside the");
 }
 
+/// arrow's validation asserts on an offsets buffer that is not a whole
+/// number of offsets; decoding refuses the batch instead of panicking.
+#[test]
+fn offsets_of_a_nested_column_that_are_not_whole_offsets_are_refused() {
+    let lists = vec![Some(vec![Some(1), None]), None, Some(vec![])];
+    let nested: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(lists));
+    let batch = RecordBatch::try_from_iter([("l", nested)]).unwrap();
+    let err = decode_error_after(&batch, Patch::BufferLength(1), 17);
+    assert_says(&err, "its buffers do not fit its columns");
+}
+
 #[test]
 fn columns_of_another_length_than_the_batch_are_refused() {
     let batch = ids_and_names();
