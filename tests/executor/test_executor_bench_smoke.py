@@ -38,3 +38,13 @@ def test_the_parts_of_a_round_trip_run_in_quick_mode():
     assert done.returncode == 0, done.stderr
     for part in ("send_batch", "recv_batch", "scalar_pandas_step", "plain socket echo", "service, map_arrow"):
         assert part in done.stdout, done.stdout
+
+
+def test_the_worker_placements_run_in_quick_mode():
+    command = [sys.executable, "-m", "benchmarks.executor_placement", "--quick"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr
+    for placement in ("forked", "fresh", "template"):
+        for kind in ("scalar_pandas", "map_arrow"):
+            assert f"{placement:9} {kind:14}" in done.stdout, done.stdout
+    assert "the workers, as /proc shows them" in done.stdout, done.stdout
