@@ -157,8 +157,9 @@ fn may_be_module(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: type checks on a live object.
     unsafe {
         let kind = pyo3::ffi::Py_TYPE(obj.as_ptr());
-        pyo3::ffi::PyModule_Check(obj.as_ptr()) != 0
-            || pyo3::ffi::PyType_GetFlags(kind) & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0
+        // The flag first: the module check walks the MRO of a builtin type.
+        pyo3::ffi::PyType_GetFlags(kind) & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0
+            || pyo3::ffi::PyModule_Check(obj.as_ptr()) != 0
     }
 }
 

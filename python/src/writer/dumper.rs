@@ -64,6 +64,9 @@ pub(crate) struct Dumper<'a, 'py> {
     /// The module whose registration for by-value was asked last, and the
     /// answer: the functions of one module ask in turn.
     last_registry_answer: Option<(Bound<'py, PyAny>, bool)>,
+    /// The list a code object's replay maps its memo indexes in, kept for
+    /// the next replay of the dump (a malloc and a free a function).
+    replay_indexes: Vec<u32>,
 }
 
 impl<'a, 'py> Dumper<'a, 'py> {
@@ -87,6 +90,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             by_reference: QuickMap::default(),
             globals_written: None,
             last_registry_answer: None,
+            replay_indexes: Vec::new(),
         }
     }
 

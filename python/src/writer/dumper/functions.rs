@@ -97,37 +97,15 @@ impl<'py> FunctionValues<'py> {
         })
     }
 
-    /// Every value the state refers to, but the names.
-    fn referred(&self) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let dicts = [
-            Some(&self.kwdefaults),
-            self.annotations.as_ref().map(|d| d.as_any()),
-            self.attrs.as_ref().map(|d| d.as_any()),
-        ];
-        let dict_items: usize = dicts
-            .iter()
-            .flatten()
-            .map(|dict| dict.cast::<PyDict>().map_or(0, |dict| dict.len()))
-            .sum();
-        let cells = self.closure.as_ref().map_or(0, Vec::len);
-        // Made at its full size: growing it took a reallocation per dump.
-        let mut values = Vec::with_capacity(3 + dict_items + self.used_globals.len() + cells);
-        values.extend([self.module.clone(), self.doc.clone(), self.defaults.clone()]);
-        for dict in [
-            Some(&self.kwdefaults),
-            self.annotations.as_ref().map(|d| d.as_any()),
-            self.attrs.as_ref().map(|d| d.as_any()),
+    /// The dicts of the state whose values it refers to.
+    fn dicts(&self) -> impl Iterator<Item = &Bound<'py, PyDict>> {
+        [
+            self.kwdefaults.cast::<PyDict>().ok(),
+            self.annotations.as_ref(),
+            self.attrs.as_ref(),
         ]
         .into_iter()
         .flatten()
-        {
-            if let Ok(dict) = dict.cast::<PyDict>() {
-                values.extend(dict.values().iter());
-            }
-        }
-        values.extend(self.used_globals.iter().map(|(_, value)| value.clone()));
-        values.extend(self.closure.iter().flatten().flatten().cloned());
-        Ok(values)
     }
 }
 
@@ -138,7 +116,7 @@ impl<'py> Dumper<'_, 'py> {
         let names = self.state.reconstructors();
         let parts = Parts::of(func)?;
         let values = FunctionValues::read(func, &parts)?;
-        let one_call = self.cannot_refer_back_all(&values.referred()?)?;
+        let one_call = self.state_cannot_refer_back(&values)?;
         self.names_by_text += 1;
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
@@ -365,8 +343,27 @@ impl<'py> Dumper<'_, 'py> {
         }
     }
 
-    fn cannot_refer_back_all(&mut self, values: &[Bound<'py, PyAny>]) -> PyResult<bool> {
-        for value in values {
+    /// Whether no value the state refers to (but the names) can lead back
+    /// to the function, asked in the state's order without collecting them.
+    fn state_cannot_refer_back(&mut self, values: &FunctionValues<'py>) -> PyResult<bool> {
+        for value in [&values.module, &values.doc, &values.defaults] {
+            if !self.cannot_refer_back(value, 0)? {
+                return Ok(false);
+            }
+        }
+        for dict in values.dicts() {
+            for value in dict.values().iter() {
+                if !self.cannot_refer_back(&value, 0)? {
+                    return Ok(false);
+                }
+            }
+        }
+        for (_, value) in &values.used_globals {
+            if !self.cannot_refer_back(value, 0)? {
+                return Ok(false);
+            }
+        }
+        for value in values.closure.iter().flatten().flatten() {
             if !self.cannot_refer_back(value, 0)? {
                 return Ok(false);
             }
