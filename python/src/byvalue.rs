@@ -7,6 +7,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use crate::function_fields::FunctionFields;
 use crate::{objects, registry, static_type_names};
 
 /// For a function or a class: can the loading side import it by name?
@@ -18,7 +19,16 @@ pub(crate) fn by_reference(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 pub(crate) fn reference<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Reference<'py>>> {
     // A registered module's objects travel by value whether or not the
     // name leads back to them: asked first, it spares that lookup.
-    Ok(importable_module_unless(obj, None, registry::is_registered)?.map(|(_, found)| found))
+    reference_unless(obj, registry::is_registered)
+}
+
+/// `reference`, with the registry asked through `registered` (a dump asks
+/// it once per module, not once per function of the module).
+pub(crate) fn reference_unless<'py>(
+    obj: &Bound<'py, PyAny>,
+    registered: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<bool>,
+) -> PyResult<Option<Reference<'py>>> {
+    Ok(importable_module_unless(obj, None, registered)?.map(|(_, found)| found))
 }
 
 /// Where an object that imports back to itself was found.
@@ -61,8 +71,8 @@ fn importable_module_unless<'py>(
     let py = obj.py();
     let name = match name {
         Some(name) => name.clone(),
-        None => match static_type_names::qualname_of(obj) {
-            Some(name) => name.into_any(),
+        None => match own_qualname(obj) {
+            Some(name) => name,
             None => match optional_attr(obj, intern!(py, "__qualname__"))? {
                 Some(name) => name,
                 None => match optional_attr(obj, intern!(py, "__name__"))? {
@@ -103,6 +113,17 @@ fn importable_module_unless<'py>(
     }
 }
 
+/// `__qualname__` where it can be had without `getattr`: a static type's
+/// (kept per type) or a function's field, which is all the attribute
+/// returns (`function` cannot be subclassed and its getter is a data
+/// descriptor, so no instance dict can shadow it); ~0.2k a function.
+fn own_qualname<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    match FunctionFields::of(obj) {
+        Some(fields) => fields.read(|f| f.func_qualname),
+        None => static_type_names::qualname_of(obj).map(Bound::into_any),
+    }
+}
+
 /// `obj.__module__`, or else the first module in `sys.modules` that holds
 /// `obj` under `name`; unlike `pickle.whichmodule`, None when none does.
 /// True with the name when it was searched for.
@@ -114,7 +135,11 @@ fn which_module<'py>(
     if let Some(module_name) = static_type_names::module_of(obj) {
         return Ok(Some((module_name.into_any(), false)));
     }
-    if let Some(module_name) = optional_attr(obj, intern!(py, "__module__"))?
+    let module_name = match FunctionFields::of(obj) {
+        Some(fields) => fields.read(|f| f.func_module),
+        None => optional_attr(obj, intern!(py, "__module__"))?,
+    };
+    if let Some(module_name) = module_name
         && !module_name.is_none()
     {
         return Ok(Some((module_name, false)));

@@ -3,7 +3,7 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PySet, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyModule, PySet, PyString, PyTuple};
 
 use crate::code_cache::CodeCache;
 use crate::{objects, version};
@@ -81,13 +81,14 @@ fn global_name_indices(bytecode: &[u8], ops: &version::Opcodes) -> Vec<u32> {
 
 /// Submodules of the packages among `dependencies` that `code` can reach
 /// as `pkg.sub...`: every dotted part of their name is one of `co_names`.
-/// Shipping them in the state makes the loading side import them.
+/// Shipping them in the state makes the loading side import them. Most
+/// functions use no package, so nothing is made until one is met.
 pub(crate) fn imported_submodules<'py>(
     code: &Bound<'py, PyAny>,
     dependencies: impl Iterator<Item = Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let py = code.py();
-    let found = PyList::empty(py);
+    let mut found = Vec::new();
     let mut names: Option<Bound<'py, PySet>> = None;
     for dependency in dependencies {
         let Some(prefix) = package_prefix(&dependency)? else {
@@ -110,7 +111,7 @@ pub(crate) fn imported_submodules<'py>(
                 .split('.')
                 .try_fold(true, |all, part| names.contains(part).map(|c| all && c))?
             {
-                found.append(module)?;
+                found.push(module);
             }
         }
     }
@@ -121,11 +122,15 @@ pub(crate) fn imported_submodules<'py>(
 fn package_prefix(obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     let py = obj.py();
     let key = intern!(py, "__package__");
-    let in_dict = match obj.cast_exact::<PyModule>() {
+    // SAFETY: an exact-type check on a live object.
+    let plain_module = unsafe { pyo3::ffi::PyModule_CheckExact(obj.as_ptr()) } != 0;
+    let in_dict = if plain_module {
         // A plain module's `__package__` is in its dict (the type defines
         // none): read there, without the attribute machinery.
-        Ok(module) => module.dict().get_item(key)?,
-        Err(_) => None,
+        // SAFETY: checked to be a module just above.
+        unsafe { obj.cast_unchecked::<PyModule>() }.dict().get_item(key)?
+    } else {
+        None
     };
     let package = if in_dict.is_some() {
         in_dict
@@ -152,8 +157,9 @@ fn may_be_module(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: type checks on a live object.
     unsafe {
         let kind = pyo3::ffi::Py_TYPE(obj.as_ptr());
-        pyo3::ffi::PyModule_Check(obj.as_ptr()) != 0
-            || pyo3::ffi::PyType_GetFlags(kind) & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0
+        // The flag first: the module check walks the MRO of a builtin type.
+        pyo3::ffi::PyType_GetFlags(kind) & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0
+            || pyo3::ffi::PyModule_Check(obj.as_ptr()) != 0
     }
 }
 

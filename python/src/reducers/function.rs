@@ -8,7 +8,7 @@
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use super::call_then_set;
 use crate::byvalue;
@@ -149,7 +149,7 @@ fn state<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>, parts: &Parts<'p
     let dependencies = globals.values().into_iter().chain(closure_values);
     slots.set_item(
         intern!(py, "_cloudpickle_submodules"),
-        imported_submodules(&parts.code, dependencies)?,
+        PyList::new(py, imported_submodules(&parts.code, dependencies)?)?,
     )?;
     slots.set_item(intern!(py, "__globals__"), stable_dict(pickler, globals.into_any())?)?;
     let attrs = PyDict::new(py);

@@ -61,6 +61,12 @@ pub(crate) struct Dumper<'a, 'py> {
     /// address of the globals (kept alive here); None when the pickler's
     /// state keeps the stand-ins itself (see `functions.rs`).
     globals_written: Option<QuickMap<usize, (Bound<'py, PyAny>, u32)>>,
+    /// The module whose registration for by-value was asked last, and the
+    /// answer: the functions of one module ask in turn.
+    last_registry_answer: Option<(Bound<'py, PyAny>, bool)>,
+    /// The list a code object's replay maps its memo indexes in, kept for
+    /// the next replay of the dump (a malloc and a free a function).
+    replay_indexes: Vec<u32>,
 }
 
 impl<'a, 'py> Dumper<'a, 'py> {
@@ -83,6 +89,8 @@ impl<'a, 'py> Dumper<'a, 'py> {
             recording: None,
             by_reference: QuickMap::default(),
             globals_written: None,
+            last_registry_answer: None,
+            replay_indexes: Vec::new(),
         }
     }
 
@@ -178,7 +186,10 @@ impl<'a, 'py> Dumper<'a, 'py> {
         let found = match self.by_reference.get(&key) {
             Some((_, true)) => return self.save_global(func, None),
             Some((_, false)) => return self.save_function(func),
-            None => crate::byvalue::reference(func)?,
+            None => {
+                let last = &mut self.last_registry_answer;
+                crate::byvalue::reference_unless(func, |module| registered_once(last, module))?
+            }
         };
         self.by_reference.insert(key, (func.clone(), found.is_some()));
         match found {
@@ -303,4 +314,19 @@ impl<'a, 'py> Dumper<'a, 'py> {
     fn overflow(&self, message: &str) -> PyErr {
         pyo3::exceptions::PyOverflowError::new_err(message.to_owned())
     }
+}
+
+/// Whether `module` is registered for by-value, asked once per dump for
+/// consecutive questions about the same module (~0.4k each: its name and
+/// every parent package are looked up in the registry), as the by-value
+/// decisions of a dump are kept for the rest of it.
+fn registered_once<'py>(last: &mut Option<(Bound<'py, PyAny>, bool)>, module: &Bound<'py, PyAny>) -> PyResult<bool> {
+    if let Some((asked, answer)) = last
+        && asked.is(module)
+    {
+        return Ok(*answer);
+    }
+    let answer = crate::registry::is_registered(module)?;
+    *last = Some((module.clone(), answer));
+    Ok(answer)
 }

@@ -147,7 +147,11 @@ impl<'py> Dumper<'_, 'py> {
             return self.write_get(index);
         }
         let recording = RECORDINGS.get_or_make_shared(code, || self.record(&fields))?;
-        self.replay(&recording, &fields)?;
+        let mut indexes = std::mem::take(&mut self.replay_indexes);
+        indexes.clear();
+        let replayed = self.replay(&recording, &fields, &mut indexes);
+        self.replay_indexes = indexes;
+        replayed?;
         self.out.opcode_boundary()
     }
 
@@ -173,13 +177,14 @@ impl<'py> Dumper<'_, 'py> {
             .ok_or_else(|| self.error("a recorded code object reads a memo entry it never wrote".into()))
     }
 
-    fn replay(&mut self, recording: &Recording, fields: &Bound<'py, PyTuple>) -> PyResult<()> {
+    /// Writes the recording; `indexes` (empty) receives the recording's
+    /// memo indexes as this pickle's.
+    fn replay(&mut self, recording: &Recording, fields: &Bound<'py, PyTuple>, indexes: &mut Vec<u32>) -> PyResult<()> {
         let py = self.py;
         let opcodes = &recording.opcodes;
-        // The recording's memo indexes, as this pickle's. Sized up front:
-        // grown one push at a time, they cost a dataclass dump ~9k
-        // instructions in reallocations.
-        let mut indexes: Vec<u32> = Vec::with_capacity(recording.events.len());
+        // Sized up front: grown one push at a time, the list cost a
+        // dataclass dump ~9k instructions in reallocations.
+        indexes.reserve(recording.events.len());
         let mut copied = 0;
         let mut held: Option<u32> = None;
         // A new string's index, taken when its text was looked up: its
@@ -210,14 +215,14 @@ impl<'py> Dumper<'_, 'py> {
                 },
                 Event::Get { at, index } => {
                     self.out.write(&opcodes[copied..*at])?;
-                    let index = self.replayed_index(&indexes, *index)?;
+                    let index = self.replayed_index(indexes, *index)?;
                     self.write_get(index)?;
                     copied = *at;
                 }
             }
         }
         self.out.write(&opcodes[copied..])?;
-        let tuple_index = self.replayed_index(&indexes, recording.tuple_index)?;
+        let tuple_index = self.replayed_index(indexes, recording.tuple_index)?;
         self.memo.put_at(fields.as_any(), tuple_index);
         Ok(())
     }

@@ -14,7 +14,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyModule, PyTuple};
 
 use super::Dumper;
 use crate::byvalue;
@@ -97,37 +97,15 @@ impl<'py> FunctionValues<'py> {
         })
     }
 
-    /// Every value the state refers to, but the names.
-    fn referred(&self) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let dicts = [
-            Some(&self.kwdefaults),
-            self.annotations.as_ref().map(|d| d.as_any()),
-            self.attrs.as_ref().map(|d| d.as_any()),
-        ];
-        let dict_items: usize = dicts
-            .iter()
-            .flatten()
-            .map(|dict| dict.cast::<PyDict>().map_or(0, |dict| dict.len()))
-            .sum();
-        let cells = self.closure.as_ref().map_or(0, Vec::len);
-        // Made at its full size: growing it took a reallocation per dump.
-        let mut values = Vec::with_capacity(3 + dict_items + self.used_globals.len() + cells);
-        values.extend([self.module.clone(), self.doc.clone(), self.defaults.clone()]);
-        for dict in [
-            Some(&self.kwdefaults),
-            self.annotations.as_ref().map(|d| d.as_any()),
-            self.attrs.as_ref().map(|d| d.as_any()),
+    /// The dicts of the state whose values it refers to.
+    fn dicts(&self) -> impl Iterator<Item = &Bound<'py, PyDict>> {
+        [
+            self.kwdefaults.cast::<PyDict>().ok(),
+            self.annotations.as_ref(),
+            self.attrs.as_ref(),
         ]
         .into_iter()
         .flatten()
-        {
-            if let Ok(dict) = dict.cast::<PyDict>() {
-                values.extend(dict.values().iter());
-            }
-        }
-        values.extend(self.used_globals.iter().map(|(_, value)| value.clone()));
-        values.extend(self.closure.iter().flatten().flatten().cloned());
-        Ok(values)
     }
 }
 
@@ -138,7 +116,7 @@ impl<'py> Dumper<'_, 'py> {
         let names = self.state.reconstructors();
         let parts = Parts::of(func)?;
         let values = FunctionValues::read(func, &parts)?;
-        let one_call = self.cannot_refer_back_all(&values.referred()?)?;
+        let one_call = self.state_cannot_refer_back(&values)?;
         self.names_by_text += 1;
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
@@ -216,17 +194,7 @@ impl<'py> Dumper<'_, 'py> {
             Some(annotations) => self.save(annotations.as_any())?,
             None => self.out.write(&[NONE])?,
         }
-        let mut modules = Vec::new();
-        let mut others = Vec::with_capacity(values.used_globals.len());
-        for (name, value) in &values.used_globals {
-            // SAFETY: a type check on a live object.
-            if unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)? {
-                modules.push((name.clone(), module_name(value)?));
-            } else {
-                others.push((name.clone(), value.clone()));
-            }
-        }
-        self.write_pairs(others.into_iter())?;
+        self.write_globals_by_value(&values.used_globals)?;
         let mut empty_cells = Vec::new();
         match &values.closure {
             None => self.out.write(&[NONE])?,
@@ -247,7 +215,13 @@ impl<'py> Dumper<'_, 'py> {
                 self.out.write(&[TUPLE])?;
             }
         }
-        self.save(PyTuple::new(self.py, empty_cells)?.as_any())?;
+        if empty_cells.is_empty() {
+            // What saving the empty tuple writes: it is never memoized.
+            self.out.write(&[EMPTY_TUPLE])?;
+            self.out.opcode_boundary()?;
+        } else {
+            self.save(PyTuple::new(self.py, empty_cells)?.as_any())?;
+        }
         match &values.attrs {
             Some(attrs) => self.write_pairs(attrs.iter())?,
             None => self.out.write(&[NONE])?,
@@ -259,17 +233,62 @@ impl<'py> Dumper<'_, 'py> {
             self.out.write(&[NONE])?;
         } else {
             self.out.write(&[MARK])?;
-            for submodule in submodules.iter() {
-                self.save(&module_name(&submodule)?)?;
+            for submodule in &submodules {
+                self.save(&module_name(submodule)?)?;
             }
             self.out.write(&[TUPLE])?;
         }
-        if modules.is_empty() {
-            self.out.write(&[NONE])?;
-        } else {
-            self.write_pairs(modules.into_iter())?;
-        }
+        self.write_modules_by_name(&values.used_globals)?;
         self.out.write(&[TUPLE])
+    }
+
+    /// The used globals but the modules that travel by name, as
+    /// `write_pairs` writes them, without collecting them first (two
+    /// lists a function).
+    fn write_globals_by_value(&mut self, used_globals: &[(Bound<'py, PyAny>, Bound<'py, PyAny>)]) -> PyResult<()> {
+        self.out.write(&[EMPTY_DICT])?;
+        let mut any = false;
+        for (name, value) in used_globals {
+            if self.is_module_by_name(value)? {
+                continue;
+            }
+            if !any {
+                self.out.write(&[MARK])?;
+                any = true;
+            }
+            self.save(name)?;
+            let value = self.stable(value)?;
+            self.save(&value)?;
+        }
+        if any {
+            self.out.write(&[SETITEMS])?;
+        }
+        Ok(())
+    }
+
+    /// `{global name: module name}` for the used globals that are modules
+    /// travelling by name, as `write_pairs` writes it; None for none.
+    fn write_modules_by_name(&mut self, used_globals: &[(Bound<'py, PyAny>, Bound<'py, PyAny>)]) -> PyResult<()> {
+        let mut any = false;
+        for (name, value) in used_globals {
+            if !self.is_module_by_name(value)? {
+                continue;
+            }
+            if !any {
+                self.out.write(&[EMPTY_DICT, MARK])?;
+                any = true;
+            }
+            self.save(name)?;
+            self.save(&module_name(value)?)?;
+        }
+        self.out.write(&[if any { SETITEMS } else { NONE }])
+    }
+
+    /// A module that the state names rather than writes (decided once per
+    /// dump, so the second pass over the globals asks a map).
+    fn is_module_by_name(&mut self, value: &Bound<'py, PyAny>) -> PyResult<bool> {
+        // SAFETY: a type check on a live object.
+        Ok(unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)?)
     }
 
     /// A dict made of `pairs`, values written as state writes them; not
@@ -324,8 +343,27 @@ impl<'py> Dumper<'_, 'py> {
         }
     }
 
-    fn cannot_refer_back_all(&mut self, values: &[Bound<'py, PyAny>]) -> PyResult<bool> {
-        for value in values {
+    /// Whether no value the state refers to (but the names) can lead back
+    /// to the function, asked in the state's order without collecting them.
+    fn state_cannot_refer_back(&mut self, values: &FunctionValues<'py>) -> PyResult<bool> {
+        for value in [&values.module, &values.doc, &values.defaults] {
+            if !self.cannot_refer_back(value, 0)? {
+                return Ok(false);
+            }
+        }
+        for dict in values.dicts() {
+            for value in dict.values().iter() {
+                if !self.cannot_refer_back(&value, 0)? {
+                    return Ok(false);
+                }
+            }
+        }
+        for (_, value) in &values.used_globals {
+            if !self.cannot_refer_back(value, 0)? {
+                return Ok(false);
+            }
+        }
+        for value in values.closure.iter().flatten().flatten() {
             if !self.cannot_refer_back(value, 0)? {
                 return Ok(false);
             }
@@ -384,6 +422,16 @@ impl<'py> Dumper<'_, 'py> {
     }
 }
 
+/// A module's `__name__`. A plain module's is in its dict (neither
+/// `ModuleType` nor `object` defines the attribute), read there without
+/// the attribute machinery; anything else, or a dict without it, asks
+/// `getattr`, which raises as before.
 fn module_name<'py>(module: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    module.getattr(intern!(module.py(), "__name__"))
+    let key = intern!(module.py(), "__name__");
+    if let Ok(plain) = module.cast_exact::<PyModule>()
+        && let Some(name) = plain.dict().get_item(key)?
+    {
+        return Ok(name);
+    }
+    module.getattr(key)
 }
