@@ -8,8 +8,12 @@
 //! `__name__`, `__qualname__` or `__module__` on an immutable type is a
 //! TypeError), so what its getters return is read once and kept: a str
 //! keeps its hash, so later dict lookups of them need no hashing either.
+//!
+//! Each thread keeps its own table: a numpy dump reads it five times, and
+//! behind a mutex that was five lock and unlock pairs, locked instructions
+//! that stall the core for much longer than callgrind's count of them says.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use pyo3::ffi;
 use pyo3::intern;
@@ -27,7 +31,9 @@ struct Names {
     qualname: Py<PyString>,
 }
 
-static NAMES: Mutex<Option<QuickMap<usize, Names>>> = Mutex::new(None);
+thread_local! {
+    static NAMES: RefCell<QuickMap<usize, Names>> = RefCell::new(QuickMap::default());
+}
 
 /// `obj.__module__`, when `obj` is a static type that reads it from its
 /// `tp_name`; None for anything else (whose attribute must be read).
@@ -46,16 +52,22 @@ fn names_of<'py>(obj: &Bound<'py, PyAny>) -> Option<(Bound<'py, PyString>, Bound
         return None;
     }
     let key = obj.as_ptr() as usize;
-    {
-        let cache = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(names) = cache.as_ref().and_then(|cache| cache.get(&key)) {
-            return Some((names.module.bind(py).clone(), names.qualname.bind(py).clone()));
-        }
+    let known = NAMES.try_with(|cache| {
+        let cache = cache.borrow();
+        let names = cache.get(&key)?;
+        Some((names.module.bind(py).clone(), names.qualname.bind(py).clone()))
+    });
+    if let Ok(Some(found)) = known {
+        return Some(found);
     }
+    // Read with no borrow held: the getters are CPython's, but reading
+    // still runs the interpreter.
     let names = read_names(obj)?;
     let found = (names.module.bind(py).clone(), names.qualname.bind(py).clone());
-    let mut cache = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    cache.get_or_insert_with(QuickMap::default).insert(key, names);
+    // A thread being torn down keeps nothing; what it replaces (nothing, as
+    // a miss came first) is dropped after the borrow ends.
+    let replaced = NAMES.try_with(|cache| cache.borrow_mut().insert(key, names));
+    drop(replaced);
     Some(found)
 }
 

@@ -18,7 +18,8 @@
 //! thread: `Pickler.dump` sets it for its duration.
 
 use std::cell::Cell;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -166,11 +167,40 @@ fn import_module(py: Python<'_>, target: Target) -> PyResult<Bound<'_, PyModule>
 /// `FLIGHTPICKLE_TARGET`, read once; the text is kept so that a bad value
 /// fails every time a default is needed, not just the first.
 static FROM_ENV: LazyLock<Option<String>> = LazyLock::new(|| std::env::var(ENV_VAR).ok());
-/// Set by `set_default_target`; wins over the environment.
-static DEFAULT: Mutex<Option<Target>> = Mutex::new(None);
+/// Set by `set_default_target`; wins over the environment. An atomic, not
+/// a mutex: every `dumps` reads it, and a mutex's lock and unlock are two
+/// locked instructions, which stall the core far longer than their count
+/// of instructions says. 0 is none.
+static DEFAULT: AtomicU8 = AtomicU8::new(0);
+
+fn set_default(target: Option<Target>) {
+    DEFAULT.store(code_of(target), Ordering::Relaxed);
+}
+
+fn default_set() -> Option<Target> {
+    target_of(DEFAULT.load(Ordering::Relaxed))
+}
+
+fn code_of(target: Option<Target>) -> u8 {
+    match target {
+        None => 0,
+        Some(Target::Native) => 1,
+        Some(Target::Cloudpickle) => 2,
+        Some(Target::Pyspark) => 3,
+    }
+}
+
+fn target_of(code: u8) -> Option<Target> {
+    match code {
+        1 => Some(Target::Native),
+        2 => Some(Target::Cloudpickle),
+        3 => Some(Target::Pyspark),
+        _ => None,
+    }
+}
 
 pub(crate) fn default_target() -> PyResult<Target> {
-    if let Some(target) = *DEFAULT.lock().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(target) = default_set() {
         return Ok(target);
     }
     match FROM_ENV.as_deref() {
@@ -197,7 +227,7 @@ pub(crate) fn resolve(requested: Option<&str>) -> PyResult<Target> {
 #[pyo3(signature = (target))]
 pub(crate) fn set_default_target(target: Option<&str>) -> PyResult<()> {
     let parsed = target.map(Target::parse).transpose()?;
-    *DEFAULT.lock().unwrap_or_else(|p| p.into_inner()) = parsed;
+    set_default(parsed);
     Ok(())
 }
 
@@ -234,6 +264,13 @@ pub(crate) fn active(py: Python<'_>) -> PyResult<&'static Reconstructors> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_default_is_stored_and_read_back_as_itself() {
+        for target in ALL.map(Some).into_iter().chain([None]) {
+            assert_eq!(target_of(code_of(target)), target);
+        }
+    }
 
     #[test]
     fn names_round_trip() {
