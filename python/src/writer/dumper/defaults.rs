@@ -285,7 +285,7 @@ fn state_of<'py>(
     let mut index = 0;
     while index < count {
         let name = slot_names.get_item(index)?;
-        if let Some(value) = optional_attr(obj, &name)? {
+        if let Some(value) = slot_value(obj, &name)? {
             set_slot(&mut slots, &mut hashes, name, value)?;
         }
         // The list is the class's own, which a getter could change.
@@ -320,6 +320,54 @@ fn set_slot<'py>(
     slots.push((name, value));
     hashes.push(hash);
     Ok(())
+}
+
+/// What `getattr(obj, name)` gives for a slot: read at the slot's offset
+/// when `name` leads to a plain slot (below), otherwise by `getattr`.
+fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match plain_slot_offset(obj, name) {
+        // SAFETY: the offset is that of an object slot of `obj`'s layout
+        // (checked by `plain_slot_offset`); a null slot is an unset one.
+        Some(offset) => unsafe {
+            let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
+            Ok(Bound::from_borrowed_ptr_or_opt(obj.py(), *field))
+        },
+        None => optional_attr(obj, name),
+    }
+}
+
+/// The offset of the slot that `getattr(obj, name)` would read, when it
+/// would read one and nothing else could run or differ: `name` an exact
+/// str, and the first thing the MRO has under it an exact
+/// `member_descriptor` made for `__slots__` of a class `obj` is an instance
+/// of (an object slot that raises AttributeError when unset, no audit
+/// hook). `obj`'s type has the generic `__getattribute__` (a default-reduced
+/// object), which calls such a descriptor before looking anywhere else, and
+/// the descriptor's `__get__` is then this read. Anything else (a
+/// subclass's property of that name, a descriptor of another kind) is None.
+fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
+    // SAFETY: type checks and an MRO lookup (borrowed result, no error set
+    // on a miss) on live objects; the descriptor's fields are read only
+    // once its exact type is known.
+    unsafe {
+        if ffi::PyUnicode_CheckExact(name.as_ptr()) == 0 {
+            return None;
+        }
+        let found = _PyType_Lookup(ffi::Py_TYPE(obj.as_ptr()), name.as_ptr());
+        if found.is_null() || ffi::Py_TYPE(found) != &raw mut ffi::PyMemberDescr_Type {
+            return None;
+        }
+        let descriptor = found.cast::<ffi::PyMemberDescrObject>();
+        let owner = (*descriptor).d_common.d_type;
+        let member = (*descriptor).d_member;
+        let plain = !member.is_null()
+            && (*member).type_code == ffi::Py_T_OBJECT_EX
+            && (*member).flags & ffi::Py_AUDIT_READ == 0
+            && (*member).offset > 0
+            && ffi::PyType_HasFeature(owner, ffi::Py_TPFLAGS_HEAPTYPE) != 0
+            && ffi::PyObject_TypeCheck(obj.as_ptr(), owner) != 0;
+        plain.then(|| (*member).offset)
+    }
 }
 
 /// `getattr(obj, name)` for any `name` (a slot name need not be a str:
