@@ -184,3 +184,69 @@ def test_a_borrowed_descriptor_raises_as_getattr_does():
     assert errors[0] == errors[1]
     with pytest.raises(TypeError):
         pickle.dumps(obj)
+
+
+def _class_holding(*objects):
+    """A class that travels by value (defined in a function), holding
+    `objects`: its body's strings are written by their text."""
+
+    class Holder:
+        pass
+
+    Holder.held = list(objects)
+    return Holder
+
+
+def _fresh(text):
+    """An equal str that is not the interned one."""
+    return "".join(list(text))
+
+
+class Renamed:
+    __slots__ = ("a", "b")
+
+
+# Equal names, other objects than the ones `Base` lists: the writer must
+# find them by their text, not by having written those objects before.
+Renamed.__slotnames__ = [_fresh("a"), _fresh("b")]
+
+
+class Doubled:
+    __slots__ = ("a",)
+
+
+# One name twice, as two objects: the state keeps one entry.
+Doubled.__slotnames__ = ["a", _fresh("a")]
+
+
+def _doubled():
+    made = Doubled()
+    made.a = 1
+    return made
+
+
+def _renamed():
+    made = Renamed()
+    made.a, made.b = "x", "y"
+    return made
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: [_base(a=1, b=2, c=3), _base(b=4), _base(a=5, c=6)],
+        lambda: [_base(a=1, b=2), _renamed(), _base(a=3, b=4), _renamed()],
+        lambda: [_doubled(), _base(a=1), _doubled()],
+        lambda: [_own_descriptor(), _base(a=1, b=2), _own_getattribute()],
+    ],
+    ids=["one class", "equal names, other objects", "a name twice", "mixed roads"],
+)
+def test_slot_names_in_a_class_by_value(make, protocol):
+    holder = _class_holding(*make())
+    new, old = _both_ways(holder, protocol)
+    assert new == old
+    loaded = flightpickle.loads(new)
+    for was, now in zip(holder.held, loaded.held):
+        for slot in type(was).__slotnames__:
+            assert getattr(now, slot, "unset") == getattr(was, slot, "unset")

@@ -23,9 +23,10 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::Dumper;
+use super::classes::Keys;
 use crate::reducers::class::Pairs;
 use crate::writer::opcodes::*;
 use crate::{objects, version};
@@ -106,10 +107,36 @@ impl<'py> Dumper<'_, 'py> {
         self.save(&dict.unwrap_or_else(|| py.None().into_bound(py)))?;
         // Nested as the dict would have been, for the recursion checks.
         self.enter()?;
-        let written = self.write_fresh_dict(slots, false, None);
+        let written = self.write_fresh_dict(slots, Keys::SlotNames, None);
         self.leave();
         written?;
         self.close_fresh_tuple(2)
+    }
+
+    /// A slot name as `save` writes it. Where strings go by text, a name
+    /// this dump has written by text before is read back at the index it
+    /// got then, without finding it by its text again: the objects of one
+    /// class share their class's `__slotnames__`, so a dataclass's second
+    /// and third `Field` meet the same eleven names (~0.2k each by text).
+    /// A code object's recording, which keeps its own account of the
+    /// strings it writes, takes `save`.
+    pub(super) fn save_slot_name(&mut self, name: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.names_by_text == 0 || self.recording.is_some() || !name.is_exact_instance_of::<PyString>() {
+            return self.save(name);
+        }
+        let written = self.slot_names_written.iter().find(|(written, _)| written.is(name));
+        if let Some(&(_, index)) = written {
+            self.write_get(index)?;
+            return self.out.opcode_boundary();
+        }
+        if let Some(index) = self.write_str(name, true)? {
+            if self.slot_names_written.capacity() == 0 {
+                // Past a `Field`'s eleven names without regrowing.
+                self.slot_names_written.reserve(16);
+            }
+            self.slot_names_written.push((name.clone(), index));
+        }
+        self.out.opcode_boundary()
     }
 }
 
@@ -310,7 +337,7 @@ fn set_slot<'py>(
     name: Bound<'py, PyAny>,
     value: Bound<'py, PyAny>,
 ) -> PyResult<()> {
-    let hash = name.hash()?;
+    let hash = hash_of(&name)?;
     for ((existing, old_value), existing_hash) in slots.iter_mut().zip(hashes.iter()) {
         if existing.is(&name) || (*existing_hash == hash && existing.eq(&name)?) {
             *old_value = value;
@@ -320,6 +347,20 @@ fn set_slot<'py>(
     slots.push((name, value));
     hashes.push(hash);
     Ok(())
+}
+
+/// `hash(name)`; an exact str's is read where the str keeps it once made
+/// (a slot name used as a key of its class's dict has made it), which
+/// spares a call per slot.
+fn hash_of(name: &Bound<'_, PyAny>) -> PyResult<isize> {
+    if name.is_exact_instance_of::<PyString>() {
+        // SAFETY: an exact str is laid out as a `PyASCIIObject` first.
+        let kept = unsafe { (*name.as_ptr().cast::<ffi::PyASCIIObject>()).hash };
+        if kept != -1 {
+            return Ok(kept);
+        }
+    }
+    name.hash()
 }
 
 /// What `getattr(obj, name)` gives for a slot: read at the slot's offset
