@@ -59,7 +59,7 @@ pub(crate) fn list_registry_pickle_by_value(py: Python<'_>) -> PyResult<Bound<'_
 }
 
 /// Whether the module `name`, which has no parent package, was registered.
-pub(crate) fn is_top_level_registered(py: Python<'_>, name: &str) -> PyResult<bool> {
+pub(crate) fn is_top_level_registered(py: Python<'_>, name: &Bound<'_, PyString>) -> PyResult<bool> {
     let registered = names(py)?;
     Ok(!registered.is_empty() && registered.contains(name)?)
 }

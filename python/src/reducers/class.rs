@@ -21,7 +21,7 @@ use super::class_cache::{self, Known, KnownMembers, Stamp};
 use super::{call, call_then_set};
 use crate::pickler::PicklerState;
 use crate::target::Target;
-use crate::{byvalue, class_attrs, objects, registry, tracker, version};
+use crate::{byvalue, class_attrs, objects, registry, static_type_names, tracker, version};
 
 /// Enum bookkeeping that the enum metaclass rebuilds from the members.
 const ENUM_INTERNALS: [&str; 5] = [
@@ -79,6 +79,16 @@ pub(crate) enum Travel<'py> {
 }
 
 pub(crate) fn travel<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> PyResult<Travel<'py>> {
+    travel_unless(pickler, class, registry::is_registered)
+}
+
+/// `travel`, with the registry asked through `registered` (the native
+/// writer asks it once for consecutive classes of one module in a dump).
+pub(crate) fn travel_unless<'py>(
+    pickler: &PicklerState,
+    class: &Bound<'py, PyAny>,
+    registered: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<bool>,
+) -> PyResult<Travel<'py>> {
     let py = class.py();
     let names = pickler.reconstructors();
     if let Some(singleton) = singleton_of(class)? {
@@ -90,7 +100,7 @@ pub(crate) fn travel<'py>(pickler: &PicklerState, class: &Bound<'py, PyAny>) -> 
     if builtin_by_name(class)? {
         return Ok(Travel::ByName(None));
     }
-    Ok(match byvalue::reference(class)? {
+    Ok(match byvalue::reference_unless(class, registered)? {
         Some(reference) => Travel::ByName(Some(reference)),
         None => Travel::ByValue,
     })
@@ -416,13 +426,17 @@ fn builtin_by_name(class: &Bound<'_, PyAny>) -> PyResult<bool> {
     };
     // Static types outside `builtins` are named "module.name".
     let Ok(name) = name.to_str() else { return Ok(false) };
-    if name.contains('.') || registry::is_top_level_registered(py, "builtins")? {
+    if name.contains('.') || registry::is_top_level_registered(py, intern!(py, "builtins"))? {
         return Ok(false);
     }
-    Ok(objects::builtins_dict(py)?
-        .cast::<PyDict>()?
-        .get_item(name)?
-        .is_some_and(|found| found.is(class)))
+    let builtins = objects::builtins_dict(py)?.cast::<PyDict>()?;
+    // The name without a dot is the qualname, kept per static type with
+    // its hash: no str made and hashed for each lookup.
+    let found = match static_type_names::qualname_of(class.as_any()) {
+        Some(qualname) => builtins.get_item(qualname)?,
+        None => builtins.get_item(name)?,
+    };
+    Ok(found.is_some_and(|found| found.is(class)))
 }
 
 /// `{cls: name}` for the classes of the `types` module (code, cell, method

@@ -17,6 +17,18 @@ use crate::reducers::class::{ByValue, Pairs, Skeleton, abc_registry_name};
 use crate::reducers::function::fresh_str;
 use crate::writer::opcodes::*;
 
+/// How `write_fresh_dict` writes the keys of its pairs.
+#[derive(Clone, Copy)]
+pub(super) enum Keys {
+    /// As any object.
+    AsTheyAre,
+    /// Class attribute names, written as fresh copies (by text), with the
+    /// values as class state writes them.
+    ClassNames,
+    /// A default-reduced object's slot names (see `defaults.rs`).
+    SlotNames,
+}
+
 impl<'py> Dumper<'_, 'py> {
     pub(super) fn save_class_by_value(&mut self, class: &Bound<'py, PyAny>, shape: ByValue<'py>) -> PyResult<()> {
         self.names_by_text += 1;
@@ -41,7 +53,7 @@ impl<'py> Dumper<'_, 'py> {
                 for part in [metaclass, name, bases] {
                     self.save(part)?;
                 }
-                self.write_fresh_dict(type_kwargs, false, None)?;
+                self.write_fresh_dict(type_kwargs, Keys::AsTheyAre, None)?;
                 self.save(tracker_id)?;
                 self.out.write(&[NONE])?;
                 self.close_fresh_tuple(6)?;
@@ -59,7 +71,7 @@ impl<'py> Dumper<'_, 'py> {
                 for part in [bases, name, qualname] {
                     self.save(part)?;
                 }
-                self.write_fresh_dict(members, false, None)?;
+                self.write_fresh_dict(members, Keys::AsTheyAre, None)?;
                 self.save(module)?;
                 self.save(tracker_id)?;
                 self.out.write(&[NONE])?;
@@ -81,7 +93,7 @@ impl<'py> Dumper<'_, 'py> {
         self.save(names.class_setstate.bind(py))?;
         self.save(class)?;
         self.write_body(shape)?;
-        self.write_fresh_dict(&Vec::new(), false, None)?;
+        self.write_fresh_dict(&Vec::new(), Keys::AsTheyAre, None)?;
         self.close_fresh_tuple(2)?;
         self.out.write(&[TUPLE2, REDUCE, POP])
     }
@@ -101,17 +113,16 @@ impl<'py> Dumper<'_, 'py> {
             .abc_registry
             .as_ref()
             .map(|registry| (abc_registry_name(self.py).clone().into_any(), registry));
-        self.write_fresh_dict(&shape.body, true, registry).map(drop)
+        self.write_fresh_dict(&shape.body, Keys::ClassNames, registry).map(drop)
     }
 
-    /// A dict of `pairs`, then `last`, batched as `save_dict` batches a new
-    /// dict. `body_names`: the keys are class attribute names, written as
-    /// fresh copies (by text), and the values as class state writes them.
-    /// Returns the dict's memo index.
+    /// A dict of `pairs`, then `last` (its key as it is), batched as
+    /// `save_dict` batches a new dict; `keys` says how the pairs' keys are
+    /// written. Returns the dict's memo index.
     pub(super) fn write_fresh_dict(
         &mut self,
         pairs: &Pairs<'py>,
-        body_names: bool,
+        keys: Keys,
         last: Option<(Bound<'py, PyAny>, &Bound<'py, PyAny>)>,
     ) -> PyResult<u32> {
         self.out.write(&[EMPTY_DICT])?;
@@ -119,11 +130,11 @@ impl<'py> Dumper<'_, 'py> {
         let count = pairs.len() + usize::from(last.is_some());
         let mut entries = pairs
             .iter()
-            .map(|(key, value)| (key, value, body_names))
-            .chain(last.iter().map(|(key, value)| (key, *value, false)));
+            .map(|(key, value)| (key, value, keys))
+            .chain(last.iter().map(|(key, value)| (key, *value, Keys::AsTheyAre)));
         if count == 1 {
-            if let Some((key, value, body_name)) = entries.next() {
-                self.write_entry(key, value, body_name)?;
+            if let Some((key, value, keys)) = entries.next() {
+                self.write_entry(key, value, keys)?;
             }
             self.out.write(&[SETITEM])?;
             self.out.opcode_boundary()?;
@@ -134,10 +145,10 @@ impl<'py> Dumper<'_, 'py> {
                 self.out.write(&[MARK])?;
                 let mut written = 0;
                 while written < BATCH_SIZE {
-                    let Some((key, value, body_name)) = entries.next() else {
+                    let Some((key, value, keys)) = entries.next() else {
                         break;
                     };
-                    self.write_entry(key, value, body_name)?;
+                    self.write_entry(key, value, keys)?;
                     written += 1;
                 }
                 self.out.write(&[SETITEMS])?;
@@ -152,10 +163,17 @@ impl<'py> Dumper<'_, 'py> {
         Ok(index)
     }
 
-    fn write_entry(&mut self, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, body_name: bool) -> PyResult<()> {
-        if !body_name {
-            self.save(key)?;
-            return self.save(value);
+    fn write_entry(&mut self, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, keys: Keys) -> PyResult<()> {
+        match keys {
+            Keys::AsTheyAre => {
+                self.save(key)?;
+                return self.save(value);
+            }
+            Keys::SlotNames => {
+                self.save_slot_name(key)?;
+                return self.save(value);
+            }
+            Keys::ClassNames => {}
         }
         if key.is_exact_instance_of::<PyString>() {
             // What saving a fresh copy comes to: never in the memo by

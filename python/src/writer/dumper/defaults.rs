@@ -23,9 +23,10 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::Dumper;
+use super::classes::Keys;
 use crate::reducers::class::Pairs;
 use crate::writer::opcodes::*;
 use crate::{objects, version};
@@ -106,10 +107,36 @@ impl<'py> Dumper<'_, 'py> {
         self.save(&dict.unwrap_or_else(|| py.None().into_bound(py)))?;
         // Nested as the dict would have been, for the recursion checks.
         self.enter()?;
-        let written = self.write_fresh_dict(slots, false, None);
+        let written = self.write_fresh_dict(slots, Keys::SlotNames, None);
         self.leave();
         written?;
         self.close_fresh_tuple(2)
+    }
+
+    /// A slot name as `save` writes it. Where strings go by text, a name
+    /// this dump has written by text before is read back at the index it
+    /// got then, without finding it by its text again: the objects of one
+    /// class share their class's `__slotnames__`, so a dataclass's second
+    /// and third `Field` meet the same eleven names (~0.2k each by text).
+    /// A code object's recording, which keeps its own account of the
+    /// strings it writes, takes `save`.
+    pub(super) fn save_slot_name(&mut self, name: &Bound<'py, PyAny>) -> PyResult<()> {
+        if self.names_by_text == 0 || self.recording.is_some() || !name.is_exact_instance_of::<PyString>() {
+            return self.save(name);
+        }
+        let written = self.slot_names_written.iter().find(|(written, _)| written.is(name));
+        if let Some(&(_, index)) = written {
+            self.write_get(index)?;
+            return self.out.opcode_boundary();
+        }
+        if let Some(index) = self.write_str(name, true)? {
+            if self.slot_names_written.capacity() == 0 {
+                // Past a `Field`'s eleven names without regrowing.
+                self.slot_names_written.reserve(16);
+            }
+            self.slot_names_written.push((name.clone(), index));
+        }
+        self.out.opcode_boundary()
     }
 }
 
@@ -285,7 +312,7 @@ fn state_of<'py>(
     let mut index = 0;
     while index < count {
         let name = slot_names.get_item(index)?;
-        if let Some(value) = optional_attr(obj, &name)? {
+        if let Some(value) = slot_value(obj, &name)? {
             set_slot(&mut slots, &mut hashes, name, value)?;
         }
         // The list is the class's own, which a getter could change.
@@ -310,7 +337,7 @@ fn set_slot<'py>(
     name: Bound<'py, PyAny>,
     value: Bound<'py, PyAny>,
 ) -> PyResult<()> {
-    let hash = name.hash()?;
+    let hash = hash_of(&name)?;
     for ((existing, old_value), existing_hash) in slots.iter_mut().zip(hashes.iter()) {
         if existing.is(&name) || (*existing_hash == hash && existing.eq(&name)?) {
             *old_value = value;
@@ -320,6 +347,68 @@ fn set_slot<'py>(
     slots.push((name, value));
     hashes.push(hash);
     Ok(())
+}
+
+/// `hash(name)`; an exact str's is read where the str keeps it once made
+/// (a slot name used as a key of its class's dict has made it), which
+/// spares a call per slot.
+fn hash_of(name: &Bound<'_, PyAny>) -> PyResult<isize> {
+    if name.is_exact_instance_of::<PyString>() {
+        // SAFETY: an exact str is laid out as a `PyASCIIObject` first.
+        let kept = unsafe { (*name.as_ptr().cast::<ffi::PyASCIIObject>()).hash };
+        if kept != -1 {
+            return Ok(kept);
+        }
+    }
+    name.hash()
+}
+
+/// What `getattr(obj, name)` gives for a slot: read at the slot's offset
+/// when `name` leads to a plain slot (below), otherwise by `getattr`.
+fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match plain_slot_offset(obj, name) {
+        // SAFETY: the offset is that of an object slot of `obj`'s layout
+        // (checked by `plain_slot_offset`); a null slot is an unset one.
+        Some(offset) => unsafe {
+            let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
+            Ok(Bound::from_borrowed_ptr_or_opt(obj.py(), *field))
+        },
+        None => optional_attr(obj, name),
+    }
+}
+
+/// The offset of the slot that `getattr(obj, name)` would read, when it
+/// would read one and nothing else could run or differ: `name` an exact
+/// str, and the first thing the MRO has under it an exact
+/// `member_descriptor` made for `__slots__` of a class `obj` is an instance
+/// of (an object slot that raises AttributeError when unset, no audit
+/// hook). `obj`'s type has the generic `__getattribute__` (a default-reduced
+/// object), which calls such a descriptor before looking anywhere else, and
+/// the descriptor's `__get__` is then this read. Anything else (a
+/// subclass's property of that name, a descriptor of another kind) is None.
+fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
+    // SAFETY: type checks and an MRO lookup (borrowed result, no error set
+    // on a miss) on live objects; the descriptor's fields are read only
+    // once its exact type is known.
+    unsafe {
+        if ffi::PyUnicode_CheckExact(name.as_ptr()) == 0 {
+            return None;
+        }
+        let found = _PyType_Lookup(ffi::Py_TYPE(obj.as_ptr()), name.as_ptr());
+        if found.is_null() || ffi::Py_TYPE(found) != &raw mut ffi::PyMemberDescr_Type {
+            return None;
+        }
+        let descriptor = found.cast::<ffi::PyMemberDescrObject>();
+        let owner = (*descriptor).d_common.d_type;
+        let member = (*descriptor).d_member;
+        let plain = !member.is_null()
+            && (*member).type_code == ffi::Py_T_OBJECT_EX
+            && (*member).flags & ffi::Py_AUDIT_READ == 0
+            && (*member).offset > 0
+            && ffi::PyType_HasFeature(owner, ffi::Py_TPFLAGS_HEAPTYPE) != 0
+            && ffi::PyObject_TypeCheck(obj.as_ptr(), owner) != 0;
+        plain.then(|| (*member).offset)
+    }
 }
 
 /// `getattr(obj, name)` for any `name` (a slot name need not be a str:

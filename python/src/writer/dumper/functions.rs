@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
 
 use super::Dumper;
+use super::classes::Keys;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
 use crate::function_fields::FunctionFields;
@@ -168,7 +169,7 @@ impl<'py> Dumper<'_, 'py> {
         }
         // Nested as the dict would have been, for the recursion checks.
         self.enter()?;
-        let index = self.write_fresh_dict(&identity, false, None);
+        let index = self.write_fresh_dict(&identity, Keys::AsTheyAre, None);
         self.leave();
         let index = index?;
         if let Some(written) = &mut self.globals_written {

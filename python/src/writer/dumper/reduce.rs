@@ -53,7 +53,8 @@ impl<'py> Dumper<'_, 'py> {
         let ours = if is_function {
             function::reduce(self.state, obj)?
         } else if is_class {
-            match class::travel(self.state, obj)? {
+            let last = &mut self.last_registry_answer;
+            match class::travel_unless(self.state, obj, |module| super::registered_once(last, module))? {
                 Travel::Reduced(reduced) => reduced,
                 // A plain class (no metaclass that `copyreg`'s table could
                 // hold), found where the by-value decision looked it up.

@@ -71,6 +71,12 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<()> {
+        self.write_str(obj, by_text).map(drop)
+    }
+
+    /// `save_str`, returning the memo index the string was read from or
+    /// written at when it went by text (None by identity).
+    pub(super) fn write_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<Option<u32>> {
         let encoded;
         let (data, size) = utf8_of(obj);
         let (text, owner): (&[u8], &Bound<'py, PyAny>) = if data.is_null() {
@@ -87,13 +93,13 @@ impl<'py> Dumper<'_, 'py> {
         };
         if !by_text {
             self.write_str_payload(obj, text)?;
-            return self.memoize(obj).map(drop);
+            return self.memoize(obj).map(|_| None);
         }
         // Hashed once, and found or given its index in one probe. Found
         // again by its text, so not recorded by identity too.
         let text = Text::new(text);
         let index = match self.memo.find_or_put_text(text, owner) {
-            TextSlot::Found(index) => return self.write_get(index),
+            TextSlot::Found(index) => return self.write_get(index).map(|()| Some(index)),
             TextSlot::New(index) => index,
         };
         let start = self.out.written();
@@ -106,7 +112,7 @@ impl<'py> Dumper<'_, 'py> {
                 hash: text.hash(),
             });
         }
-        self.write_put(index)
+        self.write_put(index).map(|()| Some(index))
     }
 
     /// The string opcode for `text`'s size, then `text`.
