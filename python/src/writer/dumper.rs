@@ -222,13 +222,14 @@ impl<'a, 'py> Dumper<'a, 'py> {
         Ok(decided)
     }
 
+    #[inline]
     fn enter(&mut self) -> PyResult<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(FastPathDeclined::new_err("nesting too deep for the native writer"));
+            return Err(too_deep());
         }
         // SAFETY: attached; a non-zero result has set RecursionError.
         if unsafe { ffi::Py_EnterRecursiveCall(c" while pickling an object".as_ptr()) } != 0 {
-            return Err(PyErr::fetch(self.py));
+            return Err(fetch_error(self.py));
         }
         self.depth += 1;
         Ok(())
@@ -240,23 +241,33 @@ impl<'a, 'py> Dumper<'a, 'py> {
         unsafe { ffi::Py_LeaveRecursiveCall() };
     }
 
+    /// Dicts, lists and tuples here; everything rarer out of line, so that
+    /// a plain-data dump's loop stays small in the code cache.
     fn save_compound(&mut self, obj: &Bound<'py, PyAny>, kind: *mut ffi::PyTypeObject) -> PyResult<()> {
         // SAFETY: comparing type addresses; each cast matches the exact type checked.
         unsafe {
             if kind == &raw mut ffi::PyDict_Type {
                 return self.save_dict(obj.cast_unchecked::<PyDict>());
             }
-            if kind == &raw mut ffi::PySet_Type {
-                return self.save_set(obj);
-            }
-            if kind == &raw mut ffi::PyFrozenSet_Type {
-                return self.save_frozenset(obj);
-            }
             if kind == &raw mut ffi::PyList_Type {
                 return self.save_list(obj.cast_unchecked::<PyList>());
             }
             if kind == &raw mut ffi::PyTuple_Type {
                 return self.save_tuple(obj.cast_unchecked::<PyTuple>());
+            }
+        }
+        self.save_uncommon(obj, kind)
+    }
+
+    #[inline(never)]
+    fn save_uncommon(&mut self, obj: &Bound<'py, PyAny>, kind: *mut ffi::PyTypeObject) -> PyResult<()> {
+        // SAFETY: comparing type addresses; the cast matches the exact type checked.
+        unsafe {
+            if kind == &raw mut ffi::PySet_Type {
+                return self.save_set(obj);
+            }
+            if kind == &raw mut ffi::PyFrozenSet_Type {
+                return self.save_frozenset(obj);
             }
             if kind == &raw mut ffi::PyByteArray_Type {
                 return self.save_bytearray(obj.cast_unchecked::<PyByteArray>());
@@ -280,9 +291,8 @@ impl<'a, 'py> Dumper<'a, 'py> {
     fn write_put(&mut self, index: u32) -> PyResult<()> {
         if self.proto >= 4 {
             self.out.write(&[MEMOIZE])?;
-            let after = self.out.written();
-            if let Some(events) = &mut self.recording {
-                events.push(code::Event::Put { after });
+            if self.recording.is_some() {
+                self.record_put();
             }
         } else if let Ok(small) = u8::try_from(index) {
             self.out.write(&[BINPUT, small])?;
@@ -295,11 +305,8 @@ impl<'a, 'py> Dumper<'a, 'py> {
     }
 
     fn write_get(&mut self, index: u32) -> PyResult<()> {
-        if let Some(events) = &mut self.recording {
-            events.push(code::Event::Get {
-                at: self.out.written(),
-                index,
-            });
+        if self.recording.is_some() {
+            self.record_get(index);
             return Ok(());
         }
         match u8::try_from(index) {
@@ -312,13 +319,49 @@ impl<'a, 'py> Dumper<'a, 'py> {
         }
     }
 
+    // Recording is for code objects only: out of line, so that the growth
+    // of the events' list stays out of every plain write.
+    #[inline(never)]
+    fn record_get(&mut self, index: u32) {
+        let at = self.out.written();
+        if let Some(events) = &mut self.recording {
+            events.push(code::Event::Get { at, index });
+        }
+    }
+
+    #[inline(never)]
+    fn record_put(&mut self) {
+        let after = self.out.written();
+        if let Some(events) = &mut self.recording {
+            events.push(code::Event::Put { after });
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
     fn error(&self, message: String) -> PyErr {
         objects::new_pickling_error(self.py, message)
     }
 
+    #[cold]
+    #[inline(never)]
     fn overflow(&self, message: &str) -> PyErr {
         pyo3::exceptions::PyOverflowError::new_err(message.to_owned())
     }
+}
+
+/// The error of a failed call into the interpreter, built out of line
+/// from the paths that rarely need it.
+#[cold]
+#[inline(never)]
+pub(super) fn fetch_error(py: Python<'_>) -> PyErr {
+    PyErr::fetch(py)
+}
+
+#[cold]
+#[inline(never)]
+fn too_deep() -> PyErr {
+    FastPathDeclined::new_err("nesting too deep for the native writer")
 }
 
 /// Whether `module` is registered for by-value, asked once per dump for

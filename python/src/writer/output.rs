@@ -157,15 +157,23 @@ impl<'py> Output<'py> {
     }
 
     /// Called between opcodes: closes a full frame, and drains it to the sink.
+    /// Inline, as it runs after every object; closing is out of line.
+    #[inline]
     pub(crate) fn opcode_boundary(&mut self) -> PyResult<()> {
         let Some(start) = self.frame_start else {
             return Ok(());
         };
         if self.len - start - FRAME_HEADER_SIZE >= FRAME_SIZE_TARGET {
-            self.commit_frame();
-            if self.sink.is_some() {
-                self.drain()?;
-            }
+            return self.close_full_frame();
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn close_full_frame(&mut self) -> PyResult<()> {
+        self.commit_frame();
+        if self.sink.is_some() {
+            self.drain()?;
         }
         Ok(())
     }

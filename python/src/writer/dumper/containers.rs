@@ -67,7 +67,7 @@ impl<'py> Dumper<'_, 'py> {
         let mut position: ffi::Py_ssize_t = 0;
         let mut next = |dumper: &Self| -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
             if dict.len() != size {
-                return Err(PyRuntimeError::new_err("dictionary changed size during iteration"));
+                return Err(dict_changed_size());
             }
             let (mut key, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
             // SAFETY: PyDict_Next bounds-checks `position` against the
@@ -100,7 +100,7 @@ impl<'py> Dumper<'_, 'py> {
             }
             self.out.write(&[SETITEMS])?;
             if dict.len() != size {
-                return Err(PyRuntimeError::new_err("dictionary changed size during iteration"));
+                return Err(dict_changed_size());
             }
             if count < BATCH_SIZE {
                 return Ok(());
@@ -157,4 +157,10 @@ impl<'py> Dumper<'_, 'py> {
         let reduced = PyTuple::new(py, [set.get_type().into_any(), args.into_any()])?;
         self.save_reduce(&reduced, Some(set))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn dict_changed_size() -> PyErr {
+    PyRuntimeError::new_err("dictionary changed size during iteration")
 }

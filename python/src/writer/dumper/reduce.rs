@@ -122,15 +122,25 @@ impl<'py> Dumper<'_, 'py> {
         self.memoize(module).map(drop)
     }
 
+    #[inline(never)]
     fn reduce_ex(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
         match crate::byvalue::optional_attr(obj, intern!(py, "__reduce_ex__"))? {
             Some(method) => method.call1((self.proto,)),
-            None => Err(self.error(format!(
-                "can't pickle '{}' object: {}",
-                obj.get_type().name()?,
-                obj.repr()?
-            ))),
+            None => Err(self.cannot_pickle(obj)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn cannot_pickle(&self, obj: &Bound<'py, PyAny>) -> PyErr {
+        let described = obj
+            .get_type()
+            .name()
+            .and_then(|kind| Ok(format!("can't pickle '{kind}' object: {}", obj.repr()?)));
+        match described {
+            Ok(message) => self.error(message),
+            Err(err) => err,
         }
     }
 
@@ -167,19 +177,13 @@ impl<'py> Dumper<'_, 'py> {
             if let Some(item) = item
                 && unsafe { ffi::PyIter_Check(item.as_ptr()) } == 0
             {
-                return Err(self.error(format!(
-                    "{position} element of the tuple returned by __reduce__ must be an iterator, not {}",
-                    item.get_type().name()?
-                )));
+                return Err(self.not_an_iterator(position, item));
             }
         }
         if let Some(setter) = &state_setter
             && !setter.is_callable()
         {
-            return Err(self.error(format!(
-                "sixth element of the tuple returned by __reduce__ must be a function, not {}",
-                setter.get_type().name()?
-            )));
+            return Err(self.not_a_setter(setter));
         }
         let name = crate::byvalue::optional_attr(&callable, intern!(py, "__name__"))?;
         let name = name
@@ -222,6 +226,28 @@ impl<'py> Dumper<'_, 'py> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn not_an_iterator(&self, position: &str, item: &Bound<'py, PyAny>) -> PyErr {
+        match item.get_type().name() {
+            Ok(kind) => self.error(format!(
+                "{position} element of the tuple returned by __reduce__ must be an iterator, not {kind}"
+            )),
+            Err(err) => err,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_a_setter(&self, setter: &Bound<'py, PyAny>) -> PyErr {
+        match setter.get_type().name() {
+            Ok(kind) => self.error(format!(
+                "sixth element of the tuple returned by __reduce__ must be a function, not {kind}"
+            )),
+            Err(err) => err,
+        }
+    }
+
     /// Memoizes `obj`, just made on the stack; true when writing its
     /// arguments had already made and memoized it (a cycle through the
     /// arguments): the memoized one is the object, this one is dropped.
@@ -254,6 +280,7 @@ impl<'py> Dumper<'_, 'py> {
         self.out.write(&[NEWOBJ])
     }
 
+    #[inline(never)]
     fn save_newobj_ex(&mut self, args: &Bound<'py, PyTuple>) -> PyResult<()> {
         if args.len() != 3 {
             return Err(self.error(format!(

@@ -24,7 +24,7 @@ impl<'py> Dumper<'_, 'py> {
         let value = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
         if overflow == 0 {
             if value == -1
-                && let Some(err) = PyErr::take(self.py)
+                && let Some(err) = take_error(self.py)
             {
                 return Err(err);
             }
@@ -44,8 +44,14 @@ impl<'py> Dumper<'_, 'py> {
                 },
             };
         }
-        // Beyond 64 bits (rare): through Python's own conversion, which
-        // every supported version has (the C helpers changed in 3.13).
+        self.save_big_int(obj)
+    }
+
+    /// Beyond 64 bits (rare): through Python's own conversion, which every
+    /// supported version has (the C helpers changed in 3.13).
+    #[cold]
+    #[inline(never)]
+    fn save_big_int(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
         let py = self.py;
         let bits: usize = obj.call_method0(intern!(py, "bit_length"))?.extract()?;
         let kwargs = pyo3::types::PyDict::new(py);
@@ -77,24 +83,42 @@ impl<'py> Dumper<'_, 'py> {
     /// `save_str`, returning the memo index the string was read from or
     /// written at when it went by text (None by identity).
     pub(super) fn write_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<Option<u32>> {
-        let encoded;
         let (data, size) = utf8_of(obj);
-        let (text, owner): (&[u8], &Bound<'py, PyAny>) = if data.is_null() {
-            // Lone surrogates: written as the C pickler writes them.
-            let _ = PyErr::take(self.py);
-            encoded = obj.call_method1(intern!(self.py, "encode"), ("utf-8", "surrogatepass"))?;
-            (encoded.cast::<PyBytes>()?.as_bytes(), &encoded)
-        } else {
-            // SAFETY: `size` bytes at `data`, kept alive by `obj`.
-            (
-                unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) },
-                obj,
-            )
-        };
+        if data.is_null() {
+            return self.save_str_with_surrogates(obj, by_text);
+        }
+        // SAFETY: `size` bytes at `data`, kept alive by `obj`.
+        let text = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) };
         if !by_text {
             self.write_str_payload(obj, text)?;
             return self.memoize(obj).map(|_| None);
         }
+        self.save_str_by_text(obj, text, obj)
+    }
+
+    /// Lone surrogates: written as the C pickler writes them.
+    #[cold]
+    #[inline(never)]
+    fn save_str_with_surrogates(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<Option<u32>> {
+        let _ = PyErr::take(self.py);
+        let encoded = obj.call_method1(intern!(self.py, "encode"), ("utf-8", "surrogatepass"))?;
+        let text = encoded.cast::<PyBytes>()?.as_bytes();
+        if !by_text {
+            self.write_str_payload(obj, text)?;
+            return self.memoize(obj).map(|_| None);
+        }
+        self.save_str_by_text(obj, text, &encoded)
+    }
+
+    /// A string of a function's, class's or code object's parts, memoized
+    /// by its text; `owner` holds `text`'s bytes.
+    #[inline(never)]
+    fn save_str_by_text(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        text: &[u8],
+        owner: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<u32>> {
         // Hashed once, and found or given its index in one probe. Found
         // again by its text, so not recorded by identity too.
         let text = Text::new(text);
@@ -136,20 +160,27 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     pub(super) fn save_bytes(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
-        let bytes = obj.cast::<PyBytes>()?;
+        // SAFETY: the caller checked that `obj` is an exact bytes.
+        let bytes = unsafe { obj.cast_unchecked::<PyBytes>() };
         if self.proto < 3 {
-            // No bytes opcodes before protocol 3: `_codecs.encode(text, 'latin1')`.
-            let py = self.py;
-            let reduced = if bytes.as_bytes().is_empty() {
-                PyTuple::new(py, [py.get_type::<PyBytes>().into_any(), PyTuple::empty(py).into_any()])?
-            } else {
-                let text: String = bytes.as_bytes().iter().map(|&b| char::from(b)).collect();
-                let args = PyTuple::new(py, [PyString::new(py, &text), PyString::new(py, "latin1")])?;
-                PyTuple::new(py, [objects::codecs_encode(py)?.clone(), args.into_any()])?
-            };
-            return self.save_reduce(&reduced, Some(obj));
+            return self.save_bytes_as_call(bytes);
         }
         self.write_bytes_data(obj, bytes.as_bytes())
+    }
+
+    /// No bytes opcodes before protocol 3: `_codecs.encode(text, 'latin1')`.
+    #[cold]
+    #[inline(never)]
+    fn save_bytes_as_call(&mut self, bytes: &Bound<'py, PyBytes>) -> PyResult<()> {
+        let py = self.py;
+        let reduced = if bytes.as_bytes().is_empty() {
+            PyTuple::new(py, [py.get_type::<PyBytes>().into_any(), PyTuple::empty(py).into_any()])?
+        } else {
+            let text: String = bytes.as_bytes().iter().map(|&b| char::from(b)).collect();
+            let args = PyTuple::new(py, [PyString::new(py, &text), PyString::new(py, "latin1")])?;
+            PyTuple::new(py, [objects::codecs_encode(py)?.clone(), args.into_any()])?
+        };
+        self.save_reduce(&reduced, Some(bytes.as_any()))
     }
 
     /// SHORT_BINBYTES, BINBYTES or BINBYTES8, then `obj` memoized.
@@ -228,18 +259,28 @@ impl<'py> Dumper<'_, 'py> {
         // as `obj` is not released (callers re-read it after Python code).
         let view = unsafe { PyPickleBuffer_GetBuffer(obj.as_ptr()) };
         if view.is_null() {
-            return Err(PyErr::fetch(self.py));
+            return Err(super::fetch_error(self.py));
         }
         // SAFETY: non-null, owned by `obj`.
         let view = unsafe { &*view };
         // SAFETY: reads the view's shape only.
         if !view.suboffsets.is_null() || unsafe { ffi::PyBuffer_IsContiguous(view, b'A' as _) } == 0 {
-            return Err(PyBufferError::new_err(
-                "PickleBuffer can not be pickled when pointing to a non-contiguous buffer",
-            ));
+            return Err(not_contiguous());
         }
         Ok(view)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn take_error(py: Python<'_>) -> Option<PyErr> {
+    PyErr::take(py)
+}
+
+#[cold]
+#[inline(never)]
+fn not_contiguous() -> PyErr {
+    PyBufferError::new_err("PickleBuffer can not be pickled when pointing to a non-contiguous buffer")
 }
 
 /// A str's UTF-8 bytes, as `PyUnicode_AsUTF8AndSize` gives them (null
