@@ -28,6 +28,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::Dumper;
 use super::classes::Keys;
+use super::slot_plans;
 use crate::reducers::class::Pairs;
 use crate::reducers::class_cache::Stamp;
 use crate::writer::opcodes::*;
@@ -403,13 +404,26 @@ fn state_of<'py>(
     let Ok(slot_names) = slot_names.cast_into::<PyList>() else {
         return Ok(just_dict(dict));
     };
+    let with_slots = |dict: Option<Bound<'py, PyAny>>, slots: Pairs<'py>| {
+        if slots.is_empty() {
+            just_dict(dict)
+        } else {
+            State::WithSlots { dict, slots }
+        }
+    };
+    if let Some(slots) = slot_plans::slots_by_plan(obj, &slot_names) {
+        return Ok(with_slots(dict, slots));
+    }
     let count = slot_names.len();
     let mut slots: Pairs<'py> = Vec::with_capacity(count);
     let mut hashes = Vec::with_capacity(count);
+    let mut all_plain = true;
     let mut index = 0;
     while index < count {
         let name = slot_names.get_item(index)?;
-        if let Some(value) = slot_value(obj, &name)? {
+        let offset = plain_slot_offset(obj, &name);
+        all_plain &= offset.is_some();
+        if let Some(value) = slot_value(obj, &name, offset)? {
             set_slot(&mut slots, &mut hashes, name, value)?;
         }
         // The list is the class's own, which a getter could change.
@@ -418,10 +432,11 @@ fn state_of<'py>(
         }
         index += 1;
     }
-    if slots.is_empty() {
-        return Ok(just_dict(dict));
+    if all_plain {
+        // No getter ran: the next object of this type may follow a plan.
+        slot_plans::remember(obj, &slot_names);
     }
-    Ok(State::WithSlots { dict, slots })
+    Ok(with_slots(dict, slots))
 }
 
 /// `slots[name] = value` as a dict would do it: a name already there keeps
@@ -461,9 +476,14 @@ fn hash_of(name: &Bound<'_, PyAny>) -> PyResult<isize> {
 }
 
 /// What `getattr(obj, name)` gives for a slot: read at the slot's offset
-/// when `name` leads to a plain slot (below), otherwise by `getattr`.
-fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match plain_slot_offset(obj, name) {
+/// when `name` leads to a plain slot (`offset`, from `plain_slot_offset`),
+/// otherwise by `getattr`.
+fn slot_value<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyAny>,
+    offset: Option<isize>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match offset {
         // SAFETY: the offset is that of an object slot of `obj`'s layout
         // (checked by `plain_slot_offset`); a null slot is an unset one.
         Some(offset) => unsafe {
@@ -483,7 +503,7 @@ fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResul
 /// object), which calls such a descriptor before looking anywhere else, and
 /// the descriptor's `__get__` is then this read. Anything else (a
 /// subclass's property of that name, a descriptor of another kind) is None.
-fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
+pub(super) fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
     // SAFETY: type checks and an MRO lookup (borrowed result, no error set
     // on a miss) on live objects; the descriptor's fields are read only
     // once its exact type is known.
