@@ -50,6 +50,7 @@ pub(crate) type QuickMap<K, V> = HashMap<K, V, BuildHasherDefault<QuickHasher>>;
 /// zero-padded word and the length mixed in with it, where `Hasher::write`
 /// takes the tail a byte at a time (names are mostly under 16 bytes, so
 /// the tail was most of the work).
+#[inline]
 pub(crate) fn hash_text(text: &[u8]) -> u64 {
     let mut hasher = QuickHasher::default();
     let mut chunks = text.chunks_exact(8);

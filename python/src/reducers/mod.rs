@@ -7,7 +7,7 @@
 //! 6-tuple `(callable, args, state, None, None, state_setter)`.
 
 pub(crate) mod class;
-mod class_cache;
+pub(crate) mod class_cache;
 pub(crate) mod code;
 mod descriptors;
 mod file;

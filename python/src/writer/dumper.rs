@@ -18,6 +18,7 @@ mod functions;
 mod reduce;
 mod references;
 mod scalars;
+mod slot_plans;
 
 pub(crate) use defaults::set_native_default_reduce;
 

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::quick_hash::{QuickMap, hash_text};
+use crate::writer::str_addresses::StrAddresses;
 pub(crate) use crate::writer::text_table::TextSlot;
 use crate::writer::text_table::TextTable;
 
@@ -38,11 +39,16 @@ thread_local! {
     /// The emptied keep-alive list of the last dump on this thread, kept
     /// for the same reason (its room for 64 cost a malloc and a free).
     static SPARE_ALIVE: Cell<Vec<Py<PyAny>>> = const { Cell::new(Vec::new()) };
+    /// The last dump's table of strings by address, emptied.
+    static SPARE_ADDRESSES: Cell<Option<Box<StrAddresses>>> = const { Cell::new(None) };
 }
 
 pub(crate) struct Memo<'py> {
     by_id: IdMap,
     by_text: TextTable,
+    /// Strings written by text, by address (see `str_addresses.rs`): taken
+    /// at the first, so that a dump of plain data never touches it.
+    by_address: Option<Box<StrAddresses>>,
     /// Keeps every memoized object alive, so that no address is reused
     /// by a temporary made later in the same dump.
     alive: Vec<Bound<'py, PyAny>>,
@@ -86,6 +92,7 @@ impl<'py> Memo<'py> {
         Self {
             by_id: QuickMap::default(),
             by_text: TextTable::new(),
+            by_address: None,
             alive: Vec::new(),
             next: 0,
         }
@@ -131,6 +138,26 @@ impl<'py> Memo<'py> {
             self.keep_alive(owner);
         }
         slot
+    }
+
+    /// The index of the string `obj` if this dump wrote it (or an equal
+    /// one) by text and noted it by its address.
+    #[inline]
+    pub(crate) fn text_at_address(&self, obj: &Bound<'py, PyAny>) -> Option<u32> {
+        self.by_address.as_ref()?.get(obj.as_ptr() as usize)
+    }
+
+    /// Notes that the string `obj`, whose text is at `index`, may be found
+    /// by its address for the rest of the dump; `kept` says whether the
+    /// memo keeps it alive already (it owns a text of the table).
+    #[inline]
+    pub(crate) fn note_text_address(&mut self, obj: &Bound<'py, PyAny>, index: u32, kept: bool) {
+        if !kept {
+            self.keep_alive(obj);
+        }
+        self.by_address
+            .get_or_insert_with(take_spare_addresses)
+            .put(obj.as_ptr() as usize, index);
     }
 
     /// Before the first text: the thread's spare map, or a new one.
@@ -231,6 +258,10 @@ impl Drop for Memo<'_> {
         // Emptied before `alive` lets go of the texts they point into.
         let ids = reusable(std::mem::take(&mut self.by_id));
         let texts = reusable_texts(std::mem::replace(&mut self.by_text, TextTable::new()));
+        if let Some(mut addresses) = self.by_address.take() {
+            addresses.clear();
+            let _ = SPARE_ADDRESSES.try_with(|spare| spare.set(Some(addresses)));
+        }
         keep_spare_alive(std::mem::take(&mut self.alive));
         if ids.is_none() && texts.is_none() {
             return;
@@ -269,6 +300,14 @@ fn take_spare_texts() -> TextTable {
         .ok()
         .flatten();
     spare.unwrap_or_else(|| TextTable::with_capacity(FIRST_CAPACITY))
+}
+
+/// The thread's spare table of strings by address (empty), or a new one.
+#[cold]
+#[inline(never)]
+fn take_spare_addresses() -> Box<StrAddresses> {
+    let spare = SPARE_ADDRESSES.try_with(Cell::take).ok().flatten();
+    spare.unwrap_or_else(|| Box::new(StrAddresses::new()))
 }
 
 /// The thread's spare keep-alive list (empty), or a new one with room for

@@ -14,6 +14,7 @@ mod globals;
 mod memo;
 mod opcodes;
 mod output;
+mod str_addresses;
 mod text_table;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -16,6 +16,7 @@
 //! raises that path's errors. The checks read the type only, or the
 //! instance dict, so nothing runs twice when the old way is taken.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
@@ -27,7 +28,9 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::Dumper;
 use super::classes::Keys;
+use super::slot_plans;
 use crate::reducers::class::Pairs;
+use crate::reducers::class_cache::Stamp;
 use crate::writer::opcodes::*;
 use crate::{objects, version};
 
@@ -66,12 +69,53 @@ fn newobj_is_copyregs(py: Python<'_>) -> PyResult<bool> {
         let named_so = name.extract::<&str>().is_ok_and(|name| name == "__newobj__");
         Ok::<_, PyErr>((module.clone().into_any().unbind(), module.dict().unbind(), named_so))
     })?;
-    let in_sys_modules = objects::sys_modules(py).get_item(intern!(py, "copyreg"))?;
+    let modules = objects::sys_modules(py);
+    let namespace = namespace.bind(py);
+    let versions = dict_versions(&modules, namespace);
+    if versions.is_some() && KNOWN_NEWOBJ.try_with(Cell::get).ok().flatten() == versions {
+        return Ok(true);
+    }
+    let in_sys_modules = modules.get_item(intern!(py, "copyreg"))?;
     if !*named_so || !in_sys_modules.is_some_and(|found| found.is(module)) {
         return Ok(false);
     }
-    let current = namespace.bind(py).get_item(intern!(py, "__newobj__"))?;
-    Ok(current.is_some_and(|current| current.is(original)))
+    let current = namespace.get_item(intern!(py, "__newobj__"))?;
+    let is_copyregs = current.is_some_and(|current| current.is(original));
+    // Kept only if the lookups, which could have run a key's `__eq__`,
+    // left both dicts as they found them.
+    if is_copyregs && dict_versions(&modules, namespace) == versions {
+        let _ = KNOWN_NEWOBJ.try_with(|known| known.set(versions));
+    }
+    Ok(is_copyregs)
+}
+
+/// The addresses and versions of `sys.modules` and `copyreg`'s namespace,
+/// where the Python keeps dict versions (3.11; every change of a dict's
+/// content gives it a new version from a counter that only grows).
+type DictVersions = ((usize, u64), (usize, u64));
+
+thread_local! {
+    /// The dict versions at which `newobj_is_copyregs` last said yes: while
+    /// both hold, neither `sys.modules["copyreg"]` nor `copyreg.__newobj__`
+    /// can have changed, and the two lookups (~0.3k an object) are spared.
+    static KNOWN_NEWOBJ: Cell<Option<DictVersions>> = const { Cell::new(None) };
+}
+
+fn dict_versions(modules: &Bound<'_, PyDict>, namespace: &Bound<'_, PyDict>) -> Option<DictVersions> {
+    #[cfg(not(Py_3_12))]
+    {
+        let version = |dict: &Bound<'_, PyDict>| {
+            // SAFETY: reading a field of a live dict.
+            let tag = unsafe { (*dict.as_ptr().cast::<ffi::PyDictObject>()).ma_version_tag };
+            (dict.as_ptr() as usize, tag)
+        };
+        Some((version(modules), version(namespace)))
+    }
+    #[cfg(Py_3_12)]
+    {
+        let _ = (modules, namespace);
+        None
+    }
 }
 
 impl<'py> Dumper<'_, 'py> {
@@ -180,7 +224,7 @@ fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateP
     };
     // The type's checks first: they turn away most objects met here (those
     // with a `__reduce__` of their own), and cost less than `copyreg`'s.
-    if !plain || !keeps_objects_methods(&kind)? || !newobj_is_copyregs(py)? {
+    if !plain || !keeps_objects_methods_known(&kind)? || !newobj_is_copyregs(py)? {
         return Ok(None);
     }
     let Some(slot_names) = cached_slot_names(&kind)? else {
@@ -207,6 +251,60 @@ fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateP
         None
     };
     Ok(Some((slot_names, dict)))
+}
+
+/// Types found lately to keep `object`'s methods, per thread, each with
+/// its stamp then. A stamp that still holds means that neither the type
+/// nor its metaclass has changed since (see `class_cache.rs`), so the MRO
+/// lookups of `keeps_objects_methods` would find what they found: eleven
+/// lookups, ~0.5k an object, where a dataclass dump meets the same few
+/// types (its `Field`s) again and again. A type is kept by address only:
+/// another type made at the same address later has another version tag.
+struct KnownKeepers {
+    entries: [Option<(usize, Stamp)>; KNOWN_KEEPERS],
+    /// The entry to replace next.
+    next: usize,
+}
+
+const KNOWN_KEEPERS: usize = 8;
+
+thread_local! {
+    static KNOWN: RefCell<KnownKeepers> = const {
+        RefCell::new(KnownKeepers {
+            entries: [None; KNOWN_KEEPERS],
+            next: 0,
+        })
+    };
+}
+
+/// `keeps_objects_methods`, answered from the types known to keep them
+/// while their stamps hold.
+fn keeps_objects_methods_known(kind: &Bound<'_, PyType>) -> PyResult<bool> {
+    let address = kind.as_ptr() as usize;
+    let stamp = Stamp::of(kind.as_any());
+    if let Some(stamp) = stamp {
+        let known = KNOWN
+            .try_with(|known| {
+                let known = known.borrow();
+                known.entries.contains(&Some((address, stamp)))
+            })
+            .unwrap_or(false);
+        if known {
+            return Ok(true);
+        }
+    }
+    let keeps = keeps_objects_methods(kind)?;
+    if keeps && let Some(stamp) = stamp {
+        // The lookups run no Python code: the stamp taken before them
+        // still describes the type they read.
+        let _ = KNOWN.try_with(|known| {
+            let mut known = known.borrow_mut();
+            let at = known.next;
+            known.entries[at] = Some((address, stamp));
+            known.next = (at + 1) % KNOWN_KEEPERS;
+        });
+    }
+    Ok(keeps)
 }
 
 /// Whether `kind` finds `object`'s own `__reduce_ex__`, `__reduce__`,
@@ -306,13 +404,26 @@ fn state_of<'py>(
     let Ok(slot_names) = slot_names.cast_into::<PyList>() else {
         return Ok(just_dict(dict));
     };
+    let with_slots = |dict: Option<Bound<'py, PyAny>>, slots: Pairs<'py>| {
+        if slots.is_empty() {
+            just_dict(dict)
+        } else {
+            State::WithSlots { dict, slots }
+        }
+    };
+    if let Some(slots) = slot_plans::slots_by_plan(obj, &slot_names) {
+        return Ok(with_slots(dict, slots));
+    }
     let count = slot_names.len();
     let mut slots: Pairs<'py> = Vec::with_capacity(count);
     let mut hashes = Vec::with_capacity(count);
+    let mut all_plain = true;
     let mut index = 0;
     while index < count {
         let name = slot_names.get_item(index)?;
-        if let Some(value) = slot_value(obj, &name)? {
+        let offset = plain_slot_offset(obj, &name);
+        all_plain &= offset.is_some();
+        if let Some(value) = slot_value(obj, &name, offset)? {
             set_slot(&mut slots, &mut hashes, name, value)?;
         }
         // The list is the class's own, which a getter could change.
@@ -321,10 +432,11 @@ fn state_of<'py>(
         }
         index += 1;
     }
-    if slots.is_empty() {
-        return Ok(just_dict(dict));
+    if all_plain {
+        // No getter ran: the next object of this type may follow a plan.
+        slot_plans::remember(obj, &slot_names);
     }
-    Ok(State::WithSlots { dict, slots })
+    Ok(with_slots(dict, slots))
 }
 
 /// `slots[name] = value` as a dict would do it: a name already there keeps
@@ -364,9 +476,14 @@ fn hash_of(name: &Bound<'_, PyAny>) -> PyResult<isize> {
 }
 
 /// What `getattr(obj, name)` gives for a slot: read at the slot's offset
-/// when `name` leads to a plain slot (below), otherwise by `getattr`.
-fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match plain_slot_offset(obj, name) {
+/// when `name` leads to a plain slot (`offset`, from `plain_slot_offset`),
+/// otherwise by `getattr`.
+fn slot_value<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyAny>,
+    offset: Option<isize>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match offset {
         // SAFETY: the offset is that of an object slot of `obj`'s layout
         // (checked by `plain_slot_offset`); a null slot is an unset one.
         Some(offset) => unsafe {
@@ -386,7 +503,7 @@ fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResul
 /// object), which calls such a descriptor before looking anywhere else, and
 /// the descriptor's `__get__` is then this read. Anything else (a
 /// subclass's property of that name, a descriptor of another kind) is None.
-fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
+pub(super) fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
     // SAFETY: type checks and an MRO lookup (borrowed result, no error set
     // on a miss) on live objects; the descriptor's fields are read only
     // once its exact type is known.

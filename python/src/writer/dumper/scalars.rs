@@ -119,13 +119,23 @@ impl<'py> Dumper<'_, 'py> {
         text: &[u8],
         owner: &Bound<'py, PyAny>,
     ) -> PyResult<Option<u32>> {
+        if let Some(index) = self.memo.text_at_address(obj) {
+            // Met before in this dump, as this very object: read back at
+            // the index its text has, without hashing the text again.
+            self.write_get(index)?;
+            return Ok(Some(index));
+        }
         // Hashed once, and found or given its index in one probe. Found
         // again by its text, so not recorded by identity too.
         let text = Text::new(text);
         let index = match self.memo.find_or_put_text(text, owner) {
-            TextSlot::Found(index) => return self.write_get(index).map(|()| Some(index)),
+            TextSlot::Found(index) => {
+                self.memo.note_text_address(obj, index, false);
+                return self.write_get(index).map(|()| Some(index));
+            }
             TextSlot::New(index) => index,
         };
+        self.memo.note_text_address(obj, index, owner.is(obj));
         let start = self.out.written();
         self.write_str_payload(obj, text.bytes())?;
         if let Some(events) = &mut self.recording {
@@ -140,7 +150,20 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// The string opcode for `text`'s size, then `text`.
+    #[inline]
     fn write_str_payload(&mut self, obj: &Bound<'py, PyAny>, text: &[u8]) -> PyResult<()> {
+        if text.len() <= 0xff && self.proto >= 4 {
+            // Nearly every string: two inline writes, without the call to
+            // `write_payload` and its branch for payloads that go outside
+            // frames (~50 instructions a string).
+            self.out.write(&[SHORT_BINUNICODE, text.len() as u8])?;
+            return self.out.write(text);
+        }
+        self.write_long_str_payload(obj, text)
+    }
+
+    #[inline(never)]
+    fn write_long_str_payload(&mut self, obj: &Bound<'py, PyAny>, text: &[u8]) -> PyResult<()> {
         let header = self.str_header(text.len())?;
         self.out
             .write_payload(header.bytes(), text, || Ok(PyBytes::new(obj.py(), text).into_any()))
