@@ -16,6 +16,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::{objects, tracker, version};
 
+mod code;
 pub(crate) mod descriptors;
 mod functions;
 

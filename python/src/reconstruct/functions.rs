@@ -29,9 +29,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use super::{cell_of, set_cell, subimport};
+use super::{cell_of, code, set_cell, subimport};
 use crate::function_fields::FunctionFields;
-use crate::{objects, version};
+use crate::objects;
 
 /// Items of a `FunctionState` tuple.
 pub(crate) const STATE_LEN: usize = 13;
@@ -59,12 +59,11 @@ pub(crate) fn new_function<'py>(
         .map_err(|_| PyTypeError::new_err("new_function expects a dict of globals"))?;
     let py = globals.py();
     let state = state.map(FunctionState::read).transpose()?;
-    let code = objects::code_type(py)?.call1(code_fields)?;
+    let (code, free_vars) = code::make_code(code_fields)?;
     globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
-    // SAFETY: `code` is a code object (made by its type); both pointers are
+    // SAFETY: `code` is a code object (made by its constructor); both pointers are
     // borrowed for the call, which returns a new reference or null.
     let func = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFunction_New(code.as_ptr(), globals.as_ptr()))? };
-    let free_vars = free_var_count(code_fields)?;
     if free_vars > 0 {
         let cells = (0..free_vars)
             .map(|_| cell_of(py, None))
@@ -197,18 +196,6 @@ impl<'py> FunctionState<'py> {
         }
         Ok(())
     }
-}
-
-/// How many free variables the code made from `code_fields` has: the
-/// length of its `co_freevars` argument, which the constructor has just
-/// checked (a tuple of strs), so the code's own (a tuple made afresh on
-/// each read) need not be asked.
-fn free_var_count(code_fields: &Bound<'_, PyTuple>) -> PyResult<usize> {
-    let index = version::code_args(code_fields.py())
-        .iter()
-        .position(|name| *name == "co_freevars")
-        .ok_or_else(|| PyValueError::new_err("this Python's CodeType has no co_freevars"))?;
-    code_fields.get_item(index)?.len()
 }
 
 /// The same object, or two equal exact strs (no user `__eq__` runs).
