@@ -65,10 +65,6 @@ pub(crate) struct Dumper<'a, 'py> {
     /// The module whose registration for by-value was asked last, and the
     /// answer: the functions of one module ask in turn.
     last_registry_answer: Option<(Bound<'py, PyAny>, bool)>,
-    /// Slot names written by text in this dump, each held (so its address
-    /// is not reused) with its memo index: the objects of one class share
-    /// them (see `defaults.rs`). A few dozen at most, so searched in order.
-    slot_names_written: Vec<(Bound<'py, PyAny>, u32)>,
     /// The list a code object's replay maps its memo indexes in, kept for
     /// the next replay of the dump (a malloc and a free a function).
     replay_indexes: Vec<u32>,
@@ -95,7 +91,6 @@ impl<'a, 'py> Dumper<'a, 'py> {
             by_reference: QuickMap::default(),
             globals_written: None,
             last_registry_answer: None,
-            slot_names_written: Vec::new(),
             replay_indexes: Vec::new(),
         }
     }

@@ -157,29 +157,18 @@ impl<'py> Dumper<'_, 'py> {
         self.close_fresh_tuple(2)
     }
 
-    /// A slot name as `save` writes it. Where strings go by text, a name
-    /// this dump has written by text before is read back at the index it
-    /// got then, without finding it by its text again: the objects of one
-    /// class share their class's `__slotnames__`, so a dataclass's second
-    /// and third `Field` meet the same eleven names (~0.2k each by text).
-    /// A code object's recording, which keeps its own account of the
-    /// strings it writes, takes `save`.
+    /// A slot name as `save` writes it. Where strings go by text, the name
+    /// goes by text too: the objects of one class share their class's
+    /// `__slotnames__`, so a dataclass's second and third `Field` meet the
+    /// same eleven names, which the memo then finds by their address
+    /// (`str_addresses.rs`) without hashing them again. A code object's
+    /// recording, which keeps its own account of the strings it writes,
+    /// takes `save`.
     pub(super) fn save_slot_name(&mut self, name: &Bound<'py, PyAny>) -> PyResult<()> {
         if self.names_by_text == 0 || self.recording.is_some() || !name.is_exact_instance_of::<PyString>() {
             return self.save(name);
         }
-        let written = self.slot_names_written.iter().find(|(written, _)| written.is(name));
-        if let Some(&(_, index)) = written {
-            self.write_get(index)?;
-            return self.out.opcode_boundary();
-        }
-        if let Some(index) = self.write_str(name, true)? {
-            if self.slot_names_written.capacity() == 0 {
-                // Past a `Field`'s eleven names without regrowing.
-                self.slot_names_written.reserve(16);
-            }
-            self.slot_names_written.push((name.clone(), index));
-        }
+        self.save_str(name, true)?;
         self.out.opcode_boundary()
     }
 }

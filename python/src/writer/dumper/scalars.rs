@@ -77,12 +77,6 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<()> {
-        self.write_str(obj, by_text).map(drop)
-    }
-
-    /// `save_str`, returning the memo index the string was read from or
-    /// written at when it went by text (None by identity).
-    pub(super) fn write_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<Option<u32>> {
         let (data, size) = utf8_of(obj);
         if data.is_null() {
             return self.save_str_with_surrogates(obj, by_text);
@@ -91,7 +85,7 @@ impl<'py> Dumper<'_, 'py> {
         let text = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) };
         if !by_text {
             self.write_str_payload(obj, text)?;
-            return self.memoize(obj).map(|_| None);
+            return self.memoize(obj).map(drop);
         }
         self.save_str_by_text(obj, text, obj)
     }
@@ -99,13 +93,13 @@ impl<'py> Dumper<'_, 'py> {
     /// Lone surrogates: written as the C pickler writes them.
     #[cold]
     #[inline(never)]
-    fn save_str_with_surrogates(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<Option<u32>> {
+    fn save_str_with_surrogates(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<()> {
         let _ = PyErr::take(self.py);
         let encoded = obj.call_method1(intern!(self.py, "encode"), ("utf-8", "surrogatepass"))?;
         let text = encoded.cast::<PyBytes>()?.as_bytes();
         if !by_text {
             self.write_str_payload(obj, text)?;
-            return self.memoize(obj).map(|_| None);
+            return self.memoize(obj).map(drop);
         }
         self.save_str_by_text(obj, text, &encoded)
     }
@@ -113,17 +107,11 @@ impl<'py> Dumper<'_, 'py> {
     /// A string of a function's, class's or code object's parts, memoized
     /// by its text; `owner` holds `text`'s bytes.
     #[inline(never)]
-    fn save_str_by_text(
-        &mut self,
-        obj: &Bound<'py, PyAny>,
-        text: &[u8],
-        owner: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<u32>> {
+    fn save_str_by_text(&mut self, obj: &Bound<'py, PyAny>, text: &[u8], owner: &Bound<'py, PyAny>) -> PyResult<()> {
         if let Some(index) = self.memo.text_at_address(obj) {
             // Met before in this dump, as this very object: read back at
             // the index its text has, without hashing the text again.
-            self.write_get(index)?;
-            return Ok(Some(index));
+            return self.write_get(index);
         }
         // Hashed once, and found or given its index in one probe. Found
         // again by its text, so not recorded by identity too.
@@ -131,7 +119,7 @@ impl<'py> Dumper<'_, 'py> {
         let index = match self.memo.find_or_put_text(text, owner) {
             TextSlot::Found(index) => {
                 self.memo.note_text_address(obj, index, false);
-                return self.write_get(index).map(|()| Some(index));
+                return self.write_get(index);
             }
             TextSlot::New(index) => index,
         };
@@ -146,7 +134,7 @@ impl<'py> Dumper<'_, 'py> {
                 hash: text.hash(),
             });
         }
-        self.write_put(index).map(|()| Some(index))
+        self.write_put(index)
     }
 
     /// The string opcode for `text`'s size, then `text`.
