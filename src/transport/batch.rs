@@ -3,7 +3,6 @@
 //! the receiver reads into a 64-byte aligned buffer and decodes in place.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -15,6 +14,7 @@ use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, Ip
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::batch_checks::{check_buffers_in_body, check_layout, check_text, check_values, is_flat};
+use super::caught_panic::catch_silently;
 use super::codec::CodecError;
 
 /// A batch ready for the wire.
@@ -192,16 +192,9 @@ fn read_nested(
 ) -> Result<RecordBatch, String> {
     let no_dictionaries = HashMap::new();
     let read = || arrow_ipc::reader::read_record_batch(body, header, schema, &no_dictionaries, None, version);
-    match catch_unwind(AssertUnwindSafe(read)) {
+    match catch_silently(read) {
         Ok(result) => result.map_err(|e| e.to_string()),
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no reason given".into());
-            Err(format!("its buffers do not fit its columns ({why})"))
-        }
+        Err(why) => Err(format!("its buffers do not fit its columns ({why})")),
     }
 }
 

@@ -3,7 +3,8 @@
 //! The protocol is written down in `PROTOCOL.md` beside this file. `codec`
 //! turns messages into bytes and back, `batch` turns record batches into
 //! Arrow IPC messages and back (`batch_checks` holds what a received one
-//! must pass), `wire` moves whole frames over any byte
+//! must pass, and `caught_panic` keeps arrow's asserts on a peer's
+//! bytes from printing), `wire` moves whole frames over any byte
 //! stream, `unix` is the local transport over a Unix domain socket (reading
 //! large bodies into memory from `body_pool`), and
 //! `client` is a blocking caller of one stream for callers that are not
@@ -16,6 +17,7 @@
 pub mod batch;
 mod batch_checks;
 mod body_pool;
+mod caught_panic;
 pub mod client;
 pub mod codec;
 #[cfg(feature = "flight")]
