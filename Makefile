@@ -24,10 +24,14 @@ JVM_FAST_START := -XX:+UseSerialGC -XX:TieredStopAtLevel=1
 # because Spark 4.3.0 is not published to Maven Central.
 SPARK_JARS = $(shell $(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
 
-# Rust builds link the Python crate against the venv's interpreter; maturin gets
-# a target dir of its own so that it and cargo do not rebuild each other's work.
+# Rust builds link the Python crate against the venv's interpreter. The two
+# release libraries (the Python extension, by maturin, and the JNI library, by
+# the jar's build: jvm/pom.xml names the same directory) share a target dir of
+# their own: they need the Arrow and gRPC crates with the same features, so the
+# second build reuses the first's instead of compiling them again, and the
+# debug builds of `cargo test` in target/ do not rebuild either's work.
 export PYO3_PYTHON := $(abspath $(PY))
-MATURIN_TARGET := $(abspath target/maturin)
+RELEASE_TARGET := $(abspath target/release-dylibs)
 # Spark on this kind of machine: stay on loopback, run workers in the venv.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -69,7 +73,7 @@ AUTOENABLE_PTH := python/flightpickle_autoenable.pth
 $(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES) $(AUTOENABLE_PTH)
 	@$(call timed,python: build the flightpickle extension (maturin develop --release),\
 	  cd python && VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
-	    maturin develop --release --quiet --target-dir $(MATURIN_TARGET))
+	    maturin develop --release --quiet --target-dir $(RELEASE_TARGET))
 	@cp $(AUTOENABLE_PTH) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
