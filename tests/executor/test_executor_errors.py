@@ -182,15 +182,22 @@ def test_an_oversized_batch_gets_a_protocol_error(start_service):
 
 def test_an_idle_stream_ends_at_the_idle_deadline(start_service):
     service = start_service(1, "--idle-timeout", "0.5")
+    first_result = threading.Event()
 
     def slow_input():
         yield ONE
+        # Counted from the first result: on a loaded machine the worker may
+        # take seconds to open the function and answer the first batch, and
+        # a gap counted from the send could end before it waits again.
+        first_result.wait(TIMEOUT)
         time.sleep(3)
         yield ONE
 
     client = executor.connect(service.uri, timeout=TIMEOUT)
     with pytest.raises(executor.DeadlineError, match="idle"):
-        list(client.map(lambda x: x, slow_input(), return_type=pa.int64()))
+        for _ in client.map(lambda x: x, slow_input(), return_type=pa.int64()):
+            first_result.set()
+    assert first_result.is_set()
 
 
 def test_a_function_sent_after_the_idle_deadline_gets_the_deadline_status(start_service, monkeypatch):
