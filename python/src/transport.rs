@@ -419,4 +419,10 @@ impl Connection {
     fn close(&self) {
         locked(&self.writer).close();
     }
+
+    /// The socket's descriptor, valid while this connection lives (closing
+    /// it shuts the socket down; the descriptor goes with the object).
+    fn fileno(&self) -> i32 {
+        locked(&self.writer).raw_fd()
+    }
 }

@@ -310,6 +310,12 @@ impl FrameWriter {
     pub fn close(&self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
+
+    /// The socket's descriptor, for waiting on it from elsewhere (a worker
+    /// watches for its caller hanging up); valid while this writer lives.
+    pub fn raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
 }
 
 #[cfg(test)]

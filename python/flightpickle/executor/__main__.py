@@ -12,6 +12,13 @@ from .settings import DEFAULT_BODY_LIMIT, Settings
 TOKEN_VARIABLE = "FLIGHTPICKLE_EXECUTOR_TOKEN"
 
 
+def seconds_or_zero(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text}")
+    return value
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m flightpickle.executor")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -25,6 +32,12 @@ def parse(argv):
         "--exit-with-parent", action="store_true", help="also stop when the process that started the service exits"
     )
     serve.add_argument("--shutdown-grace", type=float, default=30.0, help="seconds to finish streams on shutdown")
+    serve.add_argument(
+        "--cancel-grace",
+        type=seconds_or_zero,
+        default=2.0,
+        help="seconds a function may run on after its caller hung up; then its worker is replaced",
+    )
     serve.add_argument("--token-file", help=f"grpc: a file holding the bearer token callers must present (or ${TOKEN_VARIABLE})")
     serve.add_argument("--tls-cert", help="grpc+tls: PEM certificate chain file")
     serve.add_argument("--tls-key", help="grpc+tls: PEM private key file")
@@ -56,6 +69,7 @@ def main(argv=None) -> int:
         idle_timeout=args.idle_timeout,
         total_timeout=args.total_timeout,
         shutdown_grace=args.shutdown_grace,
+        cancel_grace=args.cancel_grace,
     )
     try:
         supervisor.serve(args.listen, args.workers, settings, flight, exit_with_parent=args.exit_with_parent)

@@ -21,6 +21,10 @@ class Settings:
     total_timeout: float = 0.0
     #: Seconds a worker is given to finish its stream on shutdown.
     shutdown_grace: float = 30.0
+    #: Seconds a stream's function may run on after its caller hung up,
+    #: before the worker exits and a fresh one takes its place (Spark's
+    #: ``spark.python.task.killTimeout`` does the same for its workers).
+    cancel_grace: float = 2.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -7,6 +7,7 @@ released; this module only decides what each message means.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from .. import _native, sealing
 from . import spark_commands, task_context, udf_bundle
+from .hang_up import HangUpWatch
 from .errors import StreamFailure
 from .kinds import KINDS, ONE_RESULT_PER_BATCH, StreamSpec
 from .settings import Settings
@@ -233,12 +235,17 @@ class Outbox:
         self.sent += 1
 
 
-def serve_stream(conn, functions: Functions, settings: Settings) -> str:
-    """Serves one stream to its end and returns the status code it sent."""
+def serve_stream(conn, functions: Functions, settings: Settings, watch: HangUpWatch | None = None) -> str:
+    """Serves one stream to its end and returns the status code it sent.
+
+    ``watch``: ends the worker if the caller hangs up and the stream's
+    function runs on past the grace (see ``hang_up``). It watches until the
+    final status is due: a caller may close as soon as it has read that."""
     deadlines = Deadlines(settings)
     stats = StreamStats()
     try:
-        code, text = _run(conn, functions, deadlines, stats)
+        with watch.watching(conn) if watch is not None else contextlib.nullcontext():
+            code, text = _run(conn, functions, deadlines, stats)
     except StreamFailure as failure:
         code, text = failure.code, failure.message
     except _native.TransportError as error:
@@ -376,10 +383,11 @@ def run(fd: int, settings: Settings, ready_fd: int | None = None) -> None:
     listener = _native.Listener.adopt(fd, body_limit=settings.body_limit)
     parent = os.getppid()
     functions = Functions()
+    watch = HangUpWatch(settings.cancel_grace)
     if ready_fd is not None:
         os.write(ready_fd, b"r")
         os.close(ready_fd)
     while not stopping and os.getppid() == parent:
         conn = listener.accept(ACCEPT_WAIT)
         if conn is not None:
-            serve_stream(conn, functions, settings)
+            serve_stream(conn, functions, settings, watch)
