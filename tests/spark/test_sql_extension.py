@@ -26,7 +26,7 @@ from sql_operators import TRANSPORT, FallbackLog, find_node, physical_plan, with
 pytestmark = pytest.mark.spark
 
 # One attempt per task: a failing function fails the job at once.
-SPARK_CONF = {TRANSPORT: "local", "spark.task.maxFailures": "1"}
+SPARK_CONF = {TRANSPORT: "local", "spark.task.maxFailures": "1", "spark.python.task.killTimeout": "3s"}
 OUTPUT = "id long, doubled long, text string, parent string"
 
 
@@ -348,13 +348,27 @@ def test_a_cancelled_job_stops_its_tasks_before_their_function_answers(spark, tm
     # Needs a core on an executor: both were held by the killed tasks until they stopped.
     assert [row.d for row in spark.range(0, 4, numPartitions=4).selectExpr("id * 2 as d").collect()] == [0, 2, 4, 6]
     assert not list(marks.glob("finished-*")), "the killed tasks held their cores until the function answered"
-    # A killed task's function still running after the service's cancel grace (2 s) loses its
+    # The service was started with Spark's grace for its own Python workers.
+    assert all("--cancel-grace 3.0 " in parent for parent in again_parents(spark)), again_parents(spark)
+    # A killed task's function still running after the service's cancel grace (3 s) loses its
     # worker to a fresh one (one waiting for its input ends with the stream), so each service's one
     # worker is free for the next stream long before the function would answer. Had a worker been
     # kept busy, this job would have waited for its function, which marks when it answers.
     again = numbers(spark, partitions=4).mapInArrow(lambda batches: batches, "id long, text string")
     assert sorted(row.id for row in again.collect()) == list(range(5000))
     assert not list(marks.glob("finished-*")), "the next job waited for a killed task's function"
+
+
+def again_parents(spark) -> set[str]:
+    """The command lines of the processes that started the workers of a mapInArrow job."""
+
+    def parents(batches):
+        import pyarrow as pa
+
+        for _ in batches:
+            yield pa.record_batch({"parent": [parent_command()]})
+
+    return {row.parent for row in numbers(spark, partitions=4).mapInArrow(parents, "parent string").collect()}
 
 
 def test_a_broadcast_command_that_is_not_sealed_falls_back_to_sparks_operator(spark):

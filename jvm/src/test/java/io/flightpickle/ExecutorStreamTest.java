@@ -59,7 +59,7 @@ class ExecutorStreamTest {
 
     @BeforeAll
     static void startService() throws IOException {
-        service = LocalExecutorService.start(Fixtures.python(), 1, workDir);
+        service = LocalExecutorService.start(Fixtures.python(), 1, 2.0, workDir);
     }
 
     @AfterAll

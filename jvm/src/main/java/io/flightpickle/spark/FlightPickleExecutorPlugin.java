@@ -71,9 +71,24 @@ final class FlightPickleExecutorPlugin implements ExecutorPlugin {
         }
         int workers = conf.executorWorkers().orElse(context.conf().getInt("spark.executor.cores", 1));
         try {
-            return LocalExecutorService.start(pythonForWorkers(context), workers, Path.of("").toAbsolutePath());
+            return LocalExecutorService.start(
+                    pythonForWorkers(context), workers, cancelGraceSeconds(context), Path.of("").toAbsolutePath());
         } catch (IOException e) {
             throw new UncheckedIOException("flightpickle: cannot start the executor service", e);
+        }
+    }
+
+    /**
+     * How long a killed task's function may run on: Spark gives its own Python workers
+     * {@code spark.python.task.killTimeout} (2 s by default) before it kills them.
+     */
+    private static double cancelGraceSeconds(PluginContext context) {
+        String key = "spark.python.task.killTimeout";
+        try {
+            return Math.max(0, context.conf().getTimeAsMs(key, "2s")) / 1000.0;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(
+                    key + " is not a duration (" + context.conf().get(key) + "): give it as 2s or 500ms, say", e);
         }
     }
 

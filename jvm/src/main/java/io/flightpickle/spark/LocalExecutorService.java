@@ -44,21 +44,26 @@ public final class LocalExecutorService implements AutoCloseable {
     private volatile boolean stopping;
     private Thread watchdog;
 
-    private LocalExecutorService(String python, int workers, Path directory) {
+    private LocalExecutorService(String python, int workers, double cancelGraceSeconds, Path directory) {
         this.directory = directory;
         this.socket = directory.resolve("executor.sock");
         this.command = List.of(python, "-m", "flightpickle.executor", "serve", "--listen", "unix://" + socket,
-                "--workers", Integer.toString(workers), "--exit-with-parent");
+                "--workers", Integer.toString(workers), "--cancel-grace", Double.toString(cancelGraceSeconds),
+                "--exit-with-parent");
     }
 
     /**
      * Starts the service and waits until it listens.
      *
      * @param python the interpreter Spark runs Python workers with
+     * @param cancelGraceSeconds how long the function of a killed task may run on before its worker
+     *     is replaced (the service's {@code --cancel-grace})
      * @throws IllegalStateException with the service's own words when it does not start
      */
-    public static LocalExecutorService start(String python, int workers, Path workDir) throws IOException {
-        LocalExecutorService service = new LocalExecutorService(python, workers, socketDirectory(workDir));
+    public static LocalExecutorService start(String python, int workers, double cancelGraceSeconds, Path workDir)
+            throws IOException {
+        LocalExecutorService service =
+                new LocalExecutorService(python, workers, cancelGraceSeconds, socketDirectory(workDir));
         service.process = service.launch();
         System.setProperty(SOCKET_PROPERTY, service.socket.toString());
         service.watchdog = new Thread(service::watch, "flightpickle-executor-service-watchdog");
