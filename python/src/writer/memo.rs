@@ -14,7 +14,9 @@ use std::hash::Hash;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::quick_hash::{QuickMap, hash_text};
+use crate::quick_hash::QuickMap;
+#[cfg(test)]
+use crate::quick_hash::hash_bytes;
 use crate::writer::str_addresses::StrAddresses;
 pub(crate) use crate::writer::text_table::TextSlot;
 use crate::writer::text_table::TextTable;
@@ -55,9 +57,11 @@ pub(crate) struct Memo<'py> {
     next: u32,
 }
 
-/// A name's UTF-8 bytes with their hash, made once: a code object's
-/// recording keeps the hash of each of its strings, so that replaying it
-/// looks them up without reading their bytes again.
+/// A name's UTF-8 bytes with their hash: the hash `str` gives the string
+/// they encode (see `scalars::str_hash`), which CPython keeps in the str
+/// once made, so a name is not read again to be hashed. Equal strings have
+/// equal hashes, and the table tells texts apart by their bytes, so which
+/// hash it is changes where a text sits in the table, never its index.
 #[derive(Clone, Copy)]
 pub(crate) struct Text<'a> {
     bytes: &'a [u8],
@@ -65,16 +69,18 @@ pub(crate) struct Text<'a> {
 }
 
 impl<'a> Text<'a> {
+    /// `bytes` with a hash of our own, for tests that have no str.
+    #[cfg(test)]
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self {
             bytes,
-            hash: hash_text(bytes),
+            hash: hash_bytes(bytes),
         }
     }
 
-    /// `bytes` with the hash `Text::new` gave them earlier.
+    /// `bytes` with the hash of the string they encode.
+    #[inline]
     pub(crate) fn with_hash(bytes: &'a [u8], hash: u64) -> Self {
-        debug_assert_eq!(hash, hash_text(bytes));
         Self { bytes, hash }
     }
 
