@@ -9,12 +9,13 @@
 //! strings the process happened to intern.
 
 use std::cell::Cell;
-use std::hash::Hash;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::quick_hash::{QuickMap, hash_text};
+#[cfg(test)]
+use crate::quick_hash::hash_bytes;
+use crate::writer::id_table::IdTable;
 use crate::writer::str_addresses::StrAddresses;
 pub(crate) use crate::writer::text_table::TextSlot;
 use crate::writer::text_table::TextTable;
@@ -28,14 +29,12 @@ const FIRST_CAPACITY: usize = 64;
 /// ends; a larger one (a dump of much data) is freed instead.
 const SPARE_CAPACITY: usize = 1024;
 
-type IdMap = QuickMap<usize, u32>;
-
 thread_local! {
     /// Emptied maps of the last dump on this thread: most dumps memoize a
     /// little, and allocating and freeing the two maps cost a function
     /// dump ~1.5k instructions. A dump inside a dump (a reducer that
     /// pickles) finds none and makes its own.
-    static SPARE_MAPS: Cell<(Option<IdMap>, Option<TextTable>)> = const { Cell::new((None, None)) };
+    static SPARE_MAPS: Cell<(Option<IdTable>, Option<TextTable>)> = const { Cell::new((None, None)) };
     /// The emptied keep-alive list of the last dump on this thread, kept
     /// for the same reason (its room for 64 cost a malloc and a free).
     static SPARE_ALIVE: Cell<Vec<Py<PyAny>>> = const { Cell::new(Vec::new()) };
@@ -44,7 +43,7 @@ thread_local! {
 }
 
 pub(crate) struct Memo<'py> {
-    by_id: IdMap,
+    by_id: IdTable,
     by_text: TextTable,
     /// Strings written by text, by address (see `str_addresses.rs`): taken
     /// at the first, so that a dump of plain data never touches it.
@@ -55,9 +54,11 @@ pub(crate) struct Memo<'py> {
     next: u32,
 }
 
-/// A name's UTF-8 bytes with their hash, made once: a code object's
-/// recording keeps the hash of each of its strings, so that replaying it
-/// looks them up without reading their bytes again.
+/// A name's UTF-8 bytes with their hash: the hash `str` gives the string
+/// they encode (see `scalars::str_hash`), which CPython keeps in the str
+/// once made, so a name is not read again to be hashed. Equal strings have
+/// equal hashes, and the table tells texts apart by their bytes, so which
+/// hash it is changes where a text sits in the table, never its index.
 #[derive(Clone, Copy)]
 pub(crate) struct Text<'a> {
     bytes: &'a [u8],
@@ -65,16 +66,18 @@ pub(crate) struct Text<'a> {
 }
 
 impl<'a> Text<'a> {
+    /// `bytes` with a hash of our own, for tests that have no str.
+    #[cfg(test)]
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self {
             bytes,
-            hash: hash_text(bytes),
+            hash: hash_bytes(bytes),
         }
     }
 
-    /// `bytes` with the hash `Text::new` gave them earlier.
+    /// `bytes` with the hash of the string they encode.
+    #[inline]
     pub(crate) fn with_hash(bytes: &'a [u8], hash: u64) -> Self {
-        debug_assert_eq!(hash, hash_text(bytes));
         Self { bytes, hash }
     }
 
@@ -90,7 +93,7 @@ impl<'a> Text<'a> {
 impl<'py> Memo<'py> {
     pub(crate) fn new() -> Self {
         Self {
-            by_id: QuickMap::default(),
+            by_id: IdTable::new(),
             by_text: TextTable::new(),
             by_address: None,
             alive: Vec::new(),
@@ -99,10 +102,7 @@ impl<'py> Memo<'py> {
     }
 
     pub(crate) fn get(&self, obj: &Bound<'py, PyAny>) -> Option<u32> {
-        if self.by_id.is_empty() {
-            return None;
-        }
-        self.by_id.get(&(obj.as_ptr() as usize)).copied()
+        self.by_id.get(obj.as_ptr() as usize)
     }
 
     /// The index of `text`, if the pickle holds it (for tests: writers ask
@@ -181,7 +181,7 @@ impl<'py> Memo<'py> {
     /// skips the first few regrowths (none at all is made for atoms).
     fn prepare_ids(&mut self) {
         if self.by_id.capacity() == 0 {
-            self.by_id = take_spare(|spares| spares.0.take());
+            self.by_id = take_spare_ids();
         }
     }
 
@@ -220,7 +220,7 @@ impl<'py> Memo<'py> {
 /// what an earlier one memoized; so the next dump that the C pickler makes
 /// starts from this memo (see `pickler_dump.rs`).
 pub(crate) struct CarriedMemo {
-    by_id: QuickMap<usize, u32>,
+    by_id: IdTable,
     /// Keeps the memoized objects (and the owners of memoized texts) alive:
     /// never read, only held.
     _alive: Vec<Py<PyAny>>,
@@ -237,7 +237,7 @@ impl CarriedMemo {
     /// new empty list, which no later object can be.
     pub(crate) fn as_c_memo<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let mut objects: Vec<Option<usize>> = vec![None; self.len as usize];
-        for (&address, &index) in &self.by_id {
+        for (address, index) in self.by_id.iter() {
             objects[index as usize] = Some(address);
         }
         let memo = PyDict::new(py);
@@ -256,7 +256,7 @@ impl CarriedMemo {
 impl Drop for Memo<'_> {
     fn drop(&mut self) {
         // Emptied before `alive` lets go of the texts they point into.
-        let ids = reusable(std::mem::take(&mut self.by_id));
+        let ids = reusable_ids(std::mem::take(&mut self.by_id));
         let texts = reusable_texts(std::mem::replace(&mut self.by_text, TextTable::new()));
         if let Some(mut addresses) = self.by_address.take() {
             addresses.clear();
@@ -273,20 +273,18 @@ impl Drop for Memo<'_> {
     }
 }
 
-/// A spare map from `pick`, or a new one with room for the first entries.
-fn take_spare<K: Eq + Hash>(
-    pick: impl FnOnce(&mut (Option<IdMap>, Option<TextTable>)) -> Option<QuickMap<K, u32>>,
-) -> QuickMap<K, u32> {
+/// The thread's spare table of objects, or a new one with room for the
+/// first entries.
+fn take_spare_ids() -> IdTable {
     let spare = SPARE_MAPS
         .try_with(|spare| {
-            let mut spares = spare.take();
-            let picked = pick(&mut spares);
-            spare.set(spares);
-            picked
+            let (ids, texts) = spare.take();
+            spare.set((None, texts));
+            ids
         })
         .ok()
         .flatten();
-    spare.unwrap_or_else(|| QuickMap::with_capacity_and_hasher(FIRST_CAPACITY, Default::default()))
+    spare.unwrap_or_else(|| IdTable::with_capacity(FIRST_CAPACITY))
 }
 
 /// The thread's spare text table, or a new one with room for the first texts.
@@ -352,13 +350,13 @@ fn reusable_texts(mut table: TextTable) -> Option<TextTable> {
     Some(table)
 }
 
-/// `map` emptied, if it is worth keeping for the next dump.
-fn reusable<K, V>(mut map: QuickMap<K, V>) -> Option<QuickMap<K, V>> {
-    if map.capacity() == 0 || map.capacity() > SPARE_CAPACITY {
+/// `table` emptied, if it is worth keeping for the next dump.
+fn reusable_ids(mut table: IdTable) -> Option<IdTable> {
+    if table.capacity() == 0 || table.capacity() > SPARE_CAPACITY {
         return None;
     }
-    map.clear();
-    Some(map)
+    table.clear();
+    Some(table)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 mod dumper;
 mod globals;
+mod id_table;
 mod memo;
 mod opcodes;
 mod output;

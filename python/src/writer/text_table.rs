@@ -4,7 +4,7 @@
 //!
 //! The std map answered it for ~70 instructions a name: it mixed the
 //! text's hash again, probed by groups, and checked its room before every
-//! insert. Here a key's hash is the text's own (`hash_text`), a probe is a
+//! insert. Here a key's hash is the one `str` gives the text, a probe is a
 //! walk along neighbouring slots, and emptying the table for the next dump
 //! is a new generation number rather than a pass over every slot.
 
@@ -38,9 +38,8 @@ pub(crate) struct TextTable {
     len: usize,
     /// Never 0, so that a slot left as `EMPTY` is empty.
     generation: u32,
-    /// 64 less log2 of the slots: a text starts at its hash's top bits,
-    /// which depend on all its bytes (the low bits of `hash_text`'s last
-    /// multiply see only the low bits of the last word).
+    /// 64 less log2 of the slots: a text starts at its hash's top bits
+    /// (any bits of `str`'s hash depend on all of the text).
     shift: u32,
 }
 
@@ -75,7 +74,7 @@ impl TextTable {
         table
     }
 
-    /// The index of `bytes` (whose `hash_text` is `hash`) if the table
+    /// The index of `bytes` (whose text's hash is `hash`) if the table
     /// holds it; else `index` becomes its index.
     ///
     /// # Safety
@@ -181,7 +180,7 @@ unsafe fn slot_bytes(slot: &Slot) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quick_hash::hash_text;
+    use crate::quick_hash::hash_bytes as hash_text;
 
     fn put(table: &mut TextTable, text: &'static [u8], index: u32) -> TextSlot {
         // SAFETY: static bytes outlive the table.

@@ -113,9 +113,9 @@ impl<'py> Dumper<'_, 'py> {
             // the index its text has, without hashing the text again.
             return self.write_get(index);
         }
-        // Hashed once, and found or given its index in one probe. Found
-        // again by its text, so not recorded by identity too.
-        let text = Text::new(text);
+        // Found or given its index in one probe, by the hash the str keeps.
+        // Found again by its text, so not recorded by identity too.
+        let text = Text::with_hash(text, str_hash(obj));
         let index = match self.memo.find_or_put_text(text, owner) {
             TextSlot::Found(index) => {
                 self.memo.note_text_address(obj, index, false);
@@ -313,6 +313,41 @@ fn utf8_of(obj: &Bound<'_, PyAny>) -> (*const std::ffi::c_char, ffi::Py_ssize_t)
     // SAFETY: `obj` is an exact str; the UTF-8 form lives as long as it.
     let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(op, &mut size) };
     (data, size)
+}
+
+/// The hash `str` itself gives `obj` (a str's own, never a subclass's
+/// `__hash__`): CPython keeps it in the object once made, so reading it
+/// costs a load where hashing the text again cost ~30 instructions a name.
+/// Equal strings hash alike whatever their kind or subclass.
+#[inline]
+pub(super) fn str_hash(obj: &Bound<'_, PyAny>) -> u64 {
+    let op = obj.as_ptr();
+    #[cfg(not(Py_3_14))]
+    // SAFETY: `obj` is a str (exact or a subclass), whose header holds the
+    // cached hash, -1 until made.
+    unsafe {
+        let cached = (*op.cast::<ffi::PyASCIIObject>()).hash;
+        if cached != -1 {
+            return cached as u64;
+        }
+    }
+    made_str_hash(op)
+}
+
+/// `str.__hash__` of a str whose hash is not made yet (once per string: it
+/// is kept in the str), by `str`'s own slot.
+#[cold]
+#[inline(never)]
+fn made_str_hash(op: *mut ffi::PyObject) -> u64 {
+    // SAFETY: `op` is a live str; `str`'s hash slot reads only its text and
+    // cannot fail.
+    unsafe {
+        match (*std::ptr::addr_of!(ffi::PyUnicode_Type)).tp_hash {
+            Some(hash) => hash(op) as u64,
+            // Never: `str` has its hash slot. Without a panic all the same.
+            None => ffi::PyObject_Hash(op) as u64,
+        }
+    }
 }
 
 /// An opcode and its size argument, without a heap allocation.
