@@ -173,8 +173,8 @@ impl<'py> Dumper<'_, 'py> {
 
     /// The dict that stands for the function's module globals (see
     /// `module_globals`), shared by the functions of one module: a memo
-    /// read, or (`identity` given) written empty, its keys travelling beside
-    /// it (see `identity_to_send`). When the pickler's state lives only for
+    /// read, or written empty, its keys travelling beside it in the call
+    /// (see `stand_in`). When the pickler's state lives only for
     /// this dump, nothing after the dump can refer to the stand-in, so it
     /// gets a memo index of its own and no dict is made (making and filling
     /// it cost ~1.8k a dump); a pickler's is memoized as itself, for its
