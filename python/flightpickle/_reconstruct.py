@@ -24,7 +24,9 @@ function_setstate = _impl._function_setstate
 
 # Functions, the native writer's dense shape (see reconstruct/functions.rs):
 # new_function(code_fields, globals, state) makes and fills a function in
-# one call (state None: a skeleton with empty cells); new_function(func,
+# one call (state None: a skeleton with empty cells); a fourth argument,
+# (bits of the keys present, *values), sets the module's identity keys into
+# globals, which the pickle then sends empty; new_function(func,
 # state) fills a skeleton whose state refers back to it, as fill_function
 # does in pickles of earlier releases.
 new_function = _impl._new_function

@@ -281,6 +281,13 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
     (lambda: _reconstruct.new_function(lambda: 1, "state"), TypeError, "state must be a tuple"),
     (lambda: _reconstruct.new_function(lambda: 1, plain_state(), plain_state()), TypeError, "no third argument"),
     (lambda: _reconstruct.new_function(lambda: 1, (1,)), ValueError, "13 items"),
+    (lambda: _reconstruct.new_function(lambda: 1, plain_state(), None, (1,)), TypeError, "no fourth argument"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, None, ()), ValueError, "identity"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, None, ("3", "p", "m")), ValueError, "identity"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (True, "m")), ValueError, "identity"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (0b11, "m")), ValueError, "identity"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (0b10000, "x")), ValueError, "identity"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, None, "identity"), TypeError, "identity"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state(used_globals=[])), TypeError,
      "used globals must be a dict"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state(closure_values=(1,))), ValueError, "closure size"),
@@ -433,3 +440,66 @@ def test_state_that_differs_from_what_the_function_derives_is_set():
     func = _reconstruct.new_function(LAMBDA_FIELDS, {"__name__": "m"}, state)
     assert (func.__name__, func.__qualname__, func.__module__, func.__doc__) == (
         "renamed", "Outer.renamed", "other", "the doc")
+
+
+IDENTITY_KEYS = ("__package__", "__name__", "__path__", "__file__")
+
+
+def test_a_modules_identity_travels_beside_an_empty_stand_in(load_fresh):
+    def scaled(x):
+        return x * SCALE  # noqa: F821
+
+    data = flightpickle.dumps(scaled)
+    # Set by `new_function` from a fourth argument: no key names to decode.
+    for key in IDENTITY_KEYS:
+        assert key.encode() not in data
+    check = ("g = obj.__globals__; result = (obj.__module__, "
+             "{k: g[k] for k in ('__package__', '__name__', '__file__', '__path__') if k in g})")
+    expected = {key: globals()[key] for key in IDENTITY_KEYS if key in globals()}
+    assert load_fresh(data, check) == (__name__, expected)
+
+
+def test_the_identity_is_sent_once_for_the_functions_of_one_module():
+    def first():
+        return 1
+
+    def second():
+        return 2
+
+    data = flightpickle.dumps([first, second, first])
+    assert data.count(__file__.encode()) == 1
+    loaded = pickle.loads(data)
+    assert loaded[0] is loaded[2]
+    assert loaded[0].__globals__ is loaded[1].__globals__
+    assert loaded[1].__globals__["__name__"] == __name__
+    assert (loaded[0](), loaded[1]()) == (1, 2)
+
+
+def test_identity_sets_the_keys_present_in_their_order():
+    identity = (0b1011, "pkg", "pkg.mod", "/pkg/mod.py")
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {}, None, identity)
+    assert list(func.__globals__.items())[:3] == [
+        ("__package__", "pkg"), ("__name__", "pkg.mod"), ("__file__", "/pkg/mod.py")]
+    assert "__path__" not in func.__globals__
+    assert func.__module__ == "pkg.mod"
+    package = _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (0b0110, "pkg", ["/pkg"]))
+    assert (package.__globals__["__name__"], package.__globals__["__path__"]) == ("pkg", ["/pkg"])
+
+
+def test_a_picklers_later_dumps_read_the_stand_in_it_wrote():
+    def first():
+        return 1
+
+    def second():
+        return 2
+
+    with io.BytesIO() as file:
+        pickler = flightpickle.Pickler(file)
+        pickler.dump(first)
+        pickler.dump(second)
+        file.seek(0)
+        unpickler = pickle.Unpickler(file)
+        loaded_first, loaded_second = unpickler.load(), unpickler.load()
+    assert loaded_first.__globals__ is loaded_second.__globals__
+    assert loaded_second.__globals__["__name__"] == __name__
+    assert (loaded_first(), loaded_second()) == (1, 2)

@@ -3,11 +3,14 @@
 //! reads in Rust, instead of a `CodeType(...)` call, a skeleton, empty cells
 //! made one call each and a state of two dicts set attribute by attribute.
 //!
-//! - `new_function(code_fields, globals, state)`: `code_fields` are the
-//!   arguments of `types.CodeType(...)` for the running version, `globals`
-//!   the dict shared by the functions of one module (seeded with its
-//!   identity keys), `state` a `FunctionState` tuple, or None to leave the
-//!   function a skeleton whose closure cells are empty;
+//! - `new_function(code_fields, globals, state, identity=None)`:
+//!   `code_fields` are the arguments of `types.CodeType(...)` for the
+//!   running version, `globals` the dict shared by the functions of one
+//!   module (seeded with its identity keys), `state` a `FunctionState`
+//!   tuple, or None to leave the function a skeleton whose closure cells
+//!   are empty; `identity`, given by the call that first gets the shared
+//!   dict (then empty), holds the identity keys' values, which it sets
+//!   (see `set_module_identity`);
 //! - `fill_function(func, state)`, or `new_function(func, state)` in the
 //!   pickles this release writes: fills a skeleton afterwards, for a
 //!   function whose state refers back to it (recursion, mutual references):
@@ -27,28 +30,35 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 
 use super::{cell_of, code, set_cell, subimport};
 use crate::function_fields::FunctionFields;
 use crate::objects;
+use crate::reducers::function::module_identity;
 
 /// Items of a `FunctionState` tuple.
 pub(crate) const STATE_LEN: usize = 13;
 
 #[pyfunction]
 #[pyo3(name = "_new_function")]
-#[pyo3(signature = (code_fields, globals, state = None))]
+#[pyo3(signature = (code_fields, globals, state = None, identity = None))]
 pub(crate) fn new_function<'py>(
     code_fields: &Bound<'py, PyAny>,
     globals: &Bound<'py, PyAny>,
     state: Option<&Bound<'py, PyTuple>>,
+    identity: Option<&Bound<'py, PyTuple>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     // `new_function(skeleton, state)` fills a skeleton: a pickle that has
     // found `new_function` reads it back from its memo for the filling,
     // where naming `fill_function` would cost a second `find_class`.
     // SAFETY: a type check on a live object.
     if unsafe { ffi::PyFunction_Check(code_fields.as_ptr()) } != 0 {
+        if identity.is_some() {
+            return Err(PyTypeError::new_err(
+                "new_function(skeleton, state) takes no fourth argument",
+            ));
+        }
         return fill_skeleton(code_fields, globals, state);
     }
     let code_fields = code_fields.cast::<PyTuple>().map_err(|_| {
@@ -58,6 +68,9 @@ pub(crate) fn new_function<'py>(
         .cast::<PyDict>()
         .map_err(|_| PyTypeError::new_err("new_function expects a dict of globals"))?;
     let py = globals.py();
+    if let Some(identity) = identity {
+        set_module_identity(globals, identity)?;
+    }
     let state = state.map(FunctionState::read).transpose()?;
     let (code, free_vars) = code::make_code(code_fields)?;
     globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
@@ -87,6 +100,35 @@ pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, Py
         )));
     }
     FunctionState::read(state)?.apply(func)
+}
+
+/// Sets a module's identity keys into the globals `new_function` was
+/// given (the writer's stand-in, empty until then): `identity` is
+/// `(present, *values)`, where bit `i` of `present` says that the value of
+/// the `i`th name of `module_identity` follows, in that order. The names
+/// are the interned ones: the unpickler has no key names to decode and
+/// hash.
+fn set_module_identity(globals: &Bound<'_, PyDict>, identity: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let malformed = || PyValueError::new_err("a module's identity must be (bits of the keys present, *their values)");
+    let present = identity
+        .get_item(0)
+        .ok()
+        .filter(|bits| bits.is_exact_instance_of::<PyInt>())
+        .and_then(|bits| bits.extract::<u8>().ok())
+        .ok_or_else(malformed)?;
+    let names = module_identity(globals.py());
+    if u32::from(present) >= 1 << names.len() || present.count_ones() as usize != identity.len() - 1 {
+        return Err(malformed());
+    }
+    let mut values = identity.iter().skip(1);
+    for (position, name) in names.into_iter().enumerate() {
+        if present & 1 << position != 0
+            && let Some(value) = values.next()
+        {
+            globals.set_item(name, value)?;
+        }
+    }
+    Ok(())
 }
 
 /// `new_function(skeleton, state)`: `fill_function` under the name the

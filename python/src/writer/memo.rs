@@ -105,10 +105,9 @@ impl<'py> Memo<'py> {
         self.by_id.get(obj.as_ptr() as usize)
     }
 
-    /// The index of `text`, if the pickle holds it (for tests: writers ask
-    /// `find_or_put_text`).
-    #[cfg(test)]
-    fn get_text(&self, text: Text<'_>) -> Option<u32> {
+    /// The index of `text`, if the pickle holds it, without giving it one
+    /// when it does not (most writers ask `find_or_put_text`).
+    pub(crate) fn get_text(&self, text: Text<'_>) -> Option<u32> {
         self.by_text.get(text.bytes, text.hash)
     }
 

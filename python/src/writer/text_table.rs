@@ -111,7 +111,6 @@ impl TextTable {
     }
 
     /// The index of `bytes`, if the table holds them.
-    #[cfg(test)]
     pub(crate) fn get(&self, bytes: &[u8], hash: u64) -> Option<u32> {
         if self.slots.is_empty() {
             return None;

@@ -188,7 +188,7 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// The memo slot the C pickler gives a container made for this dump.
-    fn write_fresh_put(&mut self) -> PyResult<u32> {
+    pub(super) fn write_fresh_put(&mut self) -> PyResult<u32> {
         let index = self.memo.take_index();
         self.write_put(index)?;
         Ok(index)

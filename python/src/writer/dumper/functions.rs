@@ -17,7 +17,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
 
 use super::Dumper;
-use super::classes::Keys;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
 use crate::function_fields::FunctionFields;
@@ -110,6 +109,18 @@ impl<'py> FunctionValues<'py> {
     }
 }
 
+/// The stand-in for a function's module globals, as its call gets it.
+enum StandIn<'py> {
+    /// Written already in this pickle, at this memo index.
+    Written(u32),
+    /// Written by this call: the pickler's shared dict (None: made for this
+    /// dump only), and its identity keys' values by position.
+    New {
+        dict: Option<Bound<'py, PyDict>>,
+        identity: Vec<(u8, Bound<'py, PyAny>)>,
+    },
+}
+
 impl<'py> Dumper<'_, 'py> {
     /// Writes a function that travels by value (the caller decided).
     pub(super) fn save_function(&mut self, func: &Bound<'py, PyAny>) -> PyResult<()> {
@@ -121,14 +132,28 @@ impl<'py> Dumper<'_, 'py> {
         self.names_by_text += 1;
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
+            let stand_in = self.stand_in(&parts)?;
+            let identity = match &stand_in {
+                StandIn::New { identity, .. } if !identity.is_empty() => Some(identity),
+                _ => None,
+            };
+            if identity.is_some() {
+                self.out.write(&[MARK])?;
+            }
             self.save_code_fields(&parts.code)?;
-            self.save_module_globals(&parts)?;
+            self.save_module_globals(&parts, &stand_in)?;
             if one_call {
                 self.write_function_state(&parts, &values)?;
             } else {
                 self.out.write(&[NONE])?;
             }
-            self.out.write(&[TUPLE3, REDUCE])?;
+            match identity {
+                Some(identity) => {
+                    self.write_identity(identity)?;
+                    self.out.write(&[TUPLE, REDUCE])?;
+                }
+                None => self.out.write(&[TUPLE3, REDUCE])?,
+            }
             if self.memoize_made(func)? {
                 return Ok(());
             }
@@ -147,38 +172,87 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// The dict that stands for the function's module globals (see
-    /// `module_globals`): the keys that make relative imports work, shared
-    /// by the functions of one module. When the pickler's state lives only
-    /// for this dump, nothing after the dump can refer to the stand-in, so
-    /// it is written as the dict would be, with a memo index of its own
-    /// and no dict made (making and filling it cost ~1.8k a dump).
-    fn save_module_globals(&mut self, parts: &Parts<'py>) -> PyResult<()> {
-        let Some(written) = &self.globals_written else {
-            return self.save(module_globals(self.state, parts)?.as_any());
-        };
-        if let Some((_, index)) = written.get(&(parts.globals.as_ptr() as usize)) {
-            let index = *index;
-            self.write_get(index)?;
-            return self.out.opcode_boundary();
-        }
-        let mut identity = Vec::with_capacity(4);
-        for key in module_identity(self.py) {
-            if let Some(value) = parts.globals.get_item(key)? {
-                identity.push((key.clone().into_any(), value));
+    /// `module_globals`), shared by the functions of one module: a memo
+    /// read, or written empty, its keys travelling beside it in the call
+    /// (see `stand_in`). When the pickler's state lives only for
+    /// this dump, nothing after the dump can refer to the stand-in, so it
+    /// gets a memo index of its own and no dict is made (making and filling
+    /// it cost ~1.8k a dump); a pickler's is memoized as itself, for its
+    /// later dumps.
+    fn save_module_globals(&mut self, parts: &Parts<'py>, stand_in: &StandIn<'py>) -> PyResult<()> {
+        match stand_in {
+            StandIn::Written(index) => self.write_get(*index)?,
+            StandIn::New { dict, .. } => {
+                self.out.write(&[EMPTY_DICT])?;
+                match dict {
+                    Some(dict) => {
+                        self.memoize(dict.as_any())?;
+                    }
+                    None => {
+                        let index = self.write_fresh_put()?;
+                        if let Some(written) = &mut self.globals_written {
+                            written.insert(
+                                parts.globals.as_ptr() as usize,
+                                (parts.globals.clone().into_any(), index),
+                            );
+                        }
+                    }
+                }
             }
         }
-        // Nested as the dict would have been, for the recursion checks.
-        self.enter()?;
-        let index = self.write_fresh_dict(&identity, Keys::AsTheyAre, None);
-        self.leave();
-        let index = index?;
-        if let Some(written) = &mut self.globals_written {
-            written.insert(
-                parts.globals.as_ptr() as usize,
-                (parts.globals.clone().into_any(), index),
-            );
+        self.out.opcode_boundary()
+    }
+
+    /// Where this function's stand-in for its module globals comes from,
+    /// and, when this call is the one that writes it, the keys that make
+    /// relative imports work in the copy (those of `module_identity` the
+    /// module has, with their positions there): `new_function` sets them,
+    /// as a fourth argument, into the empty stand-in (see
+    /// `reconstruct/functions.rs`). The unpickler then decodes, hashes and
+    /// frees no key names, and fills no dict by SETITEMS (~1.2k of a
+    /// lambda's load). No function can get the stand-in before that call
+    /// runs: the call's state holds no function that is not made already
+    /// (see `cannot_refer_back`), and a skeleton's state comes after it.
+    fn stand_in(&mut self, parts: &Parts<'py>) -> PyResult<StandIn<'py>> {
+        let (dict, source) = match &self.globals_written {
+            Some(written) => {
+                if let Some((_, index)) = written.get(&(parts.globals.as_ptr() as usize)) {
+                    return Ok(StandIn::Written(*index));
+                }
+                (None, parts.globals.clone())
+            }
+            None => {
+                let dict = module_globals(self.state, parts)?;
+                if let Some(index) = self.memo.get(dict.as_any()) {
+                    return Ok(StandIn::Written(index));
+                }
+                (Some(dict.clone()), dict)
+            }
+        };
+        let mut identity = Vec::with_capacity(4);
+        for (position, key) in (0u8..).zip(module_identity(self.py)) {
+            if let Some(value) = source.get_item(key)? {
+                identity.push((position, value));
+            }
         }
-        Ok(())
+        Ok(StandIn::New { dict, identity })
+    }
+
+    /// `(present, *values)`: `present` has bit `i` set when the value of
+    /// the `i`th name of `module_identity` follows, in that order.
+    fn write_identity(&mut self, identity: &[(u8, Bound<'py, PyAny>)]) -> PyResult<()> {
+        let present = identity.iter().fold(0u8, |bits, (position, _)| bits | 1 << position);
+        // Nested as the dict's items would have been, for the recursion checks.
+        self.enter()?;
+        let written = (|| {
+            self.out.write(&[MARK, BININT1, present])?;
+            for (_, value) in identity {
+                self.save(value)?;
+            }
+            self.out.write(&[TUPLE])
+        })();
+        self.leave();
+        written
     }
 
     /// The `FunctionState` tuple (see `reconstruct/functions.rs`), not

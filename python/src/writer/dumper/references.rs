@@ -5,9 +5,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::Dumper;
+use super::scalars::str_hash;
 use crate::byvalue::Reference;
 use crate::objects;
+use crate::reconstruct::HOME;
 use crate::writer::globals::{self, GlobalName};
+use crate::writer::memo::Text;
 use crate::writer::opcodes::*;
 
 impl<'py> Dumper<'_, 'py> {
@@ -43,7 +46,7 @@ impl<'py> Dumper<'_, 'py> {
         }
         if self.proto >= 4 {
             self.save_name(&global.module_name)?;
-            self.save_name(&global.qualname)?;
+            self.save_qualname(&global)?;
             self.out.write(&[STACK_GLOBAL])?;
         } else if let GlobalName {
             parent: Some(parent),
@@ -103,6 +106,35 @@ impl<'py> Dumper<'_, 'py> {
                 obj.repr()?
             ))),
         }
+    }
+
+    /// A global's qualified name. The name of one of our reconstructors,
+    /// inside by-value parts, is read back when the pickle holds its text
+    /// already, else written with no memo entry: the global itself is
+    /// memoized and met again as a read of the whole, so only the same
+    /// text elsewhere could read the name, and such a text is then written
+    /// again. The memo entry cost the unpickler a put and its release, and
+    /// the writer an entry in its text table. Other globals keep the C
+    /// pickler's memo entries (a builtin type reduced as a class is still
+    /// written as pickle writes it).
+    fn save_qualname(&mut self, global: &GlobalName<'py>) -> PyResult<()> {
+        let name = &global.qualname;
+        if self.names_by_text == 0 || self.recording.is_some() || global.module_name.to_str()? != HOME {
+            return self.save_name(name);
+        }
+        let Ok(text) = name.to_str() else {
+            return self.save_name(name);
+        };
+        if let Some(index) = self.memo.text_at_address(name.as_any()) {
+            return self.write_get(index);
+        }
+        if let Some(index) = self
+            .memo
+            .get_text(Text::with_hash(text.as_bytes(), str_hash(name.as_any())))
+        {
+            return self.write_get(index);
+        }
+        self.write_str_payload(name.as_any(), text.as_bytes())
     }
 
     /// A module or qualified name. By text only inside by-value parts:

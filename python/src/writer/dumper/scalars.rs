@@ -139,7 +139,7 @@ impl<'py> Dumper<'_, 'py> {
 
     /// The string opcode for `text`'s size, then `text`.
     #[inline]
-    fn write_str_payload(&mut self, obj: &Bound<'py, PyAny>, text: &[u8]) -> PyResult<()> {
+    pub(super) fn write_str_payload(&mut self, obj: &Bound<'py, PyAny>, text: &[u8]) -> PyResult<()> {
         if text.len() <= 0xff && self.proto >= 4 {
             // Nearly every string: two inline writes, without the call to
             // `write_payload` and its branch for payloads that go outside
