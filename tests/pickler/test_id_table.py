@@ -103,3 +103,22 @@ def test_a_picklers_next_dump_refers_back_to_the_first(protocol, count):
     loaded_graph, loaded_later = unpickler.load(), unpickler.load()
     assert loaded_later[0] is loaded_graph[0][0]
     assert loaded_later[2] is loaded_graph[0][count // 2]
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_a_memo_past_the_tables_most_slots_moves_into_a_map_and_reads_back_alike(protocol):
+    # 40,000 lists and their 40,000 strings are more objects than the
+    # table keeps in slots (it moves them into a map past 32,768), and each
+    # list is met twice. Protocol 2 has no frames, so its bytes are pickle's
+    # whatever the size; at 5 the loaded graph must keep every sharing.
+    graph = _shared_graph(40_000)
+    payload = flightpickle.dumps(graph, protocol=protocol)
+    if protocol == 2:
+        assert payload == pickle.dumps(graph, protocol=protocol)
+    loaded = pickle.loads(payload)
+    assert loaded == graph
+    assert all(first is second for first, second in zip(loaded[0], reversed(loaded[1])))
+    assert loaded[2][5][0] is loaded[0][15]
+    # The next dump starts from an emptied table, in slots again.
+    small = _shared_graph(10)
+    assert flightpickle.dumps(small, protocol=protocol) == pickle.dumps(small, protocol=protocol)
