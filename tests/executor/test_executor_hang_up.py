@@ -32,9 +32,8 @@ def worker_pid(service) -> int:
     return result[0].column(0)[0].as_py()
 
 
-def start_and_hang_up(service, func, started_file) -> int:
-    """Starts a stream of ``func`` (which writes its worker's pid to
-    ``started_file`` first), hangs up once it runs, and returns that pid."""
+def opened(service, func):
+    """A connection with a ``scalar_row`` stream of ``func`` open and ready."""
     conn = _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=1 << 20)
     sealed = sealing.seal(func)
     conn.send_open(
@@ -49,6 +48,13 @@ def start_and_hang_up(service, func, started_file) -> int:
         timeout=TIMEOUT,
     )
     assert conn.recv(TIMEOUT)[0] == "ready"
+    return conn
+
+
+def start_and_hang_up(service, func, started_file) -> int:
+    """Starts a stream of ``func`` (which writes its worker's pid to
+    ``started_file`` first), hangs up once it runs, and returns that pid."""
+    conn = opened(service, func)
     conn.send_batch(0, ONE, TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while not started_file.exists() or not started_file.read_text():
@@ -127,21 +133,7 @@ def test_a_half_close_after_the_end_is_not_a_hang_up(service_log, tmp_path):
     # taking that for a hang-up would end the worker mid-function.
     service, log = service_log("--cancel-grace", "0")
     first = worker_pid(service)
-    conn = _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=1 << 20)
-    func = sleeper(tmp_path / "started", 1.0)
-    sealed = sealing.seal(func)
-    conn.send_open(
-        kind="scalar_row",
-        digest=sealing.read_header(sealed).digest,
-        input_schema=ONE.schema,
-        output_schema=RESULT,
-        window=4,
-        row_errors=False,
-        group_keys=[],
-        envelope=sealed,
-        timeout=TIMEOUT,
-    )
-    assert conn.recv(TIMEOUT)[0] == "ready"
+    conn = opened(service, sleeper(tmp_path / "started", 1.0))
     conn.send_batch(0, ONE.slice(0, 1), TIMEOUT)
     conn.send_end(1, TIMEOUT)
     with socket.socket(fileno=os.dup(conn.fileno())) as same_socket:
