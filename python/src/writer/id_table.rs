@@ -18,21 +18,7 @@
 //! get there.
 
 use crate::quick_hash::QuickMap;
-
-#[derive(Clone, Copy)]
-struct Slot {
-    address: usize,
-    index: u32,
-    /// The table's generation when the slot was filled: a slot of an
-    /// earlier generation is empty.
-    generation: u32,
-}
-
-const EMPTY: Slot = Slot {
-    address: 0,
-    index: 0,
-    generation: 0,
-};
+use crate::writer::generations::{self, AddressSlot as Slot, EMPTY_ADDRESS_SLOT as EMPTY, SPREAD};
 
 /// The fewest slots a table has once it holds an address.
 const MIN_SLOTS: usize = 16;
@@ -45,10 +31,6 @@ const MOST_SLOTS: usize = 1 << 16;
 /// generation is 0), so that every probe ends at once and asks the map,
 /// and too few for any insert, which then goes to the map.
 const LARGE_SLOTS: usize = 2;
-
-/// Fibonacci hashing's multiplier (2^64 over the golden ratio, odd): the
-/// product's top bits depend on all of the address's bits.
-const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
 
 pub(crate) struct IdTable {
     /// A power of two long, or empty before the first address.
@@ -171,12 +153,8 @@ impl IdTable {
     pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.large = None;
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Once in 2^32 dumps: slots of the generation that comes round
-            // again would look filled.
+        if generations::advance(&mut self.generation) {
             self.slots.fill(EMPTY);
-            self.generation = 1;
         }
     }
 

@@ -10,6 +10,7 @@
 //! table were replaced, nesting deeper than `dumper::MAX_DEPTH`.
 
 mod dumper;
+mod generations;
 mod globals;
 mod id_table;
 mod memo;

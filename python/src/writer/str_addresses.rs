@@ -10,30 +10,13 @@
 //! entered here alive until the dump ends, so no address can come to mean
 //! another string while the table holds it.
 
+use crate::writer::generations::{self, AddressSlot as Slot, EMPTY_ADDRESS_SLOT as EMPTY, SPREAD};
+
 /// Slots: a dump meets a hundred or so distinct strings by text (a
 /// dataclass), and two that share a slot evict each other; with 64 the
 /// count of a dump moved by ~1.7k with where the strings happened to be
 /// allocated.
 const SLOTS: usize = 256;
-
-/// Fibonacci hashing's multiplier (2^64 over the golden ratio, odd): the
-/// product's top bits depend on all of the address's bits.
-const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
-
-#[derive(Clone, Copy)]
-struct Slot {
-    address: usize,
-    index: u32,
-    /// The table's generation when the slot was filled: a slot of an
-    /// earlier generation is empty.
-    generation: u32,
-}
-
-const EMPTY: Slot = Slot {
-    address: 0,
-    index: 0,
-    generation: 0,
-};
 
 pub(crate) struct StrAddresses {
     slots: [Slot; SLOTS],
@@ -71,12 +54,8 @@ impl StrAddresses {
 
     /// Forgets every address, for the next dump.
     pub(crate) fn clear(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Once in 2^32 dumps: slots of the generation that comes round
-            // again would look filled.
+        if generations::advance(&mut self.generation) {
             self.slots = [EMPTY; SLOTS];
-            self.generation = 1;
         }
     }
 }

@@ -8,6 +8,8 @@
 //! walk along neighbouring slots, and emptying the table for the next dump
 //! is a new generation number rather than a pass over every slot.
 
+use crate::writer::generations;
+
 /// A name's UTF-8 bytes, borrowed from an object that the memo keeps alive
 /// (so the bytes neither move nor change), their hash and their index.
 #[derive(Clone, Copy)]
@@ -133,12 +135,8 @@ impl TextTable {
     /// Forgets every text, keeping the room.
     pub(crate) fn clear(&mut self) {
         self.len = 0;
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Once in 2^32 dumps: slots of the generation that comes round
-            // again would look filled.
+        if generations::advance(&mut self.generation) {
             self.slots.fill(EMPTY);
-            self.generation = 1;
         }
     }
 
