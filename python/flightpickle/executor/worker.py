@@ -315,12 +315,9 @@ def _evaluate(conn, func, spec: StreamSpec, deadlines: Deadlines, stats: StreamS
         except StopIteration:
             break
         except Exception:
-            if inputs.failure is not None:
-                failure = inputs.failure
-            else:
-                failure = StreamFailure("udf_error", traceback.format_exc())
-            _flush_before(failure, outbox)
-            raise failure from None
+            # Raised straight from the call: a local naming the failure would
+            # sit in this frame, which its traceback holds (see _failure_of).
+            raise _failure_of(inputs, outbox) from None
         finally:
             stats.function_nanos += max(0, time.perf_counter_ns() - started - (inputs.waited_nanos - waited))
         if ack_with_results:
@@ -330,11 +327,24 @@ def _evaluate(conn, func, spec: StreamSpec, deadlines: Deadlines, stats: StreamS
     outbox.flush()
 
 
-def _flush_before(failure: BaseException, outbox: Outbox) -> None:
-    """Sends a held result ahead of the failure's status, as it would have
-    gone had it not been held; not when the connection itself failed."""
+def _failure_of(inputs: Inputs, outbox: Outbox) -> BaseException:
+    """What the stream failed with, called while the function's exception
+    is handled: the input's own failure if reading failed (the function is
+    not to blame), else the function's traceback as ``udf_error``.
+
+    The input's failure is taken out of ``inputs``: its traceback holds the
+    frame that holds ``inputs``, and that cycle would keep the connection,
+    and its socket's descriptor, until the next garbage collection.
+
+    A held result is sent ahead of the failure's status, as it would have
+    gone had it not been held; not when the connection itself failed.
+    """
+    failure, inputs.failure = inputs.failure, None
+    if failure is None:
+        failure = StreamFailure("udf_error", traceback.format_exc())
     if not isinstance(failure, _native.TransportError):
         outbox.flush()
+    return failure
 
 
 def _check_function(func, spec: StreamSpec) -> None:
