@@ -14,40 +14,18 @@ import pytest
 
 import flightpickle.executor as executor
 from flightpickle import _native, sealing
+from raw_streams import ONE, RESULT, TIMEOUT, final_status, send_open
+from raw_streams import connect as raw
 
 pytestmark = pytest.mark.timeout(120)
 
-TIMEOUT = 30.0
-ONE = pa.record_batch({"x": pa.array([1, 2, 3], pa.int64())})
-RESULT = pa.schema([("result", pa.int64())])
-
-
-def raw(service, body_limit=1 << 20):
-    return _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=body_limit)
-
 
 def open_stream(conn, func=lambda x: x, envelope=None, digest=None, kind="scalar_row", output=RESULT):
+    """Opens a stream of ``func`` by its digest alone unless an envelope is
+    given; returns ``func`` sealed, for a ``Body`` the test may send."""
     sealed = sealing.seal(func)
-    conn.send_open(
-        kind=kind,
-        digest=digest or sealing.read_header(sealed).digest,
-        input_schema=ONE.schema,
-        output_schema=output,
-        window=4,
-        row_errors=False,
-        group_keys=[],
-        envelope=envelope,
-        timeout=TIMEOUT,
-    )
+    send_open(conn, digest=digest or sealing.read_header(sealed).digest, envelope=envelope, kind=kind, output_schema=output)
     return sealed
-
-
-def final_status(conn):
-    """The status that ends the stream, skipping results and acks."""
-    while True:
-        message = conn.recv(TIMEOUT)
-        if message[0] == "status":
-            return message[1], message[2]
 
 
 def test_an_exception_fails_the_stream_with_its_traceback(service):

@@ -15,14 +15,10 @@ import pyarrow as pa
 import pytest
 
 import flightpickle.executor as executor
-from flightpickle import _native, sealing
 from flightpickle.executor.launch import LocalService
+from raw_streams import ONE, TIMEOUT, open_ready
 
 pytestmark = pytest.mark.timeout(120)
-
-TIMEOUT = 30.0
-ONE = pa.record_batch({"x": pa.array([1, 2, 3], pa.int64())})
-RESULT = pa.schema([("result", pa.int64())])
 
 
 def worker_pid(service) -> int:
@@ -32,29 +28,10 @@ def worker_pid(service) -> int:
     return result[0].column(0)[0].as_py()
 
 
-def opened(service, func):
-    """A connection with a ``scalar_row`` stream of ``func`` open and ready."""
-    conn = _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=1 << 20)
-    sealed = sealing.seal(func)
-    conn.send_open(
-        kind="scalar_row",
-        digest=sealing.read_header(sealed).digest,
-        input_schema=ONE.schema,
-        output_schema=RESULT,
-        window=4,
-        row_errors=False,
-        group_keys=[],
-        envelope=sealed,
-        timeout=TIMEOUT,
-    )
-    assert conn.recv(TIMEOUT)[0] == "ready"
-    return conn
-
-
 def start_and_hang_up(service, func, started_file) -> int:
     """Starts a stream of ``func`` (which writes its worker's pid to
     ``started_file`` first), hangs up once it runs, and returns that pid."""
-    conn = opened(service, func)
+    conn = open_ready(service, func)
     conn.send_batch(0, ONE, TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while not started_file.exists() or not started_file.read_text():
@@ -133,7 +110,7 @@ def test_a_half_close_after_the_end_is_not_a_hang_up(service_log, tmp_path):
     # taking that for a hang-up would end the worker mid-function.
     service, log = service_log("--cancel-grace", "0")
     first = worker_pid(service)
-    conn = opened(service, sleeper(tmp_path / "started", 1.0))
+    conn = open_ready(service, sleeper(tmp_path / "started", 1.0))
     conn.send_batch(0, ONE.slice(0, 1), TIMEOUT)
     conn.send_end(1, TIMEOUT)
     with socket.socket(fileno=os.dup(conn.fileno())) as same_socket:

@@ -12,13 +12,11 @@ import pyarrow as pa
 import pytest
 
 import flightpickle.executor as executor
-from flightpickle import _native, sealing
+from flightpickle import _native
+from raw_streams import ONE, TIMEOUT, connect, open_ready, send_open
 from sample_batches import batches
 
 pytestmark = pytest.mark.timeout(120)
-
-TIMEOUT = 30.0
-ONE = pa.record_batch({"x": pa.array([1, 2, 3], pa.int64())})
 
 
 def drained(stream):
@@ -60,20 +58,7 @@ def test_every_kind_reports_time_in_the_function(service, kind, func, options):
 
 
 def test_a_failing_function_still_reports_its_stats(service):
-    conn = _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=1 << 20)
-    sealed = sealing.seal(lambda x: x // 0)
-    conn.send_open(
-        kind="scalar_row",
-        digest=sealing.read_header(sealed).digest,
-        input_schema=ONE.schema,
-        output_schema=pa.schema([("result", pa.int64())]),
-        window=4,
-        row_errors=False,
-        group_keys=[],
-        envelope=sealed,
-        timeout=TIMEOUT,
-    )
-    assert conn.recv(TIMEOUT)[0] == "ready"
+    conn = open_ready(service, lambda x: x // 0)
     conn.send_batch(0, ONE, TIMEOUT)
     # No End: the service ends the stream with its status at the failing batch and may close
     # the connection before an End could be written (that End then fails with a broken pipe).
@@ -84,18 +69,8 @@ def test_a_failing_function_still_reports_its_stats(service):
 
 
 def test_a_stream_refused_before_its_function_is_known_reports_none(service):
-    conn = _native.Connection.connect(str(service.path), timeout=TIMEOUT, body_limit=1 << 20)
-    conn.send_open(
-        kind="scalar_row",
-        digest="0" * 64,
-        input_schema=ONE.schema,
-        output_schema=pa.schema([("result", pa.int64())]),
-        window=4,
-        row_errors=False,
-        group_keys=[],
-        envelope=None,
-        timeout=TIMEOUT,
-    )
+    conn = connect(service)
+    send_open(conn, digest="0" * 64)
     assert conn.recv(TIMEOUT)[0] == "need_body"
     conn.send_body(b"", TIMEOUT)
     status = conn.recv(TIMEOUT)

@@ -18,11 +18,12 @@ import pytest
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import ArrayType, DateType, LongType, StringType, StructField, StructType
 
-from flightpickle import _native, sealing
+from flightpickle import sealing
 from flightpickle.executor.kinds import StreamSpec
 from flightpickle.executor.spark_kinds import BUNDLE_KINDS
 from flightpickle.executor.udf_bundle import BundleError, read_bundle
 from flightpickle.executor.worker import _load_command
+from raw_streams import connect, send_open
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,10 +112,9 @@ def test_a_pandas_bundle_passes_an_inner_udfs_series_to_the_outer_one():
 
 def test_the_service_evaluates_a_bundle_sent_in_place_of_a_function(service):
     body = bundle_bytes(UDFS, COMMANDS)
-    conn = _native.Connection.connect(str(service.path), timeout=30, body_limit=1 << 28)
+    conn = connect(service, body_limit=1 << 28)
     try:
-        conn.send_open(kind="scalar_row", digest=digest_of(body), input_schema=INPUT.schema, output_schema=OUTPUT,
-                       window=4, row_errors=False, group_keys=[], envelope=body, timeout=30)
+        send_open(conn, digest=digest_of(body), envelope=body, input_schema=INPUT.schema, output_schema=OUTPUT)
         assert conn.recv(30)[0] == "ready"
         conn.send_batch(0, INPUT, 30)
         conn.send_end(1, 30)
