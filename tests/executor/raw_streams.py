@@ -1,9 +1,15 @@
-"""Streams opened by hand on a bare native connection, for the tests that
-need to see each message of the protocol (the client hides them)."""
+"""Streams opened by hand, for the tests that need to see each message of
+the protocol (the client hides them): on a bare native connection, or
+through the Flight front as a plain ``pyarrow.flight`` client written from
+PROTOCOL.md alone."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pyarrow as pa
+import pyarrow.flight as flight
 
 from flightpickle import _native, sealing
 
@@ -48,3 +54,25 @@ def final_status(conn):
         message = conn.recv(TIMEOUT)
         if message[0] == "status":
             return message[1], message[2]
+
+
+def by_hand_open(func, output_schema, kind="scalar_row", body_follows=False):
+    """``func`` sealed, and the Flight descriptor whose JSON document opens
+    a stream of it (``body_follows``: the envelope comes as the first
+    message instead of when the service asks)."""
+    sealed = sealing.seal(func)
+    document = {
+        "version": 1,
+        "kind": kind,
+        "digest": sealing.read_header(sealed).digest,
+        "window": 4,
+        "output_schema": base64.b64encode(output_schema.serialize().to_pybytes()).decode(),
+    }
+    if body_follows:
+        document["body_follows"] = True
+    return sealed, flight.FlightDescriptor.for_command(json.dumps(document).encode())
+
+
+def meta(chunk):
+    """A Flight message's application metadata: the protocol's frame."""
+    return chunk.app_metadata.to_pybytes()

@@ -6,8 +6,6 @@ malformed first message). Everything on loopback, bounded in time."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import struct
@@ -21,7 +19,7 @@ import pyarrow.flight as flight
 import pytest
 
 import flightpickle.executor as executor
-from flightpickle import sealing
+from raw_streams import by_hand_open, meta
 from sample_batches import batches, column
 
 pytestmark = pytest.mark.timeout(120)
@@ -148,25 +146,7 @@ def test_a_grpc_failure_not_from_the_front_keeps_the_generic_translation():
     )
 
 
-# A plain pyarrow.flight client, written from PROTOCOL.md alone.
-
-
-def by_hand_open(func, output_schema, kind="scalar_row", body_follows=False):
-    sealed = sealing.seal(func)
-    document = {
-        "version": 1,
-        "kind": kind,
-        "digest": sealing.read_header(sealed).digest,
-        "window": 4,
-        "output_schema": base64.b64encode(output_schema.serialize().to_pybytes()).decode(),
-    }
-    if body_follows:
-        document["body_follows"] = True
-    return sealed, flight.FlightDescriptor.for_command(json.dumps(document).encode())
-
-
-def meta(chunk):
-    return chunk.app_metadata.to_pybytes()
+# A plain pyarrow.flight client, written from PROTOCOL.md alone (its Open: raw_streams).
 
 
 def run_by_hand(uri, func, *, expect_body, body_follows=False):

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
 
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 
 import flightpickle.executor as executor
 from flightpickle.executor.launch import LocalService
-from raw_streams import ONE, TIMEOUT, open_ready
+from raw_streams import ONE, RESULT, TIMEOUT, by_hand_open, meta, open_ready
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,9 +60,9 @@ def service_log(tmp_path):
     """Starts services whose stderr goes to a file; yields ``start(*options)``."""
     started = []
 
-    def start(*options):
+    def start(*options, **launch):
         log = open(tmp_path / f"service{len(started)}.log", "w")
-        service = LocalService(1, *options, stderr=log)
+        service = LocalService(1, *options, stderr=log, **launch)
         started.append((service, log))
         return service, tmp_path / f"service{len(started) - 1}.log"
 
@@ -79,6 +81,33 @@ def test_a_function_that_runs_on_after_its_caller_left_loses_its_worker(service_
     begun = time.monotonic()
     next_pid = worker_pid(service)
     assert next_pid != hung_pid
+    assert time.monotonic() - begun < TIMEOUT
+    said = log.read_text()
+    assert f"worker {hung_pid}: the caller of a stream hung up" in said
+    assert f"worker {hung_pid} exited with 3; starting another" in said
+
+
+def test_a_flight_caller_that_cancels_its_call_frees_the_worker_too(service_log, tmp_path):
+    # The Flight front closes the worker's stream when a call is cancelled
+    # (PROTOCOL.md), and the worker takes that for a hang-up as over a socket.
+    service, log = service_log("--cancel-grace", "0.5", listen="grpc://127.0.0.1:0")
+    started = tmp_path / "started"
+    sealed, descriptor = by_hand_open(sleeper(started, 600), RESULT, body_follows=True)
+    client = flight.connect(service.uri)
+    writer, reader = client.do_exchange(descriptor)
+    writer.begin(ONE.schema)
+    writer.write_metadata(b"\x03" + sealed)
+    assert meta(reader.read_chunk()) == b"\x04"  # Ready
+    writer.write_with_metadata(ONE, b"\x05" + struct.pack("<Q", 0))
+    deadline = time.monotonic() + TIMEOUT
+    while not started.exists() or not started.read_text():
+        assert time.monotonic() < deadline, "the function never started"
+        time.sleep(0.02)
+    hung_pid = int(started.read_text())
+    reader.cancel()
+    client.close()
+    begun = time.monotonic()
+    assert worker_pid(service) != hung_pid
     assert time.monotonic() - begun < TIMEOUT
     said = log.read_text()
     assert f"worker {hung_pid}: the caller of a stream hung up" in said
