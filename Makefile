@@ -137,8 +137,8 @@ $(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
 	@touch $@
 
 test-python312: $(STAMPS312)/extension
-	@$(call timed,test: the pickler on CPython 3.12 (pytest tests/pickler tests/sealing tests/targets),\
-	  $(PY312) -m pytest tests/pickler tests/sealing tests/targets)
+	@$(call timed,test: the pickler on CPython 3.12 (pytest tests/pickler tests/sealing tests/targets tests/test_installation.py),\
+	  $(PY312) -m pytest tests/pickler tests/sealing tests/targets tests/test_installation.py)
 
 # Fuzzing needs nightly Rust and cargo-fuzz; both are installed on first use.
 # Each target runs FUZZ_SECONDS on a scratch copy of its corpus (the seeds in
