@@ -37,6 +37,18 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
+# CPython 3.12 runs the pickler's suites a second time (test-python312) from a
+# venv of its own, with an extension built for it in a target dir of its own:
+# PyO3's crates are built for one interpreter, so sharing RELEASE_TARGET would
+# rebuild them for each in turn. The interpreter is python3.12 on the PATH, or
+# pyenv's newest 3.12 when pyenv does not put it there (`make PYTHON312=...`).
+PYTHON312 ?= $(shell { python3.12 -c '' 2>/dev/null && echo python3.12; } || \
+  { prefix=$$(pyenv prefix 3.12 2>/dev/null) && echo "$$prefix/bin/python3.12"; })
+VENV312 := .venv312
+PY312 := $(VENV312)/bin/python
+STAMPS312 := $(VENV312)/.stamps
+PY312_TARGET := $(abspath target/py312)
+
 rust_files = Cargo.toml Cargo.lock $(shell find $(1) -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 CORE_SOURCES := $(call rust_files,src)
 PY_SOURCES := $(CORE_SOURCES) $(call rust_files,python/src python/Cargo.toml) python/pyproject.toml
@@ -50,7 +62,7 @@ maven = mvn --batch-mode -f jvm/pom.xml -Dspark.jars.dir=$(SPARK_JARS) $(1) 2>&1
 # $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
 timed = printf '\n==> %s\n' "$(1)"; s=$$(date +%s); $(2); printf '<== %s: %ss\n' "$(1)" $$(( $$(date +%s) - s ))
 
-.PHONY: help setup venv python jar demo test test-rust test-java test-python test-fuzz lock-python clean
+.PHONY: help setup venv python jar demo test test-rust test-java test-python test-python312 test-fuzz lock-python clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -91,7 +103,7 @@ demo: setup
 	    --conf spark.executor.extraJavaOptions='$(JVM_FAST_START)' \
 	    examples/spark_app.py)
 
-test: setup test-rust test-java test-python test-fuzz
+test: setup test-rust test-java test-python test-python312 test-fuzz
 
 # Formatting is checked first: it takes a second and keeps diffs about what changed.
 test-rust: $(STAMPS)/requirements
@@ -105,6 +117,28 @@ test-java: $(STAMPS)/extension
 test-python: setup
 	@$(call timed,test: Python and Spark (pytest),\
 	  FLIGHTPICKLE_JAR=$(abspath $(JAR)) $(PY) -m pytest tests)
+
+# The pickler on CPython 3.12: its own venv (python/requirements-py312.txt,
+# the few packages these suites import) and extension build. Its target dir
+# starts as a copy of RELEASE_TARGET when that exists, so the Arrow and gRPC
+# crates, which do not depend on the interpreter, are not compiled again.
+$(STAMPS312)/requirements: python/requirements-py312.txt
+	@$(call timed,venv312: create $(VENV312) (CPython 3.12) and install pinned packages,\
+	  { [ -x $(PY312) ] || { [ -n "$(PYTHON312)" ] || { echo "no CPython 3.12 found: set PYTHON312" >&2; exit 1; }; \
+	    $(PYTHON312) -m venv $(VENV312); }; } && \
+	  $(PY312) -m pip install --quiet --disable-pip-version-check -r python/requirements-py312.txt)
+	@mkdir -p $(STAMPS312) && touch $@
+
+$(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
+	@$(call timed,python312: build the flightpickle extension for CPython 3.12 (maturin develop --release),\
+	  { [ -d $(PY312_TARGET) ] || [ ! -d $(RELEASE_TARGET) ] || cp -a $(RELEASE_TARGET) $(PY312_TARGET); } && \
+	  cd python && VIRTUAL_ENV=$(abspath $(VENV312)) PATH=$(abspath $(VENV312))/bin:$$PATH \
+	    PYO3_PYTHON=$(abspath $(PY312)) maturin develop --release --quiet --target-dir $(PY312_TARGET))
+	@touch $@
+
+test-python312: $(STAMPS312)/extension
+	@$(call timed,test: the pickler on CPython 3.12 (pytest tests/pickler tests/sealing tests/targets tests/test_installation.py),\
+	  $(PY312) -m pytest tests/pickler tests/sealing tests/targets tests/test_installation.py)
 
 # Fuzzing needs nightly Rust and cargo-fuzz; both are installed on first use.
 # Each target runs FUZZ_SECONDS on a scratch copy of its corpus (the seeds in
@@ -143,4 +177,4 @@ lock-python: $(STAMPS)/requirements
 
 clean:
 	cargo clean
-	rm -rf $(VENV) jvm/target python/flightpickle/*.so
+	rm -rf $(VENV) $(VENV312) jvm/target python/flightpickle/*.so

@@ -42,7 +42,7 @@ pub(crate) unsafe fn inherits_types_own(metaclass: *mut ffi::PyTypeObject, name:
 ///
 /// # Safety
 /// `kind` is a live type; the caller is attached.
-#[cfg(not(Py_3_12))]
+#[cfg(not(Py_3_13))]
 pub(crate) unsafe fn assign_version_tag(py: Python<'_>, kind: *mut ffi::PyTypeObject) {
     // SAFETY: a lookup on a live type with a str; the borrowed result is
     // dropped unused, and a miss sets no exception.

@@ -19,6 +19,11 @@ import flightpickle
 from flightpickle import _reconstruct
 
 OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
+# The stored pickles hold code objects that CPython 3.11 compiled: only a 3.11
+# interpreter can run their bytecode (a code object's pickle, like
+# cloudpickle's, loads only on the minor version that wrote it).
+RUNS_OLD_PICKLES = pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11), reason="the stored pickles hold CPython 3.11 bytecode")
 # Where pickles name the reconstructors (as `_<name>`), and where pickles of
 # earlier releases did.
 HOME = "flightpickle"
@@ -93,6 +98,7 @@ def test_a_recursive_function_is_filled_after_it_is_made(load_fresh):
     assert load_fresh(data, "result = obj(5)") == 5
 
 
+@RUNS_OLD_PICKLES
 def test_a_recursive_function_of_the_earlier_shape_still_loads(load_fresh):
     # Written when the skeleton was filled by `fill_function`, a second name.
     data = (OLD_PICKLES / "fill_function_recursive.pkl").read_bytes()
@@ -205,6 +211,7 @@ def test_the_writers_shape_loads_as_pickler_output_does(load_fresh):
     assert load_fresh(flightpickle.dumps(scaled), check) == load_fresh(through_pickler, check) == (6, "scaled", (2,))
 
 
+@RUNS_OLD_PICKLES
 @pytest.mark.parametrize("name, check, expected", [
     ("counter", "f, make = obj; result = (f(), f(3), f.kind, f.__qualname__, make.__doc__)",
      (10 + 2 + 2 + 4, 10 + 6 + 2 + 4, "counter", "make_counter.<locals>.count", "Counts up from start.")),
@@ -219,6 +226,7 @@ def test_pickles_of_the_earlier_shape_still_load(load_fresh, name, check, expect
     assert load_fresh(data, check) == expected
 
 
+@RUNS_OLD_PICKLES
 @pytest.mark.parametrize("name, check, expected", [
     ("new_function_lambda", "result = (obj(4), obj.__name__)", (19, "<lambda>")),
     ("new_function_closure", "result = (obj(1), obj.__qualname__)", (19, "make_scaler.<locals>.scaled")),
@@ -361,7 +369,9 @@ def test_a_code_objects_unshared_parts_are_not_memoized():
             if following == "MEMOIZE":
                 unread_bytes += memo_index not in read
         memo_index += name == "MEMOIZE"
-    assert bytes_seen >= 5 and unread_bytes == 0
+    # 3.12 inlines the comprehension into `scale` (PEP 709): one code object.
+    code_objects = 2 if sys.version_info < (3, 12) else 1
+    assert bytes_seen >= 2 * code_objects + 1 and unread_bytes == 0
     assert pickle.loads(data)([1, 0, 2]) == [2.5, 5.0]
     assert flightpickle.dumps(scale) == data
 

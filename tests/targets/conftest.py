@@ -51,7 +51,9 @@ def _create(venv, target):
 
 
 def stock_python(target):
-    venv = VENVS / f"{target}-only"
+    # One per minor version: a code object's pickle loads only on the minor
+    # version that wrote it, and each interpreter's suite runs against its own.
+    venv = VENVS / f"{target}-only-{sysconfig.get_python_version()}"
     if not _valid(venv, target):
         _create(venv, target)
         assert _valid(venv, target), f"{venv} is not a working {target}-only environment"

@@ -12,8 +12,8 @@
 //!   `__bases__` and `__class__`), and which also clears it on every
 //!   subclass: a change to a base's namespace or bases reaches it. A new
 //!   tag comes from a process-wide counter that only grows (clearing the
-//!   method cache leaves tags alone on 3.11); once the counter is spent,
-//!   types get no valid tag, and then nothing is kept.
+//!   method cache leaves tags alone on 3.11 and 3.12); once the counter is
+//!   spent, types get no valid tag, and then nothing is kept.
 //! - the metaclass's version tag, for what is read off the metaclass (its
 //!   `__iter__`, whether it is an ABC's), and the metaclass's identity. A
 //!   metaclass with its own `mro()` is left out: the MRO it makes can hold
@@ -31,7 +31,10 @@
 //! kept (the body is filtered by its content).
 //!
 //! The dict's version exists on CPython up to 3.13 but is deprecated from
-//! 3.12; it is used on 3.11 only, and other Pythons read every class.
+//! 3.12, where CPython still moves it on every change of a dict's content
+//! and keeps 3.11's version tags (clearing the method cache leaves them
+//! alone, and a new one is never an old one): it is used up to 3.12 (3.11
+//! and 3.12 are tested), and later Pythons read every class.
 //!
 //! The class itself is held by a weak reference, and the shape holds only
 //! positions and member names (strs), so nothing kept here keeps a class
@@ -102,7 +105,10 @@ impl Stamp {
     /// cannot get one), no dict of its own, or the Python keeps no dict
     /// versions.
     pub(crate) fn of(class: &Bound<'_, PyAny>) -> Option<Self> {
-        #[cfg(not(Py_3_12))]
+        #[cfg(not(Py_3_13))]
+        // `ma_version_tag` is deprecated from 3.12, where CPython still
+        // moves it on every change of a dict's content.
+        #[allow(deprecated)]
         {
             // SAFETY: type checks and field reads of live objects.
             unsafe {
@@ -130,7 +136,7 @@ impl Stamp {
                 })
             }
         }
-        #[cfg(Py_3_12)]
+        #[cfg(Py_3_13)]
         {
             let _ = class;
             None
@@ -143,7 +149,7 @@ impl Stamp {
 ///
 /// # Safety
 /// `kind` is a live type; the caller is attached.
-#[cfg(not(Py_3_12))]
+#[cfg(not(Py_3_13))]
 unsafe fn version_tag(py: Python<'_>, kind: *mut ffi::PyTypeObject) -> Option<u32> {
     // SAFETY: flag and field reads of a live type; the lookup only fills
     // the method cache (its result is not used).
