@@ -58,6 +58,19 @@ pub(crate) fn running(py: Python<'_>) -> (u8, u8) {
     })
 }
 
+/// The mark of this Python's bytecode in a native function's code fields
+/// (see `reducers::code::native_code_fields`): -(100 × major + minor).
+pub(crate) fn code_mark(py: Python<'_>) -> i64 {
+    let (major, minor) = running(py);
+    -(100 * i64::from(major) + i64::from(minor))
+}
+
+/// The Python version a code mark names, as "3.11".
+pub(crate) fn marked_version(mark: i64) -> String {
+    let version = mark.unsigned_abs();
+    format!("{}.{}", version / 100, version % 100)
+}
+
 pub(crate) fn code_args(py: Python<'_>) -> &'static [&'static str] {
     if running(py) >= (3, 11) {
         CODE_ARGS_311

@@ -1,8 +1,9 @@
 """Payloads that cross CPython minor versions, between the repository's two
 built interpreters (`.venv` and `.venv312`): a function's code object only
 loads on the version that wrote it, so a sealed one is refused on another with
-the version mismatch error, before anything is unpickled; plain data loads on
-either. Skipped unless the other interpreter is built too (`make
+the version mismatch error, before anything is unpickled, and a plain pickle
+of one is refused when its code would be made (its bytecode would crash the
+other version); plain data loads on either. Skipped unless the other interpreter is built too (`make
 test-python312` builds the second)."""
 
 import pickle
@@ -22,6 +23,7 @@ import sys, flightpickle
 scale = 3
 payloads = {
     "function": flightpickle.seal(lambda x: x * scale),
+    "plain function": flightpickle.dumps(lambda x: x * scale),
     "sealed data": flightpickle.seal({"rows": [1, 2.5, "three", None], "shape": (2, 2)}),
     "data": flightpickle.dumps({"rows": [1, 2.5, "three", None], "shape": (2, 2)}),
 }
@@ -58,6 +60,14 @@ def test_a_function_sealed_on_another_version_is_refused_naming_both(written_els
     with pytest.raises(sealing.PythonVersionMismatchError,
                        match=f"pickled on CPython {major}.{minor}, this is CPython {this}"):
         flightpickle.unseal(payloads["function"])
+
+
+def test_a_plain_function_pickle_of_another_version_is_refused_not_run(written_elsewhere):
+    payloads, (major, minor) = written_elsewhere
+    this = "{}.{}".format(*sys.version_info[:2])
+    with pytest.raises(pickle.UnpicklingError,
+                       match=rf"code of <lambda> of Python {major}\.{minor}, .*\(this is {this}\)"):
+        flightpickle.loads(payloads["plain function"])
 
 
 def test_data_crosses_versions(written_elsewhere):

@@ -10,25 +10,89 @@
 //! count) goes to the type, which converts it or refuses it with its own
 //! error. The constructor's signature
 //! differs between 3.10, 3.11 and 3.12 (PyO3 declares 3.10's), so other
-//! versions, and field tuples of another length (a pickle of another
-//! version), keep the `CodeType(...)` call and its errors.
+//! versions, and field tuples of another length, keep the `CodeType(...)`
+//! call and its errors.
+//!
+//! The fields start with the mark of the Python that wrote them (pickles
+//! of earlier releases have none): code of another version is refused
+//! with an `UnpicklingError`, since its bytecode would crash this one.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyInt, PyTuple, PyType};
 
 use crate::{objects, version};
 
 /// The code object the fields make, and its number of free variables.
 pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    let start = arguments_start(fields)?;
     #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
-    if fields.len() == direct::FIELDS
-        && let Some(made) = direct::make_code(fields)?
+    if fields.len() == start + direct::FIELDS
+        && let Some(made) = direct::make_code(fields, start)?
     {
         return Ok(made);
     }
-    let code = objects::code_type(fields.py())?.call1(fields)?;
-    Ok((code, free_var_count(fields)?))
+    let arguments = match start {
+        0 => fields.clone(),
+        _ => fields.get_slice(start, fields.len()),
+    };
+    let code = objects::code_type(fields.py())?.call1(&arguments)?;
+    Ok((code, free_var_count(&arguments)?))
+}
+
+/// Where `CodeType(...)`'s arguments start in `fields`: after the mark of
+/// the Python that wrote them (see `reducers::code::native_code_fields`),
+/// which must be this one, or at once in pickles written before the mark.
+fn arguments_start(fields: &Bound<'_, PyTuple>) -> PyResult<usize> {
+    let Ok(first) = fields.get_borrowed_item(0) else {
+        return Ok(0);
+    };
+    if !first.is_exact_instance_of::<PyInt>() {
+        return Ok(0);
+    }
+    match first.extract::<i64>() {
+        // A mark names Python 3 or later, so it is -300 or less; a first
+        // field above that is an argument count (for CodeType to refuse if
+        // negative).
+        Ok(mark) if mark <= -300 => {
+            if mark == version::code_mark(fields.py()) {
+                Ok(1)
+            } else {
+                Err(other_version(fields, mark))
+            }
+        }
+        _ => Ok(0),
+    }
+}
+
+/// The error for code written by another Python: its bytecode would crash
+/// this one, so no code object is made.
+#[cold]
+fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
+    let py = fields.py();
+    let writer = version::marked_version(mark);
+    let (major, minor) = version::running(py);
+    let names = version::code_args(py);
+    let function = ["co_qualname", "co_name"]
+        .iter()
+        .find_map(|wanted| names.iter().position(|name| name == wanted))
+        .and_then(|index| fields.get_item(index + 1).ok())
+        .and_then(|name| name.extract::<String>().ok())
+        .map(|name| format!(" of {name}"))
+        .unwrap_or_default();
+    let message = format!(
+        "this pickle holds the code{function} of Python {writer}, whose bytecode only Python {writer} \
+         runs (this is {major}.{minor}): load it with Python {writer}, or pickle the function \
+         again here"
+    );
+    let error_type = py
+        .import("pickle")
+        .and_then(|pickle| pickle.getattr("UnpicklingError"))
+        .and_then(|error_type| Ok(error_type.cast_into::<PyType>()?));
+    match error_type {
+        Ok(error_type) => PyErr::from_type(error_type, message),
+        Err(error) => error,
+    }
 }
 
 /// How many free variables the code made from `fields` has: the length of
@@ -107,11 +171,15 @@ mod direct {
     /// field is not of the exact type the compiler makes (or a count is out
     /// of the type's range), for `CodeType(...)` to convert it or refuse it
     /// with its own error.
-    pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<Option<(Bound<'py, PyAny>, usize)>> {
+    /// `start`: where the arguments begin in `fields` (after the mark).
+    pub(super) fn make_code<'py>(
+        fields: &Bound<'py, PyTuple>,
+        start: usize,
+    ) -> PyResult<Option<(Bound<'py, PyAny>, usize)>> {
         let py = fields.py();
-        // SAFETY: `fields` has FIELDS items (checked by the caller); each
-        // is borrowed from the tuple, which outlives this call.
-        let field = |index: usize| unsafe { fields.get_borrowed_item_unchecked(index) };
+        // SAFETY: `fields` has `start` + FIELDS items (checked by the
+        // caller); each is borrowed from the tuple, which outlives this call.
+        let field = |index: usize| unsafe { fields.get_borrowed_item_unchecked(start + index) };
         let mut counts = [0; 6];
         for (count, index) in
             counts
@@ -150,7 +218,7 @@ mod direct {
                 free_vars = count;
             }
         }
-        audit(fields, counts)?;
+        audit(py, [field(CODE), field(FILENAME), field(NAME)], counts)?;
         let raw = |index: usize| field(index).as_ptr();
         // SAFETY: every pointer is a live item of `fields`, of the type
         // the constructor expects (checked above); it borrows them and
@@ -208,18 +276,20 @@ mod direct {
             .then(|| names.len())
     }
 
-    /// `code.__new__`, with the arguments `types.CodeType(...)` gives it.
-    fn audit(fields: &Bound<'_, PyTuple>, counts: [c_int; 6]) -> PyResult<()> {
+    /// `code.__new__`, with the arguments `types.CodeType(...)` gives it:
+    /// the code string, the file name and the name, then the counts.
+    fn audit(py: Python<'_>, objects: [Borrowed<'_, '_, PyAny>; 3], counts: [c_int; 6]) -> PyResult<()> {
+        let [code, filename, name] = objects;
         let [argcount, posonlyargcount, kwonlyargcount, nlocals, stacksize, flags] = counts;
-        // SAFETY: the format names three objects (borrowed items of
-        // `fields`) and six C ints, passed in that order.
+        // SAFETY: the format names three objects (borrowed, live for the
+        // call) and six C ints, passed in that order.
         let status = unsafe {
             PySys_Audit(
                 c"code.__new__".as_ptr(),
                 c"OOOiiiiii".as_ptr(),
-                fields.get_borrowed_item_unchecked(CODE).as_ptr(),
-                fields.get_borrowed_item_unchecked(FILENAME).as_ptr(),
-                fields.get_borrowed_item_unchecked(NAME).as_ptr(),
+                code.as_ptr(),
+                filename.as_ptr(),
+                name.as_ptr(),
                 argcount,
                 posonlyargcount,
                 kwonlyargcount,
@@ -229,7 +299,7 @@ mod direct {
             )
         };
         if status < 0 {
-            return Err(PyErr::fetch(fields.py()));
+            return Err(PyErr::fetch(py));
         }
         Ok(())
     }

@@ -23,6 +23,27 @@ pub(crate) fn code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
     ARGS.get_or_make(code, || code_args(code))
 }
 
+/// `code_fields` behind a mark of the writing Python's version, for the
+/// native function shape (`new_function`): bytecode runs only on the
+/// version that compiled it, and the loader refuses a code object of
+/// another version instead of making one that crashes when called. The
+/// mark is the version negated, -(100 × major + minor), -300 or less: a
+/// first field that is an argument count is never negative, so pickles
+/// written before the mark still load. The `cloudpickle` and `pyspark` targets keep
+/// `CodeType(...)`'s own arguments.
+pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+    static MARKED: CodeCache = CodeCache::new();
+    MARKED.get_or_make(code, || {
+        let py = code.py();
+        let fields = code_fields(code)?;
+        let mark = crate::version::code_mark(py).into_pyobject(py)?.into_any();
+        let mut marked = Vec::with_capacity(fields.len() + 1);
+        marked.push(mark);
+        marked.extend(fields.iter());
+        PyTuple::new(py, marked)
+    })
+}
+
 fn code_args<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     let py = obj.py();
     let fields = crate::version::code_args(py);

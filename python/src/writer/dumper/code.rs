@@ -18,7 +18,7 @@ use pyo3::types::{PyBytes, PyTuple};
 
 use super::Dumper;
 use crate::code_cache::CodeCache;
-use crate::reducers::code::code_fields;
+use crate::reducers::code::native_code_fields;
 use crate::writer::memo::{Text, TextSlot};
 use crate::writer::output::Output;
 
@@ -137,9 +137,10 @@ impl Recording {
 }
 
 impl<'py> Dumper<'_, 'py> {
-    /// Writes the arguments of `types.CodeType(...)` that rebuild `code`.
+    /// Writes the arguments of `types.CodeType(...)` that rebuild `code`,
+    /// behind the mark of this Python's version.
     pub(super) fn save_code_fields(&mut self, code: &Bound<'py, PyAny>) -> PyResult<()> {
-        let fields = code_fields(code)?;
+        let fields = native_code_fields(code)?;
         if self.proto < 4 {
             return self.save(fields.as_any());
         }
