@@ -220,6 +220,35 @@ def test_pickles_of_the_earlier_shape_still_load(load_fresh, name, check, expect
 
 
 @pytest.mark.parametrize("name, check, expected", [
+    ("recursive_dict_state", "result = (obj(12345), obj.__globals__['digits'] is obj, obj.__doc__.split()[0])",
+     (5, True, "Counts")),
+    ("globals_dict_state", "result = (obj(3, 4), obj.__globals__['math'].__name__, obj.__globals__['BASE'])",
+     (8.0, "math", 3)),
+])
+def test_pickles_with_dicts_in_the_state_still_load(load_fresh, name, check, expected):
+    # Written while the used globals and the module globals were dicts, and
+    # a function recursive through its own global was a skeleton filled by a
+    # second `new_function` call.
+    data = (OLD_PICKLES / f"{name}.pkl").read_bytes()
+    _, found = names_found(data)
+    assert found == ["new_function"]
+    assert homes_found(data) == {HOME}
+    assert load_fresh(data, check) == expected
+    ops = [op.name for op, _, _ in pickletools.genops(data)]
+    assert "SETITEMS" in ops
+    assert ops.count("REDUCE") == (2 if name == "recursive_dict_state" else 1)
+
+
+def test_flat_globals_set_each_name_and_keep_the_loaders_builtins():
+    import builtins
+    state = plain_state(used_globals=("A", 1, "__builtins__", {"len": None}, "B", (2, 3)))
+    state = state[:12] + (("m", "math"),)
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {"__name__": "m"}, state)
+    assert (func.__globals__["A"], func.__globals__["B"], func.__globals__["m"]) == (1, (2, 3), math)
+    assert func.__globals__["__builtins__"] is builtins.__dict__
+
+
+@pytest.mark.parametrize("name, check, expected", [
     ("new_function_lambda", "result = (obj(4), obj.__name__)", (19, "<lambda>")),
     ("new_function_closure", "result = (obj(1), obj.__qualname__)", (19, "make_scaler.<locals>.scaled")),
 ])
@@ -298,6 +327,17 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
      ModuleNotFoundError, "no_such_module_here"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + ({"m": 5},)), TypeError, "not an instance of 'str'"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:11] + ((5,), None)), TypeError, "not an instance of 'str'"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state(used_globals=("A", 1, "B"))), ValueError,
+     "used globals must alternate names and values, got 3 items"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + (("m",),)), ValueError,
+     "module globals must alternate"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + (["m", "math"],)), TypeError,
+     "module globals must be None, a flat tuple or a dict"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + (("m", 5),)), TypeError,
+     "not an instance of 'str'"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state() + (["f"],)), TypeError,
+     "names bound to a function itself must be a tuple"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state() + ((), None)), ValueError, "15"),
 ])
 def test_bad_input_is_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
