@@ -526,6 +526,52 @@ def test_identity_sets_the_keys_present_in_their_order():
     assert (package.__globals__["__name__"], package.__globals__["__path__"]) == ("pkg", ["/pkg"])
 
 
+PACKAGE_FROM_NAME = 0b10000
+
+
+@pytest.mark.parametrize("identity, package", [
+    ((PACKAGE_FROM_NAME | 0b1010, "pkg.sub.mod", "/pkg/sub/mod.py"), "pkg.sub"),
+    ((PACKAGE_FROM_NAME | 0b0010, "toplevel"), ""),
+    ((PACKAGE_FROM_NAME | 0b0110, "pkg.sub", ["/pkg/sub"]), "pkg.sub"),
+])
+def test_identity_derives_the_package_from_the_name(identity, package):
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {}, None, identity)
+    assert func.__globals__["__package__"] == package
+    # In the order the keys of a module's own globals have.
+    assert list(func.__globals__)[:2] == ["__package__", "__name__"]
+
+
+@pytest.mark.parametrize("identity", [
+    (PACKAGE_FROM_NAME | 0b0011, "pkg", "pkg.mod"),  # sent and derived
+    (PACKAGE_FROM_NAME | 0b1000, "/pkg/mod.py"),  # nothing to derive it from
+    (PACKAGE_FROM_NAME << 1 | 0b0010, "pkg.mod"),  # an unknown bit
+])
+def test_a_malformed_derived_package_is_a_clear_error(identity):
+    with pytest.raises(ValueError, match="identity"):
+        _reconstruct.new_function(LAMBDA_FIELDS, {}, None, identity)
+    with pytest.raises(TypeError, match="__name__ that is a str"):
+        _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (PACKAGE_FROM_NAME | 0b0010, 5))
+
+
+@pytest.mark.parametrize("package, name, has_path, derived", [
+    ("pkg", "pkg.mod", False, True),
+    ("pkg.mod", "pkg.mod", True, True),
+    ("", "mod", False, True),
+    ("other", "pkg.mod", False, False),
+    (None, "__main__", False, False),
+])
+def test_the_writer_sends_a_package_only_when_the_name_does_not_give_it(package, name, has_path, derived):
+    namespace = {"__name__": name, "__package__": package, "__file__": "/somewhere/mod.py"}
+    if has_path:
+        namespace["__path__"] = ["/somewhere"]
+    exec("def answer():\n    return 42\n", namespace)
+    data = flightpickle.dumps(namespace["answer"])
+    loaded = pickle.loads(data)
+    assert loaded.__globals__["__package__"] == package and loaded() == 42
+    identity = [arg for op, arg, _ in pickletools.genops(data) if op.name == "BININT1"][-1]
+    assert bool(identity & PACKAGE_FROM_NAME) == derived
+
+
 def test_a_picklers_later_dumps_read_the_stand_in_it_wrote():
     def first():
         return 1

@@ -44,7 +44,7 @@ use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use super::{cell_of, code, set_cell, subimport};
 use crate::function_fields::FunctionFields;
 use crate::objects;
-use crate::reducers::function::module_identity;
+use crate::reducers::function::{PACKAGE_FROM_NAME, module_identity};
 
 /// Items of a `FunctionState` tuple.
 pub(crate) const STATE_LEN: usize = 13;
@@ -117,9 +117,10 @@ pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, Py
 /// Sets a module's identity keys into the globals `new_function` was
 /// given (the writer's stand-in, empty until then): `identity` is
 /// `(present, *values)`, where bit `i` of `present` says that the value of
-/// the `i`th name of `module_identity` follows, in that order. The names
-/// are the interned ones: the unpickler has no key names to decode and
-/// hash.
+/// the `i`th name of `module_identity` follows, in that order, and
+/// `PACKAGE_FROM_NAME` that `__package__` is derived from `__name__` (see
+/// `package_of`). The names are the interned ones: the unpickler has no
+/// key names to decode and hash.
 fn set_module_identity(globals: &Bound<'_, PyDict>, identity: &Bound<'_, PyTuple>) -> PyResult<()> {
     let malformed = || PyValueError::new_err("a module's identity must be (bits of the keys present, *their values)");
     let present = identity
@@ -129,18 +130,57 @@ fn set_module_identity(globals: &Bound<'_, PyDict>, identity: &Bound<'_, PyTuple
         .and_then(|bits| bits.extract::<u8>().ok())
         .ok_or_else(malformed)?;
     let names = module_identity(globals.py());
-    if u32::from(present) >= 1 << names.len() || present.count_ones() as usize != identity.len() - 1 {
+    let sent = present & !PACKAGE_FROM_NAME;
+    let derived = present & PACKAGE_FROM_NAME != 0;
+    if u32::from(sent) >= 1 << names.len()
+        || sent.count_ones() as usize != identity.len() - 1
+        || derived && (sent & 0b1 != 0 || sent & 0b10 == 0)
+    {
         return Err(malformed());
     }
+    let package = if derived {
+        Some(derived_package(identity, sent)?)
+    } else {
+        None
+    };
     let mut values = identity.iter().skip(1);
     for (position, name) in names.into_iter().enumerate() {
-        if present & 1 << position != 0
+        if position == 0
+            && let Some(package) = &package
+        {
+            globals.set_item(name, package)?;
+        } else if sent & 1 << position != 0
             && let Some(value) = values.next()
         {
             globals.set_item(name, value)?;
         }
     }
     Ok(())
+}
+
+/// The `__package__` an identity leaves to be derived from its `__name__`
+/// (the first value sent, since `__package__` is not).
+fn derived_package<'py>(identity: &Bound<'py, PyTuple>, sent: u8) -> PyResult<Bound<'py, PyString>> {
+    let name = identity.get_item(1)?;
+    let name = name
+        .cast_exact::<PyString>()
+        .map_err(|_| PyTypeError::new_err("a module's identity derives __package__ from a __name__ that is a str"))?;
+    let has_path = sent & 0b100 != 0;
+    if has_path {
+        return Ok(name.clone());
+    }
+    // `package_of`'s rule on the str itself: no UTF-8 view of it to make.
+    // SAFETY: `name` is an exact str; both calls return a new reference or
+    // an error (a -2 index, a null str) with an exception set.
+    unsafe {
+        let length = ffi::PyUnicode_GET_LENGTH(name.as_ptr());
+        let dot = ffi::PyUnicode_FindChar(name.as_ptr(), u32::from('.'), 0, length, -1);
+        if dot == -2 {
+            return Err(PyErr::fetch(identity.py()));
+        }
+        let package = ffi::PyUnicode_Substring(name.as_ptr(), 0, dot.max(0));
+        Ok(Bound::from_owned_ptr_or_err(identity.py(), package)?.cast_into_unchecked())
+    }
 }
 
 /// `new_function(skeleton, state)`: `fill_function` under the name the

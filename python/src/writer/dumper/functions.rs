@@ -17,14 +17,14 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule, PyTuple};
+use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
 
 use super::Dumper;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
 use crate::function_fields::FunctionFields;
 use crate::reconstruct::cell_contents;
-use crate::reducers::function::{Parts, module_globals, module_identity};
+use crate::reducers::function::{PACKAGE_FROM_NAME, Parts, module_globals, module_identity, package_of};
 use crate::writer::opcodes::*;
 
 /// Containers deeper than this are not searched for a way back.
@@ -269,15 +269,24 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// `(present, *values)`: `present` has bit `i` set when the value of
-    /// the `i`th name of `module_identity` follows, in that order.
+    /// the `i`th name of `module_identity` follows, in that order; a
+    /// `__package__` that the import system's rule derives from `__name__`
+    /// is not sent, and `PACKAGE_FROM_NAME` says so (one str less to
+    /// decode and memoize on load).
     fn write_identity(&mut self, identity: &[(u8, Bound<'py, PyAny>)]) -> PyResult<()> {
-        let present = identity.iter().fold(0u8, |bits, (position, _)| bits | 1 << position);
+        let mut present = identity.iter().fold(0u8, |bits, (position, _)| bits | 1 << position);
+        let derived = package_from_name(identity)?;
+        if derived {
+            present = present & !1 | PACKAGE_FROM_NAME;
+        }
         // Nested as the dict's items would have been, for the recursion checks.
         self.enter()?;
         let written = (|| {
             self.out.write(&[MARK, BININT1, present])?;
-            for (_, value) in identity {
-                self.save(value)?;
+            for (position, value) in identity {
+                if !(derived && *position == 0) {
+                    self.save(value)?;
+                }
             }
             self.out.write(&[TUPLE])
         })();
@@ -555,6 +564,22 @@ impl<'py> Dumper<'_, 'py> {
         }
         Ok(false)
     }
+}
+
+/// Whether the identity's `__package__` (position 0) is the one
+/// `package_of` derives from its `__name__` (position 1), both exact strs.
+fn package_from_name(identity: &[(u8, Bound<'_, PyAny>)]) -> PyResult<bool> {
+    let text = |position: u8| {
+        identity
+            .iter()
+            .find(|(at, _)| *at == position)
+            .and_then(|(_, value)| value.cast_exact::<PyString>().ok())
+    };
+    let (Some(package), Some(name)) = (text(0), text(1)) else {
+        return Ok(false);
+    };
+    let has_path = identity.iter().any(|(position, _)| *position == 2);
+    Ok(package.to_str()? == package_of(name.to_str()?, has_path))
 }
 
 /// A module's `__name__`. A plain module's is in its dict (neither
