@@ -369,7 +369,9 @@ fn settled_module<'py>(name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py
         if spec.is_null() || spec == ffi::Py_None() {
             return PyErr::take(py).map_or(Ok(None), Err);
         }
-        let initializing = ffi::PyObject_GetAttr(spec, initializing_key.as_ptr());
+        // Held for the lookup, which may run code that replaces the spec.
+        let spec = Bound::from_borrowed_ptr(py, spec);
+        let initializing = ffi::PyObject_GetAttr(spec.as_ptr(), initializing_key.as_ptr());
         if initializing.is_null() {
             let missing = ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) != 0;
             ffi::PyErr_Clear();
