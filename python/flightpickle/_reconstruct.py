@@ -28,7 +28,10 @@ function_setstate = _impl._function_setstate
 # (bits of the keys present, *values), sets the module's identity keys into
 # globals, which the pickle then sends empty; new_function(func,
 # state) fills a skeleton whose state refers back to it, as fill_function
-# does in pickles of earlier releases.
+# does in pickles of earlier releases. The state's used globals and module
+# globals are flat (name, value, ...) tuples (dicts in earlier pickles, which
+# still load), and a fourteenth item, when present, names the globals bound
+# to the function itself.
 new_function = _impl._new_function
 fill_function = _impl._fill_function
 

@@ -342,8 +342,9 @@ impl Machine {
     }
 
     /// The modules a `new_function` state imports by name: the submodules
-    /// (item 11, a tuple of names) and the module globals (item 12, a dict
-    /// of global name to module name). Other states have no such items.
+    /// (item 11, a tuple of names) and the module globals (item 12, a flat
+    /// tuple of global names and module names, or a dict of global name to
+    /// module name in earlier releases). Other states have no such items.
     fn add_state_modules(&mut self, state: &Value) {
         if let Some(Value::Tuple(names, _)) = tuple_item(state, 11) {
             for name in names.iter() {
@@ -352,10 +353,20 @@ impl Machine {
                 }
             }
         }
-        if let Some(Value::Dict(modules)) = tuple_item(state, 12) {
-            for (_, module) in modules.borrow().iter() {
-                self.found.modules.insert(module.to_string());
+        match tuple_item(state, 12) {
+            Some(Value::Tuple(pairs, _)) => {
+                for module in pairs.iter().skip(1).step_by(2) {
+                    if let Value::Text(module) = module {
+                        self.found.modules.insert(module.to_string());
+                    }
+                }
             }
+            Some(Value::Dict(modules)) => {
+                for (_, module) in modules.borrow().iter() {
+                    self.found.modules.insert(module.to_string());
+                }
+            }
+            _ => {}
         }
     }
 

@@ -228,6 +228,35 @@ def test_pickles_of_the_earlier_shape_still_load(load_fresh, name, check, expect
 
 @RUNS_OLD_PICKLES
 @pytest.mark.parametrize("name, check, expected", [
+    ("recursive_dict_state", "result = (obj(12345), obj.__globals__['digits'] is obj, obj.__doc__.split()[0])",
+     (5, True, "Counts")),
+    ("globals_dict_state", "result = (obj(3, 4), obj.__globals__['math'].__name__, obj.__globals__['BASE'])",
+     (8.0, "math", 3)),
+])
+def test_pickles_with_dicts_in_the_state_still_load(load_fresh, name, check, expected):
+    # Written while the used globals and the module globals were dicts, and
+    # a function recursive through its own global was a skeleton filled by a
+    # second `new_function` call.
+    data = (OLD_PICKLES / f"{name}.pkl").read_bytes()
+    _, found = names_found(data)
+    assert found == ["new_function"]
+    assert homes_found(data) == {HOME}
+    assert load_fresh(data, check) == expected
+    ops = [op.name for op, _, _ in pickletools.genops(data)]
+    assert "SETITEMS" in ops
+    assert ops.count("REDUCE") == (2 if name == "recursive_dict_state" else 1)
+
+
+def test_flat_globals_set_each_name_and_keep_the_loaders_builtins():
+    import builtins
+    state = plain_state(used_globals=("A", 1, "__builtins__", {"len": None}, "B", (2, 3)))
+    state = state[:12] + (("m", "math"),)
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {"__name__": "m"}, state)
+    assert (func.__globals__["A"], func.__globals__["B"], func.__globals__["m"]) == (1, (2, 3), math)
+    assert func.__globals__["__builtins__"] is builtins.__dict__
+
+
+@pytest.mark.parametrize("name, check, expected", [
     ("new_function_lambda", "result = (obj(4), obj.__name__)", (19, "<lambda>")),
     ("new_function_closure", "result = (obj(1), obj.__qualname__)", (19, "make_scaler.<locals>.scaled")),
 ])
@@ -306,6 +335,17 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
      ModuleNotFoundError, "no_such_module_here"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + ({"m": 5},)), TypeError, "not an instance of 'str'"),
     (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:11] + ((5,), None)), TypeError, "not an instance of 'str'"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state(used_globals=("A", 1, "B"))), ValueError,
+     "used globals must alternate names and values, got 3 items"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + (("m",),)), ValueError,
+     "module globals must alternate"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + (["m", "math"],)), TypeError,
+     "module globals must be None, a flat tuple or a dict"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state()[:12] + (("m", 5),)), TypeError,
+     "not an instance of 'str'"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state() + (["f"],)), TypeError,
+     "names bound to a function itself must be a tuple"),
+    (lambda: _reconstruct.fill_function(lambda: 1, plain_state() + ((), None)), ValueError, "15"),
 ])
 def test_bad_input_is_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
@@ -494,6 +534,52 @@ def test_identity_sets_the_keys_present_in_their_order():
     assert func.__module__ == "pkg.mod"
     package = _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (0b0110, "pkg", ["/pkg"]))
     assert (package.__globals__["__name__"], package.__globals__["__path__"]) == ("pkg", ["/pkg"])
+
+
+PACKAGE_FROM_NAME = 0b10000
+
+
+@pytest.mark.parametrize("identity, package", [
+    ((PACKAGE_FROM_NAME | 0b1010, "pkg.sub.mod", "/pkg/sub/mod.py"), "pkg.sub"),
+    ((PACKAGE_FROM_NAME | 0b0010, "toplevel"), ""),
+    ((PACKAGE_FROM_NAME | 0b0110, "pkg.sub", ["/pkg/sub"]), "pkg.sub"),
+])
+def test_identity_derives_the_package_from_the_name(identity, package):
+    func = _reconstruct.new_function(LAMBDA_FIELDS, {}, None, identity)
+    assert func.__globals__["__package__"] == package
+    # In the order the keys of a module's own globals have.
+    assert list(func.__globals__)[:2] == ["__package__", "__name__"]
+
+
+@pytest.mark.parametrize("identity", [
+    (PACKAGE_FROM_NAME | 0b0011, "pkg", "pkg.mod"),  # sent and derived
+    (PACKAGE_FROM_NAME | 0b1000, "/pkg/mod.py"),  # nothing to derive it from
+    (PACKAGE_FROM_NAME << 1 | 0b0010, "pkg.mod"),  # an unknown bit
+])
+def test_a_malformed_derived_package_is_a_clear_error(identity):
+    with pytest.raises(ValueError, match="identity"):
+        _reconstruct.new_function(LAMBDA_FIELDS, {}, None, identity)
+    with pytest.raises(TypeError, match="__name__ that is a str"):
+        _reconstruct.new_function(LAMBDA_FIELDS, {}, None, (PACKAGE_FROM_NAME | 0b0010, 5))
+
+
+@pytest.mark.parametrize("package, name, has_path, derived", [
+    ("pkg", "pkg.mod", False, True),
+    ("pkg.mod", "pkg.mod", True, True),
+    ("", "mod", False, True),
+    ("other", "pkg.mod", False, False),
+    (None, "__main__", False, False),
+])
+def test_the_writer_sends_a_package_only_when_the_name_does_not_give_it(package, name, has_path, derived):
+    namespace = {"__name__": name, "__package__": package, "__file__": "/somewhere/mod.py"}
+    if has_path:
+        namespace["__path__"] = ["/somewhere"]
+    exec("def answer():\n    return 42\n", namespace)
+    data = flightpickle.dumps(namespace["answer"])
+    loaded = pickle.loads(data)
+    assert loaded.__globals__["__package__"] == package and loaded() == 42
+    identity = [arg for op, arg, _ in pickletools.genops(data) if op.name == "BININT1"][-1]
+    assert bool(identity & PACKAGE_FROM_NAME) == derived
 
 
 def test_a_picklers_later_dumps_read_the_stand_in_it_wrote():

@@ -114,6 +114,67 @@ def test_subimport_imports_a_module_not_yet_imported(monkeypatch):
     assert module.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
 
 
+def test_subimport_returns_modules_whose_spec_has_no_initializing_flag():
+    # Set up before importlib: their specs never had `_initializing`.
+    assert not hasattr(sys.__spec__, "_initializing")
+    assert _reconstruct.subimport("sys") is sys
+    assert _reconstruct.subimport("builtins") is sys.modules["builtins"]
+
+
+def test_subimport_returns_a_module_subclass_or_a_module_without_spec(monkeypatch):
+    class Lazy(types.ModuleType):
+        pass
+
+    lazy, bare = Lazy("flightpickle_lazy_module"), types.ModuleType("flightpickle_bare_module")
+    monkeypatch.setitem(sys.modules, lazy.__name__, lazy)
+    monkeypatch.setitem(sys.modules, bare.__name__, bare)
+    assert _reconstruct.subimport(lazy.__name__) is lazy
+    assert _reconstruct.subimport(bare.__name__) is bare
+
+
+def test_subimport_waits_for_a_module_another_thread_is_initialising(monkeypatch):
+    import importlib._bootstrap
+    import importlib.machinery
+    import threading
+
+    name = "flightpickle_module_being_imported"
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    module.__spec__._initializing = True
+    in_sys_modules, finish = threading.Event(), threading.Event()
+    seen = {}
+
+    def import_system():
+        # What the import system does for a module it runs: the module's
+        # lock held, the module in sys.modules, its spec initialising.
+        with importlib._bootstrap._ModuleLockManager(name):
+            sys.modules[name] = module
+            in_sys_modules.set()
+            finish.wait(10)
+            module.ready = True
+            module.__spec__._initializing = False
+
+    def loader():
+        found = _reconstruct.subimport(name)
+        seen["module"], seen["ready"] = found, getattr(found, "ready", False)
+
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    importing = threading.Thread(target=import_system)
+    importing.start()
+    try:
+        assert in_sys_modules.wait(10)
+        loading = threading.Thread(target=loader)
+        loading.start()
+        loading.join(0.3)
+        assert loading.is_alive(), "subimport returned a module still initialising"
+    finally:
+        finish.set()
+        importing.join(10)
+    loading.join(10)
+    sys.modules.pop(name, None)
+    assert seen == {"module": module, "ready": True}
+
+
 def test_subimport_of_a_missing_module_raises_module_not_found():
     with pytest.raises(ModuleNotFoundError):
         _reconstruct.subimport("flightpickle_no_such_module")

@@ -21,10 +21,19 @@
 //! (but the importable modules), the closure's values (None for no
 //! closure), the indices of the cells that stay empty, the function's
 //! `__dict__` entries (None for none), the names of the submodules the code
-//! reaches through a package (imported, None for none), and the globals
-//! that are importable modules, as `{global name: module name}` (imported
-//! and set, None for none). Modules travel by name in the state instead of
-//! as `subimport` calls: no `find_class` and no call per module.
+//! reaches through a package (imported, None for none), the globals that
+//! are importable modules, by global name and module name (imported and
+//! set, None for none), and, only when there are any, the names of the
+//! globals that are the function itself (set to it once it is made, so a
+//! function that is recursive through its own name needs no skeleton).
+//! Modules travel by name in the state instead of as `subimport` calls: no
+//! `find_class` and no call per module.
+//!
+//! The used globals and the module globals are flat tuples, `(name, value,
+//! name, value, ...)`, set straight into the function's globals; pickles of
+//! earlier releases have dicts there, which still load. A flat tuple costs
+//! the unpickler no dict to fill (and hash into) only for `new_function` to
+//! copy it.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -35,10 +44,13 @@ use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use super::{cell_of, code, set_cell, subimport};
 use crate::function_fields::FunctionFields;
 use crate::objects;
-use crate::reducers::function::module_identity;
+use crate::reducers::function::{PACKAGE_FROM_NAME, module_identity};
 
 /// Items of a `FunctionState` tuple.
 pub(crate) const STATE_LEN: usize = 13;
+/// Items of a `FunctionState` that ends with the names of the globals that
+/// are the function itself.
+pub(crate) const STATE_WITH_SELF_NAMES: usize = STATE_LEN + 1;
 
 #[pyfunction]
 #[pyo3(name = "_new_function")]
@@ -105,9 +117,10 @@ pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, Py
 /// Sets a module's identity keys into the globals `new_function` was
 /// given (the writer's stand-in, empty until then): `identity` is
 /// `(present, *values)`, where bit `i` of `present` says that the value of
-/// the `i`th name of `module_identity` follows, in that order. The names
-/// are the interned ones: the unpickler has no key names to decode and
-/// hash.
+/// the `i`th name of `module_identity` follows, in that order, and
+/// `PACKAGE_FROM_NAME` that `__package__` is derived from `__name__` (see
+/// `package_of`). The names are the interned ones: the unpickler has no
+/// key names to decode and hash.
 fn set_module_identity(globals: &Bound<'_, PyDict>, identity: &Bound<'_, PyTuple>) -> PyResult<()> {
     let malformed = || PyValueError::new_err("a module's identity must be (bits of the keys present, *their values)");
     let present = identity
@@ -117,18 +130,57 @@ fn set_module_identity(globals: &Bound<'_, PyDict>, identity: &Bound<'_, PyTuple
         .and_then(|bits| bits.extract::<u8>().ok())
         .ok_or_else(malformed)?;
     let names = module_identity(globals.py());
-    if u32::from(present) >= 1 << names.len() || present.count_ones() as usize != identity.len() - 1 {
+    let sent = present & !PACKAGE_FROM_NAME;
+    let derived = present & PACKAGE_FROM_NAME != 0;
+    if u32::from(sent) >= 1 << names.len()
+        || sent.count_ones() as usize != identity.len() - 1
+        || derived && (sent & 0b1 != 0 || sent & 0b10 == 0)
+    {
         return Err(malformed());
     }
+    let package = if derived {
+        Some(derived_package(identity, sent)?)
+    } else {
+        None
+    };
     let mut values = identity.iter().skip(1);
     for (position, name) in names.into_iter().enumerate() {
-        if present & 1 << position != 0
+        if position == 0
+            && let Some(package) = &package
+        {
+            globals.set_item(name, package)?;
+        } else if sent & 1 << position != 0
             && let Some(value) = values.next()
         {
             globals.set_item(name, value)?;
         }
     }
     Ok(())
+}
+
+/// The `__package__` an identity leaves to be derived from its `__name__`
+/// (the first value sent, since `__package__` is not).
+fn derived_package<'py>(identity: &Bound<'py, PyTuple>, sent: u8) -> PyResult<Bound<'py, PyString>> {
+    let name = identity.get_item(1)?;
+    let name = name
+        .cast_exact::<PyString>()
+        .map_err(|_| PyTypeError::new_err("a module's identity derives __package__ from a __name__ that is a str"))?;
+    let has_path = sent & 0b100 != 0;
+    if has_path {
+        return Ok(name.clone());
+    }
+    // `package_of`'s rule on the str itself: no UTF-8 view of it to make.
+    // SAFETY: `name` is an exact str; both calls return a new reference or
+    // an error (a -2 index, a null str) with an exception set.
+    unsafe {
+        let length = ffi::PyUnicode_GET_LENGTH(name.as_ptr());
+        let dot = ffi::PyUnicode_FindChar(name.as_ptr(), u32::from('.'), 0, length, -1);
+        if dot == -2 {
+            return Err(PyErr::fetch(identity.py()));
+        }
+        let package = ffi::PyUnicode_Substring(name.as_ptr(), 0, dot.max(0));
+        Ok(Bound::from_owned_ptr_or_err(identity.py(), package)?.cast_into_unchecked())
+    }
 }
 
 /// `new_function(skeleton, state)`: `fill_function` under the name the
@@ -157,9 +209,10 @@ struct FunctionState<'py> {
 
 impl<'py> FunctionState<'py> {
     fn read(state: &Bound<'py, PyTuple>) -> PyResult<Self> {
-        if state.len() != STATE_LEN {
+        if state.len() != STATE_LEN && state.len() != STATE_WITH_SELF_NAMES {
             return Err(PyValueError::new_err(format!(
-                "a function's state has {STATE_LEN} items, this one {}",
+                "a function's state has {STATE_LEN} items ({STATE_WITH_SELF_NAMES} with the names bound to the \
+                 function itself), this one {}",
                 state.len()
             )));
         }
@@ -204,19 +257,7 @@ impl<'py> FunctionState<'py> {
                 func.setattr(name, value)?;
             }
         }
-        let used = self.item(7);
-        let used = used
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("a function's used globals must be a dict"))?;
-        if !used.is_empty() {
-            let globals = function_globals(func);
-            globals.update(used.as_mapping())?;
-            // A code that names `__builtins__` ships the writer's: the
-            // loading side keeps its own, as `new_function` set it.
-            if used.contains(intern!(py, "__builtins__"))? {
-                globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
-            }
-        }
+        set_used_globals(func, &self.item(7))?;
         fill_cells(func, &self.item(8), &self.item(9))?;
         let attrs = self.item(10);
         if !attrs.is_none() {
@@ -229,14 +270,109 @@ impl<'py> FunctionState<'py> {
                 subimport(py, name?.cast::<PyString>()?)?;
             }
         }
-        let modules = self.item(12);
-        if !modules.is_none() {
-            let globals = function_globals(func);
-            for (name, module_name) in modules.cast::<PyDict>()?.iter() {
-                globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
-            }
+        set_module_globals(func, &self.item(12))?;
+        if self.items.len() == STATE_WITH_SELF_NAMES {
+            set_self_names(func, &self.item(STATE_LEN))?;
         }
         Ok(())
+    }
+}
+
+/// The globals the code uses (but modules): a flat tuple of names and
+/// values, or a dict (earlier releases).
+fn set_used_globals(func: &Bound<'_, PyAny>, used: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = func.py();
+    let globals = function_globals(func);
+    let mut names_builtins = false;
+    if let Ok(pairs) = used.cast_exact::<PyTuple>() {
+        for (name, value) in flat_pairs(pairs, "used globals")? {
+            names_builtins |= is_builtins_name(&name)?;
+            globals.set_item(name, value)?;
+        }
+    } else {
+        let used = used
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("a function's used globals must be a dict or a flat tuple"))?;
+        if used.is_empty() {
+            return Ok(());
+        }
+        globals.update(used.as_mapping())?;
+        names_builtins = used.contains(intern!(py, "__builtins__"))?;
+    }
+    // A code that names `__builtins__` ships the writer's: the loading side
+    // keeps its own, as `new_function` set it.
+    if names_builtins {
+        globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+    }
+    Ok(())
+}
+
+/// The globals that are importable modules, imported by name: None, a flat
+/// tuple of global names and module names, or a dict (earlier releases).
+fn set_module_globals(func: &Bound<'_, PyAny>, modules: &Bound<'_, PyAny>) -> PyResult<()> {
+    if modules.is_none() {
+        return Ok(());
+    }
+    let py = func.py();
+    let globals = function_globals(func);
+    if let Ok(pairs) = modules.cast_exact::<PyTuple>() {
+        for (name, module_name) in flat_pairs(pairs, "module globals")? {
+            globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
+        }
+        return Ok(());
+    }
+    let modules = modules
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("a function's module globals must be None, a flat tuple or a dict"))?;
+    for (name, module_name) in modules.iter() {
+        globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
+    }
+    Ok(())
+}
+
+/// Binds each of `names` to the function itself in its globals.
+fn set_self_names(func: &Bound<'_, PyAny>, names: &Bound<'_, PyAny>) -> PyResult<()> {
+    let names = names
+        .cast_exact::<PyTuple>()
+        .map_err(|_| PyTypeError::new_err("the names bound to a function itself must be a tuple"))?;
+    let globals = function_globals(func);
+    for name in names.iter() {
+        globals.set_item(name, func)?;
+    }
+    Ok(())
+}
+
+/// `(a, b, c, d, ...)` as the pairs `(a, b), (c, d), ...`.
+fn flat_pairs<'a, 'py>(
+    items: &'a Bound<'py, PyTuple>,
+    what: &str,
+) -> PyResult<impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)> + 'a> {
+    if items.len() % 2 != 0 {
+        return Err(PyValueError::new_err(format!(
+            "a function's {what} must alternate names and values, got {} items",
+            items.len()
+        )));
+    }
+    // SAFETY: both indices are below the length, checked even above.
+    Ok((0..items.len() / 2).map(move |pair| unsafe {
+        (
+            items.get_borrowed_item_unchecked(2 * pair).to_owned(),
+            items.get_borrowed_item_unchecked(2 * pair + 1).to_owned(),
+        )
+    }))
+}
+
+/// Whether a used global's name is `__builtins__` (compared only for an
+/// exact str of its length, so other names cost a type and length check).
+fn is_builtins_name(name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let builtins = intern!(name.py(), "__builtins__");
+    if name.is(builtins) {
+        return Ok(true);
+    }
+    match name.cast_exact::<PyString>() {
+        // SAFETY: a length read from an exact str.
+        Ok(text) if unsafe { ffi::PyUnicode_GET_LENGTH(text.as_ptr()) } == 12 => text.as_any().eq(builtins),
+        _ => Ok(false),
     }
 }
 

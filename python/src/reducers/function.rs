@@ -27,6 +27,21 @@ pub(crate) fn module_identity(py: Python<'_>) -> [&Bound<'_, PyString>; 4] {
     ]
 }
 
+/// A bit of a module identity's `present` bits (see `new_function`'s
+/// `identity`): `__package__` is not sent but derived from `__name__`, as
+/// the import system sets it (see `package_of`).
+pub(crate) const PACKAGE_FROM_NAME: u8 = 1 << 4;
+
+/// The `__package__` the import system gives a module named `name`: the
+/// name itself for a package (a module with `__path__`), else all before
+/// its last dot ("" for a top-level module).
+pub(crate) fn package_of(name: &str, has_path: bool) -> &str {
+    if has_path {
+        return name;
+    }
+    name.rsplit_once('.').map_or("", |(package, _)| package)
+}
+
 pub(crate) fn reduce<'py>(pickler: &PicklerState, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = func.py();
     if byvalue::by_reference(func)? {

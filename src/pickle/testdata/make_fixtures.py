@@ -8,6 +8,8 @@ function shape (`new_function`); they stay as they are, to check that the
 inspector still reads the earlier shape; `recursive.native-v1.pkl` was
 written while a recursive function's skeleton was filled by `fill_function`
 (now a second `new_function` call), and stays as it is for the same reason.
+The `*.native-flat.pkl` files have the state's globals as flat tuples and a
+recursive function in one call, its own global named in its state.
 """
 
 import enum
@@ -69,8 +71,11 @@ FIXTURES = {
     "descriptors": Tool,
 }
 NATIVE_ONLY = {"recursive", "descriptors"}
+FLAT = {"closure", "recursive"}
 
 for name, obj in FIXTURES.items():
     for target in ("native",) if name in NATIVE_ONLY else ("native", "cloudpickle"):
         data = flightpickle.dumps(obj, protocol=5, target=target)
         (HERE / f"{name}.{target}.pkl").write_bytes(data)
+    if name in FLAT:
+        (HERE / f"{name}.native-flat.pkl").write_bytes(flightpickle.dumps(obj, protocol=5))

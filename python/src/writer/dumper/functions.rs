@@ -4,9 +4,12 @@
 //!
 //! `new_function(code_fields, globals, state)` is one call when nothing in
 //! the state can lead back to the function before it exists (see
-//! `cannot_refer_back`); otherwise `new_function(code_fields, globals,
-//! None)` makes a skeleton, the memo keeps it, and `new_function(func,
-//! state)` fills it, so that the state may refer to it (recursion); the
+//! `cannot_refer_back`); a global that is the function itself does not
+//! count, since the state names it and `new_function` binds it once the
+//! function is made (a function recursive through its own name). Otherwise
+//! `new_function(code_fields, globals, None)` makes a skeleton, the memo
+//! keeps it, and `new_function(func, state)` fills it, so that the state
+//! may refer to it (mutual recursion, a default or cell holding it); the
 //! second call reads `new_function` from the memo (pickles of earlier
 //! releases name `fill_function` for it, which still loads).
 
@@ -14,14 +17,14 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule, PyTuple};
+use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
 
 use super::Dumper;
 use crate::byvalue;
 use crate::code_globals::{global_names, imported_submodules};
 use crate::function_fields::FunctionFields;
 use crate::reconstruct::cell_contents;
-use crate::reducers::function::{Parts, module_globals, module_identity};
+use crate::reducers::function::{PACKAGE_FROM_NAME, Parts, module_globals, module_identity, package_of};
 use crate::writer::opcodes::*;
 
 /// Containers deeper than this are not searched for a way back.
@@ -39,8 +42,15 @@ struct FunctionValues<'py> {
     module: Bound<'py, PyAny>,
     doc: Bound<'py, PyAny>,
     annotations: Option<Bound<'py, PyDict>>,
-    /// The globals the code uses, as (name, value), in first-use order.
-    used_globals: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    /// The globals the code uses, in first-use order, but those that are
+    /// the function itself.
+    used_globals: Vec<UsedGlobal<'py>>,
+    /// How many of `used_globals` are modules travelling by name (see
+    /// `mark_modules_by_name`).
+    modules_by_name: usize,
+    /// The names of the globals that are the function itself, in
+    /// first-use order.
+    self_names: Vec<Bound<'py, PyAny>>,
     /// Each cell's content, None for an empty cell; None for no closure.
     closure: Option<Vec<Option<Bound<'py, PyAny>>>>,
     attrs: Option<Bound<'py, PyDict>>,
@@ -51,9 +61,18 @@ impl<'py> FunctionValues<'py> {
         let py = func.py();
         let names = global_names(&parts.code)?;
         let mut used_globals = Vec::with_capacity(names.len());
+        let mut self_names = Vec::new();
         for name in names.iter() {
             if let Some(value) = parts.globals.get_item(&name)? {
-                used_globals.push((name, value));
+                if value.is(func) {
+                    self_names.push(name);
+                } else {
+                    used_globals.push(UsedGlobal {
+                        name,
+                        value,
+                        by_name: false,
+                    });
+                }
             }
         }
         let closure = match &parts.closure {
@@ -92,6 +111,8 @@ impl<'py> FunctionValues<'py> {
             doc: fields.read(|f| f.func_doc).unwrap_or_else(none),
             annotations,
             used_globals,
+            modules_by_name: 0,
+            self_names,
             closure,
             attrs,
         })
@@ -107,6 +128,14 @@ impl<'py> FunctionValues<'py> {
         .into_iter()
         .flatten()
     }
+}
+
+/// A global the code uses.
+struct UsedGlobal<'py> {
+    name: Bound<'py, PyAny>,
+    value: Bound<'py, PyAny>,
+    /// A module that the state names rather than writes.
+    by_name: bool,
 }
 
 /// The stand-in for a function's module globals, as its call gets it.
@@ -127,7 +156,8 @@ impl<'py> Dumper<'_, 'py> {
         let py = self.py;
         let names = self.state.reconstructors();
         let parts = Parts::of(func)?;
-        let values = FunctionValues::read(func, &parts)?;
+        let mut values = FunctionValues::read(func, &parts)?;
+        self.mark_modules_by_name(&mut values)?;
         let one_call = self.state_cannot_refer_back(&values)?;
         self.names_by_text += 1;
         let result = (|| {
@@ -239,15 +269,24 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     /// `(present, *values)`: `present` has bit `i` set when the value of
-    /// the `i`th name of `module_identity` follows, in that order.
+    /// the `i`th name of `module_identity` follows, in that order; a
+    /// `__package__` that the import system's rule derives from `__name__`
+    /// is not sent, and `PACKAGE_FROM_NAME` says so (one str less to
+    /// decode and memoize on load).
     fn write_identity(&mut self, identity: &[(u8, Bound<'py, PyAny>)]) -> PyResult<()> {
-        let present = identity.iter().fold(0u8, |bits, (position, _)| bits | 1 << position);
+        let mut present = identity.iter().fold(0u8, |bits, (position, _)| bits | 1 << position);
+        let derived = package_from_name(identity)?;
+        if derived {
+            present = present & !1 | PACKAGE_FROM_NAME;
+        }
         // Nested as the dict's items would have been, for the recursion checks.
         self.enter()?;
         let written = (|| {
             self.out.write(&[MARK, BININT1, present])?;
-            for (_, value) in identity {
-                self.save(value)?;
+            for (position, value) in identity {
+                if !(derived && *position == 0) {
+                    self.save(value)?;
+                }
             }
             self.out.write(&[TUPLE])
         })();
@@ -269,7 +308,7 @@ impl<'py> Dumper<'_, 'py> {
             Some(annotations) => self.save(annotations.as_any())?,
             None => self.out.write(&[NONE])?,
         }
-        self.write_globals_by_value(&values.used_globals)?;
+        self.write_globals_by_value(values)?;
         let mut empty_cells = Vec::new();
         match &values.closure {
             None => self.out.write(&[NONE])?,
@@ -301,7 +340,7 @@ impl<'py> Dumper<'_, 'py> {
             Some(attrs) => self.write_pairs(attrs.iter())?,
             None => self.out.write(&[NONE])?,
         }
-        let dependencies = values.used_globals.iter().map(|(_, value)| value.clone());
+        let dependencies = values.used_globals.iter().map(|global| global.value.clone());
         let closure_values = values.closure.iter().flatten().flatten().cloned();
         let submodules = imported_submodules(&parts.code, dependencies.chain(closure_values))?;
         if submodules.is_empty() {
@@ -313,54 +352,81 @@ impl<'py> Dumper<'_, 'py> {
             }
             self.out.write(&[TUPLE])?;
         }
-        self.write_modules_by_name(&values.used_globals)?;
+        self.write_modules_by_name(values)?;
+        if !values.self_names.is_empty() {
+            self.write_self_names(&values.self_names)?;
+        }
         self.out.write(&[TUPLE])
     }
 
-    /// The used globals but the modules that travel by name, as
-    /// `write_pairs` writes them, without collecting them first (two
-    /// lists a function).
-    fn write_globals_by_value(&mut self, used_globals: &[(Bound<'py, PyAny>, Bound<'py, PyAny>)]) -> PyResult<()> {
-        self.out.write(&[EMPTY_DICT])?;
-        let mut any = false;
-        for (name, value) in used_globals {
-            if self.is_module_by_name(value)? {
-                continue;
-            }
-            if !any {
-                self.out.write(&[MARK])?;
-                any = true;
-            }
-            self.save(name)?;
-            let value = self.stable(value)?;
+    /// The used globals but the modules that travel by name, as a flat
+    /// tuple `(name, value, ...)`, not memoized: a copy nothing else refers
+    /// to.
+    fn write_globals_by_value(&mut self, values: &FunctionValues<'py>) -> PyResult<()> {
+        let items = 2 * (values.used_globals.len() - values.modules_by_name);
+        self.open_tuple(items)?;
+        for global in values.used_globals.iter().filter(|global| !global.by_name) {
+            self.save(&global.name)?;
+            let value = self.stable(&global.value)?;
             self.save(&value)?;
         }
-        if any {
-            self.out.write(&[SETITEMS])?;
+        self.close_tuple(items)
+    }
+
+    /// The used globals that are modules travelling by name, as a flat
+    /// tuple `(global name, module name, ...)`; None for none.
+    fn write_modules_by_name(&mut self, values: &FunctionValues<'py>) -> PyResult<()> {
+        let items = 2 * values.modules_by_name;
+        if items == 0 {
+            return self.out.write(&[NONE]);
+        }
+        self.open_tuple(items)?;
+        for global in values.used_globals.iter().filter(|global| global.by_name) {
+            self.save(&global.name)?;
+            self.save(&module_name(&global.value)?)?;
+        }
+        self.close_tuple(items)
+    }
+
+    /// The names of the globals that are the function itself, as a tuple.
+    fn write_self_names(&mut self, names: &[Bound<'py, PyAny>]) -> PyResult<()> {
+        self.open_tuple(names.len())?;
+        for name in names {
+            self.save(name)?;
+        }
+        self.close_tuple(names.len())
+    }
+
+    /// Starts a tuple of `items` items: a MARK only for more than three,
+    /// since TUPLE1 to TUPLE3 take theirs from the stack.
+    fn open_tuple(&mut self, items: usize) -> PyResult<()> {
+        if items > 3 { self.out.write(&[MARK]) } else { Ok(()) }
+    }
+
+    /// Ends a tuple that `open_tuple(items)` started and `items` saves filled.
+    fn close_tuple(&mut self, items: usize) -> PyResult<()> {
+        let opcode = match items {
+            0 => EMPTY_TUPLE,
+            1 => TUPLE1,
+            2 => TUPLE2,
+            3 => TUPLE3,
+            _ => TUPLE,
+        };
+        self.out.write(&[opcode])
+    }
+
+    /// Marks the used globals that are modules the state names rather than
+    /// writes, once for the writers of the state to read.
+    fn mark_modules_by_name(&mut self, values: &mut FunctionValues<'py>) -> PyResult<()> {
+        for global in &mut values.used_globals {
+            global.by_name = self.is_module_by_name(&global.value)?;
+            values.modules_by_name += usize::from(global.by_name);
         }
         Ok(())
     }
 
-    /// `{global name: module name}` for the used globals that are modules
-    /// travelling by name, as `write_pairs` writes it; None for none.
-    fn write_modules_by_name(&mut self, used_globals: &[(Bound<'py, PyAny>, Bound<'py, PyAny>)]) -> PyResult<()> {
-        let mut any = false;
-        for (name, value) in used_globals {
-            if !self.is_module_by_name(value)? {
-                continue;
-            }
-            if !any {
-                self.out.write(&[EMPTY_DICT, MARK])?;
-                any = true;
-            }
-            self.save(name)?;
-            self.save(&module_name(value)?)?;
-        }
-        self.out.write(&[if any { SETITEMS } else { NONE }])
-    }
-
     /// A module that the state names rather than writes (decided once per
-    /// dump, so the second pass over the globals asks a map).
+    /// dump, so a later function of the same dump asks a map).
     fn is_module_by_name(&mut self, value: &Bound<'py, PyAny>) -> PyResult<bool> {
         // SAFETY: a type check on a live object.
         Ok(unsafe { ffi::PyModule_CheckExact(value.as_ptr()) } != 0 && self.module_by_reference(value)?)
@@ -433,8 +499,11 @@ impl<'py> Dumper<'_, 'py> {
                 }
             }
         }
-        for (_, value) in &values.used_globals {
-            if !self.cannot_refer_back(value, 0)? {
+        // The globals that are the function itself are not among them: the
+        // state names them, and `new_function` binds them when it has made
+        // the function. Modules named by the state cannot lead back either.
+        for global in values.used_globals.iter().filter(|global| !global.by_name) {
+            if !self.cannot_refer_back(&global.value, 0)? {
                 return Ok(false);
             }
         }
@@ -495,6 +564,22 @@ impl<'py> Dumper<'_, 'py> {
         }
         Ok(false)
     }
+}
+
+/// Whether the identity's `__package__` (position 0) is the one
+/// `package_of` derives from its `__name__` (position 1), both exact strs.
+fn package_from_name(identity: &[(u8, Bound<'_, PyAny>)]) -> PyResult<bool> {
+    let text = |position: u8| {
+        identity
+            .iter()
+            .find(|(at, _)| *at == position)
+            .and_then(|(_, value)| value.cast_exact::<PyString>().ok())
+    };
+    let (Some(package), Some(name)) = (text(0), text(1)) else {
+        return Ok(false);
+    };
+    let has_path = identity.iter().any(|(position, _)| *position == 2);
+    Ok(package.to_str()? == package_of(name.to_str()?, has_path))
 }
 
 /// A module's `__name__`. A plain module's is in its dict (neither
