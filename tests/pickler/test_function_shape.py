@@ -256,6 +256,7 @@ def test_flat_globals_set_each_name_and_keep_the_loaders_builtins():
     assert func.__globals__["__builtins__"] is builtins.__dict__
 
 
+@RUNS_OLD_PICKLES
 @pytest.mark.parametrize("name, check, expected", [
     ("new_function_lambda", "result = (obj(4), obj.__name__)", (19, "<lambda>")),
     ("new_function_closure", "result = (obj(1), obj.__qualname__)", (19, "make_scaler.<locals>.scaled")),
