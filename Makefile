@@ -40,10 +40,20 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 # CPython 3.12 runs the pickler's suites a second time (test-python312) from a
 # venv of its own, with an extension built for it in a target dir of its own:
 # PyO3's crates are built for one interpreter, so sharing RELEASE_TARGET would
-# rebuild them for each in turn. The interpreter is python3.12 on the PATH, or
-# pyenv's newest 3.12 when pyenv does not put it there (`make PYTHON312=...`).
-PYTHON312 ?= $(shell { python3.12 -c '' 2>/dev/null && echo python3.12; } || \
-  { prefix=$$(pyenv prefix 3.12 2>/dev/null) && echo "$$prefix/bin/python3.12"; })
+# rebuild them for each in turn. The interpreter is the first of these that
+# runs: python3.12 on the PATH; pyenv's newest 3.12, looked up beside the
+# interpreter $(PYTHON) comes from, under PYENV_ROOT, or by asking pyenv (the
+# first two work where pyenv's shims are on the PATH but pyenv itself is not);
+# the system's. `make PYTHON312=/path/to/python3.12` names one outright. With
+# none, test-python312 says so and is skipped.
+python312_candidates = \
+  { command -v python3.12 || true; } && \
+  { base=$$($(PYTHON) -c 'import sys; print(sys.base_prefix)') && ls -d "$${base%/*}"/3.12*/bin/python3.12 | sort -rV || true; } && \
+  { ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.12*/bin/python3.12 | sort -rV || true; } && \
+  { prefix=$$(pyenv prefix 3.12) && echo "$$prefix/bin/python3.12" || true; } && \
+  { ls -d /usr/local/bin/python3.12 /usr/bin/python3.12 || true; }
+PYTHON312 ?= $(shell { $(python312_candidates); } 2>/dev/null | \
+  while read -r candidate; do "$$candidate" -c '' 2>/dev/null && { echo "$$candidate"; break; }; done)
 VENV312 := .venv312
 PY312 := $(VENV312)/bin/python
 STAMPS312 := $(VENV312)/.stamps
@@ -124,8 +134,7 @@ test-python: setup
 # crates, which do not depend on the interpreter, are not compiled again.
 $(STAMPS312)/requirements: python/requirements-py312.txt
 	@$(call timed,venv312: create $(VENV312) (CPython 3.12) and install pinned packages,\
-	  { [ -x $(PY312) ] || { [ -n "$(PYTHON312)" ] || { echo "no CPython 3.12 found: set PYTHON312" >&2; exit 1; }; \
-	    $(PYTHON312) -m venv $(VENV312); }; } && \
+	  { [ -x $(PY312) ] || $(PYTHON312) -m venv $(VENV312); } && \
 	  $(PY312) -m pip install --quiet --disable-pip-version-check -r python/requirements-py312.txt)
 	@mkdir -p $(STAMPS312) && touch $@
 
@@ -136,9 +145,14 @@ $(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
 	    PYO3_PYTHON=$(abspath $(PY312)) maturin develop --release --quiet --target-dir $(PY312_TARGET))
 	@touch $@
 
+ifneq ($(PYTHON312)$(wildcard $(PY312)),)
 test-python312: $(STAMPS312)/extension
 	@$(call timed,test: the pickler on CPython 3.12 (pytest tests/pickler tests/sealing tests/targets tests/test_installation.py),\
 	  $(PY312) -m pytest tests/pickler tests/sealing tests/targets tests/test_installation.py)
+else
+test-python312:
+	@printf '\n==> test: the pickler on CPython 3.12: SKIPPED, no CPython 3.12 found (see PYTHON312 in the Makefile; make PYTHON312=/path/to/python3.12 names one)\n'
+endif
 
 # Fuzzing needs nightly Rust and cargo-fuzz; both are installed on first use.
 # Each target runs FUZZ_SECONDS on a scratch copy of its corpus (the seeds in
