@@ -37,7 +37,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-# CPython 3.12 runs the pickler's suites a second time (test-python312) from a
+# CPython 3.12 runs the pickler's and the executor's suites a second time (test-python312) from a
 # venv of its own, with an extension built for it in a target dir of its own:
 # PyO3's crates are built for one interpreter, so sharing RELEASE_TARGET would
 # rebuild them for each in turn. The interpreter is the first of these that
@@ -58,6 +58,7 @@ VENV312 := .venv312
 PY312 := $(VENV312)/bin/python
 STAMPS312 := $(VENV312)/.stamps
 PY312_TARGET := $(abspath target/py312)
+TESTS312 := tests/pickler tests/sealing tests/targets tests/executor tests/test_installation.py
 
 rust_files = Cargo.toml Cargo.lock $(shell find $(1) -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 CORE_SOURCES := $(call rust_files,src)
@@ -128,12 +129,12 @@ test-python: setup
 	@$(call timed,test: Python and Spark (pytest),\
 	  FLIGHTPICKLE_JAR=$(abspath $(JAR)) $(PY) -m pytest tests)
 
-# The pickler on CPython 3.12: its own venv (python/requirements-py312.txt,
+# The pickler and the executor on CPython 3.12: its own venv (python/requirements-py312.txt,
 # the few packages these suites import) and extension build. Its target dir
 # starts as a copy of RELEASE_TARGET when that exists, so the Arrow and gRPC
 # crates, which do not depend on the interpreter, are not compiled again.
 $(STAMPS312)/requirements: python/requirements-py312.txt
-	@$(call timed,venv312: create $(VENV312) (CPython 3.12) and install pinned packages,\
+	@$(call timed,venv312: create $(VENV312) (from $(or $(PYTHON312),the existing one)) and install pinned packages,\
 	  { [ -x $(PY312) ] || $(PYTHON312) -m venv $(VENV312); } && \
 	  $(PY312) -m pip install --quiet --disable-pip-version-check -r python/requirements-py312.txt)
 	@mkdir -p $(STAMPS312) && touch $@
@@ -147,11 +148,11 @@ $(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
 
 ifneq ($(PYTHON312)$(wildcard $(PY312)),)
 test-python312: $(STAMPS312)/extension
-	@$(call timed,test: the pickler on CPython 3.12 (pytest tests/pickler tests/sealing tests/targets tests/test_installation.py),\
-	  $(PY312) -m pytest tests/pickler tests/sealing tests/targets tests/test_installation.py)
+	@$(call timed,test: the pickler and the executor service on CPython 3.12 (pytest $(TESTS312)),\
+	  $(PY312) -m pytest $(TESTS312))
 else
 test-python312:
-	@printf '\n==> test: the pickler on CPython 3.12: SKIPPED, no CPython 3.12 found (see PYTHON312 in the Makefile; make PYTHON312=/path/to/python3.12 names one)\n'
+	@printf '\n==> test: the pickler and the executor service on CPython 3.12: SKIPPED, no CPython 3.12 found (see PYTHON312 in the Makefile; make PYTHON312=/path/to/python3.12 names one)\n'
 endif
 
 # Fuzzing needs nightly Rust and cargo-fuzz; both are installed on first use.
