@@ -8,13 +8,13 @@
 //! tokio runtime per process, made on first use, runs the calls; a caller
 //! blocks on it for one send or one receive at a time, each bounded by the
 //! stream's timeout and woken by a cancellation. Channels are kept per
-//! pool (one HTTP/2 connection carries every stream to it) and reconnect by
-//! themselves when a pool comes back.
+//! pool (one HTTP/2 connection carries every stream to it), a bounded
+//! number of them, and reconnect by themselves when a pool comes back.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,6 +41,15 @@ const MESSAGE_OVERHEAD: u64 = 2 << 20;
 /// window update every 64 KiB.
 const STREAM_WINDOW: u32 = 8 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
+/// Channels kept at most. A process calls a handful of pools; one that is
+/// handed ever new pool addresses must not keep a connection to each for
+/// its whole life, so past this the cache starts afresh. Streams in flight
+/// hold clones of their channel, so nothing they use is closed.
+const CACHED_CHANNELS: usize = 32;
+
+/// What makes two callers' channels interchangeable: the pool's address,
+/// the CA its certificate must chain to, and the connect timeout.
+type ChannelKey = (String, Option<Vec<u8>>, Duration);
 
 /// A remote pool: its URI, the bearer token it expects and the CA
 /// certificates its TLS certificate chains to.
@@ -116,14 +125,19 @@ fn runtime() -> Result<&'static Runtime, ClientError> {
         .map_err(|e| ClientError::Io(format!("cannot start the Flight client's runtime: {e}")))
 }
 
-/// The channel to a pool, shared by every stream to it.
-fn channel(pool: &FlightEndpoint, runtime: &Runtime, timeout: Duration) -> Result<Channel, ClientError> {
-    static CHANNELS: OnceLock<Mutex<HashMap<(String, Option<Vec<u8>>), Channel>>> = OnceLock::new();
-    let key = (pool.channel_uri.clone(), pool.tls_ca.clone());
-    let mut channels = CHANNELS
+/// The channels kept for reuse.
+fn cached_channels() -> MutexGuard<'static, HashMap<ChannelKey, Channel>> {
+    static CHANNELS: OnceLock<Mutex<HashMap<ChannelKey, Channel>>> = OnceLock::new();
+    CHANNELS
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|p| p.into_inner());
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The channel to a pool, shared by every stream to it.
+fn channel(pool: &FlightEndpoint, runtime: &Runtime, timeout: Duration) -> Result<Channel, ClientError> {
+    let key = (pool.channel_uri.clone(), pool.tls_ca.clone(), timeout);
+    let mut channels = cached_channels();
     if let Some(channel) = channels.get(&key) {
         return Ok(channel.clone());
     }
@@ -144,6 +158,9 @@ fn channel(pool: &FlightEndpoint, runtime: &Runtime, timeout: Duration) -> Resul
     // fails that call as unavailable, and a later one reconnects.
     let _context = runtime.enter();
     let channel = endpoint.connect_lazy();
+    if channels.len() >= CACHED_CHANNELS {
+        channels.clear();
+    }
     channels.insert(key, channel.clone());
     Ok(channel)
 }

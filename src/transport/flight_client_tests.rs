@@ -315,3 +315,20 @@ fn a_tls_pool_is_reached_with_its_ca_and_refused_without_it() {
     pool.join_worker();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_channel_cache_stays_bounded_and_reuses_a_pools_channel() {
+    let runtime = runtime().unwrap();
+    // Ports nothing listens on: channels connect lazily, so none is dialled.
+    let pool = |port: u32| FlightEndpoint::parse(&format!("grpc://127.0.0.1:{port}"), None, None).unwrap();
+    for port in 0..(2 * CACHED_CHANNELS as u32) {
+        channel(&pool(40_000 + port), runtime, TIMEOUT).unwrap();
+        // Other tests add channels of their own at the same time: the
+        // bound holds whatever they do, since both sides hold the lock.
+        assert!(cached_channels().len() <= CACHED_CHANNELS);
+    }
+    let key = |port: u32| (pool(port).channel_uri, None, TIMEOUT);
+    channel(&pool(49_999), runtime, TIMEOUT).unwrap();
+    assert!(cached_channels().contains_key(&key(49_999)));
+    assert!(!cached_channels().contains_key(&(pool(49_999).channel_uri, None, TIMEOUT * 2)));
+}
