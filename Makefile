@@ -37,7 +37,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-# CPython 3.12 runs the pickler's and the executor's suites a second time (test-python312) from a
+# CPython 3.12 runs the pickler's, the executor's and some of Spark's suites a second time (test-python312) from a
 # venv of its own, with an extension built for it in a target dir of its own:
 # PyO3's crates are built for one interpreter, so sharing RELEASE_TARGET would
 # rebuild them for each in turn. The interpreter is the first of these that
@@ -58,7 +58,11 @@ VENV312 := .venv312
 PY312 := $(VENV312)/bin/python
 STAMPS312 := $(VENV312)/.stamps
 PY312_TARGET := $(abspath target/py312)
-TESTS312 := tests/pickler tests/sealing tests/targets tests/executor tests/test_installation.py
+# On 3.12: the pickler's suites, the executor service's, and Spark with 3.12
+# drivers and workers (the UDF kinds, the local transport, spark-submit).
+TESTS312 := tests/pickler tests/sealing tests/targets tests/executor tests/autoenable \
+  tests/test_installation.py tests/spark/test_udfs_on_cluster.py tests/spark/test_udf_kinds.py \
+  tests/spark/test_transport_local.py tests/spark/test_plugin_submit.py
 
 rust_files = Cargo.toml Cargo.lock $(shell find $(1) -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 CORE_SOURCES := $(call rust_files,src)
@@ -70,6 +74,8 @@ JAVA_SOURCES := jvm/pom.xml $(shell find jvm/src -type f 2>/dev/null)
 # mode, which garble logs; strip them (pipefail keeps Maven's exit status).
 maven = mvn --batch-mode -f jvm/pom.xml -Dspark.jars.dir=$(SPARK_JARS) $(1) 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g'
 
+# A comma in an argument of $(call timed,...).
+comma := ,
 # $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
 timed = printf '\n==> %s\n' "$(1)"; s=$$(date +%s); $(2); printf '<== %s: %ss\n' "$(1)" $$(( $$(date +%s) - s ))
 
@@ -129,7 +135,7 @@ test-python: setup
 	@$(call timed,test: Python and Spark (pytest),\
 	  FLIGHTPICKLE_JAR=$(abspath $(JAR)) $(PY) -m pytest tests)
 
-# The pickler and the executor on CPython 3.12: its own venv (python/requirements-py312.txt,
+# The pickler, the executor and Spark on CPython 3.12: its own venv (python/requirements-py312.txt,
 # the few packages these suites import) and extension build. Its target dir
 # starts as a copy of RELEASE_TARGET when that exists, so the Arrow and gRPC
 # crates, which do not depend on the interpreter, are not compiled again.
@@ -144,15 +150,17 @@ $(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
 	  { [ -d $(PY312_TARGET) ] || [ ! -d $(RELEASE_TARGET) ] || cp -a $(RELEASE_TARGET) $(PY312_TARGET); } && \
 	  cd python && VIRTUAL_ENV=$(abspath $(VENV312)) PATH=$(abspath $(VENV312))/bin:$$PATH \
 	    PYO3_PYTHON=$(abspath $(PY312)) maturin develop --release --quiet --target-dir $(PY312_TARGET))
+	@cp $(AUTOENABLE_PTH) "$$($(PY312) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
 ifneq ($(PYTHON312)$(wildcard $(PY312)),)
-test-python312: $(STAMPS312)/extension
-	@$(call timed,test: the pickler and the executor service on CPython 3.12 (pytest $(TESTS312)),\
-	  $(PY312) -m pytest $(TESTS312))
+test-python312: $(STAMPS312)/extension $(JAR)
+	@$(call timed,test: the pickler$(comma) the executor service and Spark on CPython 3.12 (pytest $(TESTS312)),\
+	  FLIGHTPICKLE_JAR=$(abspath $(JAR)) PYSPARK_PYTHON=$(abspath $(PY312)) PYSPARK_DRIVER_PYTHON=$(abspath $(PY312)) \
+	    $(PY312) -m pytest $(TESTS312))
 else
 test-python312:
-	@printf '\n==> test: the pickler and the executor service on CPython 3.12: SKIPPED, no CPython 3.12 found (see PYTHON312 in the Makefile; make PYTHON312=/path/to/python3.12 names one)\n'
+	@printf '\n==> test: the pickler, the executor service and Spark on CPython 3.12: SKIPPED, no CPython 3.12 found (see PYTHON312 in the Makefile; make PYTHON312=/path/to/python3.12 names one)\n'
 endif
 
 # Fuzzing needs nightly Rust and cargo-fuzz; both are installed on first use.
