@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -20,14 +21,27 @@ def project_version() -> str:
 
 
 def plugin_jar() -> Path:
-    """The built plugin jar; failing, not skipping, when it is missing."""
-    jar = Path(
-        os.environ.get("FLIGHTPICKLE_JAR")
-        or REPO_ROOT / "jvm" / "target" / f"flightpickle-spark-{project_version()}.jar"
-    )
+    """The built plugin jar; failing, not skipping, when it is missing or,
+    built here, older than what it is built from (`make python` does not
+    rebuild it, and a stale jar's native core would judge today's pickles)."""
+    built_here = REPO_ROOT / "jvm" / "target" / f"flightpickle-spark-{project_version()}.jar"
+    jar = Path(os.environ.get("FLIGHTPICKLE_JAR") or built_here)
     if not jar.is_file():
         pytest.fail(f"plugin jar {jar} is missing: build it with `make jar` (or run `make test`)")
+    if jar.resolve() == built_here.resolve():
+        newer = newest_jar_source()
+        if newer.stat().st_mtime > jar.stat().st_mtime:
+            pytest.fail(f"plugin jar {jar} is older than {newer.relative_to(REPO_ROOT)}: rebuild it with `make jar`")
     return jar
+
+
+@functools.cache
+def newest_jar_source() -> Path:
+    """The most recently changed of the files the Makefile builds the jar from."""
+    sources = [REPO_ROOT / name for name in ("Cargo.toml", "Cargo.lock", "jvm/pom.xml")]
+    for folder, pattern in (("src", "*.rs"), ("jvm/native", "*.rs"), ("jvm/native", "Cargo.toml"), ("jvm/src", "*")):
+        sources += (path for path in (REPO_ROOT / folder).rglob(pattern) if path.is_file())
+    return max(sources, key=lambda path: path.stat().st_mtime)
 
 
 def imported_globals(payload: bytes) -> set[str]:
