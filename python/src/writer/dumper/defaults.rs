@@ -121,8 +121,10 @@ fn dict_versions(modules: &Bound<'_, PyDict>, namespace: &Bound<'_, PyDict>) -> 
 impl<'py> Dumper<'_, 'py> {
     /// Writes `obj` as its default reduction would be written; false (and
     /// nothing written) when that reduction is not certain to be used.
-    pub(super) fn save_default_reduced(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
-        let Some((slot_names, dict)) = default_reduced_parts(obj)? else {
+    /// `reduce_is_objects`: the caller found `object`'s `__reduce__` on the
+    /// type's MRO (false: not asked, or found another).
+    pub(super) fn save_default_reduced(&mut self, obj: &Bound<'py, PyAny>, reduce_is_objects: bool) -> PyResult<bool> {
+        let Some((slot_names, dict)) = default_reduced_parts(obj, reduce_is_objects)? else {
             return Ok(false);
         };
         let state = state_of(obj, slot_names, dict)?;
@@ -192,7 +194,7 @@ type StateParts<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyDict>>);
 
 /// What the state is made of, when the default reduction applies; None
 /// otherwise.
-fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateParts<'py>>> {
+fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>, reduce_is_objects: bool) -> PyResult<Option<StateParts<'py>>> {
     let py = obj.py();
     if !ENABLED.load(Ordering::Relaxed) || !checks_apply(py) {
         return Ok(None);
@@ -213,7 +215,7 @@ fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateP
     };
     // The type's checks first: they turn away most objects met here (those
     // with a `__reduce__` of their own), and cost less than `copyreg`'s.
-    if !plain || !keeps_objects_methods_known(&kind)? || !newobj_is_copyregs(py)? {
+    if !plain || !keeps_objects_methods_known(&kind, reduce_is_objects)? || !newobj_is_copyregs(py)? {
         return Ok(None);
     }
     let Some(slot_names) = cached_slot_names(&kind)? else {
@@ -267,13 +269,14 @@ thread_local! {
 }
 
 /// `keeps_objects_methods`, answered from the types known to keep them
-/// while their stamps hold.
-fn keeps_objects_methods_known(kind: &Bound<'_, PyType>) -> PyResult<bool> {
+/// while their stamps hold; `reduce_is_objects` as `save_default_reduced`
+/// has it.
+fn keeps_objects_methods_known(kind: &Bound<'_, PyType>, reduce_is_objects: bool) -> PyResult<bool> {
     // Most types turned away here have a `__reduce__` of their own (a
-    // `Fraction`, a `Decimal`): two lookups in the method cache say so,
-    // where the stamp and the ring cost ~0.25k an object and keep only
-    // the types that pass.
-    if has_own_reduce(kind) {
+    // `Decimal`; a `Fraction` is called before this): two lookups in the
+    // method cache say so, where the stamp and the ring cost ~0.25k an
+    // object and keep only the types that pass.
+    if !reduce_is_objects && has_own_reduce(kind) {
         return Ok(false);
     }
     let address = kind.as_ptr() as usize;

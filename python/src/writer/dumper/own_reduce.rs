@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 unsafe extern "C" {
     // Exported by CPython (the MRO lookup through the method cache, no
@@ -35,58 +36,85 @@ pub(crate) fn set_own_reduce_calls(enabled: bool) -> bool {
     ENABLED.swap(enabled, Ordering::Relaxed)
 }
 
-/// The function that `obj.__reduce_ex__(protocol)` is certain to call with
-/// `obj` alone and return the result of; None when anything could make it
-/// do otherwise (`__reduce_ex__` asked as before).
+/// What the writer learns of `obj`'s reduction from its type's
+/// `__reduce__`, looked up once for both routes that need it.
+pub(super) enum TypeReduce<'py> {
+    /// `object`'s own: the type defines none (the default reduction's
+    /// route; its check of the same lookup is spared).
+    Objects,
+    /// A function that `obj.__reduce_ex__(protocol)` is certain to call with
+    /// `obj` alone and return the result of.
+    CallDirectly(Bound<'py, PyAny>),
+    /// Anything else, or not looked up: each route checks for itself.
+    Unsure,
+}
+
+/// Where `obj`'s type's `__reduce__` leads.
 ///
-/// Certain when: `obj`'s type has the generic attribute lookup and no
-/// instance dict, so both names are found on its MRO; that MRO gives
-/// `object`'s `__reduce_ex__` and a plain function as `__reduce__`, which
-/// binds to `obj` and is what `type(obj).__reduce__` gives back as well;
-/// and the metaclass looks attributes up as `type` does and finds
-/// `object`'s `__reduce__` (no data descriptor that `type(obj).__reduce__`
-/// would call instead). The lookups run no Python code.
-pub(super) fn own_reduce_function<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+/// A function is called directly when: `obj`'s type has the generic
+/// attribute lookup and no instance dict, so both names are found on its
+/// MRO; that MRO gives `object`'s `__reduce_ex__` and a plain function as
+/// `__reduce__`, which binds to `obj` and is what `type(obj).__reduce__`
+/// gives back as well; and the metaclass looks attributes up as `type`
+/// does and finds `object`'s `__reduce__` (no data descriptor that
+/// `type(obj).__reduce__` would call instead). The lookups run no Python
+/// code.
+pub(super) fn type_reduce<'py>(obj: &Bound<'py, PyAny>) -> TypeReduce<'py> {
     let py = obj.py();
-    if !ENABLED.load(Ordering::Relaxed) {
-        return None;
-    }
     let reduce_name = intern!(py, "__reduce__");
-    let reduce_ex_name = intern!(py, "__reduce_ex__");
     let address = |slot: Option<ffi::getattrofunc>| slot.map(|f| f as usize);
     // SAFETY: field reads and MRO lookups on live types with str names;
     // the borrowed results are compared by address, and the one kept is
     // made strong before anything else runs.
     unsafe {
         let kind = ffi::Py_TYPE(obj.as_ptr());
+        // Both routes need the generic lookup: the default one turns away
+        // any other too.
         if address((*kind).tp_getattro) != address(Some(ffi::PyObject_GenericGetAttr)) {
-            return None;
+            return TypeReduce::Unsure;
         }
+        let (objects_reduce, objects_reduce_ex) = objects_methods(py);
         let reduce = _PyType_Lookup(kind, reduce_name.as_ptr());
-        // Asked first: it turns away the default-reduced objects, which
-        // find `object`'s own method here.
-        if reduce.is_null() || ffi::Py_TYPE(reduce) != &raw mut ffi::PyFunction_Type {
-            return None;
+        if reduce == objects_reduce {
+            return TypeReduce::Objects;
         }
-        if (*kind).tp_dictoffset != 0 {
-            return None;
-        }
-        let object = &raw mut ffi::PyBaseObject_Type;
-        if _PyType_Lookup(kind, reduce_ex_name.as_ptr()) != _PyType_Lookup(object, reduce_ex_name.as_ptr()) {
-            return None;
+        if !ENABLED.load(Ordering::Relaxed)
+            || reduce.is_null()
+            || ffi::Py_TYPE(reduce) != &raw mut ffi::PyFunction_Type
+            || (*kind).tp_dictoffset != 0
+            || _PyType_Lookup(kind, intern!(py, "__reduce_ex__").as_ptr()) != objects_reduce_ex
+        {
+            return TypeReduce::Unsure;
         }
         let metaclass = ffi::Py_TYPE(kind.cast::<ffi::PyObject>());
         if address((*metaclass).tp_getattro) != address(ffi::PyType_Type.tp_getattro) {
-            return None;
+            return TypeReduce::Unsure;
         }
         // `type` itself cannot change, and finds `object`'s.
-        if metaclass != &raw mut ffi::PyType_Type
-            && _PyType_Lookup(metaclass, reduce_name.as_ptr()) != _PyType_Lookup(object, reduce_name.as_ptr())
-        {
-            return None;
+        if metaclass != &raw mut ffi::PyType_Type && _PyType_Lookup(metaclass, reduce_name.as_ptr()) != objects_reduce {
+            return TypeReduce::Unsure;
         }
-        Some(Bound::from_borrowed_ptr(py, reduce))
+        TypeReduce::CallDirectly(Bound::from_borrowed_ptr(py, reduce))
     }
+}
+
+/// `object`'s own `__reduce__` and `__reduce_ex__`, as its MRO lookup
+/// finds them. `object` is a static type whose attributes cannot be set,
+/// so they are the same objects for the life of the process.
+fn objects_methods(py: Python<'_>) -> (*mut ffi::PyObject, *mut ffi::PyObject) {
+    static FOUND: PyOnceLock<(usize, usize)> = PyOnceLock::new();
+    let (reduce, reduce_ex) = *FOUND.get_or_init(py, || {
+        let object = &raw mut ffi::PyBaseObject_Type;
+        // SAFETY: MRO lookups on a live static type with str names; the
+        // borrowed results live in its dict as long as the process.
+        unsafe {
+            (
+                _PyType_Lookup(object, intern!(py, "__reduce__").as_ptr()) as usize,
+                _PyType_Lookup(object, intern!(py, "__reduce_ex__").as_ptr()) as usize,
+            )
+        }
+    });
+    (reduce as *mut ffi::PyObject, reduce_ex as *mut ffi::PyObject)
 }
 
 /// `function(obj)`, as the bound method `obj.__reduce__` would call it.

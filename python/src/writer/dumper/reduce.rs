@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::Dumper;
-use super::own_reduce::{call_own_reduce, own_reduce_function};
+use super::own_reduce::{TypeReduce, call_own_reduce, type_reduce};
 use crate::objects;
 use crate::reconstruct::descriptors::DescriptorKind;
 use crate::reducers::class::{self, Travel};
@@ -125,10 +125,11 @@ impl<'py> Dumper<'_, 'py> {
     /// What `__reduce_ex__` returns for `obj`, which no table reduces; None
     /// when `obj` was written as its default reduction, without the call.
     fn reduce_without_table(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if let Some(function) = own_reduce_function(obj) {
-            return call_own_reduce(&function, obj).map(Some);
+        let type_reduce = type_reduce(obj);
+        if let TypeReduce::CallDirectly(function) = &type_reduce {
+            return call_own_reduce(function, obj).map(Some);
         }
-        if self.save_default_reduced(obj)? {
+        if self.save_default_reduced(obj, matches!(type_reduce, TypeReduce::Objects))? {
             return Ok(None);
         }
         match super::builtin_methods::reduction(obj)? {
