@@ -121,10 +121,12 @@ fn dict_versions(modules: &Bound<'_, PyDict>, namespace: &Bound<'_, PyDict>) -> 
 impl<'py> Dumper<'_, 'py> {
     /// Writes `obj` as its default reduction would be written; false (and
     /// nothing written) when that reduction is not certain to be used.
-    /// `reduce_is_objects`: the caller found `object`'s `__reduce__` on the
-    /// type's MRO (false: not asked, or found another).
-    pub(super) fn save_default_reduced(&mut self, obj: &Bound<'py, PyAny>, reduce_is_objects: bool) -> PyResult<bool> {
-        let Some((slot_names, dict)) = default_reduced_parts(obj, reduce_is_objects)? else {
+    /// Asked only for an object whose type's MRO finds `object`'s own
+    /// `__reduce__` (see `own_reduce.rs`, which looks it up for this route
+    /// and the direct call both): most types with one of their own never
+    /// get here.
+    pub(super) fn save_default_reduced(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let Some((slot_names, dict)) = default_reduced_parts(obj)? else {
             return Ok(false);
         };
         let state = state_of(obj, slot_names, dict)?;
@@ -194,7 +196,7 @@ type StateParts<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyDict>>);
 
 /// What the state is made of, when the default reduction applies; None
 /// otherwise.
-fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>, reduce_is_objects: bool) -> PyResult<Option<StateParts<'py>>> {
+fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateParts<'py>>> {
     let py = obj.py();
     if !ENABLED.load(Ordering::Relaxed) || !checks_apply(py) {
         return Ok(None);
@@ -213,9 +215,8 @@ fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>, reduce_is_objects: bool) 
             && ffi::PyList_Check(obj.as_ptr()) == 0
             && ffi::PyDict_Check(obj.as_ptr()) == 0
     };
-    // The type's checks first: they turn away most objects met here (those
-    // with a `__reduce__` of their own), and cost less than `copyreg`'s.
-    if !plain || !keeps_objects_methods_known(&kind, reduce_is_objects)? || !newobj_is_copyregs(py)? {
+    // The type's checks first: they cost less than `copyreg`'s.
+    if !plain || !keeps_objects_methods_known(&kind)? || !newobj_is_copyregs(py)? {
         return Ok(None);
     }
     let Some(slot_names) = cached_slot_names(&kind)? else {
@@ -269,16 +270,8 @@ thread_local! {
 }
 
 /// `keeps_objects_methods`, answered from the types known to keep them
-/// while their stamps hold; `reduce_is_objects` as `save_default_reduced`
-/// has it.
-fn keeps_objects_methods_known(kind: &Bound<'_, PyType>, reduce_is_objects: bool) -> PyResult<bool> {
-    // Most types turned away here have a `__reduce__` of their own (a
-    // `Decimal`; a `Fraction` is called before this): two lookups in the
-    // method cache say so, where the stamp and the ring cost ~0.25k an
-    // object and keep only the types that pass.
-    if !reduce_is_objects && has_own_reduce(kind) {
-        return Ok(false);
-    }
+/// while their stamps hold.
+fn keeps_objects_methods_known(kind: &Bound<'_, PyType>) -> PyResult<bool> {
     let address = kind.as_ptr() as usize;
     let stamp = Stamp::of(kind.as_any());
     if let Some(stamp) = stamp {
@@ -304,18 +297,6 @@ fn keeps_objects_methods_known(kind: &Bound<'_, PyType>, reduce_is_objects: bool
         });
     }
     Ok(keeps)
-}
-
-/// Whether `kind`'s MRO finds another `__reduce__` than `object`'s (one of
-/// `keeps_objects_methods`' checks, asked first).
-fn has_own_reduce(kind: &Bound<'_, PyType>) -> bool {
-    let name = intern!(kind.py(), "__reduce__");
-    // SAFETY: MRO lookups on live types with a str name; the borrowed
-    // results are compared by address only.
-    unsafe {
-        _PyType_Lookup(kind.as_type_ptr(), name.as_ptr())
-            != _PyType_Lookup(&raw mut ffi::PyBaseObject_Type, name.as_ptr())
-    }
 }
 
 /// Whether `kind` finds `object`'s own `__reduce_ex__`, `__reduce__`,

@@ -37,16 +37,17 @@ pub(crate) fn set_own_reduce_calls(enabled: bool) -> bool {
 }
 
 /// What the writer learns of `obj`'s reduction from its type's
-/// `__reduce__`, looked up once for both routes that need it.
+/// `__reduce__`, looked up once for the routes that depend on it.
 pub(super) enum TypeReduce<'py> {
-    /// `object`'s own: the type defines none (the default reduction's
-    /// route; its check of the same lookup is spared).
+    /// `object`'s own: the type defines none, and the default reduction
+    /// may apply (`defaults.rs` checks the rest).
     Objects,
     /// A function that `obj.__reduce_ex__(protocol)` is certain to call with
     /// `obj` alone and return the result of.
     CallDirectly(Bound<'py, PyAny>),
-    /// Anything else, or not looked up: each route checks for itself.
-    Unsure,
+    /// Another `__reduce__`, or an attribute lookup of the type's own:
+    /// never the default reduction, and `__reduce_ex__` is asked.
+    Other,
 }
 
 /// Where `obj`'s type's `__reduce__` leads.
@@ -68,10 +69,9 @@ pub(super) fn type_reduce<'py>(obj: &Bound<'py, PyAny>) -> TypeReduce<'py> {
     // made strong before anything else runs.
     unsafe {
         let kind = ffi::Py_TYPE(obj.as_ptr());
-        // Both routes need the generic lookup: the default one turns away
-        // any other too.
+        // Both routes need the generic lookup.
         if address((*kind).tp_getattro) != address(Some(ffi::PyObject_GenericGetAttr)) {
-            return TypeReduce::Unsure;
+            return TypeReduce::Other;
         }
         let (objects_reduce, objects_reduce_ex) = objects_methods(py);
         let reduce = _PyType_Lookup(kind, reduce_name.as_ptr());
@@ -84,15 +84,15 @@ pub(super) fn type_reduce<'py>(obj: &Bound<'py, PyAny>) -> TypeReduce<'py> {
             || (*kind).tp_dictoffset != 0
             || _PyType_Lookup(kind, intern!(py, "__reduce_ex__").as_ptr()) != objects_reduce_ex
         {
-            return TypeReduce::Unsure;
+            return TypeReduce::Other;
         }
         let metaclass = ffi::Py_TYPE(kind.cast::<ffi::PyObject>());
         if address((*metaclass).tp_getattro) != address(ffi::PyType_Type.tp_getattro) {
-            return TypeReduce::Unsure;
+            return TypeReduce::Other;
         }
         // `type` itself cannot change, and finds `object`'s.
         if metaclass != &raw mut ffi::PyType_Type && _PyType_Lookup(metaclass, reduce_name.as_ptr()) != objects_reduce {
-            return TypeReduce::Unsure;
+            return TypeReduce::Other;
         }
         TypeReduce::CallDirectly(Bound::from_borrowed_ptr(py, reduce))
     }

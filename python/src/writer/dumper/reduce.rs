@@ -125,12 +125,10 @@ impl<'py> Dumper<'_, 'py> {
     /// What `__reduce_ex__` returns for `obj`, which no table reduces; None
     /// when `obj` was written as its default reduction, without the call.
     fn reduce_without_table(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let type_reduce = type_reduce(obj);
-        if let TypeReduce::CallDirectly(function) = &type_reduce {
-            return call_own_reduce(function, obj).map(Some);
-        }
-        if self.save_default_reduced(obj, matches!(type_reduce, TypeReduce::Objects))? {
-            return Ok(None);
+        match type_reduce(obj) {
+            TypeReduce::CallDirectly(function) => return call_own_reduce(&function, obj).map(Some),
+            TypeReduce::Objects if self.save_default_reduced(obj)? => return Ok(None),
+            TypeReduce::Objects | TypeReduce::Other => {}
         }
         match super::builtin_methods::reduction(obj)? {
             Some(reduced) => Ok(Some(reduced)),
