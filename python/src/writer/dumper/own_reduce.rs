@@ -60,6 +60,7 @@ pub(super) enum TypeReduce<'py> {
 /// does and finds `object`'s `__reduce__` (no data descriptor that
 /// `type(obj).__reduce__` would call instead). The lookups run no Python
 /// code.
+#[inline]
 pub(super) fn type_reduce<'py>(obj: &Bound<'py, PyAny>) -> TypeReduce<'py> {
     let py = obj.py();
     let reduce_name = intern!(py, "__reduce__");
@@ -101,6 +102,7 @@ pub(super) fn type_reduce<'py>(obj: &Bound<'py, PyAny>) -> TypeReduce<'py> {
 /// `object`'s own `__reduce__` and `__reduce_ex__`, as its MRO lookup
 /// finds them. `object` is a static type whose attributes cannot be set,
 /// so they are the same objects for the life of the process.
+#[inline]
 fn objects_methods(py: Python<'_>) -> (*mut ffi::PyObject, *mut ffi::PyObject) {
     static FOUND: PyOnceLock<(usize, usize)> = PyOnceLock::new();
     let (reduce, reduce_ex) = *FOUND.get_or_init(py, || {
