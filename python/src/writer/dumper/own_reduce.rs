@@ -4,7 +4,9 @@
 //! bound method, and `object.__reduce_ex__` then makes a second one for
 //! `obj.__reduce__`, reads `type(obj).__reduce__` to see that it is not
 //! `object`'s, and calls the bound method, which calls the function with
-//! `obj`: three calls and ~0.6k instructions before the function runs.
+//! `obj`: three calls before the function runs, which with the writer's
+//! own lookup of `__reduce_ex__` cost a `Fraction` ~1.4k instructions
+//! (5.6k an object in all, where `pickle` takes 4.9k).
 //! Where nothing can make those lookups find anything else, the writer
 //! calls the function with `obj` itself, the call they end in.
 //!
