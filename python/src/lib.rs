@@ -69,6 +69,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     loading::add_to(m)?;
     m.add_function(wrap_pyfunction!(writer::use_pickler_class, m)?)?;
     m.add_function(wrap_pyfunction!(writer::set_native_default_reduce, m)?)?;
+    m.add_function(wrap_pyfunction!(writer::set_own_reduce_calls, m)?)?;
     m.add("FastPathDeclined", m.py().get_type::<writer::FastPathDeclined>())?;
     m.add_class::<pickler::PicklerState>()?;
     m.add_class::<pickler::ReducerOverride>()?;

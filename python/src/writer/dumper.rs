@@ -15,12 +15,14 @@ mod containers;
 mod defaults;
 mod descriptors;
 mod functions;
+mod own_reduce;
 mod reduce;
 mod references;
 mod scalars;
 mod slot_plans;
 
 pub(crate) use defaults::set_native_default_reduce;
+pub(crate) use own_reduce::set_own_reduce_calls;
 
 use pyo3::ffi;
 use pyo3::prelude::*;

@@ -33,7 +33,7 @@ use crate::dispatch::DispatchTable;
 use crate::pickler::PicklerState;
 use crate::target::{self, Target};
 use dumper::Dumper;
-pub(crate) use dumper::set_native_default_reduce;
+pub(crate) use dumper::{set_native_default_reduce, set_own_reduce_calls};
 pub(crate) use memo::CarriedMemo;
 use memo::Memo;
 use output::Output;

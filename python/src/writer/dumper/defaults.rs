@@ -121,6 +121,10 @@ fn dict_versions(modules: &Bound<'_, PyDict>, namespace: &Bound<'_, PyDict>) -> 
 impl<'py> Dumper<'_, 'py> {
     /// Writes `obj` as its default reduction would be written; false (and
     /// nothing written) when that reduction is not certain to be used.
+    /// Asked only for an object whose type's MRO finds `object`'s own
+    /// `__reduce__` (see `own_reduce.rs`, which looks it up for this route
+    /// and the direct call both): most types with one of their own never
+    /// get here.
     pub(super) fn save_default_reduced(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<bool> {
         let Some((slot_names, dict)) = default_reduced_parts(obj)? else {
             return Ok(false);
@@ -211,8 +215,7 @@ fn default_reduced_parts<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<StateP
             && ffi::PyList_Check(obj.as_ptr()) == 0
             && ffi::PyDict_Check(obj.as_ptr()) == 0
     };
-    // The type's checks first: they turn away most objects met here (those
-    // with a `__reduce__` of their own), and cost less than `copyreg`'s.
+    // The type's checks first: they cost less than `copyreg`'s.
     if !plain || !keeps_objects_methods_known(&kind)? || !newobj_is_copyregs(py)? {
         return Ok(None);
     }
@@ -269,13 +272,6 @@ thread_local! {
 /// `keeps_objects_methods`, answered from the types known to keep them
 /// while their stamps hold.
 fn keeps_objects_methods_known(kind: &Bound<'_, PyType>) -> PyResult<bool> {
-    // Most types turned away here have a `__reduce__` of their own (a
-    // `Fraction`, a `Decimal`): two lookups in the method cache say so,
-    // where the stamp and the ring cost ~0.25k an object and keep only
-    // the types that pass.
-    if has_own_reduce(kind) {
-        return Ok(false);
-    }
     let address = kind.as_ptr() as usize;
     let stamp = Stamp::of(kind.as_any());
     if let Some(stamp) = stamp {
@@ -301,18 +297,6 @@ fn keeps_objects_methods_known(kind: &Bound<'_, PyType>) -> PyResult<bool> {
         });
     }
     Ok(keeps)
-}
-
-/// Whether `kind`'s MRO finds another `__reduce__` than `object`'s (one of
-/// `keeps_objects_methods`' checks, asked first).
-fn has_own_reduce(kind: &Bound<'_, PyType>) -> bool {
-    let name = intern!(kind.py(), "__reduce__");
-    // SAFETY: MRO lookups on live types with a str name; the borrowed
-    // results are compared by address only.
-    unsafe {
-        _PyType_Lookup(kind.as_type_ptr(), name.as_ptr())
-            != _PyType_Lookup(&raw mut ffi::PyBaseObject_Type, name.as_ptr())
-    }
 }
 
 /// Whether `kind` finds `object`'s own `__reduce_ex__`, `__reduce__`,

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::Dumper;
+use super::own_reduce::{TypeReduce, call_own_reduce, type_reduce};
 use crate::objects;
 use crate::reconstruct::descriptors::DescriptorKind;
 use crate::reducers::class::{self, Travel};
@@ -92,10 +93,9 @@ impl<'py> Dumper<'_, 'py> {
                         None => self.save_global(obj, None),
                     };
                 }
-                None if self.save_default_reduced(obj)? => return Ok(()),
-                None => match super::builtin_methods::reduction(obj)? {
+                None => match self.reduce_without_table(obj)? {
                     Some(reduced) => reduced,
-                    None => self.reduce_ex(obj)?,
+                    None => return Ok(()),
                 },
             }
         };
@@ -120,6 +120,20 @@ impl<'py> Dumper<'_, 'py> {
         self.save(&module.getattr(intern!(py, "__name__"))?)?;
         self.out.write(&[TUPLE1, REDUCE])?;
         self.memoize(module).map(drop)
+    }
+
+    /// What `__reduce_ex__` returns for `obj`, which no table reduces; None
+    /// when `obj` was written as its default reduction, without the call.
+    fn reduce_without_table(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match type_reduce(obj) {
+            TypeReduce::CallDirectly(function) => return call_own_reduce(&function, obj).map(Some),
+            TypeReduce::Objects if self.save_default_reduced(obj)? => return Ok(None),
+            TypeReduce::Objects | TypeReduce::Other => {}
+        }
+        match super::builtin_methods::reduction(obj)? {
+            Some(reduced) => Ok(Some(reduced)),
+            None => self.reduce_ex(obj).map(Some),
+        }
     }
 
     #[inline(never)]
