@@ -15,12 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-unsafe extern "C" {
-    // Exported by CPython (the MRO lookup through the method cache, no
-    // descriptor called, borrowed result, no exception set on a miss); not
-    // declared by pyo3.
-    fn _PyType_Lookup(kind: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
+use crate::cpython::_PyType_Lookup;
 
 /// Whether `metaclass` finds `type`'s own attribute `name` along its MRO
 /// (it defines none of its own in between).

@@ -17,6 +17,7 @@ mod byvalue;
 mod class_attrs;
 mod code_cache;
 mod code_globals;
+mod cpython;
 mod dispatch;
 mod dumping;
 mod explain;

@@ -29,16 +29,11 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use super::Dumper;
 use super::classes::Keys;
 use super::slot_plans;
+use crate::cpython::_PyType_Lookup;
 use crate::reducers::class::Pairs;
 use crate::reducers::class_cache::Stamp;
 use crate::writer::opcodes::*;
 use crate::{objects, version};
-
-unsafe extern "C" {
-    // Exported by CPython (the MRO lookup, no descriptor called, borrowed
-    // result, no exception set on a miss); not declared by pyo3.
-    fn _PyType_Lookup(kind: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
-}
 
 /// Off only in tests, which compare this writer's bytes with the old way's.
 static ENABLED: AtomicBool = AtomicBool::new(true);
