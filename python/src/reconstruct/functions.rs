@@ -313,18 +313,23 @@ fn set_module_globals(func: &Bound<'_, PyAny>, modules: &Bound<'_, PyAny>) -> Py
     if modules.is_none() {
         return Ok(());
     }
-    let py = func.py();
-    let globals = function_globals(func);
     if let Ok(pairs) = modules.cast_exact::<PyTuple>() {
-        for (name, module_name) in flat_pairs(pairs, "module globals")? {
-            globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
-        }
-        return Ok(());
+        return import_module_globals(func, flat_pairs(pairs, "module globals")?);
     }
     let modules = modules
         .cast::<PyDict>()
         .map_err(|_| PyTypeError::new_err("a function's module globals must be None, a flat tuple or a dict"))?;
-    for (name, module_name) in modules.iter() {
+    import_module_globals(func, modules.iter())
+}
+
+/// Sets each global name to the module it names, imported.
+fn import_module_globals<'py>(
+    func: &Bound<'py, PyAny>,
+    pairs: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+) -> PyResult<()> {
+    let py = func.py();
+    let globals = function_globals(func);
+    for (name, module_name) in pairs {
         globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
     }
     Ok(())
