@@ -26,6 +26,7 @@ mod flight;
 mod function_fields;
 mod inspection;
 mod loading;
+mod name_blob;
 mod objects;
 mod pickler;
 mod pickler_dump;

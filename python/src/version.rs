@@ -27,6 +27,34 @@ const CODE_ARGS_311: &[&str] = &[
     "co_cellvars",
 ];
 
+/// How many counts lead `CodeType(...)`'s arguments on every version:
+/// `co_argcount`, `co_posonlyargcount`, `co_kwonlyargcount`, `co_nlocals`,
+/// `co_stacksize` and `co_flags`.
+pub(crate) const CODE_COUNTS: usize = 6;
+
+/// Where `CodeType(...)`'s arguments are in a function's code fields (see
+/// `reducers::code::native_code_fields`).
+#[derive(Clone, Copy)]
+pub(crate) struct FieldLayout {
+    /// Where the arguments start: after the mark, if any.
+    pub(crate) start: usize,
+    /// Whether the counts come packed in one bytes object.
+    pub(crate) packed: bool,
+}
+
+impl FieldLayout {
+    /// The index in the fields of the argument at `position`; with packed
+    /// counts, a count's index is the mark's (the caller reads the count
+    /// from the packed bytes instead).
+    pub(crate) fn index(self, position: usize) -> usize {
+        match (self.packed, position) {
+            (false, _) => self.start + position,
+            (true, position) if position < CODE_COUNTS => 0,
+            (true, position) => self.start + 1 + position - CODE_COUNTS,
+        }
+    }
+}
+
 /// 3.10 has neither `co_qualname` nor `co_exceptiontable`.
 const CODE_ARGS_310: &[&str] = &[
     "co_argcount",

@@ -16,28 +16,139 @@
 //! The fields start with the mark of the Python that wrote them (pickles
 //! of earlier releases have none): code of another version is refused
 //! with an `UnpicklingError`, since its bytecode would crash this one.
+//! Behind a mark, a name tuple may come as a blob (see `name_blob`).
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyInt, PyTuple, PyType};
 
-use crate::{objects, version};
+use crate::version::{CODE_COUNTS as COUNTS, FieldLayout};
+use crate::{name_blob, objects, version};
 
-/// The code object the fields make, and its number of free variables.
-pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<(Bound<'py, PyAny>, usize)> {
+/// A code object made from its fields.
+pub(super) struct MadeCode<'py> {
+    pub(super) code: Bound<'py, PyAny>,
+    /// Its number of free variables.
+    pub(super) free_vars: usize,
+    /// The `co_names` it was made from, which a function's state may name
+    /// its globals by index into (see `writer/dumper/functions.rs`); None
+    /// when that field was not a tuple (the constructor refused it or
+    /// converted it).
+    pub(super) names: Option<Bound<'py, PyTuple>>,
+}
+
+/// The code object the fields make.
+pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py>> {
+    let py = fields.py();
     let start = arguments_start(fields)?;
-    #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
-    if fields.len() == start + direct::FIELDS
-        && let Some(made) = direct::make_code(fields, start)?
-    {
-        return Ok(made);
-    }
-    let arguments = match start {
-        0 => fields.clone(),
-        _ => fields.get_slice(start, fields.len()),
+    // Packed counts and name blobs come only behind a mark (this release's
+    // writer).
+    let counts = match start {
+        0 => None,
+        _ => packed_counts(fields, start)?,
     };
-    let code = objects::code_type(fields.py())?.call1(&arguments)?;
-    Ok((code, free_var_count(&arguments)?))
+    let layout = FieldLayout {
+        start,
+        packed: counts.is_some(),
+    };
+    let blobs = match start {
+        0 => NameTuples::default(),
+        _ => decode_name_blobs(fields, layout)?,
+    };
+    let positions = name_blob::argument_positions(py);
+    let names = match &blobs[0] {
+        Some(names) => Some(names.clone()),
+        None => item(fields, layout.index(positions[0]))
+            .and_then(|names| names.cast_exact::<PyTuple>().ok().map(|names| names.to_owned())),
+    };
+    #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
+    if fields.len() == layout.index(direct::FIELDS) {
+        // SAFETY: every index is below the length just checked (the
+        // counts' stand-ins read the mark, which the packed form has).
+        let argument = |position: usize| unsafe { fields.get_borrowed_item_unchecked(layout.index(position)) };
+        let mut arguments: [Borrowed<'_, 'py, PyAny>; direct::FIELDS] = std::array::from_fn(argument);
+        for (&position, tuple) in positions.iter().zip(&blobs) {
+            if let Some(tuple) = tuple {
+                arguments[position] = tuple.as_any().as_borrowed();
+            }
+        }
+        if let Some((code, free_vars)) = direct::make_code(py, counts, &arguments)? {
+            return Ok(MadeCode { code, free_vars, names });
+        }
+    }
+    let mut arguments = Vec::with_capacity(fields.len() + COUNTS);
+    if let Some(counts) = counts {
+        for count in counts {
+            arguments.push(count.into_pyobject(py)?.into_any());
+        }
+    }
+    arguments.extend(fields.iter().skip(layout.index(arguments.len())));
+    for (&position, tuple) in positions.iter().zip(blobs) {
+        if let (Some(tuple), Some(slot)) = (tuple, arguments.get_mut(position)) {
+            *slot = tuple.into_any();
+        }
+    }
+    let arguments = PyTuple::new(py, arguments)?;
+    let code = objects::code_type(py)?.call1(&arguments)?;
+    let free_vars = free_var_count(&arguments)?;
+    Ok(MadeCode { code, free_vars, names })
+}
+
+/// The counts, when the field after the mark packs them (see
+/// `reducers::code::native_code_fields`): one unsigned LEB128 number each.
+fn packed_counts(fields: &Bound<'_, PyTuple>, start: usize) -> PyResult<Option<[u32; COUNTS]>> {
+    let Some(field) = item(fields, start) else {
+        return Ok(None);
+    };
+    let Ok(packed) = field.cast_exact::<PyBytes>() else {
+        return Ok(None);
+    };
+    let malformed = || PyValueError::new_err("a code object's packed counts are malformed");
+    let mut bytes = packed.as_bytes().iter();
+    let mut counts = [0u32; COUNTS];
+    for count in &mut counts {
+        let mut value = 0u64;
+        for shift in (0..).step_by(7) {
+            let byte = *bytes.next().ok_or_else(malformed)?;
+            if shift > 28 {
+                return Err(malformed());
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        *count = u32::try_from(value).map_err(|_| malformed())?;
+    }
+    if bytes.next().is_some() {
+        return Err(malformed());
+    }
+    Ok(Some(counts))
+}
+
+/// The name tuples decoded from blobs, in the order of
+/// `name_blob::argument_positions`.
+type NameTuples<'py> = [Option<Bound<'py, PyTuple>>; 4];
+
+/// The tuple of interned strs of each name field that is a blob (see
+/// `name_blob`).
+fn decode_name_blobs<'py>(fields: &Bound<'py, PyTuple>, layout: FieldLayout) -> PyResult<NameTuples<'py>> {
+    let mut tuples = NameTuples::default();
+    for (tuple, &position) in tuples.iter_mut().zip(name_blob::argument_positions(fields.py())) {
+        if let Some(field) = item(fields, layout.index(position))
+            && let Ok(blob) = field.cast_exact::<PyBytes>()
+        {
+            *tuple = Some(name_blob::decode(&blob)?);
+        }
+    }
+    Ok(tuples)
+}
+
+/// The item at `index`, if the tuple is that long (read inline: a load
+/// reads several, and PyO3's checked read is a call each).
+fn item<'a, 'py>(fields: &'a Bound<'py, PyTuple>, index: usize) -> Option<Borrowed<'a, 'py, PyAny>> {
+    // SAFETY: the index is below the length.
+    (index < fields.len()).then(|| unsafe { fields.get_borrowed_item_unchecked(index) })
 }
 
 /// Where `CodeType(...)`'s arguments start in `fields`: after the mark of
@@ -73,10 +184,14 @@ fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
     let writer = version::marked_version(mark);
     let (major, minor) = version::running(py);
     let names = version::code_args(py);
+    let layout = FieldLayout {
+        start: 1,
+        packed: item(fields, 1).is_some_and(|field| field.is_exact_instance_of::<PyBytes>()),
+    };
     let function = ["co_qualname", "co_name"]
         .iter()
         .find_map(|wanted| names.iter().position(|name| name == wanted))
-        .and_then(|index| fields.get_item(index + 1).ok())
+        .and_then(|position| item(fields, layout.index(position)))
         .and_then(|name| name.extract::<String>().ok())
         .map(|name| format!(" of {name}"))
         .unwrap_or_default();
@@ -171,22 +286,25 @@ mod direct {
     /// field is not of the exact type the compiler makes (or a count is out
     /// of the type's range), for `CodeType(...)` to convert it or refuse it
     /// with its own error.
-    /// `start`: where the arguments begin in `fields` (after the mark).
+    /// `packed`: the counts, when they came packed (their `arguments` are
+    /// then stand-ins).
     pub(super) fn make_code<'py>(
-        fields: &Bound<'py, PyTuple>,
-        start: usize,
+        py: Python<'py>,
+        packed: Option<[u32; super::COUNTS]>,
+        arguments: &[Borrowed<'_, 'py, PyAny>; FIELDS],
     ) -> PyResult<Option<(Bound<'py, PyAny>, usize)>> {
-        let py = fields.py();
-        // SAFETY: `fields` has `start` + FIELDS items (checked by the
-        // caller); each is borrowed from the tuple, which outlives this call.
-        let field = |index: usize| unsafe { fields.get_borrowed_item_unchecked(start + index) };
+        let field = |index: usize| arguments[index];
         let mut counts = [0; 6];
-        for (count, index) in
-            counts
-                .iter_mut()
-                .zip([ARGCOUNT, POSONLYARGCOUNT, KWONLYARGCOUNT, NLOCALS, STACKSIZE, FLAGS])
+        for (position, (count, index)) in counts
+            .iter_mut()
+            .zip([ARGCOUNT, POSONLYARGCOUNT, KWONLYARGCOUNT, NLOCALS, STACKSIZE, FLAGS])
+            .enumerate()
         {
-            let Some(value) = small_int(&field(index)) else {
+            let value = match packed {
+                Some(packed) => c_int::try_from(packed[position]).ok(),
+                None => small_int(&field(index)),
+            };
+            let Some(value) = value else {
                 return Ok(None);
             };
             *count = value;

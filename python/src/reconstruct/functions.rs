@@ -84,7 +84,7 @@ pub(crate) fn new_function<'py>(
         set_module_identity(globals, identity)?;
     }
     let state = state.map(FunctionState::read).transpose()?;
-    let (code, free_vars) = code::make_code(code_fields)?;
+    let code::MadeCode { code, free_vars, names } = code::make_code(code_fields)?;
     globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
     // SAFETY: `code` is a code object (made by its constructor); both pointers are
     // borrowed for the call, which returns a new reference or null.
@@ -96,7 +96,7 @@ pub(crate) fn new_function<'py>(
         set_closure(&func, &PyTuple::new(py, cells)?)?;
     }
     if let Some(state) = state {
-        state.apply(&func)?;
+        state.apply(&func, names)?;
     }
     Ok(func)
 }
@@ -111,7 +111,7 @@ pub(crate) fn fill_function<'py>(func: &Bound<'py, PyAny>, state: &Bound<'py, Py
             func.get_type().name()?
         )));
     }
-    FunctionState::read(state)?.apply(func)
+    FunctionState::read(state)?.apply(func, None)
 }
 
 /// Sets a module's identity keys into the globals `new_function` was
@@ -225,8 +225,9 @@ impl<'py> FunctionState<'py> {
     }
 
     /// Sets what differs from what `PyFunction_New` derived from the code
-    /// and globals: a plain load sets only the globals it uses.
-    fn apply(&self, func: &Bound<'py, PyAny>) -> PyResult<()> {
+    /// and globals: a plain load sets only the globals it uses. `names`:
+    /// the code's `co_names`, when the caller has them at hand.
+    fn apply(&self, func: &Bound<'py, PyAny>, names: Option<Bound<'py, PyTuple>>) -> PyResult<()> {
         let py = func.py();
         let fields = FunctionFields::of(func)
             .ok_or_else(|| PyTypeError::new_err("a function's state applies to functions only"))?;
@@ -257,7 +258,8 @@ impl<'py> FunctionState<'py> {
                 func.setattr(name, value)?;
             }
         }
-        set_used_globals(func, &self.item(7))?;
+        let mut keys = GlobalKeys { func, names };
+        set_used_globals(func, &self.item(7), &mut keys)?;
         fill_cells(func, &self.item(8), &self.item(9))?;
         let attrs = self.item(10);
         if !attrs.is_none() {
@@ -270,22 +272,27 @@ impl<'py> FunctionState<'py> {
                 subimport(py, name?.cast::<PyString>()?)?;
             }
         }
-        set_module_globals(func, &self.item(12))?;
+        set_module_globals(func, &self.item(12), &mut keys)?;
         if self.items.len() == STATE_WITH_SELF_NAMES {
-            set_self_names(func, &self.item(STATE_LEN))?;
+            set_self_names(func, &self.item(STATE_LEN), &mut keys)?;
         }
         Ok(())
     }
 }
 
-/// The globals the code uses (but modules): a flat tuple of names and
-/// values, or a dict (earlier releases).
-fn set_used_globals(func: &Bound<'_, PyAny>, used: &Bound<'_, PyAny>) -> PyResult<()> {
+/// The globals the code uses (but modules): a flat tuple of names (or
+/// `GlobalKeys`) and values, or a dict (earlier releases).
+fn set_used_globals<'py>(
+    func: &Bound<'py, PyAny>,
+    used: &Bound<'py, PyAny>,
+    keys: &mut GlobalKeys<'_, 'py>,
+) -> PyResult<()> {
     let py = func.py();
     let globals = function_globals(func);
     let mut names_builtins = false;
     if let Ok(pairs) = used.cast_exact::<PyTuple>() {
-        for (name, value) in flat_pairs(pairs, "used globals")? {
+        for (key, value) in flat_pairs(pairs, "used globals")? {
+            let name = keys.name(key)?;
             names_builtins |= is_builtins_name(&name)?;
             globals.set_item(name, value)?;
         }
@@ -308,41 +315,96 @@ fn set_used_globals(func: &Bound<'_, PyAny>, used: &Bound<'_, PyAny>) -> PyResul
 }
 
 /// The globals that are importable modules, imported by name: None, a flat
-/// tuple of global names and module names, or a dict (earlier releases).
-fn set_module_globals(func: &Bound<'_, PyAny>, modules: &Bound<'_, PyAny>) -> PyResult<()> {
+/// tuple of global names (or `GlobalKeys`) and module names, or a dict
+/// (earlier releases).
+fn set_module_globals<'py>(
+    func: &Bound<'py, PyAny>,
+    modules: &Bound<'py, PyAny>,
+    keys: &mut GlobalKeys<'_, 'py>,
+) -> PyResult<()> {
     if modules.is_none() {
         return Ok(());
     }
     if let Ok(pairs) = modules.cast_exact::<PyTuple>() {
-        return import_module_globals(func, flat_pairs(pairs, "module globals")?);
+        return import_module_globals(func, flat_pairs(pairs, "module globals")?, keys);
     }
     let modules = modules
         .cast::<PyDict>()
         .map_err(|_| PyTypeError::new_err("a function's module globals must be None, a flat tuple or a dict"))?;
-    import_module_globals(func, modules.iter())
+    import_module_globals(func, modules.iter(), keys)
 }
 
 /// Sets each global name to the module it names, imported.
 fn import_module_globals<'py>(
     func: &Bound<'py, PyAny>,
     pairs: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    keys: &mut GlobalKeys<'_, 'py>,
 ) -> PyResult<()> {
     let py = func.py();
     let globals = function_globals(func);
-    for (name, module_name) in pairs {
-        globals.set_item(name, subimport(py, module_name.cast::<PyString>()?)?)?;
+    for (key, module_name) in pairs {
+        globals.set_item(keys.name(key)?, subimport(py, module_name.cast::<PyString>()?)?)?;
     }
     Ok(())
 }
 
-/// Binds each of `names` to the function itself in its globals.
-fn set_self_names(func: &Bound<'_, PyAny>, names: &Bound<'_, PyAny>) -> PyResult<()> {
+/// How a state names a global: by the name itself, or, where the name is
+/// one of the code's `co_names`, by its index there (an int costs the
+/// unpickler less than a str, which the code's names no longer share
+/// since they travel as a blob; see `name_blob`).
+struct GlobalKeys<'a, 'py> {
+    func: &'a Bound<'py, PyAny>,
+    /// The code's `co_names`, read from the function at the first index.
+    names: Option<Bound<'py, PyTuple>>,
+}
+
+impl<'py> GlobalKeys<'_, 'py> {
+    /// The global's name that `key` stands for.
+    fn name(&mut self, key: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if !key.is_exact_instance_of::<PyInt>() {
+            return Ok(key);
+        }
+        let names = match &mut self.names {
+            Some(names) => names,
+            slot => {
+                let py = self.func.py();
+                let code = self.func.getattr(intern!(py, "__code__"))?;
+                slot.insert(code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?)
+            }
+        };
+        let out_of_range = || {
+            PyValueError::new_err(format!(
+                "a function's global is named by index {key} into its code's names, of which there are {}",
+                names.len()
+            ))
+        };
+        // SAFETY: `key` is an int; an overflow sets an exception, cleared
+        // here for the error below.
+        let index = unsafe { ffi::PyLong_AsSsize_t(key.as_ptr()) };
+        if index == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            unsafe { ffi::PyErr_Clear() };
+        }
+        let index = usize::try_from(index).map_err(|_| out_of_range())?;
+        match names.get_borrowed_item(index) {
+            Ok(name) => Ok(name.to_owned()),
+            Err(_) => Err(out_of_range()),
+        }
+    }
+}
+
+/// Binds each of `names` (or `GlobalKeys`) to the function itself in its
+/// globals.
+fn set_self_names<'py>(
+    func: &Bound<'py, PyAny>,
+    names: &Bound<'py, PyAny>,
+    keys: &mut GlobalKeys<'_, 'py>,
+) -> PyResult<()> {
     let names = names
         .cast_exact::<PyTuple>()
         .map_err(|_| PyTypeError::new_err("the names bound to a function itself must be a tuple"))?;
     let globals = function_globals(func);
-    for name in names.iter() {
-        globals.set_item(name, func)?;
+    for key in names.iter() {
+        globals.set_item(keys.name(key)?, func)?;
     }
     Ok(())
 }

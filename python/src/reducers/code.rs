@@ -5,11 +5,12 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyBytes, PyInt, PyString, PyTuple};
 
 use super::call;
 use crate::code_cache::CodeCache;
-use crate::stable;
+use crate::version::CODE_COUNTS as COUNTS;
+use crate::{name_blob, stable};
 
 #[pyfunction]
 pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -29,8 +30,11 @@ pub(crate) fn code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 /// another version instead of making one that crashes when called. The
 /// mark is the version negated, -(100 × major + minor), -300 or less: a
 /// first field that is an argument count is never negative, so pickles
-/// written before the mark still load. The `cloudpickle` and `pyspark` targets keep
-/// `CodeType(...)`'s own arguments.
+/// written before the mark still load. Behind the mark, the six leading
+/// counts travel packed in one bytes object and the name tuples as blobs
+/// where they can (see `name_blob`): a load decodes one object for each
+/// instead of an int or a str each. The `cloudpickle` and `pyspark`
+/// targets keep `CodeType(...)`'s own arguments.
 pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     static MARKED: CodeCache = CodeCache::new();
     MARKED.get_or_make(code, || {
@@ -39,9 +43,50 @@ pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Boun
         let mark = crate::version::code_mark(py).into_pyobject(py)?.into_any();
         let mut marked = Vec::with_capacity(fields.len() + 1);
         marked.push(mark);
-        marked.extend(fields.iter());
+        let packed = packed_counts(&fields);
+        let skipped = match packed {
+            Some(packed) => {
+                marked.push(packed.into_any());
+                COUNTS
+            }
+            None => 0,
+        };
+        let positions = name_blob::argument_positions(py);
+        for (index, field) in fields.iter().enumerate().skip(skipped) {
+            let blob = if positions.contains(&index) {
+                name_blob::encode(&field)
+            } else {
+                None
+            };
+            marked.push(blob.map_or(field, Bound::into_any));
+        }
         PyTuple::new(py, marked)
     })
+}
+
+/// The six counts that lead `CodeType(...)`'s arguments (see
+/// `version::CODE_COUNTS`) as one bytes object, an unsigned LEB128
+/// number each: the loader reads them without an int object or an opcode
+/// each. None if one is not an exact int of 32 bits (the loader then gets
+/// the ints themselves).
+fn packed_counts<'py>(fields: &Bound<'py, PyTuple>) -> Option<Bound<'py, PyBytes>> {
+    let mut packed = Vec::with_capacity(COUNTS);
+    for field in fields.iter_borrowed().take(COUNTS) {
+        if !field.is_exact_instance_of::<PyInt>() {
+            return None;
+        }
+        let mut value = field.extract::<u32>().ok()?;
+        loop {
+            let low = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                packed.push(low);
+                break;
+            }
+            packed.push(low | 0x80);
+        }
+    }
+    (fields.len() >= COUNTS).then(|| PyBytes::new(fields.py(), &packed))
 }
 
 fn code_args<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {

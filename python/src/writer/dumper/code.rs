@@ -18,7 +18,9 @@ use pyo3::types::{PyBytes, PyTuple};
 
 use super::Dumper;
 use crate::code_cache::CodeCache;
+use crate::name_blob;
 use crate::reducers::code::native_code_fields;
+use crate::version::FieldLayout;
 use crate::writer::memo::{Text, TextSlot};
 use crate::writer::output::Output;
 
@@ -161,6 +163,19 @@ impl<'py> Dumper<'_, 'py> {
         let mut recorder = Dumper::new(py, self.proto, self.state, None, Output::new(py, None)?);
         recorder.names_by_text = 1;
         recorder.recording = Some(Vec::new());
+        let layout = FieldLayout {
+            start: 1,
+            packed: fields
+                .get_item(1)
+                .is_ok_and(|field| field.is_exact_instance_of::<PyBytes>()),
+        };
+        for (blob, &position) in recorder.name_blobs.iter_mut().zip(name_blob::argument_positions(py)) {
+            if let Ok(field) = fields.get_item(layout.index(position))
+                && field.is_exact_instance_of::<PyBytes>()
+            {
+                *blob = field.as_ptr() as usize;
+            }
+        }
         recorder.save_object(fields.as_any())?;
         let tuple_index = recorder
             .memo

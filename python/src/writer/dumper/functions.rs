@@ -50,7 +50,7 @@ struct FunctionValues<'py> {
     modules_by_name: usize,
     /// The names of the globals that are the function itself, in
     /// first-use order.
-    self_names: Vec<Bound<'py, PyAny>>,
+    self_names: Vec<GlobalKey<'py>>,
     /// Each cell's content, None for an empty cell; None for no closure.
     closure: Option<Vec<Option<Bound<'py, PyAny>>>>,
     attrs: Option<Bound<'py, PyDict>>,
@@ -60,15 +60,18 @@ impl<'py> FunctionValues<'py> {
     fn read(func: &Bound<'py, PyAny>, parts: &Parts<'py>) -> PyResult<Self> {
         let py = func.py();
         let names = global_names(&parts.code)?;
+        let code_names = parts.code.getattr(intern!(py, "co_names"))?.cast_into::<PyTuple>()?;
         let mut used_globals = Vec::with_capacity(names.len());
         let mut self_names = Vec::new();
         for name in names.iter() {
             if let Some(value) = parts.globals.get_item(&name)? {
+                let index = code_names.iter_borrowed().position(|code_name| code_name.is(&name));
+                let key = GlobalKey { name, index };
                 if value.is(func) {
-                    self_names.push(name);
+                    self_names.push(key);
                 } else {
                     used_globals.push(UsedGlobal {
-                        name,
+                        key,
                         value,
                         by_name: false,
                     });
@@ -132,10 +135,18 @@ impl<'py> FunctionValues<'py> {
 
 /// A global the code uses.
 struct UsedGlobal<'py> {
-    name: Bound<'py, PyAny>,
+    key: GlobalKey<'py>,
     value: Bound<'py, PyAny>,
     /// A module that the state names rather than writes.
     by_name: bool,
+}
+
+/// A global's name, and its index in the code's `co_names` where it is
+/// one: the state names the global by the index then (see `GlobalKeys` in
+/// `reconstruct/functions.rs`).
+struct GlobalKey<'py> {
+    name: Bound<'py, PyAny>,
+    index: Option<usize>,
 }
 
 /// The stand-in for a function's module globals, as its call gets it.
@@ -366,7 +377,7 @@ impl<'py> Dumper<'_, 'py> {
         let items = 2 * (values.used_globals.len() - values.modules_by_name);
         self.open_tuple(items)?;
         for global in values.used_globals.iter().filter(|global| !global.by_name) {
-            self.save(&global.name)?;
+            self.save_global_key(&global.key)?;
             let value = self.stable(&global.value)?;
             self.save(&value)?;
         }
@@ -382,19 +393,29 @@ impl<'py> Dumper<'_, 'py> {
         }
         self.open_tuple(items)?;
         for global in values.used_globals.iter().filter(|global| global.by_name) {
-            self.save(&global.name)?;
+            self.save_global_key(&global.key)?;
             self.save(&module_name(&global.value)?)?;
         }
         self.close_tuple(items)
     }
 
-    /// The names of the globals that are the function itself, as a tuple.
-    fn write_self_names(&mut self, names: &[Bound<'py, PyAny>]) -> PyResult<()> {
-        self.open_tuple(names.len())?;
-        for name in names {
-            self.save(name)?;
+    /// A used global's key in the state: its index among the code's names,
+    /// else its name.
+    fn save_global_key(&mut self, key: &GlobalKey<'py>) -> PyResult<()> {
+        match key.index {
+            Some(index) => self.save(index.into_pyobject(self.py)?.as_any()),
+            None => self.save(&key.name),
         }
-        self.close_tuple(names.len())
+    }
+
+    /// The names (or `co_names` indices) of the globals that are the
+    /// function itself, as a tuple.
+    fn write_self_names(&mut self, keys: &[GlobalKey<'py>]) -> PyResult<()> {
+        self.open_tuple(keys.len())?;
+        for key in keys {
+            self.save_global_key(key)?;
+        }
+        self.close_tuple(keys.len())
     }
 
     /// Starts a tuple of `items` items: a MARK only for more than three,

@@ -1,6 +1,8 @@
 //! Atoms: ints, strings, bytes, bytearrays and pickle buffers, each with
 //! the C pickler's opcodes for its size and protocol.
 
+use std::hash::Hasher;
+
 use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::intern;
@@ -9,6 +11,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 
 use super::Dumper;
 use crate::objects;
+use crate::quick_hash::QuickHasher;
 use crate::writer::memo::{Text, TextSlot};
 use crate::writer::opcodes::*;
 
@@ -176,7 +179,44 @@ impl<'py> Dumper<'_, 'py> {
         if self.proto < 3 {
             return self.save_bytes_as_call(bytes);
         }
+        if self.recording.is_some() && self.name_blobs.contains(&(obj.as_ptr() as usize)) {
+            return self.save_name_blob(obj, bytes.as_bytes());
+        }
         self.write_bytes_data(obj, bytes.as_bytes())
+    }
+
+    /// A code object's name blob (see `name_blob`), memoized by content as
+    /// its strings are by text: functions that share their variable names
+    /// share one blob in the pickle.
+    #[inline(never)]
+    fn save_name_blob(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
+        // The memo's key starts with 0xFF, which no UTF-8 text holds: bytes
+        // are never taken for a string of the same text.
+        let mut key = Vec::with_capacity(data.len() + 1);
+        key.push(0xFF);
+        key.extend_from_slice(data);
+        let owner = PyBytes::new(self.py, &key);
+        let mut hasher = QuickHasher::default();
+        hasher.write(&key);
+        let hash = hasher.finish();
+        let index = match self
+            .memo
+            .find_or_put_text(Text::with_hash(owner.as_bytes(), hash), owner.as_any())
+        {
+            TextSlot::Found(index) => return self.write_get(index),
+            TextSlot::New(index) => index,
+        };
+        let start = self.out.written();
+        self.write_bytes_payload(obj, data)?;
+        if let Some(events) = &mut self.recording {
+            events.push(super::code::Event::Text {
+                start,
+                end: self.out.written(),
+                text: owner.unbind(),
+                hash,
+            });
+        }
+        self.write_put(index)
     }
 
     /// No bytes opcodes before protocol 3: `_codecs.encode(text, 'latin1')`.
@@ -196,6 +236,12 @@ impl<'py> Dumper<'_, 'py> {
 
     /// SHORT_BINBYTES, BINBYTES or BINBYTES8, then `obj` memoized.
     fn write_bytes_data(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
+        self.write_bytes_payload(obj, data)?;
+        self.memoize(obj).map(drop)
+    }
+
+    /// SHORT_BINBYTES, BINBYTES or BINBYTES8 and `data`.
+    fn write_bytes_payload(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
         let header = match (u8::try_from(data.len()), u32::try_from(data.len())) {
             (Ok(size), _) => Header::new(SHORT_BINBYTES, &[size]),
             (_, Ok(size)) => Header::new(BINBYTES, &size.to_le_bytes()),
@@ -206,8 +252,7 @@ impl<'py> Dumper<'_, 'py> {
                 );
             }
         };
-        self.out.write_payload(header.bytes(), data, || Ok(obj.clone()))?;
-        self.memoize(obj).map(drop)
+        self.out.write_payload(header.bytes(), data, || Ok(obj.clone()))
     }
 
     pub(super) fn save_bytearray(&mut self, array: &Bound<'py, PyByteArray>) -> PyResult<()> {

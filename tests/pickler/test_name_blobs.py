@@ -1,0 +1,222 @@
+"""A function's code fields in native pickles: the six leading counts packed
+in one bytes object, the name tuples as blobs (each name its UTF-8 length
+in one byte, then its UTF-8), and the globals of the state named by their
+index in `co_names` where they are one. The loader must make the very code
+object and globals that were pickled, refuse malformed fields with a clear
+error, and still load the shape of the release before.
+"""
+
+import math
+import pathlib
+import pickle
+import pickletools
+import sys
+import threading
+import types
+
+import pytest
+
+import flightpickle
+from flightpickle import _reconstruct
+
+OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
+RUNS_OLD_PICKLES = pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11), reason="the stored pickles hold CPython 3.11 bytecode")
+NAME_FIELDS = ("co_names", "co_varnames", "co_freevars", "co_cellvars")
+MARK = -(100 * sys.version_info[0] + sys.version_info[1])
+OFFSET = 7
+
+
+def name_blob(names):
+    return b"".join(bytes([len(name.encode())]) + name.encode() for name in names)
+
+
+def packed(*counts):
+    out = bytearray()
+    for count in counts:
+        while True:
+            low, count = count & 0x7F, count >> 7
+            out.append(low | (0x80 if count else 0))
+            if not count:
+                break
+    return bytes(out)
+
+
+def native_fields(code):
+    """The fields this release writes for `code` (behind the mark)."""
+    counts = packed(code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                    code.co_nlocals, code.co_stacksize, code.co_flags)
+    rest = [code.co_code, code.co_consts, code.co_names, code.co_varnames, code.co_filename,
+            code.co_name, code.co_qualname, code.co_firstlineno, code.co_linetable,
+            code.co_exceptiontable, code.co_freevars, code.co_cellvars]
+    return [MARK, counts] + [name_blob(field) if isinstance(field, tuple) and field and name in NAME_FIELDS
+                             else field for name, field in zip(
+                                 ["co_code", "co_consts", "co_names", "co_varnames", "co_filename",
+                                  "co_name", "co_qualname", "co_firstlineno", "co_linetable",
+                                  "co_exceptiontable", "co_freevars", "co_cellvars"], rest)]
+
+
+def state(used=(), modules=None, name="f"):
+    """A `FunctionState` tuple (see `reconstruct/functions.rs`)."""
+    return (name, name, None, None, "m", None, None, tuple(used), None, (), None, None, modules)
+
+
+# Defined in a module that cannot be imported, so that they travel by value.
+SUBJECTS = '''
+import math
+OFFSET = 7
+
+def hypotenuse(a, b):
+    return round(math.sqrt(a * a + b * b), 2) + OFFSET
+
+def digits(n):
+    return 1 if n < 10 else digits(n // 10) + 1
+'''
+SUBJECTS_MODULE = "name_blob_subjects"
+subjects = {"__name__": SUBJECTS_MODULE}
+exec(SUBJECTS, subjects)
+hypotenuse = subjects["hypotenuse"]
+digits = subjects["digits"]
+
+
+def ops_of(data):
+    return [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11's code fields")
+def test_the_names_travel_as_blobs_and_load_as_interned_strs():
+    data = flightpickle.dumps(hypotenuse)
+    args = {arg for name, arg in ops_of(data) if name == "SHORT_BINBYTES"}
+    assert name_blob(hypotenuse.__code__.co_names) in args
+    assert name_blob(hypotenuse.__code__.co_varnames) in args
+    # No name of the code travels as a string of its own.
+    strings = {arg for name, arg in ops_of(data) if name == "SHORT_BINUNICODE"}
+    assert not strings & {"sqrt", "OFFSET", "round", "a", "b"}
+    loaded = pickle.loads(data)
+    assert loaded(3, 4) == 12.0
+    assert loaded.__code__ == hypotenuse.__code__
+    for name in loaded.__code__.co_names + loaded.__code__.co_varnames:
+        assert sys.intern(name) is name
+
+
+def test_the_counts_travel_packed():
+    data = flightpickle.dumps(hypotenuse)
+    code = hypotenuse.__code__
+    expected = packed(code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                      code.co_nlocals, code.co_stacksize, code.co_flags)
+    assert ("SHORT_BINBYTES", expected) in ops_of(data)
+    assert pickle.loads(data).__code__.co_flags == code.co_flags
+
+
+def test_globals_are_named_by_their_index_in_co_names():
+    data = flightpickle.dumps(hypotenuse)
+    names = hypotenuse.__code__.co_names
+    ints = [arg for name, arg in ops_of(data) if name == "BININT1"]
+    # OFFSET (a value) and math (a module by name) are named by index.
+    assert names.index("OFFSET") in ints and names.index("math") in ints
+    loaded = pickle.loads(data)
+    assert loaded.__globals__["OFFSET"] == OFFSET
+    assert loaded.__globals__["math"] is math
+
+
+def test_a_function_bound_to_its_own_global_is_named_by_index():
+    loaded = pickle.loads(flightpickle.dumps(digits))
+    assert loaded(12345) == 5
+    assert loaded.__globals__["digits"] is loaded
+
+
+def test_a_global_only_a_nested_function_uses_keeps_its_name():
+    def outer():
+        return lambda: OFFSET
+
+    assert "OFFSET" not in outer.__code__.co_names
+    data = flightpickle.dumps(outer)
+    assert ("SHORT_BINUNICODE", "OFFSET") in ops_of(data)
+    assert pickle.loads(data)()() == OFFSET
+
+
+def test_names_that_are_not_ascii_round_trip():
+    namespace = {}
+    exec("café = 2\ndef größe(n):\n    return n * café\n", namespace)
+    loaded = pickle.loads(flightpickle.dumps(namespace["größe"]))
+    assert loaded(3) == 6
+    assert loaded.__code__.co_names == ("café",)
+
+
+def test_names_that_cannot_be_a_blob_keep_their_tuple():
+    long_name = "n" * 300  # more than a length byte holds
+    surrogate = "\ud800x"  # no UTF-8
+    for odd in (long_name, surrogate):
+        code = hypotenuse.__code__.replace(co_names=hypotenuse.__code__.co_names + (odd,))
+        func = types.FunctionType(code, {"__name__": SUBJECTS_MODULE})
+        loaded = pickle.loads(flightpickle.dumps(func))
+        assert loaded.__code__.co_names == code.co_names
+
+
+def test_code_objects_with_more_names_than_the_table_holds_load_exactly():
+    names = tuple(f"name_{i}" for i in range(3000))
+    code = hypotenuse.__code__.replace(co_names=hypotenuse.__code__.co_names + names)
+    func = types.FunctionType(code, {"__name__": SUBJECTS_MODULE})
+    data = flightpickle.dumps(func)
+    for _ in range(2):
+        assert pickle.loads(data).__code__.co_names == code.co_names
+
+
+def test_other_threads_load_names_with_their_own_table():
+    data = flightpickle.dumps(hypotenuse)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(pickle.loads(data)(3, 4))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [12.0] * 4
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11's code fields")
+def test_hand_written_fields_make_the_same_code():
+    fields = native_fields(hypotenuse.__code__)
+    func = _reconstruct.new_function(tuple(fields), {"__name__": "m"})
+    assert func.__code__ == hypotenuse.__code__
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11's code fields")
+@pytest.mark.parametrize("field, bad", [
+    ("names", b"\x05abc"),  # a length past the end
+    ("names", b"\x02\xff\xfe"),  # not UTF-8
+    ("counts", b"\x01\x00\x00\x01\x02"),  # five counts
+    ("counts", b"\x01\x00\x00\x01\x02\x03\x00"),  # one too many
+    ("counts", b"\x01\x00\x00\x01\x02\xff\xff\xff\xff\x7f"),  # past 32 bits
+])
+def test_malformed_fields_are_refused_with_a_clear_error(field, bad):
+    fields = native_fields(hypotenuse.__code__)
+    fields[1 if field == "counts" else 4] = bad
+    with pytest.raises(ValueError, match="malformed"):
+        _reconstruct.new_function(tuple(fields), {"__name__": "m"})
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11's code fields")
+def test_a_global_index_past_the_names_is_refused():
+    fields = native_fields(hypotenuse.__code__)
+    names = len(hypotenuse.__code__.co_names)
+    with pytest.raises(ValueError, match=f"index {names} into its code's names, of which there are {names}"):
+        _reconstruct.new_function(tuple(fields), {"__name__": "m"}, state(used=(names, 1)))
+    with pytest.raises(ValueError, match="index -1"):
+        _reconstruct.new_function(tuple(fields), {"__name__": "m"}, state(used=(-1, 1)))
+
+
+@RUNS_OLD_PICKLES
+@pytest.mark.parametrize("name, check, expected", [
+    ("recursive_name_tuples", "result = (obj(12345), obj.__globals__['digits'] is obj)", (5, True)),
+    ("globals_name_tuples", "result = (obj(3, 4), obj.__globals__['math'].__name__, obj.__globals__['OFFSET'])",
+     (8.0, "math", 3)),
+    ("closure_name_tuples", "result = obj([1, 2])", [5, 7]),
+])
+def test_pickles_with_name_tuples_still_load(load_fresh, name, check, expected):
+    # Written while the counts were ints, the names tuples of strs and the
+    # globals named by their names (see old_pickles/make_name_tuples.py).
+    data = (OLD_PICKLES / f"{name}.pkl").read_bytes()
+    ops = ops_of(data)
+    after_mark = ops[ops.index(("BININT", MARK)) + 1]
+    assert after_mark == ("BININT1", 1) or after_mark == ("BININT1", 2)  # the argument count, an int
+    assert load_fresh(data, check) == expected
