@@ -25,6 +25,7 @@ mod fingerprint;
 mod flight;
 mod function_fields;
 mod inspection;
+mod leb128;
 mod loading;
 mod name_blob;
 mod objects;

@@ -1,7 +1,10 @@
 //! How a code object's name tuples (`co_names`, `co_varnames`,
-//! `co_freevars`, `co_cellvars`) travel in the native function shape: one
-//! bytes object per tuple, each name written as its UTF-8 length in one
-//! byte and then its UTF-8, instead of one string opcode per name.
+//! `co_freevars`, `co_cellvars`) travel in the native function shape: as
+//! one bytes object for the four, each tuple written as its number of
+//! names (unsigned LEB128) and then each name as its UTF-8 length in one
+//! byte and its UTF-8, instead of one string opcode per name and a tuple
+//! opcode per tuple. The blob takes `co_names`' place among the fields and
+//! None the other three's.
 //!
 //! Why: the loader would otherwise decode every name into a new str, which
 //! the code constructor then hashes and looks up among the interned strs,
@@ -9,8 +12,8 @@
 //! load. From a blob the loader takes each name from a per-thread table of
 //! the interned strs it made before: a hash and a compare of a few bytes.
 //!
-//! A tuple that cannot travel so (a str subclass, a name of more than 255
-//! bytes, a lone surrogate) keeps its tuple form, which loads as before.
+//! Tuples that cannot travel so (a str subclass, a name of more than 255
+//! bytes, a lone surrogate) keep their tuple form, which loads as before.
 
 use std::cell::RefCell;
 use std::hash::Hasher;
@@ -21,6 +24,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
+use crate::leb128;
 use crate::quick_hash::QuickHasher;
 use crate::version;
 
@@ -43,68 +47,90 @@ pub(crate) fn argument_positions(py: Python<'_>) -> &'static [usize; 4] {
     })
 }
 
-/// `names` as a blob; None when it cannot or need not travel as one (an
-/// empty tuple costs one opcode as it is).
-pub(crate) fn encode<'py>(names: &Bound<'py, PyAny>) -> Option<Bound<'py, PyBytes>> {
-    let names = names.cast_exact::<PyTuple>().ok()?;
-    if names.is_empty() {
-        return None;
+/// The four name tuples as one blob; None when one cannot travel so, or
+/// there are no names at all (four empty tuples cost an opcode each).
+pub(crate) fn encode<'py>(tuples: [Bound<'py, PyAny>; 4]) -> Option<Bound<'py, PyBytes>> {
+    let mut blob = Vec::with_capacity(64);
+    let mut any = false;
+    for names in &tuples {
+        let names = names.cast_exact::<PyTuple>().ok()?;
+        any |= !names.is_empty();
+        leb128::push(&mut blob, u32::try_from(names.len()).ok()?);
+        for name in names.iter_borrowed() {
+            let name = name.cast_exact::<PyString>().ok()?;
+            // A lone surrogate has no UTF-8: the tuple keeps it.
+            let text = name.to_str().ok()?;
+            blob.push(u8::try_from(text.len()).ok()?);
+            blob.extend_from_slice(text.as_bytes());
+        }
     }
-    let mut blob = Vec::with_capacity(8 * names.len());
-    for name in names.iter_borrowed() {
-        let name = name.cast_exact::<PyString>().ok()?;
-        // A lone surrogate has no UTF-8: the tuple keeps it.
-        let text = name.to_str().ok()?;
-        blob.push(u8::try_from(text.len()).ok()?);
-        blob.extend_from_slice(text.as_bytes());
-    }
-    Some(PyBytes::new(names.py(), &blob))
+    any.then(|| PyBytes::new(tuples[0].py(), &blob))
 }
 
-/// The tuple of interned strs `blob` holds.
-pub(crate) fn decode<'py>(blob: &Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyTuple>> {
+/// The four tuples of interned strs `blob` holds.
+pub(crate) fn decode<'py>(blob: &Bound<'py, PyBytes>) -> PyResult<[Bound<'py, PyTuple>; 4]> {
     let py = blob.py();
-    let bytes = blob.as_bytes();
-    let count = count_names(bytes).ok_or_else(|| {
-        PyValueError::new_err("a code object's names are malformed: a name's length runs past the end of its blob")
-    })?;
+    let mut rest = blob.as_bytes();
+    // The table is borrowed once for the blob: making a str runs no Python
+    // code that could come back here. Without it (a thread being torn
+    // down), the names are made without it.
+    let tuples = TABLE
+        .try_with(|table| match table.try_borrow_mut() {
+            Ok(mut table) => decode_with(py, &mut rest, &mut table),
+            Err(_) => decode_with(py, &mut rest, &mut Table::default()),
+        })
+        .unwrap_or_else(|_| decode_with(py, &mut rest, &mut Table::default()))?;
+    if !rest.is_empty() {
+        return Err(malformed("bytes follow its last name"));
+    }
+    Ok(tuples)
+}
+
+fn decode_with<'py>(py: Python<'py>, rest: &mut &[u8], table: &mut Table) -> PyResult<[Bound<'py, PyTuple>; 4]> {
+    Ok([
+        decode_tuple(py, rest, table)?,
+        decode_tuple(py, rest, table)?,
+        decode_tuple(py, rest, table)?,
+        decode_tuple(py, rest, table)?,
+    ])
+}
+
+/// One tuple: its count, then its names.
+fn decode_tuple<'py>(py: Python<'py>, rest: &mut &[u8], table: &mut Table) -> PyResult<Bound<'py, PyTuple>> {
+    let count = read_count(rest)?;
+    // Every name takes a byte at least: a count past that is malformed (and
+    // is not allocated for).
+    if count > rest.len() {
+        return Err(malformed("a count of names runs past its end"));
+    }
     // SAFETY: a new tuple of `count` empty slots; each is filled below
     // before the tuple is handed out (a tuple freed with empty slots, on an
     // error, skips them).
     let tuple = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(count as ffi::Py_ssize_t))? };
-    let fill = |table: &mut Table| -> PyResult<()> {
-        let mut rest = bytes;
-        for index in 0..count {
-            let length = usize::from(rest[0]);
-            let name = table.interned(py, &rest[1..], length)?;
-            // SAFETY: `index` is below the tuple's length and its slot
-            // empty; the slot takes the new reference.
-            unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), index as ffi::Py_ssize_t, name.into_ptr()) };
-            rest = &rest[1 + length..];
+    for index in 0..count {
+        let (&length, after) = rest.split_first().ok_or_else(|| malformed("a name is missing"))?;
+        let length = usize::from(length);
+        if length > after.len() {
+            return Err(malformed("a name's length runs past its end"));
         }
-        Ok(())
-    };
-    // The table is borrowed once for the blob: making a str runs no Python
-    // code that could come back here. Without it (a thread being torn
-    // down), the names are made without it.
-    TABLE
-        .try_with(|table| match table.try_borrow_mut() {
-            Ok(mut table) => fill(&mut table),
-            Err(_) => fill(&mut Table::default()),
-        })
-        .unwrap_or_else(|_| fill(&mut Table::default()))?;
+        let name = table.interned(py, after, length)?;
+        // SAFETY: `index` is below the tuple's length and its slot empty;
+        // the slot takes the new reference.
+        unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), index as ffi::Py_ssize_t, name.into_ptr()) };
+        *rest = &after[length..];
+    }
     // SAFETY: made by PyTuple_New above.
     Ok(unsafe { tuple.cast_into_unchecked() })
 }
 
-/// How many names `bytes` holds; None if a length runs past its end.
-fn count_names(mut bytes: &[u8]) -> Option<usize> {
-    let mut count = 0;
-    while let Some((&length, rest)) = bytes.split_first() {
-        bytes = rest.get(usize::from(length)..)?;
-        count += 1;
-    }
-    Some(count)
+fn read_count(rest: &mut &[u8]) -> PyResult<usize> {
+    let count = leb128::read(rest).ok_or_else(|| malformed("a count of names is cut short or too wide"))?;
+    Ok(count as usize)
+}
+
+#[cold]
+fn malformed(what: &str) -> PyErr {
+    PyValueError::new_err(format!("a code object's names are malformed: {what}"))
 }
 
 /// A name seen before, with the interned str made for it.
@@ -208,13 +234,7 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
-    use super::{Utf8, count_names};
-
-    #[test]
-    fn names_are_counted_by_their_lengths() {
-        assert_eq!(count_names(b""), Some(0));
-        assert_eq!(count_names(b"\x01x\x02ab\x00"), Some(3));
-    }
+    use super::Utf8;
 
     #[test]
     fn a_short_name_is_the_same_word_read_in_one_load_or_byte_by_byte() {
@@ -225,11 +245,5 @@ mod tests {
         assert!(Utf8::of(b"", 0) == Utf8::of(b"\x01x", 0));
         assert!(Utf8::of(b"abcdefgh\x00", 8) == Utf8::of(b"abcdefgh", 8));
         assert!(Utf8::of(b"ab\x00", 3) != Utf8::of(b"ab", 2));
-    }
-
-    #[test]
-    fn a_length_past_the_end_is_malformed() {
-        assert_eq!(count_names(b"\x03ab"), None);
-        assert_eq!(count_names(b"\x01x\x05"), None);
     }
 }

@@ -133,6 +133,63 @@ pub(crate) struct Opcodes {
     pub(crate) load_global_shift: u32,
 }
 
+/// Per opcode (specialized ones as their base), how many inline cache
+/// code units follow it; 255 for an opcode no pickled bytecode may hold
+/// (an instrumented one). None before 3.12, where making a code object
+/// reads none of its instructions (see `reconstruct::code`).
+pub(crate) fn inline_caches(py: Python<'_>) -> PyResult<Option<&'static [u8; 256]>> {
+    static CELL: PyOnceLock<Option<[u8; 256]>> = PyOnceLock::new();
+    let table = CELL.get_or_try_init(py, || {
+        if running(py) < (3, 12) {
+            return Ok(None);
+        }
+        let opcode = py.import("opcode")?;
+        let opmap = py
+            .import("dis")?
+            .getattr("_all_opmap")
+            .or_else(|_| opcode.getattr("opmap"))?;
+        let entries = opcode.getattr("_inline_cache_entries")?;
+        // A list by opcode (3.12), or a dict by name (3.13).
+        let caches_of = |name: &Bound<'_, PyAny>| -> PyResult<u8> {
+            let count = match entries.cast::<pyo3::types::PyList>() {
+                Ok(list) => list.get_item(opmap.get_item(name)?.extract::<usize>()?)?,
+                Err(_) => entries.call_method1("get", (name, 0))?,
+            };
+            count.extract()
+        };
+        let mut table = [0u8; 256];
+        let opnames = opcode.getattr("opmap")?;
+        for (name, number) in opnames.cast::<pyo3::types::PyDict>()?.iter() {
+            if let Ok(number) = number.extract::<usize>()
+                && number < 256
+            {
+                table[number] = caches_of(&name)?;
+            }
+        }
+        if let Ok(specializations) = opcode.getattr("_specializations") {
+            for (base, names) in specializations.cast::<pyo3::types::PyDict>()?.iter() {
+                let caches = caches_of(&base)?;
+                for name in names.try_iter()? {
+                    if let Ok(number) = opmap.get_item(name?)?.extract::<usize>()
+                        && number < 256
+                    {
+                        table[number] = caches;
+                    }
+                }
+            }
+        }
+        let instrumented = opcode
+            .getattr("MIN_INSTRUMENTED_OPCODE")
+            .and_then(|first| first.extract::<usize>())
+            .unwrap_or(256);
+        for caches in table.iter_mut().skip(instrumented) {
+            *caches = u8::MAX;
+        }
+        Ok::<_, PyErr>(Some(table))
+    })?;
+    Ok(table.as_ref())
+}
+
 /// Opcode numbers change between minor versions: read them from `opcode`.
 pub(crate) fn opcodes(py: Python<'_>) -> PyResult<&'static Opcodes> {
     static CELL: PyOnceLock<Opcodes> = PyOnceLock::new();

@@ -28,12 +28,18 @@ RUNS_OLD_PICKLES = pytest.mark.skipif(
 # earlier releases did.
 HOME = "flightpickle"
 LEGACY_HOME = "flightpickle._reconstruct"
-# A code object's name tuples, which travel as blobs (see test_name_blobs.py).
+# A code object's name tuples, which travel as one blob (see test_name_blobs.py).
 NAME_FIELDS = ("co_names", "co_varnames", "co_freevars", "co_cellvars")
 
 
-def name_blob(names):
-    return b"".join(bytes([len(name.encode())]) + name.encode() for name in names)
+def names_blob(code):
+    out = bytearray()
+    for field in NAME_FIELDS:
+        names = getattr(code, field)
+        out.append(len(names))  # fewer than 128 here: one byte of LEB128
+        for name in names:
+            out += bytes([len(name.encode())]) + name.encode()
+    return bytes(out)
 
 
 class FindClassLog(pickle.Unpickler):
@@ -408,7 +414,7 @@ def test_a_code_objects_unshared_parts_are_not_memoized():
     # The name blobs are shared by content, as strings are by text (see
     # test_replayed_code_shares_strings_with_the_rest_of_the_pickle).
     codes = [scale.__code__] + [c for c in scale.__code__.co_consts if isinstance(c, types.CodeType)]
-    blobs = {name_blob(getattr(code, field)) for code in codes for field in NAME_FIELDS}
+    blobs = {names_blob(code) for code in codes}
     # Bytecode, line and exception tables: bytes that only a code object of
     # the same recording (the comprehension's shares the empty table) can
     # read; written without a memo entry unless it does.

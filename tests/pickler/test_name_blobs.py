@@ -1,7 +1,7 @@
 """A function's code fields in native pickles: the six leading counts packed
-in one bytes object, the name tuples as blobs (each name its UTF-8 length
-in one byte, then its UTF-8), and the globals of the state named by their
-index in `co_names` where they are one. The loader must make the very code
+in one bytes object, the four name tuples as one blob (each tuple its
+count, then each name its UTF-8 length in one byte and its UTF-8), and the
+globals of the state named by their index in `co_names` where they are one. The loader must make the very code
 object and globals that were pickled, refuse malformed fields with a clear
 error, and still load the shape of the release before.
 """
@@ -27,33 +27,40 @@ MARK = -(100 * sys.version_info[0] + sys.version_info[1])
 OFFSET = 7
 
 
-def name_blob(names):
-    return b"".join(bytes([len(name.encode())]) + name.encode() for name in names)
+def leb128(number):
+    out = bytearray()
+    while True:
+        low, number = number & 0x7F, number >> 7
+        out.append(low | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def names_blob(code):
+    """The blob of `code`'s four name tuples."""
+    out = bytearray()
+    for field in NAME_FIELDS:
+        names = getattr(code, field)
+        out += leb128(len(names))
+        for name in names:
+            out += bytes([len(name.encode())]) + name.encode()
+    return bytes(out)
 
 
 def packed(*counts):
-    out = bytearray()
-    for count in counts:
-        while True:
-            low, count = count & 0x7F, count >> 7
-            out.append(low | (0x80 if count else 0))
-            if not count:
-                break
-    return bytes(out)
+    return b"".join(leb128(count) for count in counts)
 
 
 def native_fields(code):
     """The fields this release writes for `code` (behind the mark)."""
     counts = packed(code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
                     code.co_nlocals, code.co_stacksize, code.co_flags)
-    rest = [code.co_code, code.co_consts, code.co_names, code.co_varnames, code.co_filename,
+    return [MARK, counts, code.co_code, code.co_consts, names_blob(code), None, code.co_filename,
             code.co_name, code.co_qualname, code.co_firstlineno, code.co_linetable,
-            code.co_exceptiontable, code.co_freevars, code.co_cellvars]
-    return [MARK, counts] + [name_blob(field) if isinstance(field, tuple) and field and name in NAME_FIELDS
-                             else field for name, field in zip(
-                                 ["co_code", "co_consts", "co_names", "co_varnames", "co_filename",
-                                  "co_name", "co_qualname", "co_firstlineno", "co_linetable",
-                                  "co_exceptiontable", "co_freevars", "co_cellvars"], rest)]
+            code.co_exceptiontable, None, None]
+
+
+NAMES_AT = 4  # the blob's place in `native_fields`
 
 
 def state(used=(), modules=None, name="f"):
@@ -87,8 +94,7 @@ def ops_of(data):
 def test_the_names_travel_as_blobs_and_load_as_interned_strs():
     data = flightpickle.dumps(hypotenuse)
     args = {arg for name, arg in ops_of(data) if name == "SHORT_BINBYTES"}
-    assert name_blob(hypotenuse.__code__.co_names) in args
-    assert name_blob(hypotenuse.__code__.co_varnames) in args
+    assert names_blob(hypotenuse.__code__) in args
     # No name of the code travels as a string of its own.
     strings = {arg for name, arg in ops_of(data) if name == "SHORT_BINUNICODE"}
     assert not strings & {"sqrt", "OFFSET", "round", "a", "b"}
@@ -182,15 +188,21 @@ def test_hand_written_fields_make_the_same_code():
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11's code fields")
 @pytest.mark.parametrize("field, bad", [
-    ("names", b"\x05abc"),  # a length past the end
-    ("names", b"\x02\xff\xfe"),  # not UTF-8
-    ("counts", b"\x01\x00\x00\x01\x02"),  # five counts
-    ("counts", b"\x01\x00\x00\x01\x02\x03\x00"),  # one too many
-    ("counts", b"\x01\x00\x00\x01\x02\xff\xff\xff\xff\x7f"),  # past 32 bits
+    (NAMES_AT, b"\x01\x05abc\x00\x00\x00"),  # a length past the end
+    (NAMES_AT, b"\x01\x02\xff\xfe\x00\x00\x00"),  # not UTF-8
+    (NAMES_AT, b"\x00\x00\x00\x00\x00"),  # a byte after the last tuple
+    (NAMES_AT, b"\x00\x00\x00"),  # three tuples
+    (NAMES_AT, b"\x7f\x01a\x00\x00\x00"),  # more names than bytes
+    (NAMES_AT, b"\x80"),  # a count cut short
+    (NAMES_AT, b"\xff\xff\xff\xff\xff\x01"),  # a count past 35 bits
+    (NAMES_AT + 1, ("a", "b")),  # a tuple beside the blob
+    (1, b"\x01\x00\x00\x01\x02"),  # five counts
+    (1, b"\x01\x00\x00\x01\x02\x03\x00"),  # one too many
+    (1, b"\x01\x00\x00\x01\x02\xff\xff\xff\xff\x7f"),  # past 32 bits
 ])
 def test_malformed_fields_are_refused_with_a_clear_error(field, bad):
     fields = native_fields(hypotenuse.__code__)
-    fields[1 if field == "counts" else 4] = bad
+    fields[field] = bad
     with pytest.raises(ValueError, match="malformed"):
         _reconstruct.new_function(tuple(fields), {"__name__": "m"})
 
@@ -220,3 +232,20 @@ def test_pickles_with_name_tuples_still_load(load_fresh, name, check, expected):
     after_mark = ops[ops.index(("BININT", MARK)) + 1]
     assert after_mark == ("BININT1", 1) or after_mark == ("BININT1", 2)  # the argument count, an int
     assert load_fresh(data, check) == expected
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.12's code constructor reads the instructions")
+def test_bytecode_whose_caches_run_past_its_end_is_refused():
+    # 3.12 writes each instruction's first cache entry as it makes the code
+    # object: a last instruction with caches would have it write past it.
+    import opcode
+
+    code = hypotenuse.__code__
+    cached = next(number for number in opcode.opmap.values() if opcode._inline_cache_entries[number])
+    fields = native_fields(code)
+    fields[2] = code.co_code[:-2] + bytes([cached, 0])
+    with pytest.raises(ValueError, match="caches run past its end"):
+        _reconstruct.new_function(tuple(fields), {"__name__": "m"})
+    fields[2] = code.co_code[:-2] + bytes([opcode.MIN_INSTRUMENTED_OPCODE, 0])
+    with pytest.raises(ValueError, match="not one compiled code holds"):
+        _reconstruct.new_function(tuple(fields), {"__name__": "m"})

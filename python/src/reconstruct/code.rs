@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyTuple, PyType};
 
 use crate::version::{CODE_COUNTS as COUNTS, FieldLayout};
-use crate::{name_blob, objects, version};
+use crate::{leb128, name_blob, objects, version};
 
 /// A code object made from its fields.
 pub(super) struct MadeCode<'py> {
@@ -89,6 +89,7 @@ pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<
         }
     }
     let arguments = PyTuple::new(py, arguments)?;
+    check_instructions(&arguments)?;
     let code = objects::code_type(py)?.call1(&arguments)?;
     let free_vars = free_var_count(&arguments)?;
     Ok(MadeCode { code, free_vars, names })
@@ -104,44 +105,81 @@ fn packed_counts(fields: &Bound<'_, PyTuple>, start: usize) -> PyResult<Option<[
         return Ok(None);
     };
     let malformed = || PyValueError::new_err("a code object's packed counts are malformed");
-    let mut bytes = packed.as_bytes().iter();
+    let mut rest = packed.as_bytes();
     let mut counts = [0u32; COUNTS];
     for count in &mut counts {
-        let mut value = 0u64;
-        for shift in (0..).step_by(7) {
-            let byte = *bytes.next().ok_or_else(malformed)?;
-            if shift > 28 {
-                return Err(malformed());
-            }
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
-        *count = u32::try_from(value).map_err(|_| malformed())?;
+        *count = leb128::read(&mut rest).ok_or_else(malformed)?;
     }
-    if bytes.next().is_some() {
+    if !rest.is_empty() {
         return Err(malformed());
     }
     Ok(Some(counts))
+}
+
+/// Refuses bytecode that the code constructor would misread: on 3.12 and
+/// later it writes each instruction's first inline cache entry as it
+/// makes the code object, past the object's end when the last
+/// instruction's caches do not fit (a corrupted pickle), and an
+/// instrumented opcode makes it read instrumentation the new object does
+/// not have. Compiled code never holds either.
+fn check_instructions(arguments: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let py = arguments.py();
+    let Some(caches) = version::inline_caches(py)? else {
+        return Ok(());
+    };
+    let position = version::code_args(py)
+        .iter()
+        .position(|name| *name == "co_code")
+        .ok_or_else(|| PyValueError::new_err("this Python's CodeType has no co_code"))?;
+    // Anything but bytes is the type's to refuse.
+    let Some(code) = item(arguments, position) else {
+        return Ok(());
+    };
+    let Ok(code) = code.cast::<PyBytes>() else {
+        return Ok(());
+    };
+    let bytecode = code.as_bytes();
+    let mut at = 0;
+    while let Some(&opcode) = bytecode.get(at) {
+        let follow = caches[usize::from(opcode)];
+        if follow == u8::MAX {
+            return Err(PyValueError::new_err(format!(
+                "a code object's bytecode is malformed: opcode {opcode} at {at} is not one compiled code holds"
+            )));
+        }
+        at += 2 * (1 + usize::from(follow));
+    }
+    if at > bytecode.len() {
+        return Err(PyValueError::new_err(
+            "a code object's bytecode is malformed: its last instruction's caches run past its end",
+        ));
+    }
+    Ok(())
 }
 
 /// The name tuples decoded from blobs, in the order of
 /// `name_blob::argument_positions`.
 type NameTuples<'py> = [Option<Bound<'py, PyTuple>>; 4];
 
-/// The tuple of interned strs of each name field that is a blob (see
-/// `name_blob`).
+/// The name tuples, when `co_names`' field is their blob (see `name_blob`);
+/// the other three fields must then be None.
 fn decode_name_blobs<'py>(fields: &Bound<'py, PyTuple>, layout: FieldLayout) -> PyResult<NameTuples<'py>> {
-    let mut tuples = NameTuples::default();
-    for (tuple, &position) in tuples.iter_mut().zip(name_blob::argument_positions(fields.py())) {
-        if let Some(field) = item(fields, layout.index(position))
-            && let Ok(blob) = field.cast_exact::<PyBytes>()
-        {
-            *tuple = Some(name_blob::decode(&blob)?);
-        }
+    let positions = name_blob::argument_positions(fields.py());
+    let Some(blob) = item(fields, layout.index(positions[0])) else {
+        return Ok(NameTuples::default());
+    };
+    let Ok(blob) = blob.cast_exact::<PyBytes>() else {
+        return Ok(NameTuples::default());
+    };
+    if !positions[1..]
+        .iter()
+        .all(|&position| item(fields, layout.index(position)).is_some_and(|field| field.is_none()))
+    {
+        return Err(PyValueError::new_err(
+            "a code object's names are malformed: with their blob, its other name fields must be None",
+        ));
     }
-    Ok(tuples)
+    Ok(name_blob::decode(&blob)?.map(Some))
 }
 
 /// The item at `index`, if the tuple is that long (read inline: a load

@@ -31,9 +31,9 @@ pub(crate) fn code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 /// mark is the version negated, -(100 × major + minor), -300 or less: a
 /// first field that is an argument count is never negative, so pickles
 /// written before the mark still load. Behind the mark, the six leading
-/// counts travel packed in one bytes object and the name tuples as blobs
-/// where they can (see `name_blob`): a load decodes one object for each
-/// instead of an int or a str each. The `cloudpickle` and `pyspark`
+/// counts travel packed in one bytes object and the four name tuples as
+/// one blob where they can (see `name_blob`): a load decodes one object
+/// for each instead of an int or a str each. The `cloudpickle` and `pyspark`
 /// targets keep `CodeType(...)`'s own arguments.
 pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     static MARKED: CodeCache = CodeCache::new();
@@ -52,13 +52,19 @@ pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Boun
             None => 0,
         };
         let positions = name_blob::argument_positions(py);
+        let blob = match positions.map(|position| fields.get_item(position)) {
+            [Ok(names), Ok(varnames), Ok(freevars), Ok(cellvars)] => {
+                name_blob::encode([names, varnames, freevars, cellvars])
+            }
+            _ => None,
+        };
         for (index, field) in fields.iter().enumerate().skip(skipped) {
-            let blob = if positions.contains(&index) {
-                name_blob::encode(&field)
-            } else {
-                None
+            let field = match &blob {
+                Some(blob) if index == positions[0] => blob.clone().into_any(),
+                Some(_) if positions.contains(&index) => py.None().into_bound(py),
+                _ => field,
             };
-            marked.push(blob.map_or(field, Bound::into_any));
+            marked.push(field);
         }
         PyTuple::new(py, marked)
     })
@@ -75,16 +81,7 @@ fn packed_counts<'py>(fields: &Bound<'py, PyTuple>) -> Option<Bound<'py, PyBytes
         if !field.is_exact_instance_of::<PyInt>() {
             return None;
         }
-        let mut value = field.extract::<u32>().ok()?;
-        loop {
-            let low = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                packed.push(low);
-                break;
-            }
-            packed.push(low | 0x80);
-        }
+        crate::leb128::push(&mut packed, field.extract::<u32>().ok()?);
     }
     (fields.len() >= COUNTS).then(|| PyBytes::new(fields.py(), &packed))
 }

@@ -57,10 +57,10 @@ pub(crate) struct Dumper<'a, 'py> {
     /// memo is written and read (the reads are left out of the output), and
     /// the strings written by text.
     recording: Option<Vec<code::Event>>,
-    /// While recording: the addresses of the code object's name blobs,
-    /// which a pickle holds once for all its code objects (see
-    /// `save_code_bytes`).
-    name_blobs: [usize; 4],
+    /// While recording: the address of the code object's name blob, which
+    /// a pickle holds once for all its code objects that share it (see
+    /// `save_name_blob`).
+    name_blob: usize,
     /// By-reference decisions on functions and modules made in this dump,
     /// which a function's state asks for before it writes them.
     by_reference: QuickMap<usize, (Bound<'py, PyAny>, bool)>,
@@ -94,7 +94,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             names_by_text: 0,
             depth: 0,
             recording: None,
-            name_blobs: [0; 4],
+            name_blob: 0,
             by_reference: QuickMap::default(),
             globals_written: None,
             last_registry_answer: None,

@@ -169,12 +169,10 @@ impl<'py> Dumper<'_, 'py> {
                 .get_item(1)
                 .is_ok_and(|field| field.is_exact_instance_of::<PyBytes>()),
         };
-        for (blob, &position) in recorder.name_blobs.iter_mut().zip(name_blob::argument_positions(py)) {
-            if let Ok(field) = fields.get_item(layout.index(position))
-                && field.is_exact_instance_of::<PyBytes>()
-            {
-                *blob = field.as_ptr() as usize;
-            }
+        if let Ok(field) = fields.get_item(layout.index(name_blob::argument_positions(py)[0]))
+            && field.is_exact_instance_of::<PyBytes>()
+        {
+            recorder.name_blob = field.as_ptr() as usize;
         }
         recorder.save_object(fields.as_any())?;
         let tuple_index = recorder

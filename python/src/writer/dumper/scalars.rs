@@ -179,15 +179,15 @@ impl<'py> Dumper<'_, 'py> {
         if self.proto < 3 {
             return self.save_bytes_as_call(bytes);
         }
-        if self.recording.is_some() && self.name_blobs.contains(&(obj.as_ptr() as usize)) {
+        if self.recording.is_some() && self.name_blob == obj.as_ptr() as usize {
             return self.save_name_blob(obj, bytes.as_bytes());
         }
         self.write_bytes_data(obj, bytes.as_bytes())
     }
 
     /// A code object's name blob (see `name_blob`), memoized by content as
-    /// its strings are by text: functions that share their variable names
-    /// share one blob in the pickle.
+    /// its strings are by text: functions that share their names share one
+    /// blob in the pickle.
     #[inline(never)]
     fn save_name_blob(&mut self, obj: &Bound<'py, PyAny>, data: &[u8]) -> PyResult<()> {
         // The memo's key starts with 0xFF, which no UTF-8 text holds: bytes
