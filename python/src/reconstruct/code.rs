@@ -16,7 +16,8 @@
 //! The fields start with the mark of the Python that wrote them (pickles
 //! of earlier releases have none): code of another version is refused
 //! with an `UnpicklingError`, since its bytecode would crash this one.
-//! Behind a mark, a name tuple may come as a blob (see `name_blob`).
+//! Behind a mark, the six leading counts may come packed in one bytes
+//! object and the four name tuples as one blob (see `name_blob`).
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

@@ -31,7 +31,9 @@
 //!
 //! The used globals and the module globals are flat tuples, `(name, value,
 //! name, value, ...)`, set straight into the function's globals; pickles of
-//! earlier releases have dicts there, which still load. A flat tuple costs
+//! earlier releases have dicts there, which still load. A name that is one
+//! of the code's `co_names` is written as its index there (see
+//! `GlobalKeys`), as are the names bound to the function itself. A flat tuple costs
 //! the unpickler no dict to fill (and hash into) only for `new_function` to
 //! copy it.
 
