@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyTuple};
 
 /// `types.CodeType` positional arguments on 3.11 to 3.13 (3.14 keeps them).
 const CODE_ARGS_311: &[&str] = &[
@@ -43,6 +44,16 @@ pub(crate) struct FieldLayout {
 }
 
 impl FieldLayout {
+    /// The layout of `fields` whose arguments start at `start`: the counts
+    /// are packed when a bytes object follows the mark.
+    pub(crate) fn of(fields: &Bound<'_, PyTuple>, start: usize) -> Self {
+        let packed = start > 0
+            && fields
+                .get_borrowed_item(start)
+                .is_ok_and(|field| field.is_exact_instance_of::<PyBytes>());
+        Self { start, packed }
+    }
+
     /// The index in the fields of the argument at `position`; with packed
     /// counts, a count's index is the mark's (the caller reads the count
     /// from the packed bytes instead).

@@ -19,6 +19,8 @@
 //! Behind a mark, the six leading counts may come packed in one bytes
 //! object and the four name tuples as one blob (see `name_blob`).
 
+use std::sync::OnceLock;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyTuple, PyType};
@@ -44,14 +46,8 @@ pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<
     let start = arguments_start(fields)?;
     // Packed counts and name blobs come only behind a mark (this release's
     // writer).
-    let counts = match start {
-        0 => None,
-        _ => packed_counts(fields, start)?,
-    };
-    let layout = FieldLayout {
-        start,
-        packed: counts.is_some(),
-    };
+    let layout = FieldLayout::of(fields, start);
+    let counts = packed_counts(fields, layout)?;
     let blobs = match start {
         0 => NameTuples::default(),
         _ => decode_name_blobs(fields, layout)?,
@@ -98,11 +94,11 @@ pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<
 
 /// The counts, when the field after the mark packs them (see
 /// `reducers::code::native_code_fields`): one unsigned LEB128 number each.
-fn packed_counts(fields: &Bound<'_, PyTuple>, start: usize) -> PyResult<Option<[u32; COUNTS]>> {
-    let Some(field) = item(fields, start) else {
+fn packed_counts(fields: &Bound<'_, PyTuple>, layout: FieldLayout) -> PyResult<Option<[u32; COUNTS]>> {
+    if !layout.packed {
         return Ok(None);
-    };
-    let Ok(packed) = field.cast_exact::<PyBytes>() else {
+    }
+    let Some(Ok(packed)) = item(fields, layout.start).map(|field| field.cast_exact::<PyBytes>()) else {
         return Ok(None);
     };
     let malformed = || PyValueError::new_err("a code object's packed counts are malformed");
@@ -128,12 +124,10 @@ fn check_instructions(arguments: &Bound<'_, PyTuple>) -> PyResult<()> {
     let Some(caches) = version::inline_caches(py)? else {
         return Ok(());
     };
-    let position = version::code_args(py)
-        .iter()
-        .position(|name| *name == "co_code")
-        .ok_or_else(|| PyValueError::new_err("this Python's CodeType has no co_code"))?;
+    static CODE_POSITION: OnceLock<Option<usize>> = OnceLock::new();
+    let position = CODE_POSITION.get_or_init(|| version::code_args(py).iter().position(|name| *name == "co_code"));
     // Anything but bytes is the type's to refuse.
-    let Some(code) = item(arguments, position) else {
+    let Some(code) = position.and_then(|position| item(arguments, position)) else {
         return Ok(());
     };
     let Ok(code) = code.cast::<PyBytes>() else {
@@ -223,10 +217,7 @@ fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
     let writer = version::marked_version(mark);
     let (major, minor) = version::running(py);
     let names = version::code_args(py);
-    let layout = FieldLayout {
-        start: 1,
-        packed: item(fields, 1).is_some_and(|field| field.is_exact_instance_of::<PyBytes>()),
-    };
+    let layout = FieldLayout::of(fields, 1);
     let function = ["co_qualname", "co_name"]
         .iter()
         .find_map(|wanted| names.iter().position(|name| name == wanted))

@@ -163,12 +163,7 @@ impl<'py> Dumper<'_, 'py> {
         let mut recorder = Dumper::new(py, self.proto, self.state, None, Output::new(py, None)?);
         recorder.names_by_text = 1;
         recorder.recording = Some(Vec::new());
-        let layout = FieldLayout {
-            start: 1,
-            packed: fields
-                .get_item(1)
-                .is_ok_and(|field| field.is_exact_instance_of::<PyBytes>()),
-        };
+        let layout = FieldLayout::of(fields, 1);
         if let Ok(field) = fields.get_item(layout.index(name_blob::argument_positions(py)[0]))
             && field.is_exact_instance_of::<PyBytes>()
         {
