@@ -14,7 +14,8 @@
 //! last `pyarrow.Schema` it imported; a `pyarrow.RecordBatch` whose schema is
 //! that object or equal to it crosses as its array alone
 //! (`RecordBatch._export_to_c` without a schema), typed with the Rust schema
-//! imported before.
+//! imported before. When all of that schema's columns are flat, the export is
+//! not even imported: its buffers are sent as they are (`flat_export`).
 //!
 //! In: `arrow_pyarrow`'s `RecordBatch::to_pyarrow` wraps every batch in a
 //! one-batch C stream: pyarrow then imports the stream, its schema and the
@@ -34,6 +35,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use flightpickle_core::transport::batch::shared;
+use flightpickle_core::transport::flat_batch::flat_layout;
+
+use crate::flat_export::FlatExport;
 
 /// A `pyarrow.RecordBatch` (or any object with `__arrow_c_array__` giving a
 /// struct array) to send, sharing its buffers.
@@ -66,6 +70,16 @@ struct SeenSchema {
     pyarrow: Py<PyAny>,
     arrow: SchemaRef,
     struct_type: DataType,
+    /// Whether every column is flat, so that a batch may be sent as it was
+    /// exported (see `flat_export`).
+    flat: bool,
+}
+
+/// A batch to send: as arrow-rs arrays, or, for flat columns, as pyarrow
+/// exported it, with the schema it was read with.
+pub(crate) enum Outgoing {
+    Batch(RecordBatch),
+    Flat(FlatExport, SchemaRef),
 }
 
 /// Imports the batches a connection sends, their schema once while it stays the same.
@@ -78,10 +92,10 @@ pub(crate) struct SendImporter {
 
 impl SendImporter {
     /// `value` (see [`batch_to_send`]) as a batch to encode.
-    pub(crate) fn import(&self, value: &Bound<'_, PyAny>) -> PyResult<RecordBatch> {
+    pub(crate) fn import(&self, value: &Bound<'_, PyAny>) -> PyResult<Outgoing> {
         let py = value.py();
         if !value.get_type().is(record_batch_class(py)?) {
-            return batch_to_send(value);
+            return batch_to_send(value).map(Outgoing::Batch);
         }
         let schema = value.getattr(pyo3::intern!(py, "schema"))?;
         let known = self.seen().clone();
@@ -93,8 +107,13 @@ impl SendImporter {
             pyarrow: schema.unbind(),
             arrow: batch.schema(),
             struct_type: DataType::Struct(batch.schema().fields().clone()),
+            flat: batch
+                .schema()
+                .fields()
+                .iter()
+                .all(|field| flat_layout(field.data_type()).is_some()),
         }));
-        Ok(batch)
+        Ok(Outgoing::Batch(batch))
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Option<Arc<SeenSchema>>> {
@@ -114,12 +133,18 @@ fn same_schema(known: &Py<PyAny>, schema: &Bound<'_, PyAny>) -> PyResult<bool> {
         .is_truthy()
 }
 
-/// A `pyarrow.RecordBatch` of a schema equal to `known`'s, exporting and
-/// importing only its arrays.
-fn import_array_only(value: &Bound<'_, PyAny>, known: &SeenSchema) -> PyResult<RecordBatch> {
+/// A `pyarrow.RecordBatch` of a schema equal to `known`'s, exporting only
+/// its arrays, and importing them unless they can be sent as exported.
+fn import_array_only(value: &Bound<'_, PyAny>, known: &SeenSchema) -> PyResult<Outgoing> {
     let mut exported = FFI_ArrowArray::empty();
     let address = &raw mut exported as usize;
     value.call_method1(pyo3::intern!(value.py(), "_export_to_c"), (address,))?;
+    if known.flat {
+        match FlatExport::new(exported, &known.arrow) {
+            Ok(flat) => return Ok(Outgoing::Flat(flat, known.arrow.clone())),
+            Err(array) => exported = array,
+        }
+    }
     // SAFETY: pyarrow filled `exported` with the batch as a struct array of
     // the schema it has, which is equal to `known`'s, so the data type given
     // here is the array's own. Importing checks buffer counts; what encoding
@@ -135,7 +160,7 @@ fn import_array_only(value: &Bound<'_, PyAny>, known: &SeenSchema) -> PyResult<R
     let batch = RecordBatch::try_new_with_options(known.arrow.clone(), columns, &options)
         .map_err(|e| PyValueError::new_err(format!("invalid batch to send: {e}")))?;
     check_for_encoding(&batch)?;
-    Ok(batch)
+    Ok(Outgoing::Batch(batch))
 }
 
 /// The schema a connection decodes batches with, in Rust and as a

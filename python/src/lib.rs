@@ -22,6 +22,7 @@ mod dispatch;
 mod dumping;
 mod explain;
 mod fingerprint;
+mod flat_export;
 mod flight;
 mod function_fields;
 mod inspection;

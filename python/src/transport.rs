@@ -26,7 +26,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::batch_handoff::{IncomingSchema, SendImporter};
+use crate::batch_handoff::{IncomingSchema, Outgoing, SendImporter};
 
 create_exception!(
     _native,
@@ -341,15 +341,31 @@ impl Connection {
         // Encoding and writing under one release of the interpreter lock:
         // each release and re-take is a cost a small batch notices.
         py.detach(|| {
-            let encoded = locked(&self.outgoing)
-                .as_mut()
-                .ok_or_else(|| SendError::Invalid(CodecError::Invalid("no outgoing schema".into())))?
-                .encode(&batch)
-                .map_err(SendError::Invalid)?;
-            let meta = codec::encode_batch_meta(seq, &encoded.ipc_message);
-            let ack_meta = ack.map(codec::encode_u64_meta);
+            let flat_columns;
+            let encoded;
             // The arrays' own buffers go to the socket: no copy into one body.
-            let body = encoded.body_slices();
+            let mut body = Vec::new();
+            let meta = {
+                let mut outgoing = locked(&self.outgoing);
+                let encoder = outgoing
+                    .as_mut()
+                    .ok_or_else(|| SendError::Invalid(CodecError::Invalid("no outgoing schema".into())))?;
+                match &batch {
+                    Outgoing::Flat(export, schema) => {
+                        flat_columns = export.columns();
+                        let message = encoder
+                            .encode_flat(schema, export.rows(), &flat_columns, &mut body)
+                            .map_err(SendError::Invalid)?;
+                        codec::encode_batch_meta(seq, message)
+                    }
+                    Outgoing::Batch(batch) => {
+                        encoded = encoder.encode(batch).map_err(SendError::Invalid)?;
+                        body = encoded.body_slices();
+                        codec::encode_batch_meta(seq, &encoded.ipc_message)
+                    }
+                }
+            };
+            let ack_meta = ack.map(codec::encode_u64_meta);
             let batch_frame = OutgoingFrame {
                 kind: FrameKind::Batch,
                 meta: &meta,

@@ -16,6 +16,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use super::batch_checks::{check_buffers_in_body, check_layout, check_text, check_values, is_flat};
 use super::caught_panic::catch_silently;
 use super::codec::CodecError;
+use super::flat_batch::{FlatColumn, FlatEncoder};
 
 /// A batch ready for the wire.
 #[derive(Debug)]
@@ -85,13 +86,18 @@ impl BatchParts {
 pub struct BatchEncoder {
     schema: SchemaRef,
     stream: StreamEncoder,
+    flat: FlatEncoder,
 }
 
 impl BatchEncoder {
     pub fn new(schema: SchemaRef) -> Result<Self, CodecError> {
         refuse_dictionaries(&schema)?;
         let stream = StreamEncoder::try_new(&schema).map_err(|e| CodecError::Invalid(format!("cannot encode: {e}")))?;
-        Ok(Self { schema, stream })
+        Ok(Self {
+            schema,
+            stream,
+            flat: FlatEncoder::default(),
+        })
     }
 
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<BatchParts, CodecError> {
@@ -101,6 +107,20 @@ impl BatchEncoder {
             .encode(batch)
             .map_err(|e| CodecError::Invalid(format!("cannot encode batch: {e}")))?;
         last_record_batch(buffers)
+    }
+
+    /// The IPC message of a batch of flat columns held as raw buffers (see
+    /// [`FlatEncoder`]), of the types of `schema`, which must be the
+    /// stream's; its body is appended to `body`.
+    pub fn encode_flat<'a>(
+        &mut self,
+        schema: &Schema,
+        rows: usize,
+        columns: &[FlatColumn<'a>],
+        body: &mut Vec<&'a [u8]>,
+    ) -> Result<&[u8], CodecError> {
+        check_types(schema, &self.schema)?;
+        self.flat.encode(&self.schema, rows, columns, body)
     }
 }
 
@@ -318,9 +338,14 @@ fn refuse_dictionaries(schema: &Schema) -> Result<(), CodecError> {
     }
 }
 
-fn check_types(actual: &SchemaRef, expected: &Schema) -> Result<(), CodecError> {
-    let types = |s: &Schema| s.fields().iter().map(|f| f.data_type().clone()).collect::<Vec<_>>();
-    if types(actual) == types(expected) {
+fn check_types(actual: &Schema, expected: &Schema) -> Result<(), CodecError> {
+    if actual.fields().len() == expected.fields().len()
+        && actual
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(a, e)| a.data_type() == e.data_type())
+    {
         return Ok(());
     }
     Err(CodecError::Invalid(format!(

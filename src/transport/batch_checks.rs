@@ -18,7 +18,7 @@ use arrow_schema::{DataType, Schema};
 
 /// How a flat column lays out its values after the validity bitmap.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum FlatLayout {
+pub enum FlatLayout {
     /// One buffer of fixed-width values, this many bytes each.
     Fixed(usize),
     /// One buffer of bits (booleans).
@@ -27,7 +27,7 @@ enum FlatLayout {
     Variable(usize),
 }
 
-fn flat_layout(data_type: &DataType) -> Option<FlatLayout> {
+pub fn flat_layout(data_type: &DataType) -> Option<FlatLayout> {
     match data_type {
         DataType::Boolean => Some(FlatLayout::Bits),
         DataType::Binary | DataType::Utf8 => Some(FlatLayout::Variable(4)),

@@ -4,7 +4,8 @@
 //! turns messages into bytes and back, `batch` turns record batches into
 //! Arrow IPC messages and back (`batch_checks` holds what a received one
 //! must pass, and `caught_panic` keeps arrow's asserts on a peer's
-//! bytes from printing), `wire` moves whole frames over any byte
+//! bytes from printing; `flat_batch` writes the message of a batch of flat
+//! columns held as raw buffers, without arrays), `wire` moves whole frames over any byte
 //! stream, `unix` is the local transport over a Unix domain socket (reading
 //! large bodies into memory from `body_pool`), and
 //! `client` is a blocking caller of one stream for callers that are not
@@ -20,6 +21,7 @@ mod body_pool;
 mod caught_panic;
 pub mod client;
 pub mod codec;
+pub mod flat_batch;
 #[cfg(feature = "flight")]
 pub mod flight_client;
 #[cfg(feature = "flight")]

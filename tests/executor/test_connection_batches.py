@@ -189,3 +189,88 @@ def test_a_batch_of_other_types_is_refused_after_batches_of_the_stream(pair):
     sender.send_batch(2, int_and_text([6]), TIMEOUT)
     received = [receiver.recv(TIMEOUT)[1:] for _ in range(3)]
     assert [(seq, b.column(0).to_pylist()) for seq, b in received] == [(0, [1, 2]), (1, [3]), (2, [6])]
+
+
+def bits(values):
+    return pa.array(values, pa.bool_())
+
+
+# After a stream's first batch, a batch of flat columns whose schema is the
+# one seen before is sent from pyarrow's export as it is, its buffers read in
+# place; one in another shape (sliced, offsets not from zero) is imported
+# into arrays as before. Whichever way it goes, it must arrive as it was.
+FLAT_BATCHES = {
+    "int64 and strings with nulls": BATCHES["int64 and strings with nulls"],
+    "booleans and numbers of every width": pa.record_batch(
+        {
+            "b": bits([True, None, False] * 5 + [True]),
+            "i8": pa.array(list(range(-8, 8)), pa.int8()),
+            "u16": pa.array([None] + list(range(15)), pa.uint16()),
+            "f32": pa.array([float(i) / 3 for i in range(16)], pa.float32()),
+            "d": pa.array([None, Decimal("1.25")] * 8, pa.decimal128(9, 2)),
+            "t": pa.array(list(range(16)), pa.timestamp("ns")),
+        }
+    ),
+    "binary and large text": pa.record_batch(
+        {
+            "bin": pa.array([b"\x00\xff", None, b""], pa.binary()),
+            "lbin": pa.array([b"x", b"yy", None], pa.large_binary()),
+            "ls": pa.array(["é", None, "ünïcode"], pa.large_string()),
+        }
+    ),
+    "all nulls": pa.record_batch({"x": pa.array([None] * 9, pa.int64()), "s": pa.array([None] * 9, pa.string())}),
+    "many rows": pa.record_batch({"x": pa.array(range(70_000), pa.int64()), "s": pa.array([str(i) for i in range(70_000)])}),
+    "no rows": BATCHES["no rows"],
+    "no columns": BATCHES["no columns"],
+}
+
+
+@pytest.mark.parametrize("name", FLAT_BATCHES)
+def test_flat_batches_after_the_first_arrive_as_sent(pair, name):
+    sender, receiver = pair
+    batch = FLAT_BATCHES[name]
+    sender.set_outgoing_schema(batch.schema)
+    receiver.set_incoming_schema(batch.schema)
+    again = pa.RecordBatch.from_arrays(batch.columns, schema=batch.schema)  # an equal schema, another object
+    sequence = [batch, batch, again, batch.slice(1), batch]
+    for seq, sent in enumerate(sequence):
+        sender.send_batch(seq, sent, TIMEOUT)
+        name_, got, received = receiver.recv(TIMEOUT)
+        assert (name_, got) == ("batch", seq)
+        assert received.num_rows == sent.num_rows
+        assert received.equals(sent), (seq, received, sent)
+
+
+def test_strings_whose_offsets_do_not_start_at_zero_arrive_as_their_text(pair):
+    sender, receiver = pair
+    shifted = pa.RecordBatch.from_arrays([strings_from_buffers([2, 3, 5], b"xxabcde")], names=["s"])
+    sender.set_outgoing_schema(shifted.schema)
+    receiver.set_incoming_schema(shifted.schema)
+    for seq in range(2):
+        sender.send_batch(seq, shifted, TIMEOUT)
+        assert receiver.recv(TIMEOUT)[2].column(0).to_pylist() == ["a", "bc"]
+
+
+def test_invalid_strings_sent_after_the_first_batch_are_refused_by_the_receiver(pair):
+    sender, receiver = pair
+    good = pa.RecordBatch.from_arrays([pa.array(["ok"])], names=["s"])
+    broken = pa.RecordBatch.from_arrays([strings_from_buffers([0, 3, 1, 4], b"abcd")], names=["s"])
+    sender.set_outgoing_schema(good.schema)
+    receiver.set_incoming_schema(good.schema)
+    sender.send_batch(0, good, TIMEOUT)
+    sender.send_batch(1, broken, TIMEOUT)
+    assert receiver.recv(TIMEOUT)[2].equals(good)
+    with pytest.raises(_native.TransportError, match="offset"):
+        receiver.recv(TIMEOUT)
+
+
+def test_a_flat_batch_of_other_types_is_refused_each_time_it_is_sent(pair):
+    sender, receiver = pair
+    sender.set_outgoing_schema(pa.schema([("x", pa.int64())]))
+    floats = pa.record_batch({"x": pa.array([1.5, 2.5], pa.float64())})  # the same width, other values
+    for seq in range(2):
+        with pytest.raises(ValueError, match="schema mismatch"):
+            sender.send_batch(seq, floats, TIMEOUT)
+    sender.send_batch(0, pa.record_batch({"x": pa.array([7], pa.int64())}), TIMEOUT)
+    receiver.set_incoming_schema(pa.schema([("x", pa.int64())]))
+    assert receiver.recv(TIMEOUT)[2].column(0).to_pylist() == [7]

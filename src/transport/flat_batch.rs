@@ -1,0 +1,155 @@
+//! Record batches of flat columns written from their raw buffers.
+//!
+//! A sender that holds a batch as raw buffers (a pyarrow batch seen through
+//! the C data interface) need not build arrow-rs arrays to send it. For flat
+//! columns (see `batch_checks`) the IPC body is the columns' buffers in
+//! order, each padded to 64 bytes, and the message lists where each buffer
+//! lies and each column's length and null count. [`FlatEncoder`] writes that
+//! message with a flatbuffer builder it keeps between batches: the message
+//! arrow-ipc's encoder writes for the same batch, byte for byte, without the
+//! arrays, the per-batch allocations and the stream framing that cost a
+//! small batch most of its encoding.
+
+use arrow_ipc::{FieldNode, MessageBuilder, MessageHeader, MetadataVersion, RecordBatchBuilder};
+use arrow_schema::Schema;
+use flatbuffers::FlatBufferBuilder;
+
+pub use super::batch_checks::{FlatLayout, flat_layout};
+use super::codec::CodecError;
+
+/// The alignment of each buffer in the body, as arrow-ipc's writer pads them.
+const ALIGNMENT: usize = 64;
+static PADDING: [u8; ALIGNMENT] = [0; ALIGNMENT];
+
+/// One flat column's buffers, sliced to exactly what its rows span.
+#[derive(Clone, Copy, Debug)]
+pub struct FlatColumn<'a> {
+    pub null_count: usize,
+    /// The validity bitmap: empty when the column has no nulls.
+    pub validity: &'a [u8],
+    /// Fixed-width values, a bitmap of booleans, or offsets from zero.
+    pub values: &'a [u8],
+    /// What the offsets point into, for binary and string columns.
+    pub data: Option<&'a [u8]>,
+}
+
+/// Writes the IPC messages of flat batches, reusing its builder.
+pub struct FlatEncoder {
+    builder: FlatBufferBuilder<'static>,
+    nodes: Vec<FieldNode>,
+    buffers: Vec<arrow_ipc::Buffer>,
+}
+
+impl Default for FlatEncoder {
+    fn default() -> Self {
+        Self {
+            builder: FlatBufferBuilder::with_capacity(512),
+            nodes: Vec::new(),
+            buffers: Vec::new(),
+        }
+    }
+}
+
+impl FlatEncoder {
+    /// The IPC message of a batch of `rows` rows of `columns`, which must be
+    /// of `schema`'s types; the body, the buffers with the padding between
+    /// them, is appended to `body`. A column whose buffers do not have the
+    /// sizes its type and the rows give is refused: the message would lie
+    /// about the body.
+    pub fn encode<'a>(
+        &mut self,
+        schema: &Schema,
+        rows: usize,
+        columns: &[FlatColumn<'a>],
+        body: &mut Vec<&'a [u8]>,
+    ) -> Result<&[u8], CodecError> {
+        if columns.len() != schema.fields().len() {
+            return Err(CodecError::Invalid(format!(
+                "{} columns for a schema of {}",
+                columns.len(),
+                schema.fields().len()
+            )));
+        }
+        self.nodes.clear();
+        self.buffers.clear();
+        let mut offset = 0;
+        for (index, (column, field)) in columns.iter().zip(schema.fields()).enumerate() {
+            let layout = flat_layout(field.data_type())
+                .ok_or_else(|| CodecError::Invalid(format!("column {index} ({}) is not flat", field.data_type())))?;
+            check_sizes(layout, rows, column)
+                .map_err(|why| CodecError::Invalid(format!("column {index} ({:?}): {why}", field.name())))?;
+            self.nodes.push(FieldNode::new(rows as i64, column.null_count as i64));
+            for part in [Some(column.validity), Some(column.values), column.data]
+                .into_iter()
+                .flatten()
+            {
+                self.buffers
+                    .push(arrow_ipc::Buffer::new(offset as i64, part.len() as i64));
+                let padding = &PADDING[..part.len().next_multiple_of(ALIGNMENT) - part.len()];
+                body.extend([part, padding].into_iter().filter(|slice| !slice.is_empty()));
+                offset += part.len() + padding.len();
+            }
+        }
+        Ok(self.message(rows, offset))
+    }
+
+    /// The `Message` holding a `RecordBatch`, its fields added in the order
+    /// arrow-ipc's writer adds them, which fixes the bytes.
+    fn message(&mut self, rows: usize, body_len: usize) -> &[u8] {
+        let builder = &mut self.builder;
+        builder.reset();
+        let buffers = builder.create_vector(&self.buffers);
+        let nodes = builder.create_vector(&self.nodes);
+        let mut batch = RecordBatchBuilder::new(builder);
+        batch.add_length(rows as i64);
+        batch.add_nodes(nodes);
+        batch.add_buffers(buffers);
+        let batch = batch.finish();
+        let mut message = MessageBuilder::new(builder);
+        message.add_version(MetadataVersion::V5);
+        message.add_header_type(MessageHeader::RecordBatch);
+        message.add_bodyLength(body_len as i64);
+        message.add_header(batch.as_union_value());
+        let message = message.finish();
+        builder.finish(message, None);
+        builder.finished_data()
+    }
+}
+
+/// Each buffer as long as `rows` of this layout span, and a validity bitmap
+/// exactly when there are nulls.
+fn check_sizes(layout: FlatLayout, rows: usize, column: &FlatColumn<'_>) -> Result<(), String> {
+    let bitmap = rows.div_ceil(8);
+    if column.null_count > rows {
+        return Err(format!("{} nulls in {rows} rows", column.null_count));
+    }
+    let validity = if column.null_count == 0 { 0 } else { bitmap };
+    if column.validity.len() != validity {
+        return Err(format!(
+            "a validity bitmap of {} bytes, not {validity}",
+            column.validity.len()
+        ));
+    }
+    let (values, data) = match layout {
+        FlatLayout::Fixed(width) => (rows.checked_mul(width), false),
+        FlatLayout::Bits => (Some(bitmap), false),
+        FlatLayout::Variable(width) => (rows.checked_add(1).and_then(|n| n.checked_mul(width)), true),
+    };
+    if Some(column.values.len()) != values {
+        return Err(format!(
+            "a values buffer of {} bytes for {rows} rows",
+            column.values.len()
+        ));
+    }
+    if column.data.is_some() != data {
+        return Err(format!(
+            "a data buffer {}",
+            if data { "missing" } else { "it cannot have" }
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "flat_batch_tests.rs"]
+mod tests;
