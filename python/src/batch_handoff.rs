@@ -22,12 +22,15 @@
 //! batch, about 10 µs for a small batch. A stream's batches all have the
 //! schema it declared, so the pyarrow `Schema` is made once
 //! (`IncomingSchema::new`) and each batch crosses as one C `ArrowArray`,
-//! imported with `pyarrow.RecordBatch._import_from_c(pointer, schema)`.
+//! imported with `pyarrow.RecordBatch._import_from_c(pointer, schema)`. The
+//! core decodes each batch as that array's data (`decode_batch_data`), for
+//! flat columns straight from the received body, without arrays.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow_array::ffi::{FFI_ArrowArray, from_ffi_and_data_type};
 use arrow_array::{Array, RecordBatch, RecordBatchOptions, StructArray};
+use arrow_data::ArrayData;
 use arrow_pyarrow::{FromPyArrowUnchecked, ToPyArrow};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use pyo3::exceptions::PyValueError;
@@ -182,12 +185,10 @@ impl IncomingSchema {
         })
     }
 
-    /// `batch`, decoded with this schema, as a `pyarrow.RecordBatch` sharing its buffers.
-    pub(crate) fn to_pyarrow<'py>(&self, py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
-        let rows = batch.num_rows();
-        let array = StructArray::from(batch);
-        debug_assert_eq!(array.len(), rows);
-        let mut exported = FFI_ArrowArray::new(&array.to_data());
+    /// A batch decoded with this schema, as the data of a struct array of
+    /// its columns, as a `pyarrow.RecordBatch` sharing its buffers.
+    pub(crate) fn to_pyarrow<'py>(&self, py: Python<'py>, batch: ArrayData) -> PyResult<Bound<'py, PyAny>> {
+        let mut exported = FFI_ArrowArray::new(&batch);
         let address = &raw mut exported as usize;
         // pyarrow moves the struct out (leaving it released) when it imports
         // it; if the call fails first, dropping `exported` releases it here.

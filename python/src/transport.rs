@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
+use arrow_data::ArrayData;
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use arrow_schema::Schema;
-use flightpickle_core::transport::batch::{BatchEncoder, decode_batch, decode_schema, encode_schema, shared};
+use flightpickle_core::transport::batch::{BatchEncoder, decode_batch_data, decode_schema, encode_schema, shared};
 use flightpickle_core::transport::codec::{
     self, CodecError, EvalKind, FrameKind, Open, PROTOCOL_VERSION, StatusCode, StreamStats,
 };
@@ -150,7 +150,7 @@ impl Connection {
             let schema =
                 incoming.ok_or_else(|| CodecError::Invalid("a batch arrived before the stream was opened".into()))?;
             let (seq, message) = codec::decode_batch_meta(&frame.meta)?;
-            let batch = decode_batch(message, &frame.body, &schema.arrow)?;
+            let batch = decode_batch_data(message, &frame.body, &schema.arrow)?;
             Ok((frame, Some(Received { seq, batch, schema })))
         })
         .map_err(transport_error)
@@ -173,10 +173,11 @@ impl SendError {
     }
 }
 
-/// A batch as it was received: its sequence number, and the schema it was decoded with.
+/// A batch as it was received: its sequence number, its columns as one
+/// struct array's data, and the schema it was decoded with.
 struct Received {
     seq: u64,
-    batch: RecordBatch,
+    batch: ArrayData,
     schema: Arc<IncomingSchema>,
 }
 

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, GenericStringArray, OffsetSizeTrait, RecordBatch, RecordBatchOptions};
+use arrow_array::{Array, ArrayRef, GenericStringArray, OffsetSizeTrait, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_buffer::Buffer;
+use arrow_data::ArrayData;
 use arrow_data::UnsafeFlag;
 use arrow_ipc::reader::RecordBatchDecoder;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamEncoder};
@@ -16,7 +17,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use super::batch_checks::{check_buffers_in_body, check_layout, check_text, check_values, is_flat};
 use super::caught_panic::catch_silently;
 use super::codec::CodecError;
-use super::flat_batch::{FlatColumn, FlatEncoder};
+use super::flat_batch::{FlatColumn, FlatEncoder, flat_data};
 
 /// A batch ready for the wire.
 #[derive(Debug)]
@@ -170,7 +171,53 @@ fn take_bytes(parts: &mut impl Iterator<Item = Buffer>, len: usize) -> Option<Ve
 /// Decodes a batch of `schema` from its IPC message and body; the body's
 /// buffers become the arrays' buffers without a copy when they are aligned.
 pub fn decode_batch(ipc_message: &[u8], body: &Buffer, schema: &SchemaRef) -> Result<RecordBatch, CodecError> {
-    let bad = |why: String| CodecError::Invalid(format!("bad record batch message: {why}"));
+    let (message, header) = record_batch_message(ipc_message, body, schema)?;
+    if header.compression().is_none() && is_flat(schema) {
+        return decode_flat(body, header, schema, &message.version()).map_err(bad_message);
+    }
+    decode_other(body, header, schema, &message.version())
+}
+
+/// [`decode_batch`]'s batch as the data of one struct array of its columns,
+/// the shape the Arrow C data interface hands over. A batch of flat columns
+/// is built as that data straight from the body, without arrays (see
+/// [`flat_batch::flat_data`](super::flat_batch::flat_data)), and checked as
+/// strictly.
+pub fn decode_batch_data(ipc_message: &[u8], body: &Buffer, schema: &SchemaRef) -> Result<ArrayData, CodecError> {
+    let (message, header) = record_batch_message(ipc_message, body, schema)?;
+    if header.compression().is_none() && is_flat(schema) {
+        if let Some(data) = flat_data(body, &header, schema).map_err(bad_message)? {
+            return Ok(data);
+        }
+        let batch = decode_flat(body, header, schema, &message.version()).map_err(bad_message)?;
+        return Ok(StructArray::from(batch).into_data());
+    }
+    Ok(StructArray::from(decode_other(body, header, schema, &message.version())?).into_data())
+}
+
+fn bad_message(why: String) -> CodecError {
+    CodecError::Invalid(format!("bad record batch message: {why}"))
+}
+
+/// A batch of nested (or compressed) columns, read and validated by arrow-ipc.
+fn decode_other(
+    body: &Buffer,
+    header: arrow_ipc::RecordBatch<'_>,
+    schema: &SchemaRef,
+    version: &arrow_ipc::MetadataVersion,
+) -> Result<RecordBatch, CodecError> {
+    let as_bytes = strings_as_bytes(schema);
+    let batch = read_nested(body, header, as_bytes, version).map_err(bad_message)?;
+    texts_from_bytes(batch, schema).map_err(bad_message)
+}
+
+/// The message of a record batch of `schema` whose buffers all lie in `body`.
+fn record_batch_message<'m>(
+    ipc_message: &'m [u8],
+    body: &Buffer,
+    schema: &SchemaRef,
+) -> Result<(arrow_ipc::Message<'m>, arrow_ipc::RecordBatch<'m>), CodecError> {
+    let bad = bad_message;
     let message = arrow_ipc::root_as_message(ipc_message).map_err(|e| bad(e.to_string()))?;
     let header = message
         .header_as_record_batch()
@@ -191,12 +238,7 @@ pub fn decode_batch(ipc_message: &[u8], body: &Buffer, schema: &SchemaRef) -> Re
         )));
     }
     check_buffers_in_body(&header, body.len()).map_err(bad)?;
-    if header.compression().is_none() && is_flat(schema) {
-        return decode_flat(body, header, schema, &message.version()).map_err(bad);
-    }
-    let as_bytes = strings_as_bytes(schema);
-    let batch = read_nested(body, header, as_bytes, &message.version()).map_err(bad)?;
-    texts_from_bytes(batch, schema).map_err(bad)
+    Ok((message, header))
 }
 
 /// A batch with nested columns, read and validated by arrow-ipc. Some

@@ -14,6 +14,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, OffsetSizeTrait, RecordBatch};
+use arrow_buffer::NullBuffer;
+use arrow_data::ArrayData;
 use arrow_schema::{DataType, Schema};
 
 /// How a flat column lays out its values after the validity bitmap.
@@ -147,16 +149,51 @@ fn check_nullability(null_count: usize, nullable: bool) -> Result<(), String> {
     }
 }
 
-fn check_column_values(column: &dyn Array) -> Result<(), String> {
-    if let Some(nulls) = column.nulls() {
-        let counted = nulls.len() - nulls.inner().count_set_bits();
-        if counted != nulls.null_count() {
-            return Err(format!(
-                "the message says {} nulls, the validity bitmap has {counted}",
-                nulls.null_count()
-            ));
+/// [`check_values`] of one column built as data, without an array (see
+/// `flat_batch::flat_data`): its bitmap shows `null_count` nulls, which its
+/// field allows, and its offsets and text are sound.
+pub(super) fn check_column(column: &ArrayData, null_count: usize, nullable: bool) -> Result<(), String> {
+    check_null_count(column.nulls())?;
+    check_column_data(column)?;
+    check_nullability(null_count, nullable)
+}
+
+fn check_column_data(column: &ArrayData) -> Result<(), String> {
+    let buffers = column.buffers();
+    match column.data_type() {
+        DataType::Binary => check_offsets(buffers[0].typed_data::<i32>(), buffers[1].len()),
+        DataType::LargeBinary => check_offsets(buffers[0].typed_data::<i64>(), buffers[1].len()),
+        DataType::Utf8 => {
+            let offsets = buffers[0].typed_data::<i32>();
+            check_offsets(offsets, buffers[1].len())?;
+            check_text(offsets, buffers[1].as_slice())
         }
+        DataType::LargeUtf8 => {
+            let offsets = buffers[0].typed_data::<i64>();
+            check_offsets(offsets, buffers[1].len())?;
+            check_text(offsets, buffers[1].as_slice())
+        }
+        _ => Ok(()),
     }
+}
+
+/// The null count a column was given is the one its bitmap shows.
+fn check_null_count(nulls: Option<&NullBuffer>) -> Result<(), String> {
+    let Some(nulls) = nulls else {
+        return Ok(());
+    };
+    let counted = nulls.len() - nulls.inner().count_set_bits();
+    if counted != nulls.null_count() {
+        return Err(format!(
+            "the message says {} nulls, the validity bitmap has {counted}",
+            nulls.null_count()
+        ));
+    }
+    Ok(())
+}
+
+fn check_column_values(column: &dyn Array) -> Result<(), String> {
+    check_null_count(column.nulls())?;
     match column.data_type() {
         DataType::Binary => check_offsets(
             column.as_binary::<i32>().value_offsets(),

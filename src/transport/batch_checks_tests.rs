@@ -11,7 +11,27 @@ use arrow_array::{
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 
-use crate::transport::batch::{decode_batch, encode_batch};
+use crate::transport::batch::{decode_batch_data, encode_batch};
+use crate::transport::codec::CodecError;
+
+/// `decode_batch`, checked against `decode_batch_data` (which builds a batch
+/// of flat columns as data, without arrays): both must accept the same
+/// batches, with the same columns, and refuse the same ones with the same error.
+fn decode_batch(message: &[u8], body: &Buffer, schema: &arrow_schema::SchemaRef) -> Result<RecordBatch, CodecError> {
+    let batch = crate::transport::batch::decode_batch(message, body, schema);
+    let data = decode_batch_data(message, body, schema);
+    match (&batch, &data) {
+        (Ok(batch), Ok(data)) => {
+            assert_eq!(
+                &arrow_array::Array::into_data(arrow_array::StructArray::from(batch.clone())),
+                data
+            )
+        }
+        (Err(refused), Err(also)) => assert_eq!(refused.to_string(), also.to_string()),
+        _ => panic!("decode_batch gave {batch:?}, decode_batch_data {data:?}"),
+    }
+    batch
+}
 
 /// A field of one of the fixed-size structs a record batch message lists:
 /// a field node (row count, null count) or a buffer (offset, length).

@@ -10,11 +10,14 @@
 //! arrays, the per-batch allocations and the stream framing that cost a
 //! small batch most of its encoding.
 
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer};
+use arrow_data::{ArrayData, ArrayDataBuilder};
 use arrow_ipc::{FieldNode, MessageBuilder, MessageHeader, MetadataVersion, RecordBatchBuilder};
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Schema};
 use flatbuffers::FlatBufferBuilder;
 
 pub use super::batch_checks::{FlatLayout, flat_layout};
+use super::batch_checks::{check_column, check_layout};
 use super::codec::CodecError;
 
 /// The alignment of each buffer in the body, as arrow-ipc's writer pads them.
@@ -148,6 +151,71 @@ fn check_sizes(layout: FlatLayout, rows: usize, column: &FlatColumn<'_>) -> Resu
         ));
     }
     Ok(())
+}
+
+/// A received batch of flat columns (`schema`'s, whose count of field
+/// nodes the caller has matched) as the data of one struct array of its
+/// columns, each buffer a slice of `body`, aligned by a copy where the peer
+/// did not align it. It promises what `decode_batch` promises: the sizes
+/// `check_layout` checks, then each column's null count against its bitmap,
+/// its nullability, and offsets and text. None for a batch of no rows whose
+/// string columns have no offsets at all (arrow allows it), which the
+/// arrays' decoder builds instead.
+pub fn flat_data(
+    body: &Buffer,
+    header: &arrow_ipc::RecordBatch<'_>,
+    schema: &Schema,
+) -> Result<Option<ArrayData>, String> {
+    check_layout(header, schema)?;
+    let rows = usize::try_from(header.length()).map_err(|_| "a negative row count")?;
+    let nodes = header.nodes().ok_or("no field nodes")?;
+    let mut buffers = header.buffers().ok_or("no buffer list")?.iter();
+    let mut children = Vec::with_capacity(schema.fields().len());
+    for (index, (field, node)) in schema.fields().iter().zip(nodes.iter()).enumerate() {
+        let layout = flat_layout(field.data_type()).ok_or_else(|| format!("column {index} is not flat"))?;
+        // `check_layout` showed every buffer there and long enough, and
+        // `check_buffers_in_body` that it lies inside the body.
+        let mut next = |len: usize| {
+            let buffer = buffers.next().expect("checked by check_layout");
+            body.slice_with_length(buffer.offset() as usize, len.min(buffer.length() as usize))
+        };
+        let null_count = node.null_count() as usize;
+        let validity = next(rows.div_ceil(8));
+        let (values_len, data) = match layout {
+            FlatLayout::Fixed(width) => (rows * width, false),
+            FlatLayout::Bits => (rows.div_ceil(8), false),
+            FlatLayout::Variable(width) => ((rows + 1) * width, true),
+        };
+        let values = next(values_len);
+        if values.len() < values_len {
+            return Ok(None); // no offsets for no rows
+        }
+        let mut builder = ArrayDataBuilder::new(field.data_type().clone())
+            .len(rows)
+            .add_buffer(values);
+        if data {
+            builder = builder.add_buffer(next(usize::MAX));
+        }
+        if null_count > 0 {
+            // SAFETY: the count is checked against the bitmap below, before
+            // anything reads the column.
+            let nulls = unsafe { NullBuffer::new_unchecked(BooleanBuffer::new(validity, 0, rows), null_count) };
+            builder = builder.nulls(Some(nulls));
+        }
+        // SAFETY: every buffer is as long as `rows` of the column's type
+        // need (`check_layout`, and the slicing above), aligned by
+        // `align_buffers`; nothing reads its bitmap, offsets or text before
+        // `check_column` has.
+        let column = unsafe { builder.align_buffers(true).build_unchecked() };
+        check_column(&column, null_count, field.is_nullable())
+            .map_err(|why| format!("column {index} ({:?}): {why}", field.name()))?;
+        children.push(column);
+    }
+    let batch = ArrayDataBuilder::new(DataType::Struct(schema.fields().clone()))
+        .len(rows)
+        .child_data(children);
+    // SAFETY: a struct of no nulls over children of `rows` rows, each checked.
+    Ok(Some(unsafe { batch.build_unchecked() }))
 }
 
 #[cfg(test)]

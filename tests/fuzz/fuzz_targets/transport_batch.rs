@@ -1,7 +1,9 @@
 //! Any bytes a peer sends as a record batch are refused with an error or
 //! decoded into arrays that pass arrow's full validation: never a panic, and
 //! never a batch the project's own checks (which replace arrow's for flat
-//! columns) let through while arrow's would have refused it.
+//! columns) let through while arrow's would have refused it. The decoder of
+//! a batch as struct data (what the Python receiver hands to pyarrow, built
+//! without arrays for flat columns) must agree with it on every input.
 //!
 //! Input: one byte choosing the stream's schema (one of `fixed_schemas`, or,
 //! past them, an IPC schema message read from the input behind a 2-byte
@@ -11,9 +13,10 @@
 
 use std::sync::{Arc, Once};
 
+use arrow_array::{Array, StructArray};
 use arrow_buffer::Buffer;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use flightpickle_core::transport::batch::{decode_batch, decode_schema};
+use flightpickle_core::transport::batch::{decode_batch, decode_batch_data, decode_schema};
 use libfuzzer_sys::fuzz_target;
 
 fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
@@ -30,7 +33,10 @@ fn fixed_schemas() -> Vec<SchemaRef> {
     ]));
     let schemas = vec![
         vec![field("id", DataType::Int64, true), field("name", DataType::Utf8, true)],
-        vec![field("id", DataType::Int64, false), field("name", DataType::Utf8, false)],
+        vec![
+            field("id", DataType::Int64, false),
+            field("name", DataType::Utf8, false),
+        ],
         vec![
             field("flag", DataType::Boolean, true),
             field("value", DataType::Float64, true),
@@ -48,7 +54,10 @@ fn fixed_schemas() -> Vec<SchemaRef> {
         vec![field("items", list, true)],
         vec![field("point", point, true)],
     ];
-    schemas.into_iter().map(|fields| Arc::new(Schema::new(fields))).collect()
+    schemas
+        .into_iter()
+        .map(|fields| Arc::new(Schema::new(fields)))
+        .collect()
 }
 
 /// The next `len`-prefixed slice of `input` and what follows it.
@@ -87,7 +96,21 @@ fuzz_target!(|input: &[u8]| {
     let Some((ipc_message, body)) = take_prefixed(rest) else {
         return;
     };
-    let Ok(batch) = decode_batch(ipc_message, &Buffer::from(body), &schema) else {
+    let body = Buffer::from(body);
+    let decoded = decode_batch(ipc_message, &body, &schema);
+    // The data a receiver hands to pyarrow: built without arrays for flat
+    // columns, it must accept and refuse exactly what the arrays' decoder does.
+    match (&decoded, decode_batch_data(ipc_message, &body, &schema)) {
+        (Ok(batch), Ok(data)) => {
+            if let Err(e) = data.validate_full() {
+                panic!("data was accepted but arrow refuses it: {e}");
+            }
+            assert_eq!(StructArray::from(batch.clone()).into_data(), data);
+        }
+        (Err(refused), Err(also)) => assert_eq!(refused.to_string(), also.to_string()),
+        (batch, data) => panic!("the decoders disagree: {batch:?} and {data:?}"),
+    }
+    let Ok(batch) = decoded else {
         return;
     };
     assert_eq!(batch.num_columns(), schema.fields().len());
