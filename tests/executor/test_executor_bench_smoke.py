@@ -28,8 +28,14 @@ def test_quick_run_reports_every_measure(tmp_path):
         "flight_round_trip_1000_rows_p50_us",
         "flight_row_wise_plus_one_rows_per_s",
     } <= set(results)
+    verdicts = results.pop("verdicts")
     assert all(value is None or value > 0 for value in results.values())
     assert "executor_vs_raw" in done.stdout
+    # One verdict per target the run measures, each met or missed, printed too.
+    for target in ("local throughput", "round trip, 1,000 rows", "2 workers vs 1"):
+        [line] = [line for line in verdicts if line.startswith(target)]
+        assert line.endswith((")", "met", "missed")) and ("met" in line or "missed" in line), line
+        assert line in done.stdout
 
 
 def test_the_parts_of_a_round_trip_run_in_quick_mode():
