@@ -72,12 +72,12 @@ pub(crate) fn memo_reset(pickler: &Bound<'_, PyAny>, empty: bool) -> PyResult<()
     Ok(())
 }
 
+/// A native dump's protocol, the file's `write` and the buffer callback.
+type NativeOutput<'py> = (u8, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+
 /// The protocol, the file's `write` and the buffer callback for a native
 /// dump by `pickler`; None when the C pickler must dump.
-fn native_output<'py>(
-    pickler: &Bound<'py, PyAny>,
-    state: &PicklerState,
-) -> PyResult<Option<(u8, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)>> {
+fn native_output<'py>(pickler: &Bound<'py, PyAny>, state: &PicklerState) -> PyResult<Option<NativeOutput<'py>>> {
     let py = pickler.py();
     let Some(output) = &state.output else {
         return Ok(None);

@@ -275,7 +275,7 @@ fn text_that_is_not_utf8_is_refused_but_the_same_bytes_pass_as_binary() {
 /// One column of each kind of flat type, with nulls.
 fn every_flat_kind() -> RecordBatch {
     let rows = 37;
-    let every_third = |i: usize| i % 3 != 0;
+    let every_third = |i: usize| !i.is_multiple_of(3);
     let columns: Vec<(&str, ArrayRef)> = vec![
         (
             "i8",

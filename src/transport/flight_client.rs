@@ -318,7 +318,9 @@ impl FrameSink for FlightSink {
 /// The call's replies: first the call itself, until the pool answered.
 enum Replies {
     Pending(JoinHandle<Result<Response<Streaming<FlightData>>, Status>>),
-    Open(Streaming<FlightData>),
+    // Boxed: a stream is far larger than the call's handle, and the box is
+    // made once per stream.
+    Open(Box<Streaming<FlightData>>),
 }
 
 struct FlightSource {
@@ -341,10 +343,10 @@ impl FlightSource {
             let response = answer
                 .map_err(|e| ClientError::Io(format!("the Flight call to {} failed: {e}", self.uri)))?
                 .map_err(|status| call_failed(&status, &self.uri))?;
-            self.replies = Replies::Open(response.into_inner());
+            self.replies = Replies::Open(Box::new(response.into_inner()));
         }
         match &mut self.replies {
-            Replies::Open(replies) => Ok(replies),
+            Replies::Open(replies) => Ok(replies.as_mut()),
             Replies::Pending(_) => unreachable!("opened above"),
         }
     }

@@ -210,7 +210,7 @@ fn a_silent_pool_times_out() {
 
 #[test]
 fn pool_addresses_are_checked_before_any_connection() {
-    let refused = |uri: &str, ca: Option<Vec<u8>>| Endpoint::parse(uri, None, ca).err().expect(uri).to_string();
+    let refused = |uri: &str, ca: Option<Vec<u8>>| Endpoint::parse(uri, None, ca).expect_err(uri).to_string();
     assert!(refused("grpc://127.0.0.1", None).contains("no port"));
     assert!(refused("grpc://:8815", None).contains("host:port"));
     assert!(refused("grpc://host:0", None).contains("host:port"));
@@ -221,7 +221,7 @@ fn pool_addresses_are_checked_before_any_connection() {
     let token = Endpoint::parse("grpc://h:1", Some("a\nb".into()), None).err().unwrap();
     assert!(token.to_string().contains("control characters"));
     assert!(
-        matches!(Endpoint::parse("unix:///tmp/x.sock", None, None), Ok(Endpoint::Unix(p)) if p == PathBuf::from("/tmp/x.sock"))
+        matches!(Endpoint::parse("unix:///tmp/x.sock", None, None), Ok(Endpoint::Unix(p)) if p == Path::new("/tmp/x.sock"))
     );
     let shown = format!(
         "{:?}",

@@ -48,6 +48,9 @@ use crate::function_fields::FunctionFields;
 use crate::objects;
 use crate::reducers::function::{PACKAGE_FROM_NAME, module_identity};
 
+/// Reads one of a function object's own fields.
+type FieldOf = fn(&ffi::PyFunctionObject) -> *mut ffi::PyObject;
+
 /// Items of a `FunctionState` tuple.
 pub(crate) const STATE_LEN: usize = 13;
 /// Items of a `FunctionState` that ends with the names of the globals that
@@ -236,7 +239,7 @@ impl<'py> FunctionState<'py> {
         // What `PyFunction_New` derived from the code and globals, read from
         // the function's own fields: a `getattr` each would cost more than
         // the comparison they feed.
-        let derived: [(_, _, fn(&ffi::PyFunctionObject) -> *mut ffi::PyObject); 4] = [
+        let derived: [(_, _, FieldOf); 4] = [
             (intern!(py, "__name__"), 0, |f| f.func_name),
             (intern!(py, "__qualname__"), 1, |f| f.func_qualname),
             (intern!(py, "__module__"), 4, |f| f.func_module),

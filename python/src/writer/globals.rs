@@ -198,7 +198,7 @@ fn which_module<'py>(
         if module.is_none() || name == "__main__" || name == "__mp_main__" {
             continue;
         }
-        if let Ok((found, ..)) = deep_getattr(&module, &qualname, dotted)
+        if let Ok((found, ..)) = deep_getattr(&module, qualname, dotted)
             && found.is(obj)
         {
             return Ok(module_name.cast_into::<PyString>()?);

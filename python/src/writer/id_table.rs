@@ -176,10 +176,10 @@ impl IdTable {
     #[cold]
     #[inline(never)]
     fn insert_large(&mut self, address: usize, index: u32) {
-        if let Some(map) = &mut self.large {
-            if map.insert(address, index).is_none() {
-                self.len += 1;
-            }
+        if let Some(map) = &mut self.large
+            && map.insert(address, index).is_none()
+        {
+            self.len += 1;
         }
     }
 
