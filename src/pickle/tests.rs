@@ -102,24 +102,42 @@ fn a_skeleton_filled_by_new_function_is_one_function() {
 
 #[test]
 fn a_flat_state_lists_its_modules() {
-    // The module globals as a flat tuple `(global name, module name, ...)`.
-    let found = inspect(&fixture("closure.native-flat")).unwrap();
-    assert!(found.modules.contains("json"), "{:?}", found.modules);
-    assert!(!found.globals.keys().any(|g| g.module == "json"));
-    assert_eq!(names(found.calls.keys().cloned()), ["flightpickle._new_function"]);
-    assert_eq!(found.by_value.len(), 1, "{:?}", found.by_value);
-    assert_eq!(found.by_value[0].name.as_deref(), Some("make_adder.<locals>.add"));
+    // The module globals as a flat tuple `(global name, module name, ...)`;
+    // in the blob shape the global's name is its index in `co_names`.
+    for shape in ["native-flat", "native-blob"] {
+        let found = inspect(&fixture(&format!("closure.{shape}"))).unwrap();
+        assert!(found.modules.contains("json"), "{shape}: {:?}", found.modules);
+        assert!(!found.globals.keys().any(|g| g.module == "json"), "{shape}");
+        assert_eq!(
+            names(found.calls.keys().cloned()),
+            ["flightpickle._new_function"],
+            "{shape}"
+        );
+        assert_eq!(found.by_value.len(), 1, "{shape}: {:?}", found.by_value);
+        assert_eq!(
+            found.by_value[0].name.as_deref(),
+            Some("make_adder.<locals>.add"),
+            "{shape}"
+        );
+    }
 }
 
 #[test]
 fn a_function_recursive_through_its_own_global_is_one_call() {
-    let pickle = fixture("recursive.native-flat");
-    let found = inspect(&pickle).unwrap();
-    let new_function = found.calls.iter().find(|(g, _)| g.name == "_new_function");
-    assert_eq!(new_function.map(|(_, count)| *count), Some(1), "{:?}", found.calls);
-    assert_eq!(found.by_value.len(), 1, "{:?}", found.by_value);
-    assert_eq!(found.by_value[0].name.as_deref(), Some("fibonacci"));
-    assert!(found.by_value[0].bytes > pickle.len() / 2);
+    for shape in ["native-flat", "native-blob"] {
+        let pickle = fixture(&format!("recursive.{shape}"));
+        let found = inspect(&pickle).unwrap();
+        let new_function = found.calls.iter().find(|(g, _)| g.name == "_new_function");
+        assert_eq!(
+            new_function.map(|(_, count)| *count),
+            Some(1),
+            "{shape}: {:?}",
+            found.calls
+        );
+        assert_eq!(found.by_value.len(), 1, "{shape}: {:?}", found.by_value);
+        assert_eq!(found.by_value[0].name.as_deref(), Some("fibonacci"), "{shape}");
+        assert!(found.by_value[0].bytes > pickle.len() / 2, "{shape}");
+    }
 }
 
 #[test]

@@ -13,6 +13,9 @@ recursive function in one call, its own global named in its state; the
 `closure.native.pkl` and `recursive.native.pkl` beside them were written
 before (globals as dicts, the recursive function as a skeleton filled by a
 second `new_function` call) and are not rewritten, for the same reason.
+The `*.native-blob.pkl` files are today's shape of those two: the code's
+names as one blob, its counts packed, the state's globals named by their
+index in `co_names`; the `native-flat` ones stay as they were written.
 """
 
 import enum
@@ -74,11 +77,12 @@ FIXTURES = {
     "descriptors": Tool,
 }
 NATIVE_ONLY = {"recursive", "descriptors"}
-FLAT = {"closure", "recursive"}
+BLOB = {"closure", "recursive"}
 
 for name, obj in FIXTURES.items():
     for target in ("native",) if name in NATIVE_ONLY else ("native", "cloudpickle"):
-        # Today's native shape of these goes to `native-flat`; `native` keeps the older one.
-        suffix = "native-flat" if target == "native" and name in FLAT else target
+        # Today's native shape of these goes to `native-blob`; `native` and
+        # `native-flat` keep the older ones.
+        suffix = "native-blob" if target == "native" and name in BLOB else target
         data = flightpickle.dumps(obj, protocol=5, target=target)
         (HERE / f"{name}.{suffix}.pkl").write_bytes(data)
