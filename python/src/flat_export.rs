@@ -98,7 +98,12 @@ fn raw_columns(array: &FFI_ArrowArray, schema: &Schema) -> Option<Vec<RawColumn>
         .fields()
         .iter()
         .enumerate()
-        .map(|(index, field)| raw_column(array.child(index), flat_layout(field.data_type())?, rows))
+        .map(|(index, field)| {
+            let column = raw_column(array.child(index), flat_layout(field.data_type())?, rows)?;
+            // Nulls where the schema allows none: the import refuses them
+            // with its error, before anything is sent.
+            (field.is_nullable() || column.null_count == 0).then_some(column)
+        })
         .collect()
 }
 

@@ -274,3 +274,16 @@ def test_a_flat_batch_of_other_types_is_refused_each_time_it_is_sent(pair):
     sender.send_batch(0, pa.record_batch({"x": pa.array([7], pa.int64())}), TIMEOUT)
     receiver.set_incoming_schema(pa.schema([("x", pa.int64())]))
     assert receiver.recv(TIMEOUT)[2].column(0).to_pylist() == [7]
+
+
+def test_nulls_in_a_column_declared_non_nullable_are_refused_before_sending(pair):
+    sender, receiver = pair
+    schema = pa.schema([pa.field("x", pa.int64(), nullable=False)])
+    sender.set_outgoing_schema(schema)
+    receiver.set_incoming_schema(schema)
+    sender.send_batch(0, pa.RecordBatch.from_arrays([pa.array([1, 2], pa.int64())], schema=schema), TIMEOUT)
+    with_nulls = pa.RecordBatch.from_arrays([pa.array([3, None], pa.int64())], schema=schema)
+    for seq in (1, 1):  # the second time, the schema is known and the batch exported only
+        with pytest.raises(ValueError, match="non-nullable"):
+            sender.send_batch(seq, with_nulls, TIMEOUT)
+    assert receiver.recv(TIMEOUT)[2].column(0).to_pylist() == [1, 2]
