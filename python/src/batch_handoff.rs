@@ -38,7 +38,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use flightpickle_core::transport::batch::shared;
-use flightpickle_core::transport::flat_batch::flat_layout;
+use flightpickle_core::transport::flat_batch::is_flat;
 
 use crate::flat_export::FlatExport;
 
@@ -110,11 +110,7 @@ impl SendImporter {
             pyarrow: schema.unbind(),
             arrow: batch.schema(),
             struct_type: DataType::Struct(batch.schema().fields().clone()),
-            flat: batch
-                .schema()
-                .fields()
-                .iter()
-                .all(|field| flat_layout(field.data_type()).is_some()),
+            flat: is_flat(&batch.schema()),
         }));
         Ok(Outgoing::Batch(batch))
     }

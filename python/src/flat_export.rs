@@ -109,7 +109,7 @@ fn raw_columns(array: &FFI_ArrowArray, schema: &Schema) -> Option<Vec<RawColumn>
 
 /// A child array's buffers, sliced as arrow-rs's import would size them.
 fn raw_column(child: &FFI_ArrowArray, layout: FlatLayout, rows: usize) -> Option<RawColumn> {
-    let buffers = if let FlatLayout::Variable(_) = layout { 3 } else { 2 };
+    let buffers = if layout.has_data() { 3 } else { 2 };
     let plain = child.len() == rows && child.offset() == 0 && child.num_children() == 0 && child.dictionary().is_none();
     if !plain || child.num_buffers() != buffers {
         return None;
@@ -120,12 +120,7 @@ fn raw_column(child: &FFI_ArrowArray, layout: FlatLayout, rows: usize) -> Option
         0 => RawSlice::EMPTY,
         _ => RawSlice::new(child.buffer(0), bitmap)?,
     };
-    let values_len = match layout {
-        FlatLayout::Fixed(width) => rows.checked_mul(width)?,
-        FlatLayout::Bits => bitmap,
-        FlatLayout::Variable(width) => rows.checked_add(1)?.checked_mul(width)?,
-    };
-    let values = RawSlice::new(child.buffer(1), values_len)?;
+    let values = RawSlice::new(child.buffer(1), layout.values_len(rows)?)?;
     let data = match layout {
         FlatLayout::Variable(width) => {
             // SAFETY: `values` holds rows + 1 offsets of `width` bytes.

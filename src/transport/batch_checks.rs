@@ -29,6 +29,24 @@ pub enum FlatLayout {
     Variable(usize),
 }
 
+impl FlatLayout {
+    /// Bytes `rows` rows need in the buffer after the validity bitmap: their
+    /// values, a bitmap of booleans, or `rows + 1` offsets; None past what
+    /// can be addressed.
+    pub fn values_len(self, rows: usize) -> Option<usize> {
+        match self {
+            Self::Fixed(width) => rows.checked_mul(width),
+            Self::Bits => Some(rows.div_ceil(8)),
+            Self::Variable(width) => rows.checked_add(1)?.checked_mul(width),
+        }
+    }
+
+    /// Whether a buffer of the bytes the offsets point into follows.
+    pub fn has_data(self) -> bool {
+        matches!(self, Self::Variable(_))
+    }
+}
+
 pub fn flat_layout(data_type: &DataType) -> Option<FlatLayout> {
     match data_type {
         DataType::Boolean => Some(FlatLayout::Bits),
@@ -40,7 +58,7 @@ pub fn flat_layout(data_type: &DataType) -> Option<FlatLayout> {
 }
 
 /// Whether every column of `schema` is one these checks cover.
-pub(super) fn is_flat(schema: &Schema) -> bool {
+pub fn is_flat(schema: &Schema) -> bool {
     schema
         .fields()
         .iter()
@@ -106,14 +124,15 @@ fn check_column_layout(
             "validity bitmap of {validity} bytes, {rows} rows need {bitmap_len}"
         ));
     }
-    let (what, needed) = match layout {
-        FlatLayout::Fixed(width) => ("values", rows.checked_mul(width)),
-        FlatLayout::Bits => ("values bitmap", Some(bitmap_len)),
-        // No rows may come without any offset at all, as arrow allows.
-        FlatLayout::Variable(width) => ("offsets", rows.checked_add(1).and_then(|n| n.checked_mul(width))),
+    let what = match layout {
+        FlatLayout::Fixed(_) => "values",
+        FlatLayout::Bits => "values bitmap",
+        FlatLayout::Variable(_) => "offsets",
     };
+    let needed = layout.values_len(rows);
     let have = next_len()?;
     let enough = match (layout, needed) {
+        // No rows may come without any offset at all, as arrow allows.
         (FlatLayout::Variable(_), _) if rows == 0 && have == 0 => true,
         (_, Some(needed)) => have >= needed,
         (_, None) => false,
@@ -122,7 +141,7 @@ fn check_column_layout(
         let needed = needed.map_or_else(|| "more than can be addressed".to_owned(), |n| n.to_string());
         return Err(format!("{what} buffer of {have} bytes, {rows} rows need {needed}"));
     }
-    if let FlatLayout::Variable(_) = layout {
+    if layout.has_data() {
         next_len()?;
     }
     Ok(())

@@ -16,7 +16,7 @@ use arrow_ipc::{FieldNode, MessageBuilder, MessageHeader, MetadataVersion, Recor
 use arrow_schema::{DataType, Schema};
 use flatbuffers::FlatBufferBuilder;
 
-pub use super::batch_checks::{FlatLayout, flat_layout};
+pub use super::batch_checks::{FlatLayout, flat_layout, is_flat};
 use super::batch_checks::{check_column, check_layout};
 use super::codec::CodecError;
 
@@ -133,11 +133,7 @@ fn check_sizes(layout: FlatLayout, rows: usize, column: &FlatColumn<'_>) -> Resu
             column.validity.len()
         ));
     }
-    let (values, data) = match layout {
-        FlatLayout::Fixed(width) => (rows.checked_mul(width), false),
-        FlatLayout::Bits => (Some(bitmap), false),
-        FlatLayout::Variable(width) => (rows.checked_add(1).and_then(|n| n.checked_mul(width)), true),
-    };
+    let (values, data) = (layout.values_len(rows), layout.has_data());
     if Some(column.values.len()) != values {
         return Err(format!(
             "a values buffer of {} bytes for {rows} rows",
@@ -176,25 +172,23 @@ pub fn flat_data(
         // `check_layout` showed every buffer there and long enough, and
         // `check_buffers_in_body` that it lies inside the body.
         let mut next = |len: usize| {
-            let buffer = buffers.next().expect("checked by check_layout");
-            body.slice_with_length(buffer.offset() as usize, len.min(buffer.length() as usize))
+            let buffer = buffers
+                .next()
+                .ok_or("the message has fewer buffers than its columns need")?;
+            Ok::<_, String>(body.slice_with_length(buffer.offset() as usize, len.min(buffer.length() as usize)))
         };
         let null_count = node.null_count() as usize;
-        let validity = next(rows.div_ceil(8));
-        let (values_len, data) = match layout {
-            FlatLayout::Fixed(width) => (rows * width, false),
-            FlatLayout::Bits => (rows.div_ceil(8), false),
-            FlatLayout::Variable(width) => ((rows + 1) * width, true),
-        };
-        let values = next(values_len);
+        let validity = next(rows.div_ceil(8))?;
+        let values_len = layout.values_len(rows).ok_or("more rows than can be addressed")?;
+        let values = next(values_len)?;
         if values.len() < values_len {
             return Ok(None); // no offsets for no rows
         }
         let mut builder = ArrayDataBuilder::new(field.data_type().clone())
             .len(rows)
             .add_buffer(values);
-        if data {
-            builder = builder.add_buffer(next(usize::MAX));
+        if layout.has_data() {
+            builder = builder.add_buffer(next(usize::MAX)?);
         }
         if null_count > 0 {
             // SAFETY: the count is checked against the bitmap below, before
