@@ -32,6 +32,12 @@ SPARK_JARS = $(shell $(PY) -c 'import os, pyspark; print(os.path.join(os.path.di
 # debug builds of `cargo test` in target/ do not rebuild either's work.
 export PYO3_PYTHON := $(abspath $(PY))
 RELEASE_TARGET := $(abspath target/release-dylibs)
+# The extension is built profile-guided (python/build_extension.sh), about a
+# minute more than a plain release build: the benchmarks and the tests see the
+# build users get. `make python PGO=0` makes a plain one, for a quicker turn
+# while changing Rust code; the next `make python` after a change is guided again.
+export PGO ?= 1
+EXTENSION_BUILD = $(if $(filter 0,$(PGO)),maturin develop --release,profile-guided: instrumented build$(comma) training run$(comma) release build)
 # Spark on this kind of machine: stay on loopback, run workers in the venv.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -66,7 +72,9 @@ TESTS312 := tests/pickler tests/sealing tests/targets tests/executor tests/autoe
 
 rust_files = Cargo.toml Cargo.lock $(shell find $(1) -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 CORE_SOURCES := $(call rust_files,src)
-PY_SOURCES := $(CORE_SOURCES) $(call rust_files,python/src python/Cargo.toml) python/pyproject.toml
+# The extension's build also depends on the workload its profile is taken on.
+PY_SOURCES := $(CORE_SOURCES) $(call rust_files,python/src python/Cargo.toml) python/pyproject.toml \
+  python/build.rs python/build_extension.sh benchmarks/profile_workload.py benchmarks/cases.py benchmarks/subjects.py
 JNI_SOURCES := $(CORE_SOURCES) $(call rust_files,jvm/native)
 JAVA_SOURCES := jvm/pom.xml $(shell find jvm/src -type f 2>/dev/null)
 
@@ -100,9 +108,8 @@ python: $(STAMPS)/extension
 # (its name sorts after flightpickle.pth, which puts python/ on sys.path).
 AUTOENABLE_PTH := python/flightpickle_autoenable.pth
 $(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES) $(AUTOENABLE_PTH)
-	@$(call timed,python: build the flightpickle extension (maturin develop --release),\
-	  cd python && VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
-	    maturin develop --release --quiet --target-dir $(RELEASE_TARGET))
+	@$(call timed,python: build the flightpickle extension ($(EXTENSION_BUILD)),\
+	  python/build_extension.sh $(VENV) $(RELEASE_TARGET))
 	@cp $(AUTOENABLE_PTH) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
@@ -146,10 +153,9 @@ $(STAMPS312)/requirements: python/requirements-py312.txt
 	@mkdir -p $(STAMPS312) && touch $@
 
 $(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
-	@$(call timed,python312: build the flightpickle extension for CPython 3.12 (maturin develop --release),\
+	@$(call timed,python312: build the flightpickle extension for CPython 3.12 ($(EXTENSION_BUILD)),\
 	  { [ -d $(PY312_TARGET) ] || [ ! -d $(RELEASE_TARGET) ] || cp -a $(RELEASE_TARGET) $(PY312_TARGET); } && \
-	  cd python && VIRTUAL_ENV=$(abspath $(VENV312)) PATH=$(abspath $(VENV312))/bin:$$PATH \
-	    PYO3_PYTHON=$(abspath $(PY312)) maturin develop --release --quiet --target-dir $(PY312_TARGET))
+	  PYO3_PYTHON=$(abspath $(PY312)) python/build_extension.sh $(VENV312) $(PY312_TARGET))
 	@cp $(AUTOENABLE_PTH) "$$($(PY312) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 

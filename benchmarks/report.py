@@ -66,6 +66,7 @@ def text(results, verdicts):
     parts = [
         f"flightpickle {results['versions']['flightpickle']} vs cloudpickle "
         f"{results['versions']['cloudpickle']} vs pickle (protocol 5), Python {results['versions']['python']}",
+        build_line(results),
         f"medians of {settings['rounds']} interleaved rounds per case; "
         f"sizes include no out-of-band buffers; peak = extra RSS during one dumps",
         "",
@@ -77,6 +78,16 @@ def text(results, verdicts):
         *(f"  {verdict.line()}" for verdict in verdicts),
     ]
     return "\n".join(parts)
+
+
+def build_line(results):
+    # Runs saved before the build kind was recorded say nothing of it.
+    guided = results.get("profile_guided_build")
+    if guided is None:
+        return "extension build: not recorded"
+    if guided:
+        return "extension build: profile-guided"
+    return "extension build: plain release, without a profile (slower; see python/build_extension.sh)"
 
 
 def write_json(results, verdicts, path):

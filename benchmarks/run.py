@@ -18,6 +18,7 @@ from pathlib import Path
 import cloudpickle
 
 import flightpickle
+from flightpickle import _native
 from benchmarks import memory, report, targets, timing
 from benchmarks.cases import CASES, libraries_for
 
@@ -85,6 +86,7 @@ def environment(settings, quick):
             "flightpickle": flightpickle.__version__,
             "cloudpickle": cloudpickle.__version__,
         },
+        "profile_guided_build": _native.PROFILE_GUIDED,
         "settings": {"rounds": settings.rounds, "batch_seconds": settings.batch_seconds, "quick": quick},
     }
 

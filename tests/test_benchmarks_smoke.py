@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flightpickle import _native
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,9 @@ def test_quick_run_writes_table_json_and_chart(tmp_path):
     assert "x faster than cloudpickle" in done.stdout
     assert "Targets (issue 6):" in done.stdout
     results = json.loads((tmp_path / "latest.json").read_text())
+    # Whether the extension was built with a profile is said, as the numbers depend on it.
+    assert results["profile_guided_build"] is _native.PROFILE_GUIDED
+    assert ("extension build: profile-guided" in done.stdout) is _native.PROFILE_GUIDED
     assert [case["name"] for case in results["cases"]] == ["lambda", "1M ints"]
     ints = results["cases"][1]
     assert set(ints["ops"]["dumps"]["median_seconds"]) == {"flightpickle", "cloudpickle", "pickle"}

@@ -56,6 +56,9 @@ fn core_version() -> &'static str {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Whether python/build_extension.sh built this with a profile: the
+    // benchmarks print it, as their numbers depend on it.
+    m.add("PROFILE_GUIDED", cfg!(flightpickle_profile_guided))?;
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(registry::register_pickle_by_value, m)?)?;
     m.add_function(wrap_pyfunction!(registry::unregister_pickle_by_value, m)?)?;
