@@ -32,8 +32,8 @@ SPARK_JARS = $(shell $(PY) -c 'import os, pyspark; print(os.path.join(os.path.di
 # debug builds of `cargo test` in target/ do not rebuild either's work.
 export PYO3_PYTHON := $(abspath $(PY))
 RELEASE_TARGET := $(abspath target/release-dylibs)
-# The extension is built profile-guided (python/build_extension.sh), about a
-# minute more than a plain release build: the benchmarks and the tests see the
+# The extension is built profile-guided (python/build_extension.sh), about
+# half a minute more than a plain release build: the benchmarks and the tests see the
 # build users get. `make python PGO=0` makes a plain one, for a quicker turn
 # while changing Rust code; the next `make python` after a change is guided again.
 export PGO ?= 1

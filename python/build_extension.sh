@@ -19,7 +19,7 @@
 set -euo pipefail
 
 venv=$(cd "$1" && pwd)
-target_dir=$2
+target_dir=$(mkdir -p "$2" && cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 python="$venv/bin/python"
 export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
@@ -34,7 +34,7 @@ llvm_profdata() {
     host=$(rustc -vV | sed -n 's/^host: //p')
     tool="$sysroot/lib/rustlib/$host/bin/llvm-profdata"
     if [[ ! -x "$tool" ]] && command -v rustup > /dev/null; then
-        rustup component add llvm-tools > /dev/null 2>&1 || true
+        timeout 300 rustup component add llvm-tools > /dev/null 2>&1 || true
     fi
     [[ -x "$tool" ]] && echo "$tool"
 }
