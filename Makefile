@@ -35,7 +35,7 @@ RELEASE_TARGET := $(abspath target/release-dylibs)
 # The extension is built profile-guided (python/build_extension.sh), about
 # half a minute more than a plain release build: the benchmarks and the tests see the
 # build users get. `make python PGO=0` makes a plain one, for a quicker turn
-# while changing Rust code; the next `make python` after a change is guided again.
+# while changing Rust code; the next `make python` without it is guided again.
 export PGO ?= 1
 EXTENSION_BUILD = $(if $(filter 0,$(PGO)),maturin develop --release,profile-guided: instrumented build$(comma) training run$(comma) release build)
 # Spark on this kind of machine: stay on loopback, run workers in the venv.
@@ -87,7 +87,7 @@ comma := ,
 # $(call timed,STAGE,COMMAND): run COMMAND, then say how long STAGE took.
 timed = printf '\n==> %s\n' "$(1)"; s=$$(date +%s); $(2); printf '<== %s: %ss\n' "$(1)" $$(( $$(date +%s) - s ))
 
-.PHONY: help setup venv python jar demo test test-rust test-java test-python test-python312 test-fuzz lock-python clean
+.PHONY: help setup venv python jar demo test test-rust test-java test-python test-python312 test-fuzz lock-python clean FORCE
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -107,11 +107,19 @@ python: $(STAMPS)/extension
 # the wheel's auto-enabling .pth file, so it is copied beside the venv's own
 # (its name sorts after flightpickle.pth, which puts python/ on sys.path).
 AUTOENABLE_PTH := python/flightpickle_autoenable.pth
-$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES) $(AUTOENABLE_PTH)
+$(STAMPS)/extension: $(STAMPS)/requirements $(PY_SOURCES) $(AUTOENABLE_PTH) $(STAMPS)/extension-kind
 	@$(call timed,python: build the flightpickle extension ($(EXTENSION_BUILD)),\
 	  python/build_extension.sh $(VENV) $(RELEASE_TARGET))
 	@cp $(AUTOENABLE_PTH) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
+
+# The kind of extension build asked for (PGO=1 or 0), in a file rewritten only
+# when it differs from the last build's: switching PGO rebuilds the extension,
+# and a plain build made for a quick turn is not kept by a later `make test`.
+$(STAMPS)/extension-kind $(STAMPS312)/extension-kind: FORCE
+	@mkdir -p $(@D) && { echo '$(PGO)' | cmp -s - $@ || echo '$(PGO)' > $@; }
+
+FORCE:
 
 jar: $(JAR)
 $(JAR): $(STAMPS)/requirements $(JNI_SOURCES) $(JAVA_SOURCES)
@@ -152,7 +160,7 @@ $(STAMPS312)/requirements: python/requirements-py312.txt
 	  $(PY312) -m pip install --quiet --disable-pip-version-check -r python/requirements-py312.txt)
 	@mkdir -p $(STAMPS312) && touch $@
 
-$(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES)
+$(STAMPS312)/extension: $(STAMPS312)/requirements $(PY_SOURCES) $(STAMPS312)/extension-kind
 	@$(call timed,python312: build the flightpickle extension for CPython 3.12 ($(EXTENSION_BUILD)),\
 	  { [ -d $(PY312_TARGET) ] || [ ! -d $(RELEASE_TARGET) ] || cp -a $(RELEASE_TARGET) $(PY312_TARGET); } && \
 	  PYO3_PYTHON=$(abspath $(PY312)) python/build_extension.sh $(VENV312) $(PY312_TARGET))
