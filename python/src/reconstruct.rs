@@ -19,6 +19,7 @@ use crate::{objects, tracker, version};
 mod code;
 pub(crate) mod descriptors;
 mod functions;
+pub(crate) mod loaded_code;
 
 /// Where pickles find these functions, as `_<name>`: the package itself.
 /// The unpickler imports a global's module on every load (`__import__`),

@@ -19,12 +19,14 @@
 //! Behind a mark, the six leading counts may come packed in one bytes
 //! object and the four name tuples as one blob (see `name_blob`).
 
+use std::ffi::{c_char, c_int};
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyTuple, PyType};
 
+use super::loaded_code;
 use crate::version::{CODE_COUNTS as COUNTS, FieldLayout};
 use crate::{leb128, name_blob, objects, version};
 
@@ -40,14 +42,32 @@ pub(super) struct MadeCode<'py> {
     pub(super) names: Option<Bound<'py, PyTuple>>,
 }
 
-/// The code object the fields make.
+/// The code object the fields make, or the one an earlier load made from
+/// equal fields (see `loaded_code`).
 pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py>> {
-    let py = fields.py();
     let start = arguments_start(fields)?;
     // Packed counts and name blobs come only behind a mark (this release's
     // writer).
     let layout = FieldLayout::of(fields, start);
     let counts = packed_counts(fields, layout)?;
+    let fingerprint = loaded_code::fingerprint(fields);
+    if let Some((code, free_vars, names)) = loaded_code::find(fields, fingerprint) {
+        audit_reuse(fields, layout, counts)?;
+        return Ok(MadeCode { code, free_vars, names });
+    }
+    let made = make_new_code(fields, start, layout, counts)?;
+    loaded_code::keep(fields, fingerprint, &made.code, made.free_vars, made.names.as_ref());
+    Ok(made)
+}
+
+/// A new code object from the fields.
+fn make_new_code<'py>(
+    fields: &Bound<'py, PyTuple>,
+    start: usize,
+    layout: FieldLayout,
+    counts: Option<[u32; COUNTS]>,
+) -> PyResult<MadeCode<'py>> {
+    let py = fields.py();
     let blobs = match start {
         0 => NameTuples::default(),
         _ => decode_name_blobs(fields, layout)?,
@@ -252,9 +272,75 @@ fn free_var_count(fields: &Bound<'_, PyTuple>) -> PyResult<usize> {
     fields.get_item(index)?.len()
 }
 
+unsafe extern "C" {
+    // Stable ABI since 3.8; PyO3 does not declare it.
+    fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
+}
+
+/// `code.__new__` for a code object an earlier load made from equal
+/// fields: a hook that refuses code objects must see every load, not only
+/// the one that made it. The fields were read once already, so each is
+/// there and of the type the audit wants.
+fn audit_reuse(fields: &Bound<'_, PyTuple>, layout: FieldLayout, packed: Option<[u32; COUNTS]>) -> PyResult<()> {
+    let py = fields.py();
+    static POSITIONS: OnceLock<Option<[usize; 3]>> = OnceLock::new();
+    let positions = POSITIONS.get_or_init(|| {
+        let names = version::code_args(py);
+        let at = |wanted: &str| names.iter().position(|name| *name == wanted);
+        Some([at("co_code")?, at("co_filename")?, at("co_name")?])
+    });
+    let missing = || PyValueError::new_err("a code object's fields are malformed");
+    let mut objects = [None; 3];
+    for (object, position) in objects.iter_mut().zip(positions.ok_or_else(missing)?) {
+        *object = item(fields, layout.index(position));
+    }
+    let [Some(code), Some(filename), Some(name)] = objects else {
+        return Err(missing());
+    };
+    let mut counts = [0; COUNTS];
+    for (position, count) in counts.iter_mut().enumerate() {
+        let value = match packed {
+            Some(packed) => i64::from(packed[position]),
+            None => item(fields, layout.index(position))
+                .ok_or_else(missing)?
+                .extract::<i64>()?,
+        };
+        *count = c_int::try_from(value).map_err(|_| missing())?;
+    }
+    audit(py, [code, filename, name], counts)
+}
+
+/// `code.__new__`, with the arguments `types.CodeType(...)` gives it:
+/// the code string, the file name and the name, then the counts.
+fn audit(py: Python<'_>, objects: [Borrowed<'_, '_, PyAny>; 3], counts: [c_int; 6]) -> PyResult<()> {
+    let [code, filename, name] = objects;
+    let [argcount, posonlyargcount, kwonlyargcount, nlocals, stacksize, flags] = counts;
+    // SAFETY: the format names three objects (borrowed, live for the
+    // call) and six C ints, passed in that order.
+    let status = unsafe {
+        PySys_Audit(
+            c"code.__new__".as_ptr(),
+            c"OOOiiiiii".as_ptr(),
+            code.as_ptr(),
+            filename.as_ptr(),
+            name.as_ptr(),
+            argcount,
+            posonlyargcount,
+            kwonlyargcount,
+            nlocals,
+            stacksize,
+            flags,
+        )
+    };
+    if status < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(())
+}
+
 #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
 mod direct {
-    use std::ffi::{c_char, c_int};
+    use std::ffi::c_int;
 
     use pyo3::ffi;
     use pyo3::prelude::*;
@@ -285,8 +371,6 @@ mod direct {
             exceptiontable: *mut ffi::PyObject,
         ) -> *mut ffi::PyCodeObject;
 
-        // Stable ABI since 3.8; PyO3 does not declare it.
-        fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
     }
 
     /// `types.CodeType(...)`'s positional arguments on 3.11.
@@ -366,7 +450,7 @@ mod direct {
                 free_vars = count;
             }
         }
-        audit(py, [field(CODE), field(FILENAME), field(NAME)], counts)?;
+        super::audit(py, [field(CODE), field(FILENAME), field(NAME)], counts)?;
         let raw = |index: usize| field(index).as_ptr();
         // SAFETY: every pointer is a live item of `fields`, of the type
         // the constructor expects (checked above); it borrows them and
@@ -422,33 +506,5 @@ mod direct {
             .iter_borrowed()
             .all(|name| name.is_exact_instance_of::<PyString>())
             .then(|| names.len())
-    }
-
-    /// `code.__new__`, with the arguments `types.CodeType(...)` gives it:
-    /// the code string, the file name and the name, then the counts.
-    fn audit(py: Python<'_>, objects: [Borrowed<'_, '_, PyAny>; 3], counts: [c_int; 6]) -> PyResult<()> {
-        let [code, filename, name] = objects;
-        let [argcount, posonlyargcount, kwonlyargcount, nlocals, stacksize, flags] = counts;
-        // SAFETY: the format names three objects (borrowed, live for the
-        // call) and six C ints, passed in that order.
-        let status = unsafe {
-            PySys_Audit(
-                c"code.__new__".as_ptr(),
-                c"OOOiiiiii".as_ptr(),
-                code.as_ptr(),
-                filename.as_ptr(),
-                name.as_ptr(),
-                argcount,
-                posonlyargcount,
-                kwonlyargcount,
-                nlocals,
-                stacksize,
-                flags,
-            )
-        };
-        if status < 0 {
-            return Err(PyErr::fetch(py));
-        }
-        Ok(())
     }
 }
