@@ -3,6 +3,8 @@ when wall-clock time on a shared machine is too noisy to trust.
 
     valgrind --tool=callgrind python -m benchmarks.loop CASE LIBRARY OP N
 
+OP is dumps, loads or first-loads (loads with no code object reused).
+
 Instructions per call = (count at N - count at 0) / N: the difference
 cancels the start-up, the imports and building the case.
 """
@@ -10,6 +12,7 @@ cancels the start-up, the imports and building the case.
 import sys
 
 from benchmarks.cases import CASES_BY_NAME, LIBRARIES
+from flightpickle import _native
 
 
 def main(case_name, library_name, op, calls):
@@ -21,6 +24,11 @@ def main(case_name, library_name, op, calls):
     if op == "dumps":
         for _ in range(calls):
             library.dump(obj, case.out_of_band)
+    elif op == "first-loads":
+        # As `benchmarks.run`'s "first loads": no code object reused.
+        for _ in range(calls):
+            _native._forget_loaded_code()
+            library.load(payload, buffers)
     else:
         for _ in range(calls):
             library.load(payload, buffers)

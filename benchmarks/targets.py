@@ -42,6 +42,8 @@ def medians(results, group, op, first, second):
     """(case, first's median, second's median) for the cases of `group`."""
     rows = []
     for case in results["cases"]:
+        if op not in case["ops"]:
+            continue
         timing = case["ops"][op]["median_seconds"]
         if case["group"] == group and first in timing and second in timing:
             rows.append((case["name"], timing[first], timing[second]))
@@ -62,7 +64,23 @@ def speedup_target(results, group, op, goal, target):
         f"{geometric_mean(speedups.values()):.2f}x faster than cloudpickle (geometric mean), "
         f"worst {speedups[worst]:.2f}x ({worst})"
     )
+    if op == "loads":
+        summary += first_loads_summary(results, group)
     return Verdict(f"{target}, target {goal:g}x", summary, speedups[worst] >= goal)
+
+
+def first_loads_summary(results, group):
+    """How a process's first load of each code compares (no code object
+    reused): shown beside the loads verdict, which judges repeated loads."""
+    rows = medians(results, group, "first loads", "cloudpickle", "flightpickle")
+    if not rows:
+        return ""
+    speedups = {name: cloud / flight for name, cloud, flight in rows}
+    worst = min(speedups, key=speedups.get)
+    return (
+        f"; first loads {geometric_mean(speedups.values()):.2f}x (geometric mean), "
+        f"worst {speedups[worst]:.2f}x ({worst})"
+    )
 
 
 def pickle_time_target(results, group, op, goal, target):

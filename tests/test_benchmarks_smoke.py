@@ -24,6 +24,10 @@ def test_quick_run_writes_table_json_and_chart(tmp_path):
     assert results["profile_guided_build"] is _native.PROFILE_GUIDED
     assert ("extension build: profile-guided" in done.stdout) is _native.PROFILE_GUIDED
     assert [case["name"] for case in results["cases"]] == ["lambda", "1M ints"]
+    # Code cases also time a process's first load, beside the loads verdict.
+    assert set(results["cases"][0]["ops"]) == {"dumps", "loads", "first loads"}
+    assert set(results["cases"][1]["ops"]) == {"dumps", "loads"}
+    assert "first loads" in next(t["summary"] for t in results["targets"] if t["target"].startswith("loads of"))
     ints = results["cases"][1]
     assert set(ints["ops"]["dumps"]["median_seconds"]) == {"flightpickle", "cloudpickle", "pickle"}
     assert set(ints["memory_bytes"]) == {"flightpickle", "cloudpickle", "pickle"}
