@@ -10,9 +10,9 @@
 //!
 //! A code is kept from its second load on: a process that loads each
 //! function once notes only a fingerprint per code. An entry keeps the
-//! fields it was made from. A load hashes its fields,
-//! and takes the entry's code only if the fields are the same: of the same
-//! exact types, with the same content. Only the types the compiler puts in
+//! fields it was made from. A load finds an entry by the fingerprint of its
+//! fields, and takes the entry's code only if the fields are the same: of
+//! the same exact types, with the same content. Only the types the compiler puts in
 //! code objects take part, and `0`, `0.0`, `-0.0` and `False` are told
 //! apart, which `==` would not do. Anything else leaves the code uncached:
 //! a subclass, an object some reducer rebuilt, a frozenset constant, and a
@@ -20,10 +20,10 @@
 //! 3.11 a comprehension), which travels as `CodeType(...)` and so is a new
 //! object on every load.
 //!
-//! Fields of more than `CONTENT_LIMIT` bytes are not cached (hashing them
-//! on every load would cost more than it saves), and the cache is emptied
-//! when it reaches `CAPACITY` entries: together they bound what it keeps
-//! alive.
+//! Fields of more than `CONTENT_LIMIT` bytes or characters are not cached
+//! (comparing them on every load would cost more than it saves), and the
+//! cache is emptied when it reaches `CAPACITY` fingerprints: together they
+//! bound what it keeps alive.
 
 use std::sync::Mutex;
 
