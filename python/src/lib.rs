@@ -85,6 +85,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("_reconstruct", reconstruct::module(m.py())?)?;
     m.add_function(wrap_pyfunction!(reconstruct::loaded_code::forget, m)?)?;
     m.add_function(wrap_pyfunction!(reconstruct::loaded_code::count, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::forget_loads, m)?)?;
     m.add_function(wrap_pyfunction!(sealing::seal_pickle, m)?)?;
     m.add_function(wrap_pyfunction!(sealing::open_frame, m)?)?;
     m.add_function(wrap_pyfunction!(sealing::read_header, m)?)?;

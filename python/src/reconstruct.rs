@@ -166,7 +166,9 @@ fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>>
 
 /// A class with the right metaclass, name and bases and an empty body; the
 /// state fills it. What `types.new_class` does, without its callback. The
-/// metaclass None stands for `type` (the native writer's shorter form).
+/// metaclass None stands for `type` (the native writer's shorter form). A
+/// class this process already tracks under the id is taken as it is (see
+/// `tracked`).
 #[pyfunction]
 #[pyo3(name = "_make_skeleton_class")]
 #[pyo3(signature = (metaclass, name, bases, type_kwargs, class_tracker_id, extra = None))]
@@ -180,6 +182,9 @@ fn make_skeleton_class<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let _ = extra;
     let py = name.py();
+    if let Some(class) = tracked(py, class_tracker_id) {
+        return Ok(class);
+    }
     if plain_type_class(metaclass, bases) {
         let namespace = PyDict::new(py);
         copy_type_kwargs(type_kwargs, &namespace)?;
@@ -254,6 +259,9 @@ fn make_skeleton_enum<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let _ = extra;
     let py = name.py();
+    if let Some(class) = tracked(py, class_tracker_id) {
+        return Ok(class);
+    }
     let enum_base = bases.get_item(
         bases
             .len()
@@ -269,6 +277,17 @@ fn make_skeleton_enum<'py>(
     class.setattr(intern!(py, "__module__"), module)?;
     class.setattr(intern!(py, "__qualname__"), qualname)?;
     track(class_tracker_id, class)
+}
+
+/// What this process already has under `id`: a class (or typing variable)
+/// that an earlier load made, or that was defined here and dumped. A load
+/// takes it before making anything: cloudpickle makes a skeleton and drops
+/// it for the tracked class, which runs the metaclass and the bases'
+/// `__init_subclass__` for nothing, and is most of a small class's load
+/// (the `type()` call). The state that follows still sets the class's
+/// body, as cloudpickle's does.
+fn tracked<'py>(py: Python<'py>, id: Option<&str>) -> Option<Bound<'py, PyAny>> {
+    tracker::lookup(py, id?)
 }
 
 fn track<'py>(id: Option<&str>, class: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -468,6 +487,9 @@ fn make_typevar<'py>(
     class_tracker_id: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = name.py();
+    if let Some(typevar) = tracked(py, class_tracker_id) {
+        return Ok(typevar);
+    }
     let args = PyTuple::new(
         py,
         std::iter::once(name.clone())
@@ -492,6 +514,9 @@ fn make_paramspec<'py>(
     class_tracker_id: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = name.py();
+    if let Some(spec) = tracked(py, class_tracker_id) {
+        return Ok(spec);
+    }
     let kwargs = PyDict::new(py);
     kwargs.set_item(intern!(py, "bound"), bound)?;
     kwargs.set_item(intern!(py, "covariant"), covariant)?;
@@ -506,6 +531,9 @@ fn make_paramspec<'py>(
 #[pyfunction]
 #[pyo3(name = "_make_typevartuple")]
 fn make_typevartuple<'py>(name: &Bound<'py, PyAny>, class_tracker_id: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(variable) = tracked(name.py(), class_tracker_id) {
+        return Ok(variable);
+    }
     let variable = name.py().import("typing")?.getattr("TypeVarTuple")?.call1((name,))?;
     track(class_tracker_id, variable)
 }
@@ -520,6 +548,9 @@ fn make_newtype<'py>(
     class_tracker_id: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = qualname.py();
+    if let Some(new_type) = tracked(py, class_tracker_id) {
+        return Ok(new_type);
+    }
     let new_type = py.import("typing")?.getattr("NewType")?.call1((qualname, supertype))?;
     new_type.setattr(intern!(py, "__module__"), module)?;
     track(class_tracker_id, new_type)

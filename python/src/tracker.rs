@@ -54,11 +54,26 @@ pub(crate) fn id_of<'py>(class: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyStr
     Ok(PyString::new(py, &id))
 }
 
+/// The live class (or typing variable) tracked under `id`, if any.
+pub(crate) fn lookup<'py>(py: Python<'py>, id: &str) -> Option<Bound<'py, PyAny>> {
+    tracker().by_id.get(id).and_then(|weak| weak.bind(py).upgrade())
+}
+
+/// Lets loads no longer find what is tracked, as in a process that has
+/// loaded nothing yet: for a benchmark of first loads. What is tracked
+/// stays known by its object, so that dumps keep its id.
+#[pyfunction]
+#[pyo3(name = "_forget_tracked_loads")]
+pub(crate) fn forget_loads() {
+    let dropped = std::mem::take(&mut tracker().by_id);
+    // Weak references are released once the lock is let go.
+    drop(dropped);
+}
+
 /// The class already tracked under `id`, or else `class`, now tracked under it.
 pub(crate) fn lookup_or_track<'py>(id: &str, class: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = class.py();
-    let existing = tracker().by_id.get(id).and_then(|weak| weak.bind(py).upgrade());
-    let chosen = existing.unwrap_or(class);
+    let chosen = lookup(py, id).unwrap_or(class);
     // Made outside the lock: creating objects may run the garbage collector,
     // and with it finalizers that might load pickles themselves.
     let weak = PyWeakrefReference::new(&chosen)?.unbind();

@@ -85,6 +85,67 @@ def test_tracking_in_process_round_trip():
     assert pickle.loads(flightpickle.dumps(pickle.loads(data))) is square
 
 
+def make_counted_child():
+    """A base whose `__init_subclass__` counts, in `builtins` (which a fresh
+    interpreter has too), the subclasses made of it, and one subclass."""
+
+    class CountingBase:
+        def __init_subclass__(cls, **kwargs):
+            super().__init_subclass__(**kwargs)
+            import builtins
+
+            builtins.__dict__.setdefault("_subclasses_made", []).append(cls.__name__)
+
+    class Child(CountingBase):
+        pass
+
+    return Child
+
+
+def test_a_tracked_class_is_taken_without_making_another(load_fresh, protocol):
+    # cloudpickle makes a class on every load and then drops it for the
+    # tracked one, running `__init_subclass__` each time.
+    import builtins
+
+    try:
+        child = make_counted_child()
+        data = flightpickle.dumps(child, protocol=protocol)
+        assert pickle.loads(data) is child and pickle.loads(data) is child
+        assert builtins._subclasses_made == ["Child"]
+    finally:
+        builtins.__dict__.pop("_subclasses_made", None)
+    check = """
+    import builtins
+    first, second = pickle.loads(obj), pickle.loads(obj)
+    result = (first is second, builtins._subclasses_made)
+    """
+    assert load_fresh(pickle.dumps(data), check) == (True, ["Child"])
+
+
+def test_a_tracked_class_still_takes_the_state_of_each_load():
+    # As with cloudpickle: the body in the pickle is set again on the class.
+    class Settings:
+        mode = "original"
+
+    data = flightpickle.dumps(Settings)
+    Settings.mode = "changed"
+    assert pickle.loads(data) is Settings
+    assert Settings.mode == "original"
+
+
+def test_forgetting_tracked_loads_makes_the_next_load_a_first_one():
+    from flightpickle import _native
+
+    shape, square = make_shapes()
+    data = flightpickle.dumps(square)
+    _native._forget_tracked_loads()
+    fresh = pickle.loads(data)
+    assert fresh is not square and fresh.__qualname__ == square.__qualname__
+    assert pickle.loads(data) is fresh
+    # The class defined here keeps the id its dumps gave it.
+    assert flightpickle.dumps(square) == data
+
+
 def test_slots(load_fresh, protocol):
     class Point:
         __slots__ = ("x", "y")
