@@ -19,6 +19,7 @@ from typing import Callable
 import cloudpickle
 
 import flightpickle
+from flightpickle import _native
 
 PROTOCOL = 5
 GENERATED_MODULE = "flightpickle_bench_generated"
@@ -61,6 +62,17 @@ LIBRARIES = {
     "cloudpickle": Library("cloudpickle", cloudpickle.dumps, cloudpickle.loads),
     "pickle": Library("pickle", pickle.dumps, pickle.loads),
 }
+
+
+def forget_earlier_loads():
+    """Puts the process back, as far as a load can tell, to before its first
+    load: flightpickle has no code object to reuse, and neither library
+    finds a class it tracked (from an earlier load, or from the dump), so
+    each makes the class again. For "first loads"."""
+    _native._forget_loaded_code()
+    _native._forget_tracked_loads()
+    with cloudpickle.cloudpickle._DYNAMIC_CLASS_TRACKER_LOCK:
+        cloudpickle.cloudpickle._DYNAMIC_CLASS_TRACKER_BY_ID.clear()
 
 
 def subjects():

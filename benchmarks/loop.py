@@ -3,7 +3,8 @@ when wall-clock time on a shared machine is too noisy to trust.
 
     valgrind --tool=callgrind python -m benchmarks.loop CASE LIBRARY OP N
 
-OP is dumps, loads or first-loads (loads with no code object reused).
+OP is dumps, loads or first-loads (loads with nothing kept from earlier
+loads: no code object reused, no class found tracked).
 
 Instructions per call = (count at N - count at 0) / N: the difference
 cancels the start-up, the imports and building the case.
@@ -11,8 +12,7 @@ cancels the start-up, the imports and building the case.
 
 import sys
 
-from benchmarks.cases import CASES_BY_NAME, LIBRARIES
-from flightpickle import _native
+from benchmarks.cases import CASES_BY_NAME, LIBRARIES, forget_earlier_loads
 
 
 def main(case_name, library_name, op, calls):
@@ -25,9 +25,9 @@ def main(case_name, library_name, op, calls):
         for _ in range(calls):
             library.dump(obj, case.out_of_band)
     elif op == "first-loads":
-        # As `benchmarks.run`'s "first loads": no code object reused.
+        # As `benchmarks.run`'s "first loads".
         for _ in range(calls):
-            _native._forget_loaded_code()
+            forget_earlier_loads()
             library.load(payload, buffers)
     else:
         for _ in range(calls):

@@ -20,7 +20,7 @@ import cloudpickle
 import flightpickle
 from flightpickle import _native
 from benchmarks import memory, report, targets, timing
-from benchmarks.cases import CASES, libraries_for
+from benchmarks.cases import CASES, forget_earlier_loads, libraries_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -74,11 +74,12 @@ def loader(lib, payload, buffers):
 def first_loader(lib, payload, buffers):
     """Loads as a process's first load of this code: flightpickle's loads
     reuse the code objects earlier loads made from the same fields (a
-    worker's second task on), so the cache is emptied before each call,
-    for every library alike."""
+    worker's second task on), and both libraries' loads take a class they
+    already track, so all of it is forgotten before each call, for every
+    library alike."""
 
     def load():
-        _native._forget_loaded_code()
+        forget_earlier_loads()
         lib.load(payload, buffers)
 
     return load
