@@ -12,11 +12,24 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFrozenSet, PyList, PySet, PyString, PyTuple};
 
 /// Stands in for a set of strings in a reduce tuple; pickles as
-/// `set(sorted_items)` or `frozenset(sorted_items)`.
+/// `set(sorted_items)` or `frozenset(sorted_items)` (the native writer puts
+/// the sorted items in the protocol's set opcodes instead, from protocol 4).
 #[pyclass(frozen, module = "flightpickle._native")]
 pub(crate) struct SortedStrings {
     kind: Py<PyAny>,
     items: Py<PyList>,
+}
+
+impl SortedStrings {
+    /// The strings, sorted.
+    pub(crate) fn items<'py>(&self, py: Python<'py>) -> &Bound<'py, PyList> {
+        self.items.bind(py)
+    }
+
+    /// Whether it stands for a frozenset (else a set).
+    pub(crate) fn is_frozen(&self, py: Python<'_>) -> bool {
+        self.kind.bind(py).is(py.get_type::<PyFrozenSet>())
+    }
 }
 
 #[pymethods]

@@ -11,11 +11,12 @@ import flightpickle
 SCRIPT = textwrap.dedent("""
     import hashlib, math, sys, flightpickle
     FACTOR = 3
+    COLOURS = {"red", "green", "blue", "cyan", "magenta", "yellow"}
     def helper(x):
         return math.floor(x) * FACTOR
-    def udf(x, *, scale=2):
+    def udf(x, *, scale=2, kinds=frozenset({"p", "q", "r", "s", "t"})):
         "doc"
-        return helper(x) * scale + len(str(x))
+        return helper(x) * scale + len(str(x)) + len(COLOURS) + len(kinds)
     def make():
         bias = {"a": 1, "b": 2}
         return lambda v: udf(v) + bias["a"]
@@ -66,3 +67,26 @@ def test_function_names_that_are_not_interned_pickle_as_interned_ones():
     interned = make(sys.intern("renamed_function"))
     copied = make(_equal_copy("renamed_function"))
     assert flightpickle.dumps(["renamed_function", interned]) == flightpickle.dumps(["renamed_function", copied])
+
+
+def test_sets_of_strings_in_function_state_travel_sorted_in_set_opcodes():
+    import pickle
+    import pickletools
+
+    colours = {"red", "green", "blue"}
+
+    def make(tags):
+        return lambda: (tags, colours)
+
+    first, second = make(colours), make(colours)
+    data = flightpickle.dumps((first, second), protocol=5)
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+    assert ("STACK_GLOBAL", None) in ops and ("SHORT_BINUNICODE", "set") not in ops
+    added = [arg for name, arg in ops if name == "SHORT_BINUNICODE" and arg in colours]
+    assert added == sorted(colours)
+    loaded_first, loaded_second = pickle.loads(data)
+    tags, also_colours = loaded_first()
+    assert tags == colours and tags is also_colours is loaded_second()[0]
+    # Before protocol 4 there are no set opcodes: `set(sorted items)`.
+    assert b"set" in flightpickle.dumps(first, protocol=2)
+    assert pickle.loads(flightpickle.dumps(first, protocol=2))()[0] == colours

@@ -35,6 +35,7 @@ use super::output::Output;
 use crate::objects;
 use crate::pickler::PicklerState;
 use crate::quick_hash::QuickMap;
+use crate::stable::SortedStrings;
 
 /// Nesting deeper than this is left to the C pickler, whose frames on the
 /// native stack are smaller than ours: measured, 1,200 levels of objects
@@ -278,6 +279,11 @@ impl<'a, 'py> Dumper<'a, 'py> {
         }
         if kind.cast() == objects::pickle_buffer_type(self.py)?.as_ptr() {
             return self.save_pickle_buffer(obj);
+        }
+        if self.proto >= 4
+            && let Ok(sorted) = obj.cast_exact::<SortedStrings>()
+        {
+            return self.save_sorted_strings(sorted);
         }
         self.save_reduced(obj, kind)
     }

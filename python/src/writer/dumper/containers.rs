@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::Dumper;
+use crate::stable::SortedStrings;
 use crate::writer::opcodes::*;
 
 impl<'py> Dumper<'_, 'py> {
@@ -147,6 +148,33 @@ impl<'py> Dumper<'_, 'py> {
         }
         self.out.write(&[FROZENSET])?;
         self.memoize(set).map(drop)
+    }
+
+    /// A set of strings that function or class state holds, in sorted
+    /// order: the set opcodes, where the stand-in's `__reduce__` would
+    /// cost the load a `find_class` of `builtins.set` and a call.
+    pub(super) fn save_sorted_strings(&mut self, sorted: &Bound<'py, SortedStrings>) -> PyResult<()> {
+        let py = self.py;
+        let stand_in = sorted.get();
+        let items: Vec<_> = stand_in.items(py).iter().collect();
+        if stand_in.is_frozen(py) {
+            self.out.write(&[MARK])?;
+            for item in &items {
+                self.save(item)?;
+            }
+            self.out.write(&[FROZENSET])?;
+            return self.memoize(sorted.as_any()).map(drop);
+        }
+        self.out.write(&[EMPTY_SET])?;
+        self.memoize(sorted.as_any())?;
+        for batch in items.chunks(BATCH_SIZE) {
+            self.out.write(&[MARK])?;
+            for item in batch {
+                self.save(item)?;
+            }
+            self.out.write(&[ADDITEMS])?;
+        }
+        Ok(())
     }
 
     /// `set(items)` or `frozenset(items)`, the form before protocol 4.
