@@ -50,6 +50,8 @@ imported! {
     dataclass_field = "dataclasses"."_FIELD";
     dataclass_field_classvar = "dataclasses"."_FIELD_CLASSVAR";
     dataclass_field_initvar = "dataclasses"."_FIELD_INITVAR";
+    dataclass_missing = "dataclasses"."MISSING";
+    dataclass_kw_only = "dataclasses"."KW_ONLY";
 }
 
 /// The `types` module, for reconstructors that look classes up in it on

@@ -267,6 +267,26 @@ def test_dataclass(load_fresh, protocol):
     assert load_fresh(data, check) == (True, ["name", "tags"], [], "test_dataclass.<locals>.Item(name='a', tags=['t'])")
 
 
+def test_dataclass_fields_without_defaults_say_so_by_identity(load_fresh, protocol):
+    # `field.default is MISSING` is how dataclasses and the libraries
+    # reading fields tell a required field; a load must keep the sentinels.
+    @dataclasses.dataclass
+    class Config:
+        name: str
+        _: dataclasses.KW_ONLY
+        retries: int = 3
+
+    data = flightpickle.dumps(Config, protocol=protocol)
+    check = """
+    import dataclasses
+    name, retries = dataclasses.fields(obj)
+    result = (name.default is dataclasses.MISSING, name.default_factory is dataclasses.MISSING,
+              retries.default, obj.__annotations__["_"] is dataclasses.KW_ONLY,
+              dataclasses.replace(obj("a"), name="b").retries)
+    """
+    assert load_fresh(data, check) == (True, True, 3, True, 3)
+
+
 def test_named_tuple_and_generic(load_fresh, protocol):
     T = typing.TypeVar("T")
 

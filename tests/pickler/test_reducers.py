@@ -4,6 +4,7 @@ import abc
 import collections
 import dataclasses
 import functools
+import io
 import logging
 import pickle
 import types
@@ -18,6 +19,13 @@ import flightpickle
 
 def round_trip(obj, protocol=5):
     return pickle.loads(flightpickle.dumps(obj, protocol=protocol))
+
+
+def pickler_dumps(obj, protocol):
+    """What the subclassable `Pickler` writes (the C pickler and our table)."""
+    out = io.BytesIO()
+    flightpickle.Pickler(out, protocol=protocol).dump(obj)
+    return out.getvalue()
 
 
 def test_cells(protocol):
@@ -95,6 +103,19 @@ def test_typevars(load_fresh, protocol):
 def test_dataclass_field_markers_keep_identity():
     for marker in (dataclasses._FIELD, dataclasses._FIELD_CLASSVAR, dataclasses._FIELD_INITVAR):
         assert round_trip(marker) is marker
+
+
+def test_dataclass_sentinels_keep_identity(protocol):
+    for sentinel in (dataclasses.MISSING, dataclasses.KW_ONLY):
+        assert round_trip(sentinel, protocol) is sentinel
+        assert pickle.loads(pickler_dumps(sentinel, protocol)) is sentinel
+
+
+def test_other_instances_of_dataclass_sentinel_classes_keep_their_reduction(protocol):
+    # Such as the ones an older pickle of a dataclass made.
+    other = dataclasses._MISSING_TYPE()
+    for loaded in (round_trip(other, protocol), pickle.loads(pickler_dumps(other, protocol))):
+        assert type(loaded) is dataclasses._MISSING_TYPE and loaded is not dataclasses.MISSING
 
 
 def test_abstract_descriptors(protocol):

@@ -95,6 +95,14 @@ pub(crate) fn table<'py>(m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyDict
             c"dataclasses._FIELD_BASE",
             wrap_pyfunction!(named::reduce_dataclass_field_marker, m)?,
         ),
+        (
+            c"dataclasses._MISSING_TYPE",
+            wrap_pyfunction!(named::reduce_dataclass_sentinel, m)?,
+        ),
+        (
+            c"getattr(dataclasses, '_KW_ONLY_TYPE', None)",
+            wrap_pyfunction!(named::reduce_dataclass_sentinel, m)?,
+        ),
     ];
     let scope = PyDict::new(py);
     py.run(

@@ -1,10 +1,11 @@
 //! Objects that are rebuilt from a name: loggers, the typing variables
 //! (`TypeVar`, `ParamSpec`, `TypeVarTuple`, `NewType`: by reference when
 //! importable, else by value and tracked like classes, so every load in a
-//! process yields the same object), and the field markers of `dataclasses`
-//! (whose identity the dataclass machinery checks).
+//! process yields the same object), and the field markers and sentinels of
+//! `dataclasses` (whose identity the dataclass machinery checks).
 //!
-//! cloudpickle 3.1 handles only TypeVar; the other three go beyond it.
+//! cloudpickle 3.1 handles only TypeVar and the field markers; the other
+//! typing variables and the sentinels go beyond it.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -116,4 +117,22 @@ pub(crate) fn reduce_dataclass_field_marker<'py>(obj: &Bound<'py, PyAny>) -> PyR
             .bind(obj.py()),
         (name,),
     )
+}
+
+/// `dataclasses.MISSING` and `dataclasses.KW_ONLY`, by name: the dataclass
+/// machinery, and the libraries that read a class's fields, tell a field
+/// without a default by `field.default is MISSING`, which a new instance of
+/// the sentinel's class (what its default reduction makes) fails. Another
+/// instance of those classes (one an older pickle made) keeps its default
+/// reduction: a table reducer must return one, not `NotImplemented`.
+#[pyfunction]
+pub(crate) fn reduce_dataclass_sentinel<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    if obj.is(objects::dataclass_missing(py)?) {
+        return Ok(intern!(py, "MISSING").clone().into_any());
+    }
+    if obj.is(objects::dataclass_kw_only(py)?) {
+        return Ok(intern!(py, "KW_ONLY").clone().into_any());
+    }
+    obj.call_method1(intern!(py, "__reduce_ex__"), (2,))
 }
