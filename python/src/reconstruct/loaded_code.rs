@@ -295,17 +295,13 @@ fn same(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> bool {
 /// The bytes of a bytes object, or the UTF-8 of a str (None for a str with
 /// lone surrogates, which has none). Borrowed from the object.
 fn content_of<'a>(op: *mut ffi::PyObject, kind: Kind) -> Option<&'a [u8]> {
-    let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: `op` is a bytes object or a str, as `kind` says; the content
     // lives as long as the object, which the caller holds for longer than
     // it reads the slice.
-    let data = unsafe {
+    let (data, size) = unsafe {
         match kind {
-            Kind::Bytes => {
-                size = ffi::Py_SIZE(op);
-                ffi::PyBytes_AS_STRING(op)
-            }
-            _ => str_utf8(op, &mut size),
+            Kind::Bytes => (ffi::PyBytes_AS_STRING(op), ffi::Py_SIZE(op)),
+            _ => crate::cpython::str_utf8(op),
         }
     };
     if data.is_null() {
@@ -316,25 +312,6 @@ fn content_of<'a>(op: *mut ffi::PyObject, kind: Kind) -> Option<&'a [u8]> {
     }
     // SAFETY: `data` points at `size` bytes owned by `op`.
     Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size as usize) })
-}
-
-/// A str's UTF-8, read in place for a compact ASCII one (nearly every
-/// name and file name: its layout is public up to 3.13).
-///
-/// # Safety
-/// `op` must be a str.
-unsafe fn str_utf8(op: *mut ffi::PyObject, size: &mut ffi::Py_ssize_t) -> *const std::ffi::c_char {
-    #[cfg(not(Py_3_14))]
-    // SAFETY: a compact ASCII str is always ready, its data right after
-    // its header.
-    unsafe {
-        if ffi::PyUnicode_IS_COMPACT_ASCII(op) != 0 {
-            *size = ffi::PyUnicode_GET_LENGTH(op);
-            return ffi::PyUnicode_DATA(op).cast();
-        }
-    }
-    // SAFETY: `op` is a str; the UTF-8 form lives as long as it.
-    unsafe { ffi::PyUnicode_AsUTF8AndSize(op, size) }
 }
 
 /// An int that fits an i64 (a larger one leaves the code uncached).

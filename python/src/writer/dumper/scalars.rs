@@ -80,7 +80,8 @@ impl<'py> Dumper<'_, 'py> {
     }
 
     pub(super) fn save_str(&mut self, obj: &Bound<'py, PyAny>, by_text: bool) -> PyResult<()> {
-        let (data, size) = utf8_of(obj);
+        // SAFETY: `obj` is an exact str, held for as long as the bytes are read.
+        let (data, size) = unsafe { crate::cpython::str_utf8(obj.as_ptr()) };
         if data.is_null() {
             return self.save_str_with_surrogates(obj, by_text);
         }
@@ -337,27 +338,6 @@ fn take_error(py: Python<'_>) -> Option<PyErr> {
 #[inline(never)]
 fn not_contiguous() -> PyErr {
     PyBufferError::new_err("PickleBuffer can not be pickled when pointing to a non-contiguous buffer")
-}
-
-/// A str's UTF-8 bytes, as `PyUnicode_AsUTF8AndSize` gives them (null
-/// for lone surrogates, with an exception set). A compact ASCII str, which
-/// nearly every name is, holds its UTF-8 right after its header: read there,
-/// without the call and its checks (~25 instructions a name). Its layout is
-/// public up to 3.13 only.
-fn utf8_of(obj: &Bound<'_, PyAny>) -> (*const std::ffi::c_char, ffi::Py_ssize_t) {
-    let op = obj.as_ptr();
-    #[cfg(not(Py_3_14))]
-    // SAFETY: `obj` is an exact str; a compact ASCII one is always ready,
-    // and its data lives as long as it does.
-    unsafe {
-        if ffi::PyUnicode_IS_COMPACT_ASCII(op) != 0 {
-            return (ffi::PyUnicode_DATA(op).cast(), ffi::PyUnicode_GET_LENGTH(op));
-        }
-    }
-    let mut size: ffi::Py_ssize_t = 0;
-    // SAFETY: `obj` is an exact str; the UTF-8 form lives as long as it.
-    let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(op, &mut size) };
-    (data, size)
 }
 
 /// The hash `str` itself gives `obj` (a str's own, never a subclass's
