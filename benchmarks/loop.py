@@ -12,7 +12,7 @@ cancels the start-up, the imports and building the case.
 
 import sys
 
-from benchmarks.cases import CASES_BY_NAME, LIBRARIES, forget_earlier_loads
+from benchmarks.cases import CASES_BY_NAME, LIBRARIES
 
 
 def main(case_name, library_name, op, calls):
@@ -27,7 +27,7 @@ def main(case_name, library_name, op, calls):
     elif op == "first-loads":
         # As `benchmarks.run`'s "first loads".
         for _ in range(calls):
-            forget_earlier_loads()
+            library.forget_loads()
             library.load(payload, buffers)
     else:
         for _ in range(calls):

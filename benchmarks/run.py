@@ -20,7 +20,7 @@ import cloudpickle
 import flightpickle
 from flightpickle import _native
 from benchmarks import memory, report, targets, timing
-from benchmarks.cases import CASES, forget_earlier_loads, libraries_for
+from benchmarks.cases import CASES, libraries_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,11 +75,11 @@ def first_loader(lib, payload, buffers):
     """Loads as a process's first load of this code: flightpickle's loads
     reuse the code objects earlier loads made from the same fields (a
     worker's second task on), and both libraries' loads take a class they
-    already track, so all of it is forgotten before each call, for every
-    library alike."""
+    already track, so each library forgets its own before each call."""
+    forget = lib.forget_loads
 
     def load():
-        forget_earlier_loads()
+        forget()
         lib.load(payload, buffers)
 
     return load
