@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
         return math.floor(x) * FACTOR
     def udf(x, *, scale=2, kinds=frozenset({"p", "q", "r", "s", "t"})):
         "doc"
-        return helper(x) * scale + len(str(x)) + len(COLOURS) + len(kinds)
+        return helper(x) * scale + len(str(x)) + len(COLOURS) + len(kinds) + sum([k in COLOURS for k in kinds])
     def make():
         bias = {"a": 1, "b": 2}
         return lambda v: udf(v) + bias["a"]

@@ -76,6 +76,25 @@ def test_a_lambda_is_one_call_and_one_name():
     assert func(1) == 4
 
 
+def test_nested_code_is_one_more_call_of_the_same_name():
+    # A lambda and (on 3.11) a comprehension inside the function: each is
+    # `new_function(fields, None)`, found once with the function's own, where
+    # `CodeType(...)` cost another name and a call of the type.
+    def pairs(values):
+        return sorted([(v, v * 2) for v in values], key=lambda pair: -pair[0])
+
+    data = flightpickle.dumps(pairs)
+    func, found = names_found(data)
+    assert found == ["new_function"]
+    assert b"CodeType" not in data
+    assert func([1, 3, 2]) == [(3, 6), (2, 4), (1, 2)]
+
+
+def test_new_function_without_globals_makes_the_code_alone():
+    code = _reconstruct.new_function(LAMBDA_FIELDS, None)
+    assert isinstance(code, types.CodeType) and eval(code) == 1
+
+
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_reconstructors_are_named_in_the_package(protocol):
     # An undotted module: the unpickler imports a dotted one's front package
@@ -327,6 +346,8 @@ LAMBDA_FIELDS = code_fields((lambda: 1).__code__)
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, [], None), TypeError, "globals"),
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, (1,)), ValueError, "13 items"),
     (lambda: _reconstruct.new_function(LAMBDA_FIELDS, {}, "state"), TypeError, "state"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, None, plain_state()), TypeError, "takes no state"),
+    (lambda: _reconstruct.new_function(LAMBDA_FIELDS, None, None, (0,)), TypeError, "takes no state"),
     (lambda: _reconstruct.fill_function(42, plain_state()), TypeError, "expects a function"),
     (lambda: _reconstruct.new_function(lambda: 1, "state"), TypeError, "state must be a tuple"),
     (lambda: _reconstruct.new_function(lambda: 1, plain_state(), plain_state()), TypeError, "no third argument"),

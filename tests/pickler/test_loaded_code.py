@@ -48,12 +48,34 @@ def test_a_function_loaded_twice_shares_its_code():
     assert _native._loaded_code_count() == 1
 
 
-def test_code_with_code_among_its_constants_is_made_on_every_load():
+def test_code_with_code_among_its_constants_is_shared_with_it():
+    # The nested code travels as a function's code does, so it is kept from
+    # its second load on, and the code that holds it, whose constants then
+    # hold that very object, is found from the third.
+    func = made("def f(x):\n    return sorted(x, key=lambda item: -item), [v * 2 for v in x]\n")
+    payload = flightpickle.dumps(func)
+    assert b"CodeType" not in payload
+    first, second, third, fourth = loads(payload, 4)
+    assert first.__code__ is not second.__code__
+    assert second.__code__ is third.__code__ is fourth.__code__
+    nested = [const for const in third.__code__.co_consts if hasattr(const, "co_code")]
+    assert len(nested) == (2 if sys.version_info < (3, 12) else 1)
+    assert [const.co_name for const in nested] == [const.co_name for const in func.__code__.co_consts
+                                                   if hasattr(const, "co_code")]
+    assert first([1, 3, 2]) == fourth([1, 3, 2]) == ([3, 2, 1], [2, 6, 4])
+    assert _native._loaded_code_count() == 1 + len(nested)
+
+
+def test_code_made_as_codetype_among_the_constants_is_new_on_every_load():
+    # Pickles of earlier releases, and protocols before 4, send a nested
+    # code as `CodeType(...)`: a new object each load, so the code that
+    # holds it is never found.
     func = made("def f(x):\n    return sorted(x, key=lambda item: -item)\n")
-    _, second, third = loads(flightpickle.dumps(func))
+    payload = flightpickle.dumps(func, protocol=2)
+    assert b"CodeType" in payload
+    _, second, third = loads(payload)
     assert second.__code__ is not third.__code__
     assert third([1, 3, 2]) == [3, 2, 1]
-    assert _native._loaded_code_count() == 0
 
 
 def test_closures_sharing_code_keep_their_own_cells():

@@ -11,6 +11,10 @@
 //!   are empty; `identity`, given by the call that first gets the shared
 //!   dict (then empty), holds the identity keys' values, which it sets
 //!   (see `set_module_identity`);
+//! - `new_function(code_fields, None)`: the code object alone, for a code
+//!   among another's constants (a nested function, a lambda, a 3.11
+//!   comprehension), so that loads reuse it as they do a function's code
+//!   (see `loaded_code`);
 //! - `fill_function(func, state)`, or `new_function(func, state)` in the
 //!   pickles this release writes: fills a skeleton afterwards, for a
 //!   function whose state refers back to it (recursion, mutual references):
@@ -82,6 +86,9 @@ pub(crate) fn new_function<'py>(
     let code_fields = code_fields.cast::<PyTuple>().map_err(|_| {
         PyTypeError::new_err("new_function's code_fields must be a tuple (or a skeleton function to fill)")
     })?;
+    if globals.is_none() {
+        return code_alone(code_fields, state, identity);
+    }
     let globals = globals
         .cast::<PyDict>()
         .map_err(|_| PyTypeError::new_err("new_function expects a dict of globals"))?;
@@ -105,6 +112,21 @@ pub(crate) fn new_function<'py>(
         state.apply(&func, names)?;
     }
     Ok(func)
+}
+
+/// `new_function(code_fields, None)`: the code object, which a code's
+/// constants hold.
+fn code_alone<'py>(
+    code_fields: &Bound<'py, PyTuple>,
+    state: Option<&Bound<'py, PyTuple>>,
+    identity: Option<&Bound<'py, PyTuple>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if state.is_some() || identity.is_some() {
+        return Err(PyTypeError::new_err(
+            "new_function(code_fields, None) makes a code object alone and takes no state",
+        ));
+    }
+    Ok(code::make_code(code_fields)?.code)
 }
 
 #[pyfunction]

@@ -14,11 +14,14 @@
 //! fields, and takes the entry's code only if the fields are the same: of
 //! the same exact types, with the same content. Only the types the compiler puts in
 //! code objects take part, and `0`, `0.0`, `-0.0` and `False` are told
-//! apart, which `==` would not do. Anything else leaves the code uncached:
-//! a subclass, an object some reducer rebuilt, a frozenset constant, and a
-//! code object among the constants (a nested function, a lambda, and on
-//! 3.11 a comprehension), which travels as `CodeType(...)` and so is a new
-//! object on every load.
+//! apart, which `==` would not do. A code object among the constants (a
+//! nested function, a lambda, and on 3.11 a comprehension) is the same
+//! only if it is the very object: the native writer sends it in the shape
+//! of a function's code, so a load reuses it too, and from the third load
+//! on the code that holds it is found as well (one that came as
+//! `CodeType(...)` is new on every load, and its holder is never found).
+//! Anything else leaves the code uncached: a subclass, an object some
+//! reducer rebuilt, a frozenset constant.
 //!
 //! Fields of more than `CONTENT_LIMIT` bytes or characters are not cached
 //! (comparing them on every load would cost more than it saves), and the
@@ -206,6 +209,9 @@ enum Kind {
     /// None, True, False and Ellipsis: one object each value, compared by
     /// address.
     Singular,
+    /// A code object: immutable, and the same one only if it is the very
+    /// object (as a cached one is, load after load).
+    Code,
 }
 
 /// The kind of `op`, by exact type; None for any other.
@@ -227,6 +233,8 @@ fn kind_of(op: *mut ffi::PyObject) -> Option<Kind> {
             Some(Kind::Float)
         } else if ty == &raw mut ffi::PyComplex_Type {
             Some(Kind::Complex)
+        } else if ty == &raw mut ffi::PyCode_Type {
+            Some(Kind::Code)
         } else {
             None
         }
@@ -248,7 +256,7 @@ fn cacheable(op: *mut ffi::PyObject, budget: &mut usize) -> bool {
                 return (0..ffi::PyTuple_GET_SIZE(op)).all(|index| cacheable(ffi::PyTuple_GET_ITEM(op, index), budget));
             }
             Kind::Int => return small_int(op).is_some(),
-            Kind::Float | Kind::Complex | Kind::Singular => return true,
+            Kind::Float | Kind::Complex | Kind::Singular | Kind::Code => return true,
         }
     };
     match budget.checked_sub(size as usize) {
@@ -287,8 +295,9 @@ fn same(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> bool {
             ffi::PyComplex_RealAsDouble(a).to_bits() == ffi::PyComplex_RealAsDouble(b).to_bits()
                 && ffi::PyComplex_ImagAsDouble(a).to_bits() == ffi::PyComplex_ImagAsDouble(b).to_bits()
         },
-        // Distinct objects: distinct values.
-        Kind::Singular => false,
+        // Distinct objects: distinct values (or, for code, not known to
+        // be the same without comparing all of both).
+        Kind::Singular | Kind::Code => false,
     }
 }
 

@@ -12,6 +12,9 @@
 //! does (by text): a string of the recording that the pickle already holds
 //! becomes a memo read, and its memo write is dropped; the strings it
 //! writes, and the fields tuple itself, are added to the pickle's memo.
+//! A code object among the constants is recorded as a call of
+//! `new_function`, which the replay writes as the pickle's own (a memo
+//! read once the pickle has it).
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -22,6 +25,7 @@ use crate::name_blob;
 use crate::reducers::code::native_code_fields;
 use crate::version::FieldLayout;
 use crate::writer::memo::{Text, TextSlot};
+use crate::writer::opcodes::{NONE, REDUCE, TUPLE2};
 use crate::writer::output::Output;
 
 /// What a recording notes beside its opcodes, in the order written.
@@ -31,6 +35,11 @@ pub(in crate::writer) enum Event {
     /// A memo read of `index` (counted from the recording's first) belongs
     /// at `at`; it is not in the opcodes.
     Get { at: usize, index: u32 },
+    /// One of our reconstructors belongs at `at`; it is not in the
+    /// opcodes. The replay writes it as the pickle does, nearly always a
+    /// read of the pickle's own memo entry for it: a recording cannot read
+    /// that memo, and naming it again would cost the load a `find_class`.
+    Reconstructor { at: usize, which: Py<PyAny> },
     /// A string written by text spans `start..end`; its memo write follows.
     Text {
         start: usize,
@@ -87,7 +96,7 @@ impl Recording {
                     after_text = false;
                     ordinal += 1;
                 }
-                Event::Get { .. } => {}
+                Event::Get { .. } | Event::Reconstructor { .. } => {}
             }
         }
         Some(self.rewritten(&dropped, &renumbered))
@@ -122,6 +131,7 @@ impl Recording {
                     at: shift(at),
                     index: renumbered[index as usize],
                 }),
+                Event::Reconstructor { at, which } => Some(Event::Reconstructor { at: shift(at), which }),
                 Event::Text { start, end, text, hash } => Some(Event::Text {
                     start: shift(start),
                     end: shift(end),
@@ -228,12 +238,38 @@ impl<'py> Dumper<'_, 'py> {
                     self.write_get(index)?;
                     copied = *at;
                 }
+                Event::Reconstructor { at, which } => {
+                    self.out.write(&opcodes[copied..*at])?;
+                    self.save(which.bind(py))?;
+                    copied = *at;
+                }
             }
         }
         self.out.write(&opcodes[copied..])?;
         let tuple_index = self.replayed_index(indexes, recording.tuple_index)?;
         self.memo.put_at(fields.as_any(), tuple_index);
         Ok(())
+    }
+
+    /// A code object among the constants of a code being recorded (a
+    /// nested function, a lambda, a 3.11 comprehension), as
+    /// `new_function(fields, None)` with the fields in the native shape, so
+    /// that a load can reuse it as it does a function's code (and then the
+    /// code that holds it, whose constants it is among). Elsewhere a code
+    /// object keeps `CodeType(...)`.
+    pub(super) fn save_nested_code(&mut self, code: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = self.py;
+        let new_function = self.state.reconstructors().new_function(py, "a code object")?.clone();
+        let at = self.out.written();
+        if let Some(events) = &mut self.recording {
+            events.push(Event::Reconstructor {
+                at,
+                which: new_function.unbind(),
+            });
+        }
+        self.save(native_code_fields(code)?.as_any())?;
+        self.out.write(&[NONE, TUPLE2, REDUCE])?;
+        self.memoize(code).map(drop)
     }
 
     fn replayed_index(&self, indexes: &[u32], index: u32) -> PyResult<u32> {

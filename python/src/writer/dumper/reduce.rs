@@ -50,6 +50,9 @@ impl<'py> Dumper<'_, 'py> {
         if native && let Some(descriptor) = DescriptorKind::of_exact_type(py, obj.get_type().as_any())? {
             return self.save_descriptor(obj, descriptor);
         }
+        if is_code && self.recording.is_some() {
+            return self.save_nested_code(obj);
+        }
         let mut found_by_name = None;
         let ours = if is_function {
             function::reduce(self.state, obj)?
