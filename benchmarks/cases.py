@@ -157,6 +157,7 @@ CASES = [
     Case("function+globals", "code", lambda: subjects().score),
     Case("closure", "code", lambda: subjects().closure),
     Case("recursive function", "code", lambda: subjects().fibonacci),
+    Case("nested code", "code", lambda: subjects().top_words),
     Case("class", "code", lambda: subjects().Account),
     Case("enum", "code", lambda: subjects().Color),
     Case("dataclass", "code", lambda: subjects().Point),
