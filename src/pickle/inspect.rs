@@ -295,6 +295,9 @@ impl Machine {
             Some(Role::Make(ByValueKind::Function)) if matches!(tuple_item(args, 0), Some(Value::Made(_))) => {
                 Some(Role::SetState)
             }
+            // `new_function(fields, None)` makes a code object among another
+            // code's constants: part of that function, not an item of its own.
+            Some(Role::Make(ByValueKind::Function)) if is_code_alone(args) => None,
             role => role,
         };
         match role {
@@ -451,6 +454,14 @@ fn tuple(items: Vec<Value>) -> Value {
     } else {
         Value::Tuple(items.into(), depth)
     }
+}
+
+/// Whether `new_function`'s arguments are code fields and no globals.
+fn is_code_alone(args: &Value) -> bool {
+    let Value::Tuple(items, _) = args else {
+        return false;
+    };
+    items.len() == 2 && matches!(items[0], Value::Tuple(..)) && !matches!(items[1], Value::Dict(_))
 }
 
 fn tuple_item(value: &Value, index: usize) -> Option<Value> {

@@ -55,6 +55,23 @@ fn stack_global_names_come_from_the_stack_and_the_memo() {
 }
 
 #[test]
+fn a_nested_code_object_is_a_call_but_not_an_item_of_its_own() {
+    // `new_function((fields...), None)`: the shape of a code among another
+    // code's constants, which belongs to the function that holds it.
+    let mut pickle = vec![0x80, 5];
+    pickle.extend([0x8c, 12]);
+    pickle.extend(b"flightpickle");
+    pickle.extend([0x8c, 13]);
+    pickle.extend(b"_new_function");
+    pickle.push(0x93); // STACK_GLOBAL
+    pickle.extend([b'(', b'K', 1, b't']); // MARK BININT1 1 TUPLE: the fields
+    pickle.extend([b'N', 0x86, b'R', b'.']); // NONE TUPLE2 REDUCE STOP
+    let found = inspect(&pickle).unwrap();
+    assert_eq!(found.calls, [(global("flightpickle", "_new_function"), 1)].into());
+    assert!(found.by_value.is_empty(), "{:?}", found.by_value.len());
+}
+
+#[test]
 fn closure_lists_its_reconstructors_and_imported_modules() {
     // The dense shape the native writer writes now, and the earlier one.
     let shapes = [
