@@ -51,6 +51,9 @@ make_empty_cell = _impl._make_empty_cell
 # metaclass None for ``type`` and no bases for ``(object,)``, and fills a
 # class that has no ``__setstate__`` with BUILD's ``(None, body)``.
 builtin_type = _impl._builtin_type
+# builtins_class(name): builtins.<name>, a class, found more cheaply than the
+# global (see reconstruct.rs); the native writer's shape for builtin classes.
+builtins_class = _impl._builtins_class
 make_skeleton_class = _impl._make_skeleton_class
 make_skeleton_enum = _impl._make_skeleton_enum
 class_setstate = _impl._class_setstate
@@ -75,6 +78,13 @@ make_typevar = _impl._make_typevar
 make_paramspec = _impl._make_paramspec
 make_typevartuple = _impl._make_typevartuple
 make_newtype = _impl._make_newtype
+
+# Dataclasses, the native writer's shape (see reconstruct/dataclass_parts.rs):
+# make_dataclass_part(kind, names, values, missing=0) makes a "Field" or
+# "_DataclassParams" of dataclasses from its slot names and values; a field's
+# _field_type travels as the marker's name, metadata None is the empty
+# metadata of dataclasses, and bit i of missing makes names[i] MISSING.
+make_dataclass_part = _impl._make_dataclass_part
 
 # Text files: file_reconstructor(stringio) returns the copy it is given.
 file_reconstructor = _impl._file_reconstructor

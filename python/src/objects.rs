@@ -52,6 +52,9 @@ imported! {
     dataclass_field_initvar = "dataclasses"."_FIELD_INITVAR";
     dataclass_missing = "dataclasses"."MISSING";
     dataclass_kw_only = "dataclasses"."KW_ONLY";
+    dataclass_field_class = "dataclasses"."Field";
+    dataclass_params_class = "dataclasses"."_DataclassParams";
+    dataclass_empty_metadata = "dataclasses"."_EMPTY_METADATA";
 }
 
 /// The `types` module, for reconstructors that look classes up in it on

@@ -17,6 +17,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use crate::{objects, tracker, version};
 
 mod code;
+mod dataclass_parts;
 pub(crate) mod descriptors;
 mod functions;
 pub(crate) mod loaded_code;
@@ -160,6 +161,28 @@ fn builtin_type<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>>
     let found = objects::types_module(py)?.getattr(name)?;
     if !found.is_instance_of::<PyType>() {
         return Err(PyValueError::new_err(format!("types.{name} is not a class")));
+    }
+    Ok(found)
+}
+
+/// A class of the `builtins` module, by name: what the global
+/// `builtins.<name>` finds. The unpickler finds a global by importing its
+/// module, and importing `builtins` costs ~8k instructions a name where
+/// another module costs ~4k (the import's "still initializing?" check
+/// raises and clears an AttributeError: `builtins` was made before the
+/// import system and its spec has no `_initializing`); this call, once its
+/// own name is memoized, ~1k. The native writer writes builtin classes so;
+/// classes only, as a find_class that allows flightpickle's reconstructors
+/// should not be handed `eval` by one.
+#[pyfunction]
+#[pyo3(name = "_builtins_class")]
+fn builtins_class<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+    let found = objects::builtins_dict(py)?
+        .cast::<PyDict>()?
+        .get_item(name)?
+        .ok_or_else(|| PyValueError::new_err(format!("builtins has no {name}")))?;
+    if !found.is_instance_of::<PyType>() {
+        return Err(PyValueError::new_err(format!("builtins.{name} is not a class")));
     }
     Ok(found)
 }
@@ -462,17 +485,18 @@ fn dict_kind(py: Python<'_>, ordered: bool) -> PyResult<Bound<'_, PyAny>> {
 #[pyfunction]
 #[pyo3(name = "_get_dataclass_field_type_sentinel")]
 fn get_dataclass_field_type_sentinel<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let marker = match name {
-        "_FIELD" => objects::dataclass_field(py)?,
-        "_FIELD_CLASSVAR" => objects::dataclass_field_classvar(py)?,
-        "_FIELD_INITVAR" => objects::dataclass_field_initvar(py)?,
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "unknown dataclass field marker {name:?}"
-            )));
-        }
-    };
-    Ok(marker.clone())
+    Ok(dataclass_field_marker(py, name)?.clone())
+}
+
+fn dataclass_field_marker<'py>(py: Python<'py>, name: &str) -> PyResult<&'py Bound<'py, PyAny>> {
+    match name {
+        "_FIELD" => objects::dataclass_field(py),
+        "_FIELD_CLASSVAR" => objects::dataclass_field_classvar(py),
+        "_FIELD_INITVAR" => objects::dataclass_field_initvar(py),
+        _ => Err(PyValueError::new_err(format!(
+            "unknown dataclass field marker {name:?}"
+        ))),
+    }
 }
 
 /// A TypeVar defined where no import can reach it, tracked like a class.
@@ -576,6 +600,7 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_function(wrap_pyfunction!(make_cell, &m)?)?;
     m.add_function(wrap_pyfunction!(make_empty_cell, &m)?)?;
     m.add_function(wrap_pyfunction!(builtin_type, &m)?)?;
+    m.add_function(wrap_pyfunction!(builtins_class, &m)?)?;
     m.add_function(wrap_pyfunction!(make_skeleton_class, &m)?)?;
     m.add_function(wrap_pyfunction!(make_skeleton_enum, &m)?)?;
     m.add_function(wrap_pyfunction!(class_setstate, &m)?)?;
@@ -585,6 +610,7 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_function(wrap_pyfunction!(make_dict_values, &m)?)?;
     m.add_function(wrap_pyfunction!(make_dict_items, &m)?)?;
     m.add_function(wrap_pyfunction!(get_dataclass_field_type_sentinel, &m)?)?;
+    m.add_function(wrap_pyfunction!(dataclass_parts::make_dataclass_part, &m)?)?;
     m.add_function(wrap_pyfunction!(make_typevar, &m)?)?;
     m.add_function(wrap_pyfunction!(file_reconstructor, &m)?)?;
     m.add_function(wrap_pyfunction!(make_paramspec, &m)?)?;

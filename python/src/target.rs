@@ -135,6 +135,8 @@ reconstructor_table! {
         make_newtype: "_make_newtype";
         new_function: "_new_function";
         make_descriptor: "_make_descriptor";
+        make_dataclass_part: "_make_dataclass_part";
+        builtins_class: "_builtins_class";
     }
 }
 

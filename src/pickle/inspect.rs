@@ -274,13 +274,19 @@ impl Machine {
     }
 
     fn push_global(&mut self, module: &str, name: &str, start: usize) {
+        let global = self.record_global(module, name);
+        self.push(global, start);
+    }
+
+    /// Counts a global the pickle names, and returns it as a value.
+    fn record_global(&mut self, module: &str, name: &str) -> Value {
         let global = GlobalName {
             module: module.to_owned(),
             name: name.to_owned(),
         };
         *self.found.globals.entry(global.clone()).or_default() += 1;
         self.found.modules.insert(global.module.clone());
-        self.push(Value::Global(Rc::new(global)), start);
+        Value::Global(Rc::new(global))
     }
 
     /// Records a call, and what a known reconstructor makes or imports.
@@ -332,6 +338,12 @@ impl Machine {
                 }
                 Value::Other
             }
+            // `builtins_class(name)` is the global `builtins.<name>` by
+            // another spelling: listed, and called when called, as that.
+            Some(Role::BuiltinsClass) => match tuple_item(args, 0) {
+                Some(Value::Text(name)) => self.record_global("builtins", &name),
+                _ => Value::Other,
+            },
             Some(Role::Descriptor) => {
                 if let Some(Value::Int(kind)) = tuple_item(args, 0)
                     && let Some(wrapper) = descriptor_wrapper(kind)
@@ -515,6 +527,8 @@ enum Role {
     /// `make_descriptor(kind, *parts)`: calls the builtin wrapper type that
     /// `kind` names, which a policy should see as a call.
     Descriptor,
+    /// `builtins_class(name)`: the class `builtins.<name>`.
+    BuiltinsClass,
 }
 
 /// The reconstructors of every wire target, recognised by name: flightpickle's own
@@ -538,6 +552,7 @@ fn reconstructor_role(global: &GlobalName) -> Option<Role> {
         "subimport" => Some(Role::Import { by_value: false }),
         "dynamic_subimport" => Some(Role::Import { by_value: true }),
         "make_descriptor" if ours => Some(Role::Descriptor),
+        "builtins_class" if ours => Some(Role::BuiltinsClass),
         _ => None,
     }
 }

@@ -393,6 +393,38 @@ fn make_descriptor_lists_the_builtin_it_calls() {
 }
 
 #[test]
+fn builtins_class_is_listed_as_the_builtin_it_names_and_called_as_it() {
+    // builtins_class('type') then a call of what it returns: the policy sees
+    // the global builtins.type and a call of it, as if the pickle had named it.
+    let pickle = b"cflightpickle\n_builtins_class\n(\x8c\x04typetR(\x8c\x01X)}tR.";
+    let found = inspect(pickle).unwrap();
+    assert_eq!(
+        found.globals.get(&global("builtins", "type")),
+        Some(&1),
+        "{:?}",
+        found.globals
+    );
+    assert!(found.modules.contains("builtins"), "{:?}", found.modules);
+    let expected = [
+        (global("builtins", "type"), 1),
+        (global("flightpickle", "_builtins_class"), 1),
+    ];
+    assert_eq!(found.calls, expected.into());
+    // Elsewhere, or without a name, it is a call like any other.
+    for pickle in [
+        &b"celsewhere\n_builtins_class\n(\x8c\x04typetR."[..],
+        b"cflightpickle\n_builtins_class\n(K\x01tR.",
+    ] {
+        let found = inspect(pickle).unwrap();
+        assert!(
+            !found.globals.contains_key(&global("builtins", "type")),
+            "{:?}",
+            found.globals
+        );
+    }
+}
+
+#[test]
 fn reconstructors_are_recognised_in_the_package_where_pickles_name_them_now() {
     // `flightpickle._<name>` since the package became their home; the older
     // `flightpickle._reconstruct.<name>` is recognised by the tests above.

@@ -20,7 +20,8 @@ WIRE_NAMES = {
     "get_dataclass_field_type_sentinel", "make_cell", "make_dict_items", "make_dict_keys",
     "make_dict_values", "make_empty_cell", "make_function", "make_newtype", "make_paramspec",
     "make_skeleton_class", "make_skeleton_enum", "make_typevar", "make_typevartuple", "subimport",
-    "new_function", "fill_function", "make_descriptor",
+    "new_function", "fill_function", "make_descriptor", "make_dataclass_part",
+    "builtins_class",
 }
 
 

@@ -103,6 +103,11 @@ pub(crate) fn table<'py>(m: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyDict
             c"getattr(dataclasses, '_KW_ONLY_TYPE', None)",
             wrap_pyfunction!(named::reduce_dataclass_sentinel, m)?,
         ),
+        (c"dataclasses.Field", wrap_pyfunction!(named::reduce_dataclass_part, m)?),
+        (
+            c"dataclasses._DataclassParams",
+            wrap_pyfunction!(named::reduce_dataclass_part, m)?,
+        ),
     ];
     let scope = PyDict::new(py);
     py.run(

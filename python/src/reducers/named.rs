@@ -9,6 +9,7 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
 
 use super::call;
 use crate::target;
@@ -135,4 +136,91 @@ pub(crate) fn reduce_dataclass_sentinel<'py>(obj: &Bound<'py, PyAny>) -> PyResul
         return Ok(intern!(py, "KW_ONLY").clone().into_any());
     }
     obj.call_method1(intern!(py, "__reduce_ex__"), (2,))
+}
+
+/// A dataclass's `Field`s and `_DataclassParams`: for the native target,
+/// `make_dataclass_part(kind, __slots__, values[, missing])`, one call from
+/// the slot values in the order of the class's `__slots__` (a tuple the
+/// pickle memoizes, so it is spelled once). A field's kind marker travels
+/// by name, the shared empty metadata as None, and `MISSING` as None with
+/// its slot's bit set in `missing`: naming `dataclasses.MISSING` would cost
+/// the unpickler a find per pickle. Other targets, and a part with an unset
+/// slot or a marker of its own, keep the default reduction.
+#[pyfunction]
+pub(crate) fn reduce_dataclass_part<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let reconstructors = target::active(py)?;
+    if reconstructors.target == target::Target::Native
+        && let Some((kind, names, values, missing)) = dataclass_part(obj)?
+    {
+        let make = reconstructors.make_dataclass_part(py, "a dataclass part")?;
+        return if missing == 0 {
+            call(make, (kind, names, values))
+        } else {
+            call(make, (kind, names, values, missing))
+        };
+    }
+    obj.call_method1(intern!(py, "__reduce_ex__"), (2,))
+}
+
+/// The arguments of `make_dataclass_part`, or None where the part is not
+/// one it makes exactly.
+type DataclassPart<'py> = (&'static str, Bound<'py, PyTuple>, Bound<'py, PyTuple>, u64);
+
+fn dataclass_part<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<DataclassPart<'py>>> {
+    let py = obj.py();
+    let class = obj.get_type();
+    let is_field = class.is(objects::dataclass_field_class(py)?);
+    if !is_field && !class.is(objects::dataclass_params_class(py)?) {
+        return Ok(None);
+    }
+    let Ok(names) = class.getattr(intern!(py, "__slots__"))?.cast_into::<PyTuple>() else {
+        return Ok(None);
+    };
+    if names.len() > 64 {
+        return Ok(None);
+    }
+    let mut values = Vec::with_capacity(names.len());
+    let mut missing = 0u64;
+    for (index, name) in names.iter().enumerate() {
+        let Ok(name) = name.cast::<PyString>() else {
+            return Ok(None);
+        };
+        let Some(value) = byvalue::optional_attr(obj, name)? else {
+            return Ok(None);
+        };
+        let value = if !is_field {
+            value
+        } else if value.is(objects::dataclass_missing(py)?) {
+            missing |= 1 << index;
+            py.None().into_bound(py)
+        } else if name.to_cow()? == "_field_type" {
+            match field_marker_name(&value)? {
+                Some(marker) => marker,
+                None => return Ok(None),
+            }
+        } else if name.to_cow()? == "metadata" && value.is(objects::dataclass_empty_metadata(py)?) {
+            py.None().into_bound(py)
+        } else {
+            value
+        };
+        values.push(value);
+    }
+    let kind = if is_field { "Field" } else { "_DataclassParams" };
+    Ok(Some((kind, names, PyTuple::new(py, values)?, missing)))
+}
+
+/// The name `make_dataclass_part` finds a field's kind marker by: one of
+/// `dataclasses`' three, never another object of their class.
+fn field_marker_name<'py>(marker: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = marker.py();
+    let known = [
+        (objects::dataclass_field(py)?, intern!(py, "_FIELD")),
+        (objects::dataclass_field_classvar(py)?, intern!(py, "_FIELD_CLASSVAR")),
+        (objects::dataclass_field_initvar(py)?, intern!(py, "_FIELD_INITVAR")),
+    ];
+    Ok(known
+        .into_iter()
+        .find(|(object, _)| marker.is(object))
+        .map(|(_, name)| name.clone().into_any()))
 }

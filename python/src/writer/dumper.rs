@@ -53,6 +53,9 @@ pub(crate) struct Dumper<'a, 'py> {
     /// Above zero while writing a function's, class's or code object's
     /// parts: strings there are memoized by text.
     names_by_text: u32,
+    /// Above zero while writing a function or class that travels by value:
+    /// a pickle that loads only with its reconstructors.
+    by_value_parts: u32,
     depth: usize,
     /// Set while recording a code object's fields (see `code.rs`): where the
     /// memo is written and read (the reads are left out of the output), and
@@ -93,6 +96,7 @@ impl<'a, 'py> Dumper<'a, 'py> {
             state,
             buffer_callback,
             names_by_text: 0,
+            by_value_parts: 0,
             depth: 0,
             recording: None,
             name_blob: 0,

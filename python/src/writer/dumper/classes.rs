@@ -32,8 +32,10 @@ pub(super) enum Keys {
 impl<'py> Dumper<'_, 'py> {
     pub(super) fn save_class_by_value(&mut self, class: &Bound<'py, PyAny>, shape: ByValue<'py>) -> PyResult<()> {
         self.names_by_text += 1;
+        self.by_value_parts += 1;
         let result = self.write_class(class, &shape);
         self.names_by_text -= 1;
+        self.by_value_parts -= 1;
         result
     }
 

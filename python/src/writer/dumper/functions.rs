@@ -171,6 +171,7 @@ impl<'py> Dumper<'_, 'py> {
         self.mark_modules_by_name(&mut values)?;
         let one_call = self.state_cannot_refer_back(&values)?;
         self.names_by_text += 1;
+        self.by_value_parts += 1;
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
             let stand_in = self.stand_in(&parts)?;
@@ -209,6 +210,7 @@ impl<'py> Dumper<'_, 'py> {
             Ok(())
         })();
         self.names_by_text -= 1;
+        self.by_value_parts -= 1;
         result
     }
 

@@ -2,13 +2,14 @@
 //! (or `copyreg`'s extension code), and the names themselves.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple, PyType};
 
 use super::Dumper;
 use super::scalars::str_hash;
 use crate::byvalue::Reference;
 use crate::objects;
 use crate::reconstruct::HOME;
+use crate::target::Target;
 use crate::writer::globals::{self, GlobalName};
 use crate::writer::memo::Text;
 use crate::writer::opcodes::*;
@@ -44,6 +45,14 @@ impl<'py> Dumper<'_, 'py> {
         if let Some(code) = globals::extension_code(&global)? {
             return self.write_extension(obj, code);
         }
+        if self.proto >= 4 && self.is_builtins_class(obj, &global)? {
+            // `builtins_class(name)`: see that reconstructor for why.
+            let make = self.state.reconstructors().builtins_class(self.py, "a builtin class")?;
+            let args = PyTuple::new(self.py, [&global.qualname])?;
+            let reduced = PyTuple::new(self.py, [make.clone(), args.into_any()])?;
+            self.save_reduce(&reduced, None)?;
+            return self.memoize(obj).map(drop);
+        }
         if self.proto >= 4 {
             self.save_name(&global.module_name)?;
             self.save_qualname(&global)?;
@@ -62,6 +71,19 @@ impl<'py> Dumper<'_, 'py> {
             self.write_text_global(&global)?;
         }
         self.memoize(obj).map(drop)
+    }
+
+    /// Whether the native target writes `obj` as `builtins_class(name)`: a
+    /// class that `builtins` holds under a name without dots, inside a
+    /// by-value part (whose loading needs flightpickle anyway; plain data
+    /// keeps pickle's bytes, which load without it).
+    fn is_builtins_class(&self, obj: &Bound<'py, PyAny>, global: &GlobalName<'py>) -> PyResult<bool> {
+        Ok(self.by_value_parts > 0
+            && self.recording.is_none()
+            && self.state.reconstructors().target == Target::Native
+            && global.parent.is_none()
+            && obj.is_instance_of::<PyType>()
+            && global.module_name.to_cow()? == "builtins")
     }
 
     /// `GLOBAL module\nname\n`, the form before protocol 4.
