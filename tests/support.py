@@ -44,6 +44,22 @@ def newest_jar_source() -> Path:
     return max(sources, key=lambda path: path.stat().st_mtime)
 
 
+def load_finding(payload: bytes) -> tuple[object, list[tuple[str, str]]]:
+    """Loads ``payload`` with pickle's unpickler; returns the object and each
+    ``(module, name)`` its ``find_class`` was asked for, in order."""
+    import io
+    import pickle
+
+    found: list[tuple[str, str]] = []
+
+    class Logging(pickle.Unpickler):
+        def find_class(self, module, name):
+            found.append((module, name))
+            return super().find_class(module, name)
+
+    return Logging(io.BytesIO(payload)).load(), found
+
+
 def imported_globals(payload: bytes) -> set[str]:
     """Every ``module.name`` that loading ``payload`` would import, read without loading it."""
     import pickletools

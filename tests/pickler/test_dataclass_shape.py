@@ -6,7 +6,6 @@ the cost of another module's names. Plain data and the other targets keep
 pickle's and cloudpickle's shapes."""
 
 import dataclasses
-import io
 import pickle
 import typing
 
@@ -15,22 +14,11 @@ import pytest
 
 import flightpickle
 from flightpickle import _reconstruct
-
-
-class FindClassLog(pickle.Unpickler):
-    def __init__(self, data):
-        super().__init__(io.BytesIO(data))
-        self.found = []
-
-    def find_class(self, module, name):
-        self.found.append(f"{module}.{name}")
-        return super().find_class(module, name)
+from support import load_finding
 
 
 def names_found(data):
-    log = FindClassLog(data)
-    log.load()
-    return log.found
+    return [f"{module}.{name}" for module, name in load_finding(data)[1]]
 
 
 def make_order():

@@ -17,6 +17,7 @@ import pytest
 
 import flightpickle
 from flightpickle import _reconstruct
+from support import load_finding
 
 OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
 # The stored pickles hold code objects that CPython 3.11 compiled: only a 3.11
@@ -42,29 +43,16 @@ def names_blob(code):
     return bytes(out)
 
 
-class FindClassLog(pickle.Unpickler):
-    def __init__(self, data):
-        super().__init__(io.BytesIO(data))
-        self.found = []
-
-    def find_class(self, module, name):
-        self.found.append((module, name))
-        return super().find_class(module, name)
-
-
 def names_found(data):
     """The object, and the reconstructors it names (in either home, without
     the underscore of the package's names)."""
-    log = FindClassLog(data)
-    obj = log.load()
+    obj, found = load_finding(data)
     return obj, [name.removeprefix("_") if module == HOME else name
-                 for module, name in log.found if module in (HOME, LEGACY_HOME)]
+                 for module, name in found if module in (HOME, LEGACY_HOME)]
 
 
 def homes_found(data):
-    log = FindClassLog(data)
-    log.load()
-    return {module for module, _ in log.found}
+    return {module for module, _ in load_finding(data)[1]}
 
 
 def test_a_lambda_is_one_call_and_one_name():
@@ -107,12 +95,11 @@ def test_reconstructors_are_named_in_the_package(protocol):
         def size(self):
             return countdown(2)
 
-    log = FindClassLog(flightpickle.dumps([countdown, Box], protocol=protocol))
-    func, cls = log.load()
+    (func, cls), found = load_finding(flightpickle.dumps([countdown, Box], protocol=protocol))
     assert func(3) == 3 and cls().size == 2
     # (Protocol 2 also names `_codecs` and `__builtin__` for the bytes.)
-    assert {module for module, _ in log.found if "flightpickle" in module} == {HOME}
-    assert {name for module, name in log.found if module == HOME} == {
+    assert {module for module, _ in found if "flightpickle" in module} == {HOME}
+    assert {name for module, name in found if module == HOME} == {
         "_new_function", "_make_skeleton_class", "_make_descriptor"}
 
 

@@ -3,7 +3,6 @@
 `flightpickle._reconstruct.<name>`."""
 
 import enum
-import io
 import pickle
 import sys
 import types
@@ -12,6 +11,7 @@ import pytest
 
 import flightpickle
 from flightpickle import _reconstruct
+from support import load_finding
 
 # Every name a pickle may refer to. Removing or renaming one breaks pickles
 # already written: this list only ever grows.
@@ -40,20 +40,8 @@ def test_reconstructors_are_found_by_pickle_under_their_wire_name(name):
     assert pickle.loads(b"cflightpickle._reconstruct\n" + name.encode() + b"\n.") is func
 
 
-class FindClassLog(pickle.Unpickler):
-    def __init__(self, data):
-        super().__init__(io.BytesIO(data))
-        self.found = set()
-
-    def find_class(self, module, name):
-        self.found.add((module, name))
-        return super().find_class(module, name)
-
-
 def globals_named(obj, protocol):
-    log = FindClassLog(flightpickle.dumps(obj, protocol=protocol))
-    log.load()
-    return log.found
+    return set(load_finding(flightpickle.dumps(obj, protocol=protocol))[1])
 
 
 def test_pickles_name_only_reconstructors_and_the_stdlib(protocol):
