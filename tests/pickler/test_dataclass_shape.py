@@ -145,3 +145,17 @@ def test_builtins_class_hands_out_classes_only(name, message):
     with pytest.raises(ValueError, match=message):
         _reconstruct.builtins_class(name)
     assert _reconstruct.builtins_class("float") is float
+
+
+def test_inspection_lists_a_builtin_class_found_by_the_reconstructor():
+    # The Rust inspector must see builtins_class('float') as the global it
+    # stands for, or a policy on modules or globals would miss it.
+    from flightpickle.inspection import inspect_payload
+
+    def typed(x: float) -> str:
+        return str(x)
+
+    found = inspect_payload(flightpickle.dumps(typed))
+    assert found.globals["builtins.float"] == 1 and found.globals["builtins.str"] == 1
+    assert "builtins" in found.modules
+    assert found.calls["flightpickle._builtins_class"] == 2
