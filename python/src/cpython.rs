@@ -1,5 +1,5 @@
 //! CPython functions the crate calls that PyO3 does not declare, and the
-//! one object layout it reads in place.
+//! object layouts it reads in place (a str's UTF-8, a slot's offset).
 
 use pyo3::ffi;
 
@@ -31,4 +31,56 @@ pub(crate) unsafe fn str_utf8(op: *mut ffi::PyObject) -> (*const std::ffi::c_cha
     // SAFETY: `op` is a str; the UTF-8 form lives as long as it.
     let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(op, &mut size) };
     (data, size)
+}
+
+/// A str's UTF-8 bytes read in place (see `str_utf8`), None for a str with
+/// lone surrogates (whose error is cleared: it has no UTF-8 to compare).
+pub(crate) fn str_bytes<'a>(text: &'a pyo3::Bound<'_, pyo3::types::PyString>) -> Option<&'a [u8]> {
+    // SAFETY: a live str; its bytes live as long as it does, which the
+    // borrow of `text` outlives the slice for.
+    unsafe {
+        let (data, size) = str_utf8(text.as_ptr());
+        if data.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(std::slice::from_raw_parts(data.cast::<u8>(), size as usize))
+    }
+}
+
+/// The offset of the slot that `getattr(obj, name)` would read, when it
+/// would read one and nothing else could run or differ: `name` an exact
+/// str, and the first thing the MRO has under it an exact
+/// `member_descriptor` made for `__slots__` of a class `obj` is an instance
+/// of (an object slot that raises AttributeError when unset, no audit
+/// hook). `obj`'s type has the generic `__getattribute__` (a default-reduced
+/// object), which calls such a descriptor before looking anywhere else, and
+/// the descriptor's `__get__` is then this read. Anything else (a
+/// subclass's property of that name, a descriptor of another kind) is None.
+pub(crate) fn plain_slot_offset(
+    obj: &pyo3::Bound<'_, pyo3::PyAny>,
+    name: &pyo3::Bound<'_, pyo3::PyAny>,
+) -> Option<isize> {
+    // SAFETY: type checks and an MRO lookup (borrowed result, no error set
+    // on a miss) on live objects; the descriptor's fields are read only
+    // once its exact type is known.
+    unsafe {
+        if ffi::PyUnicode_CheckExact(name.as_ptr()) == 0 {
+            return None;
+        }
+        let found = _PyType_Lookup(ffi::Py_TYPE(obj.as_ptr()), name.as_ptr());
+        if found.is_null() || ffi::Py_TYPE(found) != &raw mut ffi::PyMemberDescr_Type {
+            return None;
+        }
+        let descriptor = found.cast::<ffi::PyMemberDescrObject>();
+        let owner = (*descriptor).d_common.d_type;
+        let member = (*descriptor).d_member;
+        let plain = !member.is_null()
+            && (*member).type_code == ffi::Py_T_OBJECT_EX
+            && (*member).flags & ffi::Py_AUDIT_READ == 0
+            && (*member).offset > 0
+            && ffi::PyType_HasFeature(owner, ffi::Py_TPFLAGS_HEAPTYPE) != 0
+            && ffi::PyObject_TypeCheck(obj.as_ptr(), owner) != 0;
+        plain.then(|| (*member).offset)
+    }
 }

@@ -16,7 +16,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use crate::cpython::{_PyType_Lookup, str_utf8};
+use crate::cpython::{_PyType_Lookup, str_bytes};
 use crate::objects;
 
 /// `missing`: bit `i` set, the slot `names[i]` holds `dataclasses.MISSING`
@@ -100,18 +100,7 @@ fn interned_name<'py>(name: Bound<'py, PyString>, own: Option<Bound<'py, PyAny>>
 }
 
 fn same_text(one: &Bound<'_, PyString>, other: &Bound<'_, PyString>) -> bool {
-    // SAFETY: live strs; their bytes live as long as they do.
-    unsafe {
-        let (one_data, one_size) = str_utf8(one.as_ptr());
-        let (other_data, other_size) = str_utf8(other.as_ptr());
-        if one_data.is_null() || other_data.is_null() {
-            ffi::PyErr_Clear();
-            return false;
-        }
-        one_size == other_size
-            && std::slice::from_raw_parts(one_data, one_size as usize)
-                == std::slice::from_raw_parts(other_data, other_size as usize)
-    }
+    str_bytes(one).is_some_and(|one| str_bytes(other) == Some(one))
 }
 
 /// `setattr(part, name, value)`. Where that would end in storing into an

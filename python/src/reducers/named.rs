@@ -7,13 +7,14 @@
 //! cloudpickle 3.1 handles only TypeVar and the field markers; the other
 //! typing variables and the sentinels go beyond it.
 
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::call;
 use crate::target;
-use crate::{byvalue, objects, registry, tracker};
+use crate::{byvalue, cpython, objects, registry, tracker};
 
 /// Loading gives back the loading process's logger of that name.
 #[pyfunction]
@@ -186,7 +187,7 @@ fn dataclass_part<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<DataclassPart
         let Ok(name) = name.cast::<PyString>() else {
             return Ok(None);
         };
-        let Some(value) = byvalue::optional_attr(obj, name)? else {
+        let Some(value) = slot_value(obj, name)? else {
             return Ok(None);
         };
         let value = if !is_field {
@@ -194,12 +195,12 @@ fn dataclass_part<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<DataclassPart
         } else if value.is(objects::dataclass_missing(py)?) {
             missing |= 1 << index;
             py.None().into_bound(py)
-        } else if name.to_cow()? == "_field_type" {
+        } else if cpython::str_bytes(name) == Some(b"_field_type") {
             match field_marker_name(&value)? {
                 Some(marker) => marker,
                 None => return Ok(None),
             }
-        } else if name.to_cow()? == "metadata" && value.is(objects::dataclass_empty_metadata(py)?) {
+        } else if cpython::str_bytes(name) == Some(b"metadata") && value.is(objects::dataclass_empty_metadata(py)?) {
             py.None().into_bound(py)
         } else {
             value
@@ -208,6 +209,28 @@ fn dataclass_part<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<DataclassPart
     }
     let kind = if is_field { "Field" } else { "_DataclassParams" };
     Ok(Some((kind, names, PyTuple::new(py, values)?, missing)))
+}
+
+/// `getattr(obj, name)`, None when unset: read in place where that is what
+/// `getattr` would do (the generic `__getattribute__`, and a plain object
+/// slot under the name; see `plain_slot_offset`).
+fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let address = |slot: Option<ffi::getattrofunc>| slot.map(|f| f as usize);
+    // SAFETY: reading the slot of a live type object.
+    let generic =
+        unsafe { address((*ffi::Py_TYPE(obj.as_ptr())).tp_getattro) == address(Some(ffi::PyObject_GenericGetAttr)) };
+    match generic
+        .then(|| cpython::plain_slot_offset(obj, name.as_any()))
+        .flatten()
+    {
+        // SAFETY: the offset of an object slot of `obj`'s layout; a null
+        // slot is an unset one.
+        Some(offset) => unsafe {
+            let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
+            Ok(Bound::from_borrowed_ptr_or_opt(obj.py(), *field))
+        },
+        None => byvalue::optional_attr(obj, name),
+    }
 }
 
 /// The name `make_dataclass_part` finds a field's kind marker by: one of

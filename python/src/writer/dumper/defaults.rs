@@ -29,7 +29,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use super::Dumper;
 use super::classes::Keys;
 use super::slot_plans;
-use crate::cpython::_PyType_Lookup;
+use crate::cpython::{_PyType_Lookup, plain_slot_offset};
 use crate::reducers::class::Pairs;
 use crate::reducers::class_cache::Stamp;
 use crate::writer::opcodes::*;
@@ -478,40 +478,6 @@ fn slot_value<'py>(
             Ok(Bound::from_borrowed_ptr_or_opt(obj.py(), *field))
         },
         None => optional_attr(obj, name),
-    }
-}
-
-/// The offset of the slot that `getattr(obj, name)` would read, when it
-/// would read one and nothing else could run or differ: `name` an exact
-/// str, and the first thing the MRO has under it an exact
-/// `member_descriptor` made for `__slots__` of a class `obj` is an instance
-/// of (an object slot that raises AttributeError when unset, no audit
-/// hook). `obj`'s type has the generic `__getattribute__` (a default-reduced
-/// object), which calls such a descriptor before looking anywhere else, and
-/// the descriptor's `__get__` is then this read. Anything else (a
-/// subclass's property of that name, a descriptor of another kind) is None.
-pub(super) fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
-    // SAFETY: type checks and an MRO lookup (borrowed result, no error set
-    // on a miss) on live objects; the descriptor's fields are read only
-    // once its exact type is known.
-    unsafe {
-        if ffi::PyUnicode_CheckExact(name.as_ptr()) == 0 {
-            return None;
-        }
-        let found = _PyType_Lookup(ffi::Py_TYPE(obj.as_ptr()), name.as_ptr());
-        if found.is_null() || ffi::Py_TYPE(found) != &raw mut ffi::PyMemberDescr_Type {
-            return None;
-        }
-        let descriptor = found.cast::<ffi::PyMemberDescrObject>();
-        let owner = (*descriptor).d_common.d_type;
-        let member = (*descriptor).d_member;
-        let plain = !member.is_null()
-            && (*member).type_code == ffi::Py_T_OBJECT_EX
-            && (*member).flags & ffi::Py_AUDIT_READ == 0
-            && (*member).offset > 0
-            && ffi::PyType_HasFeature(owner, ffi::Py_TPFLAGS_HEAPTYPE) != 0
-            && ffi::PyObject_TypeCheck(obj.as_ptr(), owner) != 0;
-        plain.then(|| (*member).offset)
     }
 }
 

@@ -24,7 +24,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use super::defaults::plain_slot_offset;
+use crate::cpython::plain_slot_offset;
 use crate::reducers::class::Pairs;
 use crate::reducers::class_cache::Stamp;
 
