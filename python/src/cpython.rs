@@ -48,19 +48,20 @@ pub(crate) fn str_bytes<'a>(text: &'a pyo3::Bound<'_, pyo3::types::PyString>) ->
     }
 }
 
-/// The offset of the slot that `getattr(obj, name)` would read, when it
-/// would read one and nothing else could run or differ: `name` an exact
-/// str, and the first thing the MRO has under it an exact
-/// `member_descriptor` made for `__slots__` of a class `obj` is an instance
-/// of (an object slot that raises AttributeError when unset, no audit
-/// hook). `obj`'s type has the generic `__getattribute__` (a default-reduced
-/// object), which calls such a descriptor before looking anywhere else, and
-/// the descriptor's `__get__` is then this read. Anything else (a
+/// The member that `getattr(obj, name)` and `setattr(obj, name, ...)`
+/// would go through without running anything else: `name` an exact str,
+/// and the first thing the MRO has under it an exact `member_descriptor`
+/// of an object slot (one that raises AttributeError when unset) made for
+/// `__slots__` of a class `obj` is an instance of. Anything else (a
 /// subclass's property of that name, a descriptor of another kind) is None.
-pub(crate) fn plain_slot_offset(
+///
+/// # Safety
+/// Attached; the member lives as long as its descriptor, which the type
+/// holds.
+unsafe fn slot_member(
     obj: &pyo3::Bound<'_, pyo3::PyAny>,
     name: &pyo3::Bound<'_, pyo3::PyAny>,
-) -> Option<isize> {
+) -> Option<*mut ffi::PyMemberDef> {
     // SAFETY: type checks and an MRO lookup (borrowed result, no error set
     // on a miss) on live objects; the descriptor's fields are read only
     // once its exact type is known.
@@ -77,10 +78,82 @@ pub(crate) fn plain_slot_offset(
         let member = (*descriptor).d_member;
         let plain = !member.is_null()
             && (*member).type_code == ffi::Py_T_OBJECT_EX
-            && (*member).flags & ffi::Py_AUDIT_READ == 0
             && (*member).offset > 0
             && ffi::PyType_HasFeature(owner, ffi::Py_TPFLAGS_HEAPTYPE) != 0
             && ffi::PyObject_TypeCheck(obj.as_ptr(), owner) != 0;
-        plain.then(|| (*member).offset)
+        plain.then_some(member)
+    }
+}
+
+/// The offset of the slot that `getattr(obj, name)` would read, when it
+/// would read one and nothing else could run or differ (see `slot_member`;
+/// and no audit hook on the read). `obj`'s type must have the generic
+/// `__getattribute__` (a default-reduced object), which calls such a
+/// descriptor before looking anywhere else, and the descriptor's `__get__`
+/// is then this read (see `read_slot`).
+pub(crate) fn plain_slot_offset(
+    obj: &pyo3::Bound<'_, pyo3::PyAny>,
+    name: &pyo3::Bound<'_, pyo3::PyAny>,
+) -> Option<isize> {
+    // SAFETY: attached (a `Bound`); the member is read while its type lives.
+    unsafe {
+        let member = slot_member(obj, name)?;
+        ((*member).flags & ffi::Py_AUDIT_READ == 0).then(|| (*member).offset)
+    }
+}
+
+/// The offset of the slot that `setattr(obj, name, value)` would store
+/// into, when that is all it would do: the generic `__setattr__`, and a
+/// writable slot (see `slot_member`). Storing there (see `store_slot`) is
+/// what the descriptor's `__set__` does, without the lookups around it.
+pub(crate) fn writable_slot_offset(
+    obj: &pyo3::Bound<'_, pyo3::PyAny>,
+    name: &pyo3::Bound<'_, pyo3::PyAny>,
+) -> Option<isize> {
+    // CPython's exported slot function, one address in the process (ELF
+    // makes imported addresses canonical).
+    let address = |slot: Option<ffi::setattrofunc>| slot.map(|f| f as usize);
+    // SAFETY: attached (a `Bound`); the type's slot and the member are read
+    // while they live.
+    unsafe {
+        if address((*ffi::Py_TYPE(obj.as_ptr())).tp_setattro) != address(Some(ffi::PyObject_GenericSetAttr)) {
+            return None;
+        }
+        let member = slot_member(obj, name)?;
+        ((*member).flags & ffi::Py_READONLY == 0).then(|| (*member).offset)
+    }
+}
+
+/// What the object slot at `offset` holds; None when it is unset.
+///
+/// # Safety
+/// `offset` came from `plain_slot_offset` for `obj`'s type (or a type whose
+/// instances share its layout, as a slot plan checks).
+pub(crate) unsafe fn read_slot<'py>(
+    obj: &pyo3::Bound<'py, pyo3::PyAny>,
+    offset: isize,
+) -> Option<pyo3::Bound<'py, pyo3::PyAny>> {
+    // SAFETY: the caller's contract: an object slot inside `obj`.
+    unsafe {
+        let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
+        pyo3::Bound::from_borrowed_ptr_or_opt(obj.py(), *field)
+    }
+}
+
+/// Stores `value` in the object slot at `offset`, releasing what it held.
+///
+/// # Safety
+/// `offset` came from `writable_slot_offset` for `obj`.
+pub(crate) unsafe fn store_slot(
+    obj: &pyo3::Bound<'_, pyo3::PyAny>,
+    offset: isize,
+    value: &pyo3::Bound<'_, pyo3::PyAny>,
+) {
+    // SAFETY: the caller's contract: an object slot inside `obj`, which
+    // holds a strong reference or null.
+    unsafe {
+        let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
+        let previous = std::ptr::replace(field, value.clone().into_ptr());
+        ffi::Py_XDECREF(previous);
     }
 }

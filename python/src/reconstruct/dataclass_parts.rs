@@ -16,7 +16,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use crate::cpython::{_PyType_Lookup, str_bytes};
+use crate::cpython::{_PyType_Lookup, store_slot, str_bytes, writable_slot_offset};
 use crate::objects;
 
 /// `missing`: bit `i` set, the slot `names[i]` holds `dataclasses.MISSING`
@@ -43,14 +43,14 @@ pub(crate) fn make_dataclass_part<'py>(
             values.len()
         )));
     }
-    let part = new_instance(class)?;
-    let own_names = class_slot_names(class);
     if names.len() < 64 && missing >> names.len() != 0 {
         return Err(PyValueError::new_err(format!(
             "a dataclass {kind}'s missing slots {missing:#x} are not among its {} slots",
             names.len()
         )));
     }
+    let part = new_instance(class)?;
+    let own_names = class_slot_names(class);
     for (index, (name, value)) in names.iter().zip(values.iter()).enumerate() {
         let name = name
             .cast_into::<PyString>()
@@ -103,46 +103,18 @@ fn same_text(one: &Bound<'_, PyString>, other: &Bound<'_, PyString>) -> bool {
     str_bytes(one).is_some_and(|one| str_bytes(other) == Some(one))
 }
 
-/// `setattr(part, name, value)`. Where that would end in storing into an
-/// object slot (the generic `__setattr__`, and the MRO's first entry under
-/// the name a writable object-slot descriptor), the value is stored there
-/// directly: what the descriptor's `__set__` does, without the lookups
-/// around it (~150 instructions a slot, eleven slots a field).
+/// `setattr(part, name, value)`, stored straight into the slot where that
+/// is all `setattr` would do (~150 instructions less a slot, eleven slots
+/// a field).
 fn set_slot(part: &Bound<'_, PyAny>, name: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-    // SAFETY: type checks and an MRO lookup (borrowed result, no error set
-    // on a miss) on live objects; the descriptor's fields are read once its
-    // exact type is known, and the slot it names is inside `part`, an
-    // instance of its class.
-    unsafe {
-        let kind = ffi::Py_TYPE(part.as_ptr());
-        // CPython's exported slot function, one address in the process
-        // (ELF makes imported addresses canonical).
-        let address = |slot: Option<ffi::setattrofunc>| slot.map(|f| f as usize);
-        let generic = address((*kind).tp_setattro) == address(Some(ffi::PyObject_GenericSetAttr));
-        if generic {
-            let found = _PyType_Lookup(kind, name.as_ptr());
-            if !found.is_null() && ffi::Py_TYPE(found) == &raw mut ffi::PyMemberDescr_Type {
-                let descriptor = found.cast::<ffi::PyMemberDescrObject>();
-                let member = (*descriptor).d_member;
-                let writable = !member.is_null()
-                    && (*member).type_code == ffi::Py_T_OBJECT_EX
-                    && (*member).flags & ffi::Py_READONLY == 0
-                    && (*member).offset > 0
-                    && ffi::PyObject_TypeCheck(part.as_ptr(), (*descriptor).d_common.d_type) != 0;
-                if writable {
-                    let slot = part
-                        .as_ptr()
-                        .cast::<u8>()
-                        .offset((*member).offset)
-                        .cast::<*mut ffi::PyObject>();
-                    let previous = std::ptr::replace(slot, value.clone().into_ptr());
-                    ffi::Py_XDECREF(previous);
-                    return Ok(());
-                }
-            }
+    match writable_slot_offset(part, name.as_any()) {
+        Some(offset) => {
+            // SAFETY: the offset `writable_slot_offset` found for `part`.
+            unsafe { store_slot(part, offset, value) };
+            Ok(())
         }
+        None => part.setattr(name, value),
     }
-    part.setattr(name, value)
 }
 
 /// `class.__new__(class)`, as NEWOBJ makes an object with no arguments.

@@ -223,12 +223,8 @@ fn slot_value<'py>(obj: &Bound<'py, PyAny>, name: &Bound<'py, PyString>) -> PyRe
         .then(|| cpython::plain_slot_offset(obj, name.as_any()))
         .flatten()
     {
-        // SAFETY: the offset of an object slot of `obj`'s layout; a null
-        // slot is an unset one.
-        Some(offset) => unsafe {
-            let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
-            Ok(Bound::from_borrowed_ptr_or_opt(obj.py(), *field))
-        },
+        // SAFETY: the offset `plain_slot_offset` found for `obj`.
+        Some(offset) => Ok(unsafe { cpython::read_slot(obj, offset) }),
         None => byvalue::optional_attr(obj, name),
     }
 }

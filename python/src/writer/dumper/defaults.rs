@@ -29,7 +29,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use super::Dumper;
 use super::classes::Keys;
 use super::slot_plans;
-use crate::cpython::{_PyType_Lookup, plain_slot_offset};
+use crate::cpython::{_PyType_Lookup, plain_slot_offset, read_slot};
 use crate::reducers::class::Pairs;
 use crate::reducers::class_cache::Stamp;
 use crate::writer::opcodes::*;
@@ -471,12 +471,8 @@ fn slot_value<'py>(
     offset: Option<isize>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     match offset {
-        // SAFETY: the offset is that of an object slot of `obj`'s layout
-        // (checked by `plain_slot_offset`); a null slot is an unset one.
-        Some(offset) => unsafe {
-            let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
-            Ok(Bound::from_borrowed_ptr_or_opt(obj.py(), *field))
-        },
+        // SAFETY: the offset `plain_slot_offset` found for `obj`.
+        Some(offset) => Ok(unsafe { read_slot(obj, offset) }),
         None => optional_attr(obj, name),
     }
 }

@@ -24,7 +24,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use crate::cpython::plain_slot_offset;
+use crate::cpython::{plain_slot_offset, read_slot};
 use crate::reducers::class::Pairs;
 use crate::reducers::class_cache::Stamp;
 
@@ -87,11 +87,8 @@ fn read_slots<'py>(obj: &Bound<'py, PyAny>, plan: &SlotPlan) -> Pairs<'py> {
     let mut slots = Vec::with_capacity(plan.names.len());
     for (name, &offset) in plan.names.iter().zip(&plan.offsets) {
         // SAFETY: `plain_slot_offset` found this offset for an object slot
-        // of this type's instances under the same stamp; null is unset.
-        let value = unsafe {
-            let field = obj.as_ptr().cast::<u8>().offset(offset).cast::<*mut ffi::PyObject>();
-            Bound::from_borrowed_ptr_or_opt(py, *field)
-        };
+        // of this type's instances under the same stamp.
+        let value = unsafe { read_slot(obj, offset) };
         if let Some(value) = value {
             slots.push((name.bind(py).clone(), value));
         }
