@@ -3,6 +3,7 @@ value (registration covers submodules)."""
 
 import os
 import pickle
+import pickletools
 import sys
 import textwrap
 import types
@@ -28,6 +29,20 @@ def test_dynamic_module_by_value(load_fresh, protocol):
               obj.__dict__['__builtins__'] is __builtins__.__dict__)
     """
     assert load_fresh(data, check) == (42, "made_at_run_time", False, True)
+
+
+def test_a_module_by_value_writes_each_function_name_once(protocol):
+    # The namespace's key and the code's name are one string: the second
+    # is read back from the memo, not written and loaded again.
+    module = types.ModuleType("named_once")
+    exec("def first_helper(x):\n    return x\n\ndef second_helper(x):\n    return x\n", module.__dict__)
+    data = flightpickle.dumps(module, protocol=protocol)
+    texts = [arg for op, arg, _ in pickletools.genops(data) if "UNICODE" in op.name]
+    assert texts.count("first_helper") == 1
+    assert texts.count("second_helper") == 1
+    loaded = pickle.loads(data)
+    assert loaded.first_helper.__name__ == "first_helper"
+    assert loaded.second_helper.__code__.co_name == "second_helper"
 
 
 def test_function_using_a_dynamic_module(load_fresh, protocol):

@@ -108,7 +108,11 @@ impl<'py> Dumper<'_, 'py> {
         let Ok(reduced) = reduced.cast::<PyTuple>() else {
             return Err(self.error("__reduce__ must return a string or tuple".into()));
         };
-        let by_value = is_function || is_class || is_code;
+        // A module by value is a by-value part too: its namespace's keys
+        // are its functions' names, which their code objects repeat.
+        // SAFETY: a type check on a live object.
+        let is_module = unsafe { ffi::PyModule_Check(obj.as_ptr()) } != 0;
+        let by_value = is_function || is_class || is_code || is_module;
         self.names_by_text += u32::from(by_value);
         let result = self.save_reduce(reduced, Some(obj));
         self.names_by_text -= u32::from(by_value);
