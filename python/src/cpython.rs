@@ -8,6 +8,25 @@ unsafe extern "C" {
     /// descriptor called, a borrowed result, and no exception set on a miss.
     /// Exported by CPython 3.11 and 3.12.
     pub(crate) fn _PyType_Lookup(kind: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
+
+    /// A code object's code string, made on the first call and kept by the
+    /// code object after it: a new reference, or null with an exception
+    /// set. New in 3.11.
+    #[cfg(Py_3_11)]
+    pub(crate) fn PyCode_GetCode(code: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// `code.co_code`: through `PyCode_GetCode` where there is one.
+pub(crate) fn code_string<'py>(code: &pyo3::Bound<'py, pyo3::PyAny>) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::PyAny>> {
+    #[cfg(Py_3_11)]
+    // SAFETY: the caller passes a code object; the call returns a new
+    // reference or null with an exception set.
+    unsafe {
+        if ffi::PyCode_Check(code.as_ptr()) != 0 {
+            return pyo3::Bound::from_owned_ptr_or_err(code.py(), PyCode_GetCode(code.as_ptr()));
+        }
+    }
+    pyo3::types::PyAnyMethods::getattr(code, pyo3::intern!(code.py(), "co_code"))
 }
 
 /// A str's UTF-8 bytes and their length, as `PyUnicode_AsUTF8AndSize`

@@ -15,6 +15,7 @@ mod arguments;
 mod batch_handoff;
 mod byvalue;
 mod class_attrs;
+mod code_body;
 mod code_cache;
 mod code_globals;
 mod cpython;

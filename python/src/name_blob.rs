@@ -50,11 +50,16 @@ pub(crate) fn argument_positions(py: Python<'_>) -> &'static [usize; 4] {
 /// The four name tuples as one blob; None when one cannot travel so, or
 /// there are no names at all (four empty tuples cost an opcode each).
 pub(crate) fn encode<'py>(tuples: [Bound<'py, PyAny>; 4]) -> Option<Bound<'py, PyBytes>> {
+    let any = tuples.iter().any(|names| names.len().is_ok_and(|length| length > 0));
+    encode_all(tuples).filter(|_| any)
+}
+
+/// The four name tuples as one blob, even when all are empty (a bundled
+/// code always has one; see `code_body`); None when one cannot travel so.
+pub(crate) fn encode_all<'py>(tuples: [Bound<'py, PyAny>; 4]) -> Option<Bound<'py, PyBytes>> {
     let mut blob = Vec::with_capacity(64);
-    let mut any = false;
     for names in &tuples {
         let names = names.cast_exact::<PyTuple>().ok()?;
-        any |= !names.is_empty();
         leb128::push(&mut blob, u32::try_from(names.len()).ok()?);
         for name in names.iter_borrowed() {
             let name = name.cast_exact::<PyString>().ok()?;
@@ -64,7 +69,7 @@ pub(crate) fn encode<'py>(tuples: [Bound<'py, PyAny>; 4]) -> Option<Bound<'py, P
             blob.extend_from_slice(text.as_bytes());
         }
     }
-    any.then(|| PyBytes::new(tuples[0].py(), &blob))
+    Some(PyBytes::new(tuples[0].py(), &blob))
 }
 
 /// The four tuples of interned strs `blob` holds.

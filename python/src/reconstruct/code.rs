@@ -16,8 +16,9 @@
 //! The fields start with the mark of the Python that wrote them (pickles
 //! of earlier releases have none): code of another version is refused
 //! with an `UnpicklingError`, since its bytecode would crash this one.
-//! Behind a mark, the six leading counts may come packed in one bytes
-//! object and the four name tuples as one blob (see `name_blob`).
+//! Behind a mark, the fields come bundled (see `code_body`), or, as the
+//! release before wrote them, with the six leading counts packed in one
+//! bytes object and the four name tuples as one blob (see `name_blob`).
 
 use std::ffi::{c_char, c_int};
 use std::sync::OnceLock;
@@ -28,7 +29,7 @@ use pyo3::types::{PyBytes, PyInt, PyTuple, PyType};
 
 use super::loaded_code;
 use crate::version::{CODE_COUNTS as COUNTS, FieldLayout};
-use crate::{leb128, name_blob, objects, version};
+use crate::{code_body, leb128, name_blob, objects, version};
 
 /// A code object made from its fields.
 pub(super) struct MadeCode<'py> {
@@ -46,6 +47,9 @@ pub(super) struct MadeCode<'py> {
 /// equal fields (see `loaded_code`).
 pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py>> {
     let start = arguments_start(fields)?;
+    if start == 1 && code_body::is_bundled(fields) {
+        return make_bundled_code(fields);
+    }
     // Packed counts and name blobs come only behind a mark (this release's
     // writer).
     let layout = FieldLayout::of(fields, start);
@@ -58,6 +62,72 @@ pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<
     let made = make_new_code(fields, start, layout, counts)?;
     loaded_code::keep(fields, fingerprint, &made.code, made.free_vars, made.names.as_ref());
     Ok(made)
+}
+
+/// `make_code` for bundled fields (see `code_body`): an earlier load's
+/// code object if its fields were the same, else one made from the marked
+/// fields the body stands for.
+fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py>> {
+    let body = item(fields, code_body::BODY).ok_or_else(|| malformed_bundle("it has no body"))?;
+    // SAFETY: `is_bundled` checked that the body is an exact bytes.
+    let body = unsafe { body.cast_unchecked::<PyBytes>() };
+    let body = code_body::decode(body.as_bytes())?;
+    let fingerprint = loaded_code::fingerprint(fields);
+    if let Some((code, free_vars, names)) = loaded_code::find(fields, fingerprint) {
+        audit_bundled_reuse(fields, &code, body.counts)?;
+        return Ok(MadeCode { code, free_vars, names });
+    }
+    let marked = unbundle(fields, &body)?;
+    let layout = FieldLayout::of(&marked, 1);
+    let made = make_new_code(&marked, 1, layout, Some(body.counts))?;
+    loaded_code::keep(fields, fingerprint, &made.code, made.free_vars, made.names.as_ref());
+    Ok(made)
+}
+
+/// The marked fields, with packed counts and a name blob, that bundled
+/// `fields` stand for, in this Python's `CodeType(...)` order.
+fn unbundle<'py>(fields: &Bound<'py, PyTuple>, body: &code_body::Body<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    let py = fields.py();
+    let field = |index: usize| {
+        item(fields, index)
+            .map(|field| field.to_owned())
+            .ok_or_else(|| malformed_bundle("a field is missing"))
+    };
+    let names = field(code_body::NAMES)?;
+    if !names.is_exact_instance_of::<PyBytes>() {
+        return Err(malformed_bundle("its names are not a blob"));
+    }
+    let arguments = version::code_args(py);
+    let mut marked = Vec::with_capacity(arguments.len() + 2 - COUNTS);
+    marked.push(field(0)?);
+    marked.push(PyBytes::new(py, body.packed_counts).into_any());
+    let parts = &body.parts;
+    for argument in &arguments[COUNTS..] {
+        let value = match *argument {
+            "co_code" => PyBytes::new(py, parts.code).into_any(),
+            "co_consts" => field(code_body::CONSTS)?,
+            "co_names" => names.clone(),
+            "co_varnames" | "co_freevars" | "co_cellvars" => py.None().into_bound(py),
+            "co_filename" => field(code_body::FILENAME)?,
+            "co_name" => field(code_body::NAME)?,
+            "co_qualname" => field(code_body::QUALNAME)?,
+            "co_firstlineno" => parts.first_line.into_pyobject(py)?.into_any(),
+            "co_linetable" => PyBytes::new(py, parts.line_table).into_any(),
+            "co_exceptiontable" => PyBytes::new(py, parts.exception_table).into_any(),
+            other => {
+                return Err(malformed_bundle(&format!(
+                    "this Python's code objects have a field ({other}) that bundled fields lack"
+                )));
+            }
+        };
+        marked.push(value);
+    }
+    PyTuple::new(py, marked)
+}
+
+#[cold]
+fn malformed_bundle(what: &str) -> PyErr {
+    PyValueError::new_err(format!("a code object's bundled fields are malformed: {what}"))
 }
 
 /// A new code object from the fields.
@@ -241,7 +311,10 @@ fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
     let function = ["co_qualname", "co_name"]
         .iter()
         .find_map(|wanted| names.iter().position(|name| name == wanted))
-        .and_then(|position| item(fields, layout.index(position)))
+        .and_then(|position| match code_body::is_bundled(fields) {
+            true => item(fields, code_body::QUALNAME),
+            false => item(fields, layout.index(position)),
+        })
         .and_then(|name| name.extract::<String>().ok())
         .map(|name| format!(" of {name}"))
         .unwrap_or_default();
@@ -308,6 +381,23 @@ fn audit_reuse(fields: &Bound<'_, PyTuple>, layout: FieldLayout, packed: Option<
         *count = c_int::try_from(value).map_err(|_| missing())?;
     }
     audit(py, [code, filename, name], counts)
+}
+
+/// `audit_reuse` for bundled fields, whose code string is not among them:
+/// the code object's own (made once and kept by the code object) stands
+/// in, equal to the one it was made from.
+fn audit_bundled_reuse(fields: &Bound<'_, PyTuple>, code: &Bound<'_, PyAny>, counts: [u32; COUNTS]) -> PyResult<()> {
+    let py = fields.py();
+    let malformed = || malformed_bundle("a count is out of range");
+    let mut audited = [0; COUNTS];
+    for (audited, count) in audited.iter_mut().zip(counts) {
+        *audited = c_int::try_from(count).map_err(|_| malformed())?;
+    }
+    let code_string = crate::cpython::code_string(code)?;
+    let (Some(filename), Some(name)) = (item(fields, code_body::FILENAME), item(fields, code_body::NAME)) else {
+        return Err(malformed_bundle("a field is missing"));
+    };
+    audit(py, [code_string.as_borrowed(), filename, name], audited)
 }
 
 /// `code.__new__`, with the arguments `types.CodeType(...)` gives it:

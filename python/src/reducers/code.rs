@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyInt, PyString, PyTuple};
 use super::call;
 use crate::code_cache::CodeCache;
 use crate::version::CODE_COUNTS as COUNTS;
-use crate::{name_blob, stable};
+use crate::{code_body, name_blob, stable};
 
 #[pyfunction]
 pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -30,20 +30,26 @@ pub(crate) fn code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 /// another version instead of making one that crashes when called. The
 /// mark is the version negated, -(100 × major + minor), -300 or less: a
 /// first field that is an argument count is never negative, so pickles
-/// written before the mark still load. Behind the mark, the six leading
-/// counts travel packed in one bytes object and the four name tuples as
-/// one blob where they can (see `name_blob`): a load decodes one object
-/// for each instead of an int or a str each. The `cloudpickle` and `pyspark`
-/// targets keep `CodeType(...)`'s own arguments.
+/// written before the mark still load. Behind the mark, the code's counts,
+/// line number and byte strings travel as one body (see `code_body`) and
+/// the four name tuples as one blob (see `name_blob`): a load decodes one
+/// object for each instead of an int, a bytes object or a str each. Fields
+/// that cannot all travel so (an int subclass, a name no blob holds) keep
+/// the marked form of the release before: the counts packed where they
+/// can be, and the names as a blob where they can be. The `cloudpickle`
+/// and `pyspark` targets keep `CodeType(...)`'s own arguments.
 pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     static MARKED: CodeCache = CodeCache::new();
     MARKED.get_or_make(code, || {
         let py = code.py();
         let fields = code_fields(code)?;
         let mark = crate::version::code_mark(py).into_pyobject(py)?.into_any();
+        if let Some(bundled) = bundled_fields(&fields, &mark)? {
+            return Ok(bundled);
+        }
         let mut marked = Vec::with_capacity(fields.len() + 1);
         marked.push(mark);
-        let packed = packed_counts(&fields);
+        let packed = counts_of(&fields).map(|counts| PyBytes::new(py, &packed(&counts)));
         let skipped = match packed {
             Some(packed) => {
                 marked.push(packed.into_any());
@@ -70,20 +76,92 @@ pub(crate) fn native_code_fields<'py>(code: &Bound<'py, PyAny>) -> PyResult<Boun
     })
 }
 
+/// The fields bundled behind `mark` (see `code_body`), when every field
+/// the body and the name blob take can travel there: the fields of any
+/// code object the compiler made, on 3.11 and later.
+fn bundled_fields<'py>(
+    fields: &Bound<'py, PyTuple>,
+    mark: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let py = fields.py();
+    let argument = |name: &str| {
+        let position = crate::version::code_args(py).iter().position(|field| *field == name)?;
+        fields.get_item(position).ok()
+    };
+    let bytes = |name: &str| argument(name).filter(|field| field.is_exact_instance_of::<PyBytes>());
+    let (Some(counts), Some(first_line)) = (counts_of(fields), argument("co_firstlineno")) else {
+        return Ok(None);
+    };
+    let Some(first_line) = exact_u32(&first_line) else {
+        return Ok(None);
+    };
+    let (Some(code), Some(line_table), Some(exception_table)) =
+        (bytes("co_code"), bytes("co_linetable"), bytes("co_exceptiontable"))
+    else {
+        return Ok(None);
+    };
+    let tuples = ["co_names", "co_varnames", "co_freevars", "co_cellvars"].map(argument);
+    let [Some(names), Some(varnames), Some(freevars), Some(cellvars)] = tuples else {
+        return Ok(None);
+    };
+    let Some(blob) = name_blob::encode_all([names, varnames, freevars, cellvars]) else {
+        return Ok(None);
+    };
+    let [Some(consts), Some(filename), Some(name), Some(qualname)] =
+        ["co_consts", "co_filename", "co_name", "co_qualname"].map(argument)
+    else {
+        return Ok(None);
+    };
+    let parts = code_body::Parts {
+        first_line,
+        code: code.cast::<PyBytes>()?.as_bytes(),
+        line_table: line_table.cast::<PyBytes>()?.as_bytes(),
+        exception_table: exception_table.cast::<PyBytes>()?.as_bytes(),
+    };
+    let body = PyBytes::new(py, &code_body::encode(&counts, &parts)).into_any();
+    let bundled = [mark.clone(), body, consts, blob.into_any(), filename, name, qualname];
+    Ok(Some(PyTuple::new(py, bundled)?))
+}
+
 /// The six counts that lead `CodeType(...)`'s arguments (see
-/// `version::CODE_COUNTS`) as one bytes object, an unsigned LEB128
-/// number each: the loader reads them without an int object or an opcode
-/// each. None if one is not an exact int of 32 bits (the loader then gets
-/// the ints themselves).
-fn packed_counts<'py>(fields: &Bound<'py, PyTuple>) -> Option<Bound<'py, PyBytes>> {
-    let mut packed = Vec::with_capacity(COUNTS);
-    for field in fields.iter_borrowed().take(COUNTS) {
-        if !field.is_exact_instance_of::<PyInt>() {
-            return None;
-        }
-        crate::leb128::push(&mut packed, field.extract::<u32>().ok()?);
+/// `version::CODE_COUNTS`); None if one is not an exact int of 32 bits.
+fn counts_of(fields: &Bound<'_, PyTuple>) -> Option<[u32; COUNTS]> {
+    let mut counts = [0; COUNTS];
+    for (count, field) in counts.iter_mut().zip(fields.iter_borrowed()) {
+        *count = exact_u32(&field)?;
     }
-    (fields.len() >= COUNTS).then(|| PyBytes::new(fields.py(), &packed))
+    (fields.len() >= COUNTS).then_some(counts)
+}
+
+/// The counts packed in one bytes object, an unsigned LEB128 number each:
+/// the loader reads them without an int object or an opcode each.
+fn packed(counts: &[u32; COUNTS]) -> Vec<u8> {
+    let mut packed = Vec::with_capacity(COUNTS);
+    for &count in counts {
+        crate::leb128::push(&mut packed, count);
+    }
+    packed
+}
+
+fn exact_u32(field: &Bound<'_, PyAny>) -> Option<u32> {
+    if !field.is_exact_instance_of::<PyInt>() {
+        return None;
+    }
+    field.extract::<u32>().ok()
+}
+
+/// A code's name blob among its native fields, bundled or marked.
+pub(crate) fn names_blob_field<'py>(fields: &Bound<'py, PyTuple>) -> Option<Bound<'py, PyAny>> {
+    let position = if code_body::is_bundled(fields) {
+        code_body::NAMES
+    } else {
+        let layout = crate::version::FieldLayout::of(fields, 1);
+        layout.index(name_blob::argument_positions(fields.py())[0])
+    };
+    fields
+        .get_item(position)
+        .ok()
+        .filter(|field| field.is_exact_instance_of::<PyBytes>())
 }
 
 fn code_args<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {

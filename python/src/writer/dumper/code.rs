@@ -21,9 +21,7 @@ use pyo3::types::{PyBytes, PyTuple};
 
 use super::Dumper;
 use crate::code_cache::CodeCache;
-use crate::name_blob;
-use crate::reducers::code::native_code_fields;
-use crate::version::FieldLayout;
+use crate::reducers::code::{names_blob_field, native_code_fields};
 use crate::writer::memo::{Text, TextSlot};
 use crate::writer::opcodes::{NONE, REDUCE, TUPLE2};
 use crate::writer::output::Output;
@@ -173,11 +171,8 @@ impl<'py> Dumper<'_, 'py> {
         let mut recorder = Dumper::new(py, self.proto, self.state, None, Output::new(py, None)?);
         recorder.names_by_text = 1;
         recorder.recording = Some(Vec::new());
-        let layout = FieldLayout::of(fields, 1);
-        if let Ok(field) = fields.get_item(layout.index(name_blob::argument_positions(py)[0]))
-            && field.is_exact_instance_of::<PyBytes>()
-        {
-            recorder.name_blob = field.as_ptr() as usize;
+        if let Some(blob) = names_blob_field(fields) {
+            recorder.name_blob = blob.as_ptr() as usize;
         }
         recorder.save_object(fields.as_any())?;
         let tuple_index = recorder
