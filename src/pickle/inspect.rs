@@ -359,16 +359,17 @@ impl Machine {
     /// The modules a `new_function` state imports by name: the submodules
     /// (item 11, a tuple of names) and the module globals (item 12, a flat
     /// tuple of global names and module names, or a dict of global name to
-    /// module name in earlier releases). Other states have no such items.
+    /// module name in earlier releases), found in a compact state by its
+    /// bits (see `state_item`). Other states have no such items.
     fn add_state_modules(&mut self, state: &Value) {
-        if let Some(Value::Tuple(names, _)) = tuple_item(state, 11) {
+        if let Some(Value::Tuple(names, _)) = state_item(state, 11) {
             for name in names.iter() {
                 if let Value::Text(name) = name {
                     self.found.modules.insert(name.to_string());
                 }
             }
         }
-        match tuple_item(state, 12) {
+        match state_item(state, 12) {
             Some(Value::Tuple(pairs, _)) => {
                 for module in pairs.iter().skip(1).step_by(2) {
                     if let Value::Text(module) = module {
@@ -580,7 +581,10 @@ fn name_in_args(kind: ByValueKind, args: &Value) -> Option<String> {
     let index = match kind {
         ByValueKind::Class => 1,
         ByValueKind::Enum => 2,
-        ByValueKind::Function => return tuple_item(args, 2).and_then(|state| qualname_in_state(&state)),
+        ByValueKind::Function => {
+            let in_state = tuple_item(args, 2).and_then(|state| qualname_in_state(&state));
+            return in_state.or_else(|| tuple_item(args, 0).and_then(|fields| qualname_in_code_fields(&fields)));
+        }
         ByValueKind::Module => return None,
     };
     match tuple_item(args, index) {
@@ -593,6 +597,12 @@ fn name_in_args(kind: ByValueKind, args: &Value) -> Option<String> {
 /// state tuple, or the `__qualname__` entry of the slot dict, the second item
 /// of `(attributes, slots)` (`make_function`'s shape).
 fn qualname_in_state(state: &Value) -> Option<String> {
+    if is_compact_state(state) {
+        return match state_item(state, 1)? {
+            Value::Text(qualname) => Some(qualname.to_string()),
+            _ => None,
+        };
+    }
     match tuple_item(state, 1)? {
         Value::Text(qualname) => Some(qualname.to_string()),
         Value::Dict(slots) => slots
@@ -600,6 +610,38 @@ fn qualname_in_state(state: &Value) -> Option<String> {
             .iter()
             .find(|(k, _)| &**k == "__qualname__")
             .map(|(_, v)| v.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether `state` is a compact `new_function` state: `(bits, *items)`,
+/// bit `i` set when the item at position `i` of the full state follows.
+fn is_compact_state(state: &Value) -> bool {
+    matches!(tuple_item(state, 0), Some(Value::Int(_)))
+}
+
+/// The item at `position` of a `new_function` state, full or compact;
+/// None where a compact state leaves it out.
+fn state_item(state: &Value, position: u32) -> Option<Value> {
+    let Some(Value::Int(bits)) = tuple_item(state, 0) else {
+        return tuple_item(state, position as usize);
+    };
+    if position >= 16 || bits & 1 << position == 0 {
+        return None;
+    }
+    let before = (bits & ((1 << position) - 1)).count_ones() as usize;
+    tuple_item(state, before + 1)
+}
+
+/// A function's qualname among its code's bundled fields, the last of
+/// seven `(mark, body, consts, names, filename, name, qualname)`: where
+/// a compact state leaves it out, it is the code's.
+fn qualname_in_code_fields(fields: &Value) -> Option<String> {
+    match fields {
+        Value::Tuple(items, _) if items.len() == 7 => match &items[6] {
+            Value::Text(qualname) => Some(qualname.to_string()),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -20,7 +20,7 @@
 //!   function whose state refers back to it (recursion, mutual references):
 //!   the pickle memoizes the skeleton before it writes the state.
 //!
-//! `FunctionState` is, by position: name, qualname, defaults, kwdefaults,
+//! `FunctionState` is, by position (see `item`): name, qualname, defaults, kwdefaults,
 //! module, doc, annotations (None for none), the globals the code uses
 //! (but the importable modules), the closure's values (None for no
 //! closure), the indices of the cells that stay empty, the function's
@@ -30,6 +30,11 @@
 //! set, None for none), and, only when there are any, the names of the
 //! globals that are the function itself (set to it once it is made, so a
 //! function that is recursive through its own name needs no skeleton).
+//! This release writes it compact, `(bits, *items)`: bit `i` set when the
+//! item at position `i` follows. Left out are the name, qualname, module
+//! and doc that `PyFunction_New` derives alike from the code and globals,
+//! and the items that are None or empty: a plain function's state is its
+//! globals alone, where the full tuple cost the unpickler thirteen opcodes.
 //! Modules travel by name in the state instead of as `subimport` calls: no
 //! `find_class` and no call per module.
 //!
@@ -98,7 +103,7 @@ pub(crate) fn new_function<'py>(
     }
     let state = state.map(FunctionState::read).transpose()?;
     let code::MadeCode { code, free_vars, names } = code::make_code(code_fields)?;
-    globals.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
+    set_builtins(globals)?;
     // SAFETY: `code` is a code object (made by its constructor); both pointers are
     // borrowed for the call, which returns a new reference or null.
     let func = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyFunction_New(code.as_ptr(), globals.as_ptr()))? };
@@ -112,6 +117,25 @@ pub(crate) fn new_function<'py>(
         state.apply(&func, names)?;
     }
     Ok(func)
+}
+
+/// Makes `globals['__builtins__']` this side's builtins. The functions of
+/// a module share their globals, and only the first call finds another
+/// value there (none): a lookup costs less than storing it again.
+fn set_builtins(globals: &Bound<'_, PyDict>) -> PyResult<()> {
+    let py = globals.py();
+    let key = intern!(py, "__builtins__");
+    let builtins = objects::builtins_dict(py)?;
+    // SAFETY: a lookup in a live dict by a live key; the result is borrowed
+    // and only compared, or null (absent, or an error set).
+    let current = unsafe { ffi::PyDict_GetItemWithError(globals.as_ptr(), key.as_ptr()) };
+    if current == builtins.as_ptr() {
+        return Ok(());
+    }
+    if let Some(error) = PyErr::take(py) {
+        return Err(error);
+    }
+    globals.set_item(key, builtins)
 }
 
 /// `new_function(code_fields, None)`: the code object, which a code's
@@ -230,26 +254,64 @@ fn fill_skeleton<'py>(
     Ok(func.py().None().into_bound(func.py()))
 }
 
-/// A `FunctionState` tuple, checked for its length.
-struct FunctionState<'py> {
-    items: Bound<'py, PyTuple>,
+/// Where each item of a `FunctionState` is, in the full tuple.
+mod item {
+    pub(super) const NAME: usize = 0;
+    pub(super) const QUALNAME: usize = 1;
+    pub(super) const DEFAULTS: usize = 2;
+    pub(super) const KWDEFAULTS: usize = 3;
+    pub(super) const MODULE: usize = 4;
+    pub(super) const DOC: usize = 5;
+    pub(super) const ANNOTATIONS: usize = 6;
+    pub(super) const USED_GLOBALS: usize = 7;
+    pub(super) const CLOSURE: usize = 8;
+    pub(super) const EMPTY_CELLS: usize = 9;
+    pub(super) const ATTRS: usize = 10;
+    pub(super) const SUBMODULES: usize = 11;
+    pub(super) const MODULE_GLOBALS: usize = 12;
+    pub(super) const SELF_NAMES: usize = 13;
 }
 
-impl<'py> FunctionState<'py> {
-    fn read(state: &Bound<'py, PyTuple>) -> PyResult<Self> {
+/// A `FunctionState`, full or compact, its items by position (see
+/// `item`): None for an item a compact state leaves out.
+struct FunctionState<'a, 'py> {
+    items: [Option<Borrowed<'a, 'py, PyAny>>; STATE_WITH_SELF_NAMES],
+}
+
+impl<'a, 'py> FunctionState<'a, 'py> {
+    fn read(state: &'a Bound<'py, PyTuple>) -> PyResult<Self> {
+        let mut items = [None; STATE_WITH_SELF_NAMES];
+        let first = state.get_borrowed_item(0).ok();
+        if let Some(present) = first.filter(|first| first.is_exact_instance_of::<PyInt>()) {
+            let present = compact_bits(&present, state.len())?;
+            let mut values = state.iter_borrowed().skip(1);
+            for (position, item) in items.iter_mut().enumerate() {
+                if present & 1 << position != 0 {
+                    *item = values.next();
+                }
+            }
+            return Ok(Self { items });
+        }
         if state.len() != STATE_LEN && state.len() != STATE_WITH_SELF_NAMES {
             return Err(PyValueError::new_err(format!(
                 "a function's state has {STATE_LEN} items ({STATE_WITH_SELF_NAMES} with the names bound to the \
-                 function itself), this one {}",
+                 function itself), or is compact: (bits of the items present, *those items); this one has {}",
                 state.len()
             )));
         }
-        Ok(Self { items: state.clone() })
+        for (item, value) in items.iter_mut().zip(state.iter_borrowed()) {
+            *item = Some(value);
+        }
+        Ok(Self { items })
     }
 
-    fn item(&self, index: usize) -> Bound<'py, PyAny> {
-        // SAFETY: the length was checked in `read`; a borrowed item made strong.
-        unsafe { self.items.get_borrowed_item_unchecked(index).to_owned() }
+    fn item(&self, index: usize) -> Option<&Borrowed<'a, 'py, PyAny>> {
+        self.items[index].as_ref()
+    }
+
+    /// An item that is there and not None.
+    fn given(&self, index: usize) -> Option<&Borrowed<'a, 'py, PyAny>> {
+        self.item(index).filter(|value| !value.is_none())
     }
 
     /// Sets what differs from what `PyFunction_New` derived from the code
@@ -261,50 +323,73 @@ impl<'py> FunctionState<'py> {
             .ok_or_else(|| PyTypeError::new_err("a function's state applies to functions only"))?;
         // What `PyFunction_New` derived from the code and globals, read from
         // the function's own fields: a `getattr` each would cost more than
-        // the comparison they feed.
+        // the comparison they feed. A compact state leaves out what the
+        // writer knew would be derived.
         let derived: [(_, _, FieldOf); 4] = [
-            (intern!(py, "__name__"), 0, |f| f.func_name),
-            (intern!(py, "__qualname__"), 1, |f| f.func_qualname),
-            (intern!(py, "__module__"), 4, |f| f.func_module),
-            (intern!(py, "__doc__"), 5, |f| f.func_doc),
+            (intern!(py, "__name__"), item::NAME, |f| f.func_name),
+            (intern!(py, "__qualname__"), item::QUALNAME, |f| f.func_qualname),
+            (intern!(py, "__module__"), item::MODULE, |f| f.func_module),
+            (intern!(py, "__doc__"), item::DOC, |f| f.func_doc),
         ];
         for (name, index, pick) in derived {
-            let value = self.item(index);
-            if !same_text(&fields.read_or_none(pick), &value)? {
+            if let Some(value) = self.item(index)
+                && !same_text(&fields.read_or_none(pick), value)?
+            {
                 func.setattr(name, value)?;
             }
         }
         // None on a new function: set only when there is something.
         let optional = [
-            (intern!(py, "__defaults__"), 2),
-            (intern!(py, "__kwdefaults__"), 3),
-            (intern!(py, "__annotations__"), 6),
+            (intern!(py, "__defaults__"), item::DEFAULTS),
+            (intern!(py, "__kwdefaults__"), item::KWDEFAULTS),
+            (intern!(py, "__annotations__"), item::ANNOTATIONS),
         ];
         for (name, index) in optional {
-            let value = self.item(index);
-            if !value.is_none() {
+            if let Some(value) = self.given(index) {
                 func.setattr(name, value)?;
             }
         }
         let mut keys = GlobalKeys { func, names };
-        set_used_globals(func, &self.item(7), &mut keys)?;
-        fill_cells(func, &self.item(8), &self.item(9))?;
-        let attrs = self.item(10);
-        if !attrs.is_none() {
+        if let Some(used) = self.item(item::USED_GLOBALS) {
+            set_used_globals(func, used, &mut keys)?;
+        }
+        if let Some(values) = self.given(item::CLOSURE) {
+            fill_cells(func, values, self.item(item::EMPTY_CELLS))?;
+        }
+        if let Some(attrs) = self.given(item::ATTRS) {
             let own = func.getattr(intern!(py, "__dict__"))?.cast_into::<PyDict>()?;
             own.update(attrs.cast::<PyDict>()?.as_mapping())?;
         }
-        let submodules = self.item(11);
-        if !submodules.is_none() {
+        if let Some(submodules) = self.given(item::SUBMODULES) {
             for name in submodules.try_iter()? {
                 subimport(py, name?.cast::<PyString>()?)?;
             }
         }
-        set_module_globals(func, &self.item(12), &mut keys)?;
-        if self.items.len() == STATE_WITH_SELF_NAMES {
-            set_self_names(func, &self.item(STATE_LEN), &mut keys)?;
+        if let Some(modules) = self.given(item::MODULE_GLOBALS) {
+            set_module_globals(func, modules, &mut keys)?;
+        }
+        if let Some(self_names) = self.item(item::SELF_NAMES) {
+            set_self_names(func, self_names, &mut keys)?;
         }
         Ok(())
+    }
+}
+
+/// The bits of a compact state's items, checked against its length: bit
+/// `i` says that the item at position `i` follows, in position order.
+fn compact_bits(present: &Borrowed<'_, '_, PyAny>, length: usize) -> PyResult<u16> {
+    let bits = present
+        .extract::<u16>()
+        .ok()
+        .filter(|bits| u32::from(*bits) < 1 << STATE_WITH_SELF_NAMES);
+    match bits {
+        Some(bits) if bits.count_ones() as usize == length - 1 => Ok(bits),
+        _ => Err(PyValueError::new_err(format!(
+            "a function's compact state must be (bits of the items present, *those items), with bits below \
+             2**{STATE_WITH_SELF_NAMES} and an item for each bit set: this one has bits {} and {} items",
+            present.repr().map(|text| text.to_string()).unwrap_or_default(),
+            length - 1
+        ))),
     }
 }
 
@@ -312,14 +397,14 @@ impl<'py> FunctionState<'py> {
 /// `GlobalKeys`) and values, or a dict (earlier releases).
 fn set_used_globals<'py>(
     func: &Bound<'py, PyAny>,
-    used: &Bound<'py, PyAny>,
+    used: &Borrowed<'_, 'py, PyAny>,
     keys: &mut GlobalKeys<'_, 'py>,
 ) -> PyResult<()> {
     let py = func.py();
     let globals = function_globals(func);
     let mut names_builtins = false;
     if let Ok(pairs) = used.cast_exact::<PyTuple>() {
-        for (key, value) in flat_pairs(pairs, "used globals")? {
+        for (key, value) in flat_pairs(&pairs, "used globals")? {
             let name = keys.name(key)?;
             names_builtins |= is_builtins_name(&name)?;
             globals.set_item(name, value)?;
@@ -347,14 +432,11 @@ fn set_used_globals<'py>(
 /// (earlier releases).
 fn set_module_globals<'py>(
     func: &Bound<'py, PyAny>,
-    modules: &Bound<'py, PyAny>,
+    modules: &Borrowed<'_, 'py, PyAny>,
     keys: &mut GlobalKeys<'_, 'py>,
 ) -> PyResult<()> {
-    if modules.is_none() {
-        return Ok(());
-    }
     if let Ok(pairs) = modules.cast_exact::<PyTuple>() {
-        return import_module_globals(func, flat_pairs(pairs, "module globals")?, keys);
+        return import_module_globals(func, flat_pairs(&pairs, "module globals")?, keys);
     }
     let modules = modules
         .cast::<PyDict>()
@@ -424,7 +506,7 @@ impl<'py> GlobalKeys<'_, 'py> {
 /// globals.
 fn set_self_names<'py>(
     func: &Bound<'py, PyAny>,
-    names: &Bound<'py, PyAny>,
+    names: &Borrowed<'_, 'py, PyAny>,
     keys: &mut GlobalKeys<'_, 'py>,
 ) -> PyResult<()> {
     let names = names
@@ -524,16 +606,22 @@ fn function_closure<'py>(func: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> 
 
 /// Puts the closure's values into the function's own cells, but those whose
 /// index is listed in `empty`, which stay empty.
-fn fill_cells(func: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, empty: &Bound<'_, PyAny>) -> PyResult<()> {
-    if values.is_none() {
-        return Ok(());
-    }
+/// (None: no index, as a compact state leaves out.)
+fn fill_cells(
+    func: &Bound<'_, PyAny>,
+    values: &Borrowed<'_, '_, PyAny>,
+    empty: Option<&Borrowed<'_, '_, PyAny>>,
+) -> PyResult<()> {
     let values = values
         .cast::<PyTuple>()
         .map_err(|_| PyTypeError::new_err("a function's closure values must be a tuple"))?;
-    let empty = empty
-        .cast::<PyTuple>()
-        .map_err(|_| PyTypeError::new_err("a function's empty cells must be a tuple"))?;
+    let no_index = PyTuple::empty(func.py());
+    let empty = match empty {
+        Some(empty) => empty
+            .cast::<PyTuple>()
+            .map_err(|_| PyTypeError::new_err("a function's empty cells must be a tuple"))?,
+        None => no_index.as_borrowed(),
+    };
     let cells = function_closure(func);
     let cells = match cells.map(Bound::cast_into::<PyTuple>) {
         Some(Ok(cells)) if cells.len() == values.len() => cells,

@@ -174,7 +174,7 @@ impl<'py> Dumper<'_, 'py> {
         self.by_value_parts += 1;
         let result = (|| {
             self.save(names.new_function(py, "a function")?)?;
-            let stand_in = self.stand_in(&parts)?;
+            let (stand_in, module_name) = self.stand_in(&parts)?;
             let identity = match &stand_in {
                 StandIn::New { identity, .. } if !identity.is_empty() => Some(identity),
                 _ => None,
@@ -185,7 +185,7 @@ impl<'py> Dumper<'_, 'py> {
             self.save_code_fields(&parts.code)?;
             self.save_module_globals(&parts, &stand_in)?;
             if one_call {
-                self.write_function_state(&parts, &values)?;
+                self.write_function_state(&parts, &values, module_name.as_ref())?;
             } else {
                 self.out.write(&[NONE])?;
             }
@@ -204,7 +204,7 @@ impl<'py> Dumper<'_, 'py> {
                 // skeleton without a second name to find.
                 self.save(names.new_function(py, "a function")?)?;
                 self.save(func)?;
-                self.write_function_state(&parts, &values)?;
+                self.write_function_state(&parts, &values, module_name.as_ref())?;
                 self.out.write(&[TUPLE2, REDUCE, POP])?;
             }
             Ok(())
@@ -256,18 +256,22 @@ impl<'py> Dumper<'_, 'py> {
     /// lambda's load). No function can get the stand-in before that call
     /// runs: the call's state holds no function that is not made already
     /// (see `cannot_refer_back`), and a skeleton's state comes after it.
-    fn stand_in(&mut self, parts: &Parts<'py>) -> PyResult<StandIn<'py>> {
+    /// Also the stand-in's `__name__` (its identity's, from the same
+    /// source), which `PyFunction_New` makes the loaded function's
+    /// `__module__`.
+    fn stand_in(&mut self, parts: &Parts<'py>) -> PyResult<(StandIn<'py>, Option<Bound<'py, PyAny>>)> {
+        let name_key = module_identity(self.py)[1];
         let (dict, source) = match &self.globals_written {
             Some(written) => {
                 if let Some((_, index)) = written.get(&(parts.globals.as_ptr() as usize)) {
-                    return Ok(StandIn::Written(*index));
+                    return Ok((StandIn::Written(*index), parts.globals.get_item(name_key)?));
                 }
                 (None, parts.globals.clone())
             }
             None => {
                 let dict = module_globals(self.state, parts)?;
                 if let Some(index) = self.memo.get(dict.as_any()) {
-                    return Ok(StandIn::Written(index));
+                    return Ok((StandIn::Written(index), dict.get_item(name_key)?));
                 }
                 (Some(dict.clone()), dict)
             }
@@ -278,7 +282,8 @@ impl<'py> Dumper<'_, 'py> {
                 identity.push((position, value));
             }
         }
-        Ok(StandIn::New { dict, identity })
+        let name = source.get_item(name_key)?;
+        Ok((StandIn::New { dict, identity }, name))
     }
 
     /// `(present, *values)`: `present` has bit `i` set when the value of
@@ -307,66 +312,115 @@ impl<'py> Dumper<'_, 'py> {
         written
     }
 
-    /// The `FunctionState` tuple (see `reconstruct/functions.rs`), not
-    /// memoized: nothing else refers to it.
-    fn write_function_state(&mut self, parts: &Parts<'py>, values: &FunctionValues<'py>) -> PyResult<()> {
-        self.out.write(&[MARK])?;
-        self.save(&values.name)?;
-        self.save(&values.qualname)?;
-        self.save_stable_tuple(&values.defaults)?;
-        self.save_stable_dict(&values.kwdefaults)?;
-        self.save(&values.module)?;
-        self.save(&values.doc)?;
-        match &values.annotations {
-            Some(annotations) => self.save(annotations.as_any())?,
-            None => self.out.write(&[NONE])?,
-        }
-        self.write_globals_by_value(values)?;
-        let mut empty_cells = Vec::new();
-        match &values.closure {
-            None => self.out.write(&[NONE])?,
-            Some(contents) => {
-                self.out.write(&[MARK])?;
-                for (index, content) in contents.iter().enumerate() {
-                    match content {
-                        Some(value) => {
-                            let value = self.stable(value)?;
-                            self.save(&value)?;
-                        }
-                        None => {
-                            empty_cells.push(index);
-                            self.out.write(&[NONE])?;
-                        }
-                    }
-                }
-                self.out.write(&[TUPLE])?;
-            }
-        }
-        if empty_cells.is_empty() {
-            // What saving the empty tuple writes: it is never memoized.
-            self.out.write(&[EMPTY_TUPLE])?;
-            self.out.opcode_boundary()?;
-        } else {
-            self.save(PyTuple::new(self.py, empty_cells)?.as_any())?;
-        }
-        match &values.attrs {
-            Some(attrs) => self.write_pairs(attrs.iter())?,
-            None => self.out.write(&[NONE])?,
-        }
+    /// The compact `FunctionState` tuple (see `reconstruct/functions.rs`),
+    /// not memoized: nothing else refers to it. `module_name`: the
+    /// `__name__` the stand-in for the module globals has on load.
+    fn write_function_state(
+        &mut self,
+        parts: &Parts<'py>,
+        values: &FunctionValues<'py>,
+        module_name: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let derived = Derived::of(&parts.code)?;
         let dependencies = values.used_globals.iter().map(|global| global.value.clone());
         let closure_values = values.closure.iter().flatten().flatten().cloned();
         let submodules = imported_submodules(&parts.code, dependencies.chain(closure_values))?;
-        if submodules.is_empty() {
-            self.out.write(&[NONE])?;
-        } else {
+        let empty_cells: Vec<usize> = match &values.closure {
+            Some(contents) => (0..contents.len()).filter(|&index| contents[index].is_none()).collect(),
+            None => Vec::new(),
+        };
+        let present = [
+            !is_text(&values.name, derived.name.as_ref())?,
+            !is_text(&values.qualname, derived.qualname.as_ref())?,
+            !values.defaults.is_none(),
+            !values.kwdefaults.is_none(),
+            !is_text(&values.module, module_name)?,
+            !is_doc(&values.doc, derived.doc.as_ref())?,
+            values.annotations.is_some(),
+            values.used_globals.len() > values.modules_by_name,
+            values.closure.is_some(),
+            !empty_cells.is_empty(),
+            values.attrs.is_some(),
+            !submodules.is_empty(),
+            values.modules_by_name > 0,
+            !values.self_names.is_empty(),
+        ];
+        let bits = present
+            .iter()
+            .enumerate()
+            .fold(0u16, |bits, (position, &given)| bits | u16::from(given) << position);
+        self.out.write(&[MARK])?;
+        self.save(bits.into_pyobject(self.py)?.as_any())?;
+        let [
+            name,
+            qualname,
+            defaults,
+            kwdefaults,
+            module,
+            doc,
+            annotations,
+            used,
+            closure,
+            _,
+            attrs,
+            _,
+            modules,
+            own,
+        ] = present;
+        if name {
+            self.save(&values.name)?;
+        }
+        if qualname {
+            self.save(&values.qualname)?;
+        }
+        if defaults {
+            self.save_stable_tuple(&values.defaults)?;
+        }
+        if kwdefaults {
+            self.save_stable_dict(&values.kwdefaults)?;
+        }
+        if module {
+            self.save(&values.module)?;
+        }
+        if doc {
+            self.save(&values.doc)?;
+        }
+        if let Some(annotations) = values.annotations.as_ref().filter(|_| annotations) {
+            self.save(annotations.as_any())?;
+        }
+        if used {
+            self.write_globals_by_value(values)?;
+        }
+        if let Some(contents) = values.closure.as_ref().filter(|_| closure) {
             self.out.write(&[MARK])?;
-            for submodule in &submodules {
-                self.save(&module_name(submodule)?)?;
+            for content in contents {
+                match content {
+                    Some(value) => {
+                        let value = self.stable(value)?;
+                        self.save(&value)?;
+                    }
+                    None => self.out.write(&[NONE])?,
+                }
             }
             self.out.write(&[TUPLE])?;
         }
-        self.write_modules_by_name(values)?;
-        if !values.self_names.is_empty() {
+        if !empty_cells.is_empty() {
+            self.save(PyTuple::new(self.py, empty_cells)?.as_any())?;
+        }
+        if let Some(attrs) = values.attrs.as_ref().filter(|_| attrs) {
+            self.write_pairs(attrs.iter())?;
+        }
+        if !submodules.is_empty() {
+            self.out.write(&[MARK])?;
+            for submodule in &submodules {
+                self.save(&module_name_of(submodule)?)?;
+            }
+            self.out.write(&[TUPLE])?;
+        }
+        if modules {
+            self.write_modules_by_name(values)?;
+        }
+        if own {
             self.write_self_names(&values.self_names)?;
         }
         self.out.write(&[TUPLE])
@@ -396,7 +450,7 @@ impl<'py> Dumper<'_, 'py> {
         self.open_tuple(items)?;
         for global in values.used_globals.iter().filter(|global| global.by_name) {
             self.save_global_key(&global.key)?;
-            self.save(&module_name(&global.value)?)?;
+            self.save(&module_name_of(&global.value)?)?;
         }
         self.close_tuple(items)
     }
@@ -589,6 +643,69 @@ impl<'py> Dumper<'_, 'py> {
     }
 }
 
+/// What `PyFunction_New` gives a function made from `code` on this
+/// Python, where a compact state may leave the item out (None where the
+/// writer does not predict it).
+struct Derived<'py> {
+    name: Option<Bound<'py, PyAny>>,
+    qualname: Option<Bound<'py, PyAny>>,
+    /// The doc, or None for a doc of None; not predicted (always sent) on
+    /// versions this rule is not known to hold for.
+    doc: Option<Option<Bound<'py, PyAny>>>,
+}
+
+impl<'py> Derived<'py> {
+    fn of(code: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = code.py();
+        let version = crate::version::running(py);
+        let name = Some(code.getattr(intern!(py, "co_name"))?);
+        // Before 3.11 a code has no qualname; a function's is its name.
+        let qualname = match version >= (3, 11) {
+            true => Some(code.getattr(intern!(py, "co_qualname"))?),
+            false => None,
+        };
+        // The first constant when it is a str, else None (3.10 to 3.12;
+        // later versions ask the code's flags).
+        let doc = match version < (3, 13) {
+            true => {
+                let consts = code.getattr(intern!(py, "co_consts"))?.cast_into::<PyTuple>()?;
+                let first = consts.get_borrowed_item(0).ok();
+                Some(
+                    first
+                        .filter(|first| first.is_instance_of::<PyString>())
+                        .map(|first| first.to_owned()),
+                )
+            }
+            false => None,
+        };
+        Ok(Self { name, qualname, doc })
+    }
+}
+
+/// Whether `value` is `derived`, as the same object or an equal exact
+/// str: what a load derives needs no sending then.
+fn is_text(value: &Bound<'_, PyAny>, derived: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    let Some(derived) = derived else {
+        return Ok(false);
+    };
+    if value.is(derived) {
+        return Ok(true);
+    }
+    match (value.cast_exact::<PyString>(), derived.cast_exact::<PyString>()) {
+        (Ok(value), Ok(derived)) => value.as_any().eq(derived),
+        _ => Ok(false),
+    }
+}
+
+/// Whether a function's doc is the one `derived` predicts.
+fn is_doc(doc: &Bound<'_, PyAny>, derived: Option<&Option<Bound<'_, PyAny>>>) -> PyResult<bool> {
+    match derived {
+        None => Ok(false),
+        Some(None) => Ok(doc.is_none()),
+        Some(Some(first)) => is_text(doc, Some(first)),
+    }
+}
+
 /// Whether the identity's `__package__` (position 0) is the one
 /// `package_of` derives from its `__name__` (position 1), both exact strs.
 fn package_from_name(identity: &[(u8, Bound<'_, PyAny>)]) -> PyResult<bool> {
@@ -609,7 +726,7 @@ fn package_from_name(identity: &[(u8, Bound<'_, PyAny>)]) -> PyResult<bool> {
 /// `ModuleType` nor `object` defines the attribute), read there without
 /// the attribute machinery; anything else, or a dict without it, asks
 /// `getattr`, which raises as before.
-fn module_name<'py>(module: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn module_name_of<'py>(module: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let key = intern!(module.py(), "__name__");
     if let Ok(plain) = module.cast_exact::<PyModule>()
         && let Some(name) = plain.dict().get_item(key)?
