@@ -434,9 +434,26 @@ fn dynamic_subimport<'py>(name: &Bound<'py, PyString>, vars: &Bound<'py, PyDict>
     let py = name.py();
     let module = objects::module_type(py)?.call1((name,))?;
     let namespace = module.getattr(intern!(py, "__dict__"))?.cast_into::<PyDict>()?;
+    // A new module's namespace holds the five keys its type sets. When
+    // `vars` replaces all five (as a module's copied namespace does), the
+    // namespace is emptied first: CPython then copies `vars` into it whole
+    // instead of inserting a key at a time and resizing as it grows.
+    if replaces_all(&namespace, vars)? {
+        namespace.clear();
+    }
     namespace.update(vars.as_mapping())?;
     namespace.set_item(intern!(py, "__builtins__"), objects::builtins_dict(py)?)?;
     Ok(module)
+}
+
+/// Whether every key of `namespace` is in `vars`.
+fn replaces_all(namespace: &Bound<'_, PyDict>, vars: &Bound<'_, PyDict>) -> PyResult<bool> {
+    for key in namespace.keys() {
+        if !vars.contains(key)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[pyfunction]
