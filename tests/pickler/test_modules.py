@@ -128,3 +128,17 @@ def test_missing_module_error_names_it_and_suggests_by_value(local_package, run_
     assert name == "localpkg_for_tests"
     assert message.startswith("No module named 'localpkg_for_tests'. ")
     assert "flightpickle.register_pickle_by_value(localpkg_for_tests)" in message
+
+
+def test_a_namespace_by_value_keeps_the_keys_a_new_module_has():
+    from flightpickle import _reconstruct
+
+    # Part of a namespace: the module's own keys stay, the given ones join.
+    partial = _reconstruct.dynamic_subimport("partial_namespace", {"x": 1, "__doc__": "Given."})
+    assert (partial.x, partial.__doc__, partial.__name__, partial.__spec__) == (1, "Given.", "partial_namespace", None)
+    # A whole namespace (as pickled with its module) replaces them all, in its order.
+    whole = {"__name__": "whole_namespace", "__doc__": None, "__package__": "", "__loader__": None,
+             "__spec__": None, "y": 2}
+    module = _reconstruct.dynamic_subimport("whole_namespace", whole)
+    assert list(vars(module)) == [*whole, "__builtins__"]
+    assert (module.y, module.__package__) == (2, "")
