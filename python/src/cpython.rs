@@ -2,6 +2,8 @@
 //! object layouts it reads in place (a str's UTF-8, a slot's offset).
 
 use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 unsafe extern "C" {
     /// The MRO lookup of `name` on `kind`, through the method cache: no
@@ -54,7 +56,7 @@ pub(crate) unsafe fn str_utf8(op: *mut ffi::PyObject) -> (*const std::ffi::c_cha
 
 /// A str's UTF-8 bytes read in place (see `str_utf8`), None for a str with
 /// lone surrogates (whose error is cleared: it has no UTF-8 to compare).
-pub(crate) fn str_bytes<'a>(text: &'a pyo3::Bound<'_, pyo3::types::PyString>) -> Option<&'a [u8]> {
+pub(crate) fn str_bytes<'a>(text: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
     // SAFETY: a live str; its bytes live as long as it does, which the
     // borrow of `text` outlives the slice for.
     unsafe {
@@ -77,10 +79,7 @@ pub(crate) fn str_bytes<'a>(text: &'a pyo3::Bound<'_, pyo3::types::PyString>) ->
 /// # Safety
 /// Attached; the member lives as long as its descriptor, which the type
 /// holds.
-unsafe fn slot_member(
-    obj: &pyo3::Bound<'_, pyo3::PyAny>,
-    name: &pyo3::Bound<'_, pyo3::PyAny>,
-) -> Option<*mut ffi::PyMemberDef> {
+unsafe fn slot_member(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<*mut ffi::PyMemberDef> {
     // SAFETY: type checks and an MRO lookup (borrowed result, no error set
     // on a miss) on live objects; the descriptor's fields are read only
     // once its exact type is known.
@@ -110,10 +109,7 @@ unsafe fn slot_member(
 /// `__getattribute__` (a default-reduced object), which calls such a
 /// descriptor before looking anywhere else, and the descriptor's `__get__`
 /// is then this read (see `read_slot`).
-pub(crate) fn plain_slot_offset(
-    obj: &pyo3::Bound<'_, pyo3::PyAny>,
-    name: &pyo3::Bound<'_, pyo3::PyAny>,
-) -> Option<isize> {
+pub(crate) fn plain_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
     // SAFETY: attached (a `Bound`); the member is read while its type lives.
     unsafe {
         let member = slot_member(obj, name)?;
@@ -125,10 +121,7 @@ pub(crate) fn plain_slot_offset(
 /// into, when that is all it would do: the generic `__setattr__`, and a
 /// writable slot (see `slot_member`). Storing there (see `store_slot`) is
 /// what the descriptor's `__set__` does, without the lookups around it.
-pub(crate) fn writable_slot_offset(
-    obj: &pyo3::Bound<'_, pyo3::PyAny>,
-    name: &pyo3::Bound<'_, pyo3::PyAny>,
-) -> Option<isize> {
+pub(crate) fn writable_slot_offset(obj: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> Option<isize> {
     // CPython's exported slot function, one address in the process (ELF
     // makes imported addresses canonical).
     let address = |slot: Option<ffi::setattrofunc>| slot.map(|f| f as usize);
@@ -163,11 +156,7 @@ pub(crate) unsafe fn read_slot<'py>(
 ///
 /// # Safety
 /// `offset` came from `writable_slot_offset` for `obj`.
-pub(crate) unsafe fn store_slot(
-    obj: &pyo3::Bound<'_, pyo3::PyAny>,
-    offset: isize,
-    value: &pyo3::Bound<'_, pyo3::PyAny>,
-) {
+pub(crate) unsafe fn store_slot(obj: &Bound<'_, PyAny>, offset: isize, value: &Bound<'_, PyAny>) {
     // SAFETY: the caller's contract: an object slot inside `obj`, which
     // holds a strong reference or null.
     unsafe {
@@ -175,4 +164,36 @@ pub(crate) unsafe fn store_slot(
         let previous = std::ptr::replace(field, value.clone().into_ptr());
         ffi::Py_XDECREF(previous);
     }
+}
+
+/// The same object, or two equal exact strs (no user `__eq__` runs).
+pub(crate) fn same_text(current: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if current.is(value) {
+        return Ok(true);
+    }
+    match (current.cast_exact::<PyString>(), value.cast_exact::<PyString>()) {
+        (Ok(current), Ok(value)) => equal_strs(current, value),
+        _ => Ok(false),
+    }
+}
+
+/// Whether two strs hold the same text: their UTF-8 compared in place
+/// (what a rich comparison would cost twice over, with a bool to read
+/// back), by `==` for a str with lone surrogates, which has none.
+pub(crate) fn equal_strs(a: &Bound<'_, PyString>, b: &Bound<'_, PyString>) -> PyResult<bool> {
+    // SAFETY: both are live strs, held while their bytes are read.
+    let ((a_data, a_size), (b_data, b_size)) = unsafe { (str_utf8(a.as_ptr()), str_utf8(b.as_ptr())) };
+    if a_data.is_null() || b_data.is_null() {
+        // SAFETY: the failed read set an exception; `==` answers instead.
+        unsafe { ffi::PyErr_Clear() };
+        return a.as_any().eq(b);
+    }
+    // SAFETY: each pointer is to its size in bytes, owned by its str.
+    let (a_text, b_text) = unsafe {
+        (
+            std::slice::from_raw_parts(a_data.cast::<u8>(), a_size as usize),
+            std::slice::from_raw_parts(b_data.cast::<u8>(), b_size as usize),
+        )
+    };
+    Ok(a_text == b_text)
 }

@@ -333,7 +333,7 @@ impl<'a, 'py> FunctionState<'a, 'py> {
         ];
         for (name, index, pick) in derived {
             if let Some(value) = self.item(index)
-                && !same_text(&fields.read_or_none(pick), value)?
+                && !cpython::same_text(&fields.read_or_none(pick), value)?
             {
                 func.setattr(name, value)?;
             }
@@ -551,39 +551,6 @@ fn is_builtins_name(name: &Bound<'_, PyAny>) -> PyResult<bool> {
         Ok(text) if unsafe { ffi::PyUnicode_GET_LENGTH(text.as_ptr()) } == 12 => text.as_any().eq(builtins),
         _ => Ok(false),
     }
-}
-
-/// The same object, or two equal exact strs (no user `__eq__` runs).
-fn same_text(current: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    if current.is(value) {
-        return Ok(true);
-    }
-    match (current.cast_exact::<PyString>(), value.cast_exact::<PyString>()) {
-        (Ok(current), Ok(value)) => equal_strs(current, value),
-        _ => Ok(false),
-    }
-}
-
-/// Whether two strs hold the same text: their UTF-8 compared in place
-/// (what a rich comparison would cost twice over, with a bool to read
-/// back), by `==` for a str with lone surrogates, which has none.
-fn equal_strs(a: &Bound<'_, PyString>, b: &Bound<'_, PyString>) -> PyResult<bool> {
-    // SAFETY: both are live strs, held while their bytes are read.
-    let ((a_data, a_size), (b_data, b_size)) =
-        unsafe { (cpython::str_utf8(a.as_ptr()), cpython::str_utf8(b.as_ptr())) };
-    if a_data.is_null() || b_data.is_null() {
-        // SAFETY: the failed read set an exception; `==` answers instead.
-        unsafe { ffi::PyErr_Clear() };
-        return a.as_any().eq(b);
-    }
-    // SAFETY: each pointer is to its size in bytes, owned by its str.
-    let (a_text, b_text) = unsafe {
-        (
-            std::slice::from_raw_parts(a_data.cast::<u8>(), a_size as usize),
-            std::slice::from_raw_parts(b_data.cast::<u8>(), b_size as usize),
-        )
-    };
-    Ok(a_text == b_text)
 }
 
 fn function_globals<'py>(func: &Bound<'py, PyAny>) -> Bound<'py, PyDict> {

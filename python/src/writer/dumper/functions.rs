@@ -657,28 +657,32 @@ struct Derived<'py> {
 impl<'py> Derived<'py> {
     fn of(code: &Bound<'py, PyAny>) -> PyResult<Self> {
         let py = code.py();
+        // Read from the code's cached `CodeType(...)` arguments: three
+        // attribute lookups cost more, on every dump of a function.
+        static POSITIONS: std::sync::OnceLock<[Option<usize>; 3]> = std::sync::OnceLock::new();
+        let positions = POSITIONS.get_or_init(|| {
+            let arguments = crate::version::code_args(py);
+            ["co_name", "co_qualname", "co_consts"].map(|name| arguments.iter().position(|field| *field == name))
+        });
+        let fields = crate::reducers::code::code_fields(code)?;
+        let field = |which: usize| positions[which].and_then(|position| fields.get_item(position).ok());
         let version = crate::version::running(py);
-        let name = Some(code.getattr(intern!(py, "co_name"))?);
         // Before 3.11 a code has no qualname; a function's is its name.
-        let qualname = match version >= (3, 11) {
-            true => Some(code.getattr(intern!(py, "co_qualname"))?),
-            false => None,
-        };
+        let qualname = if version >= (3, 11) { field(1) } else { None };
         // The first constant when it is a str, else None (3.10 to 3.12;
         // later versions ask the code's flags).
-        let doc = match version < (3, 13) {
-            true => {
-                let consts = code.getattr(intern!(py, "co_consts"))?.cast_into::<PyTuple>()?;
-                let first = consts.get_borrowed_item(0).ok();
-                Some(
-                    first
-                        .filter(|first| first.is_instance_of::<PyString>())
-                        .map(|first| first.to_owned()),
-                )
+        let doc = match (version < (3, 13), field(2)) {
+            (true, Some(consts)) => {
+                let first = consts.cast_into::<PyTuple>()?.get_item(0).ok();
+                Some(first.filter(|first| first.is_instance_of::<PyString>()))
             }
-            false => None,
+            _ => None,
         };
-        Ok(Self { name, qualname, doc })
+        Ok(Self {
+            name: field(0),
+            qualname,
+            doc,
+        })
     }
 }
 
@@ -688,13 +692,7 @@ fn is_text(value: &Bound<'_, PyAny>, derived: Option<&Bound<'_, PyAny>>) -> PyRe
     let Some(derived) = derived else {
         return Ok(false);
     };
-    if value.is(derived) {
-        return Ok(true);
-    }
-    match (value.cast_exact::<PyString>(), derived.cast_exact::<PyString>()) {
-        (Ok(value), Ok(derived)) => value.as_any().eq(derived),
-        _ => Ok(false),
-    }
+    crate::cpython::same_text(value, derived)
 }
 
 /// Whether a function's doc is the one `derived` predicts.
