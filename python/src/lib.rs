@@ -16,6 +16,8 @@ mod batch_handoff;
 mod byvalue;
 mod class_attrs;
 mod code_body;
+// Shared with the inspector, which reads code bodies (see `code_body`).
+use flightpickle_core::pickle::leb128;
 mod code_cache;
 mod code_globals;
 mod cpython;
@@ -27,7 +29,6 @@ mod flat_export;
 mod flight;
 mod function_fields;
 mod inspection;
-mod leb128;
 mod loading;
 mod name_blob;
 mod objects;

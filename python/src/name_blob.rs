@@ -91,6 +91,18 @@ pub(crate) fn decode<'py>(blob: &Bound<'py, PyBytes>) -> PyResult<[Bound<'py, Py
     Ok(tuples)
 }
 
+/// The interned str of `utf8` (a code's name or qualname, from its body;
+/// see `code_body`), from this thread's table of names.
+pub(crate) fn interned<'py>(py: Python<'py>, utf8: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    let length = utf8.len();
+    TABLE
+        .try_with(|table| match table.try_borrow_mut() {
+            Ok(mut table) => table.interned(py, utf8, length),
+            Err(_) => Table::default().interned(py, utf8, length),
+        })
+        .unwrap_or_else(|_| Table::default().interned(py, utf8, length))
+}
+
 fn decode_with<'py>(py: Python<'py>, rest: &mut &[u8], table: &mut Table) -> PyResult<[Bound<'py, PyTuple>; 4]> {
     Ok([
         decode_tuple(py, rest, table)?,

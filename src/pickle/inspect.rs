@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use super::code_body::CodeBody;
 use super::opcodes::code::*;
 use super::opcodes::{Arg, DecodeError, decode};
 
@@ -73,6 +74,8 @@ enum Value {
     Int(i64),
     Global(Rc<GlobalName>),
     Tuple(Rc<[Value]>, u16),
+    /// Bytes of up to `KEPT_BYTES`: a code's body, which holds its qualname.
+    Bytes(Rc<[u8]>),
     Dict(TextDict),
     /// What a by-value reconstructor returned: an index into `Inspection::by_value`.
     Made(usize),
@@ -118,6 +121,11 @@ impl Machine {
                     item.bytes = item.bytes.min(next);
                 }
                 return Ok(self.found);
+            }
+            if let Some(bytes) = kept_bytes(pickle, op.code, &op.arg, next) {
+                self.push(Value::Bytes(Rc::from(bytes)), offset);
+                offset = next;
+                continue;
             }
             self.step(op.code, op.arg, offset, next)
                 .map_err(|message| DecodeError { offset, message })?;
@@ -511,6 +519,20 @@ fn int_arg(arg: &Arg<'_>) -> Option<i64> {
     }
 }
 
+/// Bytes objects longer than this are not kept (a code's body is far
+/// shorter; data may be far longer).
+const KEPT_BYTES: usize = 64 * 1024;
+
+/// The bytes a bytes opcode that ends at `end` pushes, if they are kept.
+fn kept_bytes<'a>(pickle: &'a [u8], code: u8, arg: &Arg<'_>, end: usize) -> Option<&'a [u8]> {
+    match (code, arg) {
+        (SHORT_BINBYTES | BINBYTES | BINBYTES8, &Arg::Bytes(length)) if length <= KEPT_BYTES => {
+            pickle.get(end.checked_sub(length)?..end)
+        }
+        _ => None,
+    }
+}
+
 fn plain_value(arg: Arg<'_>) -> Value {
     match arg {
         Arg::Text(text) => Value::Text(Rc::from(text)),
@@ -633,13 +655,16 @@ fn state_item(state: &Value, position: u32) -> Option<Value> {
     tuple_item(state, before + 1)
 }
 
-/// A function's qualname among its code's bundled fields, the last of
-/// seven `(mark, body, consts, names, filename, name, qualname)`: where
-/// a compact state leaves it out, it is the code's.
+/// A function's qualname in its code's body, the second of the bundled
+/// fields `(mark, body, consts, names, filename)`: where a compact state
+/// leaves it out, it is the code's.
 fn qualname_in_code_fields(fields: &Value) -> Option<String> {
     match fields {
-        Value::Tuple(items, _) if items.len() == 7 => match &items[6] {
-            Value::Text(qualname) => Some(qualname.to_string()),
+        Value::Tuple(items, _) if items.len() == 5 => match &items[1] {
+            Value::Bytes(body) => {
+                let body = CodeBody::decode(body).ok()?;
+                String::from_utf8(body.qualname.to_vec()).ok()
+            }
             _ => None,
         },
         _ => None,

@@ -2,7 +2,9 @@
 //! that lists what a pickle would import and call, for `flightpickle inspect`
 //! and for policies that refuse commands before any code runs.
 
+pub mod code_body;
 mod inspect;
+pub mod leb128;
 mod opcodes;
 mod sealed_call;
 

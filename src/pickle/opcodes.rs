@@ -71,6 +71,8 @@ pub mod code {
     pub const BINPUT: u8 = b'q';
     pub const LONG_BINPUT: u8 = b'r';
     pub const BINPERSID: u8 = b'Q';
+    pub const BINBYTES: u8 = b'B';
+    pub const SHORT_BINBYTES: u8 = b'C';
     pub const PROTO: u8 = 0x80;
     pub const NEWOBJ: u8 = 0x81;
     pub const EXT1: u8 = 0x82;
@@ -80,6 +82,7 @@ pub mod code {
     pub const TUPLE2: u8 = 0x86;
     pub const TUPLE3: u8 = 0x87;
     pub const ADDITEMS: u8 = 0x90;
+    pub const BINBYTES8: u8 = 0x8e;
     pub const FROZENSET: u8 = 0x91;
     pub const NEWOBJ_EX: u8 = 0x92;
     pub const STACK_GLOBAL: u8 = 0x93;

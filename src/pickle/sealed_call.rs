@@ -17,9 +17,6 @@ use super::opcodes::{Arg, DecodeError, decode};
 pub const LOAD_SEALED_MODULE: &str = "flightpickle.sealing";
 pub const LOAD_SEALED_NAME: &str = "load_sealed";
 
-const SHORT_BINBYTES: u8 = b'C';
-const BINBYTES: u8 = b'B';
-const BINBYTES8: u8 = 0x8e;
 const NEWTRUE: u8 = 0x88;
 const NEWFALSE: u8 = 0x89;
 

@@ -1,10 +1,11 @@
 """A function's code fields in native pickles, bundled: `(mark, body,
-co_consts, names blob, co_filename, co_name, co_qualname)`, the body being
-the six counts and `co_firstlineno` (unsigned LEB128 each), `co_code` and
-`co_linetable` (each its length, then its bytes) and `co_exceptiontable`
-(the rest). The loader must make the very code object that was pickled,
-refuse a malformed body with a clear error, and still load the marked
-fields of the release before (see test_name_blobs.py).
+co_consts, names blob, co_filename)`, the body being the six counts and
+`co_firstlineno` (unsigned LEB128 each), then `co_code`, `co_linetable`,
+`co_name` and `co_qualname` (each its length, then its bytes, the names in
+UTF-8) and `co_exceptiontable` (the rest). The loader must make the very
+code object that was pickled, refuse a malformed body with a clear error,
+and still load the marked fields of the release before (see
+test_name_blobs.py).
 """
 
 import pickle
@@ -53,10 +54,14 @@ def leb128(number):
             return bytes(out)
 
 
+def sized(data):
+    return leb128(len(data)) + data
+
+
 def body_of(code):
     counts = b"".join(leb128(getattr(code, field)) for field in COUNT_FIELDS)
-    return (counts + leb128(code.co_firstlineno) + leb128(len(code.co_code)) + code.co_code
-            + leb128(len(code.co_linetable)) + code.co_linetable + code.co_exceptiontable)
+    return (counts + leb128(code.co_firstlineno) + sized(code.co_code) + sized(code.co_linetable)
+            + sized(code.co_name.encode()) + sized(code.co_qualname.encode()) + code.co_exceptiontable)
 
 
 def names_blob(code):
@@ -70,8 +75,7 @@ def names_blob(code):
 
 
 def bundled_fields(code):
-    return [MARK, body_of(code), code.co_consts, names_blob(code), code.co_filename, code.co_name,
-            code.co_qualname]
+    return [MARK, body_of(code), code.co_consts, names_blob(code), code.co_filename]
 
 
 def made(fields):
@@ -89,6 +93,8 @@ def test_a_functions_code_travels_as_one_body():
     # Nothing else of the code travels as bytes but its name blob.
     others = {arg for name, arg in ops if name == "SHORT_BINBYTES"} - {body_of(hypotenuse.__code__)}
     assert others == {names_blob(hypotenuse.__code__)}
+    # Its name travels only in the body: no str is decoded for it.
+    assert ("SHORT_BINUNICODE", "hypotenuse") not in ops
 
 
 @pytest.mark.parametrize("subject", [hypotenuse, guarded, lambda: 1], ids=["names", "exception table", "no names"])
@@ -130,6 +136,8 @@ def cut_bodies():
         pytest.param(body[:len(counts) + len(first_line) + len(leb128(code_length)) + code_length],
                      "a length is cut short",
                      id="no line table"),
+        pytest.param(body[:body.index(b"hypotenuse") - 1], "a length is cut short", id="no name"),
+        pytest.param(body[:body.index(b"hypotenuse") + 4], "a length runs past its end", id="name cut short"),
     ]
 
 

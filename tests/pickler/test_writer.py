@@ -123,10 +123,16 @@ def test_names_are_memoized_by_text_in_function_state():
     def func():
         return 1
 
-    # The function's __name__ travels as a string of its own (not the code
-    # object's interned co_name); written by text, it is written once.
+    # Renamed, the function's name and qualname travel in its state (the
+    # code's own travel in its body), as two str objects of the same text:
+    # written by text, the text is written once.
+    func.__name__ = "renamed"
+    func.__qualname__ = "".join(["rena", "med"])
+    assert func.__qualname__ is not func.__name__
     payload = flightpickle.dumps(func)
-    assert payload.count(b"\x8c\x04func") == 1
+    assert payload.count(b"\x8c\x07renamed") == 1
+    loaded = pickle.loads(payload)
+    assert (loaded.__name__, loaded.__qualname__) == ("renamed", "renamed")
 
 
 @pytest.mark.parametrize("readonly", [True, False])

@@ -86,7 +86,7 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
 
 /// The marked fields, with packed counts and a name blob, that bundled
 /// `fields` stand for, in this Python's `CodeType(...)` order.
-fn unbundle<'py>(fields: &Bound<'py, PyTuple>, body: &code_body::Body<'_>) -> PyResult<Bound<'py, PyTuple>> {
+fn unbundle<'py>(fields: &Bound<'py, PyTuple>, body: &code_body::CodeBody<'_>) -> PyResult<Bound<'py, PyTuple>> {
     let py = fields.py();
     let field = |index: usize| {
         item(fields, index)
@@ -97,23 +97,26 @@ fn unbundle<'py>(fields: &Bound<'py, PyTuple>, body: &code_body::Body<'_>) -> Py
     if !names.is_exact_instance_of::<PyBytes>() {
         return Err(malformed_bundle("its names are not a blob"));
     }
+    let mut packed_counts = Vec::with_capacity(COUNTS);
+    for &count in &body.counts {
+        leb128::push(&mut packed_counts, count);
+    }
     let arguments = version::code_args(py);
     let mut marked = Vec::with_capacity(arguments.len() + 2 - COUNTS);
     marked.push(field(0)?);
-    marked.push(PyBytes::new(py, body.packed_counts).into_any());
-    let parts = &body.parts;
+    marked.push(PyBytes::new(py, &packed_counts).into_any());
     for argument in &arguments[COUNTS..] {
         let value = match *argument {
-            "co_code" => PyBytes::new(py, parts.code).into_any(),
+            "co_code" => PyBytes::new(py, body.code).into_any(),
             "co_consts" => field(code_body::CONSTS)?,
             "co_names" => names.clone(),
             "co_varnames" | "co_freevars" | "co_cellvars" => py.None().into_bound(py),
             "co_filename" => field(code_body::FILENAME)?,
-            "co_name" => field(code_body::NAME)?,
-            "co_qualname" => field(code_body::QUALNAME)?,
-            "co_firstlineno" => parts.first_line.into_pyobject(py)?.into_any(),
-            "co_linetable" => PyBytes::new(py, parts.line_table).into_any(),
-            "co_exceptiontable" => PyBytes::new(py, parts.exception_table).into_any(),
+            "co_name" => name_blob::interned(py, body.name)?.into_any(),
+            "co_qualname" => name_blob::interned(py, body.qualname)?.into_any(),
+            "co_firstlineno" => body.first_line.into_pyobject(py)?.into_any(),
+            "co_linetable" => PyBytes::new(py, body.line_table).into_any(),
+            "co_exceptiontable" => PyBytes::new(py, body.exception_table).into_any(),
             other => {
                 return Err(malformed_bundle(&format!(
                     "this Python's code objects have a field ({other}) that bundled fields lack"
@@ -312,10 +315,9 @@ fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
         .iter()
         .find_map(|wanted| names.iter().position(|name| name == wanted))
         .and_then(|position| match code_body::is_bundled(fields) {
-            true => item(fields, code_body::QUALNAME),
-            false => item(fields, layout.index(position)),
+            true => bundled_qualname(fields),
+            false => item(fields, layout.index(position)).and_then(|name| name.extract::<String>().ok()),
         })
-        .and_then(|name| name.extract::<String>().ok())
         .map(|name| format!(" of {name}"))
         .unwrap_or_default();
     let message = format!(
@@ -331,6 +333,14 @@ fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
         Ok(error_type) => PyErr::from_type(error_type, message),
         Err(error) => error,
     }
+}
+
+/// The qualname in bundled fields' body, if it can be read.
+fn bundled_qualname(fields: &Bound<'_, PyTuple>) -> Option<String> {
+    let body = item(fields, code_body::BODY)?;
+    let body = body.cast::<PyBytes>().ok()?;
+    let parts = code_body::CodeBody::decode(body.as_bytes()).ok()?;
+    String::from_utf8(parts.qualname.to_vec()).ok()
 }
 
 /// How many free variables the code made from `fields` has: the length of
@@ -383,21 +393,19 @@ fn audit_reuse(fields: &Bound<'_, PyTuple>, layout: FieldLayout, packed: Option<
     audit(py, [code, filename, name], counts)
 }
 
-/// `audit_reuse` for bundled fields, whose code string is not among them:
-/// the code object's own (made once and kept by the code object) stands
-/// in, equal to the one it was made from.
+/// `audit_reuse` for bundled fields, whose code string and name are not
+/// fields of their own: the code object's own (its code string made once
+/// and kept by it) stand in, equal to those it was made from.
 fn audit_bundled_reuse(fields: &Bound<'_, PyTuple>, code: &Bound<'_, PyAny>, counts: [u32; COUNTS]) -> PyResult<()> {
     let py = fields.py();
-    let malformed = || malformed_bundle("a count is out of range");
     let mut audited = [0; COUNTS];
     for (audited, count) in audited.iter_mut().zip(counts) {
-        *audited = c_int::try_from(count).map_err(|_| malformed())?;
+        *audited = c_int::try_from(count).map_err(|_| malformed_bundle("a count is out of range"))?;
     }
     let code_string = crate::cpython::code_string(code)?;
-    let (Some(filename), Some(name)) = (item(fields, code_body::FILENAME), item(fields, code_body::NAME)) else {
-        return Err(malformed_bundle("a field is missing"));
-    };
-    audit(py, [code_string.as_borrowed(), filename, name], audited)
+    let name = code.getattr(pyo3::intern!(py, "co_name"))?;
+    let filename = item(fields, code_body::FILENAME).ok_or_else(|| malformed_bundle("a field is missing"))?;
+    audit(py, [code_string.as_borrowed(), filename, name.as_borrowed()], audited)
 }
 
 /// `code.__new__`, with the arguments `types.CodeType(...)` gives it:

@@ -8,9 +8,10 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyInt, PyString, PyTuple};
 
 use super::call;
+use crate::code_body::{self, CodeBody};
 use crate::code_cache::CodeCache;
 use crate::version::CODE_COUNTS as COUNTS;
-use crate::{code_body, name_blob, stable};
+use crate::{name_blob, stable};
 
 #[pyfunction]
 pub(crate) fn reduce_code<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -112,14 +113,24 @@ fn bundled_fields<'py>(
     else {
         return Ok(None);
     };
-    let parts = code_body::Parts {
+    // Exact strs with UTF-8 (no lone surrogate), read where they are.
+    let (Ok(name), Ok(qualname)) = (name.cast_exact::<PyString>(), qualname.cast_exact::<PyString>()) else {
+        return Ok(None);
+    };
+    let (Some(name), Some(qualname)) = (crate::cpython::str_bytes(name), crate::cpython::str_bytes(qualname)) else {
+        return Ok(None);
+    };
+    let body = CodeBody {
+        counts,
         first_line,
         code: code.cast::<PyBytes>()?.as_bytes(),
         line_table: line_table.cast::<PyBytes>()?.as_bytes(),
+        name,
+        qualname,
         exception_table: exception_table.cast::<PyBytes>()?.as_bytes(),
     };
-    let body = PyBytes::new(py, &code_body::encode(&counts, &parts)).into_any();
-    let bundled = [mark.clone(), body, consts, blob.into_any(), filename, name, qualname];
+    let body = PyBytes::new(py, &body.encode()).into_any();
+    let bundled = [mark.clone(), body, consts, blob.into_any(), filename];
     Ok(Some(PyTuple::new(py, bundled)?))
 }
 

@@ -1,10 +1,11 @@
 //! Unsigned LEB128 numbers (seven bits a byte, low first, the high bit set
 //! on every byte but the last): how the native function shape writes a
-//! code object's counts and its names' counts (see `name_blob` and
-//! `reducers::code::native_code_fields`), one byte for a number below 128.
+//! code object's counts, lengths and its names' counts (see
+//! `code_body` and the extension's `name_blob`), one byte for a number
+//! below 128.
 
 /// Appends `value`.
-pub(crate) fn push(out: &mut Vec<u8>, mut value: u32) {
+pub fn push(out: &mut Vec<u8>, mut value: u32) {
     loop {
         let low = (value & 0x7f) as u8;
         value >>= 7;
@@ -18,7 +19,7 @@ pub(crate) fn push(out: &mut Vec<u8>, mut value: u32) {
 
 /// Reads a number of at most 32 bits from the front of `rest` and moves
 /// past it; None if `rest` ends first or the number is wider.
-pub(crate) fn read(rest: &mut &[u8]) -> Option<u32> {
+pub fn read(rest: &mut &[u8]) -> Option<u32> {
     let mut value = 0u64;
     for shift in (0..35).step_by(7) {
         let (&byte, after) = rest.split_first()?;
