@@ -92,3 +92,27 @@ def sealed_frame(command: bytes) -> bytes:
 
     ops = pickletools.genops(command)
     return next(arg for _, arg, _ in ops if isinstance(arg, bytes) and arg.startswith(b"\x89FPK"))
+
+
+def leb128(number: int) -> bytes:
+    """``number`` as an unsigned LEB128 number, as the native function shape
+    writes counts and lengths."""
+    out = bytearray()
+    while True:
+        low, number = number & 0x7F, number >> 7
+        out.append(low | (0x80 if number else 0))
+        if not number:
+            return bytes(out)
+
+
+def names_blob(code) -> bytes:
+    """The blob of ``code``'s four name tuples, as the native function shape
+    writes it: each tuple its count, then each name its UTF-8 length in one
+    byte and its UTF-8."""
+    out = bytearray()
+    for field in ("co_names", "co_varnames", "co_freevars", "co_cellvars"):
+        names = getattr(code, field)
+        out += leb128(len(names))
+        for name in names:
+            out += bytes([len(name.encode())]) + name.encode()
+    return bytes(out)

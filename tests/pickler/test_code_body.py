@@ -18,6 +18,7 @@ import pytest
 
 import flightpickle
 from flightpickle import _reconstruct
+from support import leb128, names_blob
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11's code fields")
 
@@ -45,15 +46,6 @@ hypotenuse = subjects["hypotenuse"]
 guarded = subjects["guarded"]
 
 
-def leb128(number):
-    out = bytearray()
-    while True:
-        low, number = number & 0x7F, number >> 7
-        out.append(low | (0x80 if number else 0))
-        if not number:
-            return bytes(out)
-
-
 def sized(data):
     return leb128(len(data)) + data
 
@@ -62,16 +54,6 @@ def body_of(code):
     counts = b"".join(leb128(getattr(code, field)) for field in COUNT_FIELDS)
     return (counts + leb128(code.co_firstlineno) + sized(code.co_code) + sized(code.co_linetable)
             + sized(code.co_name.encode()) + sized(code.co_qualname.encode()) + code.co_exceptiontable)
-
-
-def names_blob(code):
-    out = bytearray()
-    for field in NAME_FIELDS:
-        names = getattr(code, field)
-        out += leb128(len(names))
-        for name in names:
-            out += bytes([len(name.encode())]) + name.encode()
-    return bytes(out)
 
 
 def bundled_fields(code):

@@ -45,17 +45,13 @@ def bits(*positions):
     return sum(1 << position for position in positions)
 
 
-def states_of(data):
-    """Each state `new_function` is called with while `data` loads, and the
-    object loaded."""
-    states = []
+def calls_of(data):
+    """The arguments of each `new_function` call while `data` loads, and
+    the object loaded."""
+    calls = []
 
     def recording(*args):
-        # `new_function(fields, globals, state)`, or, filling a skeleton,
-        # `new_function(func, state)`.
-        state = args[1] if isinstance(args[0], types.FunctionType) else args[2] if len(args) > 2 else None
-        if state is not None:
-            states.append(state)
+        calls.append(args)
         return flightpickle._new_function(*args)
 
     class Recording(pickle.Unpickler):
@@ -64,8 +60,17 @@ def states_of(data):
                 return recording
             return super().find_class(module, name)
 
-    loaded = Recording(io.BytesIO(data)).load()
-    return states, loaded
+    return calls, Recording(io.BytesIO(data)).load()
+
+
+def states_of(data):
+    """Each state `new_function` is given while `data` loads: as
+    `new_function(fields, globals, state)`, or, filling a skeleton,
+    `new_function(func, state)`; and the object loaded."""
+    calls, loaded = calls_of(data)
+    states = [args[1] if isinstance(args[0], types.FunctionType) else args[2] if len(args) > 2 else None
+              for args in calls]
+    return [state for state in states if state is not None], loaded
 
 
 def test_a_plain_function_sends_only_its_globals():
@@ -165,19 +170,7 @@ def test_a_function_bound_to_its_own_name_sends_that_name():
 
 def fields_of(func):
     """The code fields `new_function` gets for `func` on load."""
-    calls = []
-
-    def keeping(*args):
-        calls.append(args)
-        return flightpickle._new_function(*args)
-
-    class Keeping(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) == ("flightpickle", "_new_function"):
-                return keeping
-            return super().find_class(module, name)
-
-    Keeping(io.BytesIO(flightpickle.dumps(func))).load()
+    calls, _ = calls_of(flightpickle.dumps(func))
     return calls[0][0]
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import flightpickle
 from flightpickle import _reconstruct
-from support import load_finding
+from support import load_finding, names_blob
 
 OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
 # The stored pickles hold code objects that CPython 3.11 compiled: only a 3.11
@@ -29,20 +29,6 @@ RUNS_OLD_PICKLES = pytest.mark.skipif(
 # earlier releases did.
 HOME = "flightpickle"
 LEGACY_HOME = "flightpickle._reconstruct"
-# A code object's name tuples, which travel as one blob (see test_name_blobs.py).
-NAME_FIELDS = ("co_names", "co_varnames", "co_freevars", "co_cellvars")
-
-
-def names_blob(code):
-    out = bytearray()
-    for field in NAME_FIELDS:
-        names = getattr(code, field)
-        out.append(len(names))  # fewer than 128 here: one byte of LEB128
-        for name in names:
-            out += bytes([len(name.encode())]) + name.encode()
-    return bytes(out)
-
-
 def names_found(data):
     """The object, and the reconstructors it names (in either home, without
     the underscore of the package's names)."""

@@ -18,33 +18,13 @@ import pytest
 
 import flightpickle
 from flightpickle import _reconstruct
+from support import leb128, names_blob
 
 OLD_PICKLES = pathlib.Path(__file__).parent / "old_pickles"
 RUNS_OLD_PICKLES = pytest.mark.skipif(
     sys.version_info[:2] != (3, 11), reason="the stored pickles hold CPython 3.11 bytecode")
-NAME_FIELDS = ("co_names", "co_varnames", "co_freevars", "co_cellvars")
 MARK = -(100 * sys.version_info[0] + sys.version_info[1])
 OFFSET = 7
-
-
-def leb128(number):
-    out = bytearray()
-    while True:
-        low, number = number & 0x7F, number >> 7
-        out.append(low | (0x80 if number else 0))
-        if not number:
-            return bytes(out)
-
-
-def names_blob(code):
-    """The blob of `code`'s four name tuples."""
-    out = bytearray()
-    for field in NAME_FIELDS:
-        names = getattr(code, field)
-        out += leb128(len(names))
-        for name in names:
-            out += bytes([len(name.encode())]) + name.encode()
-    return bytes(out)
 
 
 def packed(*counts):
