@@ -162,3 +162,13 @@ def test_a_found_code_is_audited_with_its_own_fields():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True 3"
+
+
+def test_fields_the_constructor_would_not_take_go_to_code_type():
+    # On 3.11 a bundled code is made by the C constructor from its parts;
+    # a field of another type goes to `CodeType(...)`, which converts it
+    # or refuses it with its own error.
+    fields = bundled_fields(hypotenuse.__code__)
+    fields[2] = list(hypotenuse.__code__.co_consts)
+    with pytest.raises(TypeError, match="tuple"):
+        made(fields)

@@ -77,11 +77,72 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
         audit_bundled_reuse(fields, &code, body.counts)?;
         return Ok(MadeCode { code, free_vars, names });
     }
-    let marked = unbundle(fields, &body)?;
-    let layout = FieldLayout::of(&marked, 1);
-    let made = make_new_code(&marked, 1, layout, Some(body.counts))?;
+    #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
+    let made = make_bundled_directly(fields, &body)?;
+    #[cfg(not(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy))))]
+    let made = None;
+    let made = match made {
+        Some(made) => made,
+        None => {
+            let marked = unbundle(fields, &body)?;
+            let layout = FieldLayout::of(&marked, 1);
+            make_new_code(&marked, 1, layout, Some(body.counts))?
+        }
+    };
     loaded_code::keep(fields, fingerprint, &made.code, made.free_vars, made.names.as_ref());
     Ok(made)
+}
+
+/// The code object of bundled fields made by the C constructor from the
+/// body's parts, without the marked fields `unbundle` would make first
+/// (~1k of a first load); None when a field is not of the type the
+/// constructor takes (the marked fields then go to `CodeType(...)`).
+#[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
+fn make_bundled_directly<'py>(
+    fields: &Bound<'py, PyTuple>,
+    body: &code_body::CodeBody<'_>,
+) -> PyResult<Option<MadeCode<'py>>> {
+    let py = fields.py();
+    let field = |index: usize| item(fields, index).ok_or_else(|| malformed_bundle("a field is missing"));
+    let (mark, consts, filename) = (field(0)?, field(code_body::CONSTS)?, field(code_body::FILENAME)?);
+    let Ok(blob) = field(code_body::NAMES)?.cast_exact::<PyBytes>() else {
+        return Err(malformed_bundle("its names are not a blob"));
+    };
+    let [names, varnames, freevars, cellvars] = name_blob::decode(&blob)?;
+    let code = PyBytes::new(py, body.code);
+    let line_table = PyBytes::new(py, body.line_table);
+    let exception_table = PyBytes::new(py, body.exception_table);
+    let name = name_blob::interned(py, body.name)?;
+    let qualname = name_blob::interned(py, body.qualname)?;
+    let first_line = body.first_line.into_pyobject(py)?;
+    // `CodeType(...)`'s order on 3.11 (see `direct`); the counts come
+    // packed, so their places hold stand-ins.
+    let arguments = [
+        mark,
+        mark,
+        mark,
+        mark,
+        mark,
+        mark,
+        code.as_any().as_borrowed(),
+        consts,
+        names.as_any().as_borrowed(),
+        varnames.as_any().as_borrowed(),
+        filename,
+        name.as_any().as_borrowed(),
+        qualname.as_any().as_borrowed(),
+        first_line.as_any().as_borrowed(),
+        line_table.as_any().as_borrowed(),
+        exception_table.as_any().as_borrowed(),
+        freevars.as_any().as_borrowed(),
+        cellvars.as_any().as_borrowed(),
+    ];
+    let made = direct::make_code(py, Some(body.counts), &arguments)?;
+    Ok(made.map(|(code, free_vars)| MadeCode {
+        code,
+        free_vars,
+        names: Some(names.clone()),
+    }))
 }
 
 /// The marked fields, with packed counts and a name blob, that bundled
