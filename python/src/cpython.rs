@@ -19,16 +19,16 @@ unsafe extern "C" {
 }
 
 /// `code.co_code`: through `PyCode_GetCode` where there is one.
-pub(crate) fn code_string<'py>(code: &pyo3::Bound<'py, pyo3::PyAny>) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::PyAny>> {
+pub(crate) fn code_string<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     #[cfg(Py_3_11)]
     // SAFETY: the caller passes a code object; the call returns a new
     // reference or null with an exception set.
     unsafe {
         if ffi::PyCode_Check(code.as_ptr()) != 0 {
-            return pyo3::Bound::from_owned_ptr_or_err(code.py(), PyCode_GetCode(code.as_ptr()));
+            return Bound::from_owned_ptr_or_err(code.py(), PyCode_GetCode(code.as_ptr()));
         }
     }
-    pyo3::types::PyAnyMethods::getattr(code, pyo3::intern!(code.py(), "co_code"))
+    code.getattr(pyo3::intern!(code.py(), "co_code"))
 }
 
 /// A str's UTF-8 bytes and their length, as `PyUnicode_AsUTF8AndSize`

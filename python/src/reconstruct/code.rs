@@ -105,10 +105,7 @@ fn make_bundled_directly<'py>(
     let py = fields.py();
     let field = |index: usize| item(fields, index).ok_or_else(|| malformed_bundle("a field is missing"));
     let (mark, consts, filename) = (field(0)?, field(code_body::CONSTS)?, field(code_body::FILENAME)?);
-    let Ok(blob) = field(code_body::NAMES)?.cast_exact::<PyBytes>() else {
-        return Err(malformed_bundle("its names are not a blob"));
-    };
-    let [names, varnames, freevars, cellvars] = name_blob::decode(&blob)?;
+    let [names, varnames, freevars, cellvars] = name_blob::decode(&bundled_names(fields)?)?;
     let code = PyBytes::new(py, body.code);
     let line_table = PyBytes::new(py, body.line_table);
     let exception_table = PyBytes::new(py, body.exception_table);
@@ -154,18 +151,11 @@ fn unbundle<'py>(fields: &Bound<'py, PyTuple>, body: &code_body::CodeBody<'_>) -
             .map(|field| field.to_owned())
             .ok_or_else(|| malformed_bundle("a field is missing"))
     };
-    let names = field(code_body::NAMES)?;
-    if !names.is_exact_instance_of::<PyBytes>() {
-        return Err(malformed_bundle("its names are not a blob"));
-    }
-    let mut packed_counts = Vec::with_capacity(COUNTS);
-    for &count in &body.counts {
-        leb128::push(&mut packed_counts, count);
-    }
+    let names = bundled_names(fields)?.into_any();
     let arguments = version::code_args(py);
     let mut marked = Vec::with_capacity(arguments.len() + 2 - COUNTS);
     marked.push(field(0)?);
-    marked.push(PyBytes::new(py, &packed_counts).into_any());
+    marked.push(PyBytes::new(py, &crate::reducers::code::packed(&body.counts)).into_any());
     for argument in &arguments[COUNTS..] {
         let value = match *argument {
             "co_code" => PyBytes::new(py, body.code).into_any(),
@@ -187,6 +177,15 @@ fn unbundle<'py>(fields: &Bound<'py, PyTuple>, body: &code_body::CodeBody<'_>) -
         marked.push(value);
     }
     PyTuple::new(py, marked)
+}
+
+/// Bundled fields' name blob, which must be a bytes object.
+fn bundled_names<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyBytes>> {
+    let names = item(fields, code_body::NAMES).ok_or_else(|| malformed_bundle("a field is missing"))?;
+    match names.cast_exact::<PyBytes>() {
+        Ok(blob) => Ok(blob.to_owned()),
+        Err(_) => Err(malformed_bundle("its names are not a blob")),
+    }
 }
 
 #[cold]
@@ -372,15 +371,16 @@ fn other_version(fields: &Bound<'_, PyTuple>, mark: i64) -> PyErr {
     let (major, minor) = version::running(py);
     let names = version::code_args(py);
     let layout = FieldLayout::of(fields, 1);
-    let function = ["co_qualname", "co_name"]
-        .iter()
-        .find_map(|wanted| names.iter().position(|name| name == wanted))
-        .and_then(|position| match code_body::is_bundled(fields) {
-            true => bundled_qualname(fields),
-            false => item(fields, layout.index(position)).and_then(|name| name.extract::<String>().ok()),
-        })
-        .map(|name| format!(" of {name}"))
-        .unwrap_or_default();
+    let function = if code_body::is_bundled(fields) {
+        bundled_qualname(fields)
+    } else {
+        ["co_qualname", "co_name"]
+            .iter()
+            .find_map(|wanted| names.iter().position(|name| name == wanted))
+            .and_then(|position| item(fields, layout.index(position)))
+            .and_then(|name| name.extract::<String>().ok())
+    };
+    let function = function.map(|name| format!(" of {name}")).unwrap_or_default();
     let message = format!(
         "this pickle holds the code{function} of Python {writer}, whose bytecode only Python {writer} \
          runs (this is {major}.{minor}): load it with Python {writer}, or pickle the function \

@@ -146,7 +146,7 @@ fn counts_of(fields: &Bound<'_, PyTuple>) -> Option<[u32; COUNTS]> {
 
 /// The counts packed in one bytes object, an unsigned LEB128 number each:
 /// the loader reads them without an int object or an opcode each.
-fn packed(counts: &[u32; COUNTS]) -> Vec<u8> {
+pub(crate) fn packed(counts: &[u32; COUNTS]) -> Vec<u8> {
     let mut packed = Vec::with_capacity(COUNTS);
     for &count in counts {
         crate::leb128::push(&mut packed, count);
