@@ -20,9 +20,11 @@ QUICK = Settings(rounds=3, batch_seconds=0.002)
 
 def compare(runners, settings):
     """{name: per-call seconds of each round} for `runners` ({name: callable})."""
+    for runner in runners.values():
+        runner()  # a first call's one-off costs: lazy imports, caches filled
     calls = calls_per_batch(runners, settings.batch_seconds)
     for runner in runners.values():
-        run_batch(runner, calls)  # warm-up: caches, lazy imports, allocator
+        run_batch(runner, calls)  # warm-up at full size: caches, allocator
     samples = {name: [] for name in runners}
     names = list(runners)
     for round_index in range(settings.rounds):
@@ -34,9 +36,22 @@ def compare(runners, settings):
 
 def calls_per_batch(runners, batch_seconds):
     """One count for all runners, sized on the slowest, so that each batch
-    takes about `batch_seconds` and fast calls are not lost in timer noise."""
-    slowest = max(run_batch(runner, 1) for runner in runners.values())
+    takes about `batch_seconds` and fast calls are not lost in timer noise.
+    Sized on warm calls: a single call can be many times slower than the
+    rest (a first load), and batches sized on it were a few calls long."""
+    slowest = max(warm_seconds_per_call(runner, batch_seconds / 10) for runner in runners.values())
     return max(1, int(batch_seconds / max(slowest, 1e-9)))
+
+
+def warm_seconds_per_call(runner, probe_seconds):
+    """Seconds per call of a batch that takes at least `probe_seconds`,
+    doubling the batch until one does."""
+    calls = 1
+    while True:
+        elapsed = run_batch(runner, calls)
+        if elapsed >= probe_seconds or calls >= 1 << 20:
+            return elapsed / calls
+        calls *= 2
 
 
 def run_batch(runner, calls):

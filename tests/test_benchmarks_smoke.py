@@ -2,6 +2,7 @@
 and writes its three outputs. It judges no timing: a benchmark is not a test."""
 
 import json
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,25 @@ def test_quick_run_writes_table_json_and_chart(tmp_path):
     assert set(ints["memory_bytes"]) == {"flightpickle", "cloudpickle", "pickle"}
     assert len(results["targets"]) == 7
     assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_batches_are_sized_on_warm_calls_not_a_slow_first_one(monkeypatch):
+    from benchmarks import timing
+
+    called = []
+
+    def slow_once():
+        # A first load's one-off cost, many times a warm call's.
+        if not called:
+            time.sleep(0.05)
+        called.append(None)
+
+    batch_sizes = []
+    run_batch = timing.run_batch
+    monkeypatch.setattr(timing, "run_batch", lambda runner, calls: batch_sizes.append(calls) or run_batch(runner, calls))
+    samples = timing.compare({"slow once": slow_once}, timing.Settings(rounds=2, batch_seconds=0.01))
+
+    assert len(samples["slow once"]) == 2
+    # Sized on the 50 ms call, a batch would be one call long; warm calls
+    # take well under a microsecond, so a 10 ms batch holds hundreds.
+    assert batch_sizes[-1] == batch_sizes[-2] > 100
