@@ -67,8 +67,7 @@ def text(results, verdicts):
         f"flightpickle {results['versions']['flightpickle']} vs cloudpickle "
         f"{results['versions']['cloudpickle']} vs pickle (protocol 5), Python {results['versions']['python']}",
         build_line(results),
-        f"medians of {settings['rounds']} interleaved rounds per case; "
-        f"sizes include no out-of-band buffers; peak = extra RSS during one dumps",
+        f"{rounds_line(settings)}; sizes include no out-of-band buffers; peak = extra RSS during one dumps",
         "",
         timing_table(results),
         "",
@@ -78,6 +77,15 @@ def text(results, verdicts):
         *(f"  {verdict.line()}" for verdict in verdicts),
     ]
     return "\n".join(parts)
+
+
+def rounds_line(settings):
+    rounds = f"medians of {settings['rounds']} interleaved rounds per case"
+    # Runs saved before processes were recorded timed in one.
+    processes = settings.get("processes", 1)
+    if processes == 1:
+        return rounds
+    return f"{rounds}, in each of {processes} processes, and the median of those"
 
 
 def build_line(results):

@@ -3,16 +3,21 @@
 Options: ``--quick`` (or FLIGHTPICKLE_BENCH_QUICK=1) for a smoke run with
 few, short rounds; ``--cases lambda,ints`` to run only the cases whose
 names contain one of those words; ``--no-memory`` to skip the per-process
-peak memory measurements; ``--output DIR`` for the JSON and PNG (default
-benchmarks/results).
+peak memory measurements; ``--processes N`` to time the cases in N fresh
+processes, one after another, and report the median of their medians
+(default 3, 1 with ``--quick``); ``--output DIR`` for the JSON and PNG
+(default benchmarks/results).
 """
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cloudpickle
@@ -30,8 +35,16 @@ def parse_arguments(argv):
     parser.add_argument("--quick", action="store_true", default=os.environ.get("FLIGHTPICKLE_BENCH_QUICK") == "1")
     parser.add_argument("--cases", default="", help="comma-separated words; a case runs if its name has one")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--processes", type=int, default=None, help="processes that time the cases (default 3)")
     parser.add_argument("--output", type=Path, default=HERE / "results")
-    return parser.parse_args(argv)
+    # Internal: a process started by `timed_in_processes` writes its cases here.
+    parser.add_argument("--timings-to", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args(argv)
+    if arguments.processes is None:
+        arguments.processes = 1 if arguments.quick else 3
+    if arguments.processes < 1:
+        parser.error("--processes must be at least 1")
+    return arguments
 
 
 def selected_cases(words):
@@ -39,9 +52,9 @@ def selected_cases(words):
     return [case for case in CASES if not wanted or any(word in case.name.lower() for word in wanted)]
 
 
-def run_case(case, settings, with_memory):
-    """One case's results: sizes, median times of dumps and loads, and for
-    large cases the peak memory of dumps."""
+def run_case(case, settings):
+    """One case's sizes and median times of dumps and loads (and, for code,
+    of first loads)."""
     obj = case.build()
     libraries = libraries_for(case)
     pickles = {lib.name: lib.dump(obj, case.out_of_band) for lib in libraries}
@@ -58,9 +71,56 @@ def run_case(case, settings, with_memory):
     if case.group == "code":
         first_loads = {lib.name: first_loader(lib, *pickles[lib.name]) for lib in libraries}
         result["ops"]["first loads"] = summarize(timing.compare(first_loads, settings))
-    if case.large and with_memory:
-        result["memory_bytes"] = {lib.name: memory.measure(case.name, lib.name)["peak_extra_bytes"] for lib in libraries}
     return result
+
+
+def timed_cases(cases, settings, arguments):
+    if arguments.processes == 1:
+        return [timed_case(case, settings) for case in cases]
+    return timed_in_processes(cases, arguments)
+
+
+def timed_case(case, settings):
+    print(f"  {case.name} ...", file=sys.stderr, flush=True)
+    return run_case(case, settings)
+
+
+def timed_in_processes(cases, arguments):
+    """The cases timed in `arguments.processes` fresh processes, one after
+    another: each process has its own addresses and string hashes, and so
+    its own layout of the caches, which moves a small load's ratio by a few
+    tenths from one process to the next. The median over processes of each
+    library's median is what is reported."""
+    runs = []
+    with tempfile.TemporaryDirectory() as directory:
+        for index in range(arguments.processes):
+            print(f"process {index + 1} of {arguments.processes}:", file=sys.stderr, flush=True)
+            out = Path(directory) / f"{index}.json"
+            command = [sys.executable, "-m", "benchmarks.run", "--processes", "1", "--timings-to", str(out)]
+            command += ["--cases", arguments.cases] + (["--quick"] if arguments.quick else [])
+            subprocess.run(command, cwd=HERE.parent, check=True)
+            runs.append(json.loads(out.read_text()))
+    return [merged(per_process) for per_process in zip(*runs)]
+
+
+def merged(per_process):
+    """One case's results from several processes' results for it."""
+    first = per_process[0]
+    ops = {}
+    for op in first["ops"]:
+        medians = {lib: [run["ops"][op]["median_seconds"][lib] for run in per_process] for lib in first["ops"][op]["median_seconds"]}
+        ops[op] = {
+            "median_seconds": {lib: statistics.median(values) for lib, values in medians.items()},
+            "process_medians_seconds": medians,
+            "samples_seconds": {lib: [s for run in per_process for s in run["ops"][op]["samples_seconds"][lib]] for lib in medians},
+        }
+    return dict(first, ops=ops)
+
+
+def add_memory(case_results, cases):
+    for result, case in zip(case_results, cases):
+        if case.large:
+            result["memory_bytes"] = {lib.name: memory.measure(case.name, lib.name)["peak_extra_bytes"] for lib in libraries_for(case)}
 
 
 def dumper(lib, obj, out_of_band):
@@ -92,7 +152,7 @@ def summarize(samples):
     }
 
 
-def environment(settings, quick):
+def environment(settings, arguments):
     return {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": git("rev-parse", "--short", "HEAD"),
@@ -104,7 +164,12 @@ def environment(settings, quick):
             "cloudpickle": cloudpickle.__version__,
         },
         "profile_guided_build": _native.PROFILE_GUIDED,
-        "settings": {"rounds": settings.rounds, "batch_seconds": settings.batch_seconds, "quick": quick},
+        "settings": {
+            "rounds": settings.rounds,
+            "batch_seconds": settings.batch_seconds,
+            "quick": arguments.quick,
+            "processes": arguments.processes,
+        },
     }
 
 
@@ -119,11 +184,13 @@ def main(argv=None):
     cases = selected_cases(arguments.cases)
     if not cases:
         sys.exit(f"no case matches {arguments.cases!r}")
-    results = environment(settings, arguments.quick)
-    results["cases"] = []
-    for case in cases:
-        print(f"  {case.name} ...", file=sys.stderr, flush=True)
-        results["cases"].append(run_case(case, settings, not arguments.no_memory))
+    if arguments.timings_to:
+        arguments.timings_to.write_text(json.dumps([timed_case(case, settings) for case in cases]))
+        return
+    results = environment(settings, arguments)
+    results["cases"] = timed_cases(cases, settings, arguments)
+    if not arguments.no_memory:
+        add_memory(results["cases"], cases)
     verdicts = targets.judge(results)
     print(report.text(results, verdicts))
     save(results, verdicts, arguments.output)

@@ -56,3 +56,21 @@ def test_batches_are_sized_on_warm_calls_not_a_slow_first_one(monkeypatch):
     # Sized on the 50 ms call, a batch would be one call long; warm calls
     # take well under a microsecond, so a 10 ms batch holds hundreds.
     assert batch_sizes[-1] == batch_sizes[-2] > 100
+
+
+def test_cases_timed_in_several_processes_report_the_median_of_theirs(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--processes", "3", "--no-memory"]
+    command += ["--cases", "lambda", "--output", str(tmp_path)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    assert "in each of 3 processes, and the median of those" in done.stdout
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert results["settings"]["processes"] == 3
+    [case] = results["cases"]
+    for op in ("dumps", "loads", "first loads"):
+        timing = case["ops"][op]
+        for library, medians in timing["process_medians_seconds"].items():
+            assert len(medians) == 3
+            assert timing["median_seconds"][library] == sorted(medians)[1]
+            assert len(timing["samples_seconds"][library]) == 3 * results["settings"]["rounds"]
