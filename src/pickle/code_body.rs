@@ -30,6 +30,7 @@ pub struct CodeBody<'a> {
 
 impl<'a> CodeBody<'a> {
     /// The body of these parts.
+    #[inline]
     pub fn encode(&self) -> Vec<u8> {
         let sized = [self.code, self.line_table, self.name, self.qualname];
         let capacity = 32 + sized.iter().map(|bytes| bytes.len()).sum::<usize>() + self.exception_table.len();
@@ -48,6 +49,7 @@ impl<'a> CodeBody<'a> {
     }
 
     /// Takes `body` apart; what is malformed, if it is.
+    #[inline]
     pub fn decode(body: &'a [u8]) -> Result<Self, &'static str> {
         let mut rest = body;
         let mut counts = [0u32; COUNTS];

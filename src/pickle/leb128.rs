@@ -5,6 +5,7 @@
 //! below 128.
 
 /// Appends `value`.
+#[inline]
 pub fn push(out: &mut Vec<u8>, mut value: u32) {
     loop {
         let low = (value & 0x7f) as u8;
@@ -19,6 +20,7 @@ pub fn push(out: &mut Vec<u8>, mut value: u32) {
 
 /// Reads a number of at most 32 bits from the front of `rest` and moves
 /// past it; None if `rest` ends first or the number is wider.
+#[inline]
 pub fn read(rest: &mut &[u8]) -> Option<u32> {
     let mut value = 0u64;
     for shift in (0..35).step_by(7) {
