@@ -3,6 +3,8 @@ comparisons over time, a PNG bar chart."""
 
 import json
 
+from benchmarks.timing import ratio
+
 LIBRARIES = ("flightpickle", "cloudpickle", "pickle")
 
 
@@ -36,9 +38,8 @@ def timing_table(results):
     for case in results["cases"]:
         for op, timing in case["ops"].items():
             median = timing["median_seconds"]
-            flight = median["flightpickle"]
-            speedup = f"{median['cloudpickle'] / flight:.2f}"
-            versus_pickle = f"{flight / median['pickle']:.2f}" if "pickle" in median else "-"
+            speedup = f"{ratio(timing, 'cloudpickle', 'flightpickle'):.2f}"
+            versus_pickle = f"{ratio(timing, 'flightpickle', 'pickle'):.2f}" if "pickle" in median else "-"
             rows.append(
                 [case["name"], op, *(duration(median.get(lib)) for lib in LIBRARIES), speedup, versus_pickle]
             )
@@ -104,7 +105,7 @@ def write_json(results, verdicts, path):
 
 
 def write_chart(results, path):
-    """Median time of each library relative to cloudpickle's, per case, for
+    """Time of each library relative to cloudpickle's (`timing.ratio`), per case, for
     dumps and for loads; log scale, so 8x faster and 8x slower look alike."""
     import matplotlib
 
@@ -131,10 +132,10 @@ def draw_op(axis, cases, op):
     for offset, lib in enumerate(LIBRARIES):
         positions, values = [], []
         for index, case in enumerate(cases):
-            median = case["ops"][op]["median_seconds"]
-            if lib in median:
+            op_timing = case["ops"][op]
+            if lib in op_timing["median_seconds"]:
                 positions.append(index + (offset - 1) * height)
-                values.append(median[lib] / median["cloudpickle"])
+                values.append(ratio(op_timing, lib, "cloudpickle"))
         if values:
             axis.barh(positions, values, height=height, label=lib, color=f"C{offset}")
     axis.set_xscale("log")

@@ -7,6 +7,8 @@ if it holds for every case in it; the geometric mean is shown beside it.
 import math
 from dataclasses import dataclass
 
+from benchmarks import timing
+
 # RSS moves in pages and the allocator keeps some slack: a difference this
 # small between two processes is noise, not a library using more memory.
 MEMORY_SLACK_BYTES = 1 << 20
@@ -38,16 +40,17 @@ def judge(results):
     ]
 
 
-def medians(results, group, op, first, second):
-    """(case, first's median, second's median) for the cases of `group`."""
-    rows = []
+def ratios(results, group, op, numerator, denominator):
+    """{case: numerator's time / denominator's} for the cases of `group`
+    that timed both (see `timing.ratio`)."""
+    found = {}
     for case in results["cases"]:
-        if op not in case["ops"]:
+        if case["group"] != group or op not in case["ops"]:
             continue
-        timing = case["ops"][op]["median_seconds"]
-        if case["group"] == group and first in timing and second in timing:
-            rows.append((case["name"], timing[first], timing[second]))
-    return rows
+        op_timing = case["ops"][op]
+        if {numerator, denominator} <= op_timing["median_seconds"].keys():
+            found[case["name"]] = timing.ratio(op_timing, numerator, denominator)
+    return found
 
 
 def geometric_mean(values):
@@ -55,10 +58,9 @@ def geometric_mean(values):
 
 
 def speedup_target(results, group, op, goal, target):
-    rows = medians(results, group, op, "cloudpickle", "flightpickle")
-    if not rows:
+    speedups = ratios(results, group, op, "cloudpickle", "flightpickle")
+    if not speedups:
         return Verdict(f"{target}, target {goal:g}x faster than cloudpickle", "no case run", None)
-    speedups = {name: cloud / flight for name, cloud, flight in rows}
     worst = min(speedups, key=speedups.get)
     summary = (
         f"{geometric_mean(speedups.values()):.2f}x faster than cloudpickle (geometric mean), "
@@ -72,10 +74,9 @@ def speedup_target(results, group, op, goal, target):
 def first_loads_summary(results, group):
     """How a process's first load of each code compares (no code object
     reused): shown beside the loads verdict, which judges repeated loads."""
-    rows = medians(results, group, "first loads", "cloudpickle", "flightpickle")
-    if not rows:
+    speedups = ratios(results, group, "first loads", "cloudpickle", "flightpickle")
+    if not speedups:
         return ""
-    speedups = {name: cloud / flight for name, cloud, flight in rows}
     worst = min(speedups, key=speedups.get)
     return (
         f"; first loads {geometric_mean(speedups.values()):.2f}x (geometric mean), "
@@ -84,16 +85,15 @@ def first_loads_summary(results, group):
 
 
 def pickle_time_target(results, group, op, goal, target):
-    rows = medians(results, group, op, "flightpickle", "pickle")
-    if not rows:
+    times = ratios(results, group, op, "flightpickle", "pickle")
+    if not times:
         return Verdict(f"{target}, target within {goal:g}x of pickle", "no case run", None)
-    ratios = {name: flight / plain for name, flight, plain in rows}
-    worst = max(ratios, key=ratios.get)
-    summary = f"worst {ratios[worst]:.2f}x plain pickle's time ({worst})"
-    cloud = medians(results, group, op, "cloudpickle", "pickle")
+    worst = max(times, key=times.get)
+    summary = f"worst {times[worst]:.2f}x plain pickle's time ({worst})"
+    cloud = ratios(results, group, op, "cloudpickle", "pickle")
     if cloud:
-        summary += f"; cloudpickle worst {max(c / p for _, c, p in cloud):.2f}x"
-    return Verdict(f"{target}, target within {goal:g}x of pickle", summary, ratios[worst] <= goal)
+        summary += f"; cloudpickle worst {max(cloud.values()):.2f}x"
+    return Verdict(f"{target}, target within {goal:g}x of pickle", summary, times[worst] <= goal)
 
 
 def memory_target(results):

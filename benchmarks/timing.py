@@ -70,3 +70,16 @@ def run_batch(runner, calls):
 
 def median(samples):
     return statistics.median(samples)
+
+
+def ratio(op_timing, numerator, denominator):
+    """`numerator`'s median time over `denominator`'s for one case and op.
+    Timed in several processes, it is the median of each process's own
+    ratio: the two libraries of one process ran interleaved, so what slowed
+    that process slowed both, where medians taken apart would pair one
+    process's time with another's."""
+    per_process = op_timing.get("process_medians_seconds")
+    if per_process is None:
+        medians = op_timing["median_seconds"]
+        return medians[numerator] / medians[denominator]
+    return statistics.median(a / b for a, b in zip(per_process[numerator], per_process[denominator]))

@@ -74,3 +74,17 @@ def test_cases_timed_in_several_processes_report_the_median_of_theirs(tmp_path):
             assert len(medians) == 3
             assert timing["median_seconds"][library] == sorted(medians)[1]
             assert len(timing["samples_seconds"][library]) == 3 * results["settings"]["rounds"]
+
+
+def test_ratios_over_processes_pair_each_process_with_itself():
+    from benchmarks import timing
+
+    # Three processes at 3x, 3x (a quarter as fast) and 2.5x: the medians
+    # of each library's times taken apart, 2 s and 5 s, would read 2.5x.
+    op_timing = {
+        "median_seconds": {"flightpickle": 2.0, "cloudpickle": 5.0},
+        "process_medians_seconds": {"flightpickle": [1.0, 4.0, 2.0], "cloudpickle": [3.0, 12.0, 5.0]},
+    }
+    assert timing.ratio(op_timing, "cloudpickle", "flightpickle") == 3.0
+    # One process's times alone: the ratio of its medians.
+    assert timing.ratio({"median_seconds": {"flightpickle": 2.0, "cloudpickle": 5.0}}, "cloudpickle", "flightpickle") == 2.5
