@@ -86,7 +86,7 @@ def rounds_line(settings):
     processes = settings.get("processes", 1)
     if processes == 1:
         return rounds
-    return f"{rounds}, in each of {processes} processes, and the median of those"
+    return f"{rounds} in each of {processes} processes: times the median of theirs, ratios the median of their ratios"
 
 
 def build_line(results):

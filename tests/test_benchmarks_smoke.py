@@ -64,7 +64,7 @@ def test_cases_timed_in_several_processes_report_the_median_of_theirs(tmp_path):
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
-    assert "in each of 3 processes, and the median of those" in done.stdout
+    assert "in each of 3 processes: times the median of theirs, ratios the median of their ratios" in done.stdout
     results = json.loads((tmp_path / "latest.json").read_text())
     assert results["settings"]["processes"] == 3
     [case] = results["cases"]
