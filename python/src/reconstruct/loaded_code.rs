@@ -35,6 +35,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+use super::code::MadeCode;
 use crate::quick_hash::QuickMap;
 
 const CAPACITY: usize = 1024;
@@ -155,9 +156,7 @@ pub(super) fn find<'py>(fields: &Bound<'py, PyTuple>, fingerprint: u64) -> Optio
 pub(super) fn keep(
     fields: &Bound<'_, PyTuple>,
     fingerprint: u64,
-    code: &Bound<'_, PyAny>,
-    free_vars: usize,
-    names: Option<&Bound<'_, PyTuple>>,
+    made: &MadeCode<'_>,
     audit: impl FnOnce() -> PyResult<Option<ReuseAudit>>,
 ) {
     if store(fingerprint, || Slot::Seen, false).is_none() {
@@ -172,9 +171,9 @@ pub(super) fn keep(
     };
     let entry = Entry {
         fields: fields.clone().unbind(),
-        code: code.clone().unbind(),
-        free_vars,
-        names: names.map(|names| names.clone().unbind()),
+        code: made.code.clone().unbind(),
+        free_vars: made.free_vars,
+        names: made.names.as_ref().map(|names| names.clone().unbind()),
         audit,
     };
     store(fingerprint, || Slot::Made(entry), true);
