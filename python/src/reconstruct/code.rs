@@ -83,14 +83,17 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
     // SAFETY: `is_bundled` checked that the body is an exact bytes.
     let body = unsafe { body.cast_unchecked::<PyBytes>() };
     let fingerprint = loaded_code::fingerprint(fields);
-    if let Some(mut found) = loaded_code::find(fields, fingerprint) {
+    if let Some(found) = loaded_code::find(fields, fingerprint) {
         // Equal fields: the body decoded when the entry was made, and its
         // audit arguments were kept with it.
-        let reused = match found.audit.take() {
-            Some(reused) => reused,
-            None => reuse_audit(&found.code, code_body::decode(body.as_bytes())?.counts)?,
-        };
-        audit_bundled_reuse(fields, &reused)?;
+        match &found.audit {
+            Some((code_string, name, counts)) => audit(
+                fields.py(),
+                [code_string.as_borrowed(), bundled_filename(fields)?, name.as_borrowed()],
+                *counts,
+            )?,
+            None => audit_bundled_reuse(fields, &found.code, code_body::decode(body.as_bytes())?.counts)?,
+        }
         return Ok(found.into());
     }
     let body = code_body::decode(body.as_bytes())?;
@@ -474,14 +477,14 @@ fn audit_reuse(fields: &Bound<'_, PyTuple>, layout: FieldLayout, packed: Option<
 }
 
 /// `audit_reuse` for bundled fields, whose code string and name are not
-/// fields of their own: the code object's own stand in (see `reuse_audit`),
-/// equal to those it was made from.
-fn audit_bundled_reuse(fields: &Bound<'_, PyTuple>, reused: &loaded_code::ReuseAudit) -> PyResult<()> {
+/// fields of their own: the code object's own (its code string made once
+/// and kept by it) stand in, equal to those it was made from.
+fn audit_bundled_reuse(fields: &Bound<'_, PyTuple>, code: &Bound<'_, PyAny>, counts: [u32; COUNTS]) -> PyResult<()> {
+    let reused = reuse_audit(code, counts)?;
     let py = fields.py();
-    let filename = item(fields, code_body::FILENAME).ok_or_else(|| malformed_bundle("a field is missing"))?;
     let objects = [
         reused.code_string.bind_borrowed(py),
-        filename,
+        bundled_filename(fields)?,
         reused.name.bind_borrowed(py),
     ];
     audit(py, objects, reused.counts)
@@ -498,6 +501,10 @@ fn reuse_audit(code: &Bound<'_, PyAny>, counts: [u32; COUNTS]) -> PyResult<loade
         name: code.getattr(pyo3::intern!(code.py(), "co_name"))?.unbind(),
         counts: audited,
     })
+}
+
+fn bundled_filename<'a, 'py>(fields: &'a Bound<'py, PyTuple>) -> PyResult<Borrowed<'a, 'py, PyAny>> {
+    item(fields, code_body::FILENAME).ok_or_else(|| malformed_bundle("a field is missing"))
 }
 
 /// `code.__new__`, with the arguments `types.CodeType(...)` gives it:

@@ -67,7 +67,7 @@ pub(super) struct Found<'py> {
     pub(super) code: Bound<'py, PyAny>,
     pub(super) free_vars: usize,
     pub(super) names: Option<Bound<'py, PyTuple>>,
-    pub(super) audit: Option<ReuseAudit>,
+    pub(super) audit: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>, [c_int; 6])>,
 }
 
 /// What the cache knows of a fingerprint: only that a load has seen it
@@ -140,10 +140,12 @@ pub(super) fn find<'py>(fields: &Bound<'py, PyTuple>, fingerprint: u64) -> Optio
         code: entry.code.bind(py).clone(),
         free_vars: entry.free_vars,
         names: entry.names.as_ref().map(|names| names.bind(py).clone()),
-        audit: entry.audit.as_ref().map(|audit| ReuseAudit {
-            code_string: audit.code_string.clone_ref(py),
-            name: audit.name.clone_ref(py),
-            counts: audit.counts,
+        audit: entry.audit.as_ref().map(|audit| {
+            (
+                audit.code_string.bind(py).clone(),
+                audit.name.bind(py).clone(),
+                audit.counts,
+            )
         }),
     })
 }
