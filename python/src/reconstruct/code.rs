@@ -43,16 +43,6 @@ pub(super) struct MadeCode<'py> {
     pub(super) names: Option<Bound<'py, PyTuple>>,
 }
 
-impl<'py> From<loaded_code::Found<'py>> for MadeCode<'py> {
-    fn from(found: loaded_code::Found<'py>) -> Self {
-        MadeCode {
-            code: found.code,
-            free_vars: found.free_vars,
-            names: found.names,
-        }
-    }
-}
-
 /// The code object the fields make, or the one an earlier load made from
 /// equal fields (see `loaded_code`).
 pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py>> {
@@ -67,11 +57,22 @@ pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<
     let fingerprint = loaded_code::fingerprint(fields);
     if let Some(found) = loaded_code::find(fields, fingerprint) {
         audit_reuse(fields, layout, counts)?;
-        return Ok(found.into());
+        return Ok(MadeCode {
+            code: found.code,
+            free_vars: found.free_vars,
+            names: found.names,
+        });
     }
     let made = make_new_code(fields, start, layout, counts)?;
     // These fields hold the code string and the name the audit names.
-    loaded_code::keep(fields, fingerprint, &made, || Ok(None));
+    loaded_code::keep(
+        fields,
+        fingerprint,
+        &made.code,
+        made.free_vars,
+        made.names.as_ref(),
+        || Ok(None),
+    );
     Ok(made)
 }
 
@@ -94,7 +95,11 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
             )?,
             None => audit_bundled_reuse(fields, &found.code, code_body::decode(body.as_bytes())?.counts)?,
         }
-        return Ok(found.into());
+        return Ok(MadeCode {
+            code: found.code,
+            free_vars: found.free_vars,
+            names: found.names,
+        });
     }
     let body = code_body::decode(body.as_bytes())?;
     #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
@@ -109,9 +114,15 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
             make_new_code(&marked, 1, layout, Some(body.counts))?
         }
     };
-    loaded_code::keep(fields, fingerprint, &made, || {
-        reuse_audit(&made.code, body.counts).map(Some)
-    });
+    let reuse = || reuse_audit(&made.code, body.counts).map(Some);
+    loaded_code::keep(
+        fields,
+        fingerprint,
+        &made.code,
+        made.free_vars,
+        made.names.as_ref(),
+        reuse,
+    );
     Ok(made)
 }
 

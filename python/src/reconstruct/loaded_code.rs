@@ -35,7 +35,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::code::MadeCode;
 use crate::quick_hash::QuickMap;
 
 const CAPACITY: usize = 1024;
@@ -156,7 +155,9 @@ pub(super) fn find<'py>(fields: &Bound<'py, PyTuple>, fingerprint: u64) -> Optio
 pub(super) fn keep(
     fields: &Bound<'_, PyTuple>,
     fingerprint: u64,
-    made: &MadeCode<'_>,
+    code: &Bound<'_, PyAny>,
+    free_vars: usize,
+    names: Option<&Bound<'_, PyTuple>>,
     audit: impl FnOnce() -> PyResult<Option<ReuseAudit>>,
 ) {
     if store(fingerprint, || Slot::Seen, false).is_none() {
@@ -171,9 +172,9 @@ pub(super) fn keep(
     };
     let entry = Entry {
         fields: fields.clone().unbind(),
-        code: made.code.clone().unbind(),
-        free_vars: made.free_vars,
-        names: made.names.as_ref().map(|names| names.clone().unbind()),
+        code: code.clone().unbind(),
+        free_vars,
+        names: names.map(|names| names.clone().unbind()),
         audit,
     };
     store(fingerprint, || Slot::Made(entry), true);
