@@ -146,12 +146,12 @@ pub(crate) struct Opcodes {
 
 /// Per opcode (specialized ones as their base), how many inline cache
 /// code units follow it; 255 for an opcode no pickled bytecode may hold
-/// (an instrumented one). None before 3.12, where making a code object
-/// reads none of its instructions (see `reconstruct::code`).
+/// (an instrumented one). None before 3.11, whose bytecode has no caches
+/// (see `reconstruct::code`).
 pub(crate) fn inline_caches(py: Python<'_>) -> PyResult<Option<&'static [u8; 256]>> {
     static CELL: PyOnceLock<Option<[u8; 256]>> = PyOnceLock::new();
     let table = CELL.get_or_try_init(py, || {
-        if running(py) < (3, 12) {
+        if running(py) < (3, 11) {
             return Ok(None);
         }
         let opcode = py.import("opcode")?;

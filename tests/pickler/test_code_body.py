@@ -50,9 +50,10 @@ def sized(data):
     return leb128(len(data)) + data
 
 
-def body_of(code):
+def body_of(code, co_code=None):
     counts = b"".join(leb128(getattr(code, field)) for field in COUNT_FIELDS)
-    return (counts + leb128(code.co_firstlineno) + sized(code.co_code) + sized(code.co_linetable)
+    co_code = code.co_code if co_code is None else co_code
+    return (counts + leb128(code.co_firstlineno) + sized(co_code) + sized(code.co_linetable)
             + sized(code.co_name.encode()) + sized(code.co_qualname.encode()) + code.co_exceptiontable)
 
 
@@ -129,6 +130,21 @@ def test_a_malformed_body_is_refused_with_a_clear_error(body, message):
     fields[1] = body
     with pytest.raises(ValueError, match=f"body is malformed: {message}"):
         made(fields)
+
+
+def test_a_body_whose_last_caches_run_past_its_end_is_refused():
+    # 3.11 would write them past the end of the copy `co_code` makes, and
+    # of the one a reuse's audit event names: the load refuses them first.
+    # (No code object is made of them here, for the same reason.)
+    import opcode
+
+    code = hypotenuse.__code__
+    cached = next(number for number in opcode.opmap.values() if opcode._inline_cache_entries[number])
+    fields = bundled_fields(code)
+    fields[1] = body_of(code, co_code=code.co_code[:-2] + bytes([cached, 0]))
+    for _ in range(3):  # as made, then noted, then found
+        with pytest.raises(ValueError, match="caches run past its end"):
+            made(fields)
 
 
 def test_names_that_are_not_a_blob_are_refused():

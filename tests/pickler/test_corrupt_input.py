@@ -18,6 +18,10 @@ from flightpickle import _reconstruct
 # The worker reports the index of each input before loading it, so that a
 # crash names its input; it is restarted after it. Address space is capped
 # so that a corrupted length asks for memory in vain instead of taking it.
+# An input that loads is loaded thrice: a code object is made, then kept,
+# then found in the cache, and each can go wrong. Development mode checks
+# the heap's blocks as they are freed, so that a write past one's end
+# aborts the worker at once instead of corrupting what a later input reads.
 WORKER = r"""
 import pickle, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
@@ -25,6 +29,8 @@ inputs = pickle.load(open(sys.argv[1], "rb"))
 for index in range(int(sys.argv[2]), len(inputs)):
     print(index, end=" ", flush=True)
     try:
+        pickle.loads(inputs[index])
+        pickle.loads(inputs[index])
         pickle.loads(inputs[index])
         print("loaded", flush=True)
     except BaseException as e:
@@ -43,7 +49,7 @@ def outcomes(inputs, tmp_path):
     results, start = {}, 0
     deadline = time.monotonic() + TIME_BUDGET
     while start < len(inputs):
-        proc = subprocess.Popen([sys.executable, "-I", "-c", WORKER, str(path), str(start)],
+        proc = subprocess.Popen([sys.executable, "-I", "-X", "dev", "-c", WORKER, str(path), str(start)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))

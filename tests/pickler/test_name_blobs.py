@@ -217,10 +217,11 @@ def test_pickles_with_name_tuples_still_load(load_fresh, name, check, expected):
     assert load_fresh(data, check) == expected
 
 
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.12's code constructor reads the instructions")
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="inline caches came with 3.11")
 def test_bytecode_whose_caches_run_past_its_end_is_refused():
     # 3.12 writes each instruction's first cache entry as it makes the code
-    # object: a last instruction with caches would have it write past it.
+    # object, 3.11 all of them as `co_code` copies the bytecode out: a last
+    # instruction with caches would have either write past the end.
     import opcode
 
     code = hypotenuse.__code__
@@ -229,6 +230,18 @@ def test_bytecode_whose_caches_run_past_its_end_is_refused():
     fields[2] = code.co_code[:-2] + bytes([cached, 0])
     with pytest.raises(ValueError, match="caches run past its end"):
         _reconstruct.new_function(tuple(fields), {"__name__": "m"})
+    # So is the field of another type, which goes to `CodeType(...)`.
+    fields[3] = list(fields[3])
+    with pytest.raises(ValueError, match="caches run past its end"):
+        _reconstruct.new_function(tuple(fields), {"__name__": "m"})
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="instrumented opcodes came with 3.12")
+def test_bytecode_with_an_instrumented_opcode_is_refused():
+    import opcode
+
+    code = hypotenuse.__code__
+    fields = native_fields(code)
     fields[2] = code.co_code[:-2] + bytes([opcode.MIN_INSTRUMENTED_OPCODE, 0])
     with pytest.raises(ValueError, match="not one compiled code holds"):
         _reconstruct.new_function(tuple(fields), {"__name__": "m"})

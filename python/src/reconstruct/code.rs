@@ -266,27 +266,34 @@ fn packed_counts(fields: &Bound<'_, PyTuple>, layout: FieldLayout) -> PyResult<O
     Ok(Some(counts))
 }
 
-/// Refuses bytecode that the code constructor would misread: on 3.12 and
-/// later it writes each instruction's first inline cache entry as it
-/// makes the code object, past the object's end when the last
-/// instruction's caches do not fit (a corrupted pickle), and an
-/// instrumented opcode makes it read instrumentation the new object does
-/// not have. Compiled code never holds either.
+/// `check_bytecode` for the `co_code` of `CodeType(...)`'s arguments.
 fn check_instructions(arguments: &Bound<'_, PyTuple>) -> PyResult<()> {
     let py = arguments.py();
-    let Some(caches) = version::inline_caches(py)? else {
-        return Ok(());
-    };
     static CODE_POSITION: OnceLock<Option<usize>> = OnceLock::new();
     let position = CODE_POSITION.get_or_init(|| version::code_args(py).iter().position(|name| *name == "co_code"));
     // Anything but bytes is the type's to refuse.
     let Some(code) = position.and_then(|position| item(arguments, position)) else {
         return Ok(());
     };
-    let Ok(code) = code.cast::<PyBytes>() else {
+    match code.cast::<PyBytes>() {
+        Ok(code) => check_bytecode(py, code.as_bytes()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Refuses bytecode that a code object would later misread, which compiled
+/// code never holds (a corrupted pickle may):
+/// - a last instruction whose inline caches run past the end. 3.12 and
+///   later write each instruction's first cache entry as they make the
+///   code object, and 3.11 writes all of them into the copy that
+///   `co_code` (and a reuse's audit event) makes: either writes past the
+///   end of the memory it has, and corrupts the heap;
+/// - an instrumented opcode (3.12 and later), which has the constructor
+///   read instrumentation the new object does not have.
+fn check_bytecode(py: Python<'_>, bytecode: &[u8]) -> PyResult<()> {
+    let Some(caches) = version::inline_caches(py)? else {
         return Ok(());
     };
-    let bytecode = code.as_bytes();
     let mut at = 0;
     while let Some(&opcode) = bytecode.get(at) {
         let follow = caches[usize::from(opcode)];
@@ -599,6 +606,9 @@ mod direct {
             .all(|&index| field(index).is_exact_instance_of::<PyString>());
         if !exact_bytes || !exact_strs || !field(CONSTS).is_exact_instance_of::<PyTuple>() {
             return Ok(None);
+        }
+        if let Ok(bytecode) = field(CODE).cast::<PyBytes>() {
+            super::check_bytecode(py, bytecode.as_bytes())?;
         }
         let mut free_vars = 0;
         for index in [NAMES, VARNAMES, FREEVARS, CELLVARS] {
