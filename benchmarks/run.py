@@ -4,7 +4,7 @@ Options: ``--quick`` (or FLIGHTPICKLE_BENCH_QUICK=1) for a smoke run with
 few, short rounds; ``--cases lambda,ints`` to run only the cases whose
 names contain one of those words; ``--no-memory`` to skip the per-process
 peak memory measurements; ``--processes N`` to time the cases in N fresh
-processes, one after another, and report the median of their medians
+processes, one after another, and report the median of their ratios
 (default 3, 1 with ``--quick``); ``--output DIR`` for the JSON and PNG
 (default benchmarks/results).
 """
@@ -89,8 +89,8 @@ def timed_in_processes(cases, arguments):
     """The cases timed in `arguments.processes` fresh processes, one after
     another: each process has its own addresses and string hashes, and so
     its own layout of the caches, which moves a small load's ratio by a few
-    tenths from one process to the next. The median over processes of each
-    library's median is what is reported."""
+    tenths from one process to the next. `merged` keeps each process's
+    medians, from which `timing.ratio` takes the median ratio."""
     runs = []
     with tempfile.TemporaryDirectory() as directory:
         for index in range(arguments.processes):
@@ -108,11 +108,12 @@ def merged(per_process):
     first = per_process[0]
     ops = {}
     for op in first["ops"]:
-        medians = {lib: [run["ops"][op]["median_seconds"][lib] for run in per_process] for lib in first["ops"][op]["median_seconds"]}
+        runs = [run["ops"][op] for run in per_process]
+        medians = {lib: [run["median_seconds"][lib] for run in runs] for lib in runs[0]["median_seconds"]}
         ops[op] = {
             "median_seconds": {lib: statistics.median(values) for lib, values in medians.items()},
             "process_medians_seconds": medians,
-            "samples_seconds": {lib: [s for run in per_process for s in run["ops"][op]["samples_seconds"][lib]] for lib in medians},
+            "samples_seconds": {lib: [s for run in runs for s in run["samples_seconds"][lib]] for lib in medians},
         }
     return dict(first, ops=ops)
 

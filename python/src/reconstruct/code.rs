@@ -43,6 +43,16 @@ pub(super) struct MadeCode<'py> {
     pub(super) names: Option<Bound<'py, PyTuple>>,
 }
 
+impl<'py> From<loaded_code::Found<'py>> for MadeCode<'py> {
+    fn from(found: loaded_code::Found<'py>) -> Self {
+        MadeCode {
+            code: found.code,
+            free_vars: found.free_vars,
+            names: found.names,
+        }
+    }
+}
+
 /// The code object the fields make, or the one an earlier load made from
 /// equal fields (see `loaded_code`).
 pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py>> {
@@ -55,12 +65,13 @@ pub(super) fn make_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<
     let layout = FieldLayout::of(fields, start);
     let counts = packed_counts(fields, layout)?;
     let fingerprint = loaded_code::fingerprint(fields);
-    if let Some((code, free_vars, names)) = loaded_code::find(fields, fingerprint) {
+    if let Some(found) = loaded_code::find(fields, fingerprint) {
         audit_reuse(fields, layout, counts)?;
-        return Ok(MadeCode { code, free_vars, names });
+        return Ok(found.into());
     }
     let made = make_new_code(fields, start, layout, counts)?;
-    loaded_code::keep(fields, fingerprint, &made.code, made.free_vars, made.names.as_ref());
+    // These fields hold the code string and the name the audit names.
+    loaded_code::keep(fields, fingerprint, &made, || Ok(None));
     Ok(made)
 }
 
@@ -71,12 +82,18 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
     let body = item(fields, code_body::BODY).ok_or_else(|| malformed_bundle("it has no body"))?;
     // SAFETY: `is_bundled` checked that the body is an exact bytes.
     let body = unsafe { body.cast_unchecked::<PyBytes>() };
-    let body = code_body::decode(body.as_bytes())?;
     let fingerprint = loaded_code::fingerprint(fields);
-    if let Some((code, free_vars, names)) = loaded_code::find(fields, fingerprint) {
-        audit_bundled_reuse(fields, &code, body.counts)?;
-        return Ok(MadeCode { code, free_vars, names });
+    if let Some(mut found) = loaded_code::find(fields, fingerprint) {
+        // Equal fields: the body decoded when the entry was made, and its
+        // audit arguments were kept with it.
+        let reused = match found.audit.take() {
+            Some(reused) => reused,
+            None => reuse_audit(&found.code, code_body::decode(body.as_bytes())?.counts)?,
+        };
+        audit_bundled_reuse(fields, &reused)?;
+        return Ok(found.into());
     }
+    let body = code_body::decode(body.as_bytes())?;
     #[cfg(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy)))]
     let made = make_bundled_directly(fields, &body)?;
     #[cfg(not(all(Py_3_11, not(Py_3_12), not(PyPy), not(GraalPy))))]
@@ -89,7 +106,9 @@ fn make_bundled_code<'py>(fields: &Bound<'py, PyTuple>) -> PyResult<MadeCode<'py
             make_new_code(&marked, 1, layout, Some(body.counts))?
         }
     };
-    loaded_code::keep(fields, fingerprint, &made.code, made.free_vars, made.names.as_ref());
+    loaded_code::keep(fields, fingerprint, &made, || {
+        reuse_audit(&made.code, body.counts).map(Some)
+    });
     Ok(made)
 }
 
@@ -462,18 +481,30 @@ fn audit_reuse(fields: &Bound<'_, PyTuple>, layout: FieldLayout, packed: Option<
 }
 
 /// `audit_reuse` for bundled fields, whose code string and name are not
-/// fields of their own: the code object's own (its code string made once
-/// and kept by it) stand in, equal to those it was made from.
-fn audit_bundled_reuse(fields: &Bound<'_, PyTuple>, code: &Bound<'_, PyAny>, counts: [u32; COUNTS]) -> PyResult<()> {
+/// fields of their own: the code object's own stand in (see `reuse_audit`),
+/// equal to those it was made from.
+fn audit_bundled_reuse(fields: &Bound<'_, PyTuple>, reused: &loaded_code::ReuseAudit) -> PyResult<()> {
     let py = fields.py();
+    let filename = item(fields, code_body::FILENAME).ok_or_else(|| malformed_bundle("a field is missing"))?;
+    let objects = [
+        reused.code_string.bind_borrowed(py),
+        filename,
+        reused.name.bind_borrowed(py),
+    ];
+    audit(py, objects, reused.counts)
+}
+
+/// The audit arguments of a reuse of `code`, made from a body with `counts`.
+fn reuse_audit(code: &Bound<'_, PyAny>, counts: [u32; COUNTS]) -> PyResult<loaded_code::ReuseAudit> {
     let mut audited = [0; COUNTS];
     for (audited, count) in audited.iter_mut().zip(counts) {
         *audited = c_int::try_from(count).map_err(|_| malformed_bundle("a count is out of range"))?;
     }
-    let code_string = crate::cpython::code_string(code)?;
-    let name = code.getattr(pyo3::intern!(py, "co_name"))?;
-    let filename = item(fields, code_body::FILENAME).ok_or_else(|| malformed_bundle("a field is missing"))?;
-    audit(py, [code_string.as_borrowed(), filename, name.as_borrowed()], audited)
+    Ok(loaded_code::ReuseAudit {
+        code_string: crate::cpython::code_string(code)?.unbind(),
+        name: code.getattr(pyo3::intern!(code.py(), "co_name"))?.unbind(),
+        counts: audited,
+    })
 }
 
 /// `code.__new__`, with the arguments `types.CodeType(...)` gives it:

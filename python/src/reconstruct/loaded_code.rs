@@ -28,12 +28,14 @@
 //! cache is emptied when it reaches `CAPACITY` fingerprints: together they
 //! bound what it keeps alive.
 
+use std::ffi::c_int;
 use std::sync::Mutex;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+use super::code::MadeCode;
 use crate::quick_hash::QuickMap;
 
 const CAPACITY: usize = 1024;
@@ -46,6 +48,26 @@ struct Entry {
     code: Py<PyAny>,
     free_vars: usize,
     names: Option<Py<PyTuple>>,
+    audit: Option<ReuseAudit>,
+}
+
+/// What the `code.__new__` audit event of a reuse names besides the file
+/// name, for fields that hold no code string and name of their own (a
+/// bundled body): the code object's own and the body's counts, taken once
+/// when the entry is made, so that a load that finds the code neither
+/// decodes the body nor looks the name up.
+pub(super) struct ReuseAudit {
+    pub(super) code_string: Py<PyAny>,
+    pub(super) name: Py<PyAny>,
+    pub(super) counts: [c_int; 6],
+}
+
+/// An earlier load's code object, found for equal fields.
+pub(super) struct Found<'py> {
+    pub(super) code: Bound<'py, PyAny>,
+    pub(super) free_vars: usize,
+    pub(super) names: Option<Bound<'py, PyTuple>>,
+    pub(super) audit: Option<ReuseAudit>,
 }
 
 /// What the cache knows of a fingerprint: only that a load has seen it
@@ -102,12 +124,8 @@ fn word_at(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// The code object an earlier load made from the same fields: the code,
-/// its number of free variables and its `co_names`.
-pub(super) fn find<'py>(
-    fields: &Bound<'py, PyTuple>,
-    fingerprint: u64,
-) -> Option<(Bound<'py, PyAny>, usize, Option<Bound<'py, PyTuple>>)> {
+/// The code object an earlier load made from the same fields.
+pub(super) fn find<'py>(fields: &Bound<'py, PyTuple>, fingerprint: u64) -> Option<Found<'py>> {
     let py = fields.py();
     let entries = loaded();
     let Slot::Made(entry) = entries.as_ref()?.get(&fingerprint)? else {
@@ -118,18 +136,26 @@ pub(super) fn find<'py>(
     if !same(entry.fields.as_ptr(), fields.as_ptr()) {
         return None;
     }
-    let names = entry.names.as_ref().map(|names| names.bind(py).clone());
-    Some((entry.code.bind(py).clone(), entry.free_vars, names))
+    Some(Found {
+        code: entry.code.bind(py).clone(),
+        free_vars: entry.free_vars,
+        names: entry.names.as_ref().map(|names| names.bind(py).clone()),
+        audit: entry.audit.as_ref().map(|audit| ReuseAudit {
+            code_string: audit.code_string.clone_ref(py),
+            name: audit.name.clone_ref(py),
+            counts: audit.counts,
+        }),
+    })
 }
 
 /// Keeps a code object just made from `fields`, if a load has made it
-/// before; otherwise notes that one has.
+/// before; otherwise notes that one has. `audit` is asked for only when
+/// the code is kept; an error there leaves it uncached.
 pub(super) fn keep(
     fields: &Bound<'_, PyTuple>,
     fingerprint: u64,
-    code: &Bound<'_, PyAny>,
-    free_vars: usize,
-    names: Option<&Bound<'_, PyTuple>>,
+    made: &MadeCode<'_>,
+    audit: impl FnOnce() -> PyResult<Option<ReuseAudit>>,
 ) {
     if store(fingerprint, || Slot::Seen, false).is_none() {
         return;
@@ -138,11 +164,15 @@ pub(super) fn keep(
     if !cacheable(fields.as_ptr(), &mut budget) {
         return;
     }
+    let Ok(audit) = audit() else {
+        return;
+    };
     let entry = Entry {
         fields: fields.clone().unbind(),
-        code: code.clone().unbind(),
-        free_vars,
-        names: names.map(|names| names.clone().unbind()),
+        code: made.code.clone().unbind(),
+        free_vars: made.free_vars,
+        names: made.names.as_ref().map(|names| names.clone().unbind()),
+        audit,
     };
     store(fingerprint, || Slot::Made(entry), true);
 }
