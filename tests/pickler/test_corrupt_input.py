@@ -77,6 +77,11 @@ def payloads():
     def add(x, *, scale: int = 2):
         return (x + offset) * scale
 
+    def longest(words):
+        # Codes nested in the function's own: the cache finds them by identity.
+        lengths = {word: len(word) for word in words}
+        return max(lengths, key=lambda word: (lengths[word], word))
+
     class Shape:
         __slots__ = ("sides",)
 
@@ -99,6 +104,7 @@ def payloads():
     misc = [types.CellType(1), {"a": 1}.items(), types.MappingProxyType({"k": [1]}), T, memoryview(b"xyz")]
     return [
         flightpickle.dumps(add, protocol=5),
+        flightpickle.dumps(longest, protocol=5),
         flightpickle.dumps((Shape, Shape(3)), protocol=2),
         flightpickle.dumps((Color, Color.BLUE), protocol=5),
         flightpickle.dumps(misc, protocol=4),
