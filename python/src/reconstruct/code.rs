@@ -638,9 +638,6 @@ mod direct {
         if !exact_bytes || !exact_strs || !field(CONSTS).is_exact_instance_of::<PyTuple>() {
             return Ok(None);
         }
-        if let Ok(bytecode) = field(CODE).cast::<PyBytes>() {
-            super::check_bytecode(py, bytecode.as_bytes())?;
-        }
         let mut free_vars = 0;
         for index in [NAMES, VARNAMES, FREEVARS, CELLVARS] {
             let Some(count) = names_tuple(&field(index)) else {
@@ -649,6 +646,11 @@ mod direct {
             if index == FREEVARS {
                 free_vars = count;
             }
+        }
+        // Checked once every field is known to suit the constructor: a
+        // field that does not goes to `CodeType(...)`, which checks it.
+        if let Ok(bytecode) = field(CODE).cast::<PyBytes>() {
+            super::check_bytecode(py, bytecode.as_bytes())?;
         }
         super::audit(py, [field(CODE), field(FILENAME), field(NAME)], counts)?;
         let raw = |index: usize| field(index).as_ptr();
